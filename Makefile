@@ -1,0 +1,18 @@
+# Shortcuts for people who have make; each one just runs course.py.
+# Extra arguments: make test ARGS="-k saga"   or   make lab ARGS="--no-browser"
+PYTHON ?= python3
+ARGS ?=
+
+.PHONY: lab test setup clean
+
+lab:
+	$(PYTHON) course.py lab $(ARGS)
+
+test:
+	$(PYTHON) course.py test $(ARGS)
+
+setup:
+	$(PYTHON) course.py setup
+
+clean:
+	$(PYTHON) course.py clean

@@ -1,0 +1,84 @@
+"""Engine settings shared by every protocol: the network model, crashes, and when a run stops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..errors import TxlibError, bad_choice
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Settings of the simulated world. Times are in simulated milliseconds.
+
+    By default latency is bounded (``latency_min``..``latency_max``) and nothing is lost,
+    duplicated or delayed beyond the bound, so a timeout longer than a round trip is a
+    reliable failure detector. Each kind of network misbehaviour can be switched on:
+
+    - ``loss``: probability that a message is lost;
+    - ``duplicate``: probability that a message is delivered twice;
+    - ``delay``: probability that a message is held ``delay_by`` beyond the bound;
+    - ``reorder``: if False, messages between two nodes arrive in the order sent.
+
+    ``lose_unforced``: a crash loses log records that were written lazily and not yet
+    forced. ``horizon``: the run stops at this time even if events are pending (in-doubt
+    nodes keep asking forever). ``max_steps``: a safety stop.
+    """
+
+    latency_min: int = 5
+    latency_max: int = 15
+    loss: float = 0.0
+    duplicate: float = 0.0
+    delay: float = 0.0
+    delay_by: int = 100
+    reorder: bool = True
+    lose_unforced: bool = True
+    horizon: int = 1000
+    max_steps: int = 100_000
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("bool",) and not isinstance(value, bool):
+                raise TxlibError(f"option {f.name} must be True or False, got {value!r}")
+            if f.type == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+                raise TxlibError(f"option {f.name} must be a whole number, got {value!r}")
+            if f.type == "float":
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise TxlibError(f"option {f.name} must be a probability, got {value!r}")
+                if not 0.0 <= value <= 1.0:
+                    raise TxlibError(f"option {f.name} must be between 0 and 1, got {value!r}")
+            if f.type == "int" and value < 0:
+                raise TxlibError(f"option {f.name} must be 0 or more, got {value}")
+        if self.latency_min < 1:
+            raise TxlibError(f"option latency_min must be at least 1, got {self.latency_min}")
+        if self.latency_max < self.latency_min:
+            raise TxlibError(
+                f"option latency_max ({self.latency_max}) must be at least "
+                f"latency_min ({self.latency_min})"
+            )
+        if self.max_steps < 1:
+            raise TxlibError(f"option max_steps must be at least 1, got {self.max_steps}")
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Any:
+        """Build a config from keyword options, naming any unknown option."""
+        valid = cls.option_names()
+        for key in options:
+            if key not in valid:
+                raise bad_choice(f"option for {cls.__name__}", key, valid)
+        return cls(**options)
+
+    def changed(self) -> dict[str, Any]:
+        """The options that differ from the defaults (for scenario JSON)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value != f.default:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out

@@ -1,0 +1,111 @@
+"""The live state of a fault plan during one run: what is armed, active, used, or fired."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .faults import ANY_NODE, MESSAGE_FAULTS, NODE_MARKS, Fault, Trigger
+from .records import Message
+
+
+class FaultPlanState:
+    """Tracks each fault of a plan: when it is due, whether it fired or had an effect."""
+
+    def __init__(self, faults: tuple[Fault, ...]) -> None:
+        self.faults = faults
+        self.fired = [False] * len(faults)
+        self.used = [0] * len(faults)
+        self.no_effect: dict[int, str] = {}
+        self.remaining = [f.count for f in faults]
+        self.by_step: dict[int, list[int]] = defaultdict(list)
+        self.waiting: list[tuple[int, Trigger]] = []
+        self.active_messages: list[int] = []
+        self.marks: dict[tuple[str, str], int] = {}
+        self.at_time: list[int] = []
+        for i, f in enumerate(faults):
+            if f.at_step is not None:
+                self.by_step[f.at_step].append(i)
+            elif f.at_time is not None:
+                self.at_time.append(i)
+            elif f.when is not None:
+                self.waiting.append((i, f.when))
+            elif f.kind in MESSAGE_FAULTS or f.kind in NODE_MARKS:
+                self.activate(i)
+
+    def activate(self, index: int) -> None:
+        """Turn on a message fault or node mark (one-shots are applied by the world)."""
+        f = self.faults[index]
+        self.fired[index] = True
+        if f.kind in MESSAGE_FAULTS:
+            self.active_messages.append(index)
+        elif f.kind in NODE_MARKS:
+            assert f.node is not None
+            self.marks[(f.node, f.kind)] = index
+
+    def has_mark(self, node: str, kind: str) -> bool:
+        index = self.marks.get((node, kind))
+        if index is None:
+            return False
+        self.used[index] += 1
+        return True
+
+    def mark_value(self, node: str, kind: str) -> int:
+        index = self.marks.get((node, kind))
+        if index is None:
+            return 0
+        self.used[index] += 1
+        return self.faults[index].by or 0
+
+    def match(self, kind: str, msg: Message) -> Fault | None:
+        """The first active ``kind`` fault matching ``msg``, consuming one of its count."""
+        for index in self.active_messages:
+            f = self.faults[index]
+            if f.kind != kind:
+                continue
+            if (f.type is not None and f.type != msg.type) or (
+                f.src is not None and f.src != msg.src) or (
+                f.dst is not None and f.dst != msg.dst):
+                continue
+            self.used[index] += 1
+            left = self.remaining[index]
+            if left is not None:
+                self.remaining[index] = left - 1
+                if left == 1:
+                    self.active_messages.remove(index)
+            return f
+        return None
+
+    def triggered(self, action: str, node: str, what: str, peer: str | None) -> list[int]:
+        """Faults whose trigger matches this action; they are removed from waiting."""
+        hits: list[int] = []
+        for entry in self.waiting:
+            index, t = entry
+            if t.action == action and t.what == what and t.node in (node, ANY_NODE) and (
+                t.peer is None or t.peer == peer
+            ):
+                hits.append(index)
+        if hits:
+            self.waiting = [e for e in self.waiting if e[0] not in hits]
+        return hits
+
+    def unfired(self, last_step: int, end_time: int, stopped_by: str) -> list[tuple[Fault, str]]:
+        """Faults that never happened or had no effect, each with the reason."""
+        out: list[tuple[Fault, str]] = []
+        end = f"the run ended at step {last_step}, time {end_time} ({stopped_by})"
+        for i, f in enumerate(self.faults):
+            if i in self.no_effect:
+                out.append((f, self.no_effect[i]))
+            elif not self.fired[i]:
+                if f.at_step is not None:
+                    out.append((f, f"step {f.at_step} never came: {end}"))
+                elif f.at_time is not None:
+                    out.append((f, f"time {f.at_time} never came: {end}"))
+                else:
+                    out.append((f, f"'{f.when}' never happened: {end}"))
+            elif f.kind in MESSAGE_FAULTS and self.used[i] == 0:
+                out.append((f, "no matching message was sent while it was active"))
+            elif f.kind == "vote_no" and self.used[i] == 0:
+                out.append((f, f"{f.node} was never asked to vote"))
+            elif f.kind == "slow" and self.used[i] == 0:
+                out.append((f, f"{f.node} sent no message"))
+        return out

@@ -1,0 +1,59 @@
+"""The trace: every event of a run, in order. Diagrams, metrics and checks read only this."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import overload
+
+from .records import TraceEvent
+
+
+class Trace(Sequence[TraceEvent]):
+    """An immutable, ordered list of :class:`TraceEvent` with a few conveniences."""
+
+    def __init__(self, events: Sequence[TraceEvent], nodes: Sequence[str]) -> None:
+        self._events = tuple(events)
+        self.nodes: tuple[str, ...] = tuple(nodes)
+
+    @overload
+    def __getitem__(self, i: int) -> TraceEvent: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[TraceEvent]: ...
+    def __getitem__(self, i: int | slice) -> TraceEvent | Sequence[TraceEvent]:
+        return self._events[i]
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[TraceEvent]:
+        return iter(self._events)
+
+    @property
+    def last_step(self) -> int:
+        return self._events[-1].step if self._events else 0
+
+    def of_kind(self, *kinds: str) -> list[TraceEvent]:
+        """The events of the given kinds, in order."""
+        return [e for e in self._events if e.kind in kinds]
+
+    def at_step(self, step: int) -> list[TraceEvent]:
+        """The events that belong to scheduler step ``step``."""
+        return [e for e in self._events if e.step == step]
+
+    def to_jsonl(self) -> str:
+        """One JSON object per line: the canonical, byte-stable form of the trace."""
+        return "".join(
+            json.dumps(e.to_dict(), sort_keys=True, separators=(",", ":")) + "\n"
+            for e in self._events
+        )
+
+    def text(self, limit: int | None = None) -> str:
+        """A plain table: step, time, node, kind and what happened."""
+        rows = []
+        for e in self._events[:limit]:
+            what = e.message.describe() if e.message is not None else ""
+            if e.detail:
+                what = f"{what}  [{e.detail}]" if what else e.detail
+            rows.append(f"{e.step:>4} {e.time:>6}  {e.node or '-':<12} {e.kind:<9} {what}")
+        return "\n".join(rows)

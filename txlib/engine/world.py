@@ -1,0 +1,356 @@
+"""The world and its one step function.
+
+The world is every node's durable and volatile state, the messages in flight, the timers,
+which nodes are up, the partition, the fault plan's progress and the trace. Everything
+that happens is one call of :meth:`World.execute` on one pending event. The seeded timed
+scheduler (:meth:`World.run`) always picks the earliest pending event, ties broken by the
+order they were scheduled; a model checker may pick any pending event instead.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import ProtocolError, TxlibError, choices
+from .config import EngineConfig
+from .faultplan import FaultPlanState
+from .faults import ANY_NODE, Fault
+from .node import Context, NodeSlot, Role
+from .records import LogRecord, Message, TraceEvent
+
+# Kinds of pending event (the third item of a queue entry).
+DELIVER, TIMER, FAULT = 0, 1, 2
+
+QueueEntry = tuple[int, int, int, Any, Any, Any]
+
+
+class NodeCrashed(Exception):
+    """Raised inside a handler when its own node crashes mid-step (a triggered crash)."""
+
+
+class World:
+    """One simulated world. Build it, then :meth:`run` it (or :meth:`execute` events)."""
+
+    def __init__(
+        self,
+        nodes: Sequence[tuple[str, Role]],
+        config: EngineConfig,
+        seed: int,
+        faults: Sequence[Fault] = (),
+        record: bool = True,
+    ) -> None:
+        names = [n for n, _ in nodes]
+        if len(set(names)) != len(names):
+            raise TxlibError(f"node names must be unique, got {names}")
+        self.config = config
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.time = 0
+        self.step = 0
+        self.seq = 0
+        self.msg_seq = 0
+        self.nodes: dict[str, NodeSlot] = {}
+        for name, role in nodes:
+            slot = NodeSlot(name, role)
+            slot.ctx = Context(self, slot)
+            self.nodes[name] = slot
+        for f in faults:
+            for n in f.nodes():
+                if n not in self.nodes and n != ANY_NODE:
+                    raise TxlibError(
+                        f"fault '{f.describe()}' names unknown node {n!r}; "
+                        f"valid choices: {choices(names)}"
+                    )
+        self.faults = FaultPlanState(tuple(faults))
+        self.queue: list[QueueEntry] = []
+        self.partition: dict[str, int] | None = None
+        self.fifo_last: dict[tuple[str, str], int] = {}
+        self.trace: list[TraceEvent] | None = [] if record else None
+        self.states: dict[str, str] = {n: s.state for n, s in self.nodes.items()}
+        self.down: frozenset[str] = frozenset()
+        self.stopped_by = "nothing pending"
+        self.instability: list[tuple[str, str, str, int]] = []
+        self.messages_sent = 0
+        self._acting: NodeSlot | None = None
+        self._started = False
+        for index in self.faults.at_time:
+            self._push(self.faults.faults[index].at_time or 0, FAULT, index, None, None)
+
+    # --- trace -----------------------------------------------------------------------
+    def record(self, kind: str, node: str | None, msg: Message | None, detail: str = "") -> None:
+        """Append one event to the trace (if recording)."""
+        tr = self.trace
+        if tr is not None:
+            tr.append(TraceEvent(len(tr), self.step, self.time, kind, node, msg, detail,
+                                 self.states, self.down))
+
+    # --- scheduling ------------------------------------------------------------------
+    def _push(self, at: int, kind: int, a: Any, b: Any, c: Any) -> int:
+        self.seq += 1
+        heapq.heappush(self.queue, (at, self.seq, kind, a, b, c))
+        return self.seq
+
+    def pending(self) -> list[QueueEntry]:
+        """Every pending event that would still do something, earliest first."""
+        return sorted(e for e in self.queue if not self._stale(e))
+
+    def _stale(self, entry: QueueEntry) -> bool:
+        if entry[2] != TIMER:
+            return False
+        slot = self.nodes[entry[3]]
+        return not slot.up or slot.timers.get(entry[4]) != entry[5]
+
+    def run(self) -> World:
+        """Run the seeded timed scheduler until nothing is pending or a limit is reached."""
+        cfg = self.config
+        if not self._started:
+            self._apply_step_faults()
+            self.start()
+        queue = self.queue
+        pop = heapq.heappop
+        while True:
+            self._apply_step_faults()
+            if self.step >= cfg.max_steps:
+                self.stopped_by = f"max_steps={cfg.max_steps}"
+                break
+            if not queue:
+                self.stopped_by = "nothing pending"
+                break
+            entry = queue[0]
+            if entry[0] > cfg.horizon:
+                self.stopped_by = f"horizon={cfg.horizon}"
+                break
+            pop(queue)
+            if entry[2] == TIMER and self._stale(entry):
+                continue
+            self._execute(entry)
+        return self
+
+    def start(self) -> None:
+        """Step 1 (after any step-0 faults): every live node's ``on_start``."""
+        self._started = True
+        self.step += 1
+        self.record("start", None, None, "the transaction begins")
+        for slot in self.nodes.values():
+            if slot.up:
+                self._call(slot, slot.role.on_start)
+
+    def execute(self, entry: QueueEntry) -> None:
+        """The step function: take pending ``entry`` out of the queue and apply it."""
+        self.queue.remove(entry)
+        heapq.heapify(self.queue)
+        if entry[2] == TIMER and self._stale(entry):
+            raise TxlibError("that timer was cancelled; it is not an event any more")
+        self._execute(entry)
+
+    def _execute(self, entry: QueueEntry) -> None:
+        at, _, kind, a, b, _c = entry
+        if at > self.time:
+            self.time = at
+        self.step += 1
+        if kind == DELIVER:
+            self._deliver(a)
+        elif kind == TIMER:
+            slot = self.nodes[a]
+            del slot.timers[b]
+            self.record("timeout", a, None, b)
+            self._call(slot, slot.role.on_timer, b)
+        else:
+            self._apply_fault(a)
+
+    def _apply_step_faults(self) -> None:
+        by_step = self.faults.by_step
+        while by_step:
+            first = min(by_step)
+            if first > self.step:
+                return
+            for index in by_step.pop(first):
+                self.step += 1
+                self._apply_fault(index)
+
+    # --- nodes -----------------------------------------------------------------------
+    def _call(self, slot: NodeSlot, fn: Any, *args: Any) -> None:
+        previous = self._acting
+        self._acting = slot
+        try:
+            fn(slot.ctx, *args)
+        except NodeCrashed:
+            pass
+        finally:
+            self._acting = previous
+
+    def change_state(self, slot: NodeSlot, target: str, detail: str = "") -> None:
+        slot.state = target
+        states = dict(self.states)
+        states[slot.name] = target
+        self.states = states
+        self.record("state", slot.name, None, detail or target)
+
+    def write_log(self, slot: NodeSlot, record: str, forced: bool, data: dict[str, Any]) -> None:
+        slot.log.append(LogRecord(record, data, forced, self.time))
+        if forced:
+            slot.durable = len(slot.log)
+        self.record("log", slot.name, None, record + (" (forced)" if forced else " (lazy)"))
+        if self.faults.waiting:
+            self._fire_triggers("logs", slot.name, record, None)
+
+    def set_timer(self, slot: NodeSlot, name: str, delay: int) -> None:
+        if delay < 0:
+            raise ProtocolError(f"{slot.name}: timer {name!r} with negative delay {delay}")
+        self.seq += 1
+        slot.timers[name] = self.seq
+        heapq.heappush(self.queue, (self.time + delay, self.seq, TIMER, slot.name, name, self.seq))
+
+    def note(self, slot: NodeSlot, kind: str, detail: str) -> None:
+        self.record(kind, slot.name, None, detail)
+
+    def decide(self, slot: NodeSlot, value: str) -> None:
+        if slot.decision is None:
+            slot.decision = value
+        elif slot.decision != value:
+            self.instability.append((slot.name, slot.decision, value, self.step))
+            slot.decision = value
+        self.record("decision", slot.name, None, value)
+
+    def set_locks(self, slot: NodeSlot, locks: tuple[str, ...]) -> None:
+        slot.locks = locks
+        if locks:
+            self.record("lock", slot.name, None, ", ".join(locks))
+        else:
+            self.record("unlock", slot.name, None, "")
+
+    # --- network ---------------------------------------------------------------------
+    def send(self, slot: NodeSlot, dst: str, type: str, payload: dict[str, Any]) -> None:
+        """A node sends a message; the network decides its fate now."""
+        if dst not in self.nodes:
+            raise ProtocolError(f"{slot.name} sent {type} to unknown node {dst!r}")
+        src = slot.name
+        self.msg_seq += 1
+        self.messages_sent += 1
+        msg = Message(self.msg_seq, src, dst, type, payload, self.time, slot.hops + 1, 0)
+        self.record("send", src, msg)
+        faults = self.faults
+        cfg = self.config
+        rng = self.rng
+        part = self.partition
+        hit = None
+        if part is not None and part[src] != part[dst]:
+            self.record("drop", src, msg, "partition: the network cannot reach " + dst)
+        elif faults.active_messages and (hit := faults.match("drop", msg)) is not None:
+            self.record("drop", src, msg, "lost (fault: " + hit.describe() + ")")
+        elif cfg.loss and rng.random() < cfg.loss:
+            self.record("drop", src, msg, "lost by the network")
+        else:
+            self._schedule(msg, faults.active_messages and faults.match("delay", msg))
+            if (faults.active_messages and faults.match("duplicate", msg)) or (
+                cfg.duplicate and rng.random() < cfg.duplicate
+            ):
+                copy = msg._replace(copy=1)
+                self.record("duplicate", src, copy, "the network will deliver it twice")
+                self._schedule(copy, None)
+        if faults.waiting:
+            self._fire_triggers("sends", src, type, dst)
+
+    def _schedule(self, msg: Message, delayed: Any) -> None:
+        cfg = self.config
+        rng = self.rng
+        lo, hi = cfg.latency_min, cfg.latency_max
+        latency = lo if lo == hi else lo + int(rng.random() * (hi - lo + 1))
+        if delayed:
+            latency += delayed.by
+        marks = self.faults.marks
+        if marks and (msg.src, "slow") in marks:
+            latency += self.faults.mark_value(msg.src, "slow")
+        if cfg.delay and rng.random() < cfg.delay:
+            latency += cfg.delay_by
+        at = self.time + latency
+        if not cfg.reorder:
+            key = (msg.src, msg.dst)
+            at = max(at, self.fifo_last.get(key, 0))
+            self.fifo_last[key] = at
+        self._push(at, DELIVER, msg, None, None)
+
+    def _deliver(self, msg: Message) -> None:
+        slot = self.nodes[msg.dst]
+        if not slot.up:
+            self.record("drop", msg.dst, msg, msg.dst + " is down")
+            return
+        part = self.partition
+        if part is not None and part[msg.src] != part[msg.dst]:
+            self.record("drop", msg.dst, msg, "partition: cut off in flight")
+            return
+        if msg.hops > slot.hops:
+            slot.hops = msg.hops
+        self.record("deliver", msg.dst, msg)
+        self._call(slot, slot.role.on_message, msg)
+        if self.faults.waiting:
+            self._fire_triggers("receives", msg.dst, msg.type, msg.src)
+
+    # --- faults ----------------------------------------------------------------------
+    def _fire_triggers(self, action: str, node: str, what: str, peer: str | None) -> None:
+        for index in self.faults.triggered(action, node, what, peer):
+            self._apply_fault(index)
+
+    def _apply_fault(self, index: int) -> None:
+        """Carry out fault ``index`` now (a one-shot happens; a message fault turns on)."""
+        faults = self.faults
+        f = faults.faults[index]
+        faults.fired[index] = True
+        kind = f.kind
+        if kind == "crash":
+            self._crash(index, f.node or "")
+        elif kind == "recover":
+            self._recover(index, f.node or "")
+        elif kind == "partition":
+            groups: dict[str, int] = {}
+            for gid, group in enumerate(f.groups):
+                for n in group:
+                    groups[n] = gid
+            rest = len(f.groups)
+            self.partition = {n: groups.get(n, rest) for n in self.nodes}
+            self.record("partition", None, None, f.describe())
+        elif kind == "heal":
+            if self.partition is None:
+                faults.no_effect[index] = "the network was not partitioned"
+            self.partition = None
+            self.record("heal", None, None, "the network is whole again")
+        else:
+            faults.activate(index)
+
+    def _crash(self, index: int, name: str) -> None:
+        slot = self.nodes[name]
+        if not slot.up:
+            self.faults.no_effect[index] = f"{name} was already down"
+            return
+        slot.up = False
+        slot.vars = {}
+        slot.timers.clear()
+        lost = len(slot.log) - slot.durable
+        if self.config.lose_unforced and lost:
+            del slot.log[slot.durable:]
+        self.down = self.down | {name}
+        detail = "volatile state and timers lost"
+        if lost and self.config.lose_unforced:
+            detail += f"; {lost} unforced log record(s) lost"
+        self.record("crash", name, None, detail)
+        if self._acting is slot:
+            raise NodeCrashed(name)
+
+    def _recover(self, index: int, name: str) -> None:
+        slot = self.nodes[name]
+        if slot.up:
+            self.faults.no_effect[index] = f"{name} was not down"
+            return
+        slot.up = True
+        slot.vars = {}
+        self.down = self.down - {name}
+        self.record("recover", name, None, f"restarts with {len(slot.log)} log record(s)")
+        self._call(slot, slot.role.on_recover)
+
+    # --- results ---------------------------------------------------------------------
+    def unfired_faults(self) -> list[tuple[Fault, str]]:
+        """Faults that never happened or had no effect, with the reason for each."""
+        return self.faults.unfired(self.step, self.time, self.stopped_by)

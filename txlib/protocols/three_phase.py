@@ -1,0 +1,437 @@
+"""Three-phase commit (Skeen, 1981) with the termination protocol.
+
+CanCommit: the coordinator forces START and asks CAN_COMMIT; participants vote (a YES
+is forced as READY: the participant is now *uncertain*). PreCommit: only if every vote
+is YES, the coordinator forces PRECOMMIT and sends PRE_COMMIT; participants force
+PRECOMMITTED and ACK. DoCommit: after the ACKs (or the ACK timeout, which under the
+synchronous model means the silent participant crashed) the coordinator forces COMMIT
+and sends DO_COMMIT.
+
+Every waiting state has a timeout. A participant that times out on the coordinator runs
+the termination protocol: it asks every other participant for its state (STATE_REQ); the
+first participant, in the configured order, among those that answered becomes the new
+coordinator and decides: commit if any is committed; abort if any is aborted or
+uncommitted, or if all are uncertain; otherwise (some pre-committed) it pre-commits the
+uncertain ones and then commits. This never blocks when failures are crashes detected
+reliably; under a partition each side terminates alone and they may disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..engine.node import Context, Role
+from ..engine.records import Message
+from ..engine.statemachine import machine
+from ..errors import TxlibError
+from . import bank
+from .base import COORDINATOR, CommitConfig, Protocol
+
+
+@dataclass(frozen=True)
+class ThreePCConfig(CommitConfig):
+    """3PC options: the timeouts follow the synchronous model (all bounds hold).
+
+    ``uncertain_timeout``: how long a READY participant waits for PRE_COMMIT or ABORT
+    after voting (must outlast the coordinator's vote timeout plus a message);
+    ``precommit_timeout``: how long a PRECOMMITTED participant waits for DO_COMMIT;
+    ``election_timeout``: how long a terminating participant collects STATE replies.
+    """
+
+    uncertain_timeout: int = 100
+    precommit_timeout: int = 80
+    election_timeout: int = 40
+    ack_timeout: int = 40
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("uncertain_timeout", "precommit_timeout", "election_timeout"):
+            if getattr(self, name) < 1:
+                raise TxlibError(f"option {name} must be at least 1, got {getattr(self, name)}")
+
+
+COORDINATOR_MACHINE = machine(
+    "coordinator",
+    "INIT",
+    [
+        ("INIT", "WAIT", "start: force START, send CAN_COMMIT"),
+        ("WAIT", "PRECOMMIT", "all voted YES: force PRECOMMIT, send PRE_COMMIT"),
+        ("WAIT", "ABORTED", "a NO vote or vote timeout: send ABORT"),
+        ("PRECOMMIT", "COMMITTED", "ACKs in (or timeout): force COMMIT, send DO_COMMIT"),
+        ("PRECOMMIT", "COMMITTED", "after recovery: told COMMIT"),
+        ("PRECOMMIT", "ABORTED", "after recovery: told ABORT"),
+        ("COMMITTED", "ENDED", "every final ACK in: write END"),
+        ("INIT", "ABORTED", "recovery finds no PRECOMMIT: abort"),
+    ],
+    terminal=("ENDED", "ABORTED"),
+    describe={
+        "INIT": "has not started the protocol",
+        "WAIT": "sent CAN_COMMIT, collecting votes",
+        "PRECOMMIT": "everyone voted YES; sent PRE_COMMIT, collecting ACKs",
+        "COMMITTED": "decided commit, waiting for final ACKs",
+        "ABORTED": "decided abort",
+        "ENDED": "every participant acknowledged the commit",
+    },
+)
+
+PARTICIPANT_MACHINE = machine(
+    "participant",
+    "INIT",
+    [
+        ("INIT", "READY", "CAN_COMMIT, can commit: lock, force READY, vote YES"),
+        ("INIT", "ABORTED", "CAN_COMMIT, cannot commit: vote NO"),
+        ("INIT", "ABORTED", "no CAN_COMMIT in time, or asked for its state: abort alone"),
+        ("INIT", "ABORTED", "ABORT"),
+        ("READY", "PRECOMMITTED", "PRE_COMMIT: force PRECOMMITTED, ACK"),
+        ("READY", "ABORTED", "ABORT (from the coordinator or the termination protocol)"),
+        ("READY", "COMMITTED", "told COMMIT after recovery or a partition"),
+        ("PRECOMMITTED", "COMMITTED", "DO_COMMIT: force COMMITTED, unlock, ACK"),
+        ("PRECOMMITTED", "ABORTED", "told ABORT (only possible after a partition)"),
+    ],
+    terminal=("COMMITTED", "ABORTED"),
+    describe={
+        "INIT": "working on its part, has not voted",
+        "READY": "voted YES: uncertain, holding locks",
+        "PRECOMMITTED": "knows everyone voted YES: committable",
+        "COMMITTED": "applied the transfer",
+        "ABORTED": "rolled back",
+    },
+)
+
+
+class Coordinator(Role):
+    """The 3PC coordinator."""
+
+    machine = COORDINATOR_MACHINE
+
+    def __init__(self, participants: Sequence[str], config: ThreePCConfig,
+                 operations: dict[str, bank.Operation]) -> None:
+        super().__init__()
+        self.participants = tuple(participants)
+        self.config = config
+        self.operations = operations
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.vars.update(yes=set(), acks=set())
+        ctx.log("START", forced=True, tx=self.config.tx, participants=list(self.participants))
+        ctx.set_state("WAIT")
+        for p in self.participants:
+            kind, amount = self.operations[p]
+            ctx.send(p, "CAN_COMMIT", tx=self.config.tx, op=kind, amount=amount)
+        ctx.set_timer("votes", self.config.vote_timeout)
+
+    def on_YES(self, ctx: Context, msg: Message) -> None:
+        if ctx.state != "WAIT":
+            return
+        yes = ctx.vars["yes"]
+        yes.add(msg.src)
+        if len(yes) == len(self.participants):
+            ctx.cancel_timer("votes")
+            ctx.log("PRECOMMIT", forced=True, tx=self.config.tx)
+            ctx.set_state("PRECOMMIT")
+            ctx.broadcast(self.participants, "PRE_COMMIT", tx=self.config.tx)
+            ctx.set_timer("acks", self.config.ack_timeout)
+
+    def on_NO(self, ctx: Context, msg: Message) -> None:
+        if ctx.state == "WAIT":
+            self._abort(ctx, skip=msg.src)
+
+    def on_ACK(self, ctx: Context, msg: Message) -> None:
+        acks = ctx.vars.setdefault("acks", set())
+        if ctx.state == "PRECOMMIT" and msg.payload.get("phase") == "precommit":
+            acks.add(msg.src)
+            if len(acks) == len(self.participants):
+                self._commit(ctx)
+        elif ctx.state == "COMMITTED" and msg.payload.get("phase") == "commit":
+            acks.add(msg.src)
+            if len(acks) == len(self.participants):
+                ctx.cancel_timer("acks")
+                ctx.log("END", forced=False, tx=self.config.tx)
+                ctx.set_state("ENDED")
+
+    def on_DECISION_REQ(self, ctx: Context, msg: Message) -> None:
+        if ctx.state in ("COMMITTED", "ENDED"):
+            ctx.send(msg.src, "DO_COMMIT", tx=self.config.tx)
+        elif ctx.state == "ABORTED":
+            ctx.send(msg.src, "ABORT", tx=self.config.tx)
+
+    def on_DO_COMMIT(self, ctx: Context, msg: Message) -> None:
+        """After recovery in PRECOMMIT, a participant tells us the outcome."""
+        if ctx.state == "PRECOMMIT" and ctx.vars.get("recovering"):
+            ctx.cancel_timer("ask")
+            self._commit(ctx)
+
+    def on_ABORT(self, ctx: Context, msg: Message) -> None:
+        if ctx.state == "PRECOMMIT" and ctx.vars.get("recovering"):
+            ctx.cancel_timer("ask")
+            ctx.log("ABORT", forced=True, tx=self.config.tx)
+            ctx.decide("abort")
+            ctx.set_state("ABORTED")
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if name == "votes" and ctx.state == "WAIT":
+            self._abort(ctx, skip=None)
+        elif name == "acks" and ctx.state == "PRECOMMIT":
+            self._commit(ctx)  # silence means crashed (synchronous model): commit anyway
+        elif name == "acks" and ctx.state == "COMMITTED":
+            acks = ctx.vars.setdefault("acks", set())
+            late = [p for p in self.participants if p not in acks]
+            ctx.broadcast(late, "DO_COMMIT", tx=self.config.tx)
+            ctx.set_timer("acks", self.config.retry_interval)
+        elif name == "ask" and ctx.state == "PRECOMMIT":
+            ctx.broadcast(self.participants, "DECISION_REQ", tx=self.config.tx)
+            ctx.set_timer("ask", self.config.retry_interval)
+
+    def on_recover(self, ctx: Context) -> None:
+        logged = {r.record for r in ctx.log_records}
+        if "END" in logged:
+            ctx.restore_state("ENDED")
+        elif "COMMIT" in logged:
+            ctx.restore_state("COMMITTED")
+            ctx.vars["acks"] = set()
+            ctx.broadcast(self.participants, "DO_COMMIT", tx=self.config.tx)
+            ctx.set_timer("acks", self.config.ack_timeout)
+        elif "ABORT" in logged:
+            ctx.restore_state("ABORTED")
+        elif "PRECOMMIT" in logged:
+            # The participants may have terminated either way: we must ask them.
+            ctx.restore_state("PRECOMMIT")
+            ctx.vars["recovering"] = True
+            ctx.broadcast(self.participants, "DECISION_REQ", tx=self.config.tx)
+            ctx.set_timer("ask", self.config.retry_interval)
+        else:
+            # Never pre-committed, so nobody can have committed: abort.
+            ctx.restore_state("INIT")
+            ctx.log("ABORT", forced=True, tx=self.config.tx)
+            ctx.decide("abort")
+            ctx.set_state("ABORTED")
+            if "START" in logged:
+                ctx.broadcast(self.participants, "ABORT", tx=self.config.tx)
+
+    def _commit(self, ctx: Context) -> None:
+        ctx.cancel_timer("acks")
+        ctx.log("COMMIT", forced=True, tx=self.config.tx)
+        ctx.decide("commit")
+        ctx.set_state("COMMITTED")
+        ctx.vars["acks"] = set()
+        ctx.broadcast(self.participants, "DO_COMMIT", tx=self.config.tx)
+        ctx.set_timer("acks", self.config.ack_timeout)
+
+    def _abort(self, ctx: Context, skip: str | None) -> None:
+        ctx.cancel_timer("votes")
+        ctx.log("ABORT", forced=True, tx=self.config.tx)
+        ctx.decide("abort")
+        ctx.set_state("ABORTED")
+        ctx.broadcast((p for p in self.participants if p != skip), "ABORT", tx=self.config.tx)
+
+
+class Participant(Role):
+    """A 3PC participant owning one bank account; it can lead the termination protocol."""
+
+    machine = PARTICIPANT_MACHINE
+
+    def __init__(self, name: str, participants: Sequence[str], config: ThreePCConfig,
+                 operation: bank.Operation, balance: int) -> None:
+        super().__init__()
+        self.me = name
+        self.order = {p: i for i, p in enumerate(participants)}
+        self.peers = tuple(p for p in participants if p != name)
+        self.config = config
+        self.operation = operation
+        self.balance = balance
+
+    # --- the normal protocol ------------------------------------------------------
+    def on_start(self, ctx: Context) -> None:
+        ctx.set_timer("coordinator", self.config.prepare_timeout)
+
+    def on_CAN_COMMIT(self, ctx: Context, msg: Message) -> None:
+        if ctx.state == "ABORTED":
+            ctx.send(msg.src, "NO", tx=self.config.tx)
+            return
+        if ctx.state != "INIT":
+            ctx.send(msg.src, "YES", tx=self.config.tx)
+            return
+        if ctx.has_mark("vote_no") or not bank.can_apply(self.balance, self.operation):
+            self._abort(ctx)
+            ctx.vote("no")
+            ctx.send(msg.src, "NO", tx=self.config.tx)
+            return
+        ctx.lock("balance")
+        kind, amount = self.operation
+        ctx.log("READY", forced=True, tx=self.config.tx, op=kind, amount=amount)
+        ctx.vote("yes")
+        ctx.set_state("READY")
+        ctx.send(msg.src, "YES", tx=self.config.tx)
+        ctx.set_timer("coordinator", self.config.uncertain_timeout)
+
+    def on_PRE_COMMIT(self, ctx: Context, msg: Message) -> None:
+        if ctx.state == "READY":
+            ctx.log("PRECOMMITTED", forced=True, tx=self.config.tx)
+            ctx.set_state("PRECOMMITTED")
+            ctx.vars.pop("term", None)
+            ctx.cancel_timer("election")
+            ctx.set_timer("coordinator", self.config.precommit_timeout)
+        if ctx.state in ("PRECOMMITTED", "COMMITTED"):
+            ctx.send(msg.src, "ACK", tx=self.config.tx, phase="precommit")
+
+    def on_DO_COMMIT(self, ctx: Context, msg: Message) -> None:
+        if ctx.state in ("READY", "PRECOMMITTED"):
+            self._commit(ctx)
+        if ctx.state == "COMMITTED" and msg.src == COORDINATOR:
+            ctx.send(msg.src, "ACK", tx=self.config.tx, phase="commit")
+
+    def on_ABORT(self, ctx: Context, msg: Message) -> None:
+        if ctx.state in ("INIT", "READY", "PRECOMMITTED"):
+            self._abort(ctx)
+
+    def on_ACK(self, ctx: Context, msg: Message) -> None:
+        """ACKs reach a participant only while it leads the termination protocol."""
+        waiting = ctx.vars.get("term_acks")
+        if waiting is not None and msg.payload.get("phase") == "precommit":
+            waiting.discard(msg.src)
+            if not waiting:
+                self._finish_termination(ctx)
+
+    def on_DECISION_REQ(self, ctx: Context, msg: Message) -> None:
+        if ctx.state == "INIT":
+            self._abort(ctx)
+        if ctx.state == "COMMITTED":
+            ctx.send(msg.src, "DO_COMMIT", tx=self.config.tx)
+        elif ctx.state == "ABORTED":
+            ctx.send(msg.src, "ABORT", tx=self.config.tx)
+
+    # --- the termination protocol ---------------------------------------------------
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if name == "coordinator":
+            if ctx.state == "INIT":
+                self._abort(ctx)
+            elif ctx.state in ("READY", "PRECOMMITTED"):
+                self._start_termination(ctx)
+        elif name == "election" and "term" in ctx.vars:
+            self._elect(ctx)
+        elif name == "term_acks" and ctx.vars.get("term_acks") is not None:
+            self._finish_termination(ctx)
+        elif name == "ask" and ctx.state in ("READY", "PRECOMMITTED"):
+            self._ask(ctx)
+
+    def _start_termination(self, ctx: Context) -> None:
+        ctx.vars["term"] = {self.me: ctx.state}
+        ctx.broadcast(self.peers, "STATE_REQ", tx=self.config.tx)
+        ctx.set_timer("election", self.config.election_timeout)
+
+    def on_STATE_REQ(self, ctx: Context, msg: Message) -> None:
+        if ctx.state == "INIT":
+            self._abort(ctx)  # not voted yet: abort, so the survivors may abort too
+        ctx.send(msg.src, "STATE", tx=self.config.tx, state=ctx.state)
+
+    def on_STATE(self, ctx: Context, msg: Message) -> None:
+        term = ctx.vars.get("term")
+        if term is not None:
+            term[msg.src] = msg.payload["state"]
+
+    def _elect(self, ctx: Context) -> None:
+        term = ctx.vars.pop("term")
+        if ctx.state not in ("READY", "PRECOMMITTED"):
+            return
+        states = set(term.values())
+        if "COMMITTED" in states:  # someone knows the outcome: adopt it
+            self._commit(ctx)
+            return
+        if states & {"ABORTED", "INIT"}:
+            self._abort(ctx)
+            return
+        # Everyone who answered is undecided: the first of them in order leads.
+        leader = min(term, key=self.order.__getitem__)
+        if leader != self.me:
+            # If the new leader fails too, we time out again and terminate again.
+            ctx.set_timer("coordinator", self.config.uncertain_timeout)
+            return
+        alive = [p for p in self.peers if p in term]
+        if states == {"READY"}:
+            self._abort(ctx)
+            ctx.broadcast(alive, "ABORT", tx=self.config.tx)
+        else:  # some pre-committed, none committed: pre-commit the rest, then commit
+            if ctx.state == "READY":
+                ctx.log("PRECOMMITTED", forced=True, tx=self.config.tx)
+                ctx.set_state("PRECOMMITTED")
+            uncertain = [p for p in alive if term[p] == "READY"]
+            ctx.vars["term_acks"] = set(uncertain)
+            ctx.vars["term_alive"] = alive
+            ctx.cancel_timer("coordinator")
+            if uncertain:
+                ctx.broadcast(uncertain, "PRE_COMMIT", tx=self.config.tx)
+                ctx.set_timer("term_acks", self.config.ack_timeout)
+            else:
+                self._finish_termination(ctx)
+
+    def _finish_termination(self, ctx: Context) -> None:
+        ctx.vars.pop("term_acks", None)
+        ctx.cancel_timer("term_acks")
+        alive = ctx.vars.pop("term_alive", list(self.peers))
+        if ctx.state == "PRECOMMITTED":
+            self._commit(ctx)
+            ctx.broadcast(alive, "DO_COMMIT", tx=self.config.tx)
+
+    # --- recovery -----------------------------------------------------------------
+    def on_recover(self, ctx: Context) -> None:
+        logged = {r.record for r in ctx.log_records}
+        if "COMMITTED" in logged:
+            ctx.restore_state("COMMITTED")
+        elif "ABORT" in logged:
+            ctx.restore_state("ABORTED")
+            ctx.unlock()
+        elif "PRECOMMITTED" in logged or "READY" in logged:
+            # A recovering participant may not decide alone: it asks until someone knows.
+            ctx.restore_state("PRECOMMITTED" if "PRECOMMITTED" in logged else "READY")
+            if not ctx.locks:
+                ctx.lock("balance")
+            self._ask(ctx)
+        else:
+            ctx.restore_state("INIT")
+            ctx.unlock()
+            self._abort(ctx)
+
+    def _ask(self, ctx: Context) -> None:
+        ctx.broadcast((COORDINATOR, *self.peers), "DECISION_REQ", tx=self.config.tx)
+        ctx.set_timer("ask", self.config.retry_interval)
+
+    # --- outcomes -----------------------------------------------------------------
+    def _commit(self, ctx: Context) -> None:
+        kind, amount = self.operation
+        ctx.log("COMMITTED", forced=True, tx=self.config.tx, op=kind, amount=amount)
+        ctx.unlock()
+        ctx.decide("commit")
+        ctx.set_state("COMMITTED")
+        self._stop_timers(ctx)
+
+    def _abort(self, ctx: Context) -> None:
+        ctx.log("ABORT", forced=ctx.state != "INIT", tx=self.config.tx)
+        ctx.unlock()
+        ctx.decide("abort")
+        ctx.set_state("ABORTED")
+        self._stop_timers(ctx)
+
+    @staticmethod
+    def _stop_timers(ctx: Context) -> None:
+        for name in ("coordinator", "election", "term_acks", "ask"):
+            ctx.cancel_timer(name)
+        for key in ("term", "term_acks", "term_alive"):
+            ctx.vars.pop(key, None)
+
+
+class ThreePhaseCommit(Protocol):
+    """Registry entry for ``"3pc"``."""
+
+    name = "3pc"
+    title = "Three-phase commit (Skeen) with the termination protocol"
+    config_class = ThreePCConfig
+    machines = (COORDINATOR_MACHINE, PARTICIPANT_MACHINE)
+
+    def build(self, participants: Sequence[str], config: CommitConfig) -> list[tuple[str, Role]]:
+        assert isinstance(config, ThreePCConfig)
+        ops, balances = self.resources(participants, config)
+        nodes: list[tuple[str, Role]] = [(COORDINATOR, Coordinator(participants, config, ops))]
+        for p in participants:
+            nodes.append((p, Participant(p, participants, config, ops[p], balances[p])))
+        return nodes

@@ -1,0 +1,80 @@
+"""A finished run: its scenario, trace, outcome, decisions, metrics and violations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from .check import Metrics, Violation, check_all, measure
+from .engine.faults import Fault
+from .engine.records import LogRecord
+from .engine.trace import Trace
+from .errors import TxlibError
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """The result of simulating a :class:`~txlib.Scenario`.
+
+    ``outcome`` is ``"committed"``, ``"aborted"``, ``"blocked"`` or ``"inconsistent"``.
+    ``decisions`` maps every node to its decision (``"commit"``, ``"abort"`` or None).
+    ``unfired_faults`` lists faults that never happened or had no effect, with why.
+    """
+
+    scenario: Scenario
+    outcome: str
+    decisions: dict[str, str | None]
+    participants: tuple[str, ...]
+    roles: dict[str, str]
+    states: dict[str, str]
+    down: frozenset[str]
+    logs: dict[str, tuple[LogRecord, ...]]
+    locks: dict[str, tuple[str, ...]]
+    end_time: int
+    steps: int
+    stopped_by: str
+    unfired_faults: tuple[tuple[Fault, str], ...]
+    _trace: Trace | None = field(repr=False)
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """Every node, coordinator first."""
+        return tuple(self.roles)
+
+    @property
+    def recorded(self) -> bool:
+        return self._trace is not None
+
+    @property
+    def trace(self) -> Trace:
+        """Every event of the run (raises if the run was made with ``record=False``)."""
+        if self._trace is None:
+            raise TxlibError("this run was made with record=False, so it has no trace; "
+                             "run it again with record=True")
+        return self._trace
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        """Messages, delays, forced writes, blocked and lock times (see Metrics)."""
+        return measure(self.trace, self.participants, self.end_time)
+
+    @cached_property
+    def violations(self) -> tuple[Violation, ...]:
+        """Broken safety invariants, each with the step and a plain-language reason."""
+        return tuple(check_all(self.trace, self.participants))
+
+    def summary(self) -> str:
+        """A few lines for a learner: outcome, decisions, violations, unfired faults."""
+        lines = [f"{self.scenario.protocol}: {self.outcome} "
+                 f"({self.steps} steps, time {self.end_time}, stopped: {self.stopped_by})"]
+        lines.append("decisions: " + ", ".join(
+            f"{n}={d or 'undecided'}" + (" (down)" if n in self.down else "")
+            for n, d in self.decisions.items()))
+        lines.extend(f"  ! {v}" for v in self.violations)
+        lines.extend(f"  ? fault '{f.describe()}' had no effect: {why}"
+                     for f, why in self.unfired_faults)
+        return "\n".join(lines)

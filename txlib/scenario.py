@@ -1,0 +1,198 @@
+"""A scenario is everything a run depends on: protocol, participants, seed, options, faults.
+
+It round-trips through JSON, and the same scenario always replays to a byte-identical
+trace: that is what makes runs shareable and lessons reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .check import outcome
+from .engine.faults import Fault
+from .engine.trace import Trace
+from .engine.world import World
+from .errors import TxlibError, bad_choice
+from .protocols import COORDINATOR, get_protocol
+from .run import Run
+
+MAX_PARTICIPANTS = 64
+RESERVED_NAMES = (COORDINATOR, "any")
+_JSON_KEYS = ("name", "description", "protocol", "participants", "seed", "faults", "options")
+
+
+def participant_names(participants: int | Sequence[str]) -> tuple[str, ...]:
+    """``3 -> ("p1", "p2", "p3")``; a list of names is checked and kept."""
+    if isinstance(participants, bool):
+        raise TxlibError(f"participants must be a count or a list of names, got {participants!r}")
+    if isinstance(participants, int):
+        if not 1 <= participants <= MAX_PARTICIPANTS:
+            raise TxlibError(
+                f"participants must be between 1 and {MAX_PARTICIPANTS}, got {participants}"
+            )
+        return tuple(f"p{i}" for i in range(1, participants + 1))
+    if isinstance(participants, str) or not isinstance(participants, Sequence):
+        raise TxlibError(f"participants must be a count or a list of names, got {participants!r}")
+    names = tuple(participants)
+    if not 1 <= len(names) <= MAX_PARTICIPANTS:
+        raise TxlibError(
+            f"give between 1 and {MAX_PARTICIPANTS} participant names, got {len(names)}"
+        )
+    for n in names:
+        if not isinstance(n, str) or not n.strip() or any(c.isspace() for c in n):
+            raise TxlibError(f"participant names must be words without spaces, got {n!r}")
+        if n in RESERVED_NAMES:
+            raise TxlibError(f"participant name {n!r} is reserved; reserved: {RESERVED_NAMES}")
+    if len(set(names)) != len(names):
+        raise TxlibError(f"participant names must be unique, got {list(names)}")
+    return names
+
+
+def _check_faults(faults: Iterable[Any]) -> tuple[Fault, ...]:
+    if isinstance(faults, Fault):
+        return (faults,)
+    out = []
+    for f in faults:
+        if not isinstance(f, Fault):
+            raise TxlibError(
+                f"a fault must be made with txlib.crash(...), txlib.drop(...), ...; got {f!r}"
+            )
+        out.append(f)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A protocol run, described as data. Build with :func:`txlib.scenario` or directly."""
+
+    protocol: str
+    participants: tuple[str, ...] = ("p1", "p2", "p3")
+    seed: int = 0
+    faults: tuple[Fault, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        proto = get_protocol(self.protocol)
+        object.__setattr__(self, "participants", participant_names(self.participants))
+        object.__setattr__(self, "faults", _check_faults(self.faults))
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise TxlibError(f"seed must be a whole number, got {self.seed!r}")
+        if not isinstance(self.options, dict):
+            raise TxlibError(f"options must be a dict of option names, got {self.options!r}")
+        proto.make_config(self.participants, self.options)  # validate now
+        proto.check_faults(self.faults, self.participants)
+
+    def run(self, *, record: bool = True) -> Run:
+        """Simulate this scenario. ``record=False`` skips the trace (for speed)."""
+        proto = get_protocol(self.protocol)
+        config = proto.make_config(self.participants, self.options)
+        nodes = proto.build(self.participants, config)
+        world = World(nodes, config, self.seed, self.faults, record=record).run()
+        slots = world.nodes
+        decisions = {n: s.decision for n, s in slots.items()}
+        return Run(
+            scenario=self,
+            outcome=outcome(decisions, self.participants, world.down),
+            decisions=decisions,
+            participants=self.participants,
+            roles={n: s.role.name for n, s in slots.items()},
+            states={n: s.state for n, s in slots.items()},
+            down=world.down,
+            logs={n: tuple(s.log) for n, s in slots.items()},
+            locks={n: s.locks for n, s in slots.items()},
+            end_time=world.time,
+            steps=world.step,
+            stopped_by=world.stopped_by,
+            unfired_faults=tuple(world.unfired_faults()),
+            _trace=None if world.trace is None else Trace(world.trace, list(slots)),
+        )
+
+    def with_faults(self, *faults: Fault) -> Scenario:
+        """The same scenario with ``faults`` added at the end of the plan."""
+        return replace(self, faults=(*self.faults, *_check_faults(faults)))
+
+    def replace(self, **changes: Any) -> Scenario:
+        """A copy with some fields changed (``options`` are merged, not replaced)."""
+        if "options" in changes:
+            changes["options"] = {**self.options, **changes["options"]}
+        return replace(self, **changes)
+
+    # --- JSON ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "protocol": self.protocol,
+            "participants": list(self.participants),
+            "seed": self.seed,
+            "faults": [f.to_dict() for f in self.faults],
+            "options": self.options,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Canonical JSON (sorted keys), loadable with :meth:`from_json`."""
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Scenario:
+        if not isinstance(data, dict):
+            raise TxlibError(f"a scenario must be a JSON object, got {type(data).__name__}")
+        for key in data:
+            if key not in _JSON_KEYS:
+                raise bad_choice("scenario field", key, _JSON_KEYS)
+        if "protocol" not in data:
+            raise TxlibError("a scenario needs a 'protocol', e.g. \"2pc\"")
+        faults = data.get("faults", [])
+        if not isinstance(faults, list):
+            raise TxlibError(f"'faults' must be a list, got {faults!r}")
+        return cls(
+            protocol=data["protocol"],
+            participants=data.get("participants", ("p1", "p2", "p3")),
+            seed=data.get("seed", 0),
+            faults=tuple(Fault.from_dict(f) for f in faults),
+            options=data.get("options", {}),
+            name=data.get("name", ""),
+            description=data.get("description", ""),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Scenario:
+        """Load a scenario; malformed JSON raises TxlibError saying where."""
+        if not isinstance(text, str):
+            raise TxlibError(f"from_json needs a JSON string, got {type(text).__name__}")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TxlibError(
+                f"malformed scenario JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+        return cls.from_dict(data)
+
+
+def simulate(
+    protocol: str,
+    *,
+    participants: int | Sequence[str] = 3,
+    seed: int = 0,
+    faults: Iterable[Fault] = (),
+    record: bool = True,
+    **options: Any,
+) -> Run:
+    """Run ``protocol`` ("2pc" or "3pc") once and return the :class:`Run`.
+
+    ``participants`` is a count or a list of names (the coordinator is always
+    ``"coordinator"``); ``options`` are network, timeout and resource settings.
+    """
+    scenario = Scenario(
+        protocol=protocol,
+        participants=participant_names(participants),
+        seed=seed,
+        faults=_check_faults(faults),
+        options=dict(options),
+    )
+    return scenario.run(record=record)
