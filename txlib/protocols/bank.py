@@ -55,8 +55,11 @@ def check_operations(raw: Mapping[str, Any], participants: Sequence[str]) -> dic
 
 
 def check_balances(raw: Mapping[str, Any] | None, participants: Sequence[str]) -> dict[str, int]:
-    """Initial balances, defaulting to DEFAULT_BALANCE for a participant not named."""
+    """Initial balances. A participant not named starts with DEFAULT_BALANCE, except the
+    first, the payer of the default transfer, which starts with DEFAULT_BALANCE for each
+    other participant, so the default transfer never overdraws."""
     balances = dict.fromkeys(participants, DEFAULT_BALANCE)
+    balances[participants[0]] = DEFAULT_BALANCE * max(1, len(participants) - 1)
     if raw is None:
         return balances
     if not isinstance(raw, Mapping):
@@ -80,3 +83,16 @@ def apply(balance: int, op: Operation) -> int:
     """The balance after ``op``."""
     kind, amount = op
     return balance + amount if kind == "credit" else balance - amount
+
+
+def balances_after(
+    participants: Sequence[str], options: Mapping[str, Any], logs: Mapping[str, Sequence[Any]]
+) -> dict[str, int]:
+    """Each participant's committed balance: its initial balance plus what its durable
+    log says it committed (``COMMITTED`` records carry the operation)."""
+    out = check_balances(options.get("balances"), participants)
+    for p in participants:
+        for record in logs.get(p, ()):
+            if record.record == "COMMITTED":
+                out[p] = apply(out[p], (record.data["op"], record.data["amount"]))
+    return out

@@ -22,7 +22,8 @@ class CommitConfig(EngineConfig):
 
     ``tx`` names the transaction. ``operations`` maps each participant to
     ``(kind, amount)`` (default: the first participant pays ``amount`` to each other
-    one); ``balances`` gives initial balances (default 500 each). The timeouts are in
+    one); ``balances`` gives initial balances (default 500, and 500 per payee for the
+    payer, so the default transfer never overdraws). The timeouts are in
     simulated milliseconds; ``cooperative`` lets in-doubt 2PC participants ask peers.
     """
 

@@ -87,7 +87,7 @@ PARTICIPANT_MACHINE = machine(
         ("READY", "ABORTED", "ABORT (from the coordinator or the termination protocol)"),
         ("READY", "COMMITTED", "told COMMIT after recovery or a partition"),
         ("PRECOMMITTED", "COMMITTED", "DO_COMMIT: force COMMITTED, unlock, ACK"),
-        ("PRECOMMITTED", "ABORTED", "told ABORT (only possible after a partition)"),
+        ("PRECOMMITTED", "ABORTED", "told ABORT after it was cut off by a crash or partition"),
     ],
     terminal=("COMMITTED", "ABORTED"),
     describe={

@@ -1,0 +1,111 @@
+"""Three-phase commit: the extra phase, the termination protocol, and the partition split."""
+
+from __future__ import annotations
+
+import pytest
+
+import txlib
+
+
+def sends(run: txlib.Run, type_: str, src: str | None = None) -> list:
+    return [e for e in run.trace.of_kind("send")
+            if e.message.type == type_ and src in (None, e.message.src)]
+
+
+@pytest.mark.parametrize("n", [1, 3, 8])
+def test_happy_path_runs_three_phases(n):
+    run = txlib.simulate("3pc", participants=n)
+    assert run.outcome == "committed" and run.violations == ()
+    assert run.metrics.messages_by_type == {
+        "ACK": 2 * n, "CAN_COMMIT": n, "DO_COMMIT": n, "PRE_COMMIT": n, "YES": n}
+    assert (run.metrics.decision_delays, run.metrics.message_delays) == (4, 5)
+    # START + READY per participant + PRECOMMIT + PRECOMMITTED per participant + COMMIT
+    assert run.metrics.forced_writes_before_decision == 2 * n + 3
+
+
+def test_precommit_is_logged_before_it_is_acknowledged():
+    run = txlib.simulate("3pc")
+    for p in run.participants:
+        logged = next(e.index for e in run.trace if e.node == p
+                      and e.detail == "PRECOMMITTED (forced)")
+        acked = next(e.index for e in sends(run, "ACK", p)
+                     if e.message.payload["phase"] == "precommit")
+        assert logged < acked
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("3pc-coordinator-crash-wait", "aborted"),
+    ("3pc-coordinator-crash-precommit", "committed"),
+    ("3pc-coordinator-crash-commit", "committed"),
+])
+def test_coordinator_crash_in_each_waiting_state_is_resolved_by_termination(name, expected):
+    run = txlib.scenario(name).run()
+    assert run.outcome == expected
+    assert run.stopped_by == "nothing pending", "nobody is left waiting"
+    assert run.violations == ()
+    assert sends(run, "STATE_REQ"), "the survivors ran the termination protocol"
+    assert "coordinator" in run.down
+
+
+def test_termination_elects_the_first_participant_which_precommits_the_rest():
+    run = txlib.scenario("3pc-coordinator-crash-precommit").run()
+    led = sends(run, "PRE_COMMIT", "p1")
+    assert {e.message.dst for e in led} == {"p2", "p3"}
+    assert not sends(run, "PRE_COMMIT", "p2") and not sends(run, "PRE_COMMIT", "p3")
+
+
+def test_recovered_coordinator_asks_instead_of_deciding_alone():
+    run = txlib.scenario("3pc-coordinator-recovers").run()
+    assert run.outcome == "committed"
+    recover = run.trace.of_kind("recover")[0]
+    after = [e for e in run.trace if e.index > recover.index]
+    asks = [e for e in after if e.kind == "send" and e.message.type == "DECISION_REQ"]
+    assert asks and asks[0].message.src == "coordinator"
+    decision = next(e for e in after if e.kind == "decision" and e.node == "coordinator")
+    assert decision.detail == "commit" and decision.index > asks[0].index
+
+
+def test_partition_splits_the_decision():
+    run = txlib.scenario("3pc-partition-split").run()
+    assert run.outcome == "inconsistent"
+    assert run.decisions["coordinator"] == run.decisions["p1"] == "commit"
+    assert run.decisions["p2"] == run.decisions["p3"] == "abort"
+    (violation,) = [v for v in run.violations if v.invariant == "atomicity"]
+    assert "aborted" in violation.reason and "committed" in violation.reason
+
+
+def test_participant_crash_is_taken_as_failure_and_the_rest_commit():
+    run = txlib.simulate("3pc", faults=[txlib.crash("p3", when="p3 sends YES")])
+    assert run.outcome == "committed"
+    assert run.decisions["p3"] is None and "p3" in run.down
+    timeout = [e for e in run.trace.of_kind("timeout") if e.node == "coordinator"]
+    assert timeout and timeout[0].detail == "acks"
+
+
+def test_a_precommitted_participant_cut_off_by_a_crash_learns_abort():
+    run = txlib.simulate("3pc", faults=[
+        txlib.crash("coordinator", when="coordinator sends PRE_COMMIT to p1"),
+        txlib.crash("p1", when="p1 logs PRECOMMITTED"),
+        txlib.recover("p1", at_time=600),
+    ])
+    assert run.outcome == "aborted" and run.violations == ()
+    assert [r.record for r in run.logs["p1"]][-1] == "ABORT"
+
+
+def test_total_failure_blocks_even_3pc():
+    everyone = ["coordinator", "p1", "p2", "p3"]
+    faults = [txlib.crash("coordinator", when="coordinator sends PRE_COMMIT to p1")]
+    faults += [txlib.crash(p, at_time=30) for p in ("p1", "p2", "p3")]
+    faults += [txlib.recover(n, at_time=400) for n in everyone]
+    run = txlib.simulate("3pc", faults=faults)
+    assert run.outcome == "blocked"
+    assert run.violations == ()
+
+
+def test_single_crash_anywhere_never_blocks_or_splits():
+    base = txlib.simulate("3pc")
+    for node in base.nodes:
+        for k in range(base.steps + 1):
+            run = txlib.simulate("3pc", faults=[txlib.crash(node, at_step=k)])
+            assert run.outcome in ("committed", "aborted"), (node, k, run.outcome)
+            assert run.violations == ()
