@@ -272,3 +272,11 @@ def test_execute_lets_a_caller_choose_any_pending_event():
     last_ping = max((e for e in pending if e[2] == 0), key=lambda e: e[0])
     w.execute(last_ping)  # deliver the later PING first: the explorer's freedom
     assert w.trace[-2].kind == "deliver" and w.trace[-2].message == last_ping[3]
+
+
+def test_a_node_down_at_the_start_only_ever_recovers():
+    w = world(faults=[crash("sender", at_step=0), recover("sender", at_step=0)]).run()
+    slot = w.nodes["sender"]
+    assert slot.state == "IDLE" and slot.incarnation == 1
+    assert not [e for e in w.trace if e.kind == "send"], "on_start never ran"
+    assert slot.vars["recovered_with"] == []

@@ -66,8 +66,9 @@ class NodeSlot:
 
     ``log`` and ``durable`` (how many leading log records are on stable storage) survive
     a crash; ``vars``, ``timers`` and unforced log records do not. ``locks`` models
-    resources held by a prepared transaction, which survive a restart too. ``decision``
-    and ``hops`` are the engine's bookkeeping, invisible to the protocol.
+    resources held by a prepared transaction, which survive a restart too. ``decision``,
+    ``hops`` and ``incarnation`` (how many times it restarted) are the engine's
+    bookkeeping, invisible to the protocol.
     """
 
     __slots__ = (
@@ -75,6 +76,7 @@ class NodeSlot:
         "decision",
         "durable",
         "hops",
+        "incarnation",
         "locks",
         "log",
         "name",
@@ -97,6 +99,7 @@ class NodeSlot:
         self.locks: tuple[str, ...] = ()
         self.decision: str | None = None
         self.hops = 0
+        self.incarnation = 0
         self.ctx: Context
 
 

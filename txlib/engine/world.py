@@ -130,12 +130,14 @@ class World:
         return self
 
     def start(self) -> None:
-        """Step 1 (after any step-0 faults): every live node's ``on_start``."""
+        """The first step after any step-0 faults: ``on_start`` of every node that is up
+        and has never crashed."""
         self._started = True
         self.step += 1
         self.record("start", None, None, "the transaction begins")
         for slot in self.nodes.values():
-            if slot.up:
+            # A node that crashed before the start never began; it only ever recovers.
+            if slot.up and slot.incarnation == 0:
                 self._call(slot, slot.role.on_start)
 
     def execute(self, entry: QueueEntry) -> None:
@@ -346,6 +348,7 @@ class World:
             return
         slot.up = True
         slot.vars = {}
+        slot.incarnation += 1
         self.down = self.down - {name}
         self.record("recover", name, None, f"restarts with {len(slot.log)} log record(s)")
         self._call(slot, slot.role.on_recover)
