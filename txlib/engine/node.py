@@ -11,7 +11,7 @@ lets the same protocol code run under the simulator and, later, over real proces
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ProtocolError
 from .records import LogRecord, Message
@@ -29,12 +29,16 @@ class Role:
     """
 
     machine: StateMachine
+    _handlers: ClassVar[dict[str, Callable[[Role, Context, Message], None]]] = {}
 
-    def __init__(self) -> None:
-        self._handlers: dict[str, Callable[[Context, Message], None]] = {}
-        for attr in dir(self):
-            if attr.startswith("on_") and attr[3:].isupper():
-                self._handlers[attr[3:]] = getattr(self, attr)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Collect the ``on_<TYPE>`` handlers once per class, not once per node."""
+        super().__init_subclass__(**kwargs)
+        cls._handlers = {
+            attr[3:]: getattr(cls, attr)
+            for attr in dir(cls)
+            if attr.startswith("on_") and attr[3:].isupper()
+        }
 
     @property
     def name(self) -> str:
@@ -52,7 +56,7 @@ class Role:
         handler = self._handlers.get(msg.type)
         if handler is None:
             raise ProtocolError(f"{ctx.name} ({self.name}) has no handler for {msg.type}")
-        handler(ctx, msg)
+        handler(self, ctx, msg)
 
     def on_timer(self, ctx: Context, name: str) -> None:
         """A timer set with ``ctx.set_timer(name, ...)`` fired."""
