@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from .check import Metrics, Violation, check_all, measure
 from .engine.faults import Fault
 from .engine.records import LogRecord
+from .engine.statemachine import StateMachine
 from .engine.trace import Trace
 from .errors import TxlibError
 
@@ -44,6 +45,14 @@ class Run:
     def nodes(self) -> tuple[str, ...]:
         """Every node, coordinator first."""
         return tuple(self.roles)
+
+    @property
+    def machines(self) -> dict[str, StateMachine]:
+        """Each role's declared state machine, by role name (coordinator first)."""
+        from .protocols import get_protocol  # local: protocols import run indirectly
+
+        declared = {m.role: m for m in get_protocol(self.scenario.protocol).machines}
+        return {role: declared[role] for role in dict.fromkeys(self.roles.values())}
 
     @property
     def recorded(self) -> bool:
