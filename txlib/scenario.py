@@ -15,8 +15,8 @@ from .check import outcome
 from .engine.faults import Fault
 from .engine.trace import Trace
 from .engine.world import World
-from .errors import TxlibError, bad_choice
-from .protocols import COORDINATOR, get_protocol
+from .errors import TxlibError, bad_choice, choices
+from .protocols import COORDINATOR, PROTOCOLS, get_protocol
 from .run import Run
 
 MAX_PARTICIPANTS = 64
@@ -54,6 +54,11 @@ def participant_names(participants: int | Sequence[str]) -> tuple[str, ...]:
 def _check_faults(faults: Iterable[Any]) -> tuple[Fault, ...]:
     if isinstance(faults, Fault):
         return (faults,)
+    if isinstance(faults, (str, bytes, dict)) or not isinstance(faults, Iterable):
+        raise TxlibError(
+            f"faults must be a list of faults made with txlib.crash(...), txlib.drop(...), "
+            f"...; got {faults!r}"
+        )
     out = []
     for f in faults:
         if not isinstance(f, Fault):
@@ -62,6 +67,14 @@ def _check_faults(faults: Iterable[Any]) -> tuple[Fault, ...]:
             )
         out.append(f)
     return tuple(out)
+
+
+def _as_json(options: dict[str, Any]) -> dict[str, Any]:
+    """Options exactly as JSON will give them back (tuples become lists, keys sorted)."""
+    try:
+        return json.loads(json.dumps(options, sort_keys=True))  # type: ignore[no-any-return]
+    except (TypeError, ValueError) as exc:
+        raise TxlibError(f"options must be plain JSON values: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -84,11 +97,25 @@ class Scenario:
             raise TxlibError(f"seed must be a whole number, got {self.seed!r}")
         if not isinstance(self.options, dict):
             raise TxlibError(f"options must be a dict of option names, got {self.options!r}")
-        proto.make_config(self.participants, self.options)  # validate now
+        for text in ("name", "description"):
+            if not isinstance(getattr(self, text), str):
+                raise TxlibError(f"{text} must be a string, got {getattr(self, text)!r}")
+        object.__setattr__(self, "options", _as_json(self.options))
+        proto.make_config(self.participants, self.options)  # validate now, not mid-run
+        nodes = (COORDINATOR, *self.participants)
+        for f in self.faults:
+            for n in f.nodes():
+                if n not in nodes:
+                    raise TxlibError(
+                        f"fault '{f.describe()}' names unknown node {n!r}; "
+                        f"valid choices: {choices(nodes)}"
+                    )
         proto.check_faults(self.faults, self.participants)
 
     def run(self, *, record: bool = True) -> Run:
         """Simulate this scenario. ``record=False`` skips the trace (for speed)."""
+        if not isinstance(record, bool):
+            raise TxlibError(f"record must be True or False, got {record!r}")
         proto = get_protocol(self.protocol)
         config = proto.make_config(self.participants, self.options)
         nodes = proto.build(self.participants, config)
@@ -146,7 +173,7 @@ class Scenario:
             if key not in _JSON_KEYS:
                 raise bad_choice("scenario field", key, _JSON_KEYS)
         if "protocol" not in data:
-            raise TxlibError("a scenario needs a 'protocol', e.g. \"2pc\"")
+            raise TxlibError(f"a scenario needs a 'protocol': one of {choices(PROTOCOLS)}")
         faults = data.get("faults", [])
         if not isinstance(faults, list):
             raise TxlibError(f"'faults' must be a list, got {faults!r}")

@@ -139,6 +139,6 @@ def scenarios(protocol: str | None = None) -> list[str]:
 
 def scenario(name: str) -> Scenario:
     """The named scenario ``name``; see :func:`scenarios` for the choices."""
-    if name not in NAMED_SCENARIOS:
+    if not isinstance(name, str) or name not in NAMED_SCENARIOS:
         raise bad_choice("scenario", name, NAMED_SCENARIOS)
     return NAMED_SCENARIOS[name]

@@ -81,7 +81,7 @@ class FaultPlanState:
         for entry in self.waiting:
             index, t = entry
             if t.action == action and t.what == what and t.node in (node, ANY_NODE) and (
-                t.peer is None or t.peer == peer
+                t.peer in (None, ANY_NODE) or t.peer == peer
             ):
                 hits.append(index)
         if hits:

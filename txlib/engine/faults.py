@@ -48,6 +48,11 @@ def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _word(value: object) -> bool:
+    """True for a non-empty string without whitespace (a name that survives text form)."""
+    return isinstance(value, str) and bool(value) and not any(c.isspace() for c in value)
+
+
 @dataclass(frozen=True)
 class Trigger:
     """A moment in a run: ``node`` ``action`` ``what`` [to/from ``peer``].
@@ -63,8 +68,17 @@ class Trigger:
     peer: str | None = None
 
     def __post_init__(self) -> None:
-        if self.action not in TRIGGER_ACTIONS:
+        if not isinstance(self.action, str) or self.action not in TRIGGER_ACTIONS:
             raise bad_choice("trigger action", self.action, TRIGGER_ACTIONS)
+        for part in ("node", "what", "peer"):
+            value = getattr(self, part)
+            if part == "peer" and value is None:
+                continue
+            if not _word(value):
+                raise TxlibError(
+                    f"trigger {part} must be one word (a node, record or message type), "
+                    f"got {value!r}"
+                )
         if self.peer is not None and self.action == "logs":
             raise TxlibError(f"a 'logs' trigger has no peer, got {self.peer!r}")
 
@@ -113,8 +127,20 @@ class Fault:
     groups: tuple[tuple[str, ...], ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
+        if not isinstance(self.kind, str) or self.kind not in FAULT_KINDS:
             raise bad_choice("fault kind", self.kind, FAULT_KINDS)
+        if self.kind in ("crash", "recover", "vote_no", "slow") and not self.node:
+            raise TxlibError(f"{self.kind} needs a node, e.g. {self.kind}('p1')")
+        for name in ("node", "type", "src", "dst"):
+            value = getattr(self, name)
+            if value is not None and not _word(value):
+                raise TxlibError(f"{self.kind}: {name} must be one word, got {value!r}")
+        if self.when is not None and not isinstance(self.when, Trigger):
+            raise TxlibError(f"{self.kind}: when must be a Trigger or a string, got {self.when!r}")
+        if self.kind in ("crash", "partition") and self.at_step is None and (
+            self.at_time is None and self.when is None
+        ):
+            object.__setattr__(self, "at_step", 0)  # no timing: from the very start
         timings = [t for t in (self.at_step, self.at_time, self.when) if t is not None]
         if len(timings) > 1:
             raise TxlibError(
@@ -127,8 +153,6 @@ class Fault:
                 raise TxlibError(f"{self.kind}: {name} must be a whole number, got {value!r}")
             if value is not None and value < 0:
                 raise TxlibError(f"{self.kind}: {name} must be 0 or more, got {value}")
-        if self.kind in ("crash", "recover", "vote_no", "slow") and not self.node:
-            raise TxlibError(f"{self.kind} needs a node, e.g. {self.kind}('p1')")
         if self.kind in ("recover", "heal") and not timings:
             raise TxlibError(f"{self.kind} needs a time: give at_step, at_time or when")
         if self.kind in MESSAGE_FAULTS and self.count is not None and not (
@@ -149,6 +173,8 @@ class Fault:
             seen: set[str] = set()
             for g in self.groups:
                 for n in g:
+                    if not _word(n):
+                        raise TxlibError(f"partition: {n!r} is not a node name")
                     if n in seen:
                         raise TxlibError(f"partition: node {n!r} is in two groups")
                     seen.add(n)
@@ -230,7 +256,9 @@ class Fault:
             if not isinstance(groups, list) or not all(isinstance(g, list) for g in groups):
                 raise TxlibError(f"partition groups must be lists of node names, got {groups!r}")
             kwargs["groups"] = tuple(tuple(g) for g in groups)
-        if kwargs["kind"] in MESSAGE_FAULTS and "count" not in kwargs:
+        if isinstance(kwargs["kind"], str) and kwargs["kind"] in MESSAGE_FAULTS and (
+            "count" not in kwargs
+        ):
             kwargs["count"] = 1
         return cls(**kwargs)
 
@@ -238,7 +266,7 @@ class Fault:
 def _when(when: str | Trigger | None) -> Trigger | None:
     if when is None or isinstance(when, Trigger):
         return when
-    return Trigger.parse(when)
+    return Trigger.parse(when)  # raises TxlibError for anything but a readable string
 
 
 def crash(
@@ -249,8 +277,7 @@ def crash(
 
     With no timing the node is down from the start.
     """
-    return Fault("crash", node=node, at_step=at_step if (at_step is not None or at_time is not None
-                 or when is not None) else 0, at_time=at_time, when=_when(when))
+    return Fault("crash", node=node, at_step=at_step, at_time=at_time, when=_when(when))
 
 
 def recover(
@@ -303,9 +330,7 @@ def partition(
     for g in groups:
         if isinstance(g, str) or not isinstance(g, (list, tuple)):
             raise TxlibError(f"each partition group must be a list of node names, got {g!r}")
-    return Fault("partition", groups=tuple(tuple(g) for g in groups),
-                 at_step=at_step if (at_step is not None or at_time is not None
-                                     or when is not None) else 0,
+    return Fault("partition", groups=tuple(tuple(g) for g in groups), at_step=at_step,
                  at_time=at_time, when=_when(when))
 
 

@@ -67,8 +67,8 @@ def check_balances(raw: Mapping[str, Any] | None, participants: Sequence[str]) -
     for name, value in raw.items():
         if name not in participants:
             raise bad_choice("participant in balances", name, participants)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TxlibError(f"balance of {name} must be a whole number, got {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise TxlibError(f"balance of {name} must be a whole number >= 0, got {value!r}")
         balances[name] = value
     return balances
 
