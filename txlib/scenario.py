@@ -136,7 +136,7 @@ class Scenario:
             steps=world.step,
             stopped_by=world.stopped_by,
             unfired_faults=tuple(world.unfired_faults()),
-            _trace=None if world.trace is None else Trace(world.trace, list(slots)),
+            _trace=None if world.trace is None else Trace(world.trace, list(slots), world.volatile),
         )
 
     def with_faults(self, *faults: Fault) -> Scenario:

@@ -99,7 +99,7 @@ class NodeSlot:
         self.log: list[LogRecord] = []
         self.durable = 0
         self.vars: dict[str, Any] = {}
-        self.timers: dict[str, int] = {}
+        self.timers: dict[str, tuple[int, int]] = {}  # name -> (token, due time)
         self.locks: tuple[str, ...] = ()
         self.decision: str | None = None
         self.hops = 0
@@ -183,6 +183,7 @@ class Context:
         self._world.set_timer(self._slot, name, delay)
 
     def cancel_timer(self, name: str) -> None:
+        """Forget timer ``name`` (no error if it is not set)."""
         self._slot.timers.pop(name, None)
 
     def vote(self, value: str) -> None:

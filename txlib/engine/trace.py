@@ -12,9 +12,16 @@ from .records import TraceEvent
 class Trace(Sequence[TraceEvent]):
     """An immutable, ordered list of :class:`TraceEvent` with a few conveniences."""
 
-    def __init__(self, events: Sequence[TraceEvent], nodes: Sequence[str]) -> None:
+    def __init__(
+        self,
+        events: Sequence[TraceEvent],
+        nodes: Sequence[str],
+        volatile: Sequence[tuple[int, str, str]] = (),
+    ) -> None:
         self._events = tuple(events)
         self.nodes: tuple[str, ...] = tuple(nodes)
+        # (event index, node, text): each node's volatile state right after that event.
+        self.volatile: tuple[tuple[int, str, str], ...] = tuple(volatile)
 
     @overload
     def __getitem__(self, i: int) -> TraceEvent: ...
@@ -32,6 +39,15 @@ class Trace(Sequence[TraceEvent]):
     @property
     def last_step(self) -> int:
         return self._events[-1].step if self._events else 0
+
+    def volatile_at(self, index: int) -> dict[str, str]:
+        """Each node's volatile state (vars and timers, as text) right after event ``index``."""
+        out = dict.fromkeys(self.nodes, "")
+        for at, node, text in self.volatile:
+            if at > index:
+                break
+            out[node] = text
+        return out
 
     def of_kind(self, *kinds: str) -> list[TraceEvent]:
         """The events of the given kinds, in order."""

@@ -27,6 +27,23 @@ DELIVER, TIMER, FAULT = 0, 1, 2
 QueueEntry = tuple[int, int, int, Any, Any, Any]
 
 
+def volatile_summary(slot: NodeSlot) -> str:
+    """A short, deterministic text of a node's volatile state and pending timers."""
+    parts = []
+    for key in sorted(slot.vars):
+        value = slot.vars[key]
+        if isinstance(value, (set, frozenset)):
+            text = "{" + ", ".join(sorted(map(str, value))) + "}"
+        elif isinstance(value, dict):
+            text = "{" + ", ".join(f"{k}: {value[k]}" for k in sorted(value, key=str)) + "}"
+        else:
+            text = str(value)
+        parts.append(f"{key}={text}")
+    for name in sorted(slot.timers):
+        parts.append(f"timer {name} at {slot.timers[name][1]}")
+    return "; ".join(parts)
+
+
 class NodeCrashed(Exception):
     """Raised inside a handler when its own node crashes mid-step (a triggered crash)."""
 
@@ -69,6 +86,8 @@ class World:
         self.partition: dict[str, int] | None = None
         self.fifo_last: dict[tuple[str, str], int] = {}
         self.trace: list[TraceEvent] | None = [] if record else None
+        # (trace index, node, summary of its volatile state) after each handler, if recording
+        self.volatile: list[tuple[int, str, str]] = []
         self.states: dict[str, str] = {n: s.state for n, s in self.nodes.items()}
         self.down: frozenset[str] = frozenset()
         self.stopped_by = "nothing pending"
@@ -101,7 +120,8 @@ class World:
         if entry[2] != TIMER:
             return False
         slot = self.nodes[entry[3]]
-        return not slot.up or slot.timers.get(entry[4]) != entry[5]
+        timer = slot.timers.get(entry[4])
+        return not slot.up or timer is None or timer[0] != entry[5]
 
     def run(self) -> World:
         """Run the seeded timed scheduler until nothing is pending or a limit is reached."""
@@ -183,6 +203,8 @@ class World:
             pass
         finally:
             self._acting = previous
+            if self.trace is not None and slot.up:
+                self.volatile.append((len(self.trace) - 1, slot.name, volatile_summary(slot)))
 
     def change_state(self, slot: NodeSlot, target: str, detail: str = "") -> None:
         slot.state = target
@@ -203,8 +225,9 @@ class World:
         if delay < 0:
             raise ProtocolError(f"{slot.name}: timer {name!r} with negative delay {delay}")
         self.seq += 1
-        slot.timers[name] = self.seq
-        heapq.heappush(self.queue, (self.time + delay, self.seq, TIMER, slot.name, name, self.seq))
+        due = self.time + delay
+        slot.timers[name] = (self.seq, due)
+        heapq.heappush(self.queue, (due, self.seq, TIMER, slot.name, name, self.seq))
 
     def note(self, slot: NodeSlot, kind: str, detail: str) -> None:
         self.record(kind, slot.name, None, detail)
@@ -338,6 +361,8 @@ class World:
         if lost and self.config.lose_unforced:
             detail += f"; {lost} unforced log record(s) lost"
         self.record("crash", name, None, detail)
+        if self.trace is not None:
+            self.volatile.append((len(self.trace) - 1, name, ""))
         if self._acting is slot:
             raise NodeCrashed(name)
 
