@@ -358,7 +358,7 @@ def _node_marks(
 
 def _mark(e: TraceEvent, x: float, y: float, c: str) -> str:
     if e.kind == "crash":
-        body = (f'<path class="cross" d="M{x - 8:.1f},{y - 8:.1f}L{x + 8:.1f},{y + 8:.1f}'
+        body = (f'<path class="crashmark" d="M{x - 8:.1f},{y - 8:.1f}L{x + 8:.1f},{y + 8:.1f}'
                 f'M{x - 8:.1f},{y + 8:.1f}L{x + 8:.1f},{y - 8:.1f}" stroke="{VERMILION}" '
                 f'stroke-width="3.5"/><text x="{x + 11:.1f}" y="{y - 4:.1f}" '
                 f'fill="{VERMILION}">crash</text>')
@@ -433,7 +433,9 @@ def _messages(
         offset = 4 if x2 >= x1 else -4
         parts.append(
             f'<g class="msg {kind}{c}" data-msg="{m.id}" data-copy="{m.copy}" '
-            f'data-type={_a(m.type)} data-step="{e.step}">{body}<text x="{lx + offset:.1f}" '
+            f'data-type={_a(m.type)} data-step="{e.step}"'
+            f'{"" if end is None else f" data-end-step={_a(end.step)}"}>{body}'
+            f'<text x="{lx + offset:.1f}" '
             f'y="{ly - 3:.1f}" text-anchor="{anchor}" fill="{colour}" style="fill:{colour}">'
             f'{_t(name)}</text><title>{_t(_tooltip(m, e, end))}</title></g>'
         )
