@@ -280,3 +280,11 @@ def test_a_node_down_at_the_start_only_ever_recovers():
     assert slot.state == "IDLE" and slot.incarnation == 1
     assert not [e for e in w.trace if e.kind == "send"], "on_start never ran"
     assert slot.vars["recovered_with"] == []
+
+
+def test_turning_on_a_message_fault_is_not_a_step_but_a_crash_is():
+    plain = world(count=1).run()
+    armed = world(count=1, faults=[drop("NOPE", at_step=1), drop("NOPE", at_time=3)]).run()
+    assert armed.step == plain.step
+    crashed = world(count=1, faults=[crash("echo", at_time=3)]).run()
+    assert [e.step for e in crashed.trace if e.kind == "crash"] == [2]

@@ -105,7 +105,7 @@ class FaultPlanState:
             elif f.kind in MESSAGE_FAULTS and self.used[i] == 0:
                 out.append((f, "no matching message was sent while it was active"))
             elif f.kind == "vote_no" and self.used[i] == 0:
-                out.append((f, f"{f.node} was never asked to vote"))
+                out.append((f, f"{f.node} was not asked to vote while marked to vote NO"))
             elif f.kind == "slow" and self.used[i] == 0:
                 out.append((f, f"{f.node} sent no message"))
         return out

@@ -341,11 +341,18 @@ def heal(
     return Fault("heal", at_step=at_step, at_time=at_time, when=_when(when))
 
 
-def vote_no(node: str) -> Fault:
-    """Make participant ``node`` vote NO (its local work failed)."""
-    return Fault("vote_no", node=node)
+def vote_no(
+    node: str, at_step: int | None = None, *, at_time: int | None = None,
+    when: str | Trigger | None = None,
+) -> Fault:
+    """Make participant ``node`` vote NO (its local work failed); with a timing, only
+    from that moment on."""
+    return Fault("vote_no", node=node, at_step=at_step, at_time=at_time, when=_when(when))
 
 
-def slow(node: str, by: int) -> Fault:
+def slow(
+    node: str, by: int, at_step: int | None = None, *, at_time: int | None = None,
+    when: str | Trigger | None = None,
+) -> Fault:
     """Make ``node`` slow: every message it sends spends ``by`` extra time in transit."""
-    return Fault("slow", node=node, by=by)
+    return Fault("slow", node=node, by=by, at_step=at_step, at_time=at_time, when=_when(when))

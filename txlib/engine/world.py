@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import ProtocolError, TxlibError, choices
 from .config import EngineConfig
 from .faultplan import FaultPlanState
-from .faults import ANY_NODE, Fault
+from .faults import ANY_NODE, ONE_SHOT, Fault
 from .node import Context, NodeSlot, Role
 from .records import LogRecord, Message, TraceEvent
 
@@ -172,6 +172,9 @@ class World:
         at, _, kind, a, b, _c = entry
         if at > self.time:
             self.time = at
+        if kind == FAULT and self.faults.faults[a].kind not in ONE_SHOT:
+            self.faults.activate(a)  # turning on a message fault or mark is not a step
+            return
         self.step += 1
         if kind == DELIVER:
             self._deliver(a)
@@ -190,7 +193,8 @@ class World:
             if first > self.step:
                 return
             for index in by_step.pop(first):
-                self.step += 1
+                if self.faults.faults[index].kind in ONE_SHOT:
+                    self.step += 1  # a crash, recovery, partition or heal is a step
                 self._apply_fault(index)
 
     # --- nodes -----------------------------------------------------------------------
