@@ -237,6 +237,8 @@ class World:
         self.record(kind, slot.name, None, detail)
 
     def decide(self, slot: NodeSlot, value: str) -> None:
+        if slot.decision == value:
+            return  # e.g. a restart re-reading a decision it had already taken
         if slot.decision is None:
             slot.decision = value
         elif slot.decision != value:

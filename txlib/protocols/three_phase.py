@@ -187,13 +187,16 @@ class Coordinator(Role):
         logged = {r.record for r in ctx.log_records}
         if "END" in logged:
             ctx.restore_state("ENDED")
+            ctx.decide("commit")
         elif "COMMIT" in logged:
             ctx.restore_state("COMMITTED")
+            ctx.decide("commit")  # the logged decision, if the crash beat the announcement
             ctx.vars["acks"] = set()
             ctx.broadcast(self.participants, "DO_COMMIT", tx=self.config.tx)
             ctx.set_timer("acks", self.config.ack_timeout)
         elif "ABORT" in logged:
             ctx.restore_state("ABORTED")
+            ctx.decide("abort")
         elif "PRECOMMIT" in logged:
             # The participants may have terminated either way: we must ask them.
             ctx.restore_state("PRECOMMIT")
@@ -378,8 +381,10 @@ class Participant(Role):
         logged = {r.record for r in ctx.log_records}
         if "COMMITTED" in logged:
             ctx.restore_state("COMMITTED")
+            ctx.decide("commit")  # the logged decision, if the crash beat the announcement
         elif "ABORT" in logged:
             ctx.restore_state("ABORTED")
+            ctx.decide("abort")
             ctx.unlock()
         elif "PRECOMMITTED" in logged or "READY" in logged:
             # A recovering participant may not decide alone: it asks until someone knows.

@@ -129,13 +129,16 @@ class Coordinator(Role):
         logged = {r.record for r in ctx.log_records}
         if "END" in logged:
             ctx.restore_state("ENDED")
+            ctx.decide("commit")
         elif "COMMIT" in logged:
             ctx.restore_state("COMMITTED")
+            ctx.decide("commit")  # the logged decision, if the crash beat the announcement
             ctx.vars["acks"] = set()
             ctx.broadcast(self.participants, "COMMIT", tx=self.config.tx)
             ctx.set_timer("acks", self.config.ack_timeout)
         elif "ABORT" in logged:
             ctx.restore_state("ABORTED")
+            ctx.decide("abort")
         else:
             # Presumed abort: no decision record means the transaction aborted.
             ctx.restore_state("INIT")
@@ -225,8 +228,10 @@ class Participant(Role):
         logged = {r.record for r in ctx.log_records}
         if "COMMITTED" in logged:
             ctx.restore_state("COMMITTED")
+            ctx.decide("commit")  # the logged decision, if the crash beat the announcement
         elif "ABORT" in logged:
             ctx.restore_state("ABORTED")
+            ctx.decide("abort")
             ctx.unlock()
         elif "PREPARED" in logged:
             ctx.restore_state("PREPARED")  # still in doubt: keep the locks and ask
