@@ -288,3 +288,28 @@ def test_turning_on_a_message_fault_is_not_a_step_but_a_crash_is():
     assert armed.step == plain.step
     crashed = world(count=1, faults=[crash("echo", at_time=3)]).run()
     assert [e.step for e in crashed.trace if e.kind == "crash"] == [2]
+
+
+def test_a_node_crashed_inside_a_nested_handler_does_nothing_more():
+    """p1's handler triggers the coordinator's recovery, during which p1 crashes: p1
+    must not go on acting when control returns to its handler."""
+    import txlib
+
+    run = txlib.simulate("3pc", participants=1, faults=[
+        txlib.crash("coordinator", when="coordinator logs START"),
+        txlib.recover("coordinator", when="p1 logs ABORT"),
+        txlib.crash("p1", when="coordinator sends ABORT to p1"),
+    ])
+    crashed_at = next(e.index for e in run.trace if e.kind == "crash" and e.node == "p1")
+    later = [e for e in run.trace if e.index > crashed_at and e.node == "p1"
+             and e.kind not in ("drop",)]
+    assert later == [], "a down node neither logs, decides nor changes state"
+
+
+def test_faults_that_change_nothing_are_reported():
+    same_side = world(faults=[partition(["sender", "echo"], at_step=1)]).run()
+    assert "same side" in same_side.unfired_faults()[0][1]
+    assert not kinds(same_side, "partition")
+    lone_heal = world(faults=[heal(at_step=1)]).run()
+    assert not kinds(lone_heal, "heal")
+    assert "not partitioned" in lone_heal.unfired_faults()[0][1]

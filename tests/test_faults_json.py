@@ -42,7 +42,7 @@ TIMED: dict[str, Callable[..., Fault]] = {
     "drop-every": lambda **t: txlib.drop(count=None, **t),
     "duplicate": lambda **t: txlib.duplicate("PREPARE", count=3, **t),
     "delay": lambda **t: txlib.delay(40, "YES", src="p1", **t),
-    "delay-by-0": lambda **t: txlib.delay(0, dst="p3", count=None, **t),
+    "delay-by-1": lambda **t: txlib.delay(1, dst="p3", count=None, **t),
     "partition": lambda **t: txlib.partition(["coordinator", "p1"], ["p2"], **t),
     "heal": lambda **t: txlib.heal(**t),
 }
@@ -70,7 +70,7 @@ def test_timed_fault_round_trips(make: Callable[..., Fault], timing: dict[str, A
 
 
 @pytest.mark.parametrize(
-    "fault", [txlib.vote_no("p2"), txlib.slow("p1", 25), txlib.slow("coordinator", 0)],
+    "fault", [txlib.vote_no("p2"), txlib.slow("p1", 25), txlib.slow("coordinator", 1)],
     ids=["vote_no", "slow", "slow-by-0"],
 )
 def test_node_mark_round_trips(fault: Fault) -> None:
@@ -293,7 +293,7 @@ def faults(draw: st.DrawFn, protocol: str, participants: list[str]) -> Fault:
             **draw(timings(protocol, nodes, False)),
         }
         if kind == "delay":
-            return txlib.delay(draw(st.integers(0, 200)), **pattern)
+            return txlib.delay(draw(st.integers(1, 200)), **pattern)
         return (txlib.drop if kind == "drop" else txlib.duplicate)(**pattern)
     if kind == "partition":
         side = draw(st.lists(st.sampled_from([None, 0, 1, 2]), min_size=len(nodes),
@@ -305,7 +305,7 @@ def faults(draw: st.DrawFn, protocol: str, participants: list[str]) -> Fault:
         return txlib.heal(**draw(timings(protocol, nodes, True)))
     if kind == "vote_no":
         return txlib.vote_no(draw(st.sampled_from(participants)))
-    return txlib.slow(draw(node), draw(st.integers(0, 100)))
+    return txlib.slow(draw(node), draw(st.integers(1, 100)))
 
 
 @st.composite

@@ -62,7 +62,7 @@ def any_faults(draw, protocol: str, nodes: list[str], participants: list[str]) -
         elif kind == "duplicate":
             faults.append(txlib.duplicate(draw(st.sampled_from(types)), **pattern))
         elif kind == "delay":
-            faults.append(txlib.delay(draw(st.integers(0, 300)), draw(st.sampled_from(types)),
+            faults.append(txlib.delay(draw(st.integers(1, 300)), draw(st.sampled_from(types)),
                                       **pattern))
         elif kind == "partition":
             group = draw(st.lists(st.sampled_from(nodes), min_size=1, unique=True))
@@ -72,7 +72,7 @@ def any_faults(draw, protocol: str, nodes: list[str], participants: list[str]) -
         elif kind == "vote_no":
             faults.append(txlib.vote_no(draw(st.sampled_from(participants))))
         else:
-            faults.append(txlib.slow(draw(st.sampled_from(nodes)), draw(st.integers(0, 200))))
+            faults.append(txlib.slow(draw(st.sampled_from(nodes)), draw(st.integers(1, 200))))
     return faults
 
 

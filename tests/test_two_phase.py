@@ -179,3 +179,14 @@ def test_crashing_any_node_after_any_step_never_splits_and_recovery_unblocks():
                                                  txlib.recover(node, at_time=400)])
             assert back.outcome in ("committed", "aborted"), (node, k, back.outcome)
     assert seen == {"committed", "aborted", "blocked"}
+
+
+@pytest.mark.parametrize("record", ["COMMITTED", "ABORT"])
+def test_a_crash_between_forcing_a_decision_and_announcing_it_recovers_decided(record):
+    faults = [txlib.crash("p1", when=f"p1 logs {record}"), txlib.recover("p1", at_time=100)]
+    if record == "ABORT":
+        faults.append(txlib.vote_no("p1"))
+    run = txlib.simulate("2pc", participants=1, lose_unforced=False, faults=faults)
+    assert run.outcome == ("committed" if record == "COMMITTED" else "aborted")
+    assert run.locks["p1"] == ()
+    assert run.metrics.forced_writes_before_decision <= 2

@@ -23,8 +23,31 @@ from .errors import ProtocolError, TxlibError
 from .run import Run
 from .scenario import Scenario, simulate
 from .scenarios import scenario, scenarios
+from .viz import console
 
 __version__ = "0.1.0"
+
+
+def lab(target="2pc", **kwargs):  # type: ignore[no-untyped-def]
+    """Open the step-by-step lab widget (see :func:`txlib.viz.widgets.lab`)."""
+    from .viz.widgets import lab as _lab
+
+    return _lab(target, **kwargs)
+
+
+def compare(a, b, **kwargs):  # type: ignore[no-untyped-def]
+    """Show two runs side by side (see :func:`txlib.viz.compare.compare`)."""
+    from .viz.compare import compare as _compare
+
+    return _compare(a, b, **kwargs)
+
+
+def diagram(target, step=None, **options):  # type: ignore[no-untyped-def]
+    """The space-time diagram of a run as an inline SVG picture."""
+    from .viz.static import diagram as _diagram
+
+    return _diagram(target, step, **options)
+
 
 __all__ = [
     "Fault",
@@ -33,11 +56,15 @@ __all__ = [
     "Scenario",
     "Trigger",
     "TxlibError",
+    "compare",
+    "console",
     "crash",
     "delay",
+    "diagram",
     "drop",
     "duplicate",
     "heal",
+    "lab",
     "partition",
     "recover",
     "scenario",

@@ -23,6 +23,13 @@ class Metrics:
     - ``forced_writes``: forced (synchronous, stable-storage) log writes in the run;
     - ``forced_writes_before_decision``: forced writes up to and including the first
       decision, the convention of Gray & Lamport's table;
+    Conventions, to compare with Gray & Lamport's table: a run starts at the
+    coordinator, which sits on its own node, and ACKs are counted. So 2PC's commit case
+    shows 4N messages (PREPARE, YES, COMMIT, ACK per participant) and 3 message delays;
+    their 3N-1 leaves out the ACKs and lets one participant start the protocol (no
+    PREPARE to it), and their 4 delays add that first participant's message. Forced
+    writes before the decision are N+1 in both.
+
     - ``blocked_time``: per participant, time from voting YES to learning the decision
       (to the end of the run if it never learned it): its in-doubt interval;
     - ``lock_time``: per participant, time its resources were locked (locks survive a

@@ -162,8 +162,8 @@ class Fault:
                 f"{self.kind}: count must be 1 or more (or None for every match), "
                 f"got {self.count!r}"
             )
-        if self.kind in ("delay", "slow") and not (_whole(self.by) and self.by >= 0):
-            raise TxlibError(f"{self.kind}: by must be a time of 0 or more, got {self.by!r}")
+        if self.kind in ("delay", "slow") and not (_whole(self.by) and self.by >= 1):
+            raise TxlibError(f"{self.kind}: by must be a time of 1 or more, got {self.by!r}")
         if self.kind == "partition":
             if len(self.groups) < 1 or any(not g for g in self.groups):
                 raise TxlibError(

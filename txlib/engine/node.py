@@ -151,6 +151,8 @@ class Context:
         return self._world.faults.has_mark(self.name, kind)
 
     # --- acting --------------------------------------------------------------------
+    # Every action goes through the world, which refuses it if this node is down (it
+    # may have crashed in the middle of a handler, through a triggered fault).
     def send(self, dst: str, type: str, **payload: Any) -> None:
         """Send one message (it may be lost, duplicated, delayed by the network)."""
         self._world.send(self._slot, dst, type, payload)
@@ -184,6 +186,7 @@ class Context:
 
     def cancel_timer(self, name: str) -> None:
         """Forget timer ``name`` (no error if it is not set)."""
+        self._world.check_up(self._slot)
         self._slot.timers.pop(name, None)
 
     def vote(self, value: str) -> None:

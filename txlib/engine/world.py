@@ -210,7 +210,15 @@ class World:
             if self.trace is not None and slot.up:
                 self.volatile.append((len(self.trace) - 1, slot.name, volatile_summary(slot)))
 
+    @staticmethod
+    def check_up(slot: NodeSlot) -> None:
+        """Stop a handler whose node crashed under it (a crash triggered mid-step)."""
+        if not slot.up:
+            raise NodeCrashed(slot.name)
+
     def change_state(self, slot: NodeSlot, target: str, detail: str = "") -> None:
+        if not slot.up:
+            raise NodeCrashed(slot.name)
         slot.state = target
         states = dict(self.states)
         states[slot.name] = target
@@ -218,6 +226,8 @@ class World:
         self.record("state", slot.name, None, detail or target)
 
     def write_log(self, slot: NodeSlot, record: str, forced: bool, data: dict[str, Any]) -> None:
+        if not slot.up:
+            raise NodeCrashed(slot.name)
         slot.log.append(LogRecord(record, data, forced, self.time))
         if forced:
             slot.durable = len(slot.log)
@@ -226,6 +236,8 @@ class World:
             self._fire_triggers("logs", slot.name, record, None)
 
     def set_timer(self, slot: NodeSlot, name: str, delay: int) -> None:
+        if not slot.up:
+            raise NodeCrashed(slot.name)
         if delay < 0:
             raise ProtocolError(f"{slot.name}: timer {name!r} with negative delay {delay}")
         self.seq += 1
@@ -234,9 +246,13 @@ class World:
         heapq.heappush(self.queue, (due, self.seq, TIMER, slot.name, name, self.seq))
 
     def note(self, slot: NodeSlot, kind: str, detail: str) -> None:
+        if not slot.up:
+            raise NodeCrashed(slot.name)
         self.record(kind, slot.name, None, detail)
 
     def decide(self, slot: NodeSlot, value: str) -> None:
+        if not slot.up:
+            raise NodeCrashed(slot.name)
         if slot.decision == value:
             return  # e.g. a restart re-reading a decision it had already taken
         if slot.decision is None:
@@ -247,6 +263,8 @@ class World:
         self.record("decision", slot.name, None, value)
 
     def set_locks(self, slot: NodeSlot, locks: tuple[str, ...]) -> None:
+        if not slot.up:
+            raise NodeCrashed(slot.name)
         slot.locks = locks
         if locks:
             self.record("lock", slot.name, None, ", ".join(locks))
@@ -256,6 +274,8 @@ class World:
     # --- network ---------------------------------------------------------------------
     def send(self, slot: NodeSlot, dst: str, type: str, payload: dict[str, Any]) -> None:
         """A node sends a message; the network decides its fate now."""
+        if not slot.up:
+            raise NodeCrashed(slot.name)
         if dst not in self.nodes:
             raise ProtocolError(f"{slot.name} sent {type} to unknown node {dst!r}")
         src = slot.name
@@ -341,11 +361,16 @@ class World:
                 for n in group:
                     groups[n] = gid
             rest = len(f.groups)
-            self.partition = {n: groups.get(n, rest) for n in self.nodes}
+            split = {n: groups.get(n, rest) for n in self.nodes}
+            if len(set(split.values())) < 2:
+                faults.no_effect[index] = "its groups put every node on the same side"
+                return
+            self.partition = split
             self.record("partition", None, None, f.describe())
         elif kind == "heal":
             if self.partition is None:
                 faults.no_effect[index] = "the network was not partitioned"
+                return
             self.partition = None
             self.record("heal", None, None, "the network is whole again")
         else:

@@ -156,6 +156,10 @@ class Coordinator(Role):
         elif ctx.state == "ABORTED":
             ctx.send(msg.src, "ABORT", tx=self.config.tx)
 
+    def on_STATE_REQ(self, ctx: Context, msg: Message) -> None:
+        """A participant recovering from a crash asks everyone, us included."""
+        ctx.send(msg.src, "STATE", tx=self.config.tx, state=ctx.state)
+
     def on_DO_COMMIT(self, ctx: Context, msg: Message) -> None:
         """After recovery in PRECOMMIT, a participant tells us the outcome."""
         if ctx.state == "PRECOMMIT" and ctx.vars.get("recovering"):
@@ -316,11 +320,14 @@ class Participant(Role):
         elif name == "term_acks" and ctx.vars.get("term_acks") is not None:
             self._finish_termination(ctx)
         elif name == "ask" and ctx.state in ("READY", "PRECOMMITTED"):
-            self._ask(ctx)
+            self._start_termination(ctx)
 
     def _start_termination(self, ctx: Context) -> None:
+        """Ask for states. After its own crash a participant also asks the coordinator,
+        and must hear from everyone before terminating (see ``_elect``)."""
         ctx.vars["term"] = {self.me: ctx.state}
-        ctx.broadcast(self.peers, "STATE_REQ", tx=self.config.tx)
+        targets = (COORDINATOR, *self.peers) if ctx.vars.get("recovering") else self.peers
+        ctx.broadcast(targets, "STATE_REQ", tx=self.config.tx)
         ctx.set_timer("election", self.config.election_timeout)
 
     def on_STATE_REQ(self, ctx: Context, msg: Message) -> None:
@@ -331,7 +338,11 @@ class Participant(Role):
     def on_STATE(self, ctx: Context, msg: Message) -> None:
         term = ctx.vars.get("term")
         if term is not None:
-            term[msg.src] = msg.payload["state"]
+            state = msg.payload["state"]
+            if msg.src == COORDINATOR:  # only its decision matters, not how far it got
+                state = {"ENDED": "COMMITTED"}.get(state, state)
+                state = state if state in ("COMMITTED", "ABORTED") else "UNDECIDED"
+            term[msg.src] = state
 
     def _elect(self, ctx: Context) -> None:
         term = ctx.vars.pop("term")
@@ -344,7 +355,15 @@ class Participant(Role):
         if states & {"ABORTED", "INIT"}:
             self._abort(ctx)
             return
-        # Everyone who answered is undecided: the first of them in order leads.
+        if ctx.vars.get("recovering") and len(term) < len(self.order) + 1:
+            # After a crash we cannot tell whether the silent ones decided while we were
+            # down; only when every node answers (the last to fail is back) may we
+            # terminate. Until then we are blocked, and ask again.
+            ctx.set_timer("ask", self.config.retry_interval)
+            return
+        # Everyone who answered is undecided: the first participant in order leads.
+        term.pop(COORDINATOR, None)
+        states = set(term.values())
         leader = min(term, key=self.order.__getitem__)
         if leader != self.me:
             # If the new leader fails too, we time out again and terminate again.
@@ -382,24 +401,23 @@ class Participant(Role):
         if "COMMITTED" in logged:
             ctx.restore_state("COMMITTED")
             ctx.decide("commit")  # the logged decision, if the crash beat the announcement
+            ctx.unlock()
         elif "ABORT" in logged:
             ctx.restore_state("ABORTED")
             ctx.decide("abort")
             ctx.unlock()
         elif "PRECOMMITTED" in logged or "READY" in logged:
-            # A recovering participant may not decide alone: it asks until someone knows.
+            # A recovering participant may not decide alone: it asks everyone, and
+            # terminates only with a decided node's answer or when all nodes are back.
             ctx.restore_state("PRECOMMITTED" if "PRECOMMITTED" in logged else "READY")
             if not ctx.locks:
                 ctx.lock("balance")
-            self._ask(ctx)
+            ctx.vars["recovering"] = True
+            self._start_termination(ctx)
         else:
             ctx.restore_state("INIT")
             ctx.unlock()
             self._abort(ctx)
-
-    def _ask(self, ctx: Context) -> None:
-        ctx.broadcast((COORDINATOR, *self.peers), "DECISION_REQ", tx=self.config.tx)
-        ctx.set_timer("ask", self.config.retry_interval)
 
     # --- outcomes -----------------------------------------------------------------
     def _commit(self, ctx: Context) -> None:

@@ -229,6 +229,7 @@ class Participant(Role):
         if "COMMITTED" in logged:
             ctx.restore_state("COMMITTED")
             ctx.decide("commit")  # the logged decision, if the crash beat the announcement
+            ctx.unlock()
         elif "ABORT" in logged:
             ctx.restore_state("ABORTED")
             ctx.decide("abort")

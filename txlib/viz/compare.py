@@ -1,0 +1,110 @@
+"""Two runs side by side: one step slider, two space-time diagrams, one summary table.
+
+``txlib.compare(a, b)`` takes two scenarios (or runs, protocol names, named scenarios);
+``txlib.compare("2pc", "3pc", faults=[...])`` replays the same fault plan over both
+protocols, the comparison the seed's tables ask for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+import ipywidgets as w
+
+from ..run import Run
+from ..scenario import Scenario
+from .spacetime import spacetime_svg
+from .widgets import as_scenario
+
+ROWS: tuple[tuple[str, str], ...] = (
+    ("outcome", "outcome"),
+    ("steps", "scheduler steps"),
+    ("end_time", "simulated time at the end"),
+    ("messages", "messages sent"),
+    ("message_delays", "message delays until every participant knows"),
+    ("forced_before", "forced log writes before the decision"),
+    ("forced", "forced log writes in all"),
+    ("blocked", "longest in-doubt time of a participant"),
+    ("locks", "longest lock-hold time of a participant"),
+    ("violations", "broken invariants"),
+)
+
+
+def summary(run: Run) -> dict[str, Any]:
+    """The figures the comparison table shows for one run."""
+    m = run.metrics
+    return {
+        "outcome": run.outcome,
+        "steps": run.steps,
+        "end_time": run.end_time,
+        "messages": m.messages,
+        "message_delays": m.message_delays,
+        "forced_before": m.forced_writes_before_decision,
+        "forced": m.forced_writes,
+        "blocked": max(m.blocked_time.values(), default=0),
+        "locks": max(m.lock_time.values(), default=0),
+        "violations": "; ".join(str(v) for v in run.violations) or "none",
+    }
+
+
+def comparison_table(runs: Sequence[Run], labels: Sequence[str] | None = None) -> str:
+    """An HTML table with one column per run and one row per figure."""
+    labels = list(labels or [r.scenario.name or r.scenario.protocol for r in runs])
+    sums = [summary(r) for r in runs]
+    head = "<tr><th></th>" + "".join(f"<th>{escape(str(x))}</th>" for x in labels) + "</tr>"
+    rows = "".join(
+        f"<tr><td>{escape(title)}</td>"
+        + "".join(f"<td>{escape(str(s[key]))}</td>" for s in sums) + "</tr>"
+        for key, title in ROWS
+    )
+    return f'<table style="border-collapse:collapse;font-size:12px">{head}{rows}</table>'
+
+
+class Compare:
+    """The side-by-side widget; ``.runs`` holds both runs, ``.go(step)`` moves both."""
+
+    def __init__(self, scenarios: Sequence[Scenario], labels: Sequence[str]) -> None:
+        self.runs = [s.run() for s in scenarios]
+        self.labels = list(labels)
+        last = max(r.steps for r in self.runs)
+        self.slider = w.IntSlider(value=last, min=0, max=last, description="step",
+                                  layout=w.Layout(width="520px"))
+        self.play = w.Play(value=last, min=0, max=last, interval=800, description="play")
+        w.jslink((self.play, "value"), (self.slider, "value"))
+        self.diagrams = [w.HTML() for _ in self.runs]
+        self.table = w.HTML(comparison_table(self.runs, self.labels))
+        self.slider.observe(lambda change: self._render(change["new"]), names="value")
+        blocks = []
+        for label, diagram in zip(self.labels, self.diagrams, strict=True):
+            blocks += [w.HTML(f"<h4 style='margin:6px 0 2px'>{escape(label)}</h4>"), diagram]
+        self.widget = w.VBox([w.HBox([self.play, self.slider]), *blocks, self.table])
+        self._render(last)
+
+    def go(self, step: int) -> None:
+        self.slider.value = max(0, min(step, self.slider.max))
+
+    def _render(self, step: int) -> None:
+        for run, diagram in zip(self.runs, self.diagrams, strict=True):
+            diagram.value = spacetime_svg(run.trace, step=min(step, run.steps),
+                                          roles=run.roles, window=None, scale=2.5)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def compare(
+    a: str | Scenario | Run, b: str | Scenario | Run, **kwargs: Any
+) -> Compare:
+    """Show runs ``a`` and ``b`` one above the other with a shared step slider.
+
+    Keyword arguments (participants, seed, faults, options) apply to both when ``a`` and
+    ``b`` are protocol names, so ``compare("2pc", "3pc", faults=[...])`` runs the same
+    fault plan over both protocols.
+    """
+    first, second = as_scenario(a, **kwargs), as_scenario(b, **kwargs)
+    labels = [s.name or s.protocol for s in (first, second)]
+    if labels[0] == labels[1]:
+        labels = [f"{labels[0]} (A)", f"{labels[1]} (B)"]
+    return Compare([first, second], labels)

@@ -1,0 +1,152 @@
+"""The lab's logic without any widget: a scenario, its run, a cursor, and edits.
+
+:class:`LabModel` holds what a learner is looking at and changes it through a few
+operations (move the cursor, inject a fault at the cursor, undo, reset, load a preset or
+JSON). Every operation either succeeds or leaves the model exactly as it was and returns
+a message, so nothing the learner did is lost. The widget in :mod:`txlib.viz.widgets` is
+a thin view over this model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..engine.faults import (
+    Fault,
+    crash,
+    delay,
+    drop,
+    duplicate,
+    heal,
+    partition,
+    recover,
+    slow,
+    vote_no,
+)
+from ..errors import TxlibError, bad_choice
+from ..protocols import COORDINATOR
+from ..run import Run
+from ..scenario import Scenario
+from ..scenarios import NAMED_SCENARIOS, scenario
+from .frames import last_index_of_step
+
+# The faults a learner can inject at the cursor, with what each needs.
+FAULT_CHOICES: dict[str, str] = {
+    "crash": "crash a node now",
+    "recover": "restart a crashed node now",
+    "drop-to": "lose the next message sent to a node",
+    "drop-from": "lose the next message sent by a node",
+    "duplicate-to": "deliver the next message to a node twice",
+    "delay-to": "hold the next message to a node 100 ms longer",
+    "partition": "cut a node off from the others now",
+    "heal": "end the partition now",
+    "vote-no": "make a participant vote NO from now on",
+    "slow": "make a node's messages 50 ms slower from now on",
+}
+
+
+def make_fault(kind: str, node: str | None, step: int) -> Fault:
+    """The fault record for a learner's choice ``kind`` on ``node`` right after ``step``."""
+    makers: dict[str, Callable[[], Fault]] = {
+        "crash": lambda: crash(_need(node, kind), at_step=step),
+        "recover": lambda: recover(_need(node, kind), at_step=step),
+        "drop-to": lambda: drop(dst=_need(node, kind), at_step=step),
+        "drop-from": lambda: drop(src=_need(node, kind), at_step=step),
+        "duplicate-to": lambda: duplicate(dst=_need(node, kind), at_step=step),
+        "delay-to": lambda: delay(100, dst=_need(node, kind), at_step=step),
+        "partition": lambda: partition([_need(node, kind)], at_step=step),
+        "heal": lambda: heal(at_step=step),
+        "vote-no": lambda: vote_no(_need(node, kind), at_step=step),
+        "slow": lambda: slow(_need(node, kind), 50, at_step=step),
+    }
+    if kind not in makers:
+        raise bad_choice("fault", kind, FAULT_CHOICES)
+    return makers[kind]()
+
+
+def _need(node: str | None, kind: str) -> str:
+    if not node:
+        raise TxlibError(f"choose a node for '{kind}'")
+    return node
+
+
+@dataclass
+class LabModel:
+    """A scenario, its run and a cursor (a scheduler step, 0 = before anything)."""
+
+    scenario: Scenario
+    original: Scenario
+    run: Run
+    cursor: int = 0
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> LabModel:
+        return cls(scenario=scenario, original=scenario, run=scenario.run())
+
+    # --- the cursor ---------------------------------------------------------------
+    @property
+    def last_step(self) -> int:
+        return self.run.steps
+
+    @property
+    def index(self) -> int:
+        """Index of the last trace event at or before the cursor (-1: none yet)."""
+        return last_index_of_step(self.run.trace, self.cursor)
+
+    def move(self, step: int) -> None:
+        """Put the cursor on ``step``, kept within the run."""
+        self.cursor = max(0, min(int(step), self.last_step))
+
+    # --- edits: each returns a message for the learner -------------------------------
+    def inject(self, kind: str, node: str | None = None) -> str:
+        """Add one fault right after the cursor's step and replay; the cursor stays."""
+        fault = make_fault(kind, node, self.cursor)
+        if fault.kind == "vote_no" and node == COORDINATOR:
+            raise TxlibError("only a participant votes; choose a participant for 'vote-no'")
+        self._replace(self.scenario.with_faults(fault))
+        note = f"added: {fault.describe()}"
+        for f, why in self.run.unfired_faults:
+            if f == fault:
+                note += f". It had no effect: {why}"
+        return note
+
+    def undo(self) -> str:
+        """Remove the most recently added fault."""
+        if not self.scenario.faults:
+            return "no fault to undo"
+        removed = self.scenario.faults[-1]
+        self._replace(self.scenario.replace(faults=self.scenario.faults[:-1]))
+        return f"removed: {removed.describe()}"
+
+    def reset(self) -> str:
+        """Back to the scenario the lab started with, cursor at the start."""
+        self._replace(self.original)
+        self.cursor = 0
+        return "reset"
+
+    def preset(self, name: str) -> str:
+        """Load a named scenario."""
+        chosen = scenario(name)
+        self._replace(chosen, original=True)
+        self.cursor = 0
+        return f"loaded {name}: {chosen.description}"
+
+    def load_json(self, text: str) -> str:
+        """Load a scenario from JSON (malformed input raises and changes nothing)."""
+        loaded = Scenario.from_json(text)
+        self._replace(loaded, original=True)
+        self.cursor = 0
+        return "loaded the scenario from JSON"
+
+    def _replace(self, new: Scenario, original: bool = False) -> None:
+        run = new.run()  # may raise: then nothing below happens
+        self.scenario, self.run = new, run
+        if original:
+            self.original = new
+        self.move(self.cursor)
+
+
+def preset_names() -> list[str]:
+    """Every named scenario, for the presets menu."""
+    return list(NAMED_SCENARIOS)

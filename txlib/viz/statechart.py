@@ -1,0 +1,330 @@
+"""State-machine diagrams: a role's declared machine, drawn as inline SVG per frame.
+
+The layout comes from :func:`~txlib.viz.graphviz_layout.layout` (computed once, or
+shipped), so drawing a frame never runs Graphviz and the boxes never move. Each frame
+shows which nodes sit in each state (badges with their names; crashed ones struck
+through with a ``†``) and the transition just taken (thick, coloured, bold label with a
+``▶``). Colours are Okabe–Ito; lines and text use ``currentColor`` so the picture
+follows JupyterLab's light and dark themes; nothing is told by colour alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Mapping
+from xml.sax.saxutils import escape, quoteattr
+
+from ..engine.records import TraceEvent
+from ..engine.statemachine import StateMachine
+from . import graphviz_layout
+from .graphviz_layout import (
+    BADGE_FONT_SIZE,
+    LABEL_FONT_SIZE,
+    NAME_FONT_SIZE,
+    Box,
+    Edge,
+    Layout,
+    text_width,
+)
+
+# Okabe–Ito colours.
+SKY_BLUE = "#56B4E9"
+BLUE = "#0072B2"
+VERMILLION = "#D55E00"
+ORANGE = "#E69F00"
+
+FONT = "Helvetica, Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif"
+TITLE_HEIGHT = 22.0
+DOWN_MARK = "†"
+LAST_MARK = "▶ "
+# A restart puts a node in the state its log justifies: not an edge of the machine.
+RESTORED = "restored from log"
+
+Last = tuple[str, str, str | None]
+
+
+def _n(v: float) -> str:
+    """A coordinate, short."""
+    s = f"{v:.1f}"
+    return s[:-2] if s.endswith(".0") else s
+
+
+def _path(e: Edge) -> str:
+    p = e.points
+    d = [f"M{_n(p[0][0])},{_n(p[0][1])}"]
+    for i in range(1, len(p) - 2, 3):
+        d.append("C" + " ".join(f"{_n(x)},{_n(y)}" for x, y in p[i:i + 3]))
+    if e.tip is not None:
+        d.append(f"L{_n(e.tip[0])},{_n(e.tip[1])}")
+    return "".join(d)
+
+
+def _label(e: Edge, last: bool) -> str:
+    if e.label_pos is None or not e.label_lines:
+        return ""
+    x, y = e.label_pos
+    lines = list(e.label_lines)
+    if last:
+        lines[0] = LAST_MARK + lines[0]
+    step = LABEL_FONT_SIZE * 1.2
+    top = y - step * (len(lines) - 1) / 2 + LABEL_FONT_SIZE * 0.35
+    spans = "".join(f'<tspan x="{_n(x)}" y="{_n(top + i * step)}">{escape(line)}</tspan>'
+                    for i, line in enumerate(lines))
+    style = (f' font-weight="bold" fill="{VERMILLION}"' if last
+             else ' fill="currentColor" fill-opacity="0.85"')
+    return f'<text text-anchor="middle" font-size="{LABEL_FONT_SIZE:g}"{style}>{spans}</text>'
+
+
+_BADGE_STYLES = ((BADGE_FONT_SIZE, 10.0, 4.0), (BADGE_FONT_SIZE - 1.5, 6.0, 3.0))
+
+Badge = tuple[str, str, bool, float]  # node, text, down, width
+
+
+def _badge_rows(box: Box, nodes: list[str], down: Collection[str]) -> tuple[
+        list[list[Badge]], float, float]:
+    """Badges in rows that fit the box (a smaller font first, then more rows)."""
+    room = box.width - 12
+    for size, pad, gap in _BADGE_STYLES:
+        items = []
+        for node in nodes:
+            text = node + (" " + DOWN_MARK if node in down else "")
+            items.append((node, text, node in down, text_width(text, size) + pad))
+        if sum(it[3] for it in items) + gap * (len(items) - 1) <= room:
+            return [items], size, gap
+    rows: list[list[Badge]] = [[]]
+    for it in items:
+        row = rows[-1]
+        if row and sum(w for *_, w in row) + gap * len(row) + it[3] > room:
+            rows.append([])
+        rows[-1].append(it)
+    return rows, size, gap
+
+
+def _badges(box: Box, rows: list[list[Badge]], size: float, gap: float) -> str:
+    """The rows of name badges, centred in the lower part of the box."""
+    h = size + 6
+    out = ['<g class="badges">']
+    y = box.y + 3
+    for row in rows:
+        x = box.x - (sum(w for *_, w in row) + gap * (len(row) - 1)) / 2
+        for node, _text, is_down, w in row:
+            tip = f"{node} (down: crashed)" if is_down else node
+            dash = ' stroke-dasharray="3 2"' if is_down else ""
+            label = (f'<tspan text-decoration="line-through">{escape(node)}</tspan>'
+                     f" {DOWN_MARK}" if is_down else escape(node))
+            out.append(
+                f'<g class="badge{" down" if is_down else ""}" data-node={quoteattr(node)}>'
+                f"<title>{escape(tip)}</title>"
+                f'<rect x="{_n(x)}" y="{_n(y)}" width="{_n(w)}" height="{_n(h)}" rx="{_n(h / 2)}"'
+                f' fill="currentColor" fill-opacity="{0.06 if is_down else 0.14}"'
+                f' stroke="currentColor" stroke-width="1"{dash}/>'
+                f'<text x="{_n(x + w / 2)}" y="{_n(y + h / 2 + size * 0.36)}"'
+                f' text-anchor="middle" font-size="{size:g}" fill="currentColor">'
+                f"{label}</text></g>")
+            x += w + gap
+        y += h + 3
+    out.append("</g>")
+    return "".join(out)
+
+
+def _state(machine: StateMachine, box: Box, nodes: list[str], down: Collection[str]) -> str:
+    state = box.state
+    rows, size, gap = _badge_rows(box, nodes, down) if nodes else ([], 0.0, 0.0)
+    grow = (len(rows) - 1) * (size + 9) if len(rows) > 1 else 0.0  # only if names overflow
+    x, y, w, h = box.x - box.width / 2, box.y - box.height / 2, box.width, box.height + grow
+    terminal = state in machine.terminal
+    occupied = bool(nodes)
+    inset = 4.0 if terminal else 0.0
+    attrs = f" data-state={quoteattr(state)}"
+    if occupied:
+        attrs += f" data-nodes={quoteattr(' '.join(nodes))}"
+    if terminal:
+        attrs += ' data-terminal="true"'
+    if state == machine.initial:
+        attrs += ' data-initial="true"'
+    about = machine.description(state)
+    tip = state + (f": {about}" if about else "") + (" (terminal)" if terminal else "")
+    if occupied:
+        tip += "\nhere: " + ", ".join(n + (" (down)" if n in down else "") for n in nodes)
+    parts = [f'<g class="state{" occupied" if occupied else ""}"{attrs}>'
+             f"<title>{escape(tip)}</title>"]
+    if terminal:
+        parts.append(f'<rect x="{_n(x)}" y="{_n(y)}" width="{_n(w)}" height="{_n(h)}" rx="10"'
+                     ' fill="none" stroke="currentColor" stroke-width="1.2"/>')
+    fill = (f'fill="{SKY_BLUE}" fill-opacity="0.3"' if occupied
+            else 'fill="currentColor" fill-opacity="0.04"')
+    stroke = (f'stroke="{BLUE}" stroke-width="3"' if occupied
+              else 'stroke="currentColor" stroke-width="1.2"')
+    parts.append(f'<rect x="{_n(x + inset)}" y="{_n(y + inset)}" width="{_n(w - 2 * inset)}"'
+                 f' height="{_n(h - 2 * inset)}" rx="{_n(8 - inset / 2)}" {fill} {stroke}/>')
+    name_y = box.y - 4 if occupied else box.y + NAME_FONT_SIZE * 0.36
+    parts.append(f'<text x="{_n(box.x)}" y="{_n(name_y)}" text-anchor="middle"'
+                 f' font-size="{NAME_FONT_SIZE:g}" font-weight="bold" fill="currentColor">'
+                 f"{escape(state)}</text>")
+    if rows:
+        parts.append(_badges(box, rows, size, gap))
+    parts.append("</g>")
+    return "".join(parts)
+
+
+def _is_last(e: Edge, last: Last | None) -> bool:
+    if last is None:
+        return False
+    source, target, trigger = last
+    return e.source == source and e.target == target and trigger in (None, e.trigger)
+
+
+def statechart_svg(
+    machine: StateMachine,
+    layout: Layout | None = None,
+    *,
+    occupants: Mapping[str, list[str]] | None = None,
+    down: Collection[str] = (),
+    last: Last | None = None,
+    title: str | None = None,
+    id_prefix: str | None = None,
+) -> str:
+    """One frame of ``machine``'s diagram as an inline ``<svg>`` string.
+
+    ``occupants`` maps a state to the nodes in it (shown as badges), ``down`` names the
+    crashed nodes, ``last`` is ``(source, target, trigger)`` of the transition just taken
+    (trigger None: every edge from source to target). ``title`` is drawn above the
+    diagram. Marker ids start with ``id_prefix`` (default: a hash of the frame), so
+    several diagrams can share a page. Never runs Graphviz once the layout is known.
+    """
+    lay = layout if layout is not None else graphviz_layout.layout(machine)
+    if lay.machine_hash != graphviz_layout.machine_hash(machine):
+        raise ValueError(f"{machine.role}: this layout was made for another machine")
+    occupants = {s: list(ns) for s, ns in (occupants or {}).items() if ns}
+    unknown = set(occupants) - set(machine.states)
+    if unknown:
+        raise ValueError(f"{machine.role}: no state(s) {sorted(unknown)} in the machine")
+    down = frozenset(down)
+    if id_prefix is None:
+        key = repr((lay.machine_hash, machine.role, sorted(occupants.items()), sorted(down),
+                    last, title))
+        id_prefix = "sc" + hashlib.sha1(key.encode()).hexdigest()[:10]
+    arrow, arrow_last = f"{id_prefix}-arrow", f"{id_prefix}-arrow-last"
+    top = TITLE_HEIGHT if title else 0.0
+    width, height = lay.width, lay.height + top
+    name = title or f"{machine.role} state machine"
+
+    summary = [name + "."]
+    summary += [f"{', '.join(n + (' (down)' if n in down else '') for n in ns)} in {s}."
+                for s, ns in occupants.items()]
+    if last is not None:
+        summary.append(f"Last transition: {last[0]} to {last[1]}.")
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="txlib-statechart"'
+        f' data-role={quoteattr(machine.role)} viewBox="0 0 {_n(width)} {_n(height)}"'
+        f' width="{_n(width)}" height="{_n(height)}" role="img"'
+        f' aria-label={quoteattr(" ".join(summary))} font-family="{FONT}"'
+        ' style="max-width:100%;height:auto">',
+        f"<title>{escape(name)}</title>",
+        "<defs>",
+        f'<marker id="{arrow}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9"'
+        ' markerHeight="9" markerUnits="userSpaceOnUse" orient="auto">'
+        '<path d="M0,1 L10,5 L0,9 z" fill="currentColor"/></marker>',
+        f'<marker id="{arrow_last}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="12"'
+        ' markerHeight="12" markerUnits="userSpaceOnUse" orient="auto">'
+        f'<path d="M0,1 L10,5 L0,9 z" fill="{VERMILLION}"/></marker>',
+        "</defs>",
+    ]
+    if title:
+        out.append(f'<text class="title" x="{_n(8)}" y="15" font-size="13" font-weight="bold"'
+                   f' fill="currentColor">{escape(title)}</text>')
+    out.append(f'<g transform="translate(0 {_n(top)})">' if top else "<g>")
+
+    entry = lay.entry
+    sx, sy = entry.points[0]
+    entry_path = _path(Edge("", "", "", entry.points[1:], entry.tip, None, ()))
+    out.append(f'<g class="entry"><circle cx="{_n(sx)}" cy="{_n(sy)}" r="3.5"'
+               f' fill="currentColor"/><path d="{entry_path}"'
+               f' fill="none" stroke="currentColor" stroke-width="1.2"'
+               f' marker-end="url(#{arrow})"/></g>')
+
+    edges, highlighted = [], []
+    for e in lay.edges:
+        hot = _is_last(e, last)
+        attrs = (f" data-source={quoteattr(e.source)} data-target={quoteattr(e.target)}"
+                 f" data-trigger={quoteattr(e.trigger)}")
+        stroke = (f'stroke="{VERMILLION}" stroke-width="3" marker-end="url(#{arrow_last})"'
+                  if hot else
+                  f'stroke="currentColor" stroke-opacity="0.75" stroke-width="1.2"'
+                  f' marker-end="url(#{arrow})"')
+        svg = (f'<g class="transition{" last" if hot else ""}"{attrs}'
+               f'{" data-last=" + quoteattr("true") if hot else ""}>'
+               f"<title>{escape(f'{e.source} → {e.target}: {e.trigger}')}"
+               f"{' (last transition)' if hot else ''}</title>"
+               f'<path d="{_path(e)}" fill="none" {stroke}/>{_label(e, hot)}</g>')
+        (highlighted if hot else edges).append(svg)
+    out.append('<g class="transitions">' + "".join(edges + highlighted) + "</g>")
+
+    out.append('<g class="states">')
+    for box in lay.boxes:
+        out.append(_state(machine, box, occupants.get(box.state, []), down))
+    out.append("</g></g></svg>")
+    return "".join(out)
+
+
+def statecharts_at(
+    machines: Mapping[str, StateMachine],
+    roles: Mapping[str, str],
+    event: TraceEvent,
+    previous: TraceEvent | None,
+) -> dict[str, str]:
+    """Every role's diagram (by role) as it stands right after ``event``.
+
+    Nodes sit where ``event.states`` puts them (grouped by ``roles``: node -> role),
+    crashed ones are ``event.down``. If ``event`` is a state change along a declared
+    edge, that edge is highlighted in its node's role: the source is the node's state in
+    ``previous`` (the event just before), the trigger is not known so every edge between
+    the two states lights up. A restart's jump to a logged state is not an edge, so
+    nothing is highlighted then. Typical use: ``statecharts_at(run.machines, run.roles,
+    trace[i], trace[i - 1] if i else None)``.
+    """
+    occupants: dict[str, dict[str, list[str]]] = {role: {} for role in machines}
+    for node, role in roles.items():
+        state = event.states.get(node)
+        if state is not None and role in occupants:
+            occupants[role].setdefault(state, []).append(node)
+    last_role, last = None, None
+    if event.kind == "state" and event.node is not None and previous is not None:
+        role = roles.get(event.node)
+        source = previous.states.get(event.node)
+        target = event.states.get(event.node)
+        m = machines.get(role) if role is not None else None
+        if (m is not None and source is not None and target is not None
+                and event.detail != RESTORED and m.allows(source, target)):
+            last_role, last = role, (source, target, None)
+    return {role: statechart_svg(m, occupants=occupants[role], down=event.down,
+                                 last=last if role == last_role else None)
+            for role, m in machines.items()}
+
+
+def machine_legend() -> str:
+    """A small SVG key to the diagrams' marks (one per page is enough)."""
+    items = [
+        f'<rect x="4" y="4" width="26" height="16" rx="5" fill="{SKY_BLUE}" fill-opacity="0.3"'
+        f' stroke="{BLUE}" stroke-width="3"/>'
+        '<text x="38" y="16.5">state holding nodes (names in badges)</text>',
+        '<rect x="262" y="4" width="26" height="16" rx="5" fill="none" stroke="currentColor"/>'
+        '<rect x="265" y="7" width="20" height="10" rx="3" fill="none" stroke="currentColor"/>'
+        '<text x="296" y="16.5">terminal state</text>',
+        f'<path d="M392,12 L420,12" stroke="{VERMILLION}" stroke-width="3"/>'
+        f'<text x="428" y="16.5" font-weight="bold" fill="{VERMILLION}">▶ last transition</text>',
+        '<rect x="540" y="4" width="40" height="16" rx="8" fill="currentColor"'
+        ' fill-opacity="0.06" stroke="currentColor" stroke-dasharray="3 2"/>'
+        f'<text x="560" y="16" text-anchor="middle" font-size="{BADGE_FONT_SIZE:g}">'
+        f'<tspan text-decoration="line-through">p3</tspan> {DOWN_MARK}</text>'
+        '<text x="588" y="16.5">crashed node</text>',
+    ]
+    return ('<svg xmlns="http://www.w3.org/2000/svg" class="txlib-statechart-legend"'
+            ' viewBox="0 0 680 24" width="680" height="24" role="img"'
+            ' aria-label="Key: filled box with badges: state holding nodes; double border:'
+            ' terminal state; thick line with ▶: last transition; struck-through badge with'
+            ' †: crashed node."'
+            f' font-family="{FONT}" font-size="11" fill="currentColor"'
+            ' style="max-width:100%;height:auto"><title>Key to the state diagrams</title>'
+            + "".join(items) + "</svg>")

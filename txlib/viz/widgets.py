@@ -1,0 +1,342 @@
+"""The lab widget: step through a run, inject faults at the cursor, share the scenario.
+
+``txlib.lab("2pc", participants=3)`` or ``txlib.lab(scenario)`` shows playback
+controls, the space-time diagram and the state machines at the cursor, a node table,
+the outcome and invariants so far, a fault panel, presets and the scenario as JSON.
+Frames are computed from the trace; the widget only moves a cursor. Errors are shown
+inside the widget, and a failed action changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from html import escape
+from typing import Any
+
+import ipywidgets as w
+
+from ..engine.faults import Fault
+from ..errors import TxlibError
+from ..protocols import PROTOCOLS
+from ..run import Run
+from ..scenario import Scenario, participant_names
+from ..scenarios import NAMED_SCENARIOS
+from .frames import NodeRow, node_rows
+from .lab import FAULT_CHOICES, LabModel, preset_names
+from .spacetime import spacetime_svg
+from .statechart import statechart_svg
+
+SPEEDS = {"slow": 1400, "normal": 800, "fast": 350}
+OUTCOME_STYLE = {
+    "committed": ("✓", "#009E73"),
+    "aborted": ("✗", "#D55E00"),
+    "blocked": ("⏸", "#E69F00"),
+    "inconsistent": ("⚠", "#CC79A7"),
+}
+
+
+def as_scenario(target: str | Scenario | Run, **kwargs: Any) -> Scenario:
+    """Read what ``lab``/``compare`` were given: a protocol, a named scenario, a Scenario
+    or a Run (keyword arguments as for ``simulate`` apply to a protocol name)."""
+    if isinstance(target, Run):
+        target = target.scenario
+    if isinstance(target, Scenario):
+        if kwargs:
+            raise TxlibError(f"options {sorted(kwargs)} only apply to a protocol name")
+        return target
+    if isinstance(target, str) and target in NAMED_SCENARIOS and target not in PROTOCOLS:
+        base = NAMED_SCENARIOS[target]
+        return base.replace(**_scenario_changes(kwargs)) if kwargs else base
+    if isinstance(target, str) and target in PROTOCOLS:
+        changes = _scenario_changes(kwargs)
+        return Scenario(target, **changes)
+    raise TxlibError(
+        f"unknown protocol or scenario {target!r}; valid choices: "
+        + ", ".join(repr(n) for n in [*PROTOCOLS, *NAMED_SCENARIOS])
+    )
+
+
+def _scenario_changes(kwargs: dict[str, Any]) -> dict[str, Any]:
+    fields = {"participants", "seed", "faults"}
+    changes: dict[str, Any] = {k: v for k, v in kwargs.items() if k in fields}
+    if "participants" in changes:
+        changes["participants"] = participant_names(changes["participants"])
+    if "faults" in changes:
+        changes["faults"] = tuple(changes["faults"])
+    options = {k: v for k, v in kwargs.items() if k not in fields}
+    if options:
+        changes["options"] = options
+    return changes
+
+
+# --- HTML pieces (pure functions of the model, so they are easy to test) --------------
+def outcome_html(run: Run, cursor: int) -> str:
+    """The outcome (at the end) or the decisions so far, and the invariants so far."""
+    finished = cursor >= run.steps
+    parts = []
+    if finished:
+        symbol, colour = OUTCOME_STYLE.get(run.outcome, ("?", "currentColor"))
+        parts.append(f'<b style="color:{colour}">{symbol} {escape(run.outcome)}</b> '
+                     f"after {run.steps} steps, time {run.end_time}")
+    else:
+        parts.append(f"<b>step {cursor} of {run.steps}</b>: run in progress")
+    broken = [v for v in run.violations if v.step <= cursor]
+    if broken:
+        parts.extend(f'<div style="color:#D55E00">⚠ <b>{escape(v.invariant)}</b> violated: '
+                     f"{escape(v.reason)}</div>" for v in broken)
+    else:
+        parts.append('<div style="opacity:.8">✓ atomicity, stability and validity hold so far'
+                     "</div>")
+    if finished:
+        parts.extend(f'<div style="opacity:.8">? fault "{escape(f.describe())}" had no effect: '
+                     f"{escape(why)}</div>" for f, why in run.unfired_faults)
+    return "".join(parts)
+
+
+def node_table_html(rows: Sequence[NodeRow]) -> str:
+    """The node table: up/down, state, durable log, locks, volatile state."""
+    head = ("<tr><th>node</th><th>up</th><th>state</th><th>durable log "
+            "(■ forced, □ lazy, <s>struck</s>: not yet stable)</th><th>locks</th>"
+            "<th>volatile state</th></tr>")
+    body = []
+    for r in rows:
+        log = " ".join(
+            ("■ " if line.forced else "□ ")
+            + (escape(line.record) if line.durable else f"<s>{escape(line.record)}</s>")
+            for line in r.log
+        ) or "—"
+        up = "up" if r.up else '<b style="color:#D55E00">✝ down</b>'
+        body.append(
+            f"<tr><td><b>{escape(r.name)}</b><br><small>{escape(r.role)}</small></td>"
+            f"<td>{up}</td><td>{escape(r.state)}</td><td>{log}</td>"
+            f"<td>{'🔒 ' + escape(r.locks) if r.locks else '—'}</td>"
+            f"<td><small>{escape(r.volatile) or '—'}</small></td></tr>"
+        )
+    return ('<table class="txlab-nodes" style="border-collapse:collapse;font-size:12px">'
+            + head + "".join(body) + "</table>")
+
+
+def statecharts_html(run: Run, index: int, cursor: int) -> str:
+    """Each role's state machine with its nodes placed, and the last transition taken
+    in the cursor's step highlighted."""
+    trace = run.trace
+    event = trace[max(index, 0)]
+    states = event.states if index >= 0 else {n: "" for n in trace.nodes}
+    last: dict[str, tuple[str, str, None]] = {}
+    if index >= 0:
+        before = dict(trace[0].states)
+        for e in trace[: index + 1]:
+            if e.kind == "state" and e.node is not None and e.step == cursor:
+                src = before.get(e.node, "")
+                role = run.roles[e.node]
+                if run.machines[role].allows(src, e.states[e.node]):
+                    last[role] = (src, e.states[e.node], None)
+            before = e.states
+    charts = []
+    for role, machine in run.machines.items():
+        occupants: dict[str, list[str]] = {}
+        for node, r in run.roles.items():
+            if r == role and states.get(node):
+                occupants.setdefault(states[node], []).append(node)
+            elif r == role and index < 0:
+                occupants.setdefault(machine.initial, []).append(node)
+        charts.append(statechart_svg(machine, occupants=occupants, down=set(event.down)
+                                     if index >= 0 else set(), last=last.get(role),
+                                     title=f"{role} state machine"))
+    return "".join(f'<div style="margin-bottom:6px">{c}</div>' for c in charts)
+
+
+class Lab:
+    """The lab widget. Display it (it is the last expression of a cell) or use ``.widget``.
+
+    The methods mirror the buttons, so a test or a lesson can drive it from Python.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.model = LabModel.of(scenario)
+        self._build()
+        self._render()
+
+    # --- building -------------------------------------------------------------------
+    def _build(self) -> None:
+        m = self.model
+        self.title = w.HTML()
+        self.slider = w.IntSlider(value=0, min=0, max=m.last_step, description="step",
+                                  continuous_update=True,
+                                  layout=w.Layout(width="420px"))
+        self.play = w.Play(value=0, min=0, max=m.last_step, step=1,
+                           interval=SPEEDS["normal"], description="play")
+        w.jslink((self.play, "value"), (self.slider, "value"))
+        self.speed = w.Dropdown(options=list(SPEEDS), value="normal", description="speed",
+                                layout=w.Layout(width="170px"))
+        self.start_button = self._button("⏮", "jump to the start", self.to_start)
+        self.back_button = self._button("◀", "step back", self.step_back)
+        self.forward_button = self._button("▶", "step forward", self.step_forward)
+        self.end_button = self._button("⏭", "jump to the end", self.to_end)
+        self.diagram = w.HTML(layout=w.Layout(overflow="auto", max_height="640px"))
+        self.machines = w.HTML()
+        self.table = w.HTML()
+        self.status = w.HTML()
+        self.message = w.HTML()
+        nodes = list(m.run.nodes)
+        self.fault_kind = w.Dropdown(options=[(v, k) for k, v in FAULT_CHOICES.items()],
+                                     value="crash", description="fault",
+                                     layout=w.Layout(width="380px"))
+        self.fault_node = w.Dropdown(options=nodes, value=nodes[0], description="node",
+                                     layout=w.Layout(width="220px"))
+        self.inject_button = self._button("inject at this step", "add the fault right "
+                                          "after the current step and replay", self._inject)
+        self.undo_button = self._button("undo last fault", "remove the last fault", self.undo)
+        self.reset_button = self._button("reset", "back to the starting scenario", self.reset)
+        self.preset = w.Dropdown(options=preset_names(), value=None, description="preset",
+                                 layout=w.Layout(width="380px"))
+        self.preset_button = self._button("load preset", "load the chosen named scenario",
+                                          lambda: self.load_preset(self.preset.value))
+        self.json = w.Textarea(layout=w.Layout(width="100%", height="160px"))
+        self.json_button = self._button("load JSON", "load the scenario written above",
+                                        lambda: self.load_json(self.json.value))
+        self.faults_list = w.HTML()
+        self.slider.observe(lambda change: self._moved(change["new"]), names="value")
+        self.speed.observe(lambda change: setattr(self.play, "interval",
+                                                  SPEEDS[change["new"]]), names="value")
+        controls = w.HBox([self.start_button, self.back_button, self.play,
+                           self.forward_button, self.end_button, self.slider, self.speed])
+        fault_panel = w.VBox([
+            w.HBox([self.fault_kind, self.fault_node, self.inject_button]),
+            w.HBox([self.undo_button, self.reset_button]),
+            self.faults_list,
+            w.HBox([self.preset, self.preset_button]),
+        ])
+        share = w.VBox([w.HTML("Copy this to share exactly what you see; paste one in and "
+                               "press <i>load JSON</i> to load it."), self.json, self.json_button])
+        tabs = w.Tab(children=[fault_panel, share])
+        tabs.set_title(0, "inject faults")
+        tabs.set_title(1, "scenario JSON")
+        right = w.VBox([self.status, self.machines, self.table],
+                       layout=w.Layout(min_width="380px", max_width="560px"))
+        self.widget = w.VBox([
+            self.title, controls,
+            w.HBox([self.diagram, right], layout=w.Layout(align_items="flex-start")),
+            tabs, self.message,
+        ])
+
+    def _button(self, label: str, tip: str, action: Callable[[], object]) -> w.Button:
+        button = w.Button(description=label, tooltip=tip,
+                          layout=w.Layout(width="auto", min_width="36px"))
+        button.on_click(lambda _b: self._safely(action))
+        return button
+
+    def _safely(self, action: Callable[[], object]) -> None:
+        """Run a learner's action; show a TxlibError in the widget instead of raising."""
+        try:
+            action()
+        except TxlibError as exc:
+            self._say(str(exc), error=True)
+
+    def _say(self, text: str, error: bool = False) -> None:
+        colour = "#D55E00" if error else "inherit"
+        prefix = "⚠ " if error else ""
+        self.message.value = f'<div style="color:{colour}">{prefix}{escape(text)}</div>'
+
+    # --- actions (the same as the buttons) --------------------------------------------
+    @property
+    def cursor(self) -> int:
+        return self.model.cursor
+
+    def go(self, step: int) -> None:
+        """Move the cursor to ``step``."""
+        self.slider.value = max(0, min(step, self.model.last_step))
+
+    def step_forward(self) -> None:
+        self.go(self.model.cursor + 1)
+
+    def step_back(self) -> None:
+        self.go(self.model.cursor - 1)
+
+    def to_start(self) -> None:
+        self.go(0)
+
+    def to_end(self) -> None:
+        self.go(self.model.last_step)
+
+    def inject(self, kind: str, node: str | None = None) -> None:
+        """Inject fault ``kind`` (see FAULT_CHOICES) on ``node`` right after the cursor."""
+        self._edit(lambda: self.model.inject(kind, node))
+
+    def _inject(self) -> None:
+        self.inject(self.fault_kind.value, self.fault_node.value)
+
+    def undo(self) -> None:
+        self._edit(self.model.undo)
+
+    def reset(self) -> None:
+        self._edit(self.model.reset)
+
+    def load_preset(self, name: str | None) -> None:
+        self._edit(lambda: self.model.preset(name or ""))
+
+    def load_json(self, text: str) -> None:
+        self._edit(lambda: self.model.load_json(text))
+
+    def _edit(self, change: Callable[[], str]) -> None:
+        try:
+            note = change()
+        except TxlibError as exc:
+            self._say(str(exc), error=True)
+            return
+        self._sync_controls()
+        self._render()
+        self._say(note)
+
+    # --- rendering ------------------------------------------------------------------
+    def _moved(self, step: int) -> None:
+        self.model.move(step)
+        self._render_frame()
+
+    def _sync_controls(self) -> None:
+        m = self.model
+        for control in (self.slider, self.play):
+            control.max = m.last_step
+        nodes = list(m.run.nodes)
+        if list(self.fault_node.options) != nodes:
+            self.fault_node.options = nodes
+            self.fault_node.value = nodes[0]
+        if self.slider.value != m.cursor:
+            self.slider.value = m.cursor  # triggers a frame render
+        self.json.value = m.scenario.to_json()
+
+    def _render(self) -> None:
+        m = self.model
+        s = m.scenario
+        heading = escape(s.name or s.protocol.upper())
+        about = escape(s.description) if s.description else ""
+        self.title.value = (f"<h3 style='margin:4px 0'>{heading}</h3>"
+                            f"<div style='opacity:.8'>{about}</div>")
+        self.json.value = s.to_json()
+        self.faults_list.value = _faults_html(s.faults)
+        self._render_frame()
+
+    def _render_frame(self) -> None:
+        m = self.model
+        run, index = m.run, m.index
+        self.diagram.value = spacetime_svg(run.trace, step=m.cursor, roles=run.roles)
+        self.machines.value = statecharts_html(run, index, m.cursor)
+        self.table.value = node_table_html(node_rows(run.trace, index, run.roles))
+        self.status.value = outcome_html(run, m.cursor)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _faults_html(faults: Sequence[Fault]) -> str:
+    if not faults:
+        return "<i>no faults: the scenario runs as designed</i>"
+    items = "".join(f"<li>{escape(f.describe())}</li>" for f in faults)
+    return f"<b>fault plan</b><ol style='margin:2px 0'>{items}</ol>"
+
+
+def lab(target: str | Scenario | Run = "2pc", **kwargs: Any) -> Lab:
+    """Open the lab on a protocol (``"2pc"``, ``"3pc"``), a named scenario, a Scenario
+    or a Run. Keyword arguments are those of ``simulate`` (participants, seed, faults,
+    options)."""
+    return Lab(as_scenario(target, **kwargs))
