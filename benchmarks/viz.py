@@ -1,0 +1,98 @@
+"""Kernel-side rendering speed of the lab. Prints a table; never part of the test pass/fail.
+
+Run: ``.venv/bin/python benchmarks/viz.py`` (``--quick`` for fewer repetitions).
+
+- *frame*: one lab frame for a 100-event, 5-node trace: the space-time SVG, every
+  role's state diagram and the node table, at every step of the run in turn;
+- *injection*: inject a crash at the cursor through the lab model and widget, replay the
+  scenario and re-render the frame;
+- *baseline*: ``json.dumps`` of the same trace's events (a cheap, fixed amount of
+  Python work over the same data), so ratios can be compared across machines.
+Targets: frame p95 < 30 ms, injection p95 < 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import txlib
+from txlib.viz.widgets import Lab
+
+
+def sample(action: Callable[[], object], repeat: int) -> list[float]:
+    """Wall-clock milliseconds of ``repeat`` calls of ``action``."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[int(0.95 * (len(values) - 1))]
+
+
+def hundred_event_scenario() -> txlib.Scenario:
+    """A 5-node (coordinator + 4 participants) 2PC run of about 100 events: the
+    coordinator crashes while sending COMMIT and recovers at time 150."""
+    scenario = txlib.Scenario("2pc", participants=("p1", "p2", "p3", "p4"), faults=(
+        txlib.crash("coordinator", when="coordinator sends COMMIT to p1"),
+        txlib.recover("coordinator", at_time=150),
+    ))
+    assert 90 <= len(scenario.run().trace) <= 110, len(scenario.run().trace)
+    return scenario
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    rounds = 3 if args.quick else 20
+
+    scenario = hundred_event_scenario()
+    lab = Lab(scenario)
+    run = lab.model.run
+    steps = list(range(run.steps + 1))
+
+    def frame_at(step: int) -> None:
+        lab.model.move(step)
+        lab._render_frame()
+
+    frames = [t for _ in range(rounds) for s in steps for t in sample(lambda s=s: frame_at(s), 1)]
+    events = [e.to_dict() for e in run.trace]
+    baseline = sample(lambda: json.dumps(events), rounds * len(steps))
+
+    def inject() -> None:
+        lab.go(6)
+        lab.inject("crash", "coordinator")
+        lab.undo()
+
+    injections = [t / 2 for t in sample(inject, rounds * 5)]  # inject + undo: two replays
+
+    rows = [
+        ("baseline: json.dumps of the trace", statistics.median(baseline), p95(baseline)),
+        ("lab frame (space-time + state diagrams + table)",
+         statistics.median(frames), p95(frames)),
+        ("inject a fault, replay, re-render", statistics.median(injections), p95(injections)),
+    ]
+    print(f"txlib viz benchmark: {len(run.trace)} events, {len(run.nodes)} nodes, "
+          f"{run.steps} steps (Python {sys.version.split()[0]})")
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'median ms':>10}  {'p95 ms':>8}  {'median/baseline':>16}")
+    base = statistics.median(baseline)
+    for name, median, high in rows:
+        print(f"{name:<{width}}  {median:>10.2f}  {high:>8.2f}  {median / base:>16.1f}")
+    print("targets: frame p95 < 30 ms; injection p95 < 200 ms")
+
+
+if __name__ == "__main__":
+    main()
