@@ -162,9 +162,14 @@ class Context:
         for dst in dsts:
             self._world.send(self._slot, dst, type, payload)
 
-    def log(self, record: str, *, forced: bool, **data: Any) -> None:
-        """Append to the durable log; ``forced`` writes reach stable storage at once."""
-        self._world.write_log(self._slot, record, forced, data)
+    def log(self, record: str, *, forced: bool, decides: str | None = None, **data: Any) -> None:
+        """Append to the durable log; ``forced`` writes reach stable storage at once.
+
+        ``decides`` marks a decision record: writing it *is* this node's decision
+        (``"commit"`` or ``"abort"``), so a crash right after the write still leaves the
+        node decided, as its log says.
+        """
+        self._world.write_log(self._slot, record, forced, data, decides)
 
     def set_state(self, target: str) -> None:
         """Move along a declared transition (anything else raises ProtocolError)."""

@@ -225,13 +225,18 @@ class World:
         self.states = states
         self.record("state", slot.name, None, detail or target)
 
-    def write_log(self, slot: NodeSlot, record: str, forced: bool, data: dict[str, Any]) -> None:
+    def write_log(
+        self, slot: NodeSlot, record: str, forced: bool, data: dict[str, Any],
+        decides: str | None = None,
+    ) -> None:
         if not slot.up:
             raise NodeCrashed(slot.name)
         slot.log.append(LogRecord(record, data, forced, self.time))
         if forced:
             slot.durable = len(slot.log)
         self.record("log", slot.name, None, record + (" (forced)" if forced else " (lazy)"))
+        if decides is not None:
+            self.decide(slot, decides)
         if self.faults.waiting:
             self._fire_triggers("logs", slot.name, record, None)
 

@@ -169,8 +169,7 @@ class Coordinator(Role):
     def on_ABORT(self, ctx: Context, msg: Message) -> None:
         if ctx.state == "PRECOMMIT" and ctx.vars.get("recovering"):
             ctx.cancel_timer("ask")
-            ctx.log("ABORT", forced=True, tx=self.config.tx)
-            ctx.decide("abort")
+            ctx.log("ABORT", forced=True, decides="abort", tx=self.config.tx)
             ctx.set_state("ABORTED")
 
     def on_timer(self, ctx: Context, name: str) -> None:
@@ -210,16 +209,14 @@ class Coordinator(Role):
         else:
             # Never pre-committed, so nobody can have committed: abort.
             ctx.restore_state("INIT")
-            ctx.log("ABORT", forced=True, tx=self.config.tx)
-            ctx.decide("abort")
+            ctx.log("ABORT", forced=True, decides="abort", tx=self.config.tx)
             ctx.set_state("ABORTED")
             if "START" in logged:
                 ctx.broadcast(self.participants, "ABORT", tx=self.config.tx)
 
     def _commit(self, ctx: Context) -> None:
         ctx.cancel_timer("acks")
-        ctx.log("COMMIT", forced=True, tx=self.config.tx)
-        ctx.decide("commit")
+        ctx.log("COMMIT", forced=True, decides="commit", tx=self.config.tx)
         ctx.set_state("COMMITTED")
         ctx.vars["acks"] = set()
         ctx.broadcast(self.participants, "DO_COMMIT", tx=self.config.tx)
@@ -227,8 +224,7 @@ class Coordinator(Role):
 
     def _abort(self, ctx: Context, skip: str | None) -> None:
         ctx.cancel_timer("votes")
-        ctx.log("ABORT", forced=True, tx=self.config.tx)
-        ctx.decide("abort")
+        ctx.log("ABORT", forced=True, decides="abort", tx=self.config.tx)
         ctx.set_state("ABORTED")
         ctx.broadcast((p for p in self.participants if p != skip), "ABORT", tx=self.config.tx)
 
@@ -422,16 +418,15 @@ class Participant(Role):
     # --- outcomes -----------------------------------------------------------------
     def _commit(self, ctx: Context) -> None:
         kind, amount = self.operation
-        ctx.log("COMMITTED", forced=True, tx=self.config.tx, op=kind, amount=amount)
+        ctx.log("COMMITTED", forced=True, decides="commit", tx=self.config.tx, op=kind,
+                amount=amount)
         ctx.unlock()
-        ctx.decide("commit")
         ctx.set_state("COMMITTED")
         self._stop_timers(ctx)
 
     def _abort(self, ctx: Context) -> None:
-        ctx.log("ABORT", forced=ctx.state != "INIT", tx=self.config.tx)
+        ctx.log("ABORT", forced=ctx.state != "INIT", decides="abort", tx=self.config.tx)
         ctx.unlock()
-        ctx.decide("abort")
         ctx.set_state("ABORTED")
         self._stop_timers(ctx)
 

@@ -90,8 +90,8 @@ class Coordinator(Role):
         yes.add(msg.src)
         if len(yes) == len(self.participants):
             ctx.cancel_timer("votes")
-            ctx.log("COMMIT", forced=True, tx=self.config.tx, participants=list(self.participants))
-            ctx.decide("commit")
+            ctx.log("COMMIT", forced=True, decides="commit", tx=self.config.tx,
+                    participants=list(self.participants))
             ctx.set_state("COMMITTED")
             ctx.broadcast(self.participants, "COMMIT", tx=self.config.tx)
             ctx.set_timer("acks", self.config.ack_timeout)
@@ -147,8 +147,7 @@ class Coordinator(Role):
 
     def _abort(self, ctx: Context, skip: str | None) -> None:
         ctx.cancel_timer("votes")
-        ctx.log("ABORT", forced=False, tx=self.config.tx)
-        ctx.decide("abort")
+        ctx.log("ABORT", forced=False, decides="abort", tx=self.config.tx)
         ctx.set_state("ABORTED")
         ctx.broadcast((p for p in self.participants if p != skip), "ABORT", tx=self.config.tx)
 
@@ -194,9 +193,9 @@ class Participant(Role):
     def on_COMMIT(self, ctx: Context, msg: Message) -> None:
         if ctx.state == "PREPARED":
             kind, amount = self.operation
-            ctx.log("COMMITTED", forced=True, tx=self.config.tx, op=kind, amount=amount)
+            ctx.log("COMMITTED", forced=True, decides="commit", tx=self.config.tx, op=kind,
+                    amount=amount)
             ctx.unlock()
-            ctx.decide("commit")
             ctx.set_state("COMMITTED")
             ctx.cancel_timer("decision")
         if ctx.state == "COMMITTED":
@@ -245,9 +244,8 @@ class Participant(Role):
             self._abort_alone(ctx)
 
     def _abort_alone(self, ctx: Context) -> None:
-        ctx.log("ABORT", forced=False, tx=self.config.tx)
+        ctx.log("ABORT", forced=False, decides="abort", tx=self.config.tx)
         ctx.unlock()
-        ctx.decide("abort")
         ctx.set_state("ABORTED")
 
     def _ask(self, ctx: Context) -> None:
