@@ -20,6 +20,7 @@ from .engine.faults import (
     vote_no,
 )
 from .errors import ProtocolError, TxlibError
+from .exercises import exercise, exercises
 from .run import Run
 from .scenario import Scenario, simulate
 from .scenarios import scenario, scenarios
@@ -63,6 +64,8 @@ __all__ = [
     "diagram",
     "drop",
     "duplicate",
+    "exercise",
+    "exercises",
     "heal",
     "lab",
     "partition",
