@@ -50,6 +50,13 @@ def diagram(target, step=None, **options):  # type: ignore[no-untyped-def]
     return _diagram(target, step, **options)
 
 
+def state_diagram(target, role="participant", step=None):  # type: ignore[no-untyped-def]
+    """A role's state machine as an inline SVG picture (with a run's nodes placed)."""
+    from .viz.static import state_diagram as _state_diagram
+
+    return _state_diagram(target, role, step)
+
+
 __all__ = [
     "Fault",
     "ProtocolError",
@@ -74,5 +81,6 @@ __all__ = [
     "scenarios",
     "simulate",
     "slow",
+    "state_diagram",
     "vote_no",
 ]

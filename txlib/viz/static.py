@@ -34,3 +34,33 @@ def diagram(target: Run | Scenario, step: int | None = None, **options: Any) -> 
     run = target.run() if isinstance(target, Scenario) else target
     options.setdefault("window", None)
     return Picture(spacetime_svg(run.trace, step, roles=run.roles, **options))
+
+
+def state_diagram(
+    target: Run | Scenario | str, role: str = "participant", step: int | None = None
+) -> Picture:
+    """One role's state machine as a picture: a protocol name (``"2pc"``) draws the bare
+    machine; a run or scenario also places its nodes as they are after ``step`` (the
+    end if None) and highlights the last transition taken in that step."""
+    from ..errors import bad_choice
+    from ..protocols import get_protocol
+    from .frames import last_index_of_step
+    from .statechart import statechart_svg
+
+    if isinstance(target, str):
+        machines = {m.role: m for m in get_protocol(target).machines}
+        if role not in machines:
+            raise bad_choice("role", role, machines)
+        return Picture(statechart_svg(machines[role], title=f"{target} {role} state machine"))
+    run = target.run() if isinstance(target, Scenario) else target
+    if role not in run.machines:
+        raise bad_choice("role", role, run.machines)
+    last = run.steps if step is None else step
+    index = last_index_of_step(run.trace, last)
+    event = run.trace[max(index, 0)]
+    occupants: dict[str, list[str]] = {}
+    for node, r in run.roles.items():
+        if r == role:
+            occupants.setdefault(event.states[node], []).append(node)
+    return Picture(statechart_svg(run.machines[role], occupants=occupants, down=event.down,
+                                  title=f"{run.scenario.protocol} {role} state machine"))
