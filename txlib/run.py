@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from .check import Metrics, Violation, check_all, measure
+from .check import Metrics, Violation, measure
 from .engine.faults import Fault
 from .engine.records import LogRecord
 from .engine.statemachine import StateMachine
@@ -74,7 +74,9 @@ class Run:
     @cached_property
     def violations(self) -> tuple[Violation, ...]:
         """Broken safety invariants, each with the step and a plain-language reason."""
-        return tuple(check_all(self.trace, self.participants))
+        from .protocols import get_protocol  # local: protocols import run indirectly
+
+        return tuple(get_protocol(self.scenario.protocol).violations(self))
 
     def summary(self) -> str:
         """A few lines for a learner: outcome, decisions, violations, unfired faults."""

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .check import outcome
 from .engine.faults import Fault
 from .engine.trace import Trace
 from .engine.world import World
@@ -82,7 +81,7 @@ class Scenario:
     """A protocol run, described as data. Build with :func:`txlib.scenario` or directly."""
 
     protocol: str
-    participants: tuple[str, ...] = ("p1", "p2", "p3")
+    participants: tuple[str, ...] = ()  # () = the protocol's default
     seed: int = 0
     faults: tuple[Fault, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
@@ -91,18 +90,21 @@ class Scenario:
 
     def __post_init__(self) -> None:
         proto = get_protocol(self.protocol)
+        if not isinstance(self.options, dict):
+            raise TxlibError(f"options must be a dict of option names, got {self.options!r}")
+        object.__setattr__(self, "options", _as_json(self.options))
+        if self.participants == ():  # the dataclass default: the protocol's own
+            object.__setattr__(self, "participants", proto.default_participants(self.options))
         object.__setattr__(self, "participants", participant_names(self.participants))
+        proto.check_participants(self.participants, self.options)
         object.__setattr__(self, "faults", _check_faults(self.faults))
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise TxlibError(f"seed must be a whole number, got {self.seed!r}")
-        if not isinstance(self.options, dict):
-            raise TxlibError(f"options must be a dict of option names, got {self.options!r}")
         for text in ("name", "description"):
             if not isinstance(getattr(self, text), str):
                 raise TxlibError(f"{text} must be a string, got {getattr(self, text)!r}")
-        object.__setattr__(self, "options", _as_json(self.options))
         proto.make_config(self.participants, self.options)  # validate now, not mid-run
-        nodes = (COORDINATOR, *self.participants)
+        nodes = (proto.coordinator, *self.participants)
         for f in self.faults:
             for n in f.nodes():
                 if n not in nodes:
@@ -110,7 +112,7 @@ class Scenario:
                         f"fault '{f.describe()}' names unknown node {n!r}; "
                         f"valid choices: {choices(nodes)}"
                     )
-        proto.check_faults(self.faults, self.participants)
+        proto.check_faults(self.faults, self.participants, self.options)
 
     def run(self, *, record: bool = True) -> Run:
         """Simulate this scenario. ``record=False`` skips the trace (for speed)."""
@@ -124,7 +126,7 @@ class Scenario:
         decisions = {n: s.decision for n, s in slots.items()}
         return Run(
             scenario=self,
-            outcome=outcome(decisions, self.participants, world.down),
+            outcome=proto.outcome(world),
             decisions=decisions,
             participants=self.participants,
             roles={n: s.role.name for n, s in slots.items()},
@@ -179,7 +181,7 @@ class Scenario:
             raise TxlibError(f"'faults' must be a list, got {faults!r}")
         return cls(
             protocol=data["protocol"],
-            participants=data.get("participants", ("p1", "p2", "p3")),
+            participants=data.get("participants", ()),
             seed=data.get("seed", 0),
             faults=tuple(Fault.from_dict(f) for f in faults),
             options=data.get("options", {}),
@@ -204,20 +206,21 @@ class Scenario:
 def simulate(
     protocol: str,
     *,
-    participants: int | Sequence[str] = 3,
+    participants: int | Sequence[str] | None = None,
     seed: int = 0,
     faults: Iterable[Fault] = (),
     record: bool = True,
     **options: Any,
 ) -> Run:
-    """Run ``protocol`` ("2pc" or "3pc") once and return the :class:`Run`.
+    """Run ``protocol`` ("2pc", "3pc", "saga", ...) once and return the :class:`Run`.
 
-    ``participants`` is a count or a list of names (the coordinator is always
-    ``"coordinator"``); ``options`` are network, timeout and resource settings.
+    ``participants`` is a count or a list of names (default: three for a commit
+    protocol, whose coordinator is always ``"coordinator"``; a saga's services come from
+    its definition); ``options`` are network, timeout and protocol settings.
     """
     scenario = Scenario(
         protocol=protocol,
-        participants=participant_names(participants),
+        participants=() if participants is None else participant_names(participants),
         seed=seed,
         faults=_check_faults(faults),
         options=dict(options),

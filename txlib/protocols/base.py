@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..check import Violation, check_all, outcome
 from ..engine.config import EngineConfig
 from ..engine.faults import Fault
 from ..engine.node import Role
 from ..engine.statemachine import StateMachine
 from ..errors import TxlibError, choices
 from . import bank
+
+if TYPE_CHECKING:
+    from ..engine.world import World
+    from ..run import Run
 
 COORDINATOR = "coordinator"
 
@@ -49,14 +54,39 @@ class CommitConfig(EngineConfig):
 
 
 class Protocol:
-    """A registered protocol: how to configure it and build its nodes."""
+    """A registered protocol: how to configure it, build its nodes and judge a run.
+
+    ``coordinator`` names the node that drives the protocol; ``participants`` are the
+    other nodes (a count or names for commit protocols; fixed by the saga definition
+    for sagas).
+    """
 
     name: ClassVar[str]
     title: ClassVar[str]
-    config_class: ClassVar[type[CommitConfig]] = CommitConfig
+    coordinator: ClassVar[str] = COORDINATOR
+    config_class: ClassVar[type[EngineConfig]] = CommitConfig
     machines: ClassVar[tuple[StateMachine, ...]]
 
-    def make_config(self, participants: Sequence[str], options: dict[str, Any]) -> CommitConfig:
+    def default_participants(self, options: dict[str, Any]) -> tuple[str, ...]:
+        """The participants when a scenario names none."""
+        return ("p1", "p2", "p3")
+
+    def check_participants(
+        self, participants: tuple[str, ...], options: dict[str, Any]
+    ) -> None:
+        """Reject participant names this protocol cannot use (commit protocols take any)."""
+
+    def outcome(self, world: World) -> str:
+        """Classify a finished world (see :func:`txlib.check.outcome`)."""
+        decisions = {n: s.decision for n, s in world.nodes.items()}
+        participants = [n for n in world.nodes if n != self.coordinator]
+        return outcome(decisions, participants, world.down)
+
+    def violations(self, run: Run) -> list[Violation]:
+        """Broken safety invariants of ``run`` (atomicity, stability, validity)."""
+        return check_all(run.trace, run.participants)
+
+    def make_config(self, participants: Sequence[str], options: dict[str, Any]) -> Any:
         config = self.config_class.from_options(options)
         # Validate resource options against the participant names now, not mid-run.
         if config.operations is not None:
@@ -64,7 +94,9 @@ class Protocol:
         bank.check_balances(config.balances, participants)
         return config
 
-    def check_faults(self, faults: Sequence[Fault], participants: Sequence[str]) -> None:
+    def check_faults(
+        self, faults: Sequence[Fault], participants: Sequence[str], options: dict[str, Any]
+    ) -> None:
         """Reject faults that make no sense for this protocol (e.g. a coordinator voting)."""
         for f in faults:
             if f.kind == "vote_no" and f.node not in participants:
@@ -73,7 +105,7 @@ class Protocol:
                     f"valid choices: {choices(participants)}"
                 )
 
-    def build(self, participants: Sequence[str], config: CommitConfig) -> list[tuple[str, Role]]:
+    def build(self, participants: Sequence[str], config: Any) -> list[tuple[str, Role]]:
         raise NotImplementedError
 
     @staticmethod
