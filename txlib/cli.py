@@ -25,6 +25,7 @@ from .engine.faults import (
     delay,
     drop,
     duplicate,
+    fail_step,
     heal,
     partition,
     recover,
@@ -55,6 +56,7 @@ FAULT_USAGE: dict[str, str] = {
     "drop": "drop[:TYPE][@FILTERS]",
     "duplicate": "duplicate[:TYPE][@FILTERS]",
     "delay": "delay:[TYPE]=BY[@FILTERS]",
+    "fail_step": "fail_step:STEP[@KEYS]",
 }
 
 FAULT_HELP = """\
@@ -69,6 +71,8 @@ fault specs (--fault SPEC, repeatable):
   drop[:TYPE][@FILTERS]           lose the next matching message
   duplicate[:TYPE][@FILTERS]      deliver the next matching message twice
   delay:[TYPE]=BY[@FILTERS]       hold the next matching message BY extra time
+  fail_step:STEP[@KEYS]           saga step STEP fails (KEYS: times=N|all, default
+                                  all; compensation=yes fails its compensation; TIMING)
 TIMING is one of  step=K  (right after scheduler step K; 0 is before the first),
   time=T  (at simulated time T)  or  when=TRIGGER  (the first time TRIGGER happens:
   'NODE logs RECORD', 'NODE sends TYPE [to NODE]' or 'NODE receives TYPE [from NODE]').
@@ -110,6 +114,8 @@ def _qualifiers(kind: str, text: str) -> dict[str, str]:
     valid = _TIMING_KEYS
     if kind in MESSAGE_FAULTS:
         valid += _FILTER_KEYS + (("by",) if kind == "delay" else ())
+    if kind == "fail_step":
+        valid += ("times", "compensation")
     out: dict[str, str] = {}
     for item in re.split(r"[,@]", text):
         key, eq, value = item.partition("=")
@@ -179,6 +185,14 @@ def _build(kind: str, args: str, has_args: bool, quals: dict[str, str]) -> Fault
         if not eq:
             raise TxlibError("slow needs how long: slow:NODE=BY")
         return slow(_name(node, "NODE"), _whole(by, "BY"), **_timing(quals))
+    if kind == "fail_step":
+        times_text = quals.get("times", "all")
+        times = None if times_text.lower() == "all" else _whole(times_text, "times")
+        comp = quals.get("compensation", "no").lower()
+        if comp not in ("yes", "no", "true", "false"):
+            raise TxlibError(f"compensation= must be yes or no, got {comp!r}")
+        return fail_step(_name(args, "STEP"), times=times,
+                         compensation=comp in ("yes", "true"), **_timing(quals))
     node = _name(args, "NODE")
     if kind == "vote_no":
         return vote_no(node, **_timing(quals))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .faults import ANY_NODE, MESSAGE_FAULTS, NODE_MARKS, Fault, Trigger
+from .faults import ANY_NODE, MESSAGE_FAULTS, NODE_MARKS, STEP_MARKS, Fault, Trigger
 from .records import Message
 
 
@@ -21,6 +21,7 @@ class FaultPlanState:
         self.waiting: list[tuple[int, Trigger]] = []
         self.active_messages: list[int] = []
         self.marks: dict[tuple[str, str], int] = {}
+        self.step_failures: list[int] = []
         self.at_time: list[int] = []
         for i, f in enumerate(faults):
             if f.at_step is not None:
@@ -29,7 +30,7 @@ class FaultPlanState:
                 self.at_time.append(i)
             elif f.when is not None:
                 self.waiting.append((i, f.when))
-            elif f.kind in MESSAGE_FAULTS or f.kind in NODE_MARKS:
+            elif f.kind in MESSAGE_FAULTS or f.kind in NODE_MARKS or f.kind in STEP_MARKS:
                 self.activate(i)
 
     def activate(self, index: int) -> None:
@@ -41,6 +42,8 @@ class FaultPlanState:
         elif f.kind in NODE_MARKS:
             assert f.node is not None
             self.marks[(f.node, f.kind)] = index
+        elif f.kind in STEP_MARKS:
+            self.step_failures.append(index)
 
     def has_mark(self, node: str, kind: str) -> bool:
         index = self.marks.get((node, kind))
@@ -55,6 +58,22 @@ class FaultPlanState:
             return 0
         self.used[index] += 1
         return self.faults[index].by or 0
+
+    def step_fails(self, step: str, compensation: bool) -> bool:
+        """True if an active fail_step fault makes this attempt of ``step`` (or of its
+        compensation) fail; a transient one is used up."""
+        for index in self.step_failures:
+            f = self.faults[index]
+            if f.step != step or f.compensation != compensation:
+                continue
+            left = self.remaining[index]
+            if left is not None and left <= 0:
+                continue
+            self.used[index] += 1
+            if left is not None:
+                self.remaining[index] = left - 1
+            return True
+        return False
 
     def match(self, kind: str, msg: Message) -> Fault | None:
         """The first active ``kind`` fault matching ``msg``, consuming one of its count."""
@@ -108,4 +127,7 @@ class FaultPlanState:
                 out.append((f, f"{f.node} was not asked to vote while marked to vote NO"))
             elif f.kind == "slow" and self.used[i] == 0:
                 out.append((f, f"{f.node} sent no message"))
+            elif f.kind == "fail_step" and self.used[i] == 0:
+                what = "compensation of " if f.compensation else ""
+                out.append((f, f"the {what}step {f.step} never ran while it was active"))
         return out

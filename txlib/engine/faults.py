@@ -30,10 +30,12 @@ FAULT_KINDS: tuple[str, ...] = (
     "heal",
     "vote_no",
     "slow",
+    "fail_step",
 )
 ONE_SHOT = frozenset({"crash", "recover", "partition", "heal"})
 MESSAGE_FAULTS = frozenset({"drop", "duplicate", "delay"})
 NODE_MARKS = frozenset({"vote_no", "slow"})
+STEP_MARKS = frozenset({"fail_step"})
 TRIGGER_ACTIONS: tuple[str, ...] = ("logs", "sends", "receives")
 ANY_NODE = "any"
 
@@ -125,6 +127,8 @@ class Fault:
     count: int | None = 1
     by: int | None = None
     groups: tuple[tuple[str, ...], ...] = field(default=())
+    step: str | None = None
+    compensation: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or self.kind not in FAULT_KINDS:
@@ -155,7 +159,14 @@ class Fault:
                 raise TxlibError(f"{self.kind}: {name} must be 0 or more, got {value}")
         if self.kind in ("recover", "heal") and not timings:
             raise TxlibError(f"{self.kind} needs a time: give at_step, at_time or when")
-        if self.kind in MESSAGE_FAULTS and self.count is not None and not (
+        if self.kind == "fail_step":
+            if not _word(self.step):
+                raise TxlibError(f"fail_step needs a step name, e.g. fail_step('process_payment')"
+                                 f"; got {self.step!r}")
+            if not isinstance(self.compensation, bool):
+                raise TxlibError(f"fail_step: compensation must be True or False, "
+                                 f"got {self.compensation!r}")
+        if self.kind in (*MESSAGE_FAULTS, "fail_step") and self.count is not None and not (
             _whole(self.count) and self.count >= 1
         ):
             raise TxlibError(
@@ -208,6 +219,10 @@ class Fault:
             what = f"{self.kind}{extra} {times} {pattern}"
         elif self.kind == "slow":
             what = f"slow {self.node} by {self.by}"
+        elif self.kind == "fail_step":
+            times = "always" if self.count is None else f"{self.count}x"
+            part = "the compensation of " if self.compensation else ""
+            what = f"fail {part}step {self.step} {times}"
         else:
             what = f"{self.kind} {self.node}" if self.node else self.kind
         if self.at_step is not None:
@@ -226,9 +241,10 @@ class Fault:
                 continue
             value = getattr(self, f.name)
             default = f.default
-            if f.name == "count" and self.kind not in MESSAGE_FAULTS:
+            if f.name == "count" and self.kind not in (*MESSAGE_FAULTS, "fail_step"):
                 continue
-            if value == default and not (f.name == "count" and value is None):
+            keep_count = f.name == "count" and (value is None or self.kind == "fail_step")
+            if value == default and not keep_count:
                 continue
             if f.name == "when":
                 value = str(value)
@@ -260,6 +276,8 @@ class Fault:
             "count" not in kwargs
         ):
             kwargs["count"] = 1
+        if kwargs["kind"] == "fail_step" and "count" not in kwargs:
+            kwargs["count"] = None
         return cls(**kwargs)
 
 
@@ -356,3 +374,14 @@ def slow(
 ) -> Fault:
     """Make ``node`` slow: every message it sends spends ``by`` extra time in transit."""
     return Fault("slow", node=node, by=by, at_step=at_step, at_time=at_time, when=_when(when))
+
+
+def fail_step(
+    step: str, *, times: int | None = None, compensation: bool = False,
+    at_step: int | None = None, at_time: int | None = None, when: str | Trigger | None = None,
+) -> Fault:
+    """Make saga step ``step`` fail as a business failure (its local transaction does
+    nothing): ``times=None`` always (permanent), ``times=n`` the next n attempts
+    (transient). ``compensation=True`` fails the step's compensation instead."""
+    return Fault("fail_step", step=step, count=times, compensation=compensation,
+                 at_step=at_step, at_time=at_time, when=_when(when))

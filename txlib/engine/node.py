@@ -146,6 +146,10 @@ class Context:
     def locks(self) -> tuple[str, ...]:
         return self._slot.locks
 
+    def step_fails(self, step: str, compensation: bool = False) -> bool:
+        """True if a ``fail_step`` fault makes this attempt of saga step ``step`` fail."""
+        return self._world.faults.step_fails(step, compensation)
+
     def has_mark(self, kind: str) -> bool:
         """True if a node mark fault (``vote_no``, ``slow``) is active on this node."""
         return self._world.faults.has_mark(self.name, kind)
