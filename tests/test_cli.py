@@ -107,8 +107,7 @@ def test_svg_writes_the_space_time_diagram(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (["run", "4pc"], "unknown scenario or protocol '4pc'; valid choices: '2pc', '3pc', "
-                     "'2pc-happy'"),
+    (["run", "4pc"], "unknown scenario or protocol '4pc'; valid choices: '2pc', '3pc'"),
     (["run", "2pc", "--fault", "explode:p1"], "unknown fault kind 'explode'; valid kinds: "),
     (["run", "2pc", "--option", "loss"], "bad option 'loss': write KEY=VALUE"),
     (["run", "2pc", "--participants", "0"], "participants must be between 1 and 64, got 0"),
@@ -225,7 +224,7 @@ def test_help_lists_the_fault_syntax(capsys):
     (["run", "2pc", "--fault", "vote_no:coordinator"], "vote_no applies to a participant"),
     (["run", "2pc-vote-no", "--participants", "1"], "unknown node 'p2'"),
     (["run", "2pc", "--json", "--step"], "--step and --json cannot be combined"),
-    (["list", "--protocol", "saga"], "unknown protocol 'saga'"),
+    (["list", "--protocol", "4pc"], "unknown protocol '4pc'"),
 ])
 def test_bad_arguments_in_process(capsys, args, expected):
     code, out, err = run_main(capsys, *args)

@@ -23,6 +23,7 @@ from .engine.faults import (
 from .errors import ProtocolError, TxlibError
 from .exercises import exercise, exercises
 from .run import Run
+from .sagas import Retry, Saga, StepFailed
 from .scenario import Scenario, simulate
 from .scenarios import scenario, scenarios
 from .viz import console
@@ -61,8 +62,11 @@ def state_diagram(target, role="participant", step=None):  # type: ignore[no-unt
 __all__ = [
     "Fault",
     "ProtocolError",
+    "Retry",
     "Run",
+    "Saga",
     "Scenario",
+    "StepFailed",
     "Trigger",
     "TxlibError",
     "compare",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .engine.faults import crash, drop, partition, recover, vote_no
+from .engine.faults import crash, drop, duplicate, fail_step, partition, recover, vote_no
 from .errors import bad_choice
 from .scenario import Scenario
 
@@ -129,7 +129,85 @@ _NAMED: tuple[Scenario, ...] = (
     ),
 )
 
-NAMED_SCENARIOS: dict[str, Scenario] = {s.name: s for s in _NAMED}
+_SAGAS: tuple[Scenario, ...] = (
+    Scenario(
+        "saga", name="saga-happy",
+        description="The seed's order saga: create order, reserve stock, pay, ship; every "
+                    "step succeeds.",
+    ),
+    Scenario(
+        "saga", name="saga-payment-declined", faults=(fail_step("process_payment"),),
+        description="The seed's second example: the payment is declined, so the stock is "
+                    "released and the order cancelled, in reverse order.",
+    ),
+    Scenario(
+        "saga", name="saga-compensation-retried",
+        faults=(fail_step("create_shipment"),
+                fail_step("process_payment", compensation=True, times=2)),
+        description="Shipping fails; refunding the payment fails twice, and the third try "
+                    "succeeds: compensations are retried per their policy.",
+    ),
+    Scenario(
+        "saga", name="saga-stuck",
+        faults=(fail_step("create_shipment"),
+                fail_step("process_payment", compensation=True)),
+        description="Shipping fails and the refund fails every time: the retries run out and "
+                    "the saga is stuck, waiting for an operator.",
+    ),
+    Scenario(
+        "saga", name="saga-orchestrator-crash",
+        faults=(crash("orchestrator", when="orchestrator sends DO to payment"),
+                recover("orchestrator", at_time=300)),
+        description="The orchestrator crashes while calling the payment; on restart its saga "
+                    "log tells it where it was, it calls again with the same key, and the "
+                    "payment service answers from its log without charging twice.",
+    ),
+    Scenario(
+        "saga", name="saga-reply-lost-compensate-after",
+        faults=(drop("OK", src="inventory", count=3),),
+        description="The stock is reserved but every reply is lost; the orchestrator gives up "
+                    "and compensates only the steps it knows succeeded: the reservation is "
+                    "never released. Inconsistent.",
+    ),
+    Scenario(
+        "saga", name="saga-reply-lost-compensate-before",
+        options={"register_compensation": "before"},
+        faults=(drop("OK", src="inventory", count=3),),
+        description="The same lost replies, but each compensation is registered before its "
+                    "call: the unanswered reservation is released too. Consistent.",
+    ),
+    Scenario(
+        "saga", name="saga-duplicate-charged-twice",
+        options={"idempotent": False}, faults=(duplicate("DO", dst="payment"),),
+        description="The network delivers the payment command twice and the payment service "
+                    "does not deduplicate: the customer is charged twice.",
+    ),
+    Scenario(
+        "saga", name="saga-duplicate-deduplicated", faults=(duplicate("DO", dst="payment"),),
+        description="The same duplicate, but the service remembers the command's idempotency "
+                    "key: the second copy is answered from its log, not applied.",
+    ),
+    Scenario(
+        "saga", name="saga-pivot-forward-recovery",
+        options={"saga": "ecommerce-pivot"}, faults=(fail_step("create_shipment", times=2),),
+        description="The payment is the pivot: once it succeeds the saga can only go forward, "
+                    "so the failing shipment is retried until it succeeds.",
+    ),
+    Scenario(
+        "saga", name="saga-pivot-fails",
+        options={"saga": "ecommerce-pivot"}, faults=(fail_step("process_payment"),),
+        description="The pivot itself fails: nothing is final yet, so the earlier steps are "
+                    "compensated.",
+    ),
+    Scenario(
+        "saga", name="saga-parallel-compensation",
+        options={"compensation_order": "parallel"}, faults=(fail_step("create_shipment"),),
+        description="Shipping fails and the three compensations are sent at once, not in "
+                    "reverse order: faster, and only right if they do not depend on each other.",
+    ),
+)
+
+NAMED_SCENARIOS: dict[str, Scenario] = {s.name: s for s in (*_NAMED, *_SAGAS)}
 
 
 def scenarios(protocol: str | None = None) -> list[str]:

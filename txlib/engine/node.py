@@ -202,6 +202,10 @@ class Context:
         """Record this node's vote (``"yes"`` or ``"no"``) for the invariant checks."""
         self._world.note(self._slot, "vote", value)
 
+    def note(self, kind: str, detail: str) -> None:
+        """Record something worth showing (e.g. a service's ``"effect"``) in the trace."""
+        self._world.note(self._slot, kind, detail)
+
     def decide(self, value: str) -> None:
         """Record this node's decision (``"commit"`` or ``"abort"``)."""
         self._world.decide(self._slot, value)

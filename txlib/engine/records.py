@@ -108,4 +108,5 @@ EVENT_KINDS: tuple[str, ...] = (
     "decision",
     "lock",
     "unlock",
+    "effect",
 )

@@ -53,6 +53,7 @@ KIND_MARKS: dict[str, Mark] = {
     "decision": Mark("★", "**", "bold"),
     "lock": Mark("■", "L+", "dim"),
     "unlock": Mark("□", "L-", "dim"),
+    "effect": Mark("◆", "fx", "bold cyan"),
 }
 _UNKNOWN = Mark("·", ".", "")
 

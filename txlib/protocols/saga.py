@@ -1,0 +1,458 @@
+"""Sagas by orchestration: an orchestrator with a durable saga log drives local
+transactions at services, and compensates them in reverse order when a step fails.
+
+Every service runs each command as one local transaction: it applies the step's action
+(or compensation) to a copy of its store, then forces one log record holding the new
+store and the reply, so a crash never leaves half a transaction. Commands carry an
+idempotency key; a service that has seen the key replies from its log without applying
+the effect again (``idempotent=False`` turns that off, to show why it matters).
+
+The orchestrator forces a record before every call and after every answer, so after a
+crash it rebuilds where the saga stood from its log alone and carries on: it re-sends an
+unanswered call with the same key (the service deduplicates), or continues compensating.
+A call's outcome is *ok*, *business failure*, or *unknown* (no reply in time); unknown
+calls are retried per the step's policy, then treated as failed. Whether the step whose
+call went unanswered is compensated too depends on ``register_compensation``: "before"
+(its compensation is registered before the call, as Temporal's Java sample does) or
+"after" (only once the call succeeded, as its Go sample does).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine.config import EngineConfig
+from ..engine.faults import Fault
+from ..engine.node import Context, Role
+from ..engine.records import LogRecord, Message
+from ..engine.statemachine import machine
+from ..engine.world import World
+from ..errors import TxlibError, bad_choice
+from ..run import Run
+from ..sagas.checks import saga_outcome, saga_violations
+from ..sagas.definition import Saga, Step, StepFailed, get_saga
+from .base import Protocol
+
+ORCHESTRATOR = "orchestrator"
+REGISTER_CHOICES = ("after", "before")
+ORDER_CHOICES = ("sequential", "parallel")
+
+
+@dataclass(frozen=True)
+class SagaConfig(EngineConfig):
+    """Options of a saga run (on top of the engine's network options).
+
+    ``saga``: the definition's name ("ecommerce", "ecommerce-pivot", or one you defined);
+    ``context``: input that replaces keys of the definition's input; ``call_timeout``:
+    how long the orchestrator waits for a reply; ``register_compensation``: "after" or
+    "before" the call; ``compensation_order``: "sequential" (reverse order, one at a
+    time) or "parallel"; ``idempotent``: services deduplicate commands by key.
+    """
+
+    saga: str = "ecommerce"
+    context: dict[str, Any] | None = None
+    call_timeout: int = 60
+    register_compensation: str = "after"
+    compensation_order: str = "sequential"
+    idempotent: bool = True
+    saga_id: str = "S1"
+    horizon: int = 2000
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        get_saga(self.saga)
+        if self.register_compensation not in REGISTER_CHOICES:
+            raise bad_choice("register_compensation", self.register_compensation,
+                             REGISTER_CHOICES)
+        if self.compensation_order not in ORDER_CHOICES:
+            raise bad_choice("compensation_order", self.compensation_order, ORDER_CHOICES)
+        if self.call_timeout < 1:
+            raise TxlibError(f"option call_timeout must be at least 1, got {self.call_timeout}")
+        if self.context is not None and not isinstance(self.context, dict):
+            raise TxlibError(f"option context must be a dict, got {self.context!r}")
+        if not isinstance(self.saga_id, str) or not self.saga_id:
+            raise TxlibError(f"option saga_id must be a non-empty string, got {self.saga_id!r}")
+
+    @property
+    def definition(self) -> Saga:
+        return get_saga(self.saga)
+
+    def input(self) -> dict[str, Any]:
+        ctx = copy.deepcopy(dict(self.definition.context))
+        ctx.update(copy.deepcopy(self.context or {}))
+        ctx["saga_id"] = self.saga_id
+        return ctx
+
+
+ORCHESTRATOR_MACHINE = machine(
+    "orchestrator",
+    "INIT",
+    [
+        ("INIT", "RUNNING", "start: force START, call the first step"),
+        ("RUNNING", "COMPLETED", "every step done: force END"),
+        ("RUNNING", "COMPENSATING", "a step failed (or stayed unanswered): undo the done ones"),
+        ("COMPENSATING", "COMPENSATED", "every compensation done: force END"),
+        ("COMPENSATING", "STUCK", "a compensation keeps failing: an operator must step in"),
+    ],
+    terminal=("COMPLETED", "COMPENSATED", "STUCK"),
+    describe={
+        "INIT": "has not started the saga",
+        "RUNNING": "calling the steps in order",
+        "COMPENSATING": "undoing the completed steps in reverse order",
+        "COMPLETED": "every step succeeded",
+        "COMPENSATED": "every completed step was undone",
+        "STUCK": "a compensation failed for good: needs an operator",
+    },
+)
+
+SERVICE_MACHINE = machine(
+    "service",
+    "READY",
+    [("READY", "READY", "a command: one local transaction, then the reply")],
+    describe={"READY": "serving commands, one local transaction each"},
+)
+
+
+# --- what the orchestrator knows, folded from its durable log ---------------------------
+@dataclass
+class Progress:
+    """The saga as its log tells it."""
+
+    ctx: dict[str, Any] = field(default_factory=dict)
+    started: bool = False
+    done: set[int] = field(default_factory=set)
+    called: dict[int, int] = field(default_factory=dict)  # attempts made
+    failed_gen: dict[int, int] = field(default_factory=dict)  # business failures seen
+    failed: int | None = None  # the step that sent the saga backwards
+    failed_business: bool = False  # ... with a business failure (nothing applied)
+    undone: set[int] = field(default_factory=set)
+    undo_calls: dict[int, int] = field(default_factory=dict)
+    stuck: int | None = None
+    end: str | None = None
+
+    @classmethod
+    def of(cls, log: Sequence[LogRecord]) -> Progress:
+        p = cls()
+        for r in log:
+            d = r.data
+            if r.record == "START":
+                p.started, p.ctx = True, copy.deepcopy(d["ctx"])
+            elif r.record == "CALL":
+                p.called[d["step"]] = p.called.get(d["step"], 0) + 1
+            elif r.record == "DONE":
+                p.done.add(d["step"])
+                p.ctx.update(copy.deepcopy(d["updates"]))
+            elif r.record == "RETRY":  # a business failure after the pivot: try anew
+                p.failed_gen[d["step"]] = p.failed_gen.get(d["step"], 0) + 1
+                p.called[d["step"]] = 0
+            elif r.record in ("FAILED", "GAVE_UP") and p.failed is None:
+                p.failed = d["step"]
+                p.failed_business = r.record == "FAILED"
+            elif r.record == "UNDO":
+                p.undo_calls[d["step"]] = p.undo_calls.get(d["step"], 0) + 1
+            elif r.record == "UNDONE":
+                p.undone.add(d["step"])
+            elif r.record == "STUCK":
+                p.stuck = d["step"]
+            elif r.record == "END":
+                p.end = d["outcome"]
+        return p
+
+
+class Orchestrator(Role):
+    """Drives one saga instance from its durable saga log."""
+
+    machine = ORCHESTRATOR_MACHINE
+
+    def __init__(self, saga: Saga, config: SagaConfig) -> None:
+        super().__init__()
+        self.saga = saga
+        self.steps = saga.steps
+        self.config = config
+
+    # --- events -------------------------------------------------------------------------
+    def on_start(self, ctx: Context) -> None:
+        ctx.log("START", forced=True, saga=self.saga.name, ctx=self.config.input())
+        ctx.set_state("RUNNING")
+        self._drive(ctx)
+
+    def on_recover(self, ctx: Context) -> None:
+        p = Progress.of(ctx.log_records)
+        if not p.started:
+            ctx.restore_state("INIT")
+            self.on_start(ctx)
+            return
+        if p.end is not None:
+            ctx.restore_state({"completed": "COMPLETED", "compensated": "COMPENSATED"}
+                              .get(p.end, "STUCK"))
+            ctx.decide(p.end)
+            return
+        if p.stuck is not None:
+            ctx.restore_state("STUCK")
+            return
+        ctx.restore_state("COMPENSATING" if p.failed is not None else "RUNNING")
+        self._drive(ctx, resend=True)
+
+    def on_OK(self, ctx: Context, msg: Message) -> None:
+        i = self._expected(ctx, msg, "call")
+        if i is None:
+            return
+        ctx.cancel_timer("call")
+        ctx.log("DONE", forced=True, step=i, updates=msg.payload.get("updates", {}))
+        self._drive(ctx)
+
+    def on_FAIL(self, ctx: Context, msg: Message) -> None:
+        i = self._expected(ctx, msg, "call")
+        if i is None:
+            return
+        ctx.cancel_timer("call")
+        step = self.steps[i]
+        if step.after_pivot:  # forward recovery only: try again, with a fresh key
+            ctx.log("RETRY", forced=True, step=i, reason=msg.payload.get("reason", ""))
+            ctx.set_timer("resend", step.retry.backoff)
+            return
+        ctx.log("FAILED", forced=True, step=i, reason=msg.payload.get("reason", ""))
+        self._drive(ctx)
+
+    def on_UNDONE(self, ctx: Context, msg: Message) -> None:
+        j = self._expected(ctx, msg, "undo")
+        if j is None:
+            return
+        ctx.cancel_timer(f"undo:{j}")
+        ctx.log("UNDONE", forced=True, step=j)
+        self._drive(ctx)
+
+    def on_UNDO_FAIL(self, ctx: Context, msg: Message) -> None:
+        j = self._expected(ctx, msg, "undo")
+        if j is None:
+            return
+        ctx.cancel_timer(f"undo:{j}")
+        self._retry_undo(ctx, j, Progress.of(ctx.log_records))
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        p = Progress.of(ctx.log_records)
+        if p.end is not None or p.stuck is not None:
+            return
+        if name == "call" or name == "resend":
+            self._drive(ctx, resend=True)
+        elif name.startswith("undo:"):
+            self._retry_undo(ctx, int(name[5:]), p)
+        elif name.startswith("reundo:"):
+            self._send_undo(ctx, int(name[7:]), p)
+
+    # --- the one place that decides what to do next ---------------------------------------
+    def _drive(self, ctx: Context, resend: bool = False) -> None:
+        p = Progress.of(ctx.log_records)
+        if p.end is not None or p.stuck is not None:
+            return
+        if p.failed is None:
+            self._forward(ctx, p, resend)
+        else:
+            if ctx.state == "RUNNING":
+                ctx.set_state("COMPENSATING")
+            self._backward(ctx, p, resend)
+
+    def _forward(self, ctx: Context, p: Progress, resend: bool) -> None:
+        i = next((k for k in range(len(self.steps)) if k not in p.done), None)
+        if i is None:
+            ctx.log("END", forced=True, decides="completed", outcome="completed")
+            ctx.set_state("COMPLETED")
+            return
+        step = self.steps[i]
+        attempts = p.called.get(i, 0)
+        if attempts and not resend:
+            return  # the call is out; wait for its reply or its timeout
+        limit = step.retry.attempts
+        if attempts and limit is not None and attempts >= limit and not (
+            step.pivot or step.after_pivot
+        ):
+            ctx.log("GAVE_UP", forced=True, step=i, attempts=attempts)
+            self._drive(ctx)
+            return
+        ctx.log("CALL", forced=True, step=i, attempt=attempts + 1)
+        ctx.send(step.service, "DO", saga=self.saga.name, step=step.name,
+                 key=self._key(i, "do", p), ctx=p.ctx)
+        ctx.set_timer("call", self.config.call_timeout)
+
+    def _to_undo(self, p: Progress) -> list[int]:
+        """Steps to compensate, newest first."""
+        steps = set(p.done)
+        if self.config.register_compensation == "before":
+            # Registered before the call: an unanswered call may have applied, so it is
+            # compensated too (a business failure applied nothing, so it is not).
+            steps |= {k for k, n in p.called.items()
+                      if n and not (k == p.failed and p.failed_business)}
+        return sorted((k for k in steps if self.steps[k].compensation is not None),
+                      reverse=True)
+
+    def _backward(self, ctx: Context, p: Progress, resend: bool) -> None:
+        pending = [j for j in self._to_undo(p) if j not in p.undone]
+        if not pending:
+            ctx.log("END", forced=True, decides="compensated", outcome="compensated")
+            ctx.set_state("COMPENSATED")
+            return
+        batch = pending if self.config.compensation_order == "parallel" else pending[:1]
+        for j in batch:
+            if p.undo_calls.get(j, 0) == 0 or resend:
+                self._send_undo(ctx, j, p)
+
+    def _send_undo(self, ctx: Context, j: int, p: Progress) -> None:
+        step = self.steps[j]
+        ctx.log("UNDO", forced=True, step=j, attempt=p.undo_calls.get(j, 0) + 1)
+        ctx.send(step.service, "UNDO", saga=self.saga.name, step=step.name,
+                 key=self._key(j, "undo", p), ctx=p.ctx)
+        ctx.set_timer(f"undo:{j}", self.config.call_timeout)
+
+    def _retry_undo(self, ctx: Context, j: int, p: Progress) -> None:
+        limit = self.steps[j].compensation_retry.attempts
+        if limit is not None and p.undo_calls.get(j, 0) >= limit:
+            ctx.log("STUCK", forced=True, decides="stuck", step=j)
+            ctx.set_state("STUCK")
+            return
+        ctx.set_timer(f"reundo:{j}", self.steps[j].compensation_retry.backoff)
+
+    def _key(self, i: int, kind: str, p: Progress) -> str:
+        gen = p.failed_gen.get(i, 0)
+        return f"{self.config.saga_id}:{self.steps[i].name}:{kind}" + (f":{gen}" if gen else "")
+
+    def _expected(self, ctx: Context, msg: Message, kind: str) -> int | None:
+        """The step a reply answers, if it is the answer we are waiting for."""
+        name = msg.payload.get("step")
+        index = next((k for k, s in enumerate(self.steps) if s.name == name), None)
+        if index is None:
+            return None
+        p = Progress.of(ctx.log_records)
+        if p.end is not None or p.stuck is not None:
+            return None
+        if msg.payload.get("key") != self._key(index, "do" if kind == "call" else "undo", p):
+            return None
+        if kind == "call":
+            current = next((k for k in range(len(self.steps)) if k not in p.done), None)
+            return index if p.failed is None and index == current else None
+        return index if p.failed is not None and index not in p.undone else None
+
+
+class Service(Role):
+    """A service: runs each command as one local transaction on its own store."""
+
+    machine = SERVICE_MACHINE
+
+    def __init__(self, name: str, saga: Saga, config: SagaConfig) -> None:
+        super().__init__()
+        self.me = name
+        self.saga = saga
+        self.config = config
+        self.initial = copy.deepcopy(saga.services[name])
+
+    def store(self, ctx: Context) -> dict[str, Any]:
+        """The committed store: the last local transaction's result (from the log)."""
+        for r in reversed(ctx.log_records):
+            if r.record == "LOCAL_TX":
+                return copy.deepcopy(r.data["store"])
+        return copy.deepcopy(self.initial)
+
+    def _seen(self, ctx: Context, key: str) -> dict[str, Any] | None:
+        if not self.config.idempotent:
+            return None
+        for r in ctx.log_records:
+            if r.record == "LOCAL_TX" and r.data["key"] == key:
+                return r.data["reply"]  # type: ignore[no-any-return]
+        return None
+
+    def on_DO(self, ctx: Context, msg: Message) -> None:
+        self._run(ctx, msg, undo=False)
+
+    def on_UNDO(self, ctx: Context, msg: Message) -> None:
+        self._run(ctx, msg, undo=True)
+
+    def _run(self, ctx: Context, msg: Message, undo: bool) -> None:
+        key, name = msg.payload["key"], msg.payload["step"]
+        step: Step = self.saga.find(name)
+        seen = self._seen(ctx, key)
+        if seen is not None:
+            ctx.note("effect", f"duplicate {'undo' if undo else 'do'} {name}: "
+                               f"answered from the log, not applied again")
+            ctx.send(msg.src, seen["type"], step=name, key=key, **seen["body"])
+            return
+        store = self.store(ctx)
+        work = copy.deepcopy(store)
+        saga_ctx = msg.payload["ctx"]
+        try:
+            if ctx.step_fails(name, compensation=undo):
+                raise StepFailed("compensation failed" if undo else f"{name} failed")
+            if undo:
+                assert step.compensation is not None
+                step.compensation(work, saga_ctx)
+                reply = {"type": "UNDONE", "body": {}}
+            else:
+                updates = step.action(work, saga_ctx) or {}
+                reply = {"type": "OK", "body": {"updates": dict(updates)}}
+        except StepFailed as exc:
+            if undo:  # a failed compensation leaves no trace: it may be retried
+                ctx.note("effect", f"undo {name} failed: {exc}")
+                ctx.send(msg.src, "UNDO_FAIL", step=name, key=key, reason=str(exc))
+                return
+            work = store  # business failure: the local transaction rolls back
+            reply = {"type": "FAIL", "body": {"reason": str(exc)}}
+        kind = "undo" if undo else ("do" if reply["type"] == "OK" else "fail")
+        ctx.log("LOCAL_TX", forced=True, key=key, step=name, kind=kind, store=work,
+                reply=reply)
+        ctx.note("effect", f"{kind} {name}" + (f": {reply['body']['reason']}"
+                                                if kind == "fail" else ""))
+        ctx.send(msg.src, reply["type"], step=name, key=key, **reply["body"])
+
+
+class SagaOrchestration(Protocol):
+    """Registry entry for ``"saga"``."""
+
+    name = "saga"
+    title = "Saga by orchestration"
+    coordinator = ORCHESTRATOR
+    config_class = SagaConfig
+    machines = (ORCHESTRATOR_MACHINE, SERVICE_MACHINE)
+
+    def default_participants(self, options: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(get_saga(options.get("saga", "ecommerce")).services)
+
+    def check_participants(self, participants: tuple[str, ...], options: dict[str, Any]) -> None:
+        services = self.default_participants(options)
+        if participants != services:
+            raise TxlibError(
+                f"a saga's nodes are its services {list(services)}; got {list(participants)} "
+                "(leave participants out)"
+            )
+
+    def make_config(self, participants: Sequence[str], options: dict[str, Any]) -> SagaConfig:
+        config = SagaConfig.from_options(options)
+        if not config.definition.steps:
+            raise TxlibError(f"saga {config.saga} has no steps")
+        return config
+
+    def check_faults(self, faults: Sequence[Fault], participants: Sequence[str],
+                     options: dict[str, Any]) -> None:
+        saga = get_saga(options.get("saga", "ecommerce"))
+        for f in faults:
+            if f.kind == "fail_step" and f.step is not None:
+                step = saga.find(f.step)
+                if f.compensation and step.compensation is None:
+                    raise TxlibError(f"step {f.step} has no compensation to fail")
+            elif f.kind == "vote_no":
+                raise TxlibError("vote_no is a commit-protocol fault; in a saga use "
+                                 "fail_step(step)")
+
+    def build(self, participants: Sequence[str], config: Any) -> list[tuple[str, Role]]:
+        saga = config.definition
+        nodes: list[tuple[str, Role]] = [(ORCHESTRATOR, Orchestrator(saga, config))]
+        nodes += [(s, Service(s, saga, config)) for s in saga.services]
+        return nodes
+
+    def outcome(self, world: World) -> str:
+        logs = {n: tuple(s.log) for n, s in world.nodes.items()}
+        return saga_outcome(world.config, logs, world.nodes[ORCHESTRATOR].state)
+
+    def violations(self, run: Run) -> list[Any]:
+        config = SagaConfig.from_options(run.scenario.options)
+        return saga_violations(config, run.logs, run.states[ORCHESTRATOR], run.steps)

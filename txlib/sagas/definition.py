@@ -1,0 +1,207 @@
+"""Defining a saga: named steps, each a local transaction at one service, with its
+compensation, retry policy, and where the point of no return (the pivot) lies.
+
+>>> saga = Saga("transfer", services={"bank": {"balance": 100}, "shop": {"orders": []}})
+>>> saga.step("pay", service="bank", action=pay, compensation=refund)
+>>> saga.step("order", service="shop", action=place, compensation=cancel)
+>>> run = saga.simulate(faults=[txlib.fail_step("order")])
+
+An action is an ordinary function ``action(store, ctx)``: ``store`` is the service's
+local data (a dict it may change), ``ctx`` the saga's context (read-only input plus
+what earlier steps returned). It returns a dict of context updates (or None), or raises
+:class:`StepFailed` for a business failure, in which case its changes are rolled back.
+A compensation ``compensation(store, ctx)`` semantically undoes the action.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import TxlibError, bad_choice
+
+Store = dict[str, Any]
+Context = Mapping[str, Any]
+Action = Callable[[Store, Context], "Mapping[str, Any] | None"]
+Compensation = Callable[[Store, Context], None]
+Invariant = Callable[[Mapping[str, Store], Context], "str | None"]
+
+RESERVED_NODE_NAMES = ("orchestrator", "broker", "coordinator", "any")
+
+
+class StepFailed(Exception):
+    """Raised by an action (or compensation) for a business failure, e.g. payment declined."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How often to try a call before giving up, and how long to wait between tries.
+
+    ``attempts=None`` retries forever (used after the pivot: forward recovery only).
+    """
+
+    attempts: int | None = 3
+    backoff: int = 40
+
+    def __post_init__(self) -> None:
+        if self.attempts is not None and (
+            not isinstance(self.attempts, int) or isinstance(self.attempts, bool)
+            or self.attempts < 1
+        ):
+            raise TxlibError(f"retry attempts must be 1 or more (or None), got {self.attempts!r}")
+        if not isinstance(self.backoff, int) or isinstance(self.backoff, bool) or self.backoff < 1:
+            raise TxlibError(f"retry backoff must be a time of 1 or more, got {self.backoff!r}")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: a local transaction at ``service`` and how to undo it."""
+
+    name: str
+    service: str
+    action: Action
+    compensation: Compensation | None
+    retry: Retry
+    compensation_retry: Retry
+    pivot: bool = False
+    after_pivot: bool = False
+
+
+@dataclass
+class Saga:
+    """A saga definition. Add steps with :meth:`step`, then :meth:`simulate` it.
+
+    ``services`` maps each service to its initial local store; ``context`` is the saga's
+    input; ``invariants`` are domain rules checked on the final stores, each returning a
+    plain-language reason when broken (or None).
+    """
+
+    name: str
+    services: Mapping[str, Store]
+    context: Mapping[str, Any] = field(default_factory=dict)
+    invariants: Sequence[tuple[str, Invariant]] = ()
+    description: str = ""
+    steps: list[Step] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or " " in self.name:
+            raise TxlibError(f"a saga needs a one-word name, got {self.name!r}")
+        if not isinstance(self.services, Mapping) or not self.services:
+            raise TxlibError(f"a saga needs services: a dict of service -> store, "
+                             f"got {self.services!r}")
+        for service, store in self.services.items():
+            if not isinstance(service, str) or not service or any(c.isspace() for c in service):
+                raise TxlibError(f"service names must be words without spaces, got {service!r}")
+            if service in RESERVED_NODE_NAMES:
+                raise TxlibError(f"service name {service!r} is reserved; "
+                                 f"reserved: {RESERVED_NODE_NAMES}")
+            if not isinstance(store, Mapping):
+                raise TxlibError(f"the store of {service} must be a dict, got {store!r}")
+        self.services = {s: copy.deepcopy(dict(v)) for s, v in self.services.items()}
+        self.context = copy.deepcopy(dict(self.context))
+        register(self)
+
+    # --- building ---------------------------------------------------------------------
+    def step(
+        self,
+        name: str,
+        *,
+        service: str,
+        action: Action,
+        compensation: Compensation | None = None,
+        retry: Retry | None = None,
+        compensation_retry: Retry | None = None,
+        pivot: bool = False,
+    ) -> Saga:
+        """Add a step (returns the saga, so calls can be chained).
+
+        Every step before the pivot needs a compensation; the pivot and the steps after it
+        are never compensated and are retried until they succeed (forward recovery).
+        """
+        if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+            raise TxlibError(f"step names must be words without spaces, got {name!r}")
+        if any(s.name == name for s in self.steps):
+            raise TxlibError(f"saga {self.name} already has a step {name!r}; "
+                             "step names must be unique")
+        if service not in self.services:
+            raise bad_choice(f"service for step {name}", service, self.services)
+        if not callable(action):
+            raise TxlibError(f"the action of step {name} must be a function, got {action!r}")
+        if compensation is not None and not callable(compensation):
+            raise TxlibError(f"the compensation of step {name} must be a function or None, "
+                             f"got {compensation!r}")
+        after = any(s.pivot or s.after_pivot for s in self.steps)
+        if pivot and after:
+            pivot_step = next(s.name for s in self.steps if s.pivot)
+            raise TxlibError(f"saga {self.name} already has a pivot ({pivot_step}); "
+                             "a saga has at most one")
+        if (pivot or after) and compensation is not None:
+            raise TxlibError(
+                f"step {name} is {'the pivot' if pivot else 'after the pivot'}, so it is never "
+                "compensated: leave out its compensation (it is retried until it succeeds)"
+            )
+        if not (pivot or after) and compensation is None:
+            raise TxlibError(f"step {name} comes before any pivot, so it needs a compensation")
+        forever = Retry(attempts=None, backoff=(retry or Retry()).backoff)
+        self.steps.append(Step(
+            name=name, service=service, action=action, compensation=compensation,
+            retry=forever if after else (retry or Retry()),
+            compensation_retry=compensation_retry or Retry(),
+            pivot=pivot, after_pivot=after,
+        ))
+        return self
+
+    # --- using ------------------------------------------------------------------------
+    def find(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise bad_choice(f"step of saga {self.name}", name, [s.name for s in self.steps])
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.steps)
+
+    def scenario(self, *, protocol: str = "saga", seed: int = 0, faults: Sequence[Any] = (),
+                 **options: Any) -> Any:
+        """A Scenario running this saga (``protocol`` "saga" or "saga-choreography")."""
+        from ..scenario import Scenario
+
+        if not self.steps:
+            raise TxlibError(f"saga {self.name} has no steps yet: add some with .step(...)")
+        return Scenario(protocol, seed=seed, faults=tuple(faults),
+                        options={"saga": self.name, **options},
+                        description=self.description)
+
+    def simulate(self, *, protocol: str = "saga", seed: int = 0, faults: Sequence[Any] = (),
+                 record: bool = True, **options: Any) -> Any:
+        """Run this saga once and return the Run."""
+        return self.scenario(protocol=protocol, seed=seed, faults=faults,
+                             **options).run(record=record)
+
+
+_DEFINITIONS: dict[str, Saga] = {}
+
+
+def register(saga: Saga) -> None:
+    """Make ``saga`` findable by name (scenarios refer to sagas by name in JSON).
+
+    Defining a saga with the name of an earlier one replaces it.
+    """
+    _DEFINITIONS[saga.name] = saga
+
+
+def get_saga(name: object) -> Saga:
+    """The saga definition called ``name`` (built-in ones are always available)."""
+    from . import ecommerce  # noqa: F401  (registers the built-in sagas)
+
+    if not isinstance(name, str) or name not in _DEFINITIONS:
+        raise TxlibError(
+            f"unknown saga {name!r}; valid choices: "
+            + ", ".join(repr(n) for n in sorted(_DEFINITIONS))
+            + ". A saga you defined yourself must be defined (txlib.Saga(...)) in this "
+            "Python session before a scenario can use it."
+        )
+    return _DEFINITIONS[name]

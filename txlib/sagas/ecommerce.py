@@ -1,0 +1,171 @@
+"""The seed's e-commerce order saga: create order, reserve inventory, process payment,
+create shipment, each with its compensation, over four services with local stores.
+
+Identifiers are derived from the saga's id, never drawn at random, so runs replay
+exactly. Amounts are whole cents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .definition import Context, Saga, StepFailed, Store
+
+CUSTOMER = "CUST-123"
+ORDER_INPUT: dict[str, Any] = {"customer_id": CUSTOMER, "items": {"ITEM-001": 2},
+                               "amount": 9999}
+INITIAL_STORES: dict[str, Store] = {
+    "orders": {"orders": {}},
+    "inventory": {"stock": {"ITEM-001": 10, "ITEM-002": 5}, "reserved": {}},
+    "payment": {"payments": {}, "wallets": {CUSTOMER: 50_000}, "merchant": 0},
+    "shipping": {"shipments": {}},
+}
+
+
+# --- the services' local transactions ------------------------------------------------
+def create_order(store: Store, ctx: Context) -> dict[str, Any]:
+    order_id = f"ORD-{ctx['saga_id']}"
+    store["orders"][order_id] = {"customer": ctx["customer_id"], "items": dict(ctx["items"]),
+                                 "status": "PENDING"}
+    return {"order_id": order_id}
+
+
+def cancel_order(store: Store, ctx: Context) -> None:
+    order = store["orders"].get(ctx.get("order_id", f"ORD-{ctx['saga_id']}"))
+    if order is not None and order["status"] != "CANCELLED":
+        order["status"] = "CANCELLED"
+
+
+def reserve_items(store: Store, ctx: Context) -> dict[str, Any]:
+    for item, qty in sorted(ctx["items"].items()):
+        if store["stock"].get(item, 0) < qty:
+            raise StepFailed(f"insufficient stock for {item}")
+    for item, qty in sorted(ctx["items"].items()):
+        store["stock"][item] -= qty
+    store["reserved"][ctx["order_id"]] = dict(ctx["items"])
+    return {"reserved": True}
+
+
+def release_items(store: Store, ctx: Context) -> None:
+    items = store["reserved"].pop(ctx.get("order_id", f"ORD-{ctx['saga_id']}"), None)
+    for item, qty in sorted((items or {}).items()):
+        store["stock"][item] += qty
+
+
+def process_payment(store: Store, ctx: Context) -> dict[str, Any]:
+    wallet = store["wallets"].get(ctx["customer_id"], 0)
+    if wallet < ctx["amount"]:
+        raise StepFailed("payment declined: insufficient funds")
+    payment_id = f"PAY-{ctx['saga_id']}"
+    store["wallets"][ctx["customer_id"]] = wallet - ctx["amount"]
+    store["merchant"] += ctx["amount"]
+    store["payments"][payment_id] = {"order": ctx["order_id"], "amount": ctx["amount"],
+                                     "customer": ctx["customer_id"], "status": "COMPLETED"}
+    return {"payment_id": payment_id}
+
+
+def refund_payment(store: Store, ctx: Context) -> None:
+    payment = store["payments"].get(ctx.get("payment_id", f"PAY-{ctx['saga_id']}"))
+    if payment is not None and payment["status"] == "COMPLETED":
+        payment["status"] = "REFUNDED"
+        store["wallets"][payment["customer"]] += payment["amount"]
+        store["merchant"] -= payment["amount"]
+
+
+def create_shipment(store: Store, ctx: Context) -> dict[str, Any]:
+    shipment_id = f"SHIP-{ctx['saga_id']}"
+    store["shipments"][shipment_id] = {"order": ctx["order_id"], "status": "SCHEDULED"}
+    return {"shipment_id": shipment_id}
+
+
+def cancel_shipment(store: Store, ctx: Context) -> None:
+    shipment = store["shipments"].get(ctx.get("shipment_id", f"SHIP-{ctx['saga_id']}"))
+    if shipment is not None and shipment["status"] == "SCHEDULED":
+        shipment["status"] = "CANCELLED"
+
+
+# --- the business rules the saga must keep ----------------------------------------------
+def _cancelled(stores: Mapping[str, Store], order_id: str) -> bool:
+    order = stores["orders"]["orders"].get(order_id)
+    return order is None or order["status"] == "CANCELLED"
+
+
+def stock_never_negative(stores: Mapping[str, Store], ctx: Context) -> str | None:
+    bad = {i: q for i, q in stores["inventory"]["stock"].items() if q < 0}
+    return f"stock went negative: {bad}" if bad else None
+
+
+def money_conserved(stores: Mapping[str, Store], ctx: Context) -> str | None:
+    pay = stores["payment"]
+    total = sum(pay["wallets"].values()) + pay["merchant"]
+    start = sum(INITIAL_STORES["payment"]["wallets"].values())
+    return None if total == start else f"money is not conserved: {total} cents instead of {start}"
+
+
+def no_charge_without_an_order(stores: Mapping[str, Store], ctx: Context) -> str | None:
+    for pid, p in sorted(stores["payment"]["payments"].items()):
+        if p["status"] == "COMPLETED" and _cancelled(stores, p["order"]):
+            return f"{pid} charged the customer for {p['order']}, which is cancelled"
+    return None
+
+
+def every_charge_recorded(stores: Mapping[str, Store], ctx: Context) -> str | None:
+    charged = sum(p["amount"] for p in stores["payment"]["payments"].values()
+                  if p["status"] == "COMPLETED")
+    held = stores["payment"]["merchant"]
+    return None if charged == held else (
+        f"the merchant holds {held} cents but the payments on record add up to {charged}")
+
+
+def no_stock_held_for_a_cancelled_order(stores: Mapping[str, Store],
+                                        ctx: Context) -> str | None:
+    for order_id in sorted(stores["inventory"]["reserved"]):
+        if _cancelled(stores, order_id):
+            return f"stock is still reserved for {order_id}, which is cancelled"
+    return None
+
+
+def no_shipment_for_a_cancelled_order(stores: Mapping[str, Store],
+                                      ctx: Context) -> str | None:
+    for sid, s in sorted(stores["shipping"]["shipments"].items()):
+        if s["status"] == "SCHEDULED" and _cancelled(stores, s["order"]):
+            return f"{sid} will ship {s['order']}, which is cancelled"
+    return None
+
+
+INVARIANTS = (
+    ("stock never negative", stock_never_negative),
+    ("money conserved", money_conserved),
+    ("no charge without an order", no_charge_without_an_order),
+    ("every charge is recorded", every_charge_recorded),
+    ("no stock held for a cancelled order", no_stock_held_for_a_cancelled_order),
+    ("no shipment for a cancelled order", no_shipment_for_a_cancelled_order),
+)
+
+
+def order_saga(name: str = "ecommerce", *, pivot: bool = False) -> Saga:
+    """The seed's order saga; with ``pivot=True`` the payment is the point of no return
+    (it is never refunded) and the shipment is retried until it succeeds."""
+    saga = Saga(
+        name, services=INITIAL_STORES, context=ORDER_INPUT, invariants=INVARIANTS,
+        description=("An order over four services: create the order, reserve stock, take "
+                     "the payment, book the shipment."
+                     + (" The payment is the pivot." if pivot else "")),
+    )
+    saga.step("create_order", service="orders", action=create_order, compensation=cancel_order)
+    saga.step("reserve_inventory", service="inventory", action=reserve_items,
+              compensation=release_items)
+    if pivot:
+        saga.step("process_payment", service="payment", action=process_payment, pivot=True)
+        saga.step("create_shipment", service="shipping", action=create_shipment)
+    else:
+        saga.step("process_payment", service="payment", action=process_payment,
+                  compensation=refund_payment)
+        saga.step("create_shipment", service="shipping", action=create_shipment,
+                  compensation=cancel_shipment)
+    return saga
+
+
+ECOMMERCE = order_saga()
+ECOMMERCE_PIVOT = order_saga("ecommerce-pivot", pivot=True)
