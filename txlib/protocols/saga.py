@@ -59,6 +59,7 @@ class SagaConfig(EngineConfig):
     compensation_order: str = "sequential"
     idempotent: bool = True
     saga_id: str = "S1"
+    instances: list[Any] | None = None
     horizon: int = 2000
 
     def __post_init__(self) -> None:
@@ -75,15 +76,46 @@ class SagaConfig(EngineConfig):
             raise TxlibError(f"option context must be a dict, got {self.context!r}")
         if not isinstance(self.saga_id, str) or not self.saga_id:
             raise TxlibError(f"option saga_id must be a non-empty string, got {self.saga_id!r}")
+        ids = [i["saga_id"] for i in self.instance_specs()]
+        if len(set(ids)) != len(ids):
+            raise TxlibError(f"saga instances need distinct saga_id values, got {ids}")
 
     @property
     def definition(self) -> Saga:
         return get_saga(self.saga)
 
-    def input(self) -> dict[str, Any]:
+    def instance_specs(self) -> list[dict[str, Any]]:
+        """The saga instances to run: by default one, ``saga_id`` with ``context``.
+
+        ``instances`` runs several at once over the same services (to show isolation
+        anomalies): a list of ``{"saga_id": ..., "context": {...}, "start": time}``.
+        """
+        if self.instances is None:
+            return [{"saga_id": self.saga_id, "context": self.context or {}, "start": 0}]
+        if not isinstance(self.instances, list) or not self.instances:
+            raise TxlibError(f"option instances must be a non-empty list, got {self.instances!r}")
+        specs = []
+        for n, spec in enumerate(self.instances, start=1):
+            if not isinstance(spec, dict):
+                raise TxlibError(f"each saga instance must be a dict, got {spec!r}")
+            unknown = set(spec) - {"saga_id", "context", "start"}
+            if unknown:
+                raise bad_choice("saga instance field", sorted(unknown)[0],
+                                 ("saga_id", "context", "start"))
+            start = spec.get("start", 0)
+            if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+                raise TxlibError(f"instance start must be a time of 0 or more, got {start!r}")
+            specs.append({"saga_id": str(spec.get("saga_id", f"S{n}")),
+                          "context": dict(spec.get("context") or {}), "start": start})
+        return specs
+
+    def input(self, saga_id: str | None = None) -> dict[str, Any]:
+        """The context a saga instance starts with."""
+        spec = next((i for i in self.instance_specs() if i["saga_id"] == saga_id),
+                    self.instance_specs()[0])
         ctx = copy.deepcopy(dict(self.definition.context))
-        ctx.update(copy.deepcopy(self.context or {}))
-        ctx["saga_id"] = self.saga_id
+        ctx.update(copy.deepcopy(spec["context"]))
+        ctx["saga_id"] = spec["saga_id"]
         return ctx
 
 
@@ -134,10 +166,12 @@ class Progress:
     end: str | None = None
 
     @classmethod
-    def of(cls, log: Sequence[LogRecord]) -> Progress:
+    def of(cls, log: Sequence[LogRecord], saga_id: str) -> Progress:
         p = cls()
         for r in log:
             d = r.data
+            if d.get("saga_id") != saga_id:
+                continue
             if r.record == "START":
                 p.started, p.ctx = True, copy.deepcopy(d["ctx"])
             elif r.record == "CALL":
@@ -163,7 +197,9 @@ class Progress:
 
 
 class Orchestrator(Role):
-    """Drives one saga instance from its durable saga log."""
+    """Drives saga instances from its durable saga log (usually one instance; several run
+    concurrently when the ``instances`` option asks for it). Every log record, timer and
+    message names its instance's ``saga_id``."""
 
     machine = ORCHESTRATOR_MACHINE
 
@@ -172,94 +208,129 @@ class Orchestrator(Role):
         self.saga = saga
         self.steps = saga.steps
         self.config = config
+        self.ids = [i["saga_id"] for i in config.instance_specs()]
 
     # --- events -------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
-        ctx.log("START", forced=True, saga=self.saga.name, ctx=self.config.input())
         ctx.set_state("RUNNING")
-        self._drive(ctx)
+        for spec in self.config.instance_specs():
+            if spec["start"] == 0:
+                self._begin(ctx, spec["saga_id"])
+            else:
+                ctx.set_timer(f"start|{spec['saga_id']}", spec["start"])
+
+    def _begin(self, ctx: Context, sid: str) -> None:
+        ctx.log("START", forced=True, saga_id=sid, saga=self.saga.name,
+                ctx=self.config.input(sid))
+        self._drive(ctx, sid)
 
     def on_recover(self, ctx: Context) -> None:
-        p = Progress.of(ctx.log_records)
-        if not p.started:
-            ctx.restore_state("INIT")
-            self.on_start(ctx)
+        ctx.restore_state(self._overall(ctx) or "RUNNING")
+        if ctx.state not in ("RUNNING", "COMPENSATING"):
+            ctx.decide({"COMPLETED": "completed", "COMPENSATED": "compensated"}
+                       .get(ctx.state, "stuck"))
             return
-        if p.end is not None:
-            ctx.restore_state({"completed": "COMPLETED", "compensated": "COMPENSATED"}
-                              .get(p.end, "STUCK"))
-            ctx.decide(p.end)
-            return
-        if p.stuck is not None:
-            ctx.restore_state("STUCK")
-            return
-        ctx.restore_state("COMPENSATING" if p.failed is not None else "RUNNING")
-        self._drive(ctx, resend=True)
+        for spec in self.config.instance_specs():
+            sid = spec["saga_id"]
+            p = Progress.of(ctx.log_records, sid)
+            if not p.started:
+                if spec["start"] <= ctx.now:
+                    self._begin(ctx, sid)
+                else:
+                    ctx.set_timer(f"start|{sid}", spec["start"] - ctx.now)
+            elif p.end is None and p.stuck is None:
+                self._drive(ctx, sid, resend=True)
 
     def on_OK(self, ctx: Context, msg: Message) -> None:
-        i = self._expected(ctx, msg, "call")
+        sid, i = self._expected(ctx, msg, "call")
         if i is None:
             return
-        ctx.cancel_timer("call")
-        ctx.log("DONE", forced=True, step=i, updates=msg.payload.get("updates", {}))
-        self._drive(ctx)
+        ctx.cancel_timer(f"call|{sid}")
+        ctx.log("DONE", forced=True, saga_id=sid, step=i,
+                updates=msg.payload.get("updates", {}))
+        self._drive(ctx, sid)
 
     def on_FAIL(self, ctx: Context, msg: Message) -> None:
-        i = self._expected(ctx, msg, "call")
+        sid, i = self._expected(ctx, msg, "call")
         if i is None:
             return
-        ctx.cancel_timer("call")
+        ctx.cancel_timer(f"call|{sid}")
         step = self.steps[i]
+        reason = msg.payload.get("reason", "")
         if step.after_pivot:  # forward recovery only: try again, with a fresh key
-            ctx.log("RETRY", forced=True, step=i, reason=msg.payload.get("reason", ""))
-            ctx.set_timer("resend", step.retry.backoff)
+            ctx.log("RETRY", forced=True, saga_id=sid, step=i, reason=reason)
+            ctx.set_timer(f"resend|{sid}", step.retry.backoff)
             return
-        ctx.log("FAILED", forced=True, step=i, reason=msg.payload.get("reason", ""))
-        self._drive(ctx)
+        ctx.log("FAILED", forced=True, saga_id=sid, step=i, reason=reason)
+        self._drive(ctx, sid)
 
     def on_UNDONE(self, ctx: Context, msg: Message) -> None:
-        j = self._expected(ctx, msg, "undo")
+        sid, j = self._expected(ctx, msg, "undo")
         if j is None:
             return
-        ctx.cancel_timer(f"undo:{j}")
-        ctx.log("UNDONE", forced=True, step=j)
-        self._drive(ctx)
+        ctx.cancel_timer(f"undo|{sid}|{j}")
+        ctx.log("UNDONE", forced=True, saga_id=sid, step=j)
+        self._drive(ctx, sid)
 
     def on_UNDO_FAIL(self, ctx: Context, msg: Message) -> None:
-        j = self._expected(ctx, msg, "undo")
+        sid, j = self._expected(ctx, msg, "undo")
         if j is None:
             return
-        ctx.cancel_timer(f"undo:{j}")
-        self._retry_undo(ctx, j, Progress.of(ctx.log_records))
+        ctx.cancel_timer(f"undo|{sid}|{j}")
+        self._retry_undo(ctx, sid, j, Progress.of(ctx.log_records, sid))
 
     def on_timer(self, ctx: Context, name: str) -> None:
-        p = Progress.of(ctx.log_records)
+        what, sid, *rest = name.split("|")
+        if what == "start":
+            self._begin(ctx, sid)
+            return
+        p = Progress.of(ctx.log_records, sid)
         if p.end is not None or p.stuck is not None:
             return
-        if name == "call" or name == "resend":
-            self._drive(ctx, resend=True)
-        elif name.startswith("undo:"):
-            self._retry_undo(ctx, int(name[5:]), p)
-        elif name.startswith("reundo:"):
-            self._send_undo(ctx, int(name[7:]), p)
+        if what in ("call", "resend"):
+            self._drive(ctx, sid, resend=True)
+        elif what == "undo":
+            self._retry_undo(ctx, sid, int(rest[0]), p)
+        elif what == "reundo":
+            self._send_undo(ctx, sid, int(rest[0]), p)
 
     # --- the one place that decides what to do next ---------------------------------------
-    def _drive(self, ctx: Context, resend: bool = False) -> None:
-        p = Progress.of(ctx.log_records)
-        if p.end is not None or p.stuck is not None:
-            return
-        if p.failed is None:
-            self._forward(ctx, p, resend)
-        else:
-            if ctx.state == "RUNNING":
-                ctx.set_state("COMPENSATING")
-            self._backward(ctx, p, resend)
+    def _drive(self, ctx: Context, sid: str, resend: bool = False) -> None:
+        p = Progress.of(ctx.log_records, sid)
+        if p.end is None and p.stuck is None:
+            if p.failed is None:
+                self._forward(ctx, sid, p, resend)
+            else:
+                self._backward(ctx, sid, p, resend)
+        self._settle(ctx)
 
-    def _forward(self, ctx: Context, p: Progress, resend: bool) -> None:
+    def _overall(self, ctx: Context) -> str | None:
+        """The node's state from every instance's progress (None: nothing started)."""
+        progress = [Progress.of(ctx.log_records, sid) for sid in self.ids]
+        if not any(p.started for p in progress):
+            return None
+        if any(p.stuck is not None for p in progress):
+            return "STUCK"
+        if all(p.end is not None for p in progress):
+            return "COMPLETED" if all(p.end == "completed" for p in progress) else "COMPENSATED"
+        return "COMPENSATING" if any(p.failed is not None for p in progress) else "RUNNING"
+
+    def _settle(self, ctx: Context) -> None:
+        """Move the node's state along with its instances; decide when all are over."""
+        target = self._overall(ctx)
+        if target is None or target == ctx.state:
+            return
+        if ctx.state == "RUNNING" and target in ("COMPENSATED", "STUCK"):
+            ctx.set_state("COMPENSATING")
+        ctx.set_state(target)
+        if target in ("COMPLETED", "COMPENSATED", "STUCK"):
+            ctx.decide({"COMPLETED": "completed", "COMPENSATED": "compensated"}
+                       .get(target, "stuck"))
+
+    def _forward(self, ctx: Context, sid: str, p: Progress, resend: bool) -> None:
         i = next((k for k in range(len(self.steps)) if k not in p.done), None)
         if i is None:
-            ctx.log("END", forced=True, decides="completed", outcome="completed")
-            ctx.set_state("COMPLETED")
+            ctx.log("END", forced=True, saga_id=sid, outcome="completed")
             return
         step = self.steps[i]
         attempts = p.called.get(i, 0)
@@ -269,13 +340,13 @@ class Orchestrator(Role):
         if attempts and limit is not None and attempts >= limit and not (
             step.pivot or step.after_pivot
         ):
-            ctx.log("GAVE_UP", forced=True, step=i, attempts=attempts)
-            self._drive(ctx)
+            ctx.log("GAVE_UP", forced=True, saga_id=sid, step=i, attempts=attempts)
+            self._drive(ctx, sid)
             return
-        ctx.log("CALL", forced=True, step=i, attempt=attempts + 1)
-        ctx.send(step.service, "DO", saga=self.saga.name, step=step.name,
-                 key=self._key(i, "do", p), ctx=p.ctx)
-        ctx.set_timer("call", self.config.call_timeout)
+        ctx.log("CALL", forced=True, saga_id=sid, step=i, attempt=attempts + 1)
+        ctx.send(step.service, "DO", saga_id=sid, step=step.name,
+                 key=self._key(sid, i, "do", p), ctx=p.ctx)
+        ctx.set_timer(f"call|{sid}", self.config.call_timeout)
 
     def _to_undo(self, p: Progress) -> list[int]:
         """Steps to compensate, newest first."""
@@ -288,51 +359,52 @@ class Orchestrator(Role):
         return sorted((k for k in steps if self.steps[k].compensation is not None),
                       reverse=True)
 
-    def _backward(self, ctx: Context, p: Progress, resend: bool) -> None:
+    def _backward(self, ctx: Context, sid: str, p: Progress, resend: bool) -> None:
         pending = [j for j in self._to_undo(p) if j not in p.undone]
         if not pending:
-            ctx.log("END", forced=True, decides="compensated", outcome="compensated")
-            ctx.set_state("COMPENSATED")
+            ctx.log("END", forced=True, saga_id=sid, outcome="compensated")
             return
         batch = pending if self.config.compensation_order == "parallel" else pending[:1]
         for j in batch:
             if p.undo_calls.get(j, 0) == 0 or resend:
-                self._send_undo(ctx, j, p)
+                self._send_undo(ctx, sid, j, p)
 
-    def _send_undo(self, ctx: Context, j: int, p: Progress) -> None:
+    def _send_undo(self, ctx: Context, sid: str, j: int, p: Progress) -> None:
         step = self.steps[j]
-        ctx.log("UNDO", forced=True, step=j, attempt=p.undo_calls.get(j, 0) + 1)
-        ctx.send(step.service, "UNDO", saga=self.saga.name, step=step.name,
-                 key=self._key(j, "undo", p), ctx=p.ctx)
-        ctx.set_timer(f"undo:{j}", self.config.call_timeout)
+        ctx.log("UNDO", forced=True, saga_id=sid, step=j, attempt=p.undo_calls.get(j, 0) + 1)
+        ctx.send(step.service, "UNDO", saga_id=sid, step=step.name,
+                 key=self._key(sid, j, "undo", p), ctx=p.ctx)
+        ctx.set_timer(f"undo|{sid}|{j}", self.config.call_timeout)
 
-    def _retry_undo(self, ctx: Context, j: int, p: Progress) -> None:
+    def _retry_undo(self, ctx: Context, sid: str, j: int, p: Progress) -> None:
         limit = self.steps[j].compensation_retry.attempts
         if limit is not None and p.undo_calls.get(j, 0) >= limit:
-            ctx.log("STUCK", forced=True, decides="stuck", step=j)
-            ctx.set_state("STUCK")
+            ctx.log("STUCK", forced=True, saga_id=sid, step=j)
+            self._settle(ctx)
             return
-        ctx.set_timer(f"reundo:{j}", self.steps[j].compensation_retry.backoff)
+        ctx.set_timer(f"reundo|{sid}|{j}", self.steps[j].compensation_retry.backoff)
 
-    def _key(self, i: int, kind: str, p: Progress) -> str:
+    def _key(self, sid: str, i: int, kind: str, p: Progress) -> str:
         gen = p.failed_gen.get(i, 0)
-        return f"{self.config.saga_id}:{self.steps[i].name}:{kind}" + (f":{gen}" if gen else "")
+        return f"{sid}:{self.steps[i].name}:{kind}" + (f":{gen}" if gen else "")
 
-    def _expected(self, ctx: Context, msg: Message, kind: str) -> int | None:
-        """The step a reply answers, if it is the answer we are waiting for."""
+    def _expected(self, ctx: Context, msg: Message, kind: str) -> tuple[str, int | None]:
+        """The instance and step a reply answers, if it is the answer we wait for."""
+        sid = str(msg.payload.get("saga_id"))
         name = msg.payload.get("step")
         index = next((k for k, s in enumerate(self.steps) if s.name == name), None)
-        if index is None:
-            return None
-        p = Progress.of(ctx.log_records)
+        if index is None or sid not in self.ids:
+            return sid, None
+        p = Progress.of(ctx.log_records, sid)
         if p.end is not None or p.stuck is not None:
-            return None
-        if msg.payload.get("key") != self._key(index, "do" if kind == "call" else "undo", p):
-            return None
+            return sid, None
+        if msg.payload.get("key") != self._key(sid, index, "do" if kind == "call" else "undo",
+                                                p):
+            return sid, None
         if kind == "call":
             current = next((k for k in range(len(self.steps)) if k not in p.done), None)
-            return index if p.failed is None and index == current else None
-        return index if p.failed is not None and index not in p.undone else None
+            return sid, index if p.failed is None and index == current else None
+        return sid, index if p.failed is not None and index not in p.undone else None
 
 
 class Service(Role):
@@ -375,7 +447,8 @@ class Service(Role):
         if seen is not None:
             ctx.note("effect", f"duplicate {'undo' if undo else 'do'} {name}: "
                                f"answered from the log, not applied again")
-            ctx.send(msg.src, seen["type"], step=name, key=key, **seen["body"])
+            ctx.send(msg.src, seen["type"], saga_id=msg.payload["saga_id"], step=name, key=key,
+                     **seen["body"])
             return
         store = self.store(ctx)
         work = copy.deepcopy(store)
@@ -393,16 +466,24 @@ class Service(Role):
         except StepFailed as exc:
             if undo:  # a failed compensation leaves no trace: it may be retried
                 ctx.note("effect", f"undo {name} failed: {exc}")
-                ctx.send(msg.src, "UNDO_FAIL", step=name, key=key, reason=str(exc))
+                ctx.send(msg.src, "UNDO_FAIL", saga_id=msg.payload["saga_id"], step=name,
+                         key=key, reason=str(exc))
                 return
             work = store  # business failure: the local transaction rolls back
             reply = {"type": "FAIL", "body": {"reason": str(exc)}}
+        except Exception as exc:  # a bug in the saga's own code: say where, plainly
+            what = "compensation" if undo else "action"
+            raise TxlibError(
+                f"the {what} of step {name} raised {type(exc).__name__}: {exc} "
+                "(raise txlib.StepFailed for a business failure)"
+            ) from exc
         kind = "undo" if undo else ("do" if reply["type"] == "OK" else "fail")
-        ctx.log("LOCAL_TX", forced=True, key=key, step=name, kind=kind, store=work,
-                reply=reply)
+        ctx.log("LOCAL_TX", forced=True, key=key, saga_id=msg.payload["saga_id"], step=name,
+                kind=kind, store=work, reply=reply)
         ctx.note("effect", f"{kind} {name}" + (f": {reply['body']['reason']}"
                                                 if kind == "fail" else ""))
-        ctx.send(msg.src, reply["type"], step=name, key=key, **reply["body"])
+        ctx.send(msg.src, reply["type"], saga_id=msg.payload["saga_id"], step=name, key=key,
+                 **reply["body"])
 
 
 class SagaOrchestration(Protocol):
@@ -451,8 +532,25 @@ class SagaOrchestration(Protocol):
 
     def outcome(self, world: World) -> str:
         logs = {n: tuple(s.log) for n, s in world.nodes.items()}
-        return saga_outcome(world.config, logs, world.nodes[ORCHESTRATOR].state)
+        config = world.config
+        return saga_outcome(config, logs, world.nodes[ORCHESTRATOR].state,
+                            instance_states(config, logs[ORCHESTRATOR]))
 
     def violations(self, run: Run) -> list[Any]:
         config = SagaConfig.from_options(run.scenario.options)
-        return saga_violations(config, run.logs, run.states[ORCHESTRATOR], run.steps)
+        return saga_violations(config, run.logs, run.states[ORCHESTRATOR], run.steps,
+                               instance_states(config, run.logs[ORCHESTRATOR]))
+
+
+def instance_states(config: SagaConfig, log: Sequence[LogRecord]) -> dict[str, str]:
+    """Each saga instance's final state, from the orchestrator's log."""
+    states = {}
+    for spec in config.instance_specs():
+        p = Progress.of(log, spec["saga_id"])
+        if p.end is not None:
+            states[spec["saga_id"]] = p.end.upper()
+        elif p.stuck is not None:
+            states[spec["saga_id"]] = "STUCK"
+        else:
+            states[spec["saga_id"]] = "RUNNING"
+    return states

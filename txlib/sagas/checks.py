@@ -24,14 +24,20 @@ from ..engine.records import LogRecord
 TERMINAL = {"COMPLETED": "completed", "COMPENSATED": "compensated", "STUCK": "stuck"}
 
 
-def effects(logs: Mapping[str, Sequence[LogRecord]]) -> list[tuple[int, str, str, str]]:
-    """Every local transaction that took effect: (time, service, kind, step), in time
-    order (ties in the order services are listed)."""
+def effects(
+    logs: Mapping[str, Sequence[LogRecord]], saga_id: str | None = None
+) -> list[tuple[int, str, str, str]]:
+    """Every local transaction that took effect (of one saga instance, if ``saga_id`` is
+    given): (time, service, kind, step), in time order (ties in the order services are
+    listed)."""
     found = []
     for order, (node, log) in enumerate(logs.items()):
         for r in log:
-            if r.record == "LOCAL_TX" and r.data["kind"] in ("do", "undo"):
-                found.append((r.time, order, node, r.data["kind"], r.data["step"]))
+            if r.record != "LOCAL_TX" or r.data["kind"] not in ("do", "undo"):
+                continue
+            if saga_id is not None and r.data.get("saga_id", saga_id) != saga_id:
+                continue
+            found.append((r.time, order, node, r.data["kind"], r.data["step"]))
     found.sort(key=lambda e: (e[0], e[1]))
     return [(t, node, kind, step) for t, _, node, kind, step in found]
 
@@ -45,44 +51,63 @@ def final_stores(saga: Any, logs: Mapping[str, Sequence[LogRecord]]) -> dict[str
     return stores
 
 
-def saga_violations(
-    config: Any, logs: Mapping[str, Sequence[LogRecord]], state: str, last_step: int = 0
-) -> list[Violation]:
-    """Every broken saga invariant, with a plain-language reason."""
+def _instance_violations(config: Any, done: list[tuple[int, str, str, str]], state: str,
+                         last_step: int, label: str) -> list[Violation]:
     saga = config.definition
     names = [s.name for s in saga.steps]
     out: list[Violation] = []
-    done = effects(logs)
     applied = Counter(step for _, _, kind, step in done if kind == "do")
     undone = Counter(step for _, _, kind, step in done if kind == "undo")
     for step in names:
         for kind, counts in (("applied", applied), ("compensated", undone)):
             if counts[step] > 1:
                 out.append(Violation("idempotency", last_step,
-                                     f"{step} was {kind} {counts[step]} times"))
+                                     f"{label}{step} was {kind} {counts[step]} times"))
     if state == "COMPLETED":
         missing = [n for n in names if not applied[n]]
         if missing or undone:
-            out.append(Violation("semantic atomicity", last_step,
-                                 f"the saga completed but {', '.join(missing)} never applied"
-                                 if missing else "the saga completed but compensations ran"))
+            out.append(Violation(
+                "semantic atomicity", last_step,
+                f"{label}the saga completed but {', '.join(missing)} never applied"
+                if missing else f"{label}the saga completed but compensations ran"))
     elif state == "COMPENSATED":
         prefix = [n for n in names if applied[n]]
         if prefix != names[: len(prefix)]:
             out.append(Violation("semantic atomicity", last_step,
-                                 f"the steps applied, {prefix}, are not T1..Tj"))
+                                 f"{label}the steps applied, {prefix}, are not T1..Tj"))
         for n in prefix:
             if saga.find(n).compensation is not None and not undone[n]:
                 out.append(Violation("semantic atomicity", last_step,
-                                     f"{n} was applied but never compensated, "
+                                     f"{label}{n} was applied but never compensated, "
                                      "though the saga says it was compensated"))
         if config.compensation_order == "sequential":
             order = [step for _, _, kind, step in done if kind == "undo"]
             expected = sorted(order, key=names.index, reverse=True)
             if order != expected:
                 out.append(Violation("semantic atomicity", last_step,
-                                     f"compensations ran as {order}, not in reverse order"))
-    if state in ("COMPLETED", "COMPENSATED"):
+                                     f"{label}compensations ran as {order}, "
+                                     "not in reverse order"))
+    return out
+
+
+def saga_violations(
+    config: Any, logs: Mapping[str, Sequence[LogRecord]], state: str, last_step: int = 0,
+    states: Mapping[str, str] | None = None,
+) -> list[Violation]:
+    """Every broken saga invariant, with a plain-language reason.
+
+    ``state`` is the saga's final state (COMPLETED, COMPENSATED, STUCK, or anything else
+    for unfinished); with several concurrent instances, ``states`` maps each saga id to
+    its own final state. Domain rules are checked once every instance has finished.
+    """
+    saga = config.definition
+    out: list[Violation] = []
+    many = states is not None and len(states) > 1
+    for sid, st in (states or {None: state}).items():
+        label = f"{sid}: " if many else ""
+        out += _instance_violations(config, effects(logs, sid), st, last_step, label)
+    finals = set((states or {None: state}).values())
+    if finals <= {"COMPLETED", "COMPENSATED"}:
         stores = final_stores(saga, logs)
         for rule, check in saga.invariants:
             reason = check(stores, config.input())
@@ -91,9 +116,10 @@ def saga_violations(
     return out
 
 
-def saga_outcome(config: Any, logs: Mapping[str, Sequence[LogRecord]], state: str) -> str:
+def saga_outcome(config: Any, logs: Mapping[str, Sequence[LogRecord]], state: str,
+                 states: Mapping[str, str] | None = None) -> str:
     """``completed``, ``compensated``, ``stuck`` (a compensation failed for good, or the
     saga never finished) or ``inconsistent`` (an invariant is broken)."""
-    if saga_violations(config, logs, state):
+    if saga_violations(config, logs, state, states=states):
         return "inconsistent"
     return TERMINAL.get(state, "stuck")

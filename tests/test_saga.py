@@ -1,0 +1,239 @@
+"""Sagas by orchestration: the seed's order saga, failures, recovery, and the definition API."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import txlib
+from txlib.sagas import get_saga
+from txlib.sagas.checks import effects, final_stores
+
+SERVICES = ["orchestrator", "orders", "inventory", "payment", "shipping"]
+STEPS = ["create_order", "reserve_inventory", "process_payment", "create_shipment"]
+
+
+def applied(run: txlib.Run) -> list[tuple[str, str]]:
+    return [(kind, step) for _, _, kind, step in effects(run.logs)]
+
+
+def stores(run: txlib.Run) -> dict:
+    return final_stores(get_saga(run.scenario.options.get("saga", "ecommerce")), run.logs)
+
+
+def test_the_seed_order_saga_completes():
+    run = txlib.scenario("saga-happy").run()
+    assert run.outcome == "completed" and run.violations == ()
+    assert run.nodes == tuple(SERVICES)
+    assert applied(run) == [("do", s) for s in STEPS]
+    s = stores(run)
+    assert s["inventory"]["stock"]["ITEM-001"] == 8
+    assert s["payment"]["payments"]["PAY-S1"]["status"] == "COMPLETED"
+    assert s["shipping"]["shipments"]["SHIP-S1"]["order"] == "ORD-S1"
+
+
+def test_a_declined_payment_compensates_in_reverse_and_restores_the_stock():
+    run = txlib.scenario("saga-payment-declined").run()
+    assert run.outcome == "compensated" and run.violations == ()
+    assert applied(run) == [("do", "create_order"), ("do", "reserve_inventory"),
+                            ("undo", "reserve_inventory"), ("undo", "create_order")]
+    s = stores(run)
+    assert s["inventory"]["stock"] == {"ITEM-001": 10, "ITEM-002": 5}
+    assert s["orders"]["orders"]["ORD-S1"]["status"] == "CANCELLED"
+    assert s["payment"]["payments"] == {}
+
+
+def test_a_compensation_that_keeps_failing_leaves_the_saga_stuck():
+    run = txlib.scenario("saga-stuck").run()
+    assert run.outcome == "stuck" and run.states["orchestrator"] == "STUCK"
+    refunds = [e for e in run.trace.of_kind("send")
+               if e.message.type == "UNDO" and e.message.payload["step"] == "process_payment"]
+    assert len(refunds) == 3, "retried per its policy (3 attempts), then given up"
+    retried = txlib.scenario("saga-compensation-retried").run()
+    assert retried.outcome == "compensated"
+
+
+def test_orchestrator_resumes_from_its_saga_log_without_charging_twice():
+    run = txlib.scenario("saga-orchestrator-crash").run()
+    assert run.outcome == "completed" and run.violations == ()
+    calls = [e for e in run.trace.of_kind("send")
+             if e.message.type == "DO" and e.message.payload["step"] == "process_payment"]
+    assert len(calls) == 2 and calls[0].message.payload["key"] == calls[1].message.payload["key"]
+    assert applied(run).count(("do", "process_payment")) == 1
+
+
+def test_an_orchestrator_crash_after_any_step_always_finishes():
+    base = txlib.simulate("saga")
+    for k in range(base.steps + 1):
+        run = txlib.simulate("saga", faults=[txlib.crash("orchestrator", at_step=k),
+                                             txlib.recover("orchestrator", at_time=300)])
+        assert run.outcome == "completed", (k, run.summary())
+
+
+@pytest.mark.parametrize("node", SERVICES[1:])
+def test_a_service_crash_after_any_step_never_leaves_a_mess(node):
+    """A service down for 300 ms outlasts the orchestrator's retries, so the saga may
+    give up and compensate; with compensations registered before each call, whatever
+    the service did before it crashed is undone."""
+    base = txlib.simulate("saga")
+    seen = set()
+    for k in range(base.steps + 1):
+        run = txlib.simulate("saga", register_compensation="before", faults=[
+            txlib.crash(node, at_step=k), txlib.recover(node, at_time=300)])
+        assert run.outcome in ("completed", "compensated"), (node, k, run.summary())
+        assert run.violations == ()
+        seen.add(run.outcome)
+    assert seen == {"completed", "compensated"}
+
+
+def test_when_the_compensation_is_registered_matters_when_replies_are_lost():
+    after = txlib.scenario("saga-reply-lost-compensate-after").run()
+    before = txlib.scenario("saga-reply-lost-compensate-before").run()
+    assert after.outcome == "inconsistent"
+    assert any("reserve_inventory was applied but never compensated" in v.reason
+               for v in after.violations)
+    assert before.outcome == "compensated" and before.violations == ()
+    assert stores(before)["inventory"]["reserved"] == {}
+
+
+def test_idempotency_keys_stop_a_duplicate_from_charging_twice():
+    twice = txlib.scenario("saga-duplicate-charged-twice").run()
+    once = txlib.scenario("saga-duplicate-deduplicated").run()
+    assert twice.outcome == "inconsistent"
+    assert "process_payment was applied 2 times" in str(twice.violations)
+    assert stores(twice)["payment"]["wallets"]["CUST-123"] == 50_000 - 2 * 9999
+    assert once.outcome == "completed"
+    assert stores(once)["payment"]["wallets"]["CUST-123"] == 50_000 - 9999
+    assert any("answered from the log" in e.detail for e in once.trace.of_kind("effect"))
+
+
+def test_after_the_pivot_only_forward_recovery():
+    run = txlib.scenario("saga-pivot-forward-recovery").run()
+    assert run.outcome == "completed"
+    ships = [e for e in run.trace.of_kind("send")
+             if e.message.type == "DO" and e.message.payload["step"] == "create_shipment"]
+    assert len(ships) == 3, "two business failures, retried with fresh keys, then success"
+    assert not [e for e in run.trace.of_kind("send") if e.message.type == "UNDO"]
+    failed = txlib.scenario("saga-pivot-fails").run()
+    assert failed.outcome == "compensated"
+
+
+def test_parallel_compensation_sends_every_undo_at_once():
+    run = txlib.scenario("saga-parallel-compensation").run()
+    assert run.outcome == "compensated"
+    undo_steps = {e.step for e in run.trace.of_kind("send") if e.message.type == "UNDO"}
+    assert len(undo_steps) == 1, "all three compensations go out in the same step"
+
+
+def test_concurrent_instances_each_keep_their_own_log():
+    run = txlib.simulate("saga", instances=[{"saga_id": "A"}, {"saga_id": "B", "start": 10}])
+    assert run.outcome == "completed"
+    assert set(stores(run)["payment"]["payments"]) == {"PAY-A", "PAY-B"}
+    assert stores(run)["inventory"]["stock"]["ITEM-001"] == 6
+
+
+# --- the definition API ------------------------------------------------------------------
+def noop(store, ctx):
+    return None
+
+
+def make(name="t"):
+    return txlib.Saga(name, services={"a": {}, "b": {}})
+
+
+def test_a_custom_saga_runs_like_any_protocol():
+    def put(store, ctx):
+        store["x"] = ctx["value"]
+        return {"put": True}
+
+    def take(store, ctx):
+        store.pop("x", None)
+
+    saga = make("custom").step("one", service="a", action=put, compensation=take)
+    saga.step("two", service="b", action=put, compensation=take)
+    run = saga.simulate(context={"value": 7})
+    assert run.outcome == "completed" and run.nodes == ("orchestrator", "a", "b")
+    failed = saga.simulate(context={"value": 7}, faults=[txlib.fail_step("two")])
+    assert failed.outcome == "compensated"
+    assert final_stores(saga, failed.logs) == {"a": {}, "b": {}}
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda s: s.step("x", service="a", action=noop, compensation=noop)
+     .step("x", service="b", action=noop, compensation=noop), "already has a step 'x'"),
+    (lambda s: s.step("x", service="a", action=noop), "needs a compensation"),
+    (lambda s: s.step("x", service="nowhere", action=noop, compensation=noop),
+     "unknown service for step x 'nowhere'; valid choices: 'a' or 'b'"),
+    (lambda s: s.step("x", service="a", action=noop, pivot=True)
+     .step("y", service="b", action=noop, compensation=noop), "after the pivot"),
+    (lambda s: s.step("x", service="a", action=noop, pivot=True)
+     .step("y", service="b", action=noop, pivot=True), "at most one"),
+    (lambda s: s.step("two words", service="a", action=noop, compensation=noop),
+     "'two words'"),
+    (lambda s: s.step("x", service="a", action="noop", compensation=noop), "function"),
+])
+def test_definition_errors_name_the_problem(build, message):
+    with pytest.raises(txlib.TxlibError, match=message):
+        build(make())
+
+
+def test_a_bug_in_an_action_is_named_not_a_deep_traceback():
+    def broken(store, ctx):
+        return {"x": ctx["missing"]}
+
+    saga = make("buggy").step("one", service="a", action=broken, compensation=noop)
+    with pytest.raises(txlib.TxlibError, match="the action of step one raised KeyError"):
+        saga.simulate()
+
+
+def test_scenario_errors():
+    with pytest.raises(txlib.TxlibError, match="unknown step of saga ecommerce 'ship'"):
+        txlib.simulate("saga", faults=[txlib.fail_step("ship")])
+    with pytest.raises(txlib.TxlibError, match="'sideways'.*'after' or 'before'"):
+        txlib.simulate("saga", register_compensation="sideways")
+    with pytest.raises(txlib.TxlibError, match="unknown saga 'nope'"):
+        txlib.simulate("saga", saga="nope")
+    with pytest.raises(txlib.TxlibError, match="services"):
+        txlib.simulate("saga", participants=["p1"])
+    with pytest.raises(txlib.TxlibError, match="fail_step"):
+        txlib.simulate("saga", faults=[txlib.vote_no("payment")])
+
+
+# --- properties ------------------------------------------------------------------------
+MESSAGES = [None, "DO", "OK", "FAIL", "UNDO", "UNDONE"]
+
+
+@st.composite
+def saga_faults(draw) -> list:
+    faults = []
+    for node in draw(st.lists(st.sampled_from(SERVICES), max_size=3, unique=True)):
+        down = draw(st.integers(0, 200))
+        faults.append(txlib.crash(node, at_time=down))
+        faults.append(txlib.recover(node, at_time=down + draw(st.integers(1, 400))))
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from([txlib.drop, txlib.duplicate]))
+        faults.append(kind(draw(st.sampled_from(MESSAGES)),
+                           dst=draw(st.sampled_from([None, *SERVICES])),
+                           count=draw(st.integers(1, 2))))
+    if draw(st.booleans()):
+        faults.append(txlib.delay(draw(st.integers(1, 150)), draw(st.sampled_from(MESSAGES))))
+    if draw(st.booleans()):
+        faults.append(txlib.fail_step(draw(st.sampled_from(STEPS)), times=draw(
+            st.sampled_from([None, 1]))))
+    return faults
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(saga_faults(), st.integers(0, 1000))
+def test_orchestrated_sagas_always_end_consistent_once_everything_is_back(faults, seed):
+    """Registering compensations before each call, with idempotent services: whatever
+    crashes, losses and duplicates happen, the saga ends completed or compensated (or
+    stuck, if message losses exhausted a compensation's retries) and breaks no rule."""
+    run = txlib.simulate("saga", seed=seed, faults=faults, register_compensation="before")
+    assert run.violations == (), run.summary()
+    assert run.outcome in ("completed", "compensated", "stuck"), run.summary()
+    if not any(f.kind in ("drop", "fail_step") for f in faults):
+        assert run.outcome in ("completed", "compensated"), run.summary()
+    counts = [(k, s) for k, s in applied(run)]
+    assert all(counts.count(e) == 1 for e in counts), "no effect applied twice"
