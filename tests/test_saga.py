@@ -190,7 +190,7 @@ def test_a_bug_in_an_action_is_named_not_a_deep_traceback():
 def test_scenario_errors():
     with pytest.raises(txlib.TxlibError, match="unknown step of saga ecommerce 'ship'"):
         txlib.simulate("saga", faults=[txlib.fail_step("ship")])
-    with pytest.raises(txlib.TxlibError, match="'sideways'.*'after' or 'before'"):
+    with pytest.raises(txlib.TxlibError, match=r"'sideways'.*'after' or 'before'"):
         txlib.simulate("saga", register_compensation="sideways")
     with pytest.raises(txlib.TxlibError, match="unknown saga 'nope'"):
         txlib.simulate("saga", saga="nope")
