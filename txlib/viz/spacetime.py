@@ -56,8 +56,7 @@ STYLE = """
 .txst .cross{stroke-width:2.2}
 .txst .tick.lazy{fill:none}
 .txst .logtext{font-size:9.5px}
-.txst .pill rect{stroke:currentColor;stroke-opacity:.6}
-@supports (fill:var(--x)){.txst .pill rect{fill:var(--jp-layout-color0,#fff)}}
+.txst .pill rect{fill:currentColor;fill-opacity:.1;stroke:currentColor;stroke-opacity:.6}
 .txst .pill text{font-size:9.5px;font-weight:600}
 .txst .bar.doubt{stroke:#E69F00}
 .txst .bar.locks{fill:currentColor;fill-opacity:.18;stroke:currentColor;stroke-opacity:.35}
@@ -345,7 +344,7 @@ def _node_marks(
             dy = slot(n, e.time, "left") * 14
             wpx = 8 + 6.2 * len(state)
             parts.append(
-                f'<g class="pill{c}" data-step="{e.step}"><rect fill="#fff" x="{x - 14 - wpx:.1f}" '
+                f'<g class="pill{c}" data-step="{e.step}"><rect x="{x - 14 - wpx:.1f}" '
                 f'y="{y - 6 + dy:.1f}" width="{wpx:.1f}" height="13" rx="6"/><text '
                 f'x="{x - 14 - wpx / 2:.1f}" y="{y + 3.5 + dy:.1f}" text-anchor="middle">'
                 f'{_t(state)}</text><title>{_t(n)} enters {_t(state)} at {e.time}'
@@ -353,6 +352,13 @@ def _node_marks(
             )
         elif e.kind in ("crash", "recover", "decision", "timeout"):
             parts.append(_mark(e, x, y, c))
+        elif e.kind == "effect":
+            dy = slot(n, e.time, "right") * 11
+            parts.append(
+                f'<g class="mark effect{c}" data-node={_a(n)} data-step="{e.step}"><text '
+                f'x="{x + 12:.1f}" y="{y + 3.5 + dy:.1f}" font-size="9.5">◆ {_t(e.detail)}'
+                f'</text><title>{_t(n)}: {_t(e.detail)}</title></g>'
+            )
     return parts
 
 
@@ -428,7 +434,9 @@ def _messages(
             lx, ly = (x1 + x2) / 2, (y1 + y2) / 2
         if m.copy:
             kind += " dup"
-        name = m.type + (" ⧉" if m.copy else "")
+        step_name = m.payload.get("step")
+        name = m.type + (f" {step_name}" if isinstance(step_name, str) else "") + (
+            " ⧉" if m.copy else "")
         anchor = "start" if x2 >= x1 else "end"
         offset = 4 if x2 >= x1 else -4
         parts.append(
