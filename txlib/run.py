@@ -14,6 +14,7 @@ from .engine.trace import Trace
 from .errors import TxlibError
 
 if TYPE_CHECKING:
+    from .engine.world import World
     from .scenario import Scenario
 
 
@@ -40,6 +41,28 @@ class Run:
     stopped_by: str
     unfired_faults: tuple[tuple[Fault, str], ...]
     _trace: Trace | None = field(repr=False)
+
+    @classmethod
+    def of_world(cls, scenario: Scenario, world: World, outcome: str) -> Run:
+        """The Run of a finished ``world`` that simulated ``scenario``."""
+        slots = world.nodes
+        return cls(
+            scenario=scenario,
+            outcome=outcome,
+            decisions={n: s.decision for n, s in slots.items()},
+            participants=scenario.participants,
+            roles={n: s.role.name for n, s in slots.items()},
+            states={n: s.state for n, s in slots.items()},
+            down=world.down,
+            logs={n: tuple(s.log) for n, s in slots.items()},
+            locks={n: s.locks for n, s in slots.items()},
+            end_time=world.time,
+            steps=world.step,
+            stopped_by=world.stopped_by,
+            unfired_faults=tuple(world.unfired_faults()),
+            _trace=None if world.trace is None else Trace(world.trace, list(slots),
+                                                          world.volatile),
+        )
 
     @property
     def nodes(self) -> tuple[str, ...]:

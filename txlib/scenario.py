@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .engine.faults import Fault
-from .engine.trace import Trace
 from .engine.world import World
 from .errors import TxlibError, bad_choice, choices
 from .protocols import COORDINATOR, PROTOCOLS, get_protocol
@@ -122,24 +121,7 @@ class Scenario:
         config = proto.make_config(self.participants, self.options)
         nodes = proto.build(self.participants, config)
         world = World(nodes, config, self.seed, self.faults, record=record).run()
-        slots = world.nodes
-        decisions = {n: s.decision for n, s in slots.items()}
-        return Run(
-            scenario=self,
-            outcome=proto.outcome(world),
-            decisions=decisions,
-            participants=self.participants,
-            roles={n: s.role.name for n, s in slots.items()},
-            states={n: s.state for n, s in slots.items()},
-            down=world.down,
-            logs={n: tuple(s.log) for n, s in slots.items()},
-            locks={n: s.locks for n, s in slots.items()},
-            end_time=world.time,
-            steps=world.step,
-            stopped_by=world.stopped_by,
-            unfired_faults=tuple(world.unfired_faults()),
-            _trace=None if world.trace is None else Trace(world.trace, list(slots), world.volatile),
-        )
+        return Run.of_world(self, world, proto.outcome(world))
 
     def with_faults(self, *faults: Fault) -> Scenario:
         """The same scenario with ``faults`` added at the end of the plan."""
