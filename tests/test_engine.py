@@ -313,3 +313,13 @@ def test_faults_that_change_nothing_are_reported():
     lone_heal = world(faults=[heal(at_step=1)]).run()
     assert not kinds(lone_heal, "heal")
     assert "not partitioned" in lone_heal.unfired_faults()[0][1]
+
+
+def test_faults_sharing_a_trigger_all_fire_even_when_the_first_crashes_the_actor():
+    import txlib
+
+    moment = "coordinator sends PRE_COMMIT to p1"
+    run = txlib.simulate("3pc", faults=[txlib.crash(n, when=moment)
+                                        for n in ("coordinator", "p1", "p2", "p3")])
+    assert run.unfired_faults == ()
+    assert {e.node for e in run.trace.of_kind("crash")} == {"coordinator", "p1", "p2", "p3"}

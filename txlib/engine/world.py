@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -347,8 +348,14 @@ class World:
 
     # --- faults ----------------------------------------------------------------------
     def _fire_triggers(self, action: str, node: str, what: str, peer: str | None) -> None:
+        crashed: NodeCrashed | None = None
         for index in self.faults.triggered(action, node, what, peer):
-            self._apply_fault(index)
+            try:
+                self._apply_fault(index)
+            except NodeCrashed as exc:  # the acting node crashed: finish the others first
+                crashed = exc
+        if crashed is not None:
+            raise crashed
 
     def _apply_fault(self, index: int) -> None:
         """Carry out fault ``index`` now (a one-shot happens; a message fault turns on)."""
@@ -414,7 +421,151 @@ class World:
         self.record("recover", name, None, f"restarts with {len(slot.log)} log record(s)")
         self._call(slot, slot.role.on_recover)
 
+    # --- copies and canonical states (for the explorer) ------------------------------
+    def clone(self) -> World:
+        """An independent copy of this world, to try one event without changing this one.
+
+        Much cheaper than ``copy.deepcopy``: roles, the config and the immutable records
+        (messages, log records, trace events) are shared; node slots, the queue, the
+        fault plan's progress, the random generator and the trace lists are copied.
+        Attributes a subclass adds are carried over as they are (share only immutable
+        values, or copy them in the subclass's own ``clone``).
+        """
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        rng = random.Random()
+        rng.setstate(self.rng.getstate())
+        new.rng = rng
+        nodes: dict[str, NodeSlot] = {}
+        for name, old in self.nodes.items():
+            slot = object.__new__(NodeSlot)
+            slot.name = name
+            slot.role = old.role
+            slot.up = old.up
+            slot.state = old.state
+            slot.log = old.log.copy()
+            slot.durable = old.durable
+            slot.vars = {k: _copied(v) for k, v in old.vars.items()} if old.vars else {}
+            slot.timers = old.timers.copy()
+            slot.locks = old.locks
+            slot.decision = old.decision
+            slot.hops = old.hops
+            slot.incarnation = old.incarnation
+            slot.ctx = Context(new, slot)
+            nodes[name] = slot
+        new.nodes = nodes
+        new.faults = _copied_plan(self.faults)
+        new.queue = self.queue.copy()
+        new.fifo_last = self.fifo_last.copy()
+        new.trace = None if self.trace is None else self.trace.copy()
+        new.volatile = self.volatile.copy()
+        new.instability = self.instability.copy()
+        new._acting = None
+        return new
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """A canonical value of everything that decides what can happen next.
+
+        Two worlds with equal fingerprints behave the same from here on (up to times).
+        It holds, per node in build order: up or down, its state (if up), its log
+        (record names, data and forced flags) and how much of it is stable, its volatile
+        variables (sets sorted), its pending timers by name, its locks and decision; the
+        messages in flight as a multiset (sorted, without ids, times, hops or copy
+        marks; per channel in order if the network keeps FIFO order); pending timed
+        faults; the partition; the fault plan's progress; any decision changes. Left
+        out: time, step and sequence counters, message ids, causal depths, restart
+        counts and the trace, which only describe how the world got here.
+        """
+        nodes = []
+        for slot in self.nodes.values():
+            log = tuple((r.record, _canonical(r.data), r.forced) for r in slot.log)
+            if slot.up:
+                nodes.append((slot.name, True, slot.state, log, slot.durable,
+                              _canonical(slot.vars) if slot.vars else (),
+                              tuple(sorted(slot.timers)), slot.locks, slot.decision))
+            else:
+                nodes.append((slot.name, False, log, slot.durable, slot.locks, slot.decision))
+        in_flight = []
+        timed_faults = []
+        for entry in self.queue:
+            kind = entry[2]
+            if kind == DELIVER:
+                m = entry[3]
+                in_flight.append((m.src, m.dst, m.type, _canonical(m.payload), m.id))
+            elif kind == FAULT:
+                timed_faults.append(entry[3])
+        if self.config.reorder:
+            messages: tuple[Any, ...] = tuple(sorted(m[:4] for m in in_flight))
+        else:  # each channel delivers in sending order: the order is part of the state
+            channels: dict[tuple[str, str], list[tuple[int, Any]]] = {}
+            for m in in_flight:
+                channels.setdefault((m[0], m[1]), []).append((m[4], m[2:4]))
+            messages = tuple(sorted((ch, tuple(x for _, x in sorted(ms)))
+                                    for ch, ms in channels.items()))
+        part = self.partition
+        groups = None
+        if part is not None:
+            by_group: dict[int, list[str]] = {}
+            for n, g in part.items():
+                by_group.setdefault(g, []).append(n)
+            groups = tuple(sorted(tuple(sorted(ns)) for ns in by_group.values()))
+        plan = self.faults
+        progress: tuple[Any, ...] = ()
+        if plan.faults:
+            progress = (
+                tuple(plan.fired), tuple(plan.remaining), tuple(i for i, _ in plan.waiting),
+                tuple(plan.active_messages), tuple(sorted(plan.marks)),
+                tuple(plan.step_failures), tuple(sorted(timed_faults)),
+                # faults due at a step make the step count part of the state
+                (self.step, tuple(sorted((k, tuple(v)) for k, v in plan.by_step.items())))
+                if plan.by_step else (),
+            )
+        changes = tuple((n, a, b) for n, a, b, _ in self.instability)
+        return (self._started, tuple(nodes), messages, groups, progress, changes)
+
     # --- results ---------------------------------------------------------------------
     def unfired_faults(self) -> list[tuple[Fault, str]]:
         """Faults that never happened or had no effect, with the reason for each."""
         return self.faults.unfired(self.step, self.time, self.stopped_by)
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a volatile variable deep enough that the copy can change on its own:
+    sets, dicts and lists are copied (recursively), anything else is shared."""
+    t = type(value)
+    if t is set:
+        return set(value)
+    if t is dict:
+        return {k: _copied(v) for k, v in value.items()}
+    if t is list:
+        return [_copied(v) for v in value]
+    return value
+
+
+def _canonical(value: Any) -> Any:
+    """A hashable, order-independent form of a payload, log data or variables value."""
+    t = type(value)
+    if t is dict:
+        return tuple(sorted((k, _canonical(v)) for k, v in value.items()))
+    if t is set or t is frozenset:
+        return ("set", tuple(sorted(_canonical(v) for v in value)))
+    if t is list or t is tuple:
+        return tuple(_canonical(v) for v in value)
+    return value
+
+
+def _copied_plan(plan: FaultPlanState) -> FaultPlanState:
+    """An independent copy of a fault plan's progress (the faults themselves are shared)."""
+    new = object.__new__(FaultPlanState)
+    new.__dict__.update(plan.__dict__)
+    new.fired = plan.fired.copy()
+    new.used = plan.used.copy()
+    new.no_effect = plan.no_effect.copy()
+    new.remaining = plan.remaining.copy()
+    new.by_step = defaultdict(list, {k: v.copy() for k, v in plan.by_step.items()})
+    new.waiting = plan.waiting.copy()
+    new.active_messages = plan.active_messages.copy()
+    new.marks = plan.marks.copy()
+    new.step_failures = plan.step_failures.copy()
+    new.at_time = plan.at_time.copy()
+    return new

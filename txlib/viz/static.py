@@ -19,6 +19,10 @@ class Picture:
     def _repr_svg_(self) -> str:
         return self.svg
 
+    def __repr__(self) -> str:
+        """Short, so a notebook does not store the picture twice (as SVG and as text)."""
+        return f"<txlib picture, {len(self.svg):,} bytes of SVG>"
+
     def save(self, path: str) -> None:
         """Write the SVG to ``path``."""
         with open(path, "w", encoding="utf-8") as f:
