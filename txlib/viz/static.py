@@ -48,7 +48,7 @@ def state_diagram(
     end if None) and highlights the last transition taken in that step."""
     from ..errors import bad_choice
     from ..protocols import get_protocol
-    from .frames import last_index_of_step
+    from .charts import role_charts
     from .statechart import statechart_svg
 
     if isinstance(target, str):
@@ -59,12 +59,4 @@ def state_diagram(
     run = target.run() if isinstance(target, Scenario) else target
     if role not in run.machines:
         raise bad_choice("role", role, run.machines)
-    last = run.steps if step is None else step
-    index = last_index_of_step(run.trace, last)
-    event = run.trace[max(index, 0)]
-    occupants: dict[str, list[str]] = {}
-    for node, r in run.roles.items():
-        if r == role:
-            occupants.setdefault(event.states[node], []).append(node)
-    return Picture(statechart_svg(run.machines[role], occupants=occupants, down=event.down,
-                                  title=f"{run.scenario.protocol} {role} state machine"))
+    return Picture(role_charts(run, run.steps if step is None else step)[role])

@@ -21,10 +21,10 @@ from ..protocols import PROTOCOLS
 from ..run import Run
 from ..scenario import Scenario, participant_names
 from ..scenarios import NAMED_SCENARIOS
+from .charts import role_charts
 from .frames import NodeRow, node_rows
 from .lab import FAULT_CHOICES, LabModel, preset_names
 from .spacetime import spacetime_svg
-from .statechart import statechart_svg
 
 SPEEDS = {"slow": 1400, "normal": 800, "fast": 350}
 OUTCOME_STYLE = {
@@ -116,34 +116,11 @@ def node_table_html(rows: Sequence[NodeRow]) -> str:
             + head + "".join(body) + "</table>")
 
 
-def statecharts_html(run: Run, index: int, cursor: int) -> str:
+def statecharts_html(run: Run, cursor: int) -> str:
     """Each role's state machine with its nodes placed, and the last transition taken
     in the cursor's step highlighted."""
-    trace = run.trace
-    event = trace[max(index, 0)]
-    states = event.states if index >= 0 else {n: "" for n in trace.nodes}
-    last: dict[str, tuple[str, str, None]] = {}
-    if index >= 0:
-        before = dict(trace[0].states)
-        for e in trace[: index + 1]:
-            if e.kind == "state" and e.node is not None and e.step == cursor:
-                src = before.get(e.node, "")
-                role = run.roles[e.node]
-                if run.machines[role].allows(src, e.states[e.node]):
-                    last[role] = (src, e.states[e.node], None)
-            before = e.states
-    charts = []
-    for role, machine in run.machines.items():
-        occupants: dict[str, list[str]] = {}
-        for node, r in run.roles.items():
-            if r == role and states.get(node):
-                occupants.setdefault(states[node], []).append(node)
-            elif r == role and index < 0:
-                occupants.setdefault(machine.initial, []).append(node)
-        charts.append(statechart_svg(machine, occupants=occupants, down=set(event.down)
-                                     if index >= 0 else set(), last=last.get(role),
-                                     title=f"{role} state machine"))
-    return "".join(f'<div style="margin-bottom:6px">{c}</div>' for c in charts)
+    return "".join(f'<div style="margin-bottom:6px">{svg}</div>'
+                   for svg in role_charts(run, cursor).values())
 
 
 class Lab:
@@ -320,7 +297,7 @@ class Lab:
         m = self.model
         run, index = m.run, m.index
         self.diagram.value = spacetime_svg(run.trace, step=m.cursor, roles=run.roles)
-        self.machines.value = statecharts_html(run, index, m.cursor)
+        self.machines.value = statecharts_html(run, m.cursor)
         self.table.value = node_table_html(node_rows(run.trace, index, run.roles))
         self.status.value = outcome_html(run, m.cursor)
 
