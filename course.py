@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Set up the txlib course and run it, using nothing but Python 3.10+ and pip.
 
-    python3 course.py lab [ARGS...]    set up, then open the course in JupyterLab
-    python3 course.py test [ARGS...]   set up, then run ruff and the whole test suite
-    python3 course.py setup            only set up (.venv with txlib and its dependencies)
-    python3 course.py clean            remove .venv, build output and tool caches
+    python3 course.py lab [ARGS...]       set up, then open the course in JupyterLab
+    python3 course.py test [ARGS...]      set up, then run ruff and the whole test suite
+    python3 course.py notebooks [NB...]   set up, then execute the notebooks in place
+    python3 course.py setup               only set up (.venv with txlib and its dependencies)
+    python3 course.py clean               remove .venv, build output and tool caches
 
 Setup creates a virtual environment in ``.venv`` next to this file and runs
 ``pip install -e ".[test]"`` in it. The install is skipped while
 ``.venv/.txlib-installed`` holds the SHA-256 of the current ``pyproject.toml``.
-Extra arguments after ``lab`` go to ``jupyter lab``; after ``test``, to pytest.
+Extra arguments after ``lab`` go to ``jupyter lab``; after ``test``, to pytest; after
+``notebooks``, to ``scripts/execute_notebooks.py`` (which notebooks; default: all).
 This script uses only the standard library.
 """
 
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".txlib-installed"
 PYPROJECT = ROOT / "pyproject.toml"
-COMMANDS = ("lab", "test", "setup", "clean")
+COMMANDS = ("lab", "test", "notebooks", "setup", "clean")
 PYTEST_NO_TESTS_COLLECTED = 5
 
 
@@ -152,6 +154,12 @@ def test(extra: Sequence[str]) -> int:
     return ruff_code or pytest_code
 
 
+def notebooks(extra: Sequence[str]) -> int:
+    """Set up, then execute the notebooks in place (all of them, or those named)."""
+    setup()
+    return run([venv_bin("python"), "scripts/execute_notebooks.py", *extra])
+
+
 def clean() -> int:
     """Remove ``.venv``, build output, tool caches and ``__pycache__`` directories."""
     targets = [VENV, ROOT / "build", ROOT / "dist", *ROOT.glob("*.egg-info")]
@@ -184,6 +192,8 @@ def main(argv: Sequence[str]) -> int:
             return lab(extra)
         if command == "test":
             return test(extra)
+        if command == "notebooks":
+            return notebooks(extra)
         if command == "clean":
             return clean()
         setup()

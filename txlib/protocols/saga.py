@@ -162,6 +162,7 @@ class Progress:
     failed_business: bool = False  # ... with a business failure (nothing applied)
     undone: set[int] = field(default_factory=set)
     undo_calls: dict[int, int] = field(default_factory=dict)
+    undo_failures: dict[int, int] = field(default_factory=dict)  # business failures
     stuck: int | None = None
     end: str | None = None
 
@@ -187,6 +188,8 @@ class Progress:
                 p.failed_business = r.record == "FAILED"
             elif r.record == "UNDO":
                 p.undo_calls[d["step"]] = p.undo_calls.get(d["step"], 0) + 1
+            elif r.record == "UNDO_FAILED":
+                p.undo_failures[d["step"]] = p.undo_failures.get(d["step"], 0) + 1
             elif r.record == "UNDONE":
                 p.undone.add(d["step"])
             elif r.record == "STUCK":
@@ -277,6 +280,8 @@ class Orchestrator(Role):
         if j is None:
             return
         ctx.cancel_timer(f"undo|{sid}|{j}")
+        ctx.log("UNDO_FAILED", forced=True, saga_id=sid, step=j,
+                reason=msg.payload.get("reason", ""))
         self._retry_undo(ctx, sid, j, Progress.of(ctx.log_records, sid))
 
     def on_timer(self, ctx: Context, name: str) -> None:
@@ -377,8 +382,11 @@ class Orchestrator(Role):
         ctx.set_timer(f"undo|{sid}|{j}", self.config.call_timeout)
 
     def _retry_undo(self, ctx: Context, sid: str, j: int, p: Progress) -> None:
+        """Try a compensation again after its backoff. An unanswered one is retried for
+        as long as it takes (the service may just be down); one that failed is retried
+        per its policy, and then the saga is stuck."""
         limit = self.steps[j].compensation_retry.attempts
-        if limit is not None and p.undo_calls.get(j, 0) >= limit:
+        if limit is not None and p.undo_failures.get(j, 0) >= limit:
             ctx.log("STUCK", forced=True, saga_id=sid, step=j)
             self._settle(ctx)
             return

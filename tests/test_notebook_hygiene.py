@@ -1,0 +1,113 @@
+"""Notebook hygiene: how every lesson in notebooks/ must be committed.
+
+nbval (pytest --nbval, configured in pyproject.toml) re-runs each notebook and compares
+outputs; these tests check what nbval does not: the file is committed executed and
+normalised exactly as ``scripts/execute_notebooks.py`` leaves it (kernel python3,
+execution counts 1..n, no error outputs, no saved widget state, no volatile metadata),
+it is not too big, and it is a lesson: learning goals first, an exercise, a lab widget
+whose output nbval ignores, and a static diagram that reads on GitHub.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+MAX_BYTES = 2 * 1024 * 1024
+IGNORE = "# NBVAL_IGNORE_OUTPUT"
+WIDGET_CALLS = ("txlib.lab(", "txlib.compare(")
+NAME = re.compile(r"^\d\d_[a-z0-9]+(?:_[a-z0-9]+)*\.ipynb$")
+
+_spec = importlib.util.spec_from_file_location(
+    "execute_notebooks", ROOT / "scripts" / "execute_notebooks.py")
+assert _spec is not None and _spec.loader is not None
+execute_notebooks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(execute_notebooks)
+
+notebook = pytest.mark.parametrize("path", PATHS, ids=[p.name for p in PATHS])
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def calls(cell: nbformat.NotebookNode, names: tuple[str, ...]) -> bool:
+    """True if the cell's code (comments aside) calls one of ``names``."""
+    code = "\n".join(line.split("#", 1)[0] for line in cell.source.splitlines())
+    return any(name in code for name in names)
+
+
+def test_lessons_are_numbered_from_00_without_gaps():
+    names = [p.name for p in PATHS]
+    bad = [n for n in names if not NAME.match(n)]
+    assert not bad, f"name lessons NN_words_with_underscores.ipynb: {bad}"
+    numbers = [int(n[:2]) for n in names]
+    assert numbers == list(range(len(numbers))), f"lesson numbers must be 00, 01, ...: {names}"
+
+
+@notebook
+def test_valid_nbformat_with_the_python3_kernel(path):
+    nb = read(path)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    assert "widgets" not in nb.metadata, "saved widget state: run scripts/execute_notebooks.py"
+
+
+@notebook
+def test_committed_executed_in_order_without_errors(path):
+    cells = code_cells(read(path))
+    assert cells, "a lesson without code"
+    assert [c.execution_count for c in cells] == list(range(1, len(cells) + 1)), (
+        "execution counts must be 1..n in order: run scripts/execute_notebooks.py")
+    errors = [i for i, c in enumerate(cells) for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"code cells {errors} have error outputs"
+
+
+@notebook
+def test_saved_exactly_as_the_execute_script_writes_it(path):
+    text = path.read_text(encoding="utf-8")
+    normalised = nbformat.writes(execute_notebooks.normalise(copy.deepcopy(read(path)))) + "\n"
+    assert text == normalised, (
+        "not in the committed form (widget views, volatile metadata, language version, ...): "
+        "run `python3 course.py notebooks` and commit the result")
+
+
+@notebook
+def test_size_is_capped(path):
+    assert path.stat().st_size < MAX_BYTES
+
+
+@notebook
+def test_widget_cells_are_marked_to_ignore_their_output(path):
+    for i, cell in enumerate(code_cells(read(path))):
+        if calls(cell, WIDGET_CALLS):
+            first = cell.source.splitlines()[0].strip()
+            assert first == IGNORE, f"code cell {i} shows a widget: start it with {IGNORE}"
+
+
+@notebook
+def test_a_lesson_has_goals_an_exercise_a_lab_and_a_static_diagram(path):
+    nb = read(path)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), (
+        "start with a markdown cell: the lesson's title as a '# ' heading")
+    assert re.search(r"(?i)learning goals|you will learn", first.source), (
+        "the first cell states the learning goals ('What you will learn', ...)")
+    assert re.search(r"(?m)^\s*(?:[-*]|\d+\.)\s", first.source), "list the goals"
+    cells = code_cells(nb)
+    assert any(calls(c, ("txlib.exercise(",)) for c in cells), "no txlib.exercise(...)"
+    assert any(calls(c, ("txlib.lab(",)) for c in cells), "no txlib.lab(...) cell"
+    assert any(calls(c, ("txlib.diagram(", "txlib.state_diagram(")) for c in cells), (
+        "no static diagram (txlib.diagram or txlib.state_diagram) for GitHub readers")
