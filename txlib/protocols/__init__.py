@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from ..errors import bad_choice
 from .base import COORDINATOR, CommitConfig, Protocol
+from .choreography import SagaChoreography
 from .naive import NoProtocol
 from .saga import SagaOrchestration
 from .three_phase import ThreePhaseCommit
 from .two_phase import TwoPhaseCommit
 
 PROTOCOLS: dict[str, Protocol] = {
-    p.name: p for p in (TwoPhaseCommit(), ThreePhaseCommit(), SagaOrchestration(), NoProtocol())
+    p.name: p for p in (TwoPhaseCommit(), ThreePhaseCommit(), SagaOrchestration(), NoProtocol(),
+                        SagaChoreography())
 }
 
 

@@ -434,7 +434,7 @@ def _messages(
             lx, ly = (x1 + x2) / 2, (y1 + y2) / 2
         if m.copy:
             kind += " dup"
-        step_name = m.payload.get("step")
+        step_name = m.payload.get("step", m.payload.get("event"))
         name = m.type + (f" {step_name}" if isinstance(step_name, str) else "") + (
             " ⧉" if m.copy else "")
         anchor = "start" if x2 >= x1 else "end"
