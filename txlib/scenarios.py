@@ -5,6 +5,7 @@ from __future__ import annotations
 from .engine.faults import crash, drop, duplicate, fail_step, partition, recover, vote_no
 from .errors import bad_choice
 from .sagas.choreography_scenarios import CHOREOGRAPHY_SCENARIOS
+from .sagas.design_scenarios import DESIGN_SCENARIOS
 from .scenario import Scenario
 
 _SEED_ACCOUNTS = ("AccountA", "AccountB")
@@ -209,7 +210,7 @@ _SAGAS: tuple[Scenario, ...] = (
 )
 
 NAMED_SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (*_NAMED, *_SAGAS, *CHOREOGRAPHY_SCENARIOS)
+    s.name: s for s in (*_NAMED, *_SAGAS, *CHOREOGRAPHY_SCENARIOS, *DESIGN_SCENARIOS)
 }
 
 

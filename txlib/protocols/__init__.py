@@ -7,12 +7,13 @@ from .base import COORDINATOR, CommitConfig, Protocol
 from .choreography import SagaChoreography
 from .naive import NoProtocol
 from .saga import SagaOrchestration
+from .tcc import TryConfirmCancel
 from .three_phase import ThreePhaseCommit
 from .two_phase import TwoPhaseCommit
 
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p for p in (TwoPhaseCommit(), ThreePhaseCommit(), SagaOrchestration(), NoProtocol(),
-                        SagaChoreography())
+                        SagaChoreography(), TryConfirmCancel())
 }
 
 
