@@ -124,7 +124,7 @@ def test_invariants_so_far_appear_when_the_cursor_reaches_them():
     L = lab("3pc-partition-split")
     (violation,) = L.model.run.violations
     L.go(violation.step - 1)
-    assert "hold so far" in L.status.value
+    assert "holds so far" in L.status.value
     L.go(violation.step)
     assert "atomicity" in L.status.value and violation.reason in L.status.value
 

@@ -59,15 +59,26 @@ _UNKNOWN = Mark("·", ".", "")
 
 OUTCOME_MARKS: dict[str, Mark] = {
     "committed": Mark("✓", "[ok]", "bold green"),
+    "completed": Mark("✓", "[ok]", "bold green"),
+    "confirmed": Mark("✓", "[ok]", "bold green"),
     "aborted": Mark("✗", "[x]", "bold yellow"),
+    "compensated": Mark("↶", "[<-]", "bold yellow"),
+    "cancelled": Mark("✗", "[x]", "bold yellow"),
     "blocked": Mark("⊘", "[..]", "bold magenta"),
+    "stuck": Mark("⊘", "[..]", "bold magenta"),
     "inconsistent": Mark("≠", "[!=]", "bold white on red"),
 }
 OUTCOME_WORDS: dict[str, str] = {
     "committed": "every live participant committed",
     "aborted": "every live participant aborted",
     "blocked": "some participant is stuck in doubt: it cannot decide, and holds its locks",
-    "inconsistent": "nodes decided differently: atomicity is broken",
+    "completed": "every step of the saga took effect",
+    "compensated": "the steps that took effect were compensated",
+    "stuck": "the saga did not finish: a compensation failed for good, or it was cut off; "
+             "an operator must look",
+    "confirmed": "every participant confirmed its reservation",
+    "cancelled": "every reservation was cancelled",
+    "inconsistent": "a safety rule is broken (see below)",
 }
 _DECISION_STYLES = {"commit": "green", "abort": "yellow"}
 
@@ -163,7 +174,10 @@ def outcome_text(run: Run) -> Marked:
     """The outcome in words, with colour and symbol."""
     mark = OUTCOME_MARKS.get(run.outcome, _UNKNOWN)
     body = Text(run.outcome.upper(), style=mark.style)
-    body.append(f": {OUTCOME_WORDS.get(run.outcome, '')}", style="")
+    words = OUTCOME_WORDS.get(run.outcome, "")
+    if run.outcome == "inconsistent" and any(v.invariant == "atomicity" for v in run.violations):
+        words = "nodes decided differently: atomicity is broken"
+    body.append(f": {words}", style="")
     return Marked(mark, body)
 
 

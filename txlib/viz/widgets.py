@@ -29,8 +29,13 @@ from .spacetime import spacetime_svg
 SPEEDS = {"slow": 1400, "normal": 800, "fast": 350}
 OUTCOME_STYLE = {
     "committed": ("✓", "#009E73"),
+    "completed": ("✓", "#009E73"),
+    "confirmed": ("✓", "#009E73"),
     "aborted": ("✗", "#D55E00"),
+    "compensated": ("↶", "#D55E00"),
+    "cancelled": ("✗", "#D55E00"),
     "blocked": ("⏸", "#E69F00"),
+    "stuck": ("⏸", "#E69F00"),
     "inconsistent": ("⚠", "#CC79A7"),
 }
 
@@ -85,8 +90,7 @@ def outcome_html(run: Run, cursor: int) -> str:
         parts.extend(f'<div style="color:#D55E00">⚠ <b>{escape(v.invariant)}</b> violated: '
                      f"{escape(v.reason)}</div>" for v in broken)
     else:
-        parts.append('<div style="opacity:.8">✓ atomicity, stability and validity hold so far'
-                     "</div>")
+        parts.append('<div style="opacity:.8">✓ every safety rule holds so far</div>')
     if finished:
         parts.extend(f'<div style="opacity:.8">? fault "{escape(f.describe())}" had no effect: '
                      f"{escape(why)}</div>" for f, why in run.unfired_faults)
