@@ -140,9 +140,10 @@ def test_lab_accepts_protocols_scenarios_runs_and_options():
 
 def test_every_fault_choice_can_be_injected():
     for kind in FAULT_CHOICES:
-        model = LabModel.of(txlib.scenario("2pc-happy"))
+        saga = kind.startswith("fail-")
+        model = LabModel.of(txlib.scenario("saga-happy" if saga else "2pc-happy"))
         model.move(3)
-        node = "p1"
+        node = "payment" if saga else "p1"
         if kind == "recover":
             model.inject("crash", node)
         model.inject(kind, node)
@@ -160,3 +161,13 @@ def test_compare_runs_the_same_faults_over_two_protocols():
 def test_lab_displays_as_a_widget():
     bundle = Lab(txlib.scenario("2pc-happy"))._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_failing_a_saga_step_from_the_panel_compensates():
+    L = lab("saga-happy")
+    L.go(2)
+    L.inject("fail-step", "payment")
+    L.to_end()
+    assert "compensated" in L.status.value
+    L.inject("fail-step", "orchestrator")
+    assert "runs no step" in L.message.value

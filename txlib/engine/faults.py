@@ -381,7 +381,11 @@ def fail_step(
     at_step: int | None = None, at_time: int | None = None, when: str | Trigger | None = None,
 ) -> Fault:
     """Make saga step ``step`` fail as a business failure (its local transaction does
-    nothing): ``times=None`` always (permanent), ``times=n`` the next n attempts
-    (transient). ``compensation=True`` fails the step's compensation instead."""
+    nothing): ``times=None`` always (permanent), ``times=n`` the next n attempts.
+    ``compensation=True`` fails the step's compensation instead.
+
+    A business failure is a definite "no": before the pivot the saga compensates at once
+    (retries are for unanswered calls); after the pivot the step is retried until it
+    succeeds; a failing compensation is retried per its policy."""
     return Fault("fail_step", step=step, count=times, compensation=compensation,
                  at_step=at_step, at_time=at_time, when=_when(when))

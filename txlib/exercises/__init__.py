@@ -46,7 +46,8 @@ class Feedback:
     def _repr_html_(self) -> str:
         colour = {"hint": "#0072B2", "solution": "#0072B2"}.get(
             self.tone, "#009E73" if self.ok else "#D55E00")
-        return (f'<div style="border-left:4px solid {colour};padding:4px 8px">'
+        return (f'<div style="border-left:4px solid {colour};padding:4px 8px;'
+                f'white-space:pre-wrap">'
                 f'<b style="color:{colour}">{escape(self._mark())}</b> '
                 f"{escape(self.message)}</div>")
 

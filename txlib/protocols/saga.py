@@ -74,8 +74,11 @@ class SagaConfig(EngineConfig):
             raise TxlibError(f"option call_timeout must be at least 1, got {self.call_timeout}")
         if self.context is not None and not isinstance(self.context, dict):
             raise TxlibError(f"option context must be a dict, got {self.context!r}")
-        if not isinstance(self.saga_id, str) or not self.saga_id:
-            raise TxlibError(f"option saga_id must be a non-empty string, got {self.saga_id!r}")
+        if not isinstance(self.saga_id, str) or not self.saga_id or any(
+            c in self.saga_id for c in "|: \t"
+        ):
+            raise TxlibError(f"option saga_id must be a word without '|', ':' or spaces, "
+                             f"got {self.saga_id!r}")
         ids = [i["saga_id"] for i in self.instance_specs()]
         if len(set(ids)) != len(ids):
             raise TxlibError(f"saga instances need distinct saga_id values, got {ids}")
@@ -105,7 +108,10 @@ class SagaConfig(EngineConfig):
             start = spec.get("start", 0)
             if not isinstance(start, int) or isinstance(start, bool) or start < 0:
                 raise TxlibError(f"instance start must be a time of 0 or more, got {start!r}")
-            specs.append({"saga_id": str(spec.get("saga_id", f"S{n}")),
+            sid = spec.get("saga_id", f"S{n}")
+            if not isinstance(sid, str) or not sid or any(c in sid for c in "|: \t"):
+                raise TxlibError(f"a saga_id is a word without '|', ':' or spaces, got {sid!r}")
+            specs.append({"saga_id": sid,
                           "context": dict(spec.get("context") or {}), "start": start})
         return specs
 

@@ -189,16 +189,27 @@ def decisions_table(run: Run) -> Table:
     for node in run.nodes:
         decision = run.decisions.get(node)
         down = node in run.down
+        # In a saga only the orchestrator (or broker) decides; services just serve.
+        undecided = "undecided" if node in _deciders(run) else "—"
         table.add_row(
             Text(node),
             Text(run.roles.get(node, "")),
-            Text(decision or "undecided",
-                 style=_DECISION_STYLES.get(decision or "", "bold magenta")),
+            Text(decision or undecided,
+                 style=_DECISION_STYLES.get(decision or "", "bold magenta" if
+                                            undecided == "undecided" else "dim")),
             Text(run.states.get(node, "")),
             Marked(KIND_MARKS["crash"], Text("down"), style="bold red") if down
             else Text("up"),
         )
     return table
+
+
+def _deciders(run: Run) -> set[str]:
+    """Nodes expected to reach a decision: every node of a commit protocol (those whose
+    participants vote), only the coordinating node otherwise."""
+    if any(e.kind == "vote" for e in run.trace) or run.scenario.protocol in ("2pc", "3pc"):
+        return set(run.nodes)
+    return {run.nodes[0]}
 
 
 def metrics_group(run: Run) -> Group:
@@ -210,7 +221,8 @@ def metrics_group(run: Run) -> Group:
     lines.append(f"{m.messages} ({by_type})\n")
     lines.append("message delays: ", style="bold")
     if m.message_delays is None:
-        lines.append("none: no participant decided\n")
+        lines.append(f"{m.decision_delays} until the decision\n" if m.decision_delays
+                     else "none: nothing was decided\n")
     else:
         lines.append(f"{m.message_delays} until the last deciding participant knew "
                      f"({m.decision_delays} until the first decision)\n")
@@ -224,6 +236,8 @@ def metrics_group(run: Run) -> Group:
     for p in run.participants:
         per.add_row(Text(p), Text(str(m.blocked_time.get(p, 0))),
                     Text(str(m.lock_time.get(p, 0))))
+    if not any(m.blocked_time.values()) and not any(m.lock_time.values()):
+        return Group(lines)  # nobody was ever in doubt or held locks (e.g. a saga)
     return Group(lines, per)
 
 

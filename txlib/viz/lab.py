@@ -18,6 +18,7 @@ from ..engine.faults import (
     delay,
     drop,
     duplicate,
+    fail_step,
     heal,
     partition,
     recover,
@@ -27,6 +28,7 @@ from ..engine.faults import (
 from ..errors import TxlibError, bad_choice
 from ..protocols import COORDINATOR
 from ..run import Run
+from ..sagas import get_saga
 from ..scenario import Scenario
 from ..scenarios import NAMED_SCENARIOS, scenario
 from .frames import last_index_of_step
@@ -43,6 +45,8 @@ FAULT_CHOICES: dict[str, str] = {
     "heal": "end the partition now",
     "vote-no": "make a participant vote NO from now on",
     "slow": "make a node's messages 50 ms slower from now on",
+    "fail-step": "saga: make the chosen service's step fail from now on",
+    "fail-compensation": "saga: make the chosen service's compensation fail from now on",
 }
 
 
@@ -101,7 +105,10 @@ class LabModel:
     # --- edits: each returns a message for the learner -------------------------------
     def inject(self, kind: str, node: str | None = None) -> str:
         """Add one fault right after the cursor's step and replay; the cursor stays."""
-        fault = make_fault(kind, node, self.cursor)
+        if kind in ("fail-step", "fail-compensation"):
+            fault = self._step_fault(node, compensation=kind == "fail-compensation")
+        else:
+            fault = make_fault(kind, node, self.cursor)
         if fault.kind == "vote_no" and node == COORDINATOR:
             raise TxlibError("only a participant votes; choose a participant for 'vote-no'")
         self._replace(self.scenario.with_faults(fault))
@@ -110,6 +117,16 @@ class LabModel:
             if f == fault:
                 note += f". It had no effect: {why}"
         return note
+
+    def _step_fault(self, node: str | None, compensation: bool) -> Fault:
+        """``fail_step`` for the step that service ``node`` runs in this saga."""
+        saga_name = self.scenario.options.get("saga", "ecommerce")
+        if not self.scenario.protocol.startswith("saga"):
+            raise TxlibError("failing a step applies to sagas; choose a saga preset first")
+        steps = [s.name for s in get_saga(saga_name).steps if s.service == node]
+        if not steps:
+            raise TxlibError(f"{node!r} runs no step of this saga; choose one of its services")
+        return fail_step(steps[0], compensation=compensation, at_step=self.cursor)
 
     def undo(self) -> str:
         """Remove the most recently added fault."""

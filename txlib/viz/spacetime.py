@@ -93,7 +93,8 @@ class View:
 
     @property
     def width(self) -> float:
-        return self.left + self.col * len(self.nodes) + 12
+        # Room on the right for the last lifeline's log and effect labels.
+        return self.left + self.col * len(self.nodes) + 96
 
     @property
     def height(self) -> float:
@@ -383,7 +384,7 @@ def _mark(e: TraceEvent, x: float, y: float, c: str) -> str:
     else:
         body = (f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="none" stroke="currentColor"/>'
                 f'<text x="{x - 8:.1f}" y="{y + 3.5:.1f}" text-anchor="end" '
-                f'font-style="italic">timeout {_t(e.detail)}</text>')
+                f'font-style="italic">timeout {_t(e.detail.split("|")[0])}</text>')
         tip = f"{e.node}: timer {e.detail} fires at {e.time}"
     return (f'<g class="mark {e.kind}{c}" data-node={_a(e.node)} data-step="{e.step}">'
             f'{body}<title>{_t(tip)}</title></g>')
