@@ -111,6 +111,11 @@ def _t(value: object) -> str:
     return escape(str(value))
 
 
+def _short(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (tooltips keep it whole)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _arrowhead(x1: float, y1: float, x2: float, y2: float, colour: str) -> str:
     angle = math.atan2(y2 - y1, x2 - x1)
     size = 7.0
@@ -357,8 +362,8 @@ def _node_marks(
             dy = slot(n, e.time, "right") * 11
             parts.append(
                 f'<g class="mark effect{c}" data-node={_a(n)} data-step="{e.step}"><text '
-                f'x="{x + 12:.1f}" y="{y + 3.5 + dy:.1f}" font-size="9.5">◆ {_t(e.detail)}'
-                f'</text><title>{_t(n)}: {_t(e.detail)}</title></g>'
+                f'x="{x + 12:.1f}" y="{y + 3.5 + dy:.1f}" font-size="9.5">◆ '
+                f'{_t(_short(e.detail, 26))}</text><title>{_t(n)}: {_t(e.detail)}</title></g>'
             )
     return parts
 
@@ -384,7 +389,7 @@ def _mark(e: TraceEvent, x: float, y: float, c: str) -> str:
     else:
         body = (f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="none" stroke="currentColor"/>'
                 f'<text x="{x - 8:.1f}" y="{y + 3.5:.1f}" text-anchor="end" '
-                f'font-style="italic">timeout {_t(e.detail.split("|")[0])}</text>')
+                f'font-style="italic">timeout {_t(_short(e.detail.split("|")[0], 16))}</text>')
         tip = f"{e.node}: timer {e.detail} fires at {e.time}"
     return (f'<g class="mark {e.kind}{c}" data-node={_a(e.node)} data-step="{e.step}">'
             f'{body}<title>{_t(tip)}</title></g>')
