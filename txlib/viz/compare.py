@@ -23,7 +23,8 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("steps", "scheduler steps"),
     ("end_time", "simulated time at the end"),
     ("messages", "messages sent"),
-    ("message_delays", "message delays until every participant knows"),
+    ("message_delays", "message delays until every participant knows (a saga: until its "
+                       "outcome is recorded)"),
     ("forced_before", "forced log writes before the decision"),
     ("forced", "forced log writes in all"),
     ("blocked", "longest in-doubt time of a participant"),
@@ -40,7 +41,9 @@ def summary(run: Run) -> dict[str, Any]:
         "steps": run.steps,
         "end_time": run.end_time,
         "messages": m.messages,
-        "message_delays": m.message_delays,
+        # Sagas have no participant decisions: count to the saga's recorded outcome.
+        "message_delays": m.message_delays if m.message_delays is not None
+        else m.decision_delays,
         "forced_before": m.forced_writes_before_decision,
         "forced": m.forced_writes,
         "blocked": max(m.blocked_time.values(), default=0),

@@ -27,6 +27,7 @@ from .lab import FAULT_CHOICES, LabModel, preset_names
 from .spacetime import spacetime_svg
 
 SPEEDS = {"slow": 1400, "normal": 800, "fast": 350}
+DIAGRAM_WIDTH = 700  # px: columns narrow as nodes are added, so the lab fits a laptop
 OUTCOME_STYLE = {
     "committed": ("✓", "#009E73"),
     "completed": ("✓", "#009E73"),
@@ -300,7 +301,8 @@ class Lab:
     def _render_frame(self) -> None:
         m = self.model
         run, index = m.run, m.index
-        self.diagram.value = spacetime_svg(run.trace, step=m.cursor, roles=run.roles)
+        self.diagram.value = spacetime_svg(run.trace, step=m.cursor, roles=run.roles,
+                                           width=DIAGRAM_WIDTH)
         self.machines.value = statecharts_html(run, m.cursor)
         self.table.value = node_table_html(node_rows(run.trace, index, run.roles))
         self.status.value = outcome_html(run, m.cursor)
