@@ -237,3 +237,25 @@ def test_orchestrated_sagas_always_end_consistent_once_everything_is_back(faults
         assert run.outcome in ("completed", "compensated"), run.summary()
     counts = [(k, s) for k, s in applied(run)]
     assert all(counts.count(e) == 1 for e in counts), "no effect applied twice"
+
+
+def test_a_second_run_that_changes_nothing_is_not_a_second_effect():
+    """Idempotency is about effects: an action that checks before it acts may run twice."""
+    def reserve_once(store, ctx):
+        if ctx["order_id"] not in store["reserved"]:
+            for item, qty in ctx["items"].items():
+                store["stock"][item] -= qty
+            store["reserved"][ctx["order_id"]] = dict(ctx["items"])
+        return {}
+
+    saga = txlib.Saga("careful", services={"orders": {"orders": {}},
+                                           "inventory": {"stock": {"ITEM-001": 10},
+                                                         "reserved": {}}},
+                      context={"customer_id": "C", "items": {"ITEM-001": 2}})
+    from txlib.sagas.ecommerce import cancel_order, create_order, release_items
+
+    saga.step("create_order", service="orders", action=create_order, compensation=cancel_order)
+    saga.step("reserve", service="inventory", action=reserve_once, compensation=release_items)
+    run = saga.simulate(idempotent=False, faults=[txlib.duplicate("DO", dst="inventory")])
+    assert run.outcome == "completed" and run.violations == ()
+    assert final_stores(saga, run.logs)["inventory"]["stock"] == {"ITEM-001": 8}

@@ -42,6 +42,25 @@ def effects(
     return [(t, node, kind, step) for t, _, node, kind, step in found]
 
 
+def changing_effects(
+    saga: Any, logs: Mapping[str, Sequence[LogRecord]], saga_id: str | None = None
+) -> Counter[tuple[str, str]]:
+    """How many local transactions of each (kind, step) actually changed their service's
+    store: a command run twice whose second run changes nothing took effect once."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for service, log in logs.items():
+        before = saga.services.get(service)
+        for r in log:
+            if r.record != "LOCAL_TX":
+                continue
+            after = r.data["store"]
+            mine = saga_id is None or r.data.get("saga_id", saga_id) == saga_id
+            if mine and r.data["kind"] in ("do", "undo") and after != before:
+                counts[(r.data["kind"], r.data["step"])] += 1
+            before = after
+    return counts
+
+
 def final_stores(saga: Any, logs: Mapping[str, Sequence[LogRecord]]) -> dict[str, Any]:
     """Each service's store at the end: its last local transaction's, or the initial one."""
     stores = {}
@@ -52,17 +71,18 @@ def final_stores(saga: Any, logs: Mapping[str, Sequence[LogRecord]]) -> dict[str
 
 
 def _instance_violations(config: Any, done: list[tuple[int, str, str, str]], state: str,
-                         last_step: int, label: str) -> list[Violation]:
+                         last_step: int, label: str,
+                         changed: Counter[tuple[str, str]]) -> list[Violation]:
     saga = config.definition
     names = [s.name for s in saga.steps]
     out: list[Violation] = []
     applied = Counter(step for _, _, kind, step in done if kind == "do")
     undone = Counter(step for _, _, kind, step in done if kind == "undo")
     for step in names:
-        for kind, counts in (("applied", applied), ("compensated", undone)):
-            if counts[step] > 1:
+        for kind, word in (("do", "applied"), ("undo", "compensated")):
+            if changed[(kind, step)] > 1:
                 out.append(Violation("idempotency", last_step,
-                                     f"{label}{step} was {kind} {counts[step]} times"))
+                                     f"{label}{step} was {word} {changed[(kind, step)]} times"))
     if state == "COMPLETED":
         missing = [n for n in names if not applied[n]]
         if missing or undone:
@@ -105,7 +125,8 @@ def saga_violations(
     many = states is not None and len(states) > 1
     for sid, st in (states or {None: state}).items():
         label = f"{sid}: " if many else ""
-        out += _instance_violations(config, effects(logs, sid), st, last_step, label)
+        out += _instance_violations(config, effects(logs, sid), st, last_step, label,
+                                    changing_effects(saga, logs, sid))
     finals = set((states or {None: state}).values())
     if finals <= {"COMPLETED", "COMPENSATED"}:
         stores = final_stores(saga, logs)

@@ -406,6 +406,9 @@ def _messages(
             if e.kind == "deliver" or key not in ends:
                 ends.setdefault(key, e)
     parts = []
+    # Several saga instances in one run: say which one each arrow belongs to.
+    sagas = {e.message.payload.get("saga_id") for e in events
+             if e.kind == "send" and e.message is not None} - {None}
     for e in events:
         if e.kind not in ("send", "duplicate") or e.message is None:
             continue
@@ -443,6 +446,8 @@ def _messages(
         step_name = m.payload.get("step", m.payload.get("event"))
         name = m.type + (f" {step_name}" if isinstance(step_name, str) else "") + (
             " ⧉" if m.copy else "")
+        if len(sagas) > 1:
+            name = f"{m.payload.get('saga_id')}: {name}"
         anchor = "start" if x2 >= x1 else "end"
         offset = 4 if x2 >= x1 else -4
         parts.append(
