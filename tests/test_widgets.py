@@ -171,3 +171,13 @@ def test_failing_a_saga_step_from_the_panel_compensates():
     assert "compensated" in L.status.value
     L.inject("fail-step", "orchestrator")
     assert "runs no step" in L.message.value
+
+
+def test_can_it_get_worse_loads_a_run_that_blocks_or_breaks():
+    L = lab("3pc-happy")
+    L.worse_button.click()
+    assert L.model.run.outcome in ("blocked", "inconsistent")
+    assert len(L.model.scenario.faults) == 1 and "worse, with" in L.message.value
+    assert 0 < L.cursor <= L.model.run.steps
+    L.undo()
+    assert L.model.run.outcome == "committed"

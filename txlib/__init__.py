@@ -6,6 +6,8 @@
 'committed'
 """
 
+from .check.explore import explore
+from .check.grid import fault_grid
 from .engine.faults import (
     Fault,
     Trigger,
@@ -78,7 +80,9 @@ __all__ = [
     "duplicate",
     "exercise",
     "exercises",
+    "explore",
     "fail_step",
+    "fault_grid",
     "heal",
     "lab",
     "partition",

@@ -433,7 +433,7 @@ class World:
         """
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        rng = random.Random()
+        rng = type(self.rng).__new__(type(self.rng))  # setstate sets every field
         rng.setstate(self.rng.getstate())
         new.rng = rng
         nodes: dict[str, NodeSlot] = {}
@@ -495,12 +495,12 @@ class World:
             elif kind == FAULT:
                 timed_faults.append(entry[3])
         if self.config.reorder:
-            messages: tuple[Any, ...] = tuple(sorted(m[:4] for m in in_flight))
+            messages: tuple[Any, ...] = _sorted(m[:4] for m in in_flight)
         else:  # each channel delivers in sending order: the order is part of the state
             channels: dict[tuple[str, str], list[tuple[int, Any]]] = {}
             for m in in_flight:
                 channels.setdefault((m[0], m[1]), []).append((m[4], m[2:4]))
-            messages = tuple(sorted((ch, tuple(x for _, x in sorted(ms)))
+            messages = tuple(sorted((ch, tuple(x for _, x in sorted(ms, key=lambda m: m[0])))
                                     for ch, ms in channels.items()))
         part = self.partition
         groups = None
@@ -542,16 +542,34 @@ def _copied(value: Any) -> Any:
     return value
 
 
+_ATOMS = frozenset({str, int, bool, float, type(None)})
+
+
 def _canonical(value: Any) -> Any:
-    """A hashable, order-independent form of a payload, log data or variables value."""
+    """A hashable, order-independent form of a payload, log data or variables value:
+    dicts become sorted (key, value) tuples, sets sorted tuples tagged "set", lists
+    tuples."""
     t = type(value)
+    if t in _ATOMS:
+        return value
+    atoms = _ATOMS
     if t is dict:
-        return tuple(sorted((k, _canonical(v)) for k, v in value.items()))
+        return tuple((k, v if type(v) in atoms else _canonical(v))
+                     for k, v in _sorted(value.items()))
     if t is set or t is frozenset:
-        return ("set", tuple(sorted(_canonical(v) for v in value)))
+        return ("set", _sorted(v if type(v) in atoms else _canonical(v) for v in value))
     if t is list or t is tuple:
-        return tuple(_canonical(v) for v in value)
+        return tuple(v if type(v) in atoms else _canonical(v) for v in value)
     return value
+
+
+def _sorted(items: Any) -> tuple[Any, ...]:
+    """Sorted by value, or by text form if the values cannot be compared (mixed types)."""
+    items = list(items)
+    try:
+        return tuple(sorted(items))
+    except TypeError:
+        return tuple(sorted(items, key=repr))
 
 
 def _copied_plan(plan: FaultPlanState) -> FaultPlanState:

@@ -335,9 +335,12 @@ class Participant(Role):
         term = ctx.vars.get("term")
         if term is not None:
             state = msg.payload["state"]
-            if msg.src == COORDINATOR:  # only its decision matters, not how far it got
-                state = {"ENDED": "COMMITTED"}.get(state, state)
-                state = state if state in ("COMMITTED", "ABORTED") else "UNDECIDED"
+            if msg.src == COORDINATOR:
+                # Its decision counts, and so does a logged PRECOMMIT: everyone voted YES
+                # and it will commit, so it is committable like a pre-committed participant.
+                state = {"ENDED": "COMMITTED", "PRECOMMIT": "PRECOMMITTED"}.get(state, state)
+                if state not in ("COMMITTED", "ABORTED", "PRECOMMITTED"):
+                    state = "UNDECIDED"
             term[msg.src] = state
 
     def _elect(self, ctx: Context) -> None:
@@ -358,8 +361,8 @@ class Participant(Role):
             ctx.set_timer("ask", self.config.retry_interval)
             return
         # Everyone who answered is undecided: the first participant in order leads.
-        term.pop(COORDINATOR, None)
-        states = set(term.values())
+        coordinator = term.pop(COORDINATOR, None)
+        states = set(term.values()) | ({"PRECOMMITTED"} if coordinator == "PRECOMMITTED" else set())
         leader = min(term, key=self.order.__getitem__)
         if leader != self.me:
             # If the new leader fails too, we time out again and terminate again.

@@ -156,6 +156,20 @@ class LabModel:
         self.cursor = 0
         return "loaded the scenario from JSON"
 
+    def worse(self, budget: int = 1) -> str:
+        """Search for up to ``budget`` more faults that make this run block or break an
+        invariant; load the first such run (fewest faults) with the cursor where it
+        goes wrong."""
+        from ..check.grid import find_worse  # local: the search is only needed here
+
+        found = find_worse(self.scenario, budget=budget)
+        if found is None:
+            return (f"no {budget} added fault{'s' if budget > 1 else ''} make this run block "
+                    "or break an invariant")
+        self._replace(found.scenario)
+        self.move(found.step)
+        return f"worse, with {found.faults[-1].describe()}: {found.reason}"
+
     def _replace(self, new: Scenario, original: bool = False) -> None:
         run = new.run()  # may raise: then nothing below happens
         self.scenario, self.run = new, run

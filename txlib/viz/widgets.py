@@ -170,6 +170,8 @@ class Lab:
                                           "after the current step and replay", self._inject)
         self.undo_button = self._button("undo last fault", "remove the last fault", self.undo)
         self.reset_button = self._button("reset", "back to the starting scenario", self.reset)
+        self.worse_button = self._button("can it get worse?", "search for one more fault that "
+                                         "blocks the run or breaks a safety rule", self.worse)
         self.preset = w.Dropdown(options=preset_names(), value=None, description="preset",
                                  layout=w.Layout(width="380px"))
         self.preset_button = self._button("load preset", "load the chosen named scenario",
@@ -185,7 +187,7 @@ class Lab:
                            self.forward_button, self.end_button, self.slider, self.speed])
         fault_panel = w.VBox([
             w.HBox([self.fault_kind, self.fault_node, self.inject_button]),
-            w.HBox([self.undo_button, self.reset_button]),
+            w.HBox([self.undo_button, self.reset_button, self.worse_button]),
             self.faults_list,
             w.HBox([self.preset, self.preset_button]),
         ])
@@ -250,6 +252,10 @@ class Lab:
 
     def undo(self) -> None:
         self._edit(self.model.undo)
+
+    def worse(self) -> None:
+        """Load the shortest-to-find run with one more fault that blocks or breaks a rule."""
+        self._edit(self.model.worse)
 
     def reset(self) -> None:
         self._edit(self.model.reset)

@@ -1,0 +1,150 @@
+"""Explorer speed. Prints a table; never part of the test pass/fail.
+
+Run: ``.venv/bin/python benchmarks/explore.py`` (add ``--quick`` for a short run).
+
+Figures (each search is repeated for a time window and the rates averaged):
+- *baseline*: the smallest breadth-first search in pure Python (a deque, a set of
+  visited states, states as plain tuples) over Lamport's TwoPhase spec with 3 RMs, run
+  in the same process; the ratio explorer/baseline is the figure to compare across
+  machines;
+- *TwoPhase, 3 and 6 RMs*: the same spec through the explorer's generic search
+  (fingerprints, parent pointers, invariants, counters);
+- *2PC / 3PC, 3 participants, 1 crash*: txlib's own protocols in the engine's worlds
+  (every transition clones a world, runs the step function, fingerprints the result);
+- *world step floor*: clone + execute + fingerprint of one 3PC event, the least one
+  world transition costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from txlib.check.explore import explore
+from txlib.check.tla import TwoPhase, check
+from txlib.engine.world import World
+from txlib.protocols import get_protocol
+
+
+def rate(work: Callable[[], tuple[int, int]], seconds: float) -> tuple[float, float, int, int]:
+    """(states/s, transitions/s, states, transitions) running ``work`` repeatedly; it
+    returns (states, transitions) of one search."""
+    states, transitions = work()  # warm up, and the sizes
+    done_s = done_t = 0
+    start = time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        s, t = work()
+        done_s += s
+        done_t += t
+    return done_s / elapsed, done_t / elapsed, states, transitions
+
+
+def baseline_twophase(rms: int) -> tuple[int, int]:
+    """A bare BFS over TwoPhase: states (rmState, tmState, tmPrepared, msgs) as tuples."""
+    everyone = frozenset(range(rms))
+    init = (("working",) * rms, "init", frozenset(), frozenset())
+    seen = {init}
+    todo = deque([init])
+    transitions = 0
+    while todo:
+        rm_state, tm, prepared, msgs = todo.popleft()
+        nexts = []
+        if tm == "init" and prepared == everyone:
+            nexts.append((rm_state, "committed", prepared, msgs | {"commit"}))
+        if tm == "init":
+            nexts.append((rm_state, "aborted", prepared, msgs | {"abort"}))
+        for i in range(rms):
+            if tm == "init" and ("prepared", i) in msgs:
+                nexts.append((rm_state, tm, prepared | {i}, msgs))
+            if rm_state[i] == "working":
+                nexts.append(((*rm_state[:i], "prepared", *rm_state[i + 1:]), tm, prepared,
+                              msgs | {("prepared", i)}))
+                nexts.append(((*rm_state[:i], "aborted", *rm_state[i + 1:]), tm, prepared,
+                              msgs))
+            if "commit" in msgs:
+                nexts.append(((*rm_state[:i], "committed", *rm_state[i + 1:]), tm, prepared,
+                              msgs))
+            if "abort" in msgs:
+                nexts.append(((*rm_state[:i], "aborted", *rm_state[i + 1:]), tm, prepared,
+                              msgs))
+        for t in nexts:
+            transitions += 1
+            if t not in seen:
+                seen.add(t)
+                todo.append(t)
+    return len(seen), transitions
+
+
+def step_floor() -> tuple[int, int]:
+    """Clone, execute and fingerprint each pending event of a mid-run 3PC world."""
+    proto = get_protocol("3pc")
+    names = ("p1", "p2", "p3")
+    config = proto.make_config(names, {})
+    world = World(proto.build(names, config), config, 0, record=False)
+    world.start()
+    for _ in range(4):
+        world.execute(world.pending()[0])
+    n = 0
+    for _ in range(50):
+        for entry in world.pending():
+            c = world.clone()
+            c.execute(entry)
+            c.fingerprint()
+            n += 1
+    return n, n
+
+
+def search_rate(run: Callable[[], object]) -> Callable[[], tuple[int, int]]:
+    def work() -> tuple[int, int]:
+        result = run()
+        return result.states, result.transitions  # type: ignore[attr-defined]
+    return work
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter timing windows")
+    args = parser.parse_args()
+    window = 0.5 if args.quick else 3.0
+
+    rows: list[tuple[str, str, str, str]] = []
+    base, _, bs, bt = rate(lambda: baseline_twophase(3), window)
+    assert bs == 288, bs
+    rows.append(("baseline: bare BFS, TwoPhase 3 RMs", f"{bs:,} / {bt:,}",
+                 f"{base:,.0f}", "1.00"))
+    cases: list[tuple[str, Callable[[], object]]] = [
+        ("TwoPhase, 3 RMs", lambda: check(TwoPhase(3))),
+        ("TwoPhase, 6 RMs", lambda: check(TwoPhase(6))),
+        ("2PC, 3 participants, 1 crash",
+         lambda: explore("2pc", participants=3, max_crashes=1, progress=False)),
+        ("3PC, 3 participants, 1 crash",
+         lambda: explore("3pc", participants=3, max_crashes=1, progress=False)),
+        ("3PC, 4 participants, 1 crash",
+         lambda: explore("3pc", participants=4, max_crashes=1, progress=False)),
+    ]
+    for name, run in cases:
+        per_s, _, states, transitions = rate(search_rate(run), window)
+        rows.append((name, f"{states:,} / {transitions:,}", f"{per_s:,.0f}",
+                     f"{per_s / base:.2f}"))
+    floor, _, _, _ = rate(step_floor, window)
+    rows.append(("world step floor: clone+execute+fingerprint", "-", f"{floor:,.0f}",
+                 f"{floor / base:.2f}"))
+
+    width = max(len(r[0]) for r in rows)
+    print(f"txlib explorer benchmark (Python {sys.version.split()[0]}, "
+          f"window {window:g} s per row)")
+    print(f"{'search':<{width}}  {'states / transitions':>22}  {'states/s':>10}  "
+          f"{'vs baseline':>11}")
+    for name, size, per_s, ratio in rows:
+        print(f"{name:<{width}}  {size:>22}  {per_s:>10}  {ratio:>11}")
+    print("(the floor row counts transitions/s: every transition clones a world)")
+
+
+if __name__ == "__main__":
+    main()

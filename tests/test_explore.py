@@ -1,0 +1,510 @@
+"""The exhaustive explorer, the TLA+ models, the fault grid and "can it get worse?"."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import pytest
+
+import txlib
+from txlib.check.explore import ExploredWorld, WorldModel, explore
+from txlib.check.grid import fault_grid, find_worse, worse
+from txlib.check.search import Progress, RichProgress
+from txlib.check.tla import (
+    TLC_COUNTS,
+    TCommit,
+    TwoPhase,
+    check,
+    refinement_violations,
+)
+from txlib.engine.world import DELIVER, World
+from txlib.protocols import COORDINATOR, get_protocol
+from txlib.protocols import two_phase as tp
+from txlib.viz.lab import LabModel
+from txlib.viz.spacetime import spacetime_svg
+from txlib.viz.widgets import Lab, outcome_html
+
+
+def world_of(protocol: str, participants: tuple[str, ...] = ("p1", "p2")) -> World:
+    proto = get_protocol(protocol)
+    config = proto.make_config(participants, {})
+    return World(proto.build(participants, config), config, 0, record=True)
+
+
+# --- clone and fingerprint ------------------------------------------------------------
+def test_a_clone_runs_on_alone_and_ends_exactly_like_its_original():
+    w = world_of("3pc")
+    w.start()
+    for _ in range(4):
+        w.execute(w.pending()[0])
+    before = w.fingerprint()
+    c = w.clone()
+    assert c.fingerprint() == before and c.nodes["p1"] is not w.nodes["p1"]
+    c.run()
+    assert w.fingerprint() == before, "running the clone must not touch the original"
+    assert len(w.trace) < len(c.trace)
+    w.run()
+    assert list(w.trace) == list(c.trace)
+    assert w.fingerprint() == c.fingerprint()
+
+
+def test_fingerprints_ignore_order_ids_and_times_but_not_what_matters():
+    def after(order: list[str]) -> World:
+        w = world_of("2pc")
+        w.start()
+        for dst in order:
+            entry = next(e for e in w.queue if e[2] == DELIVER and e[3].dst == dst)
+            w.execute(entry)
+        return w
+
+    a, b = after(["p1", "p2"]), after(["p2", "p1"])
+    ids = lambda w: sorted((e[3].src, e[3].id) for e in w.queue if e[2] == DELIVER)  # noqa: E731
+    assert ids(a) != ids(b), "the YES votes were sent in a different order"
+    assert a.fingerprint() == b.fingerprint()
+    assert after(["p1"]).fingerprint() != a.fingerprint()
+    c = a.clone()
+    c.nodes["p1"].timers.clear()
+    assert c.fingerprint() != a.fingerprint(), "pending timers are part of the state"
+
+
+# --- the expected findings --------------------------------------------------------------
+def test_2pc_with_a_crash_is_safe_but_blocks():
+    result = explore("2pc", participants=2, max_crashes=1, progress=False)
+    assert result.complete and result.violations == ()
+    assert result.blocking is not None and result.blocking_states > 0
+    assert (result.states, result.transitions) == (138, 244)
+    run = result.blocking.run
+    assert isinstance(run, txlib.Run) and run.outcome == "blocked"
+    assert "coordinator" in run.down and run.violations == ()
+    stuck = [p for p in run.participants if run.decisions[p] is None and p not in run.down]
+    assert stuck, "some live participant never decides"
+    asks = [e for e in run.trace.of_kind("send") if e.message.type == "DECISION_REQ"]
+    assert len(asks) > 2, "the replay goes on: the participant keeps asking in vain"
+    assert result.blocking.reproduced is True
+
+
+def test_blocking_agrees_with_a_forward_search_from_every_state():
+    """Recount the blocking states of 2PC (2 participants, 1 crash) by brute force: from
+    each reachable state, walk every ordinary event and see who can still decide."""
+    result = explore("2pc", participants=2, max_crashes=1, progress=False)
+    model = result.blocking.model
+    states = {}
+    todo = deque(model.initial())
+    while todo:
+        w = todo.popleft()
+        key = model.fingerprint(w)
+        if key in states:
+            continue
+        states[key] = w
+        todo.extend(c for _, c in model.successors(w))
+    assert len(states) == result.states
+
+    def can_decide(w, p):
+        seen, stack = set(), [w]
+        while stack:
+            v = stack.pop()
+            if v.nodes[p].decision is not None:
+                return True
+            for action, c in model.successors(v):
+                key = model.fingerprint(c)
+                if not model.is_fault(action) and key not in seen:
+                    seen.add(key)
+                    stack.append(c)
+        return False
+
+    blocking = sum(
+        1 for w in states.values()
+        if any(w.nodes[p].up and w.nodes[p].decision is None and not can_decide(w, p)
+               for p in ("p1", "p2")))
+    assert blocking == result.blocking_states == 24
+
+
+def test_2pc_without_faults_neither_breaks_nor_blocks():
+    result = explore("2pc", participants=2, max_crashes=0, progress=False)
+    assert result.ok and result.blocking_states == 0
+
+
+@pytest.mark.parametrize("participants", [2, 3])
+def test_3pc_with_crashes_only_neither_breaks_nor_blocks(participants):
+    result = explore("3pc", participants=participants, max_crashes=1, progress=False)
+    assert result.complete and result.ok
+    assert result.violations == () and result.blocking is None and result.blocking_states == 0
+    assert result.states > 300
+
+
+def test_3pc_under_a_partition_breaks_atomicity_and_the_shortest_case_is_found():
+    result = explore("3pc", participants=2, max_crashes=0, partitions=True, progress=False)
+    found = result.violation("atomicity")
+    assert found is not None and not result.complete and result.stopped_by == "a violation"
+    assert found.depth == 11
+    shorter = explore("3pc", participants=2, max_crashes=0, partitions=True,
+                      max_depth=found.depth - 1, progress=False)
+    assert shorter.violations == () and not shorter.complete
+    assert shorter.stopped_by == f"max_depth={found.depth - 1}"
+    assert any("network splits" in label for label in found.labels)
+    run = found.run
+    assert "atomicity" in {v.invariant for v in run.violations}
+    assert run.outcome == "inconsistent" and run.trace.of_kind("partition")
+    assert [f.kind for f in run.scenario.faults] == ["partition"]
+    assert found.reproduced is True, "the timed scheduler shows it too"
+
+
+def test_with_crashes_allowed_as_well_the_shortest_violation_is_shorter():
+    result = explore("3pc", participants=2, max_crashes=1, partitions=True, progress=False)
+    assert result.violation("atomicity").depth == 10
+
+
+def test_3pc_with_a_crash_and_a_restart_is_safe():
+    """The explorer once found a bug here: a participant restarting in READY took the
+    live coordinator's PRECOMMIT for undecided, led the termination and aborted while the
+    coordinator committed. A logged PRECOMMIT now counts as committable."""
+    result = explore("3pc", participants=2, max_crashes=1, recoveries=True, progress=False)
+    assert result.violations == (), result.violations[0].text()
+    replay = txlib.Scenario("3pc", ("p1", "p2"), seed=26, faults=(
+        txlib.crash("p1", at_step=5), txlib.recover("p1", at_step=7))).run()
+    assert replay.outcome == "committed" and replay.violations == ()
+
+
+def test_asynchronous_timeouts_break_3pc_without_any_fault():
+    result = explore("3pc", participants=2, max_crashes=0, timeouts="asynchronous",
+                     progress=False)
+    assert result.violation("atomicity") is not None
+    assert not any(a[0] in ("crash", "drop", "partition") for a in
+                   result.violation("atomicity").path)
+    safe = explore("2pc", participants=2, max_crashes=0, timeouts="asynchronous",
+                   max_depth=10, progress=False, stop_on_violation=False)
+    assert safe.violations == () and not safe.complete, "infinite: bounded by depth"
+
+
+class EagerCoordinator(tp.Coordinator):
+    """Broken on purpose: commits as soon as the first YES arrives."""
+
+    def on_YES(self, ctx, msg):
+        if ctx.state != "WAIT":
+            return
+        ctx.cancel_timer("votes")
+        ctx.log("COMMIT", forced=True, decides="commit", tx=self.config.tx)
+        ctx.set_state("COMMITTED")
+        ctx.vars["acks"] = set()
+        ctx.broadcast(self.participants, "COMMIT", tx=self.config.tx)
+        ctx.set_timer("acks", self.config.ack_timeout)
+
+
+class ImpatientParticipant(tp.Participant):
+    """Broken on purpose: gives up and aborts when the decision is late, after voting YES."""
+
+    def on_timer(self, ctx, name):
+        if name == "decision" and ctx.state == "PREPARED":
+            self._abort_alone(ctx)
+        else:
+            super().on_timer(ctx, name)
+
+
+class Broken2PC(tp.TwoPhaseCommit):
+    def __init__(self, coordinator=tp.Coordinator, participant=tp.Participant):
+        self.coordinator_role, self.participant_role = coordinator, participant
+
+    def build(self, participants, config):
+        ops, balances = self.resources(participants, config)
+        nodes = [(COORDINATOR, self.coordinator_role(participants, config, ops))]
+        for p in participants:
+            peers = [q for q in participants if q != p]
+            nodes.append((p, self.participant_role(peers, config, ops[p], balances[p])))
+        return nodes
+
+
+def test_a_coordinator_that_commits_without_every_vote_is_caught():
+    result = explore(Broken2PC(coordinator=EagerCoordinator), max_crashes=0, progress=False)
+    found = result.violation("validity")
+    assert found is not None and "had not voted YES" in found.reason
+    assert "validity" in {v.invariant for v in found.run.violations}
+    assert found.reproduced is None, "a variant is not the registered protocol"
+    assert explore("2pc", max_crashes=0, progress=False).violations == ()
+
+
+def test_a_participant_that_aborts_after_voting_yes_is_caught():
+    broken = Broken2PC(participant=ImpatientParticipant)
+    assert explore(broken, max_crashes=0, progress=False).ok, "silent without faults"
+    result = explore(broken, max_crashes=1, progress=False)
+    found = result.violation("atomicity")
+    assert found is not None
+    assert any(a[0] == "crash-in" for a in found.path), "the coordinator dies mid-broadcast"
+    assert "atomicity" in {v.invariant for v in found.run.violations}
+    lost = explore(broken, max_crashes=0, max_drops=1, progress=False).violation("atomicity")
+    assert lost is not None and any(a[0] == "drop" for a in lost.path)
+
+
+def test_custom_invariants_and_counterexamples_in_every_view():
+    def nobody_commits(world):
+        return next((f"{n} committed" for n, s in world.nodes.items()
+                     if s.decision == "commit"), None)
+
+    result = explore("2pc", max_crashes=0, invariants=["atomicity", nobody_commits],
+                     progress=False)
+    found = result.violation("nobody_commits")
+    assert found.reason == "coordinator committed" and found.depth == 5
+    run = found.run
+    assert run.steps == 5 and run.decisions["coordinator"] == "commit"
+    model = LabModel(scenario=run.scenario, original=run.scenario, run=run)
+    model.move(run.steps)
+    assert model.index == len(run.trace) - 1
+    svg = spacetime_svg(run.trace, step=run.steps, roles=run.roles)
+    assert svg.startswith("<svg") and "PREPARE" in svg
+    assert "after 5 steps" in outcome_html(run, run.steps)
+    assert "coordinator receives YES from p" in found.text()
+
+
+def test_explore_takes_a_scenario_and_its_faults():
+    s = txlib.Scenario("2pc", ("p1", "p2"), faults=(txlib.vote_no("p2"),))
+    result = explore(s, max_crashes=0, progress=False)
+    assert result.ok
+    with pytest.raises(txlib.TxlibError, match="ignores time"):
+        explore(s.with_faults(txlib.crash("p1", at_time=10)))
+
+
+def test_fifo_channels_and_restarts_are_explored():
+    assert explore("2pc", reorder=False, progress=False).violations == ()
+    restarts = explore("2pc", recoveries=True, progress=False)
+    assert restarts.violations == () and restarts.states > 138
+    model = restarts.blocking.model
+    world = model.initial()[0]
+    crashed = dict(model.successors(world))[("crash", "p1")]
+    assert ("recover", "p1") in dict(model.successors(crashed))
+    assert ("crash", "p2") not in dict(model.successors(crashed)), "one crash only"
+
+
+# --- budgets, progress and errors ---------------------------------------------------------
+def test_budgets_stop_cleanly_and_say_the_search_is_incomplete():
+    capped = explore("3pc", participants=3, max_states=100, progress=False)
+    assert not capped.complete and capped.stopped_by == "max_states=100"
+    assert 100 <= capped.states < 200 and capped.blocking_states is None
+    assert "INCOMPLETE" in capped.summary() and "not analysed" in capped.summary()
+    timed = explore("3pc", participants=3, max_seconds=0.001, progress=False)
+    assert not timed.complete and timed.stopped_by == "max_seconds=0.001"
+
+
+def test_progress_is_reported_while_searching():
+    seen = []
+
+    class Recorder(Progress):
+        def update(self, states, transitions, frontier, depth, elapsed):
+            seen.append((states, frontier, depth))
+
+        def close(self):
+            seen.append("closed")
+
+    explore("3pc", participants=3, progress=Recorder())
+    assert seen[-1] == "closed" and len(seen) > 3
+    states = [s for s, _, _ in seen[:-1]]
+    assert states == sorted(states) and states[-1] > states[0]
+    bar = RichProgress("3pc", max_states=1000, max_seconds=None, delay=0.0)
+    bar.update(500, 900, 40, 7, 0.5)
+    assert bar._bar is not None
+    html = bar._render_html()  # what a notebook shows
+    assert "500 states" in html and "1,000/s" in html and "frontier 40" in html
+    bar.close()
+    assert bar._bar is None
+    quiet = RichProgress("3pc", max_states=None, max_seconds=None, delay=10.0)
+    quiet.update(5, 9, 4, 1, 0.5)
+    assert quiet._bar is None, "nothing shows for a short search"
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"timeouts": "sometimes"}, "timeouts"),
+    ({"invariants": ["atomcity"]}, "invariant"),
+    ({"loss": 0.1}, "max_drops"),
+    ({"max_crashes": -1}, "max_crashes"),
+    ({"max_states": 1.5}, "max_states"),
+    ({"partitions": "yes"}, "partitions"),
+])
+def test_bad_arguments_are_refused_clearly(kwargs, match):
+    with pytest.raises(txlib.TxlibError, match=match):
+        explore("2pc", progress=False, **kwargs)
+
+
+def test_explored_worlds_keep_no_trace_and_replays_are_ordinary_worlds():
+    model = explore("2pc", max_crashes=0, progress=False)
+    assert model.states == 18
+    found = explore("2pc", max_crashes=0, invariants=[lambda w: "x" if w._started else None],
+                    progress=False).violations[0]
+    wm = found.model
+    assert isinstance(wm, WorldModel)
+    assert type(wm.replay(found.path)) is World
+    explored = wm.initial()[0]
+    assert isinstance(explored, ExploredWorld) and explored.trace is None
+
+
+# --- TLA+ models -------------------------------------------------------------------------
+def brute_force(init: dict, successors) -> tuple[int, int, int]:
+    """Distinct states, states generated and depth as TLC counts them (depth: states on
+    the longest shortest path), by a plain breadth-first walk over hashable states."""
+    key = lambda s: frozenset(s.items())  # noqa: E731
+    level = {key(init): init}
+    seen = set(level)
+    generated, depth = 1, 1
+    while level:
+        following = {}
+        for s in level.values():
+            for t in successors(s):
+                generated += 1
+                if key(t) not in seen:
+                    seen.add(key(t))
+                    following[key(t)] = t
+        if following:
+            depth += 1
+        level = following
+    return len(seen), generated, depth
+
+
+def tcommit_next(rms):
+    """TCNext, written again straight from TCommit.tla."""
+    def successors(s):
+        can_commit = all(s[r] in ("prepared", "committed") for r in rms)
+        not_committed = all(s[r] != "committed" for r in rms)
+        for rm in rms:
+            if s[rm] == "working":
+                yield {**s, rm: "prepared"}
+            if s[rm] == "prepared" and can_commit:
+                yield {**s, rm: "committed"}
+            if s[rm] in ("working", "prepared") and not_committed:
+                yield {**s, rm: "aborted"}
+    return successors
+
+
+def twophase_next(rms):
+    """TPNext, written again straight from TwoPhase.tla, messages as a set of records."""
+    commit, abort = frozenset({("type", "Commit")}), frozenset({("type", "Abort")})
+
+    def prepared(rm):
+        return frozenset({("type", "Prepared"), ("rm", rm)})
+
+    def successors(s):
+        rm_state, msgs = s["rmState"], s["msgs"]
+        if s["tmState"] == "init" and s["tmPrepared"] == frozenset(rms):
+            yield {**s, "tmState": "committed", "msgs": msgs | {commit}}
+        if s["tmState"] == "init":
+            yield {**s, "tmState": "aborted", "msgs": msgs | {abort}}
+        for rm in rms:
+            if s["tmState"] == "init" and prepared(rm) in msgs:
+                yield {**s, "tmPrepared": s["tmPrepared"] | {rm}}
+            if dict(rm_state)[rm] == "working":
+                yield {**s, "rmState": rm_state - {(rm, "working")} | {(rm, "prepared")},
+                       "msgs": msgs | {prepared(rm)}}
+                yield {**s, "rmState": rm_state - {(rm, "working")} | {(rm, "aborted")}}
+            if commit in msgs:
+                yield {**s, "rmState": frozenset(
+                    (r, "committed" if r == rm else v) for r, v in rm_state)}
+            if abort in msgs:
+                yield {**s, "rmState": frozenset(
+                    (r, "aborted" if r == rm else v) for r, v in rm_state)}
+    return successors
+
+
+def test_tla_models_give_tlcs_state_counts():
+    for model, name in ((TCommit(3), "TCommit"), (TwoPhase(3), "TwoPhase")):
+        result = check(model)
+        tlc = TLC_COUNTS[(name, 3)]
+        assert result.complete and result.violations == ()
+        assert result.states == tlc["distinct"]
+        assert result.transitions + result.initial_states == tlc["generated"]
+        assert result.depth + 1 == tlc["depth"]
+    assert check(TwoPhase(6)).states == TLC_COUNTS[("TwoPhase", 6)]["distinct"] == 50816
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_tla_counts_match_an_independent_brute_force_enumeration(n):
+    rms = [f"r{i}" for i in range(1, n + 1)]
+    tc = brute_force({r: "working" for r in rms}, tcommit_next(rms))
+    tp_init = {"rmState": frozenset((r, "working") for r in rms), "tmState": "init",
+               "tmPrepared": frozenset(), "msgs": frozenset()}
+    two = brute_force(tp_init, twophase_next(rms))
+    for (distinct, generated, depth), model in ((tc, TCommit(n)), (two, TwoPhase(n))):
+        result = check(model)
+        assert (result.states, result.transitions + 1, result.depth + 1) == (
+            distinct, generated, depth)
+    if n == 3:
+        assert tc == (34, 94, 7) and two == (288, 1146, 11)
+
+
+def test_tla_invariants_catch_a_broken_spec_and_twophase_refines_tcommit():
+    class HastyTCommit(TCommit):
+        """Decide(rm) commits without checking canCommit."""
+
+        def successors(self, s):
+            yield from super().successors(s)
+            for i, x in enumerate(s):
+                if x == "prepared":
+                    yield ("Commit", i), (*s[:i], "committed", *s[i + 1:])
+
+    bad = check(HastyTCommit(2)).violation("TCConsistent")
+    assert bad is not None and bad.depth == 3
+    assert refinement_violations(3) == [] and refinement_violations(4) == []
+
+
+# --- the fault grid and "can it get worse?" -------------------------------------------------
+def test_the_2pc_grid_shows_where_a_single_fault_blocks():
+    grid = fault_grid(txlib.Scenario("2pc", ("p1", "p2")))
+    assert grid.steps == tuple(range(grid.base.steps + 1))
+    assert grid.columns[:3] == ("crash coordinator", "crash p1", "crash p2")
+    assert grid.cell(4, "crash coordinator").outcome == "blocked"  # it has a YES, no decision
+    assert grid.cell(5, "crash coordinator").outcome == "committed"  # COMMIT already sent
+    assert grid.cell(0, "crash coordinator").outcome == "aborted"
+    assert grid.cell(1, "drop → p1").fault.kind == "drop"
+    assert grid.cell(0, "drop → p1").fault is None
+    counts = grid.counts()
+    assert counts["blocked"] > 0 and counts["inconsistent"] == 0
+    text = grid.text()
+    assert "crash coordinator" in text and "B" in text
+    assert "<table" in grid.html() and "⏸" in grid.html()
+    cell = grid.cell(4, "crash coordinator")
+    assert cell.run.outcome == "blocked" and cell.scenario.faults[-1].at_step == 4
+
+
+def test_the_3pc_grid_never_blocks_or_breaks_with_one_crash_or_loss():
+    grid = fault_grid("3pc-happy")
+    assert set(grid.counts()) <= {"committed", "aborted"} and grid.counts()["aborted"] > 0
+
+
+def test_clicking_a_grid_cell_opens_its_run_in_the_lab():
+    grid = fault_grid(txlib.Scenario("2pc", ("p1", "p2")), drops=False)
+    view = grid.widget()
+    buttons = [b for b in view.children[1].children if hasattr(b, "on_click")]
+    assert len(buttons) == sum(1 for row in grid.cells for c in row if c.fault)
+    below = view.children[-1]
+    assert below.children == ()
+    next(b for b in buttons if b.description == "⏸").click()
+    (opened,) = below.children
+    assert "2PC" in opened.children[0].value, "the lab's title"
+    assert "crash coordinator" in view.children[3].value and "blocked" in view.children[3].value
+    chosen = []
+    grid.widget(on_select=chosen.append).children[1].children[-1].click()
+    assert chosen and chosen[0].step == grid.steps[-1]
+    assert isinstance(Lab(chosen[0].scenario).widget.children[0].value, str)
+
+
+def test_worse_finds_the_fewest_faults_that_block_or_break():
+    found = find_worse("2pc-happy")
+    assert found is not None and found.run.outcome == "blocked" and len(found.faults) == 1
+    s = worse("2pc-happy")
+    assert s.run().outcome == "blocked", "the plan reproduces the run under the timed scheduler"
+    assert s.faults[-1].kind == "crash" and s.faults[-1].node == "coordinator"
+    assert "Can it get worse? Yes" in s.description
+    split = worse("3pc-happy")
+    assert split.run().outcome == "inconsistent" and split.faults[-1].kind == "partition"
+    assert worse("3pc-happy", kinds=("crash",)) is None, "3PC survives any one crash"
+    assert worse("2pc-coordinator-crash-blocks") is None, "2PC blocks but never disagrees"
+    assert worse("3pc-partition-split") is None, "already broken: nothing is worse"
+    with pytest.raises(txlib.TxlibError, match="budget"):
+        worse("2pc-happy", budget=0)
+
+
+def test_explore_and_fault_grid_are_exported():
+    assert txlib.explore is explore and txlib.fault_grid is fault_grid
+    assert {"explore", "fault_grid"} <= set(txlib.__all__)
+
+
+def test_an_explored_state_space_is_counted_the_same_way_every_time():
+    runs = [explore("3pc", participants=2, partitions=True, max_crashes=0,
+                    stop_on_violation=False, progress=False) for _ in range(2)]
+    assert {(r.states, r.transitions, r.depth) for r in runs} == {(1527, 2920, 19)}
+    assert deque(runs[0].violations[0].labels) == deque(runs[1].violations[0].labels)
