@@ -127,10 +127,16 @@ def _badges(box: Box, rows: list[list[Badge]], size: float, gap: float) -> str:
     return "".join(out)
 
 
+def _grow(box: Box, nodes: list[str], down: Collection[str]) -> float:
+    """How much taller a box is drawn when its name badges need more than one row."""
+    rows, size, _gap = _badge_rows(box, nodes, down) if nodes else ([], 0.0, 0.0)
+    return (len(rows) - 1) * (size + 9) if len(rows) > 1 else 0.0
+
+
 def _state(machine: StateMachine, box: Box, nodes: list[str], down: Collection[str]) -> str:
     state = box.state
     rows, size, gap = _badge_rows(box, nodes, down) if nodes else ([], 0.0, 0.0)
-    grow = (len(rows) - 1) * (size + 9) if len(rows) > 1 else 0.0  # only if names overflow
+    grow = _grow(box, nodes, down)  # only if names overflow
     x, y, w, h = box.x - box.width / 2, box.y - box.height / 2, box.width, box.height + grow
     terminal = state in machine.terminal
     occupied = bool(nodes)
@@ -206,7 +212,9 @@ def statechart_svg(
         id_prefix = "sc" + hashlib.sha1(key.encode()).hexdigest()[:10]
     arrow, arrow_last = f"{id_prefix}-arrow", f"{id_prefix}-arrow-last"
     top = TITLE_HEIGHT if title else 0.0
-    width, height = lay.width, lay.height + top
+    bottom = max((b.y + b.height / 2 + _grow(b, occupants.get(b.state, []), down) + 4
+                  for b in lay.boxes), default=0.0)
+    width, height = lay.width, max(lay.height, bottom) + top
     name = title or f"{machine.role} state machine"
 
     summary = [name + "."]

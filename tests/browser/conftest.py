@@ -1,0 +1,254 @@
+"""Fixtures of the browser suite: a JupyterLab server on a copy of notebooks/ and the
+system Chromium driven by Playwright.
+
+These tests never download a browser: Playwright drives the Chromium given by the
+environment variable ``TXLIB_CHROMIUM``, else ``/usr/bin/chromium`` (Debian's package
+``chromium``), else ``chromium`` or ``chromium-browser`` on ``PATH``. Without Chromium or
+without the ``playwright`` Python package they are skipped with the reason, except
+under CI (``CI`` set to ``true`` or ``1``), where they fail: CI installs both.
+
+JupyterLab serves a temporary copy of notebooks/ (running all cells never rewrites the
+committed notebooks), on a free port of 127.0.0.1, with an empty token, and with its
+own empty config, data, runtime, settings and workspace directories, so nothing in the
+user's ~/.jupyter changes what is tested. Screenshots are written to
+``tests/browser/artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+# Flags for Chromium here: no sandbox as root (containers), and nothing that reaches for
+# the network on its own (the machine's network is closed; background connections fail).
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SERVER_START_TIMEOUT = 90.0  # seconds for `jupyter lab` to answer its HTTP API
+SERVER_STOP_TIMEOUT = 20.0
+POLL_INTERVAL = 0.2  # between polls of the starting server (an external process)
+
+# JupyterLab settings for the test server: no news or update pop-ups (they cover the page
+# and would try to reach the network).
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "browser: drives JupyterLab in the system Chromium through Playwright "
+        "(deselect with '-m \"not browser\"')",
+    )
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def unavailable(reason: str) -> None:
+    """Skip the browser tests for ``reason``, or fail them loudly under CI."""
+    if in_ci():
+        pytest.fail(f"CI=true but the browser tests cannot run: {reason}. .ci/run must "
+                    "install Debian's chromium and the project's test extra.", pytrace=False)
+    pytest.skip(f"browser tests skipped: {reason}")
+
+
+def find_chromium() -> str | None:
+    """The system Chromium (never a downloaded one), or None."""
+    chosen = os.environ.get("TXLIB_CHROMIUM")
+    if chosen:
+        return chosen if os.access(chosen, os.X_OK) else None
+    if os.access("/usr/bin/chromium", os.X_OK):
+        return "/usr/bin/chromium"
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+# --- timings, reported at the end of the run -----------------------------------------
+@dataclass
+class Timings:
+    rows: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def record(self, notebook: str, what: str, seconds: float) -> None:
+        self.rows.setdefault(notebook, {})[what] = round(seconds, 2)
+
+
+TIMINGS = Timings()
+_SESSION_START = time.monotonic()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _SESSION_START
+    _SESSION_START = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not TIMINGS.rows:
+        return
+    tr = terminalreporter
+    tr.section("browser timings (seconds)")
+    for name, row in TIMINGS.rows.items():
+        tr.write_line(f"{name}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items()))
+    tr.write_line(f"whole pytest session: {time.monotonic() - _SESSION_START:.1f}")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "timings.json").write_text(json.dumps(TIMINGS.rows, indent=1) + "\n")
+
+
+@pytest.fixture(scope="session")
+def timings() -> Timings:
+    return TIMINGS
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """tests/browser/artifacts/, without the failure screenshots of an earlier run."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for stale in ARTIFACTS.glob("*-failure.png"):
+        stale.unlink()
+    return ARTIFACTS
+
+
+# --- JupyterLab ----------------------------------------------------------------------
+@dataclass
+class LabServer:
+    url: str  # http://127.0.0.1:PORT (no trailing slash)
+    notebooks: Path  # the served copy of notebooks/
+    log: Path
+
+    def api(self, method: str, path: str) -> Any:
+        request = urllib.request.Request(self.url + path, method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def shut_down_kernels(self) -> None:
+        """End every session and kernel (so the next notebook has both cores)."""
+        for session in self.api("GET", "/api/sessions"):
+            self.api("DELETE", f"/api/sessions/{session['id']}")
+        for kernel in self.api("GET", "/api/kernels"):
+            self.api("DELETE", f"/api/kernels/{kernel['id']}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    base = tmp_path_factory.mktemp("jupyterlab")
+    served = base / "notebooks"
+    shutil.copytree(NOTEBOOKS, served, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    settings = base / "settings"
+    for name, values in LAB_SETTINGS.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    env = dict(os.environ)
+    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+        (base / sub).mkdir()
+        env[var] = str(base / sub)
+    env["JUPYTER_PREFER_ENV_PATH"] = "1"  # kernels and extensions of this Python only
+    env.pop("JUPYTER_TOKEN", None)
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "jupyterlab",
+        "--no-browser", "--ServerApp.open_browser=False",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.token=", "--ServerApp.password=",
+        # Loopback only, no token: let the fixture's plain HTTP calls end kernels.
+        "--ServerApp.disable_check_xsrf=True",
+        f"--ServerApp.root_dir={served}",
+        f"--LabApp.user_settings_dir={settings}",
+        f"--LabApp.workspaces_dir={base / 'workspaces'}",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    log = base / "jupyterlab.log"
+    server = LabServer(url=f"http://127.0.0.1:{port}", notebooks=served, log=log)
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(cmd, cwd=served, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"jupyter lab exited with code {process.returncode} before "
+                            f"answering:\n{server.log_tail()}", pytrace=False)
+            with contextlib.suppress(OSError, ValueError):
+                server.api("GET", "/api/status")
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"jupyter lab did not answer on {server.url} within "
+                            f"{SERVER_START_TIMEOUT:.0f} s:\n{server.log_tail()}",
+                            pytrace=False)
+            time.sleep(POLL_INTERVAL)
+        yield server
+    finally:
+        with contextlib.suppress(OSError, ValueError, urllib.error.URLError):
+            server.shut_down_kernels()
+        process.terminate()
+        try:
+            process.wait(timeout=SERVER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- Chromium through Playwright -------------------------------------------------------
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the Python package playwright is not installed "
+                    "(pip install -e '.[test]' installs it)")
+    executable = find_chromium()
+    if executable is None and os.environ.get("TXLIB_CHROMIUM"):
+        unavailable(f"TXLIB_CHROMIUM={os.environ['TXLIB_CHROMIUM']} is not an executable")
+    if executable is None:
+        unavailable("no Chromium found (Debian/Ubuntu: `sudo apt install chromium`, or set "
+                    "TXLIB_CHROMIUM to a Chromium executable)")
+    args = list(CHROMIUM_ARGS)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium's sandbox cannot start as root
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=args)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
