@@ -181,3 +181,16 @@ def test_can_it_get_worse_loads_a_run_that_blocks_or_breaks():
     assert 0 < L.cursor <= L.model.run.steps
     L.undo()
     assert L.model.run.outcome == "committed"
+
+
+def test_a_recorded_run_that_its_scenario_does_not_replay_is_shown_as_recorded():
+    finding = txlib.explore("3pc", participants=2, max_crashes=0, timeouts="asynchronous",
+                            progress=False).violations[0]
+    L = lab(finding.run)
+    assert L.model.recorded and L.model.run is finding.run
+    L.to_end()
+    assert "inconsistent" in L.status.value
+    L.inject("crash", "p1")
+    assert "recorded" in L.message.value and L.model.run is finding.run
+    simulated = txlib.simulate("2pc")
+    assert not lab(simulated).model.recorded, "a simulator run replays: the lab is live"

@@ -83,10 +83,23 @@ class LabModel:
     original: Scenario
     run: Run
     cursor: int = 0
+    recorded: bool = False  # a run recorded elsewhere (real processes, the explorer)
 
     @classmethod
     def of(cls, scenario: Scenario) -> LabModel:
         return cls(scenario=scenario, original=scenario, run=scenario.run())
+
+    @classmethod
+    def of_run(cls, run: Run) -> LabModel:
+        """Show a recorded run as it is. Its scenario does not replay it (it came from real
+        processes or the explorer), so faults cannot be injected into it."""
+        return cls(scenario=run.scenario, original=run.scenario, run=run, recorded=True)
+
+    def _editable(self) -> None:
+        if self.recorded:
+            raise TxlibError("this run was recorded (by real processes or the explorer), so "
+                             "it cannot be replayed with a new fault; open its scenario in a "
+                             "new lab to experiment: txlib.lab(run.scenario)")
 
     # --- the cursor ---------------------------------------------------------------
     @property
@@ -105,6 +118,7 @@ class LabModel:
     # --- edits: each returns a message for the learner -------------------------------
     def inject(self, kind: str, node: str | None = None) -> str:
         """Add one fault right after the cursor's step and replay; the cursor stays."""
+        self._editable()
         if kind in ("fail-step", "fail-compensation"):
             fault = self._step_fault(node, compensation=kind == "fail-compensation")
         else:
@@ -130,6 +144,7 @@ class LabModel:
 
     def undo(self) -> str:
         """Remove the most recently added fault."""
+        self._editable()
         if not self.scenario.faults:
             return "no fault to undo"
         removed = self.scenario.faults[-1]
@@ -162,6 +177,8 @@ class LabModel:
         goes wrong."""
         from ..check.grid import find_worse  # local: the search is only needed here
 
+        self._editable()
+
         found = find_worse(self.scenario, budget=budget)
         if found is None:
             return (f"no {budget} added fault{'s' if budget > 1 else ''} make this run block "
@@ -172,7 +189,7 @@ class LabModel:
 
     def _replace(self, new: Scenario, original: bool = False) -> None:
         run = new.run()  # may raise: then nothing below happens
-        self.scenario, self.run = new, run
+        self.scenario, self.run, self.recorded = new, run, False
         if original:
             self.original = new
         self.move(self.cursor)

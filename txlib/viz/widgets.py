@@ -134,10 +134,19 @@ class Lab:
     The methods mirror the buttons, so a test or a lesson can drive it from Python.
     """
 
-    def __init__(self, scenario: Scenario) -> None:
-        self.model = LabModel.of(scenario)
+    def __init__(self, scenario: Scenario | None = None, *, model: LabModel | None = None) -> None:
+        if model is None:
+            if scenario is None:
+                raise TxlibError("give the lab a scenario")
+            model = LabModel.of(scenario)
+        self.model = model
         self._build()
         self._render()
+
+    @classmethod
+    def of_run(cls, run: Run) -> Lab:
+        """A lab on a recorded run (real processes, an explorer finding), shown as it is."""
+        return cls(model=LabModel.of_run(run))
 
     # --- building -------------------------------------------------------------------
     def _build(self) -> None:
@@ -327,5 +336,13 @@ def _faults_html(faults: Sequence[Fault]) -> str:
 def lab(target: str | Scenario | Run = "2pc", **kwargs: Any) -> Lab:
     """Open the lab on a protocol (``"2pc"``, ``"3pc"``), a named scenario, a Scenario
     or a Run. Keyword arguments are those of ``simulate`` (participants, seed, faults,
-    options)."""
+    options). A Run that its scenario does not replay (recorded by real processes or found
+    by the explorer) is shown as recorded."""
+    if isinstance(target, Run) and not kwargs and target.recorded:
+        try:
+            replay = target.scenario.run()
+        except TxlibError:
+            replay = None
+        if replay is None or replay.trace.to_jsonl() != target.trace.to_jsonl():
+            return Lab.of_run(target)
     return Lab(as_scenario(target, **kwargs))

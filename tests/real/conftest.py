@@ -1,0 +1,66 @@
+"""Fixtures of the real-runtime suite: timeouts for crash tests and a throwaway
+PostgreSQL cluster.
+
+The PostgreSQL tests need the server programs (initdb, pg_ctl; Debian: ``apt-get
+install postgresql``) and the psycopg package. Without either they are skipped with the
+reason, except under CI (``CI`` set to ``true`` or ``1``), where they fail: CI installs
+both. The cluster is made once per test session on a free port of 127.0.0.1 (as the
+``postgres`` user when the tests run as root) and removed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+# Wall-clock 2PC timeouts (ms) for tests that expect one particular outcome: a vote
+# timeout far above the slowest PREPARE round seen on a loaded 2-core machine, the others
+# short so an in-doubt node asks again soon.
+TIMEOUTS: dict[str, int] = {
+    "vote_timeout": 1000,
+    "prepare_timeout": 1000,
+    "decision_timeout": 150,
+    "retry_interval": 100,
+    "ack_timeout": 150,
+}
+
+
+@pytest.fixture
+def timeouts() -> dict[str, int]:
+    return dict(TIMEOUTS)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def unavailable(reason: str) -> None:
+    """Skip the PostgreSQL tests for ``reason``, or fail them loudly under CI."""
+    if in_ci():
+        pytest.fail(f"CI=true but the PostgreSQL tests cannot run: {reason}. .ci/run must "
+                    "install PostgreSQL (apt-get install postgresql) and psycopg",
+                    pytrace=False)
+    pytest.skip(f"PostgreSQL tests skipped: {reason}")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster with max_prepared_transactions = 20."""
+    from txlib.errors import TxlibError
+    from txlib.real import PostgresServer
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        unavailable("the psycopg package is not installed (pip install 'psycopg[binary]')")
+    try:
+        server = PostgresServer.start()
+    except TxlibError as exc:
+        unavailable(f"no local PostgreSQL server could be started: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

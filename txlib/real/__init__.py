@@ -1,0 +1,32 @@
+"""Real databases, real crashes: txlib's 2PC roles over real processes and storage.
+
+The coordinator and participant roles of :mod:`txlib.protocols.two_phase` run unchanged,
+each node in its own OS process, talking JSON lines over TCP (host:port), with wall-clock
+timers. The coordinator's log is a file it fsyncs; each participant's account and
+protocol log live in its own database: an SQLite file (the default, no server) or a
+PostgreSQL database, where voting YES is ``PREPARE TRANSACTION``. Nodes can be killed
+with SIGKILL at named protocol points or at any moment, and restart from their durable
+state. A run records an ordinary txlib trace, so the space-time diagram and the console
+draw it unchanged.
+
+>>> import txlib.real
+>>> run = txlib.real.run_transfer(3, crash=("coordinator", "after_decision_logged"))
+... # doctest: +SKIP
+>>> run.outcome, run.balances, run.problems()                       # doctest: +SKIP
+('committed', {'p1': 800, 'p2': 600, 'p3': 600}, [])
+"""
+
+from .crashpoints import CRASH_POINTS, EXPECTED_OUTCOME, Crash
+from .postgres import PostgresServer
+from .runner import REAL_TIMEOUTS, RealRun, RealSystem, run_transfer
+
+__all__ = [
+    "CRASH_POINTS",
+    "EXPECTED_OUTCOME",
+    "REAL_TIMEOUTS",
+    "Crash",
+    "PostgresServer",
+    "RealRun",
+    "RealSystem",
+    "run_transfer",
+]

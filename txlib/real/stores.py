@@ -1,0 +1,250 @@
+"""Durable storage of real nodes: the coordinator's log file and the participants'
+databases.
+
+Every store has the same small surface, used by the node host:
+
+- ``read()``: the durable log, ``{tx: [(LogRecord, decides), ...]}``, as a restarted
+  process finds it;
+- ``append(tx, record, data, forced, decides, time)``: write one protocol record;
+  ``forced`` returns only once the record (and everything before it) is on stable
+  storage;
+- ``held(tx)``: does the node's resource still hold locks for ``tx``;
+- ``close()``: a graceful stop (lazy records are flushed);
+- ``fsyncs``: how many syncs to stable storage this process asked for.
+
+A participant's store *is* its database: the protocol log is a table in the same
+database as the account row, and writing ``PREPARED``, ``COMMITTED`` or ``ABORT`` does
+the row's local transaction in the same atomic step, so a SIGKILL at any instant leaves
+the log and the data agreeing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..engine.records import LogRecord
+
+Records = dict[str, list[tuple[LogRecord, str | None]]]
+
+
+def delta(data: Mapping[str, Any]) -> int:
+    """The balance change of a ``PREPARED`` record's operation."""
+    amount = int(data.get("amount", 0))
+    return amount if data.get("op") == "credit" else -amount
+
+
+class FileLog:
+    """The coordinator's log: JSON lines in one file.
+
+    Lazy records wait in the process's memory (a SIGKILL loses them); a forced record
+    writes every waiting record, then itself, then fsyncs the file, so a forced write
+    flushes everything before it. A torn last line (a kill in the middle of ``write``)
+    is ignored when the log is read back.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.fsyncs = 0
+        self._pending: list[bytes] = []
+        created = not self.path.exists()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if created:  # make the file's directory entry durable too
+            self._sync_dir()
+
+    def _sync_dir(self) -> None:
+        fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            self.fsyncs += 1
+        finally:
+            os.close(fd)
+
+    def read(self) -> Records:
+        out: Records = {}
+        if not self.path.exists():
+            return out
+        for line in self.path.read_bytes().split(b"\n"):
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue  # empty or torn line
+            rec = LogRecord(r["record"], r["data"], r["forced"], r["time"])
+            out.setdefault(r["tx"], []).append((rec, r.get("decides")))
+        return out
+
+    def append(self, tx: str, record: str, data: dict[str, Any], forced: bool,
+               decides: str | None, time: int) -> None:
+        line = json.dumps({"tx": tx, "record": record, "data": data, "forced": forced,
+                           "decides": decides, "time": time}, separators=(",", ":"))
+        self._pending.append(line.encode() + b"\n")
+        if forced:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        os.write(self._fd, b"".join(self._pending))
+        self._pending.clear()
+        os.fsync(self._fd)
+        self.fsyncs += 1
+
+    def held(self, tx: str) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.flush()
+        os.close(self._fd)
+
+
+# --- SQLite ------------------------------------------------------------------------------
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts(
+    name TEXT PRIMARY KEY,
+    balance INTEGER NOT NULL,
+    locked_by TEXT,                      -- the in-doubt transaction holding the row
+    pending INTEGER NOT NULL DEFAULT 0   -- its change, applied when it commits
+);
+CREATE TABLE IF NOT EXISTS txlog(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tx TEXT NOT NULL, record TEXT NOT NULL, data TEXT NOT NULL,
+    forced INTEGER NOT NULL, decides TEXT, time INTEGER NOT NULL
+);
+"""
+
+
+def sqlite_connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL journal."""
+    conn = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=10.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    return conn
+
+
+def sqlite_create(path: str | os.PathLike[str], account: str, balance: int) -> None:
+    """A fresh participant database holding one account.
+
+    It is built without syncing each step (fast), then the file is fsynced once.
+    """
+    path = Path(path)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    conn = sqlite3.connect(os.fspath(path), isolation_level=None)
+    try:
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(SQLITE_SCHEMA)
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO accounts(name, balance) VALUES (?, ?)", (account, balance))
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    for target in (path, path.parent):
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def sqlite_inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The committed balance and who holds the row, read from outside the node."""
+    conn = sqlite_connect(path)
+    try:
+        name, balance, locked_by, pending = conn.execute(
+            "SELECT name, balance, locked_by, pending FROM accounts").fetchone()
+        return {"account": name, "balance": balance, "held_by": locked_by, "pending": pending}
+    finally:
+        conn.close()
+
+
+class SqliteAccount:
+    """A participant's account row and protocol log in one SQLite database.
+
+    - ``PREPARED`` (forced): mark the row as held by the transaction and store its
+      change, and insert the record, in one SQLite transaction committed with
+      ``synchronous=FULL`` (the WAL is fsynced: one fsync);
+    - ``COMMITTED`` (forced): apply the stored change, release the row, insert the
+      record, in one transaction (one fsync);
+    - ``ABORT`` (lazy): drop the stored change, release the row, insert the record, in
+      one transaction committed with ``synchronous=OFF`` (no fsync; the next forced
+      commit makes it durable with everything before it).
+
+    While the row is held, it is locked: no other transaction may prepare a change to it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], account: str) -> None:
+        self.path = path
+        self.account = account
+        self.fsyncs = 0
+        self.conn = sqlite_connect(path)
+        self.conn.executescript(SQLITE_SCHEMA)
+        self._sync: str | None = None
+
+    def _begin(self, forced: bool) -> None:
+        sync = "FULL" if forced else "OFF"
+        if sync != self._sync:
+            self.conn.execute(f"PRAGMA synchronous={sync}")
+            self._sync = sync
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def balance(self, tx: str) -> int:
+        """The committed balance (what the protocol checks before voting)."""
+        row = self.conn.execute("SELECT balance, locked_by FROM accounts WHERE name = ?",
+                                (self.account,)).fetchone()
+        if row[1] is not None and row[1] != tx:
+            raise RuntimeError(f"account {self.account} is held by in-doubt transaction "
+                               f"{row[1]}; txlib runs one transaction at a time per account")
+        return int(row[0])
+
+    def read(self) -> Records:
+        out: Records = {}
+        for tx, record, data, forced, decides, time in self.conn.execute(
+                "SELECT tx, record, data, forced, decides, time FROM txlog ORDER BY id"):
+            rec = LogRecord(record, json.loads(data), bool(forced), time)
+            out.setdefault(tx, []).append((rec, decides))
+        return out
+
+    def append(self, tx: str, record: str, data: dict[str, Any], forced: bool,
+               decides: str | None, time: int) -> None:
+        c = self.conn
+        self._begin(forced)
+        try:
+            if record == "PREPARED":
+                cur = c.execute(
+                    "UPDATE accounts SET locked_by = ?, pending = ? "
+                    "WHERE name = ? AND locked_by IS NULL", (tx, delta(data), self.account))
+                if cur.rowcount != 1:
+                    raise RuntimeError(f"account {self.account} is already held; "
+                                       f"cannot prepare {tx}")
+            elif record == "COMMITTED":
+                c.execute("UPDATE accounts SET balance = balance + pending, pending = 0, "
+                          "locked_by = NULL WHERE name = ? AND locked_by = ?",
+                          (self.account, tx))
+            elif record == "ABORT":
+                c.execute("UPDATE accounts SET pending = 0, locked_by = NULL "
+                          "WHERE name = ? AND locked_by = ?", (self.account, tx))
+            c.execute("INSERT INTO txlog(tx, record, data, forced, decides, time) "
+                      "VALUES (?, ?, ?, ?, ?, ?)",
+                      (tx, record, json.dumps(data), int(forced), decides, time))
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        if forced:
+            self.fsyncs += 1  # WAL mode, synchronous=FULL: the WAL is fsynced at commit
+
+    def held(self, tx: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM accounts WHERE locked_by = ?",
+                                 (tx,)).fetchone() is not None
+
+    def close(self) -> None:
+        # A graceful stop makes lazy commits durable too (a FULL checkpoint of the WAL).
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA wal_checkpoint(FULL)")
+        self.conn.close()
