@@ -102,7 +102,7 @@ def test_any_saga_definition_runs_by_choreography():
     ({"publish_first": True}, (), "publish_first only applies without the outbox"),
     ({"redeliver_after": 0}, (), "redeliver_after must be at least 1"),
     ({"saga_id": "a b"}, (), "saga_id must be a word"),
-    ({"call_timeout": 5}, (), "unknown option for ChoreographyConfig 'call_timeout'"),
+    ({"call_timeout": 5}, (), "unknown option 'call_timeout'"),
     ({}, (txlib.vote_no("payment"),), "vote_no is a commit-protocol fault"),
     ({}, (txlib.fail_step("ship"),), "unknown step of saga ecommerce 'ship'"),
 ])

@@ -219,7 +219,7 @@ def test_help_lists_the_fault_syntax(capsys):
     (["run", "2pc", "--names", "a,a"], "participant names must be unique"),
     (["run", "2pc", "--limit", "-1"], "must be 0 or more"),
     (["run", "2pc", "--option", "loss=2"], "option loss must be between 0 and 1"),
-    (["run", "2pc", "--option", "nosuch=1"], "unknown option for"),
+    (["run", "2pc", "--option", "nosuch=1"], "unknown option 'nosuch'"),
     (["run", "2pc", "--fault", "crash:nobody"], "names unknown node 'nobody'"),
     (["run", "2pc", "--fault", "vote_no:coordinator"], "vote_no applies to a participant"),
     (["run", "2pc-vote-no", "--participants", "1"], "unknown node 'p2'"),

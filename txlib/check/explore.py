@@ -84,6 +84,7 @@ grid, and ``worse``: can it get worse?).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import marshal
@@ -100,8 +101,7 @@ from ..engine.faults import (
     recover,
 )
 from ..engine.node import Context, NodeSlot
-from ..engine.records import Message, TraceEvent
-from ..engine.trace import Trace
+from ..engine.records import Message
 from ..engine.world import DELIVER, FAULT, TIMER, World
 from ..engine.world import _canonical as canonical
 from ..errors import TxlibError, bad_choice
@@ -667,24 +667,8 @@ class WorldModel(Model[ExploredWorld]):
 
 def run_of(protocol: Protocol, scenario: Scenario, world: World, stopped_by: str) -> Run:
     """A :class:`Run` of a recorded world, as :meth:`Scenario.run` builds one."""
-    slots = world.nodes
-    trace: list[TraceEvent] = world.trace or []
-    return Run(
-        scenario=scenario,
-        outcome=protocol.outcome(world),
-        decisions={n: s.decision for n, s in slots.items()},
-        participants=scenario.participants,
-        roles={n: s.role.name for n, s in slots.items()},
-        states={n: s.state for n, s in slots.items()},
-        down=world.down,
-        logs={n: tuple(s.log) for n, s in slots.items()},
-        locks={n: s.locks for n, s in slots.items()},
-        end_time=world.time,
-        steps=world.step,
-        stopped_by=stopped_by,
-        unfired_faults=tuple(world.unfired_faults()),
-        _trace=Trace(trace, list(slots), world.volatile),
-    )
+    return dataclasses.replace(Run.of_world(scenario, world, protocol.outcome(world)),
+                               stopped_by=stopped_by)
 
 
 def _disagreement(w: World) -> str | None:

@@ -71,7 +71,7 @@ class EngineConfig:
         valid = cls.option_names()
         for key in options:
             if key not in valid:
-                raise bad_choice(f"option for {cls.__name__}", key, valid)
+                raise bad_choice("option", key, valid)
         return cls(**options)
 
     def changed(self) -> dict[str, Any]:

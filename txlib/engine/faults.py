@@ -5,7 +5,8 @@ A fault plan is a tuple of :class:`Fault` records. Each record either happens on
 duplicate, delay), or marks a node (vote_no, slow). *When* a fault happens is one of:
 
 - ``at_step=k``: right after scheduler step ``k`` (``0`` means before the first step);
-- ``at_time=t``: at simulated time ``t``, as a step of its own;
+- ``at_time=t``: at simulated time ``t`` (a crash, recovery, partition or heal is then a
+  step of its own; turning on a message fault or a mark is not);
 - ``when=...``: the moment a trigger fires, e.g. ``"coordinator logs COMMIT"``,
   ``"coordinator sends COMMIT to p2"`` or ``"p1 receives PREPARE"``.
 
@@ -169,10 +170,15 @@ class Fault:
         if self.kind in (*MESSAGE_FAULTS, "fail_step") and self.count is not None and not (
             _whole(self.count) and self.count >= 1
         ):
+            if self.kind == "fail_step":
+                raise TxlibError(f"fail_step: times must be 1 or more (or None for always), "
+                                 f"got {self.count!r}")
             raise TxlibError(
                 f"{self.kind}: count must be 1 or more (or None for every match), "
                 f"got {self.count!r}"
             )
+        if self.kind not in (*MESSAGE_FAULTS, "fail_step"):
+            object.__setattr__(self, "count", 1)  # unused by this kind: one canonical value
         if self.kind in ("delay", "slow") and not (_whole(self.by) and self.by >= 1):
             raise TxlibError(f"{self.kind}: by must be a time of 1 or more, got {self.by!r}")
         if self.kind == "partition":
@@ -225,7 +231,9 @@ class Fault:
             what = f"fail {part}step {self.step} {times}"
         else:
             what = f"{self.kind} {self.node}" if self.node else self.kind
-        if self.at_step is not None:
+        if self.at_step == 0 and self.kind in ("crash", "partition"):
+            what += " from the start"
+        elif self.at_step is not None:
             what += f" after step {self.at_step}"
         elif self.at_time is not None:
             what += f" at time {self.at_time}"

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ProtocolError, TxlibError, choices
 from .config import EngineConfig
 from .faultplan import FaultPlanState
-from .faults import ANY_NODE, ONE_SHOT, Fault
+from .faults import ONE_SHOT, Fault
 from .node import Context, NodeSlot, Role
 from .records import LogRecord, Message, TraceEvent
 
@@ -77,7 +77,7 @@ class World:
             self.nodes[name] = slot
         for f in faults:
             for n in f.nodes():
-                if n not in self.nodes and n != ANY_NODE:
+                if n not in self.nodes:
                     raise TxlibError(
                         f"fault '{f.describe()}' names unknown node {n!r}; "
                         f"valid choices: {choices(names)}"
@@ -163,10 +163,10 @@ class World:
 
     def execute(self, entry: QueueEntry) -> None:
         """The step function: take pending ``entry`` out of the queue and apply it."""
-        self.queue.remove(entry)
-        heapq.heapify(self.queue)
         if entry[2] == TIMER and self._stale(entry):
             raise TxlibError("that timer was cancelled; it is not an event any more")
+        self.queue.remove(entry)
+        heapq.heapify(self.queue)
         self._execute(entry)
 
     def _execute(self, entry: QueueEntry) -> None:
@@ -263,7 +263,7 @@ class World:
             return  # e.g. a restart re-reading a decision it had already taken
         if slot.decision is None:
             slot.decision = value
-        elif slot.decision != value:
+        else:  # a different decision: stability is broken
             self.instability.append((slot.name, slot.decision, value, self.step))
             slot.decision = value
         self.record("decision", slot.name, None, value)

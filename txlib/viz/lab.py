@@ -9,6 +9,7 @@ a thin view over this model.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,7 +114,9 @@ class LabModel:
 
     def move(self, step: int) -> None:
         """Put the cursor on ``step``, kept within the run."""
-        self.cursor = max(0, min(int(step), self.last_step))
+        if not isinstance(step, int) or isinstance(step, bool):
+            raise TxlibError(f"a step is a whole number from 0 to {self.last_step}, got {step!r}")
+        self.cursor = max(0, min(step, self.last_step))
 
     # --- edits: each returns a message for the learner -------------------------------
     def inject(self, kind: str, node: str | None = None) -> str:
@@ -179,10 +182,12 @@ class LabModel:
 
         self._editable()
 
-        found = find_worse(self.scenario, budget=budget)
+        # No time limit: the answer must not depend on how fast the machine is.
+        found = find_worse(self.scenario, budget=budget, max_seconds=math.inf)
         if found is None:
-            return (f"no {budget} added fault{'s' if budget > 1 else ''} make this run block "
-                    "or break an invariant")
+            return (f"no {budget} added fault{'s' if budget > 1 else ''} (a crash, a lost "
+                    "message or a partition after any step) make this run block or break a "
+                    "safety rule")
         self._replace(found.scenario)
         self.move(found.step)
         return f"worse, with {found.faults[-1].describe()}: {found.reason}"

@@ -238,6 +238,9 @@ class Lab:
 
     def go(self, step: int) -> None:
         """Move the cursor to ``step``."""
+        if not isinstance(step, int) or isinstance(step, bool):
+            raise TxlibError(f"a step is a whole number from 0 to {self.model.last_step}, "
+                             f"got {step!r}")
         self.slider.value = max(0, min(step, self.model.last_step))
 
     def step_forward(self) -> None:
