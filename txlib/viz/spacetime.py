@@ -216,8 +216,9 @@ def spacetime_svg(
         'height="8" fill="#D55E00" fill-opacity=".04"/><line x1="0" y1="0" x2="0" y2="8" '
         'stroke="#D55E00" stroke-opacity=".16" stroke-width="1.5"/></pattern></defs>'
     )
-    out.append(f'<clipPath id="{uid}-clip"><rect x="0" y="{view.top - 6:.1f}" width="{w:.0f}" '
-               f'height="{view.y(hi) - view.top + 12:.1f}"/></clipPath>')
+    # The clip starts just below the node headers, so a mark at time 0 keeps its label.
+    out.append(f'<clipPath id="{uid}-clip"><rect x="0" y="{view.top - 16:.1f}" width="{w:.0f}" '
+               f'height="{view.y(hi) - view.top + 22:.1f}"/></clipPath>')
     out.append(_axis(view))
     spans = intervals(drawn if future == "hide" else events[: cut + 1])
     out.append(f'<g clip-path="url(#{uid}-clip)">')
