@@ -53,6 +53,18 @@ class CommitConfig(EngineConfig):
                 raise TxlibError(f"option {name} must be at least 1, got {getattr(self, name)}")
 
 
+class CommitCoordinator(Role):
+    """What every commit protocol's coordinator knows from the start: the participants, the
+    configuration and each participant's operation. Subclasses add the protocol."""
+
+    def __init__(self, participants: Sequence[str], config: CommitConfig,
+                 operations: dict[str, bank.Operation]) -> None:
+        super().__init__()
+        self.participants = tuple(participants)
+        self.config = config
+        self.operations = operations
+
+
 class Protocol:
     """A registered protocol: how to configure it, build its nodes and judge a run.
 

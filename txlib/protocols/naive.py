@@ -23,7 +23,7 @@ from ..engine.node import Context, Role
 from ..engine.records import Message
 from ..engine.statemachine import machine
 from . import bank
-from .base import COORDINATOR, CommitConfig, Protocol
+from .base import COORDINATOR, CommitConfig, CommitCoordinator, Protocol
 
 COORDINATOR_MACHINE = machine(
     "coordinator",
@@ -59,17 +59,10 @@ PARTICIPANT_MACHINE = machine(
 )
 
 
-class Coordinator(Role):
+class Coordinator(CommitCoordinator):
     """The code doing the business operation: one local commit after another."""
 
     machine = COORDINATOR_MACHINE
-
-    def __init__(self, participants: Sequence[str], config: CommitConfig,
-                 operations: dict[str, bank.Operation]) -> None:
-        super().__init__()
-        self.participants = tuple(participants)
-        self.config = config
-        self.operations = operations
 
     def on_start(self, ctx: Context) -> None:
         ctx.vars["next"] = 0

@@ -26,7 +26,7 @@ from ..engine.records import Message
 from ..engine.statemachine import machine
 from ..errors import TxlibError
 from . import bank
-from .base import COORDINATOR, CommitConfig, Protocol
+from .base import COORDINATOR, CommitConfig, CommitCoordinator, Protocol
 
 
 @dataclass(frozen=True)
@@ -100,17 +100,12 @@ PARTICIPANT_MACHINE = machine(
 )
 
 
-class Coordinator(Role):
+class Coordinator(CommitCoordinator):
     """The 3PC coordinator."""
 
     machine = COORDINATOR_MACHINE
 
-    def __init__(self, participants: Sequence[str], config: ThreePCConfig,
-                 operations: dict[str, bank.Operation]) -> None:
-        super().__init__()
-        self.participants = tuple(participants)
-        self.config = config
-        self.operations = operations
+    config: ThreePCConfig
 
     def on_start(self, ctx: Context) -> None:
         ctx.vars.update(yes=set(), acks=set())

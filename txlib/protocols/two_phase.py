@@ -20,7 +20,7 @@ from ..engine.node import Context, Role
 from ..engine.records import Message
 from ..engine.statemachine import machine
 from . import bank
-from .base import COORDINATOR, CommitConfig, Protocol
+from .base import COORDINATOR, CommitConfig, CommitCoordinator, Protocol
 
 COORDINATOR_MACHINE = machine(
     "coordinator",
@@ -63,17 +63,10 @@ PARTICIPANT_MACHINE = machine(
 )
 
 
-class Coordinator(Role):
+class Coordinator(CommitCoordinator):
     """The 2PC coordinator (transaction manager)."""
 
     machine = COORDINATOR_MACHINE
-
-    def __init__(self, participants: Sequence[str], config: CommitConfig,
-                 operations: dict[str, bank.Operation]) -> None:
-        super().__init__()
-        self.participants = tuple(participants)
-        self.config = config
-        self.operations = operations
 
     def on_start(self, ctx: Context) -> None:
         ctx.vars.update(yes=set(), acks=set())
