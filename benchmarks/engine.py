@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import txlib
-from txlib.scenario import Scenario
+from txlib.simulation.scenario import Scenario
 
 
 def rate(work: Callable[[], int], seconds: float) -> float:

@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from txlib.check.explore import explore
-from txlib.check.tla import TwoPhase, check
 from txlib.engine.world import World
+from txlib.explorer.tla import TwoPhase, check
+from txlib.explorer.worlds import explore
 from txlib.protocols import get_protocol
 
 
@@ -86,7 +86,7 @@ def step_floor() -> tuple[int, int]:
     proto = get_protocol("3pc")
     names = ("p1", "p2", "p3")
     config = proto.make_config(names, {})
-    world = World(proto.build(names, config), config, 0, record=False)
+    world = World(proto.build(proto.roster(names, {}), config), config, 0, record=False)
     world.start()
     for _ in range(4):
         world.execute(world.pending()[0])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from txlib.check import check_all, measure, outcome
-from txlib.check.invariants import atomicity, stability, validity
 from txlib.engine.records import Message, TraceEvent
+from txlib.properties import check_all, measure
+from txlib.properties import commit_outcome as outcome
+from txlib.properties.commit import atomicity, stability, validity
 
 P = ("p1", "p2")
 

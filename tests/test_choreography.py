@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 import txlib
+from txlib.presets.choreography import CHOREOGRAPHY_SCENARIOS
+from txlib.properties.saga import effects, final_stores
 from txlib.protocols.choreography import BROKER, ChoreographyConfig, Flow
-from txlib.sagas.checks import effects, final_stores
-from txlib.sagas.choreography_scenarios import CHOREOGRAPHY_SCENARIOS
 from txlib.viz.console import show
 from txlib.viz.widgets import Lab
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import txlib
-from txlib.exercises import Feedback
+from txlib.course import Feedback
 
 
 def test_a_right_and_a_wrong_answer():

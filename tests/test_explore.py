@@ -7,19 +7,20 @@ from collections import deque
 import pytest
 
 import txlib
-from txlib.check.explore import ExploredWorld, WorldModel, explore
-from txlib.check.grid import fault_grid, find_worse, worse
-from txlib.check.search import Progress, RichProgress
-from txlib.check.tla import (
+from txlib.engine.world import DELIVER, World
+from txlib.explorer.grid import find_worse, worse
+from txlib.explorer.search import Progress, RichProgress
+from txlib.explorer.tla import (
     TLC_COUNTS,
     TCommit,
     TwoPhase,
     check,
     refinement_violations,
 )
-from txlib.engine.world import DELIVER, World
-from txlib.protocols import COORDINATOR, get_protocol
-from txlib.protocols import two_phase as tp
+from txlib.explorer.worlds import ExploredWorld, WorldModel, explore
+from txlib.protocols import get_protocol
+from txlib.protocols.variants import Eager2PC, Impatient2PC
+from txlib.viz.grid import fault_grid
 from txlib.viz.lab import LabModel
 from txlib.viz.spacetime import spacetime_svg
 from txlib.viz.widgets import Lab, outcome_html
@@ -28,7 +29,7 @@ from txlib.viz.widgets import Lab, outcome_html
 def world_of(protocol: str, participants: tuple[str, ...] = ("p1", "p2")) -> World:
     proto = get_protocol(protocol)
     config = proto.make_config(participants, {})
-    return World(proto.build(participants, config), config, 0, record=True)
+    return World(proto.build(proto.roster(participants, {}), config), config, 0, record=True)
 
 
 # --- clone and fingerprint ------------------------------------------------------------
@@ -176,45 +177,8 @@ def test_asynchronous_timeouts_break_3pc_without_any_fault():
     assert safe.violations == () and not safe.complete, "infinite: bounded by depth"
 
 
-class EagerCoordinator(tp.Coordinator):
-    """Broken on purpose: commits as soon as the first YES arrives."""
-
-    def on_YES(self, ctx, msg):
-        if ctx.state != "WAIT":
-            return
-        ctx.cancel_timer("votes")
-        ctx.log("COMMIT", forced=True, decides="commit", tx=self.config.tx)
-        ctx.set_state("COMMITTED")
-        ctx.vars["acks"] = set()
-        ctx.broadcast(self.participants, "COMMIT", tx=self.config.tx)
-        ctx.set_timer("acks", self.config.ack_timeout)
-
-
-class ImpatientParticipant(tp.Participant):
-    """Broken on purpose: gives up and aborts when the decision is late, after voting YES."""
-
-    def on_timer(self, ctx, name):
-        if name == "decision" and ctx.state == "PREPARED":
-            self._abort_alone(ctx)
-        else:
-            super().on_timer(ctx, name)
-
-
-class Broken2PC(tp.TwoPhaseCommit):
-    def __init__(self, coordinator=tp.Coordinator, participant=tp.Participant):
-        self.coordinator_role, self.participant_role = coordinator, participant
-
-    def build(self, participants, config):
-        ops, balances = self.resources(participants, config)
-        nodes = [(COORDINATOR, self.coordinator_role(participants, config, ops))]
-        for p in participants:
-            peers = [q for q in participants if q != p]
-            nodes.append((p, self.participant_role(peers, config, ops[p], balances[p])))
-        return nodes
-
-
 def test_a_coordinator_that_commits_without_every_vote_is_caught():
-    result = explore(Broken2PC(coordinator=EagerCoordinator), max_crashes=0, progress=False)
+    result = explore(Eager2PC(), max_crashes=0, progress=False)
     found = result.violation("validity")
     assert found is not None and "had not voted YES" in found.reason
     assert "validity" in {v.invariant for v in found.run.violations}
@@ -223,7 +187,7 @@ def test_a_coordinator_that_commits_without_every_vote_is_caught():
 
 
 def test_a_participant_that_aborts_after_voting_yes_is_caught():
-    broken = Broken2PC(participant=ImpatientParticipant)
+    broken = Impatient2PC()
     assert explore(broken, max_crashes=0, progress=False).ok, "silent without faults"
     result = explore(broken, max_crashes=1, progress=False)
     found = result.violation("atomicity")

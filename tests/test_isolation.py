@@ -9,11 +9,11 @@ import pytest
 from rich.console import Console
 
 import txlib
+from txlib.presets import NAMED_SCENARIOS
+from txlib.presets.design import DESIGN_SCENARIOS
+from txlib.properties.saga import effects, final_stores
 from txlib.sagas import get_saga
-from txlib.sagas.checks import effects, final_stores
-from txlib.sagas.design_scenarios import DESIGN_SCENARIOS
 from txlib.sagas.isolation import DIRTY_READ, LOST_UPDATE, VARIANTS, stock_saga
-from txlib.scenarios import NAMED_SCENARIOS
 from txlib.viz import console
 from txlib.viz.widgets import Lab
 

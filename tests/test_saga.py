@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import txlib
+from txlib.properties.saga import effects, final_stores
 from txlib.sagas import get_saga
-from txlib.sagas.checks import effects, final_stores
 
 SERVICES = ["orchestrator", "orders", "inventory", "payment", "shipping"]
 STEPS = ["create_order", "reserve_inventory", "process_payment", "create_shipment"]

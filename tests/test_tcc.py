@@ -12,8 +12,7 @@ from rich.console import Console
 
 import txlib
 from txlib.engine.records import TraceEvent
-from txlib.protocols import PROTOCOLS
-from txlib.protocols.tcc import final_stores
+from txlib.protocols import PROTOCOLS, tcc
 from txlib.viz import console
 from txlib.viz.widgets import Lab
 
@@ -24,6 +23,11 @@ INFLATED = ("conservation", "payment accounts for 800 cents (available 800, froz
             "but started with 500: 300 cents appeared from nowhere")
 HANGING = ("no hanging reservation", "payment froze 300 cents for T1 after T1 was already "
            "cancelled there: a hanging reservation nobody will ever confirm or cancel")
+
+
+def final_stores(run):
+    """Each participant's store at the end of ``run``."""
+    return tcc.final_stores(run.scenario.options, run.participants, run.logs)
 
 
 def effects(run: txlib.Run) -> list[str]:

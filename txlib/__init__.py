@@ -6,8 +6,7 @@
 'committed'
 """
 
-from .check.explore import explore
-from .check.grid import fault_grid
+from .course import exercise, exercises
 from .engine.faults import (
     Fault,
     Trigger,
@@ -23,12 +22,12 @@ from .engine.faults import (
     vote_no,
 )
 from .errors import ProtocolError, TxlibError
-from .exercises import exercise, exercises
-from .run import Run
-from .sagas import Retry, Saga, StepFailed
-from .scenario import Scenario, simulate
-from .scenarios import scenario, scenarios
+from .explorer.worlds import explore
+from .presets import scenario, scenarios
+from .sagas import Retry, StepFailed
+from .simulation import Run, Saga, Scenario, simulate
 from .viz import console
+from .viz.grid import fault_grid
 
 __version__ = "0.1.0"
 

@@ -33,10 +33,10 @@ from .engine.faults import (
     vote_no,
 )
 from .errors import TxlibError, bad_choice, choices
+from .presets import NAMED_SCENARIOS
 from .protocols import PROTOCOLS, get_protocol
-from .run import Run
-from .scenario import Scenario, participant_names
-from .scenarios import NAMED_SCENARIOS
+from .simulation.run import Run
+from .simulation.scenario import Scenario, participant_names
 
 if TYPE_CHECKING:
     from rich.console import Console

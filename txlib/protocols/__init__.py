@@ -1,9 +1,13 @@
-"""The registered protocols, by the name ``simulate`` takes."""
+"""The registered protocols, by the name ``simulate`` takes.
+
+Adding a protocol: write one module with a :class:`~.base.Protocol` subclass and add one
+line to ``_BUILT_IN`` below (or call :func:`register` from your own code).
+"""
 
 from __future__ import annotations
 
-from ..errors import bad_choice
-from .base import COORDINATOR, CommitConfig, Protocol
+from ..errors import TxlibError, bad_choice
+from .base import COORDINATOR, CommitConfig, CommitProtocol, Protocol
 from .choreography import SagaChoreography
 from .naive import NoProtocol
 from .saga import SagaOrchestration
@@ -11,10 +15,25 @@ from .tcc import TryConfirmCancel
 from .three_phase import ThreePhaseCommit
 from .two_phase import TwoPhaseCommit
 
-PROTOCOLS: dict[str, Protocol] = {
-    p.name: p for p in (TwoPhaseCommit(), ThreePhaseCommit(), SagaOrchestration(), NoProtocol(),
-                        SagaChoreography(), TryConfirmCancel())
-}
+PROTOCOLS: dict[str, Protocol] = {}
+
+
+def register(protocol: Protocol) -> Protocol:
+    """Make ``protocol`` available by its name (``simulate(protocol.name)``, scenarios,
+    the lab, the explorer). Registering a name again replaces the earlier protocol."""
+    if not isinstance(protocol, Protocol):
+        raise TxlibError(f"register needs a Protocol instance, got {protocol!r}")
+    name = getattr(protocol, "name", None)
+    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+        raise TxlibError(f"a protocol's name must be a word without spaces, got {name!r}")
+    PROTOCOLS[name] = protocol
+    return protocol
+
+
+def unregister(name: str) -> None:
+    """Forget the protocol called ``name`` (a TxlibError if there is none)."""
+    get_protocol(name)
+    del PROTOCOLS[name]
 
 
 def get_protocol(name: object) -> Protocol:
@@ -24,4 +43,16 @@ def get_protocol(name: object) -> Protocol:
     return PROTOCOLS[name]
 
 
-__all__ = ["COORDINATOR", "PROTOCOLS", "CommitConfig", "Protocol", "get_protocol"]
+_BUILT_IN: tuple[Protocol, ...] = (
+    TwoPhaseCommit(),
+    ThreePhaseCommit(),
+    SagaOrchestration(),
+    NoProtocol(),
+    SagaChoreography(),
+    TryConfirmCancel(),
+)
+for _protocol in _BUILT_IN:
+    register(_protocol)
+
+__all__ = ["COORDINATOR", "PROTOCOLS", "CommitConfig", "CommitProtocol", "Protocol",
+           "get_protocol", "register", "unregister"]

@@ -1,24 +1,77 @@
-"""What every commit protocol shares: its configuration and its registry entry."""
+"""What every protocol declares: its nodes and roles, its configuration, how to build its
+nodes and how to judge a run. Commit protocols share more: :class:`CommitProtocol`.
+
+A new protocol is one module with a :class:`Protocol` subclass, plus one line in
+:data:`txlib.protocols.PROTOCOLS`. Everything else (scenarios, the console, the lab,
+the diagrams, the explorer) asks the protocol through this interface.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from ..check import Violation, check_all, outcome
 from ..engine.config import EngineConfig
 from ..engine.faults import Fault
 from ..engine.node import Role
+from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import StateMachine
 from ..errors import TxlibError, choices
+from ..properties import History, Verdict, Violation, check_all, commit_outcome
 from . import bank
 
-if TYPE_CHECKING:
-    from ..engine.world import World
-    from ..run import Run
-
 COORDINATOR = "coordinator"
+
+
+class Protocol:
+    """A registered protocol: its nodes and roles, how to configure it, build its nodes
+    and judge a run.
+
+    ``machines`` are its roles' state machines, driving role first. ``participants`` are
+    the nodes a scenario names (a count or names for commit protocols; fixed by the saga
+    definition for sagas); :meth:`roster` adds the protocol's other nodes and says which
+    role each plays and which must decide.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    config_class: ClassVar[type[EngineConfig]]
+    machines: ClassVar[tuple[StateMachine, ...]]
+
+    # --- nodes --------------------------------------------------------------------
+    def default_participants(self, options: dict[str, Any]) -> tuple[str, ...]:
+        """The participants when a scenario names none."""
+        return ("p1", "p2", "p3")
+
+    def check_participants(self, participants: tuple[str, ...], options: dict[str, Any]) -> None:
+        """Reject participant names this protocol cannot use (commit protocols take any)."""
+
+    def roster(self, participants: Sequence[str], options: dict[str, Any]) -> Roster:
+        """Every node of a run with these participants, its role, and who must decide."""
+        raise NotImplementedError
+
+    # --- configuration and faults -------------------------------------------------
+    def make_config(self, participants: Sequence[str], options: dict[str, Any]) -> Any:
+        """The run's configuration from the scenario's options (validated)."""
+        return self.config_class.from_options(options)
+
+    def check_faults(self, faults: Sequence[Fault], roster: Roster,
+                     options: dict[str, Any]) -> None:
+        """Reject faults that make no sense for this protocol (e.g. a coordinator voting)."""
+
+    # --- running and judging ------------------------------------------------------
+    def build(self, roster: Roster, config: Any) -> list[tuple[str, Role]]:
+        """Each node's name and role object, in roster order."""
+        raise NotImplementedError
+
+    def judge(self, history: History) -> Verdict:
+        """The outcome of a finished run (with its violations when they were needed)."""
+        raise NotImplementedError
+
+    def violations(self, history: History) -> list[Violation]:
+        """Every broken invariant of a run, each with its step and a plain reason."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -65,38 +118,33 @@ class CommitCoordinator(Role):
         self.operations = operations
 
 
-class Protocol:
-    """A registered protocol: how to configure it, build its nodes and judge a run.
+class CommitParticipant(Role):
+    """What every commit protocol's participant knows from the start: its name, its peers
+    (in order), the configuration, its operation and its account's balance."""
 
-    ``coordinator`` names the node that drives the protocol; ``participants`` are the
-    other nodes (a count or names for commit protocols; fixed by the saga definition
-    for sagas).
-    """
+    def __init__(self, name: str, participants: Sequence[str], config: CommitConfig,
+                 operation: bank.Operation, balance: int) -> None:
+        super().__init__()
+        self.me = name
+        self.order = {p: i for i, p in enumerate(participants)}
+        self.peers = tuple(p for p in participants if p != name)
+        self.config = config
+        self.operation = operation
+        self.balance = balance
 
-    name: ClassVar[str]
-    title: ClassVar[str]
-    coordinator: ClassVar[str] = COORDINATOR
+
+class CommitProtocol(Protocol):
+    """A commit protocol over bank accounts: the node ``"coordinator"`` and participants
+    that must all decide. A protocol names its role classes; a variant (a teaching bug)
+    is a subclass that names another one."""
+
     config_class: ClassVar[type[EngineConfig]] = CommitConfig
-    machines: ClassVar[tuple[StateMachine, ...]]
+    coordinator_class: ClassVar[type[CommitCoordinator]]
+    participant_class: ClassVar[type[CommitParticipant]]
 
-    def default_participants(self, options: dict[str, Any]) -> tuple[str, ...]:
-        """The participants when a scenario names none."""
-        return ("p1", "p2", "p3")
-
-    def check_participants(
-        self, participants: tuple[str, ...], options: dict[str, Any]
-    ) -> None:
-        """Reject participant names this protocol cannot use (commit protocols take any)."""
-
-    def outcome(self, world: World) -> str:
-        """Classify a finished world (see :func:`txlib.check.outcome`)."""
-        decisions = {n: s.decision for n, s in world.nodes.items()}
-        participants = [n for n in world.nodes if n != self.coordinator]
-        return outcome(decisions, participants, world.down)
-
-    def violations(self, run: Run) -> list[Violation]:
-        """Broken safety invariants of ``run`` (atomicity, stability, validity)."""
-        return check_all(run.trace, run.participants)
+    def roster(self, participants: Sequence[str], options: dict[str, Any]) -> Roster:
+        return Roster.of([NodeSpec(COORDINATOR, "coordinator")],
+                         [NodeSpec(p, "participant", decides=True) for p in participants])
 
     def make_config(self, participants: Sequence[str], options: dict[str, Any]) -> Any:
         config = self.config_class.from_options(options)
@@ -106,19 +154,32 @@ class Protocol:
         bank.check_balances(config.balances, participants)
         return config
 
-    def check_faults(
-        self, faults: Sequence[Fault], participants: Sequence[str], options: dict[str, Any]
-    ) -> None:
-        """Reject faults that make no sense for this protocol (e.g. a coordinator voting)."""
+    def check_faults(self, faults: Sequence[Fault], roster: Roster,
+                     options: dict[str, Any]) -> None:
         for f in faults:
-            if f.kind == "vote_no" and f.node not in participants:
+            if f.kind == "vote_no" and f.node not in roster.deciders:
                 raise TxlibError(
                     f"vote_no applies to a participant, got {f.node!r}; "
-                    f"valid choices: {choices(participants)}"
+                    f"valid choices: {choices(roster.deciders)}"
                 )
 
-    def build(self, participants: Sequence[str], config: Any) -> list[tuple[str, Role]]:
-        raise NotImplementedError
+    def build(self, roster: Roster, config: Any) -> list[tuple[str, Role]]:
+        participants = roster.deciders
+        ops, balances = self.resources(participants, config)
+        nodes: list[tuple[str, Role]] = [
+            (COORDINATOR, self.coordinator_class(participants, config, ops))]
+        nodes += [(p, self.participant_class(p, participants, config, ops[p], balances[p]))
+                  for p in participants]
+        return nodes
+
+    def judge(self, history: History) -> Verdict:
+        return Verdict(commit_outcome(history.decisions, history.roster.deciders, history.down))
+
+    def violations(self, history: History) -> list[Violation]:
+        if history.events is None:
+            raise TxlibError("this run was made with record=False, so it has no trace; "
+                             "run it again with record=True")
+        return check_all(history.events, history.roster.deciders)
 
     @staticmethod
     def resources(

@@ -20,7 +20,7 @@ only place where it can be read (the broker's state shows it, for learners).
 **Services** run each event as one local transaction: one forced ``LOCAL_TX`` record
 (``key`` = the consumed event's id, ``saga_id``, ``step``, ``kind`` do/undo/fail, the
 new ``store``, and ``reply``: the event to publish, or None), in the format of
-:mod:`.saga`, so :mod:`txlib.sagas.checks` reads both. They ACK the consumed event
+:mod:`.saga`, so :mod:`txlib.properties.saga` reads both. They ACK the consumed event
 after the commit.
 
 - ``idempotent`` (default True): the event id is recorded in the same record as the
@@ -43,16 +43,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..check.invariants import Violation
 from ..engine.config import EngineConfig
 from ..engine.node import Context, Role
 from ..engine.records import LogRecord, Message
+from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import machine
-from ..engine.world import World
 from ..errors import ProtocolError, TxlibError
-from ..run import Run
-from ..sagas.checks import TERMINAL, saga_violations
-from ..sagas.definition import Saga, StepFailed, get_saga
+from ..properties import History, Verdict
+from ..properties.events import Committed, outbox_violations
+from ..properties.saga import TERMINAL, saga_violations
+from ..properties.violation import Violation
+from ..sagas.definition import SagaDefinition, StepFailed, get_saga
 from .saga import SagaOrchestration
 
 BROKER = "broker"
@@ -101,7 +102,7 @@ class ChoreographyConfig(EngineConfig):
                              f"got {self.saga_id!r}")
 
     @property
-    def definition(self) -> Saga:
+    def definition(self) -> SagaDefinition:
         return get_saga(self.saga)
 
     @property
@@ -119,7 +120,7 @@ class ChoreographyConfig(EngineConfig):
 class Flow:
     """The saga's events: who publishes each one, who consumes it, which ones end it."""
 
-    def __init__(self, saga: Saga) -> None:
+    def __init__(self, saga: SagaDefinition) -> None:
         self.saga = saga
         self.steps = saga.steps
         self.published: dict[str, tuple[str, int]] = {}  # event -> (suffix, step index)
@@ -487,44 +488,38 @@ def saga_state(flow: Flow, logs: Mapping[str, Sequence[LogRecord]]) -> str:
     return flow.status([r.data["event"] for r in _events(logs.get(BROKER, ()))])
 
 
-def event_violations(config: ChoreographyConfig, flow: Flow,
-                     logs: Mapping[str, Sequence[LogRecord]], last_step: int = 0
-                     ) -> list[Violation]:
-    """Lost events (a commit whose event never reached the broker) and invented events
-    (an event whose local transaction never committed)."""
-    out: list[Violation] = []
-    published = {r.data["event"] for r in _events(logs.get(BROKER, ()))}
-    committed: set[str] = set()
+def committed_events(flow: Flow, logs: Mapping[str, Sequence[LogRecord]]) -> list[Committed]:
+    """Every event a service committed to publish, from its LOCAL_TX and GAVE_UP records
+    (each event once, in log order)."""
+    out: list[Committed] = []
+    seen: set[str] = set()
     for service in flow.saga.services:
         for r in logs.get(service, ()):
             if r.record == "LOCAL_TX":
                 k = flow.saga.step_names.index(r.data["step"])
                 name = flow.event(KIND_SUFFIX[r.data["kind"]], k)
+                what = f"its local transaction for {r.data['step']}"
             elif r.record == "GAVE_UP":
                 name = f"{r.data['step']}_compensation_failed"
+                what = f"that it gave up compensating {r.data['step']}"
             else:
                 continue
-            if name in committed:
-                continue
-            committed.add(name)
-            if name not in published and not config.outbox:
-                what = {"LOCAL_TX": f"its local transaction for {r.data['step']}",
-                        "GAVE_UP": f"that it gave up compensating {r.data['step']}"}
-                out.append(Violation("lost event", last_step, (
-                    f"{service} committed {what[r.record]}, but its event {name} never "
-                    "reached the broker (a crash between the commit and the publish): "
-                    "nobody acted on it, and the saga stopped there")))
-    for r in _events(logs.get(BROKER, ())):
-        name = r.data["event"]
-        if name == STARTED or name in committed:
-            continue
-        step = flow.steps[flow.published[name][1]]
-        who = " and ".join(flow.subscribers(name)) or "nobody"
-        out.append(Violation("invented event", last_step, (
-            f"{name} was published, but {step.service} never committed it (a crash "
-            f"between the publish and the commit): {who} acted on a change that never "
-            "happened")))
+            if name not in seen:
+                seen.add(name)
+                out.append(Committed(service, name, what))
     return out
+
+
+def event_violations(config: ChoreographyConfig, flow: Flow,
+                     logs: Mapping[str, Sequence[LogRecord]], last_step: int = 0
+                     ) -> list[Violation]:
+    """Lost and invented events (see :mod:`txlib.properties.events`)."""
+    published = [r.data["event"] for r in _events(logs.get(BROKER, ()))
+                 if r.data["event"] != STARTED]
+    return outbox_violations(
+        committed_events(flow, logs), published, can_lose=not config.outbox,
+        publisher=lambda e: flow.steps[flow.published[e][1]].service,
+        subscribers=flow.subscribers, last_step=last_step)
 
 
 def choreography_violations(config: ChoreographyConfig, logs: Mapping[str, Sequence[LogRecord]],
@@ -537,25 +532,18 @@ def choreography_violations(config: ChoreographyConfig, logs: Mapping[str, Seque
             *event_violations(config, flow, logs, last_step)]
 
 
-def choreography_outcome(config: ChoreographyConfig,
-                         logs: Mapping[str, Sequence[LogRecord]]) -> str:
-    """``completed``, ``compensated``, ``stuck`` (dead-lettered, or the chain of events
-    stopped, e.g. at a lost event) or ``inconsistent`` (the stores break a rule, or a
-    service acted on an invented event)."""
-    if any(v.invariant != "lost event" for v in choreography_violations(config, logs)):
-        return "inconsistent"
-    return TERMINAL.get(saga_state(Flow(config.definition), logs), "stuck")
-
-
 class SagaChoreography(SagaOrchestration):
     """Registry entry for ``"saga-choreography"`` (participants and faults are checked
     as for ``"saga"``)."""
 
     name = "saga-choreography"
-    title = "Saga by choreography"
-    coordinator = BROKER
+    title = "SagaDefinition by choreography"
     config_class = ChoreographyConfig
     machines = (BROKER_MACHINE, SERVICE_MACHINE)
+
+    def roster(self, participants: Sequence[str], options: dict[str, Any]) -> Roster:
+        return Roster.of([NodeSpec(BROKER, "broker")],
+                         [NodeSpec(s, "service") for s in participants])
 
     def make_config(self, participants: Sequence[str],
                     options: dict[str, Any]) -> ChoreographyConfig:
@@ -565,16 +553,21 @@ class SagaChoreography(SagaOrchestration):
         Flow(config.definition)  # event names must not collide
         return config  # type: ignore[no-any-return]
 
-    def build(self, participants: Sequence[str], config: Any) -> list[tuple[str, Role]]:
+    def build(self, roster: Roster, config: Any) -> list[tuple[str, Role]]:
         flow = Flow(config.definition)
         nodes: list[tuple[str, Role]] = [(BROKER, Broker(flow, config))]
         nodes += [(s, Service(s, flow, config)) for s in flow.saga.services]
         return nodes
 
-    def outcome(self, world: World) -> str:
-        logs = {n: tuple(s.log) for n, s in world.nodes.items()}
-        return choreography_outcome(world.config, logs)
+    def judge(self, history: History) -> Verdict:
+        """``completed``, ``compensated``, ``stuck`` (dead-lettered, or the chain of events
+        stopped, e.g. at a lost event) or ``inconsistent`` (the stores break a rule, or a
+        service acted on an invented event)."""
+        found = self.violations(history)
+        if any(v.invariant != "lost event" for v in found):
+            return Verdict("inconsistent", tuple(found))
+        state = saga_state(Flow(history.config.definition), history.logs)
+        return Verdict(TERMINAL.get(state, "stuck"), tuple(found))
 
-    def violations(self, run: Run) -> list[Any]:
-        config = ChoreographyConfig.from_options(run.scenario.options)
-        return choreography_violations(config, run.logs, run.steps)
+    def violations(self, history: History) -> list[Violation]:
+        return choreography_violations(history.config, history.logs, history.steps)

@@ -17,13 +17,11 @@ the baseline that 2PC improves on; it is not a protocol to copy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from ..engine.node import Context, Role
+from ..engine.node import Context
 from ..engine.records import Message
 from ..engine.statemachine import machine
 from . import bank
-from .base import COORDINATOR, CommitConfig, CommitCoordinator, Protocol
+from .base import CommitCoordinator, CommitParticipant, CommitProtocol
 
 COORDINATOR_MACHINE = machine(
     "coordinator",
@@ -103,16 +101,10 @@ class Coordinator(CommitCoordinator):
         ctx.set_state("FAILED")
 
 
-class Participant(Role):
+class Participant(CommitParticipant):
     """A service owning one bank account: applies what it is asked, commits at once."""
 
     machine = PARTICIPANT_MACHINE
-
-    def __init__(self, config: CommitConfig, operation: bank.Operation, balance: int) -> None:
-        super().__init__()
-        self.config = config
-        self.operation = operation
-        self.balance = balance
 
     def on_start(self, ctx: Context) -> None:
         ctx.set_timer("request", self.config.prepare_timeout)
@@ -159,15 +151,11 @@ class Participant(Role):
         ctx.set_state("ABORTED")
 
 
-class NoProtocol(Protocol):
+class NoProtocol(CommitProtocol):
     """Registry entry for ``"naive"``."""
 
     name = "naive"
     title = "No protocol: independent local commits"
     machines = (COORDINATOR_MACHINE, PARTICIPANT_MACHINE)
-
-    def build(self, participants: Sequence[str], config: CommitConfig) -> list[tuple[str, Role]]:
-        ops, balances = self.resources(participants, config)
-        nodes: list[tuple[str, Role]] = [(COORDINATOR, Coordinator(participants, config, ops))]
-        nodes += [(p, Participant(config, ops[p], balances[p])) for p in participants]
-        return nodes
+    coordinator_class = Coordinator
+    participant_class = Participant

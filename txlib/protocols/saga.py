@@ -28,12 +28,12 @@ from ..engine.config import EngineConfig
 from ..engine.faults import Fault
 from ..engine.node import Context, Role
 from ..engine.records import LogRecord, Message
+from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import machine
-from ..engine.world import World
 from ..errors import TxlibError, bad_choice
-from ..run import Run
-from ..sagas.checks import saga_outcome, saga_violations
-from ..sagas.definition import Saga, Step, StepFailed, get_saga
+from ..properties import History, Verdict, Violation
+from ..properties.saga import TERMINAL, saga_violations
+from ..sagas.definition import SagaDefinition, Step, StepFailed, get_saga
 from .base import Protocol
 
 ORCHESTRATOR = "orchestrator"
@@ -84,7 +84,7 @@ class SagaConfig(EngineConfig):
             raise TxlibError(f"saga instances need distinct saga_id values, got {ids}")
 
     @property
-    def definition(self) -> Saga:
+    def definition(self) -> SagaDefinition:
         return get_saga(self.saga)
 
     def instance_specs(self) -> list[dict[str, Any]]:
@@ -212,7 +212,7 @@ class Orchestrator(Role):
 
     machine = ORCHESTRATOR_MACHINE
 
-    def __init__(self, saga: Saga, config: SagaConfig) -> None:
+    def __init__(self, saga: SagaDefinition, config: SagaConfig) -> None:
         super().__init__()
         self.saga = saga
         self.steps = saga.steps
@@ -426,7 +426,7 @@ class Service(Role):
 
     machine = SERVICE_MACHINE
 
-    def __init__(self, name: str, saga: Saga, config: SagaConfig) -> None:
+    def __init__(self, name: str, saga: SagaDefinition, config: SagaConfig) -> None:
         super().__init__()
         self.me = name
         self.saga = saga
@@ -504,8 +504,7 @@ class SagaOrchestration(Protocol):
     """Registry entry for ``"saga"``."""
 
     name = "saga"
-    title = "Saga by orchestration"
-    coordinator = ORCHESTRATOR
+    title = "SagaDefinition by orchestration"
     config_class = SagaConfig
     machines = (ORCHESTRATOR_MACHINE, SERVICE_MACHINE)
 
@@ -520,13 +519,17 @@ class SagaOrchestration(Protocol):
                 "(leave participants out)"
             )
 
+    def roster(self, participants: Sequence[str], options: dict[str, Any]) -> Roster:
+        return Roster.of([NodeSpec(ORCHESTRATOR, "orchestrator")],
+                         [NodeSpec(s, "service") for s in participants])
+
     def make_config(self, participants: Sequence[str], options: dict[str, Any]) -> SagaConfig:
         config = SagaConfig.from_options(options)
         if not config.definition.steps:
             raise TxlibError(f"saga {config.saga} has no steps")
         return config
 
-    def check_faults(self, faults: Sequence[Fault], participants: Sequence[str],
+    def check_faults(self, faults: Sequence[Fault], roster: Roster,
                      options: dict[str, Any]) -> None:
         saga = get_saga(options.get("saga", "ecommerce"))
         for f in faults:
@@ -538,22 +541,22 @@ class SagaOrchestration(Protocol):
                 raise TxlibError("vote_no is a commit-protocol fault; in a saga use "
                                  "fail_step(step)")
 
-    def build(self, participants: Sequence[str], config: Any) -> list[tuple[str, Role]]:
+    def build(self, roster: Roster, config: Any) -> list[tuple[str, Role]]:
         saga = config.definition
         nodes: list[tuple[str, Role]] = [(ORCHESTRATOR, Orchestrator(saga, config))]
         nodes += [(s, Service(s, saga, config)) for s in saga.services]
         return nodes
 
-    def outcome(self, world: World) -> str:
-        logs = {n: tuple(s.log) for n, s in world.nodes.items()}
-        config = world.config
-        return saga_outcome(config, logs, world.nodes[ORCHESTRATOR].state,
-                            instance_states(config, logs[ORCHESTRATOR]))
+    def judge(self, history: History) -> Verdict:
+        found = self.violations(history)
+        state = history.states[ORCHESTRATOR]
+        return Verdict("inconsistent" if found else TERMINAL.get(state, "stuck"), tuple(found))
 
-    def violations(self, run: Run) -> list[Any]:
-        config = SagaConfig.from_options(run.scenario.options)
-        return saga_violations(config, run.logs, run.states[ORCHESTRATOR], run.steps,
-                               instance_states(config, run.logs[ORCHESTRATOR]))
+    def violations(self, history: History) -> list[Violation]:
+        config = history.config
+        logs = history.logs
+        return saga_violations(config, logs, history.states[ORCHESTRATOR], history.steps,
+                               instance_states(config, logs[ORCHESTRATOR]))
 
 
 def instance_states(config: SagaConfig, log: Sequence[LogRecord]) -> dict[str, str]:

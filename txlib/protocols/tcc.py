@@ -40,23 +40,20 @@ broken; see :func:`tcc_violations`).
 from __future__ import annotations
 
 import copy
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..check import Violation
 from ..engine.config import EngineConfig
 from ..engine.faults import Fault
 from ..engine.node import Context, Role
-from ..engine.records import LogRecord, Message, TraceEvent
+from ..engine.records import LogRecord, Message
+from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import machine
 from ..errors import TxlibError, bad_choice, choices
+from ..properties import History, Verdict, Violation
+from ..properties.tcc import Resource, tcc_outcome, tcc_violations
 from .base import COORDINATOR, Protocol
-
-if TYPE_CHECKING:
-    from ..engine.world import World
-    from ..run import Run
 
 DEFAULT_PARTICIPANTS = ("inventory", "payment")
 # participant -> (initially available, amount the transaction reserves, unit)
@@ -65,18 +62,7 @@ KNOWN_RESOURCES: dict[str, tuple[int, int, str]] = {
     "payment": (500, 300, "cents"),
 }
 OTHER_RESOURCE = (10, 1, "units")
-OPS = ("try", "confirm", "cancel")
 OP_MESSAGES = {"confirm": "CONFIRM", "cancel": "CANCEL"}
-OUTCOMES = ("confirmed", "cancelled", "blocked", "inconsistent")
-
-
-@dataclass(frozen=True)
-class Resource:
-    """What one participant owns and what the transaction asks of it."""
-
-    available: int
-    amount: int
-    unit: str
 
 
 @dataclass(frozen=True)
@@ -407,154 +393,64 @@ class TccParticipant(Role):
             ctx.unlock()
 
 
-# --- invariants and outcome, from the participants' durable logs --------------------------
-def _local_tx_steps(trace: Sequence[TraceEvent] | None, node: str) -> list[int]:
-    """The scheduler step of each of ``node``'s LOCAL_TX writes, in order. Every LOCAL_TX
-    is forced, so a crash never loses one: the k-th write is the k-th record of the log."""
-    if trace is None:
-        return []
-    return [e.step for e in trace
-            if e.kind == "log" and e.node == node and e.detail == "LOCAL_TX (forced)"]
-
-
-def tcc_violations(
-    config: TccConfig, participants: Sequence[str], logs: Mapping[str, Sequence[LogRecord]],
-    trace: Sequence[TraceEvent] | None = None, last_step: int = 0,
-) -> list[Violation]:
-    """Every broken TCC invariant, each at the step it first broke, with a plain reason.
-
-    - **conservation**: a participant's available + frozen + used equals what it started
-      with (nothing created, nothing lost);
-    - **no null compensation**: a Cancel never releases an amount its Try did not freeze;
-    - **no hanging reservation**: no Try freezes after the transaction was cancelled or
-      confirmed at that participant (nobody would ever release it);
-    - **idempotency**: each branch operation takes effect at most once per participant;
-    - **atomicity**: no participant confirms a transaction another one cancelled.
-    """
-    resources = config.resources(participants)
-    found: list[Violation] = []
-    finished: dict[str, dict[str, tuple[str, int]]] = {}  # tx -> participant -> (op, step)
-    for p in participants:
-        res = resources[p]
-        steps = _local_tx_steps(trace, p)
-        applied: Counter[tuple[str, str]] = Counter()
-        first_excess: dict[tuple[str, str], int] = {}
-        froze: set[str] = set()
-        ended: dict[str, str] = {}
-        conserved = True
-        records = [r for r in logs.get(p, ()) if r.record == "LOCAL_TX"]
-        for k, r in enumerate(records):
-            d = r.data
-            tx, op, amount, store = d["tx"], d["op"], d["amount"], d["store"]
-            step = steps[k] if k < len(steps) else last_step
-            applied[(tx, op)] += 1
-            if applied[(tx, op)] == 2:
-                first_excess[(tx, op)] = step
-            if op == "try":
-                if tx in ended:
-                    found.append(Violation(
-                        "no hanging reservation", step,
-                        f"{p} froze {amount} {res.unit} for {tx} after {tx} was already "
-                        f"{ended[tx]} there: a hanging reservation nobody will ever confirm "
-                        "or cancel"))
-                froze.add(tx)
-            else:
-                if op == "cancel" and not d["null"] and tx not in froze:
-                    found.append(Violation(
-                        "no null compensation", step,
-                        f"{p}'s Cancel of {tx} released {amount} {res.unit} that no Try had "
-                        "frozen (null compensation)"))
-                ended.setdefault(tx, "cancelled" if op == "cancel" else "confirmed")
-                finished.setdefault(tx, {}).setdefault(p, (op, step))
-            total = store["available"] + sum(store["frozen"].values()) + store["used"]
-            if conserved and total != res.available:
-                conserved = False
-                diff = total - res.available
-                found.append(Violation(
-                    "conservation", step,
-                    f"{p} accounts for {total} {res.unit} (available {store['available']}, "
-                    f"frozen {sum(store['frozen'].values())}, used {store['used']}) but "
-                    f"started with {res.available}: {abs(diff)} {res.unit} "
-                    + ("appeared from nowhere" if diff > 0 else "vanished")))
-        for (tx, op), n in sorted(applied.items()):
-            if n > 1:
-                found.append(Violation(
-                    "idempotency", first_excess[(tx, op)],
-                    f"{p} applied the {op.capitalize()} of {tx} {n} times"))
-    for tx, ops in sorted(finished.items()):
-        confirmed = [(s, p) for p, (op, s) in ops.items() if op == "confirm"]
-        cancelled = [(s, p) for p, (op, s) in ops.items() if op == "cancel"]
-        if confirmed and cancelled:
-            (s1, a), (s2, b) = min(confirmed), min(cancelled)
-            found.append(Violation("atomicity", max(s1, s2),
-                                   f"{a} confirmed {tx} while {b} cancelled it"))
-    found.sort(key=lambda v: v.step)
-    return found
-
-
-def tcc_outcome(coordinator_state: str, violations: Sequence[Violation]) -> str:
-    """``confirmed``, ``cancelled``, ``blocked`` (not every participant was told the
-    decision before the run ended) or ``inconsistent`` (an invariant is broken)."""
-    if violations:
-        return "inconsistent"
-    return {"CONFIRMED": "confirmed", "CANCELLED": "cancelled"}.get(coordinator_state,
-                                                                   "blocked")
-
-
 class TryConfirmCancel(Protocol):
     """Registry entry for ``"tcc"``."""
 
     name = "tcc"
     title = "TCC: try / confirm / cancel"
-    coordinator = COORDINATOR
     config_class = TccConfig
     machines = (COORDINATOR_MACHINE, PARTICIPANT_MACHINE)
 
     def default_participants(self, options: dict[str, Any]) -> tuple[str, ...]:
         return DEFAULT_PARTICIPANTS
 
+    def roster(self, participants: Sequence[str], options: dict[str, Any]) -> Roster:
+        return Roster.of([NodeSpec(COORDINATOR, "coordinator")],
+                         [NodeSpec(p, "participant", decides=True) for p in participants])
+
     def make_config(self, participants: Sequence[str], options: dict[str, Any]) -> TccConfig:
         config = TccConfig.from_options(options)
         config.resources(participants)  # validate now, not mid-run
         return config
 
-    def check_faults(self, faults: Sequence[Fault], participants: Sequence[str],
+    def check_faults(self, faults: Sequence[Fault], roster: Roster,
                      options: dict[str, Any]) -> None:
         for f in faults:
             if f.kind == "fail_step":
                 raise TxlibError("fail_step is a saga fault; in TCC make a participant's Try "
                                  "fail with vote_no(participant)")
-            if f.kind == "vote_no" and f.node not in participants:
+            if f.kind == "vote_no" and f.node not in roster.deciders:
                 raise TxlibError(f"vote_no makes a participant's Try fail; got {f.node!r}, "
-                                 f"valid choices: {choices(participants)}")
+                                 f"valid choices: {choices(roster.deciders)}")
 
-    def build(self, participants: Sequence[str], config: TccConfig) -> list[tuple[str, Role]]:
+    def build(self, roster: Roster, config: TccConfig) -> list[tuple[str, Role]]:
+        participants = roster.deciders
         resources = config.resources(participants)
         nodes: list[tuple[str, Role]] = [
             (COORDINATOR, TccCoordinator(participants, config, resources))]
         nodes += [(p, TccParticipant(p, config, resources[p])) for p in participants]
         return nodes
 
-    def outcome(self, world: World) -> str:
-        participants = [n for n in world.nodes if n != COORDINATOR]
-        logs = {n: tuple(s.log) for n, s in world.nodes.items()}
-        found = tcc_violations(world.config, participants, logs, world.trace, world.step)
-        return tcc_outcome(world.nodes[COORDINATOR].state, found)
+    def judge(self, history: History) -> Verdict:
+        found = self.violations(history)
+        return Verdict(tcc_outcome(history.states[COORDINATOR], found), tuple(found))
 
-    def violations(self, run: Run) -> list[Violation]:
-        config = self.make_config(run.participants, dict(run.scenario.options))
-        trace = run.trace if run.recorded else None
-        return tcc_violations(config, run.participants, run.logs, trace, run.steps)
+    def violations(self, history: History) -> list[Violation]:
+        resources = history.config.resources(history.roster.deciders)
+        return tcc_violations(resources, history.logs, history.events, history.steps)
 
 
-def final_stores(run: Run) -> dict[str, dict[str, Any]]:
-    """Each participant's store at the end of a TCC run (its last local transaction's)."""
-    config = TccConfig.from_options(dict(run.scenario.options))
+def final_stores(options: Mapping[str, Any], participants: Sequence[str],
+                 logs: Mapping[str, Sequence[LogRecord]]) -> dict[str, dict[str, Any]]:
+    """Each participant's store at the end of a TCC run with these scenario ``options``
+    (its last local transaction's, or its initial store)."""
+    config = TccConfig.from_options(dict(options))
+    resources = config.resources(participants)
     out = {}
-    for p in run.participants:
-        last = [r for r in run.logs[p] if r.record == "LOCAL_TX"]
+    for p in participants:
+        last = [r for r in logs[p] if r.record == "LOCAL_TX"]
         if last:
             out[p] = copy.deepcopy(last[-1].data["store"])
         else:
-            out[p] = TccParticipant(p, config, config.resources(run.participants)[p]).initial()
+            out[p] = TccParticipant(p, config, resources[p]).initial()
     return out

@@ -18,15 +18,14 @@ reliably; under a partition each side terminates alone and they may disagree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..engine.node import Context, Role
+from ..engine.node import Context
 from ..engine.records import Message
 from ..engine.statemachine import machine
 from ..errors import TxlibError
 from . import bank
-from .base import COORDINATOR, CommitConfig, CommitCoordinator, Protocol
+from .base import COORDINATOR, CommitConfig, CommitCoordinator, CommitParticipant, CommitProtocol
 
 
 @dataclass(frozen=True)
@@ -224,20 +223,11 @@ class Coordinator(CommitCoordinator):
         ctx.broadcast((p for p in self.participants if p != skip), "ABORT", tx=self.config.tx)
 
 
-class Participant(Role):
+class Participant(CommitParticipant):
     """A 3PC participant owning one bank account; it can lead the termination protocol."""
 
     machine = PARTICIPANT_MACHINE
-
-    def __init__(self, name: str, participants: Sequence[str], config: ThreePCConfig,
-                 operation: bank.Operation, balance: int) -> None:
-        super().__init__()
-        self.me = name
-        self.order = {p: i for i, p in enumerate(participants)}
-        self.peers = tuple(p for p in participants if p != name)
-        self.config = config
-        self.operation = operation
-        self.balance = balance
+    config: ThreePCConfig
 
     # --- the normal protocol ------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
@@ -436,18 +426,12 @@ class Participant(Role):
             ctx.vars.pop(key, None)
 
 
-class ThreePhaseCommit(Protocol):
+class ThreePhaseCommit(CommitProtocol):
     """Registry entry for ``"3pc"``."""
 
     name = "3pc"
     title = "Three-phase commit (Skeen) with the termination protocol"
     config_class = ThreePCConfig
     machines = (COORDINATOR_MACHINE, PARTICIPANT_MACHINE)
-
-    def build(self, participants: Sequence[str], config: CommitConfig) -> list[tuple[str, Role]]:
-        assert isinstance(config, ThreePCConfig)
-        ops, balances = self.resources(participants, config)
-        nodes: list[tuple[str, Role]] = [(COORDINATOR, Coordinator(participants, config, ops))]
-        for p in participants:
-            nodes.append((p, Participant(p, participants, config, ops[p], balances[p])))
-        return nodes
+    coordinator_class = Coordinator
+    participant_class = Participant

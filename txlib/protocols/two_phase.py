@@ -14,13 +14,11 @@ logged it presumes abort.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from ..engine.node import Context, Role
+from ..engine.node import Context
 from ..engine.records import Message
 from ..engine.statemachine import machine
 from . import bank
-from .base import COORDINATOR, CommitConfig, CommitCoordinator, Protocol
+from .base import COORDINATOR, CommitCoordinator, CommitParticipant, CommitProtocol
 
 COORDINATOR_MACHINE = machine(
     "coordinator",
@@ -145,18 +143,10 @@ class Coordinator(CommitCoordinator):
         ctx.broadcast((p for p in self.participants if p != skip), "ABORT", tx=self.config.tx)
 
 
-class Participant(Role):
+class Participant(CommitParticipant):
     """A 2PC participant (resource manager) owning one bank account."""
 
     machine = PARTICIPANT_MACHINE
-
-    def __init__(self, peers: Sequence[str], config: CommitConfig,
-                 operation: bank.Operation, balance: int) -> None:
-        super().__init__()
-        self.peers = tuple(peers)
-        self.config = config
-        self.operation = operation
-        self.balance = balance
 
     def on_start(self, ctx: Context) -> None:
         ctx.set_timer("prepare", self.config.prepare_timeout)
@@ -248,17 +238,11 @@ class Participant(Role):
         ctx.set_timer("decision", self.config.retry_interval)
 
 
-class TwoPhaseCommit(Protocol):
+class TwoPhaseCommit(CommitProtocol):
     """Registry entry for ``"2pc"``."""
 
     name = "2pc"
     title = "Two-phase commit (presumed abort)"
     machines = (COORDINATOR_MACHINE, PARTICIPANT_MACHINE)
-
-    def build(self, participants: Sequence[str], config: CommitConfig) -> list[tuple[str, Role]]:
-        ops, balances = self.resources(participants, config)
-        nodes: list[tuple[str, Role]] = [(COORDINATOR, Coordinator(participants, config, ops))]
-        for p in participants:
-            peers = [q for q in participants if q != p]
-            nodes.append((p, Participant(peers, config, ops[p], balances[p])))
-        return nodes
+    coordinator_class = Coordinator
+    participant_class = Participant

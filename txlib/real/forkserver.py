@@ -60,9 +60,7 @@ class ForkServer:
     _owner = 0
 
     def __init__(self) -> None:
-        import txlib
-
-        root = str(Path(txlib.__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parent.parent.parent)  # the folder holding txlib
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()

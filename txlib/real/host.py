@@ -299,8 +299,7 @@ class NodeHost:
         config = replace(self.base_config, tx=tx)
         if self.is_coordinator:
             return Coordinator(self.participants, config, dict(ops))
-        peers = [p for p in self.participants if p != self.name]
-        role = RealParticipant(peers, config, ops[self.name], 0)
+        role = RealParticipant(self.name, self.participants, config, ops[self.name], 0)
         role.account = self.store
         return role
 

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..check import check_all, outcome
-from ..check.invariants import Violation
 from ..engine.records import LogRecord
 from ..engine.trace import Trace
 from ..errors import TxlibError, bad_choice
+from ..properties import check_all, commit_outcome
+from ..properties.commit import Violation
 from ..protocols import bank
 from ..protocols.base import COORDINATOR, CommitConfig
 from ..protocols.two_phase import COORDINATOR_MACHINE, PARTICIPANT_MACHINE
@@ -177,8 +177,8 @@ class RealRun:
     def as_run(self) -> Any:
         """This run as a :class:`txlib.Run`, for the console (``txlib.console.show``)
         and ``txlib.diagram``."""
-        from ..run import Run
-        from ..scenario import Scenario
+        from ..simulation.run import Run
+        from ..simulation.scenario import Scenario
 
         scenario = Scenario(
             "2pc", participants=self.participants,
@@ -236,7 +236,7 @@ class RealSystem:
         database_prefix: str = "txlib_",
         start_timeout: float = 30.0,
     ) -> None:
-        from ..scenario import participant_names
+        from ..simulation.scenario import participant_names
 
         self.participants = participant_names(participants)
         self.nodes = (COORDINATOR, *self.participants)
@@ -829,7 +829,7 @@ class RealSystem:
         end = self.settled_at.get(tx, (time.time_ns() - self.t0_ns) / 1e9)
         return RealRun(
             backend=self.backend, tx=tx, participants=self.participants, settled=settled,
-            outcome=outcome(decisions, self.participants, down) if settled else "blocked",
+            outcome=commit_outcome(decisions, self.participants, down) if settled else "blocked",
             decisions=decisions, states=states, down=down,
             before=dict(self.before.get(tx, self.initial_balances)),
             balances={p: int(i["balance"]) for p, i in info.items()},

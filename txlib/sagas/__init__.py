@@ -1,5 +1,7 @@
-"""Sagas: definitions (:class:`Saga`), the seed's e-commerce example, and their checks."""
+"""Saga definitions (:class:`SagaDefinition`) and the built-in ones: the seed's
+e-commerce order and the isolation examples. Their checks are in
+:mod:`txlib.properties.saga`; running one is :class:`txlib.Saga`."""
 
-from .definition import Retry, Saga, Step, StepFailed, get_saga
+from .definition import Retry, SagaDefinition, Step, StepFailed, get_saga
 
-__all__ = ["Retry", "Saga", "Step", "StepFailed", "get_saga"]
+__all__ = ["Retry", "SagaDefinition", "Step", "StepFailed", "get_saga"]

@@ -1,7 +1,7 @@
 """Defining a saga: named steps, each a local transaction at one service, with its
 compensation, retry policy, and where the point of no return (the pivot) lies.
 
->>> saga = Saga("transfer", services={"bank": {"balance": 100}, "shop": {"orders": []}})
+>>> saga = txlib.Saga("transfer", services={"bank": {"balance": 100}, "shop": {"orders": []}})
 >>> saga.step("pay", service="bank", action=pay, compensation=refund)
 >>> saga.step("order", service="shop", action=place, compensation=cancel)
 >>> run = saga.simulate(faults=[txlib.fail_step("order")])
@@ -70,8 +70,9 @@ class Step:
 
 
 @dataclass
-class Saga:
-    """A saga definition. Add steps with :meth:`step`, then :meth:`simulate` it.
+class SagaDefinition:
+    """A saga definition. Add steps with :meth:`step`; :class:`txlib.Saga` adds
+    ``simulate`` and ``scenario``.
 
     ``services`` maps each service to its initial local store; ``context`` is the saga's
     input; ``invariants`` are domain rules checked on the final stores, each returning a
@@ -114,7 +115,7 @@ class Saga:
         retry: Retry | None = None,
         compensation_retry: Retry | None = None,
         pivot: bool = False,
-    ) -> Saga:
+    ) -> SagaDefinition:
         """Add a step (returns the saga, so calls can be chained).
 
         Every step before the pivot needs a compensation; the pivot and the steps after it
@@ -164,28 +165,11 @@ class Saga:
     def step_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.steps)
 
-    def scenario(self, *, protocol: str = "saga", seed: int = 0, faults: Sequence[Any] = (),
-                 **options: Any) -> Any:
-        """A Scenario running this saga (``protocol`` "saga" or "saga-choreography")."""
-        from ..scenario import Scenario
 
-        if not self.steps:
-            raise TxlibError(f"saga {self.name} has no steps yet: add some with .step(...)")
-        return Scenario(protocol, seed=seed, faults=tuple(faults),
-                        options={"saga": self.name, **options},
-                        description=self.description)
-
-    def simulate(self, *, protocol: str = "saga", seed: int = 0, faults: Sequence[Any] = (),
-                 record: bool = True, **options: Any) -> Any:
-        """Run this saga once and return the Run."""
-        return self.scenario(protocol=protocol, seed=seed, faults=faults,
-                             **options).run(record=record)
+_DEFINITIONS: dict[str, SagaDefinition] = {}
 
 
-_DEFINITIONS: dict[str, Saga] = {}
-
-
-def register(saga: Saga) -> None:
+def register(saga: SagaDefinition) -> None:
     """Make ``saga`` findable by name (scenarios refer to sagas by name in JSON).
 
     Defining a saga with the name of an earlier one replaces it.
@@ -193,7 +177,7 @@ def register(saga: Saga) -> None:
     _DEFINITIONS[saga.name] = saga
 
 
-def get_saga(name: object) -> Saga:
+def get_saga(name: object) -> SagaDefinition:
     """The saga definition called ``name`` (built-in ones are always available)."""
     from . import ecommerce  # noqa: F401  (registers the built-in sagas)
 
@@ -201,7 +185,7 @@ def get_saga(name: object) -> Saga:
         raise TxlibError(
             f"unknown saga {name!r}; valid choices: "
             + ", ".join(repr(n) for n in sorted(_DEFINITIONS))
-            + ". A saga you defined yourself must be defined (txlib.Saga(...)) in this "
+            + ". A saga you defined yourself must be defined (txlib.SagaDefinition(...)) in this "
             "Python session before a scenario can use it."
         )
     return _DEFINITIONS[name]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .definition import Context, Saga, StepFailed, Store
+from .definition import Context, SagaDefinition, StepFailed, Store
 
 CUSTOMER = "CUST-123"
 ORDER_INPUT: dict[str, Any] = {"customer_id": CUSTOMER, "items": {"ITEM-001": 2},
@@ -144,10 +144,10 @@ INVARIANTS = (
 )
 
 
-def order_saga(name: str = "ecommerce", *, pivot: bool = False) -> Saga:
+def order_saga(name: str = "ecommerce", *, pivot: bool = False) -> SagaDefinition:
     """The seed's order saga; with ``pivot=True`` the payment is the point of no return
     (it is never refunded) and the shipment is retried until it succeeds."""
-    saga = Saga(
+    saga = SagaDefinition(
         name, services=INITIAL_STORES, context=ORDER_INPUT, invariants=INVARIANTS,
         description=("An order over four services: create the order, reserve stock, take "
                      "the payment, book the shipment."

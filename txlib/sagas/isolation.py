@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import bad_choice
-from .definition import Context, Saga, StepFailed, Store
+from .definition import Context, SagaDefinition, StepFailed, Store
 
 ITEM = "ITEM-1"
 INITIAL_STOCK = 10
@@ -167,7 +167,7 @@ INVARIANTS = (
 
 
 def stock_saga(name: str, *, compensation: str = "restore", lock: bool = False,
-               risky_first: bool = False) -> Saga:
+               risky_first: bool = False) -> SagaDefinition:
     """A stock-move saga: ``compensation`` "restore" (write back the old value) or
     "commutative" (take the move back); ``lock`` marks the item PENDING until the saga
     ends; ``risky_first`` settles the bill (the step that may fail) before moving stock."""
@@ -181,7 +181,7 @@ def stock_saga(name: str, *, compensation: str = "restore", lock: bool = False,
         parts.append("the item stays PENDING until the saga ends (semantic lock)")
     if risky_first:
         parts.append("the bill, which may be declined, is settled first")
-    saga = Saga(name, services=STORES, context=CONTEXT, invariants=INVARIANTS,
+    saga = SagaDefinition(name, services=STORES, context=CONTEXT, invariants=INVARIANTS,
                 description="; ".join(parts) + ".")
     move = move_stock_locked if lock else move_stock
     if risky_first:
@@ -195,7 +195,7 @@ def stock_saga(name: str, *, compensation: str = "restore", lock: bool = False,
     return saga
 
 
-VARIANTS: dict[str, Saga] = {
+VARIANTS: dict[str, SagaDefinition] = {
     s.name: s for s in (
         stock_saga("stock"),
         stock_saga("stock-locked", lock=True),

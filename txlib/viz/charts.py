@@ -4,7 +4,7 @@ pictures share this."""
 
 from __future__ import annotations
 
-from ..run import Run
+from ..simulation.run import Run
 from .frames import last_index_of_step
 from .statechart import statechart_svg
 

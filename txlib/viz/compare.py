@@ -13,8 +13,8 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..run import Run
-from ..scenario import Scenario
+from ..simulation.run import Run
+from ..simulation.scenario import Scenario
 from .spacetime import spacetime_svg
 from .widgets import as_scenario
 

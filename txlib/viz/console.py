@@ -23,7 +23,7 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from ..engine.records import TraceEvent
-    from ..run import Run
+    from ..simulation.run import Run
 
 
 class Mark(NamedTuple):

@@ -27,11 +27,11 @@ from ..engine.faults import (
     vote_no,
 )
 from ..errors import TxlibError, bad_choice
+from ..presets import NAMED_SCENARIOS, scenario
 from ..protocols import COORDINATOR
-from ..run import Run
 from ..sagas import get_saga
-from ..scenario import Scenario
-from ..scenarios import NAMED_SCENARIOS, scenario
+from ..simulation.run import Run
+from ..simulation.scenario import Scenario
 from .frames import last_index_of_step
 
 # The faults a learner can inject at the cursor, with what each needs.
@@ -178,7 +178,7 @@ class LabModel:
         """Search for up to ``budget`` more faults that make this run block or break an
         invariant; load the first such run (fewest faults) with the cursor where it
         goes wrong."""
-        from ..check.grid import find_worse  # local: the search is only needed here
+        from ..explorer.grid import find_worse  # local: the search is only needed here
 
         self._editable()
 

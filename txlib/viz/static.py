@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..run import Run
-from ..scenario import Scenario
+from ..simulation.run import Run
+from ..simulation.scenario import Scenario
 from .spacetime import spacetime_svg
 
 

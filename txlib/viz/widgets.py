@@ -17,10 +17,10 @@ import ipywidgets as w
 
 from ..engine.faults import Fault
 from ..errors import TxlibError
+from ..presets import NAMED_SCENARIOS
 from ..protocols import PROTOCOLS
-from ..run import Run
-from ..scenario import Scenario, participant_names
-from ..scenarios import NAMED_SCENARIOS
+from ..simulation.run import Run
+from ..simulation.scenario import Scenario, participant_names
 from .charts import role_charts
 from .frames import NodeRow, node_rows
 from .lab import FAULT_CHOICES, LabModel, preset_names

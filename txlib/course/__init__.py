@@ -1,0 +1,133 @@
+"""Exercises with feedback: ``ex = txlib.exercise("name")``, then ``ex.check(answer)``,
+``ex.hint()`` and ``ex.solution()``.
+
+A check never raises: a wrong or malformed answer gets a :class:`Feedback` that says
+what is wrong, shown in the notebook (and as plain text elsewhere). Lessons register
+their exercises in ``txlib/course/<lesson>.py`` modules, imported below.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+from ..errors import TxlibError, bad_choice
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The verdict on one answer (``ok``) and a message in plain words. ``tone`` is
+    ``"verdict"`` for a check, ``"hint"`` or ``"solution"`` otherwise."""
+
+    ok: bool
+    message: str
+    tone: str = "verdict"
+
+    def _mark(self) -> str:
+        if self.tone == "hint":
+            return "Hint"
+        if self.tone == "solution":
+            return "Solution"
+        return "✓ Correct." if self.ok else "✗ Not yet."
+
+    def __str__(self) -> str:
+        return f"{self._mark()} {self.message}"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def _repr_html_(self) -> str:
+        colour = {"hint": "#0072B2", "solution": "#0072B2"}.get(
+            self.tone, "#009E73" if self.ok else "#D55E00")
+        return (f'<div style="border-left:4px solid {colour};padding:4px 8px;'
+                f'white-space:pre-wrap">'
+                f'<b style="color:{colour}">{escape(self._mark())}</b> '
+                f"{escape(self.message)}</div>")
+
+
+Checker = Callable[[Any], Feedback]
+
+
+@dataclass
+class Exercise:
+    """One exercise: a prompt, a checker, hints revealed one at a time, a solution."""
+
+    name: str
+    prompt: str
+    checker: Checker
+    hints: tuple[str, ...]
+    answer: str
+    example: Any = None  # a correct answer as a value; tests check it is accepted
+    _hints_shown: int = field(default=0, repr=False)
+
+    def check(self, answer: Any) -> Feedback:
+        """Judge ``answer``; never raises (a bad answer is reported, not thrown)."""
+        try:
+            return self.checker(answer)
+        except TxlibError as exc:
+            return Feedback(False, f"txlib could not use that answer: {exc}")
+        except Exception as exc:  # a learner's answer must never crash the lesson
+            return Feedback(False, f"that answer could not be checked ({type(exc).__name__}: "
+                                   f"{exc})")
+
+    def hint(self) -> Feedback:
+        """The next hint (the last one repeats)."""
+        if not self.hints:
+            return Feedback(False, "none for this one: try an experiment!", "hint")
+        text = self.hints[min(self._hints_shown, len(self.hints) - 1)]
+        self._hints_shown += 1
+        return Feedback(False, f"{min(self._hints_shown, len(self.hints))} of "
+                               f"{len(self.hints)}: {text}", "hint")
+
+    def solution(self) -> Feedback:
+        """One correct answer, explained."""
+        return Feedback(True, self.answer, "solution")
+
+    def _repr_html_(self) -> str:
+        return (f"<div><b>Exercise {escape(self.name)}</b>: {escape(self.prompt)}<br>"
+                "<small>Answer with <code>.check(...)</code>; stuck? "
+                "<code>.hint()</code>, then <code>.solution()</code>.</small></div>")
+
+    def __repr__(self) -> str:
+        return f"Exercise {self.name}: {self.prompt}"
+
+
+_REGISTRY: dict[str, Callable[[], Exercise]] = {}
+
+
+def register(name: str) -> Callable[[Callable[[], Exercise]], Callable[[], Exercise]]:
+    """Decorator for a function that builds a fresh Exercise called ``name``."""
+
+    def add(build: Callable[[], Exercise]) -> Callable[[], Exercise]:
+        if name in _REGISTRY:
+            raise ValueError(f"exercise {name!r} registered twice")
+        _REGISTRY[name] = build
+        return build
+
+    return add
+
+
+def _load_all() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+def exercise(name: str) -> Exercise:
+    """A fresh copy of exercise ``name`` (hints start from the first)."""
+    _load_all()
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise bad_choice("exercise", name, sorted(_REGISTRY))
+    return _REGISTRY[name]()
+
+
+def exercises() -> list[str]:
+    """Names of every exercise."""
+    _load_all()
+    return sorted(_REGISTRY)

@@ -1,0 +1,399 @@
+"""Lesson 07 (sagas by choreography): exercises checked by running the order saga by events.
+
+- ``choreo-lose-an-event``: find a crash that makes a service lose the event it should
+  publish. The checker runs the plan without the transactional outbox (it must lose an
+  event), then the same plan with the outbox (the relay must publish it after the restart);
+- ``choreo-idempotent-consumer``: write the payment service's action so that it charges
+  once however often the event arrives, with the service's own deduplication switched
+  off (``idempotent=False``). The checker runs it under a duplicated delivery, a crash
+  before the ACK and a declined payment, and reads the wallet;
+- ``choreo-no-invented-event``: choose the publishing options under which neither the
+  crash of ``choreo-invented-event`` nor that of ``choreo-lost-event`` breaks the saga.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ..engine.faults import Fault, crash, duplicate, recover
+from ..errors import TxlibError, choices
+from ..presets import scenario
+from ..properties.saga import final_stores
+from ..protocols.choreography import BROKER
+from ..sagas import ecommerce
+from ..sagas.definition import Context, StepFailed, Store
+from ..simulation.run import Run
+from ..simulation.saga import Saga
+from ..simulation.scenario import Scenario
+from . import Exercise, Feedback, register
+
+P = "saga-choreography"
+SERVICES = tuple(ecommerce.INITIAL_STORES)
+NODES = (BROKER, *SERVICES)
+RESTART_AFTER = 200  # a crashed service the learner did not restart comes back this later
+
+
+def _faults(answer: Any) -> tuple[Fault, ...]:
+    if isinstance(answer, Fault):
+        return (answer,)
+    if (isinstance(answer, Iterable) and not isinstance(answer, (str, bytes, Mapping))):
+        faults = tuple(answer)
+        if faults and all(isinstance(f, Fault) for f in faults):
+            return faults
+    raise TxlibError("answer with a crash, or a list of a crash and a recovery, e.g. "
+                     "[txlib.crash('orders', when='orders receives EVENT'), "
+                     "txlib.recover('orders', at_time=300)]")
+
+
+def _names(events: Iterable[str]) -> str:
+    names = list(events)
+    return ", ".join(names) if names else "none"
+
+
+def broker_events(run: Run) -> list[str]:
+    """The broker's event log, in order: every event that was published."""
+    return [r.data["event"] for r in run.logs[BROKER] if r.record == "EVENT"]
+
+
+# --- exercise: lose an event -------------------------------------------------------------
+
+def lost_event_runs(answer: Any) -> tuple[Run, Run]:
+    """The learner's crash plan run without the outbox and with it (in that order).
+
+    The plan is one crash and at most one recovery of the same node; a crashed node that
+    the plan does not restart is restarted ``RESTART_AFTER`` ms after its crash, so that
+    the difference between the two runs is the outbox, not the downtime.
+    """
+    faults = _faults(answer)
+    crashes = [f for f in faults if f.kind == "crash"]
+    others = [f for f in faults if f.kind != "crash"]
+    if len(crashes) != 1:
+        raise TxlibError(f"use exactly one crash (this plan has {len(crashes)})")
+    node = crashes[0].node
+    if any(f.kind != "recover" or f.node != node for f in others) or len(others) > 1:
+        raise TxlibError(f"besides the crash, only one recovery of {node} is allowed "
+                         "(txlib.recover(...)); no other faults")
+    plan = Scenario(P, faults=faults, options={"outbox": False})
+    first = plan.run()
+    if not others:
+        crashed = [e.time for e in first.trace.of_kind("crash") if e.node == node]
+        if crashed:
+            plan = plan.replace(faults=(*faults, recover(node,
+                                                         at_time=crashed[0] + RESTART_AFTER)))
+            first = plan.run()
+    with_outbox = plan.replace(options={"outbox": True}).run()
+    return first, with_outbox
+
+
+@register("choreo-lose-an-event")
+def _lose_an_event() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        plain, outbox = lost_event_runs(answer)
+        crash_fault = next(f for f in plain.scenario.faults if f.kind == "crash")
+        node = crash_fault.node
+        if plain.unfired_faults:
+            fault, why = plain.unfired_faults[0]
+            return Feedback(False, f"'{fault.describe()}' never happened: {why}.")
+        lost = [v for v in plain.violations if v.invariant == "lost event"]
+        if not lost:
+            if node == BROKER:
+                return Feedback(False, "without the outbox the saga ended "
+                                       f"{plain.outcome}: the broker forces every event to its "
+                                       "log before it delivers it, and after a restart it "
+                                       "re-delivers every event nobody acknowledged. The dual "
+                                       "write is in the services: which one writes twice?")
+            if crash_fault.when is None:
+                return Feedback(False, f"without the outbox the saga ended {plain.outcome} and "
+                                       "no event was lost. A crash at a step boundary (at_step, "
+                                       "at_time) never falls between a commit and its publish: "
+                                       "a service does both in the same step. A trigger "
+                                       "(when=...) fires in the middle of a step.")
+            return Feedback(False, f"without the outbox the saga ended {plain.outcome} and no "
+                                   f"event was lost: when {node} crashed, it had no committed "
+                                   "change whose event was still unsent. A crash before the "
+                                   "commit loses nothing (the broker re-delivers the event "
+                                   "after the restart); a crash after the publish loses "
+                                   "nothing either. Find the moment in between.")
+        if outbox.outcome != "completed" or outbox.violations:
+            why = "; ".join(str(v) for v in outbox.violations) or "no rule broken"
+            return Feedback(False, f"without the outbox: {lost[0].reason}. But with the outbox "
+                                   f"the same plan ends {outbox.outcome} ({why}): restart "
+                                   f"{node} after the crash, so that its relay can publish.")
+        held = broker_events(plain)
+        return Feedback(True, f"{lost[0].reason}. The broker's event log ends at {held[-1]} "
+                              f"and the broker still says {plain.states[BROKER]}: nobody "
+                              "noticed. With the outbox the same plan completed at time "
+                              f"{outbox.end_time}: the event was written in the same forced "
+                              f"record as the change, and the relay at {node} published it "
+                              "after the restart.")
+
+    return Exercise(
+        name="choreo-lose-an-event",
+        prompt="Without the transactional outbox (outbox=False), a service commits its "
+               "local transaction and then publishes its event as a second, separate "
+               "action. Give one crash (txlib.crash(...), and if you like a "
+               "txlib.recover(...) of the same node) that makes the order saga lose an "
+               "event. The checker runs your plan with outbox=False, then with the outbox; "
+               f"a node you do not restart comes back {RESTART_AFTER} ms after its crash.",
+        checker=check,
+        hints=(
+            "The gap is between two actions of one service in one step: the commit (a "
+            "forced LOCAL_TX record) and the publish (a PUBLISH message). A crash at a step "
+            "boundary cannot fall into it; a trigger can.",
+            "Crash a service right after it writes its LOCAL_TX record: "
+            "txlib.crash(NODE, when='NODE logs LOCAL_TX').",
+        ),
+        answer="txlib.crash('inventory', when='inventory logs LOCAL_TX') (any service "
+               "works): the reservation is committed, the event reserve_inventory_done "
+               "exists only in memory, and the crash wipes it. After the restart the broker "
+               "re-delivers create_order_done, inventory finds it handled (a duplicate) and "
+               "publishes nothing: the saga silently stops with the stock held. With the "
+               "outbox the event is part of the committed record, and the relay publishes "
+               "it when inventory comes back.",
+        example=crash("inventory", when="inventory logs LOCAL_TX"),
+    )
+
+
+# --- exercise: an idempotent consumer ----------------------------------------------------
+
+CUSTOMER = ecommerce.CUSTOMER
+EARLIER = {"order": "ORD-S0", "amount": 2500, "customer": CUSTOMER, "status": "COMPLETED"}
+CONSUMER_STORES: dict[str, Store] = copy.deepcopy(ecommerce.INITIAL_STORES)
+CONSUMER_STORES["orders"]["orders"]["ORD-S0"] = {"customer": CUSTOMER,
+                                                 "items": {"ITEM-002": 1},
+                                                 "status": "PENDING"}
+CONSUMER_STORES["payment"] = {"payments": {"PAY-S0": dict(EARLIER)},
+                              "wallets": {CUSTOMER: 50_000 - EARLIER["amount"]},
+                              "merchant": EARLIER["amount"]}
+WALLET = CONSUMER_STORES["payment"]["wallets"][CUSTOMER]
+PRICE = ecommerce.ORDER_INPUT["amount"]
+TOO_DEAR = 60_000
+NOT_DEDUPLICATED = {"idempotent": False}
+# (what happens, options, faults, the broker's final state)
+CONSUMER_PLANS: tuple[tuple[str, dict[str, Any], tuple[Fault, ...], str], ...] = (
+    ("the broker's delivery of reserve_inventory_done to payment arrives twice",
+     {}, (duplicate("EVENT", dst="payment"),), "COMPLETED"),
+    ("payment commits, crashes before its ACK, and the broker re-delivers the event after "
+     "the restart", {}, (crash("payment", when="payment logs LOCAL_TX"),
+                         recover("payment", at_time=200)), "COMPLETED"),
+    (f"the order costs {TOO_DEAR} cents, more than the wallet holds, and the delivery "
+     "arrives twice", {"context": {"amount": TOO_DEAR}},
+     (duplicate("EVENT", dst="payment"),), "COMPENSATED"),
+)
+
+
+def charge_once(store: Store, ctx: Context) -> dict[str, Any]:
+    """A correct answer: this saga's payment id is the deduplication key, checked and
+    written in the same local transaction as the charge."""
+    payment_id = f"PAY-{ctx['saga_id']}"
+    if payment_id in store["payments"]:
+        return {"payment_id": payment_id}  # already charged: the same reply, no effect
+    return ecommerce.process_payment(store, ctx)
+
+
+def consumer_saga(action: Callable[[Store, Context], Any],
+                  name: str = "choreo-consumer-exercise") -> Saga:
+    """The order saga with ``action`` as the payment step; the customer paid an earlier
+    order, PAY-S0, so the payment store already holds one payment."""
+    saga = Saga(name, services=CONSUMER_STORES, context=ecommerce.ORDER_INPUT,
+                invariants=ecommerce.INVARIANTS,
+                description="The order saga with your payment action; the customer has "
+                            "paid an earlier order, PAY-S0.")
+    saga.step("create_order", service="orders", action=ecommerce.create_order,
+              compensation=ecommerce.cancel_order)
+    saga.step("reserve_inventory", service="inventory", action=ecommerce.reserve_items,
+              compensation=ecommerce.release_items)
+    saga.step("process_payment", service="payment", action=action,
+              compensation=ecommerce.refund_payment)
+    saga.step("create_shipment", service="shipping", action=ecommerce.create_shipment,
+              compensation=ecommerce.cancel_shipment)
+    return saga
+
+
+def _probe(action: Callable[[Store, Context], Any]) -> str | None:
+    """Call ``action`` directly on two fresh stores: each must be charged. A function
+    that remembers what it did outside the store charges only the first."""
+    ctx = {**ecommerce.ORDER_INPUT, "saga_id": "S1", "order_id": "ORD-S1", "reserved": True}
+    for first in (True, False):
+        store = copy.deepcopy(CONSUMER_STORES["payment"])
+        try:
+            action(store, dict(ctx))
+        except StepFailed as exc:
+            return (f"with {WALLET} cents in the wallet, your function declined a payment of "
+                    f"{PRICE} ({exc}).")
+        wallet = store["wallets"][CUSTOMER]
+        if wallet == WALLET - PRICE:
+            continue
+        if first:
+            return (f"called once on the payment store, which holds no payment for saga S1 "
+                    f"(only PAY-S0, of an earlier order), your function left the wallet at "
+                    f"{wallet} cents instead of {WALLET - PRICE}: one charge of {PRICE}.")
+        return ("called on a fresh payment store, your function charged; called on a second "
+                f"fresh store, it left the wallet at {wallet} cents. It remembers something "
+                "outside the store. That memory is not part of the local transaction: a "
+                "crash wipes it, and a rolled-back transaction leaves it behind. Keep what "
+                "you know in the store.")
+    return None
+
+
+def judge_consumer(action: Any) -> tuple[bool, str]:
+    """Run the order saga by events with ``action`` as the payment step under every plan;
+    (ok, what happened)."""
+    if not callable(action):
+        raise TxlibError("answer with a function process_payment(store, ctx), like the "
+                         "actions of lesson 06")
+    problem = _probe(action)
+    if problem:
+        return False, problem
+    calls: list[str] = []
+
+    def counted(store: Store, ctx: Context) -> Any:
+        calls.append(str(ctx.get("saga_id")))
+        return action(store, ctx)
+
+    saga = consumer_saga(counted)
+    first_calls = 0
+    for index, (what, options, faults, expected) in enumerate(CONSUMER_PLANS):
+        calls.clear()
+        run = saga.simulate(protocol=P, faults=faults, **NOT_DEDUPLICATED, **options)
+        if index == 0:
+            first_calls = len(calls)
+        pay = final_stores(saga, run.logs)["payment"]
+        wallet = pay["wallets"][CUSTOMER]
+        charged = expected == "COMPLETED"
+        want = WALLET - PRICE if charged else WALLET
+        broken = [v.reason for v in run.violations if v.invariant.startswith("domain")]
+        state = run.states[BROKER]
+        if state != expected:
+            return False, (f"{what}: the saga ended {state}, not {expected} "
+                           f"(the broker's events: {_names(broker_events(run))}).")
+        if wallet != want:
+            times = (WALLET - wallet) / PRICE
+            count = f"{times:g} times" if times == int(times) else "by a wrong amount"
+            return False, (f"{what}: the wallet holds {wallet} cents, not {want}: the customer "
+                           f"was charged {count}" + (f" ({'; '.join(broken)})" if broken else "")
+                           + ".")
+        if pay["payments"].get("PAY-S0") != EARLIER:
+            return False, f"{what}: the earlier payment PAY-S0 changed; leave it alone."
+        if broken:
+            return False, f"{what}: {'; '.join(broken)}."
+    return True, (f"the wallet was charged exactly once in both runs that completed, and not "
+                  f"at all when the payment was declined. Note: in the first run your "
+                  f"function ran {first_calls} times. The charge is observed once, but the "
+                  "code executed twice: anything it did outside the store (an e-mail, a call "
+                  "to a card provider) would have happened twice.")
+
+
+@register("choreo-idempotent-consumer")
+def _idempotent_consumer() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        ok, message = judge_consumer(answer)
+        return Feedback(ok, message)
+
+    return Exercise(
+        name="choreo-idempotent-consumer",
+        prompt="The payment service no longer deduplicates events by id (idempotent=False), "
+               "and the broker delivers at least once. Write its action, a function "
+               "process_payment(store, ctx), so that the customer is charged once however "
+               "often reserve_inventory_done arrives. store is the payment store: "
+               "{'payments': {...}, 'wallets': {...}, 'merchant': ...}; it already holds "
+               "PAY-S0, the customer's payment for an earlier order. ctx holds 'saga_id', "
+               "'customer_id', 'amount' and 'order_id'. Raise txlib.StepFailed when the wallet "
+               "holds less than the amount. You may call "
+               "txlib.sagas.ecommerce.process_payment(store, ctx), the original. The checker "
+               "runs three plans and reads the wallet.",
+        checker=check,
+        hints=(
+            "A duplicate must be recognised inside the same local transaction as the "
+            "charge: look in the store, the only state that is committed with the effect.",
+            "Which key identifies this saga's charge, and not the customer's earlier one? "
+            "The original action stores it as f\"PAY-{ctx['saga_id']}\".",
+            "If f\"PAY-{ctx['saga_id']}\" is already in store['payments'], return "
+            "{'payment_id': that id} without charging; otherwise call the original.",
+        ),
+        answer="def process_payment(store, ctx):\n"
+               "    payment_id = f\"PAY-{ctx['saga_id']}\"\n"
+               "    if payment_id in store['payments']:\n"
+               "        return {'payment_id': payment_id}  # a duplicate: same reply, no charge\n"
+               "    return txlib.sagas.ecommerce.process_payment(store, ctx)\n"
+               "The key is this saga's payment id (not the customer, who has paid before), and "
+               "it is checked and written in the same local transaction as the charge, so a "
+               "crash can never separate the two.",
+        example=charge_once,
+    )
+
+
+# --- exercise: the options that invent nothing and lose nothing --------------------------
+
+PUBLISH_OPTIONS = ("outbox", "publish_first")
+INVENTED_PLAN = "choreo-invented-event"
+LOST_PLAN = "choreo-lost-event"
+
+
+def publish_runs(options: Any) -> dict[str, Run]:
+    """The fault plans of ``choreo-invented-event`` and ``choreo-lost-event`` run with
+    the publishing ``options`` (only ``outbox`` and ``publish_first``; the others as in
+    the scenarios)."""
+    if not isinstance(options, Mapping):
+        raise TxlibError("answer with a dict of options, e.g. {'outbox': False, "
+                         "'publish_first': True}")
+    unknown = sorted(str(k) for k in options if k not in PUBLISH_OPTIONS)
+    if unknown:
+        raise TxlibError(f"{unknown[0]!r} is not a publishing option here; valid choices: "
+                         f"{choices(PUBLISH_OPTIONS)}")
+    for key, value in options.items():
+        if not isinstance(value, bool):
+            raise TxlibError(f"option {key} is True or False, got {value!r}")
+    runs = {}
+    for name in (INVENTED_PLAN, LOST_PLAN):
+        base = scenario(name)
+        kept = {k: v for k, v in base.options.items() if k not in PUBLISH_OPTIONS}
+        runs[name] = Scenario(P, faults=base.faults, options={**kept, **options}).run()
+    return runs
+
+
+def _describe(options: Mapping[str, Any]) -> str:
+    if options.get("outbox", True):
+        return "with the outbox"
+    return "publish, then commit" if options.get("publish_first") else "commit, then publish"
+
+
+@register("choreo-no-invented-event")
+def _no_invented_event() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        runs = publish_runs(answer)
+        notes = []
+        for name, run in runs.items():
+            crash_fault = next(f for f in run.scenario.faults if f.kind == "crash")
+            what = "; ".join(str(v) for v in run.violations) or "no rule broken"
+            notes.append(f"{name}'s crash ({crash_fault.describe()}): {run.outcome} ({what})")
+        design = _describe(answer)
+        if all(r.outcome == "completed" and not r.violations for r in runs.values()):
+            return Feedback(True, f"{design}: " + "; ".join(notes) + ". The change and its "
+                                  "event are committed in one local transaction, so no crash "
+                                  "can separate them: nothing is invented, nothing is lost.")
+        return Feedback(False, f"{design}: " + "; ".join(notes) + ".")
+
+    return Exercise(
+        name="choreo-no-invented-event",
+        prompt="In choreo-invented-event, inventory publishes before it commits and crashes in "
+               "between; in choreo-lost-event it commits, then crashes before it publishes. "
+               "Which publishing options prevent the invented event without opening the door "
+               "to the lost one? Answer with a dict of the options 'outbox' and "
+               "'publish_first' (True or False). The checker runs both crashes with them.",
+        checker=check,
+        hints=(
+            "Swapping the order of two separate writes only moves the gap: each order has "
+            "one crash that falls between them.",
+            "The gap closes only when the event is written in the same local transaction as "
+            "the change. Which option does that?",
+        ),
+        answer="{'outbox': True} (the default; publish_first must then be False): the event "
+               "is part of the forced LOCAL_TX record, and a relay publishes it after the "
+               "commit, again after a restart, until the broker acknowledges it. 'Publish, "
+               "then commit' invents an event when it crashes in between; 'commit, then "
+               "publish' loses one.",
+        example={"outbox": True},
+    )

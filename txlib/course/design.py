@@ -1,0 +1,377 @@
+"""Lesson 08 (designing sagas): exercises checked by running sagas and TCC on the engine.
+
+- ``design-survive-a-duplicate``: write the compensation of the stock-move saga's
+  ``move_stock`` step. The checker runs it with a service that does not deduplicate
+  commands, under a duplicated compensation, two concurrent sales, and a compensation
+  registered before a call that never arrived, and checks the stores against the saga's
+  domain rules;
+- ``design-pick-the-countermeasure``: for three interleavings of two stock-move sagas,
+  which countermeasures (alone) make the run consistent. Every entry is answered with
+  the run that shows it;
+- ``design-barrier-against-hanging``: which of the TCC barrier's rules it takes to
+  prevent the hanging of ``tcc-hanging``. The checker reads, from the run with the
+  barrier, which rule acted at which step, and from the run without it, what went wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ..engine.faults import Fault, drop, duplicate
+from ..engine.records import LogRecord
+from ..errors import TxlibError, choices
+from ..presets import scenario
+from ..properties.saga import final_stores
+from ..sagas import isolation
+from ..sagas.definition import Context, Store
+from ..simulation.run import Run
+from ..simulation.saga import Saga
+from . import Exercise, Feedback, register
+
+# --- exercise: a compensation that survives a duplicate ----------------------------------
+
+DECLINED_SALE = {"qty": -2, "payment": "declined"}
+# (what happens, options, faults)
+DUPLICATE_PLANS: tuple[tuple[str, dict[str, Any], tuple[Fault, ...]], ...] = (
+    ("a sale of 2 is declined and its compensation arrives twice",
+     {"context": DECLINED_SALE, "idempotent": False},
+     (duplicate("UNDO", dst="inventory"),)),
+    ("two sales run at once (A sells 2, then B sells 3; A is declined) and A's "
+     "compensation arrives twice", {"instances": isolation.LOST_UPDATE, "idempotent": False},
+     (duplicate("UNDO", dst="inventory"),)),
+    ("every stock request is lost and the compensation was registered before the call, "
+     "so it runs for a move that never happened",
+     {"register_compensation": "before", "idempotent": False},
+     (drop("DO", dst="inventory", count=3),)),
+)
+
+
+def unmove_once(store: Store, ctx: Context) -> None:
+    """A correct compensation: take this saga's move back, if it is still on record."""
+    qty = store["moves"].pop(ctx["saga_id"], None)
+    if qty is None:
+        return  # never moved, or taken back already
+    store["stock"][ctx["item"]] -= qty
+
+
+def undo_saga(compensation: Callable[[Store, Context], None],
+              name: str = "design-your-compensation") -> Saga:
+    """The stock-move saga (move the stock, then settle the bill) with ``compensation``
+    as the compensation of ``move_stock``."""
+    saga = Saga(name, services=isolation.STORES, context=isolation.CONTEXT,
+                invariants=isolation.INVARIANTS,
+                description="The stock-move saga with your compensation of move_stock.")
+    saga.step("move_stock", service="inventory", action=isolation.move_stock,
+              compensation=compensation)
+    saga.step("settle", service="payment", action=isolation.settle,
+              compensation=isolation.refund)
+    return saga
+
+
+def _domain(run: Run) -> list[str]:
+    return [v.reason for v in run.violations if v.invariant.startswith("domain")]
+
+
+def judge_compensation(compensation: Any) -> tuple[bool, str]:
+    """Run the stock-move saga with ``compensation`` under every plan; (ok, what happened)."""
+    if not callable(compensation):
+        raise TxlibError("answer with a function undo(store, ctx), like the compensations "
+                         "in this lesson")
+    saga = undo_saga(compensation)
+    for what, options, faults in DUPLICATE_PLANS:
+        try:
+            run = saga.simulate(faults=faults, **options)
+        except TxlibError as exc:
+            return False, f"{what}: {exc}."
+        if run.outcome == "stuck":
+            return False, (f"{what}: the saga is stuck. Your compensation failed every time "
+                           "it was tried (did it raise txlib.StepFailed?).")
+        broken = _domain(run)
+        if broken:
+            return False, f"{what}: {'; '.join(broken)}."
+    return True, ("kept every domain rule in all three runs: your compensation takes back "
+                  "exactly this saga's move (so B's sale survives A's undo), does nothing "
+                  "the second time, and does nothing when the move never happened.")
+
+
+@register("design-survive-a-duplicate")
+def _survive_a_duplicate() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        ok, message = judge_compensation(answer)
+        return Feedback(ok, message)
+
+    return Exercise(
+        name="design-survive-a-duplicate",
+        prompt="Write the compensation of the stock-move saga's move_stock step: a function "
+               "undo(store, ctx). store is the inventory's store ({'stock': {item: n}, "
+               "'moves': {saga_id: qty}, 'pending': {}}); move_stock added ctx['qty'] to "
+               "store['stock'][ctx['item']] and recorded store['moves'][ctx['saga_id']] = "
+               "qty. The checker runs the saga three times on an inventory that does not "
+               "deduplicate commands: " + "; ".join(w for w, _, _ in DUPLICATE_PLANS)
+               + ". After each run it checks the saga's domain rules.",
+        checker=check,
+        hints=(
+            "The service will not protect you: your function itself must notice that it "
+            "has already run. What in the store says whether this saga's move is still "
+            "in effect?",
+            "store['moves'] records each saga's move. Take the move back only if it is "
+            "there, and remove it when you do. Take it back by subtracting it, never by "
+            "writing back a stock you read earlier.",
+        ),
+        answer="Pop this saga's move from store['moves'] (store['moves'].pop(ctx['saga_id'], "
+               "None)). If there was none, return: the move never happened, or it was taken "
+               "back already. Otherwise subtract it from the stock "
+               "(unmove_once in txlib/course/design.py). The record and the stock change "
+               "in one local transaction, so the second copy finds no record and changes "
+               "nothing; subtracting commutes with B's sale, so B's units stay sold.",
+        example=unmove_once,
+    )
+
+
+# --- exercise: pick the countermeasure ----------------------------------------------------
+
+COUNTERMEASURES = ("commutative", "semantic lock", "reordered")
+# name -> (compensation of the saga as written, the two instances, what happens)
+SITUATIONS: dict[str, tuple[str, list[dict[str, Any]], str]] = {
+    "lost update": ("restore", isolation.LOST_UPDATE,
+                    "A sells 2, B sells 3, A's payment is declined; the compensation "
+                    "writes back the stock it read"),
+    "dirty read": ("commutative", isolation.DIRTY_READ,
+                   "A restocks 5, B sells 12, A's supplier bill is declined; the "
+                   "compensation takes the 5 back"),
+    "dirty read, restore": ("restore", isolation.DIRTY_READ,
+                            "A restocks 5, B sells 12, A's supplier bill is declined; the "
+                            "compensation writes back the stock it read"),
+}
+# The answer the engine gives: the example answer, which tests/test_exercises.py runs
+# through the checker (so every entry is checked against its run).
+COUNTERMEASURE_ANSWER = {"lost update": {"commutative", "semantic lock", "reordered"},
+                         "dirty read": {"semantic lock", "reordered"},
+                         "dirty read, restore": {"semantic lock", "reordered"}}
+
+
+def countermeasure_saga(situation: str, countermeasure: str | None) -> str:
+    """The name of the stock-move saga of ``situation`` with ``countermeasure`` applied
+    (None: as written)."""
+    compensation, _, _ = SITUATIONS[situation]
+    commutative = compensation == "commutative" or countermeasure == "commutative"
+    return ("stock" + ("-commutative" if commutative else "")
+            + ("-locked" if countermeasure == "semantic lock" else "")
+            + ("-reordered" if countermeasure == "reordered" else ""))
+
+
+def countermeasure_run(situation: str, countermeasure: str | None) -> Run:
+    """The run of ``situation`` with ``countermeasure`` (None: the anomaly itself)."""
+    from ..simulation.scenario import simulate
+
+    return simulate("saga", saga=countermeasure_saga(situation, countermeasure),
+                    instances=SITUATIONS[situation][1])
+
+
+def _countermeasures(value: Any, situation: str) -> set[str]:
+    chosen = {value} if isinstance(value, str) else value
+    if not isinstance(chosen, Iterable) or isinstance(chosen, (bytes, Mapping)):
+        raise TxlibError(f"for {situation!r}, answer with a set of countermeasures, e.g. "
+                         "{'semantic lock'}, or set() if none works")
+    chosen = {str(c).strip().lower() for c in chosen}
+    unknown = sorted(chosen - set(COUNTERMEASURES))
+    if unknown:
+        raise TxlibError(f"{unknown[0]!r} is not a countermeasure; valid choices: "
+                         f"{choices(COUNTERMEASURES)}")
+    return chosen
+
+
+def _stock(run: Run) -> int:
+    saga = run.scenario.options["saga"]
+    from ..sagas.definition import get_saga
+
+    return int(final_stores(get_saga(saga), run.logs)["inventory"]["stock"][isolation.ITEM])
+
+
+@register("design-pick-the-countermeasure")
+def _pick_the_countermeasure() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        if not isinstance(answer, Mapping) or sorted(answer) != sorted(SITUATIONS):
+            return Feedback(False, "answer with a dict from each situation to the set of "
+                                   "countermeasures that fix it: {"
+                                   + ", ".join(f"{s!r}: ..." for s in SITUATIONS) + "}")
+        chosen = {s: _countermeasures(answer[s], s) for s in SITUATIONS}
+        notes, wrong = [], set()
+        for situation in SITUATIONS:
+            for cm in COUNTERMEASURES:
+                run = countermeasure_run(situation, cm)
+                consistent = run.outcome in ("completed", "compensated")
+                if (cm in chosen[situation]) == consistent:
+                    continue
+                if consistent:
+                    notes.append(f"{situation!r}: {cm!r} is missing; with it the run ends "
+                                 f"{run.outcome}, stock {_stock(run)}, and breaks no rule.")
+                else:
+                    why = "; ".join(v.reason for v in run.violations) or "it never finishes"
+                    notes.append(f"{situation!r}: {cm!r} does not fix it; that run ends "
+                                 f"{run.outcome} ({why}).")
+                wrong.add(situation)
+        if notes:
+            right = len(SITUATIONS) - len(wrong)
+            return Feedback(False, f"{right} of {len(SITUATIONS)} situations right. "
+                                   + " ".join(notes))
+        return Feedback(True, "a commutative compensation cures the lost update (it takes "
+                              "back A's own change and leaves B's alone) but not a dirty "
+                              "read: B still acted on units that were never final. The "
+                              "semantic lock and the reordering fix all three, because they "
+                              "stop anyone from seeing A's change before it is final: the "
+                              "lock refuses B while A is PENDING, and the reordered saga "
+                              "fails before it changes anything.")
+
+    rows = "; ".join(f"{name!r}: {what}" for name, (_, _, what) in SITUATIONS.items())
+    return Exercise(
+        name="design-pick-the-countermeasure",
+        prompt="Two stock-move sagas, A and B, run at once over one item with 10 in stock. "
+               "Situations: " + rows + ". For each, which countermeasures, applied alone, "
+               "make the run consistent? Countermeasures: 'commutative' (the compensation "
+               "takes the move back instead of writing back a value), 'semantic lock' (the "
+               "item stays PENDING until the saga ends), 'reordered' (settle the bill, the "
+               "step that may fail, first). Answer with a dict from situation to a set, "
+               "e.g. {'lost update': {'commutative'}, ...}.",
+        checker=check,
+        hints=(
+            "Ask of each countermeasure: does B still get to see A's change before A "
+            "knows whether it will stand? If so, B may act on it.",
+            "A commutative compensation changes how A undoes, not what B sees. The lock and "
+            "the reordering change what B sees.",
+        ),
+        answer="{'lost update': {'commutative', 'semantic lock', 'reordered'}, 'dirty read': "
+               "{'semantic lock', 'reordered'}, 'dirty read, restore': {'semantic lock', "
+               "'reordered'}}. Taking the move back instead of writing back an old value "
+               "fixes the lost update only. In the dirty read B sold units that A then took "
+               "back, and in the third situation, with a restore, B's sale also vanishes "
+               "from the count (the stock looks fine at 10, but 10 plus the moves on record "
+               "makes -2). "
+               "Only the countermeasures that keep B away from A's unfinished change, the "
+               "lock and the reordering, fix those.",
+        example={s: set(cms) for s, cms in COUNTERMEASURE_ANSWER.items()},
+    )
+
+
+# --- exercise: which barrier rule prevents hanging ---------------------------------------
+
+BARRIER_RULES = {
+    "a": "an operation already recorded for the transaction is answered without running "
+         "again",
+    "b": "a Cancel that finds no Try recorded records itself anyway, and releases nothing",
+    "c": "a Try that finds a Cancel recorded is refused",
+}
+HANGING = "tcc-hanging"
+
+
+def _local_txs(run: Run, node: str) -> list[tuple[int, LogRecord]]:
+    """(step, record) of each of ``node``'s local transactions, in order."""
+    steps = [e.step for e in run.trace
+             if e.kind == "log" and e.node == node and e.detail.startswith("LOCAL_TX")]
+    records = [r for r in run.logs[node] if r.record == "LOCAL_TX"]
+    return list(zip(steps, records, strict=True))
+
+
+def barrier_actions(run: Run) -> dict[str, list[tuple[int, str]]]:
+    """For a TCC run with the barrier: the steps at which each rule acted, and where.
+
+    ``"a"``: a command whose operation the barrier already held was answered without
+    running; ``"b"``: a Cancel with no Try recorded was recorded as a null compensation;
+    ``"c"``: a Try found a Cancel recorded and was refused.
+    """
+    found: dict[str, list[tuple[int, str]]] = {rule: [] for rule in BARRIER_RULES}
+    for node in run.participants:
+        txs = _local_txs(run, node)
+        for step, r in txs:
+            if r.data["op"] == "cancel" and r.data["null"]:
+                found["b"].append((step, node))
+        for e in run.trace:
+            if e.kind != "deliver" or e.node != node or e.message is None:
+                continue
+            op = e.message.type.lower()
+            if op not in ("try", "confirm", "cancel"):
+                continue
+            before = [r for s, r in txs if s < e.step]
+            done = before[-1].data["store"]["barrier"].get(e.message.payload["tx"], []) \
+                if before else []
+            ran = any(s == e.step for s, _ in txs)
+            if ran:
+                continue
+            if op in done:
+                found["a"].append((e.step, node))
+            elif op == "try" and "cancel" in done:
+                found["c"].append((e.step, node))
+    return found
+
+
+def _letters(answer: Any) -> set[str]:
+    chosen = {answer} if isinstance(answer, str) else answer
+    if not isinstance(chosen, Iterable) or isinstance(chosen, (bytes, Mapping)):
+        raise TxlibError("answer with a set of rule letters, e.g. {'a'} or {'a', 'b'}")
+    letters = {str(c).strip().lower().strip("()") for c in chosen}
+    unknown = sorted(letters - set(BARRIER_RULES))
+    if unknown:
+        raise TxlibError(f"{unknown[0]!r} is not a rule; valid choices: "
+                         f"{choices(BARRIER_RULES)}")
+    if not letters:
+        raise TxlibError("choose at least one rule: the barrier does prevent the hanging")
+    return letters
+
+
+def _at(places: list[tuple[int, str]]) -> str:
+    return ", ".join(f"step {s} at {n}" for s, n in places)
+
+
+@register("design-barrier-against-hanging")
+def _barrier_against_hanging() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        chosen = _letters(answer)
+        bare = scenario(HANGING).run()
+        fenced = scenario(HANGING + "-barrier").run()
+        hanging = [v for v in bare.violations if v.invariant == "no hanging reservation"]
+        acted = barrier_actions(fenced)
+        needed = {"b", "c"}
+        notes = []
+        if "c" not in chosen:
+            notes.append(f"Rule (c) is the one that turned the late Try away ({_at(acted['c'])}"
+                         "): without a barrier that same Try "
+                         + (f"left a hanging reservation: {hanging[0].reason}" if hanging
+                            else "froze the amount for good") + ".")
+        if "b" not in chosen:
+            notes.append(f"Rule (c) needs something to find. The Cancel arrived first and "
+                         f"found no Try ({_at(acted['b'])}); rule (b) recorded it anyway. A "
+                         "barrier that let a null Cancel pass without a record would leave "
+                         "the late Try nothing to be refused by.")
+        if "a" in chosen:
+            notes.append("Rule (a) never acted in this run: no command arrived twice "
+                         "(it stops duplicates, not late arrivals).")
+        if chosen != needed:
+            return Feedback(False, " ".join(notes))
+        return Feedback(True, f"the Cancel reached payment first ({_at(acted['b'])}) and "
+                              "found no Try: rule (b) released nothing and recorded the "
+                              f"Cancel. The Try came later ({_at(acted['c'])}), found that "
+                              "record and was refused: rule (c). Together they are one idea: "
+                              "a Cancel leaves a mark that a Try can never get past. Rule (a), "
+                              "against duplicates, did not act.")
+
+    rules = "; ".join(f"({k}) {v}" for k, v in BARRIER_RULES.items())
+    return Exercise(
+        name="design-barrier-against-hanging",
+        prompt=f"The sub-transaction barrier has three rules: {rules}. In {HANGING} the Try "
+               "to payment arrives after the Cancel. Which rules does it take, with the "
+               "barrier on, to leave nothing frozen? Answer with a set of letters.",
+        checker=check,
+        hints=(
+            "Follow payment's messages in order in the barrier run: what arrives first, "
+            "and what does the barrier write down when it arrives?",
+            "The rule that refuses the late Try can only refuse it if something in the "
+            "barrier table says the transaction was cancelled. Which rule wrote that?",
+        ),
+        answer="{'b', 'c'}. The Cancel arrives first and finds no Try: rule (b) releases "
+               "nothing but records the Cancel. The late Try finds that record and is "
+               "refused: rule (c). Rule (a) deduplicates repeated operations and plays no "
+               "part here. DTM's barrier does both with one insert: a Cancel inserts the "
+               "Try's row itself, so the late Try's insert finds it and does nothing.",
+        example={"b", "c"},
+    )

@@ -1,0 +1,498 @@
+"""Lesson 06 (sagas by orchestration): exercises checked by running sagas on the engine.
+
+- ``saga-order-around-the-pivot``: order the steps of an engraved-lamp order so that no
+  failure ever needs to undo a step that cannot be undone. The checker runs the order as
+  a plain saga with every business failure and reads the domain rules, then runs it with
+  the first step that cannot be undone declared as the pivot;
+- ``saga-write-a-refund``: write the compensation of the order saga's payment step. The
+  checker runs the saga with it under four fault plans (a failed shipment, two orders at
+  once, a compensation registered before a call that never arrived, a duplicated refund)
+  and checks the stores against the saga's domain rules;
+- ``saga-when-to-register``: for four fault plans, which ``register_compensation``
+  settings end consistent. Every wrong entry is answered with the run that shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from ..engine.faults import Fault, drop, duplicate, fail_step
+from ..errors import TxlibError, choices
+from ..properties.saga import effects, final_stores
+from ..sagas import ecommerce
+from ..sagas.definition import Context, StepFailed, Store
+from ..simulation.run import Run
+from ..simulation.saga import Saga
+from ..simulation.scenario import simulate
+from . import Exercise, Feedback, register
+
+# --- exercise: order the steps around the pivot -------------------------------------------
+# An order for a lamp with a personal engraving. Identifiers derive from the saga's id.
+
+LAMP_INPUT: dict[str, Any] = {"customer": "CUST-7", "price": 4000, "text": "For Ada"}
+LAMP_STORES: dict[str, Store] = {
+    "shop": {"orders": {}},
+    "stock": {"lamps": 3, "reserved": {}},
+    "bank": {"wallet": 10_000, "merchant": 0, "charges": {}},
+    "workshop": {"engraved": {}},
+    "courier": {"parcels": {}},
+}
+
+
+def _order(ctx: Context) -> str:
+    return f"ORD-{ctx['saga_id']}"
+
+
+def place_order(store: Store, ctx: Context) -> None:
+    store["orders"][_order(ctx)] = "PLACED"
+
+
+def cancel_order(store: Store, ctx: Context) -> None:
+    if _order(ctx) in store["orders"]:
+        store["orders"][_order(ctx)] = "CANCELLED"
+
+
+def reserve_lamp(store: Store, ctx: Context) -> None:
+    if store["lamps"] < 1:
+        raise StepFailed("no lamp left in stock")
+    store["lamps"] -= 1
+    store["reserved"][_order(ctx)] = 1
+
+
+def release_lamp(store: Store, ctx: Context) -> None:
+    store["lamps"] += store["reserved"].pop(_order(ctx), 0)
+
+
+def charge_card(store: Store, ctx: Context) -> None:
+    if store["wallet"] < ctx["price"]:
+        raise StepFailed("card declined")
+    store["wallet"] -= ctx["price"]
+    store["merchant"] += ctx["price"]
+    store["charges"][_order(ctx)] = "CHARGED"
+
+
+def refund_card(store: Store, ctx: Context) -> None:
+    if store["charges"].get(_order(ctx)) == "CHARGED":
+        store["charges"][_order(ctx)] = "REFUNDED"
+        store["wallet"] += ctx["price"]
+        store["merchant"] -= ctx["price"]
+
+
+def engrave_lamp(store: Store, ctx: Context) -> None:
+    store["engraved"][_order(ctx)] = ctx["text"]
+
+
+def hand_to_courier(store: Store, ctx: Context) -> None:
+    store["parcels"][_order(ctx)] = "ON ITS WAY"
+
+
+def cannot_undo(store: Store, ctx: Context) -> None:
+    """What a compensation of a step that cannot be undone amounts to: nothing."""
+
+
+def _live(stores: Mapping[str, Store], order: str) -> bool:
+    return stores["shop"]["orders"].get(order) == "PLACED"
+
+
+def _nothing_engraved_for_a_cancelled_order(stores: Mapping[str, Store],
+                                            ctx: Context) -> str | None:
+    for order in sorted(stores["workshop"]["engraved"]):
+        if not _live(stores, order):
+            return (f"a lamp is engraved for {order}, which is cancelled: nobody else "
+                    "wants a lamp that says "
+                    f"{stores['workshop']['engraved'][order]!r}")
+    return None
+
+
+def _no_parcel_for_a_cancelled_order(stores: Mapping[str, Store], ctx: Context) -> str | None:
+    for order in sorted(stores["courier"]["parcels"]):
+        if not _live(stores, order):
+            return f"a parcel for {order} is on its way, but the order is cancelled"
+    return None
+
+
+def _no_charge_without_an_order(stores: Mapping[str, Store], ctx: Context) -> str | None:
+    for order, status in sorted(stores["bank"]["charges"].items()):
+        if status == "CHARGED" and not _live(stores, order):
+            return f"the customer paid for {order}, which is cancelled"
+    return None
+
+
+def _no_lamp_held_for_a_cancelled_order(stores: Mapping[str, Store],
+                                        ctx: Context) -> str | None:
+    for order in sorted(stores["stock"]["reserved"]):
+        if not _live(stores, order):
+            return f"a lamp is still reserved for {order}, which is cancelled"
+    return None
+
+
+LAMP_INVARIANTS = (
+    ("nothing engraved for a cancelled order", _nothing_engraved_for_a_cancelled_order),
+    ("no parcel for a cancelled order", _no_parcel_for_a_cancelled_order),
+    ("no charge without an order", _no_charge_without_an_order),
+    ("no lamp held for a cancelled order", _no_lamp_held_for_a_cancelled_order),
+)
+
+# step -> (service, action, compensation or None if it cannot be undone, how it can fail)
+LAMP_STEPS: dict[str, tuple[str, Callable[..., Any], Callable[..., Any] | None, str]] = {
+    "place_order": ("shop", place_order, cancel_order, "can be cancelled, never fails"),
+    "reserve_lamp": ("stock", reserve_lamp, release_lamp,
+                     "can be released, fails for good when no lamp is left"),
+    "charge_card": ("bank", charge_card, refund_card,
+                    "can be refunded, fails for good when the card is declined"),
+    "engrave_lamp": ("workshop", engrave_lamp, None,
+                     "cannot be undone, and the machine may jam, but a retry always works"),
+    "hand_to_courier": ("courier", hand_to_courier, None,
+                        "cannot be undone once the van has left, and the van may be late, "
+                        "but it always comes"),
+}
+LAMP_CAN_FAIL = ("reserve_lamp", "charge_card")
+LAMP_ORDER_EXAMPLE = ["place_order", "reserve_lamp", "charge_card", "engrave_lamp",
+                      "hand_to_courier"]
+
+
+def lamp_saga(order: Sequence[str], *, pivot: bool) -> Saga:
+    """The lamp order saga with its steps in ``order``.
+
+    ``pivot=False``: a plain saga in which each step that cannot be undone gets a
+    compensation that does nothing (all one could write). ``pivot=True``: the first step
+    that cannot be undone is declared the pivot, so it and every later step are never
+    compensated and are retried until they succeed.
+    """
+    saga = Saga("lamp-order" + ("-pivot" if pivot else ""), services=LAMP_STORES,
+                context=LAMP_INPUT, invariants=LAMP_INVARIANTS,
+                description="An engraved lamp: order, reserve, charge, engrave, ship.")
+    after = False
+    for name in order:
+        service, action, compensation, _ = LAMP_STEPS[name]
+        if not pivot:
+            saga.step(name, service=service, action=action,
+                      compensation=compensation or cannot_undo)
+        elif after:
+            saga.step(name, service=service, action=action)
+        elif compensation is None:
+            saga.step(name, service=service, action=action, pivot=True)
+            after = True
+        else:
+            saga.step(name, service=service, action=action, compensation=compensation)
+    return saga
+
+
+def _steps(answer: Any) -> list[str]:
+    if isinstance(answer, (str, bytes)) or not isinstance(answer, Iterable):
+        raise TxlibError("answer with a list of the five step names in the order they run, "
+                         f"e.g. {LAMP_ORDER_EXAMPLE[::-1]}")
+    names = list(answer)
+    unknown = [n for n in names if n not in LAMP_STEPS]
+    if unknown:
+        raise TxlibError(f"{unknown[0]!r} is not a step; valid choices: {choices(LAMP_STEPS)}")
+    if sorted(names) != sorted(LAMP_STEPS):
+        missing = sorted(set(LAMP_STEPS) - set(names))
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise TxlibError("use each of the five steps exactly once"
+                         + (f"; missing: {', '.join(missing)}" if missing else "")
+                         + (f"; more than once: {', '.join(twice)}" if twice else ""))
+    return names
+
+
+def _and(names: Sequence[str]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def _broken(run: Run) -> list[str]:
+    return [v.reason for v in run.violations if v.invariant.startswith("domain")]
+
+
+@register("saga-order-around-the-pivot")
+def _order_around_the_pivot() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        order = _steps(answer)
+        plain = lamp_saga(order, pivot=False)
+        for step in LAMP_CAN_FAIL:
+            run = plain.simulate(faults=[fail_step(step)])
+            broken = _broken(run)
+            if broken:
+                undone = [n for _, _, kind, n in effects(run.logs) if kind == "undo"]
+                stuck = [n for n in order[: order.index(step)] if LAMP_STEPS[n][2] is None]
+                return Feedback(False, f"when {step} fails, the saga runs the compensations "
+                                       f"of {_and(undone)}, but {_and(stuck)} cannot be "
+                                       f"undone: {broken[0]}.")
+        pivoted = lamp_saga(order, pivot=True)
+        pivot = next(s.name for s in pivoted.steps if s.pivot)
+        later = [s.name for s in pivoted.steps if s.after_pivot]
+        plans = [[fail_step(step)] for step in LAMP_CAN_FAIL]
+        plans += [[fail_step(step, times=2)] for step in later]
+        for faults in plans:
+            run = pivoted.simulate(faults=faults)
+            if run.outcome not in ("completed", "compensated"):
+                return Feedback(False, f"with {pivot} as the pivot and "
+                                       f"{faults[0].describe()}, the saga ends {run.outcome}.")
+        tail = (f"; after it, {_and(later)} can only go forward, and nothing there can "
+                "fail for good (a jammed machine or a late van is retried until it works)"
+                if later else "")
+        return Feedback(True, f"every step that can fail for good ({', '.join(LAMP_CAN_FAIL)}) "
+                              f"runs before {pivot}, the first step that cannot be undone. "
+                              f"{pivot} is the pivot: a failure before it is compensated, and "
+                              f"nothing before it is final{tail}. Checked with every failure.")
+
+    rows = "; ".join(f"{n} ({LAMP_STEPS[n][3]})"
+                     for n in sorted(LAMP_STEPS))
+    return Exercise(
+        name="saga-order-around-the-pivot",
+        prompt="An order for an engraved lamp has five steps: " + rows + ". Put them in an "
+               "order (a list of names) such that no failure ever needs to undo a step that "
+               "cannot be undone.",
+        checker=check,
+        hints=(
+            "A step that cannot be undone commits you: after it, the saga may only go "
+            "forward. Which steps might still say no?",
+            "Both steps that can fail for good must come before the first step that cannot "
+            "be undone. place_order never fails, and it can be cancelled.",
+        ),
+        answer="['place_order', 'reserve_lamp', 'charge_card', 'engrave_lamp', "
+               "'hand_to_courier'] (reserve_lamp and charge_card may swap, and place_order "
+               "may move): every step that can fail for good runs before engrave_lamp, the "
+               "pivot. Before it, any failure is compensated; after it, nothing can fail for "
+               "good, so a jammed machine or a late van is retried until it works.",
+        example=list(LAMP_ORDER_EXAMPLE),
+    )
+
+
+# --- exercise: write the refund --------------------------------------------------------------
+
+NOWHERE = "Atlantis"
+
+
+def create_shipment(store: Store, ctx: Context) -> dict[str, Any]:
+    """The order saga's shipment, except that no courier delivers to Atlantis."""
+    if ctx.get("address") == NOWHERE:
+        raise StepFailed(f"no courier delivers to {NOWHERE}")
+    return ecommerce.create_shipment(store, ctx)
+
+
+def refund_saga(refund: Callable[[Store, Context], None], name: str = "refund-exercise") -> Saga:
+    """The seed's order saga with ``refund`` as the payment's compensation."""
+    saga = Saga(name, services=ecommerce.INITIAL_STORES, context=ecommerce.ORDER_INPUT,
+                invariants=ecommerce.INVARIANTS,
+                description="The order saga with your refund; no courier goes to Atlantis.")
+    saga.step("create_order", service="orders", action=ecommerce.create_order,
+              compensation=ecommerce.cancel_order)
+    saga.step("reserve_inventory", service="inventory", action=ecommerce.reserve_items,
+              compensation=ecommerce.release_items)
+    saga.step("process_payment", service="payment", action=ecommerce.process_payment,
+              compensation=refund)
+    saga.step("create_shipment", service="shipping", action=create_shipment,
+              compensation=ecommerce.cancel_shipment)
+    return saga
+
+
+ATLANTIS = {"address": NOWHERE}
+# (what happens, options, faults)
+REFUND_PLANS: tuple[tuple[str, dict[str, Any], tuple[Fault, ...]], ...] = (
+    ("the order cannot be shipped, so the payment is refunded", {"context": ATLANTIS}, ()),
+    ("two orders of the same customer run at once, and only the second cannot be shipped",
+     {"instances": [{"saga_id": "S1"}, {"saga_id": "S2", "context": ATLANTIS, "start": 20}]},
+     ()),
+    ("every payment request is lost and the compensation was registered before the call, "
+     "so the refund runs for a payment that never happened",
+     {"register_compensation": "before"}, (drop("DO", dst="payment", count=3),)),
+    ("the refund command is delivered twice to a payment service that does not deduplicate",
+     {"context": ATLANTIS, "idempotent": False}, (duplicate("UNDO", dst="payment"),)),
+)
+
+
+def refund_example(store: Store, ctx: Context) -> None:
+    """A correct refund: semantic, idempotent, and a no-op if nothing was charged."""
+    payment = store["payments"].get(f"PAY-{ctx['saga_id']}")
+    if payment is None or payment["status"] != "COMPLETED":
+        return
+    payment["status"] = "REFUNDED"
+    store["wallets"][payment["customer"]] += payment["amount"]
+    store["merchant"] -= payment["amount"]
+
+
+def _charged(run: Run) -> list[str]:
+    """Saga ids whose payment took effect."""
+    return sorted({sid for sid in _ids(run)
+                   if ("do", "process_payment") in
+                   [(k, s) for _, _, k, s in effects(run.logs, sid)]})
+
+
+def _ids(run: Run) -> list[str]:
+    instances = run.scenario.options.get("instances")
+    return [i["saga_id"] for i in instances] if instances else ["S1"]
+
+
+def judge_refund(refund: Any) -> tuple[bool, str]:
+    """Run the order saga with ``refund`` under every plan; (ok, what happened)."""
+    if not callable(refund):
+        raise TxlibError("answer with a function refund(store, ctx), like the actions in "
+                         "this lesson")
+    saga = refund_saga(refund)
+    for what, options, faults in REFUND_PLANS:
+        try:
+            run = saga.simulate(faults=faults, **options)
+        except TxlibError as exc:
+            return False, f"{what}: {exc}."
+        if run.outcome == "stuck":
+            return False, (f"{what}: the saga is stuck. Your refund failed every time it "
+                           "was tried (did it raise txlib.StepFailed?).")
+        broken = _broken(run)
+        if broken:
+            return False, f"{what}: {'; '.join(broken)}."
+        payments = final_stores(saga, run.logs)["payment"]["payments"]
+        erased = [sid for sid in _charged(run) if f"PAY-{sid}" not in payments]
+        if erased:
+            return False, (f"{what}: the payment PAY-{erased[0]} was taken and is gone from "
+                           "the payment service's records. A compensation is a new business "
+                           "transaction (a refund), not an erasure: keep the payment and "
+                           "mark it refunded.")
+    return True, ("kept every domain rule in all four runs: the refund undoes exactly this "
+                  "saga's payment (not a snapshot of the wallet), does nothing when no "
+                  "payment was taken, and does nothing the second time.")
+
+
+@register("saga-write-a-refund")
+def _write_a_refund() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        ok, message = judge_refund(answer)
+        return Feedback(ok, message)
+
+    return Exercise(
+        name="saga-write-a-refund",
+        prompt="Write the compensation of the order saga's payment step: a function "
+               "refund(store, ctx) that undoes process_payment. store is the payment "
+               "service's store ({'payments': {...}, 'wallets': {...}, 'merchant': ...}); a "
+               "payment is store['payments'][f\"PAY-{ctx['saga_id']}\"], a dict with "
+               "'customer', 'amount', 'order' and 'status' ('COMPLETED'); ctx holds the saga's "
+               "input and what earlier steps returned. The checker runs "
+               "the saga four times with failures and checks the saga's domain rules.",
+        checker=check,
+        hints=(
+            "Compensations are semantic: do not restore old values (another saga may have "
+            "changed them since); undo this saga's payment, and keep a record that you did.",
+            "Your refund may run when no payment was ever taken (it was registered before "
+            "a call that never arrived), and it may run twice. Look the payment up first.",
+            "Find the payment by its id; if it is missing or not 'COMPLETED', return. "
+            "Otherwise mark it 'REFUNDED', give its amount back to its customer's wallet and "
+            "take it off the merchant.",
+        ),
+        answer="Look the payment up by its id, f\"PAY-{ctx['saga_id']}\". If it is missing or "
+               "its status is not 'COMPLETED', return: nothing was charged, or it is refunded "
+               "already. Otherwise mark it 'REFUNDED', add its amount back to its customer's "
+               "wallet and take it off the merchant (refund_example in "
+               "txlib/course/sagas.py). That refund is semantic (this payment, undone and "
+               "recorded as such), idempotent (a second run finds it REFUNDED) and safe as a "
+               "null compensation (no payment, nothing to do).",
+        example=refund_example,
+    )
+
+
+# --- exercise: when to register the compensation ------------------------------------------------
+
+
+def naive_refund(store: Store, ctx: Context) -> None:
+    """A refund that trusts that the payment happened: it gives the amount back."""
+    store["wallets"][ctx["customer_id"]] += ctx["amount"]
+    store["merchant"] -= ctx["amount"]
+    payment = store["payments"].get(f"PAY-{ctx['saga_id']}")
+    if payment is not None:
+        payment["status"] = "REFUNDED"
+
+
+SETTINGS = ("after", "before")
+# name -> (saga: "ecommerce" or the naive refund's, faults, what happens)
+REGISTER_PLANS: dict[str, tuple[str, tuple[Fault, ...], str]] = {
+    "declined": ("ecommerce", (fail_step("process_payment"),),
+                 "the payment is declined (a business failure)"),
+    "reply lost": ("ecommerce", (drop("OK", src="inventory", count=3),),
+                   "every reply of the inventory is lost, so the reservation's outcome is "
+                   "unknown"),
+    "request lost": ("ecommerce", (drop("DO", dst="payment", count=3),),
+                     "every payment request is lost, so the payment's outcome is unknown"),
+    "request lost, naive refund": ("naive", (drop("DO", dst="payment", count=3),),
+                                   "as 'request lost', but the refund gives the amount back "
+                                   "without looking for the payment"),
+}
+# The answer the engine gives (the checker runs every plan; a test compares the two).
+REGISTER_ANSWER = {"declined": {"after", "before"}, "reply lost": {"before"},
+                   "request lost": {"after", "before"}, "request lost, naive refund": {"after"}}
+
+
+def register_plan_run(plan: str, setting: str) -> Run:
+    """The run of fault plan ``plan`` with ``register_compensation=setting``."""
+    saga_name, faults, _ = REGISTER_PLANS[plan]
+    name = "ecommerce" if saga_name == "ecommerce" else refund_saga(
+        naive_refund, name="naive-refund").name
+    return simulate("saga", saga=name, faults=faults, register_compensation=setting)
+
+
+def _settings(value: Any, plan: str) -> set[str]:
+    chosen = {value} if isinstance(value, str) else value
+    if not isinstance(chosen, Iterable) or isinstance(chosen, (bytes, Mapping)):
+        raise TxlibError(f"for {plan!r}, answer with a set of settings, e.g. {{'before'}}, "
+                         "{'after', 'before'} or set()")
+    chosen = {str(s).strip().lower() for s in chosen}
+    unknown = sorted(chosen - set(SETTINGS))
+    if unknown:
+        raise TxlibError(f"{unknown[0]!r} is not a setting; valid choices: {choices(SETTINGS)}")
+    return chosen
+
+
+@register("saga-when-to-register")
+def _when_to_register() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        if not isinstance(answer, Mapping) or sorted(answer) != sorted(REGISTER_PLANS):
+            return Feedback(False, "answer with a dict from each plan to the set of settings "
+                                   "that end consistent: {"
+                                   + ", ".join(f"{p!r}: ..." for p in REGISTER_PLANS) + "}")
+        chosen = {plan: _settings(answer[plan], plan) for plan in REGISTER_PLANS}
+        notes, wrong = [], set()
+        for plan in REGISTER_PLANS:
+            for setting in SETTINGS:
+                run = register_plan_run(plan, setting)
+                consistent = run.outcome in ("completed", "compensated")
+                if (setting in chosen[plan]) == consistent:
+                    continue
+                if consistent:
+                    notes.append(f"{plan!r}: {setting!r} is missing; that run ends "
+                                 f"{run.outcome} and breaks no rule.")
+                else:
+                    why = "; ".join(str(v) for v in run.violations) or "it never finishes"
+                    notes.append(f"{plan!r}: {setting!r} does not survive; that run ends "
+                                 f"{run.outcome} ({why}).")
+                wrong.add(plan)
+        if notes:
+            right = len(REGISTER_PLANS) - len(wrong)
+            return Feedback(False, f"{right} of {len(REGISTER_PLANS)} plans right. "
+                                   + " ".join(notes))
+        return Feedback(True, "a business failure applied nothing, so neither setting undoes "
+                              "it; an unknown outcome may have applied, so only 'before' "
+                              "undoes a reservation whose reply was lost; and 'before' is "
+                              "only safe with a compensation that does nothing when the call "
+                              "never arrived (a null compensation).")
+
+    plans = "; ".join(f"{name!r}: {what}" for name, (_, _, what) in REGISTER_PLANS.items())
+    return Exercise(
+        name="saga-when-to-register",
+        prompt="For each fault plan, which register_compensation settings ('after', "
+               "'before') end consistent? Plans: " + plans + ". Answer with a dict from "
+               "plan to a set, e.g. {'declined': {'after'}, ...}.",
+        checker=check,
+        hints=(
+            "Sort each plan by the three outcomes of a remote call: ok, business failure, "
+            "unknown. Only an unknown outcome may have applied without the orchestrator "
+            "knowing.",
+            "'before' also compensates the step whose outcome is unknown. That is right if "
+            "the step did apply, and harmless only if its compensation can tell that it did "
+            "not.",
+        ),
+        answer="{'declined': {'after', 'before'}, 'reply lost': {'before'}, 'request lost': "
+               "{'after', 'before'}, 'request lost, naive refund': {'after'}}. A declined "
+               "payment applied nothing. A lost reply hides a reservation that did happen: "
+               "only 'before' releases it. A lost request means nothing happened: 'after' "
+               "leaves it alone and 'before' sends a refund that finds no payment, which is "
+               "fine for the real refund and creates money with the naive one.",
+        example={plan: set(settings) for plan, settings in REGISTER_ANSWER.items()},
+    )

@@ -1,0 +1,545 @@
+"""Breadth-first exhaustive search over any model: the engine under the explorer.
+
+A :class:`Model` says what its initial states are, which actions are enabled in a state
+and where each leads, how to fingerprint a state, and which invariants a state breaks.
+:func:`search` visits every reachable state once (deduplicated by fingerprint), level by
+level, so the first violation it meets is one with the fewest steps. It counts what TLC
+counts: *distinct states*, *transitions* (every successor generated, including those
+already seen and self-loops; TLC's "states generated" is this plus the initial states)
+and *depth* (the most steps any distinct state needs; TLC's "depth" counts states, one
+more).
+
+When the search is complete and the model names participants, a second pass finds the
+*blocking* states: a participant that is up and undecided there can never decide, in
+any continuation made only of ordinary events (no fault, no restart). That is the
+textbook meaning of "blocked": only a recovery could help it.
+
+The txlib worlds (:mod:`txlib.explorer.worlds`) and Lamport's TLA+ models
+(:mod:`txlib.explorer.tla`) are both models of this one search.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import time
+from abc import ABC, abstractmethod
+from array import array
+from collections import deque
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Generic, TypeVar
+
+from ..errors import TxlibError
+
+S = TypeVar("S")
+
+# How often (in expanded states) the search looks at the clock and the progress display.
+_CHECK_EVERY = 128
+
+
+class Model(ABC, Generic[S]):
+    """A transition system the search can explore.
+
+    Actions are hashable keys (tuples) a model can replay; ``describe`` turns one into
+    words. ``participants`` names the processes whose decisions the blocking analysis
+    follows (leave it empty for models without that notion).
+    """
+
+    name: str = "model"
+    participants: tuple[str, ...] = ()
+
+    @abstractmethod
+    def initial(self) -> Iterable[S]:
+        """The initial states."""
+
+    @abstractmethod
+    def successors(self, state: S) -> Iterable[tuple[Hashable, S]]:
+        """Each enabled action with the state it leads to (one pair per successor)."""
+
+    @abstractmethod
+    def fingerprint(self, state: S) -> Hashable:
+        """A compact value equal for two states exactly when they are the same state."""
+
+    def violations(self, state: S) -> list[tuple[str, str]]:
+        """The invariants ``state`` breaks, as ``(invariant, reason)`` pairs."""
+        return []
+
+    def is_fault(self, action: Hashable) -> bool:
+        """True for an action that is a fault (the blocking analysis leaves them out)."""
+        return False
+
+    def undecided(self, state: S) -> int:
+        """Bit ``i`` set: participant ``i`` is up and has not decided."""
+        return 0
+
+    def decided(self, state: S) -> int:
+        """Bit ``i`` set: participant ``i`` has decided."""
+        return 0
+
+    def release(self, state: S) -> None:
+        """The search no longer needs ``state`` (a duplicate, a violating or an expanded
+        state): a model whose states hold reference cycles can break them here, so the
+        memory comes back at once rather than at the next garbage collection."""
+
+    def describe(self, action: Hashable) -> str:
+        """An action in words."""
+        return str(action)
+
+    def counterexample(self, finding: Finding) -> Any:
+        """Something to show for ``finding`` (a txlib Run for worlds); None if nothing."""
+        return None
+
+    def reproduces(self, finding: Finding) -> bool | None:
+        """Whether ``finding`` also shows outside the search (None: cannot tell)."""
+        return None
+
+
+@dataclass(frozen=True, eq=False)
+class Finding:
+    """A broken invariant or a blocking state, with a shortest path that reaches it.
+
+    ``path`` holds the actions from the initial state, ``labels`` the same in words.
+    ``run`` replays the path (for txlib worlds: an ordinary :class:`txlib.Run` with a
+    recorded trace, for the lab, the console and the diagrams).
+    """
+
+    kind: str  # "violation" or "blocking"
+    invariant: str  # the invariant's name, or "blocking"
+    reason: str
+    path: tuple[Hashable, ...]
+    labels: tuple[str, ...]
+    model: Model[Any] = field(repr=False)
+
+    @property
+    def depth(self) -> int:
+        """Steps from the initial state."""
+        return len(self.path)
+
+    @cached_property
+    def run(self) -> Any:
+        """The replayed counterexample (a :class:`txlib.Run` for txlib worlds)."""
+        return self.model.counterexample(self)
+
+    @property
+    def trace(self) -> Any:
+        """The counterexample's trace."""
+        return self.run.trace
+
+    def text(self) -> str:
+        """The finding and its path, one step a line."""
+        head = str(self)
+        return "\n".join([head, *(f"{i:>4}. {lab}" for i, lab in enumerate(self.labels, 1))])
+
+    @cached_property
+    def reproduced(self) -> bool | None:
+        """For a txlib finding: does its run's scenario, run by the timed scheduler,
+        show the same finding? (None if the model cannot tell.)"""
+        return self.model.reproduces(self)
+
+    def __str__(self) -> str:
+        return f"{self.invariant}: {self.reason} ({_after(self.depth)})"
+
+
+@dataclass(frozen=True, eq=False)
+class Exploration:
+    """What a search found, and how big the state space was.
+
+    ``complete`` is False if a budget (``max_states``, ``max_seconds``), the depth
+    bound or the first violation stopped the search: ``stopped_by`` says which. Then the
+    state counts are lower bounds and blocking is not analysed (``blocking_states`` is
+    None).
+    """
+
+    model: str
+    states: int
+    transitions: int
+    depth: int
+    seconds: float
+    complete: bool
+    stopped_by: str
+    violations: tuple[Finding, ...]
+    violating_states: int
+    blocking: Finding | None
+    blocking_states: int | None
+    initial_states: int = 1
+    blocking_checked: bool = True
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True if the search was complete and found no violation and no blocking."""
+        return self.complete and not self.violations and not self.blocking_states
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """Every violation, then the blocking finding (if any)."""
+        return self.violations + ((self.blocking,) if self.blocking is not None else ())
+
+    @property
+    def states_per_second(self) -> float:
+        return self.states / self.seconds if self.seconds > 0 else float("inf")
+
+    def violation(self, invariant: str) -> Finding | None:
+        """The shortest violation of ``invariant`` found, if any."""
+        return next((f for f in self.violations if f.invariant == invariant), None)
+
+    def summary(self) -> str:
+        """A few lines: settings, state space, verdict and each finding."""
+        settings = ", ".join(f"{k}={v}" for k, v in self.settings.items())
+        lines = [f"{self.model}" + (f" ({settings})" if settings else "")]
+        done = "complete" if self.complete else f"INCOMPLETE, stopped by {self.stopped_by}"
+        lines.append(
+            f"{self.states:,} distinct states, {self.transitions:,} transitions, depth "
+            f"{self.depth}, {self.seconds:.2f} s ({self.states_per_second:,.0f} states/s); "
+            f"search {done}"
+        )
+        if not self.violations:
+            lines.append("no invariant violated" + ("" if self.complete else " so far"))
+        for f in self.violations:
+            lines.append(f"VIOLATION {f}")
+        if not self.blocking_checked:
+            pass
+        elif self.blocking_states is None:
+            lines.append("blocking: not analysed (the search is incomplete)")
+        elif self.blocking is None:
+            lines.append("no blocking state: every live participant can always decide")
+        else:
+            lines.append(f"BLOCKING in {self.blocking_states:,} states; shortest: "
+                         f"{self.blocking.reason} ({_after(self.blocking.depth)})")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.summary())
+
+
+# --- progress --------------------------------------------------------------------------
+class Progress:
+    """Receives the search's counters from time to time; the base class shows nothing."""
+
+    def update(self, states: int, transitions: int, frontier: int, depth: int,
+               elapsed: float) -> None:
+        """Called about every ``_CHECK_EVERY`` expanded states."""
+
+    def close(self) -> None:
+        """Called once when the search stops."""
+
+
+class RichProgress(Progress):
+    """A rich progress bar, in a terminal or a notebook: distinct states, states per
+    second, the frontier (states found but not yet expanded) and the depth. It appears
+    only once a search has run for ``delay`` seconds, and disappears when it ends.
+
+    In a terminal rich draws it live; in a notebook rich renders it to HTML in an
+    ``ipywidgets.HTML`` that is closed at the end (rich's own live display would leave
+    an empty output behind).
+    """
+
+    def __init__(self, title: str, max_states: int | None, max_seconds: float | None,
+                 delay: float = 0.5) -> None:
+        self.title = title
+        self.max_states = max_states
+        self.max_seconds = max_seconds
+        self.delay = delay
+        self._bar: Any = None
+        self._task: Any = None
+        self._html: Any = None  # the notebook's widget
+        self._shown = 0.0
+
+    def _open(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichBar
+
+        jupyter = Console().is_jupyter
+        self._bar = RichBar(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=16),
+            TextColumn("{task.fields[states]:,} states · {task.fields[rate]:,.0f}/s · "
+                       "frontier {task.fields[frontier]:,} · depth {task.fields[depth]}"),
+            TimeElapsedColumn(),
+            transient=True,
+            auto_refresh=not jupyter,
+        )
+        self._task = self._bar.add_task(self.title, total=None, states=0, rate=0.0,
+                                        frontier=0, depth=0)
+        if jupyter:
+            from IPython.display import display
+            from ipywidgets import HTML
+
+            self._html = HTML()
+            display(self._html)
+
+    def _render_html(self) -> str:
+        from rich.console import Console
+
+        console = Console(record=True, file=io.StringIO(), width=110, force_jupyter=False,
+                          force_terminal=True)
+        console.print(self._bar.get_renderable())
+        return console.export_html(inline_styles=True, code_format=(
+            '<pre style="font-family:ui-monospace,monospace;margin:0">{code}</pre>'))
+
+    def update(self, states: int, transitions: int, frontier: int, depth: int,
+               elapsed: float) -> None:
+        if self._bar is None:
+            if elapsed < self.delay:
+                return
+            self._open()
+        # The bar fills towards whichever budget is closer (it pulses with no budget).
+        done: float | None = None
+        if self.max_states:
+            done = states / self.max_states
+        if self.max_seconds:
+            done = max(done or 0.0, elapsed / self.max_seconds)
+        self._bar.update(self._task, total=None if done is None else 1.0,
+                         completed=min(done or 0.0, 1.0), states=states,
+                         rate=states / elapsed if elapsed else 0.0, frontier=frontier,
+                         depth=depth)
+        if self._html is not None:
+            if elapsed - self._shown >= 0.2:
+                self._shown = elapsed
+                self._html.value = self._render_html()
+        elif not self._bar.live.is_started:
+            self._bar.start()
+
+    def close(self) -> None:
+        if self._html is not None:
+            self._html.close()
+            self._html = None
+        if self._bar is not None:
+            if self._bar.live.is_started:
+                self._bar.stop()
+            self._bar = None
+
+
+def interactive() -> bool:
+    """True in a terminal or a notebook (where a progress display makes sense), as rich
+    sees it."""
+    from rich.console import Console
+
+    console = Console()
+    return bool(console.is_jupyter or console.is_terminal)
+
+
+def make_progress(progress: bool | Progress | None, title: str, max_states: int | None,
+                  max_seconds: float | None) -> Progress:
+    """The display to use: ``True`` always a rich bar, ``False`` none, ``None`` a rich
+    bar when interactive (shown only if the search lasts), or a :class:`Progress`."""
+    if isinstance(progress, Progress):
+        return progress
+    if progress is None:
+        progress = interactive()
+    if progress:
+        return RichProgress(title, max_states, max_seconds, delay=0.5)
+    return Progress()
+
+
+# --- the search ------------------------------------------------------------------------
+def search(
+    model: Model[Any],
+    *,
+    max_states: int | None = None,
+    max_seconds: float | None = None,
+    max_depth: int | None = None,
+    stop_on_violation: bool = True,
+    blocking: bool = True,
+    progress: bool | Progress | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Exploration:
+    """Explore ``model`` breadth first; see the module docstring for what is counted.
+
+    Budgets stop the search cleanly and mark the result incomplete. With
+    ``stop_on_violation`` (as TLC does) the search ends at the first violating state,
+    which is a shortest one; otherwise it records the first (shortest) violation of each
+    invariant and goes on, without expanding violating states.
+    """
+    for name, value in (("max_states", max_states), ("max_depth", max_depth)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or value < 0):
+            raise TxlibError(f"{name} must be a whole number of 0 or more, got {value!r}")
+    if max_seconds is not None and (isinstance(max_seconds, bool)
+                                    or not isinstance(max_seconds, (int, float))
+                                    or max_seconds <= 0):
+        raise TxlibError(f"max_seconds must be a positive number, got {max_seconds!r}")
+    display = make_progress(progress, model.name, max_states, max_seconds)
+    track = bool(blocking and model.participants)
+    fingerprint, successors, violations_of = (model.fingerprint, model.successors,
+                                              model.violations)
+    is_fault, release = model.is_fault, model.release
+
+    seen: dict[Hashable, int] = {}
+    parent = array("q")
+    depth_of = array("l")
+    via: list[Hashable] = []
+    undecided = array("q")
+    decided = array("q")
+    edge_src = array("q")
+    edge_dst = array("q")
+    first_violation: dict[str, tuple[int, str]] = {}
+    violating: set[int] = set()
+    frontier: deque[tuple[int, Any]] = deque()
+    transitions = 0
+    max_seen_depth = 0
+    stopped_by = ""
+    truncated = False
+
+    def add(state: Any, from_id: int, action: Hashable, depth: int) -> tuple[int, bool]:
+        """Register a state; returns (id, is_new)."""
+        key = fingerprint(state)
+        sid = seen.get(key)
+        if sid is not None:
+            release(state)
+            return sid, False
+        sid = len(via)
+        seen[key] = sid
+        parent.append(from_id)
+        depth_of.append(depth)
+        via.append(action)
+        if track:
+            undecided.append(model.undecided(state))
+            decided.append(model.decided(state))
+        broken = violations_of(state)
+        if broken:
+            violating.add(sid)
+            for invariant, reason in broken:
+                first_violation.setdefault(invariant, (sid, reason))
+            release(state)
+        else:
+            frontier.append((sid, state))
+        return sid, True
+
+    start = time.perf_counter()
+    initial = 0
+    collecting = gc.isenabled()
+    gc.disable()  # released states free themselves; the collector would only walk the heap
+    try:
+        for i, state in enumerate(model.initial()):
+            initial += 1
+            add(state, -1, ("init", i), 0)
+        if violating and stop_on_violation:
+            stopped_by = "a violation"
+        expanded = 0
+        while frontier and not stopped_by:
+            if expanded % _CHECK_EVERY == 0:
+                elapsed = time.perf_counter() - start
+                display.update(len(via), transitions, len(frontier), max_seen_depth, elapsed)
+                if max_seconds is not None and elapsed >= max_seconds:
+                    stopped_by = f"max_seconds={max_seconds}"
+                    break
+            if max_states is not None and len(via) >= max_states:
+                stopped_by = f"max_states={max_states}"
+                break
+            sid, state = frontier.popleft()
+            d = depth_of[sid]
+            if max_depth is not None and d >= max_depth:
+                if not truncated and any(True for _ in successors(state)):
+                    truncated = True
+                continue
+            expanded += 1
+            for action, nxt in successors(state):
+                transitions += 1
+                nid, new = add(nxt, sid, action, d + 1)
+                if new:
+                    if d + 1 > max_seen_depth:
+                        max_seen_depth = d + 1
+                    if nid in violating and stop_on_violation:
+                        stopped_by = "a violation"
+                        break
+                if track and not is_fault(action):
+                    edge_src.append(sid)
+                    edge_dst.append(nid)
+            release(state)
+    finally:
+        if collecting:
+            gc.enable()
+        display.close()
+    seconds = time.perf_counter() - start
+    if not stopped_by and truncated:
+        stopped_by = f"max_depth={max_depth}"
+    complete = not stopped_by
+
+    def path_to(sid: int) -> tuple[Hashable, ...]:
+        out = []
+        while parent[sid] >= 0:
+            out.append(via[sid])
+            sid = parent[sid]
+        return tuple(reversed(out))
+
+    def finding(kind: str, invariant: str, reason: str, sid: int) -> Finding:
+        path = path_to(sid)
+        return Finding(kind, invariant, reason, path,
+                       tuple(model.describe(a) for a in path), model)
+
+    found = tuple(
+        finding("violation", inv, reason, sid)
+        for inv, (sid, reason) in sorted(first_violation.items(), key=lambda kv: kv[1][0])
+    )
+    block: Finding | None = None
+    blocking_states: int | None = None
+    if track and complete:
+        blocked_masks = _blocking(len(via), undecided, decided, edge_src, edge_dst,
+                                  len(model.participants), violating)
+        blocking_states = sum(1 for m in blocked_masks if m)
+        first = next((i for i, m in enumerate(blocked_masks) if m), None)
+        if first is not None:
+            names = [p for b, p in enumerate(model.participants) if blocked_masks[first] >> b & 1]
+            who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            reason = (f"{who} {'is' if len(names) == 1 else 'are'} up and undecided, and can "
+                      "never decide unless a crashed node restarts or the network heals")
+            block = finding("blocking", "blocking", reason, first)
+    return Exploration(
+        model=model.name, states=len(via), transitions=transitions, depth=max_seen_depth,
+        seconds=seconds, complete=complete, stopped_by=stopped_by or "nothing left to explore",
+        violations=found, violating_states=len(violating), blocking=block,
+        blocking_states=blocking_states, initial_states=initial, blocking_checked=track,
+        settings=dict(settings or {}),
+    )
+
+
+def _after(steps: int) -> str:
+    return f"after {steps} step" + ("" if steps == 1 else "s")
+
+
+def _blocking(
+    n: int, undecided: Sequence[int], decided: Sequence[int], src: Sequence[int],
+    dst: Sequence[int], participants: int, violating: set[int],
+) -> list[int]:
+    """Per state, the participants (a bit mask) that are up, undecided and cannot reach a
+    state where they have decided along ordinary (non-fault) transitions.
+
+    Backward reachability over the event edges, once per participant. Violating states
+    were not expanded, so they count as able to decide (no false blocking claims).
+    """
+    # predecessors in compressed form: preds[start[v]:start[v + 1]] are v's predecessors
+    counts = [0] * (n + 1)
+    for v in dst:
+        counts[v + 1] += 1
+    for i in range(n):
+        counts[i + 1] += counts[i]
+    fill = counts[:-1].copy()
+    preds = array("q", bytes(8 * len(dst)))
+    for u, v in zip(src, dst, strict=True):
+        preds[fill[v]] = u
+        fill[v] += 1
+    out = [0] * n
+    for b in range(participants):
+        bit = 1 << b
+        can = bytearray(n)
+        todo = [s for s in range(n) if decided[s] & bit or s in violating]
+        for s in todo:
+            can[s] = 1
+        while todo:
+            v = todo.pop()
+            for i in range(counts[v], counts[v + 1]):
+                u = preds[i]
+                if not can[u]:
+                    can[u] = 1
+                    todo.append(u)
+        for s in range(n):
+            if undecided[s] & bit and not can[s]:
+                out[s] |= bit
+    return out

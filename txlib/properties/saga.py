@@ -1,0 +1,146 @@
+"""Invariants and outcomes of a saga run, computed from the services' durable logs.
+
+- **idempotency**: each step's action (and compensation) takes effect at most once;
+- **semantic atomicity**: a completed saga applied T1..Tn; a compensated one applied
+  T1..Tj and then Cj..C1 (in reverse order unless compensations run in parallel), and a
+  step whose call went unanswered may be compensated without having applied;
+- **domain rules** of the saga's definition (e.g. stock never negative, money conserved,
+  no charge without an order), checked on the final stores.
+
+Each local transaction is one forced ``LOCAL_TX`` record in its service's log, so these
+checks need no trace and hold across crashes.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..engine.records import LogRecord
+from .violation import Violation
+
+TERMINAL = {"COMPLETED": "completed", "COMPENSATED": "compensated", "STUCK": "stuck"}
+
+
+def effects(
+    logs: Mapping[str, Sequence[LogRecord]], saga_id: str | None = None
+) -> list[tuple[int, str, str, str]]:
+    """Every local transaction that took effect (of one saga instance, if ``saga_id`` is
+    given): (time, service, kind, step), in time order (ties in the order services are
+    listed)."""
+    found = []
+    for order, (node, log) in enumerate(logs.items()):
+        for r in log:
+            if r.record != "LOCAL_TX" or r.data["kind"] not in ("do", "undo"):
+                continue
+            if saga_id is not None and r.data.get("saga_id", saga_id) != saga_id:
+                continue
+            found.append((r.time, order, node, r.data["kind"], r.data["step"]))
+    found.sort(key=lambda e: (e[0], e[1]))
+    return [(t, node, kind, step) for t, _, node, kind, step in found]
+
+
+def changing_effects(
+    saga: Any, logs: Mapping[str, Sequence[LogRecord]], saga_id: str | None = None
+) -> Counter[tuple[str, str]]:
+    """How many local transactions of each (kind, step) actually changed their service's
+    store: a command run twice whose second run changes nothing took effect once."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for service, log in logs.items():
+        before = saga.services.get(service)
+        for r in log:
+            if r.record != "LOCAL_TX":
+                continue
+            after = r.data["store"]
+            mine = saga_id is None or r.data.get("saga_id", saga_id) == saga_id
+            if mine and r.data["kind"] in ("do", "undo") and after != before:
+                counts[(r.data["kind"], r.data["step"])] += 1
+            before = after
+    return counts
+
+
+def final_stores(saga: Any, logs: Mapping[str, Sequence[LogRecord]]) -> dict[str, Any]:
+    """Each service's store at the end: its last local transaction's, or the initial one."""
+    stores = {}
+    for service, initial in saga.services.items():
+        last = [r for r in logs.get(service, ()) if r.record == "LOCAL_TX"]
+        stores[service] = copy.deepcopy(last[-1].data["store"] if last else initial)
+    return stores
+
+
+def _instance_violations(config: Any, done: list[tuple[int, str, str, str]], state: str,
+                         last_step: int, label: str,
+                         changed: Counter[tuple[str, str]]) -> list[Violation]:
+    saga = config.definition
+    names = [s.name for s in saga.steps]
+    out: list[Violation] = []
+    applied = Counter(step for _, _, kind, step in done if kind == "do")
+    undone = Counter(step for _, _, kind, step in done if kind == "undo")
+    for step in names:
+        for kind, word in (("do", "applied"), ("undo", "compensated")):
+            if changed[(kind, step)] > 1:
+                out.append(Violation("idempotency", last_step,
+                                     f"{label}{step} was {word} {changed[(kind, step)]} times"))
+    if state == "COMPLETED":
+        missing = [n for n in names if not applied[n]]
+        if missing or undone:
+            out.append(Violation(
+                "semantic atomicity", last_step,
+                f"{label}the saga completed but {', '.join(missing)} never applied"
+                if missing else f"{label}the saga completed but compensations ran"))
+    elif state == "COMPENSATED":
+        prefix = [n for n in names if applied[n]]
+        if prefix != names[: len(prefix)]:
+            out.append(Violation("semantic atomicity", last_step,
+                                 f"{label}the steps applied, {prefix}, are not T1..Tj"))
+        for n in prefix:
+            if saga.find(n).compensation is not None and not undone[n]:
+                out.append(Violation("semantic atomicity", last_step,
+                                     f"{label}{n} was applied but never compensated, "
+                                     "though the saga says it was compensated"))
+        if config.compensation_order == "sequential":
+            order = [step for _, _, kind, step in done if kind == "undo"]
+            expected = sorted(order, key=names.index, reverse=True)
+            if order != expected:
+                out.append(Violation("semantic atomicity", last_step,
+                                     f"{label}compensations ran as {order}, "
+                                     "not in reverse order"))
+    return out
+
+
+def saga_violations(
+    config: Any, logs: Mapping[str, Sequence[LogRecord]], state: str, last_step: int = 0,
+    states: Mapping[str, str] | None = None,
+) -> list[Violation]:
+    """Every broken saga invariant, with a plain-language reason.
+
+    ``state`` is the saga's final state (COMPLETED, COMPENSATED, STUCK, or anything else
+    for unfinished); with several concurrent instances, ``states`` maps each saga id to
+    its own final state. Domain rules are checked once every instance has finished.
+    """
+    saga = config.definition
+    out: list[Violation] = []
+    many = states is not None and len(states) > 1
+    for sid, st in (states or {None: state}).items():
+        label = f"{sid}: " if many else ""
+        out += _instance_violations(config, effects(logs, sid), st, last_step, label,
+                                    changing_effects(saga, logs, sid))
+    finals = set((states or {None: state}).values())
+    if finals <= {"COMPLETED", "COMPENSATED"}:
+        stores = final_stores(saga, logs)
+        for rule, check in saga.invariants:
+            reason = check(stores, config.input())
+            if reason:
+                out.append(Violation(f"domain: {rule}", last_step, reason))
+    return out
+
+
+def saga_outcome(config: Any, logs: Mapping[str, Sequence[LogRecord]], state: str,
+                 states: Mapping[str, str] | None = None) -> str:
+    """``completed``, ``compensated``, ``stuck`` (a compensation failed for good, or the
+    saga never finished) or ``inconsistent`` (an invariant is broken)."""
+    if saga_violations(config, logs, state, states=states):
+        return "inconsistent"
+    return TERMINAL.get(state, "stuck")

@@ -1,0 +1,243 @@
+"""A scenario is everything a run depends on: protocol, participants, seed, options, faults.
+
+It round-trips through JSON, and the same scenario always replays to a byte-identical
+trace: that is what makes runs shareable and lessons reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..engine.faults import Fault
+from ..engine.roster import Roster
+from ..engine.world import World
+from ..errors import TxlibError, bad_choice, choices
+from ..protocols import COORDINATOR, PROTOCOLS, Protocol, get_protocol
+from .run import Run, history_of_world
+
+MAX_PARTICIPANTS = 64
+RESERVED_NAMES = (COORDINATOR, "any")
+_JSON_KEYS = ("name", "description", "protocol", "participants", "seed", "faults", "options")
+
+
+def participant_names(participants: int | Sequence[str]) -> tuple[str, ...]:
+    """``3 -> ("p1", "p2", "p3")``; a list of names is checked and kept."""
+    if isinstance(participants, bool):
+        raise TxlibError(f"participants must be a count or a list of names, got {participants!r}")
+    if isinstance(participants, int):
+        if not 1 <= participants <= MAX_PARTICIPANTS:
+            raise TxlibError(
+                f"participants must be between 1 and {MAX_PARTICIPANTS}, got {participants}"
+            )
+        return tuple(f"p{i}" for i in range(1, participants + 1))
+    if isinstance(participants, str) or not isinstance(participants, Sequence):
+        raise TxlibError(f"participants must be a count or a list of names, got {participants!r}")
+    names = tuple(participants)
+    if not 1 <= len(names) <= MAX_PARTICIPANTS:
+        raise TxlibError(
+            f"give between 1 and {MAX_PARTICIPANTS} participant names, got {len(names)}"
+        )
+    for n in names:
+        if not isinstance(n, str) or not n.strip() or any(c.isspace() for c in n):
+            raise TxlibError(f"participant names must be words without spaces, got {n!r}")
+        if n in RESERVED_NAMES:
+            raise TxlibError(f"participant name {n!r} is reserved; reserved: {RESERVED_NAMES}")
+    if len(set(names)) != len(names):
+        raise TxlibError(f"participant names must be unique, got {list(names)}")
+    return names
+
+
+def _check_faults(faults: Iterable[Any]) -> tuple[Fault, ...]:
+    if isinstance(faults, Fault):
+        return (faults,)
+    if isinstance(faults, (str, bytes, dict)) or not isinstance(faults, Iterable):
+        raise TxlibError(
+            f"faults must be a list of faults made with txlib.crash(...), txlib.drop(...), "
+            f"...; got {faults!r}"
+        )
+    out = []
+    for f in faults:
+        if not isinstance(f, Fault):
+            raise TxlibError(
+                f"a fault must be made with txlib.crash(...), txlib.drop(...), ...; got {f!r}"
+            )
+        out.append(f)
+    return tuple(out)
+
+
+def _as_json(options: dict[str, Any]) -> dict[str, Any]:
+    """Options exactly as JSON will give them back (tuples become lists, keys sorted)."""
+    try:
+        return json.loads(json.dumps(options, sort_keys=True))  # type: ignore[no-any-return]
+    except (TypeError, ValueError) as exc:
+        raise TxlibError(f"options must be plain JSON values: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A protocol run, described as data. Build with :func:`txlib.scenario` or directly."""
+
+    protocol: str
+    participants: tuple[str, ...] = ()  # () = the protocol's default
+    seed: int = 0
+    faults: tuple[Fault, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        proto = get_protocol(self.protocol)
+        if not isinstance(self.options, dict):
+            raise TxlibError(f"options must be a dict of option names, got {self.options!r}")
+        object.__setattr__(self, "options", _as_json(self.options))
+        if self.participants == ():  # the dataclass default: the protocol's own
+            object.__setattr__(self, "participants", proto.default_participants(self.options))
+        object.__setattr__(self, "participants", participant_names(self.participants))
+        proto.check_participants(self.participants, self.options)
+        object.__setattr__(self, "faults", _check_faults(self.faults))
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise TxlibError(f"seed must be a whole number, got {self.seed!r}")
+        for text in ("name", "description"):
+            if not isinstance(getattr(self, text), str):
+                raise TxlibError(f"{text} must be a string, got {getattr(self, text)!r}")
+        proto.make_config(self.participants, self.options)  # validate now, not mid-run
+        nodes = self.roster.names
+        for f in self.faults:
+            for n in f.nodes():
+                if n not in nodes:
+                    raise TxlibError(
+                        f"fault '{f.describe()}' names unknown node {n!r}; "
+                        f"valid choices: {choices(nodes)}"
+                    )
+        proto.check_faults(self.faults, self.roster, self.options)
+
+    @property
+    def protocol_entry(self) -> Protocol:
+        """The registered protocol this scenario runs."""
+        return get_protocol(self.protocol)
+
+    @property
+    def roster(self) -> Roster:
+        """Every node of this scenario, its role, and who must decide."""
+        return self.protocol_entry.roster(self.participants, self.options)
+
+    def world(self, *, record: bool = True, variant: Protocol | None = None) -> World:
+        """A fresh world for this scenario, before its first step (the explorer and
+        the lab start from it; :meth:`run` runs it to the end). ``variant`` builds the
+        nodes with a variant of the scenario's protocol (see :meth:`run`)."""
+        proto = self._variant(variant)
+        config = proto.make_config(self.participants, self.options)
+        return World(proto.build(self.roster, config), config, self.seed, self.faults,
+                     record=record)
+
+    def run(self, *, record: bool = True, variant: Protocol | None = None) -> Run:
+        """Simulate this scenario. ``record=False`` skips the trace (for speed).
+
+        ``variant``: run a teaching variant of the protocol instead (a subclass with a
+        rule broken, :mod:`txlib.protocols.variants`). The Run's scenario still names the
+        registered protocol, so replaying it, or opening it in the lab, runs the correct
+        protocol: the difference is the lesson."""
+        if not isinstance(record, bool):
+            raise TxlibError(f"record must be True or False, got {record!r}")
+        proto = self._variant(variant)
+        world = self.world(record=record, variant=variant).run()
+        verdict = proto.judge(history_of_world(world, self.roster, world.config))
+        return Run.of_world(self, world, verdict)
+
+    def _variant(self, variant: Protocol | None) -> Protocol:
+        proto = self.protocol_entry
+        if variant is None:
+            return proto
+        if not isinstance(variant, type(proto)):
+            raise TxlibError(f"a variant of {self.protocol!r} must be an instance of a "
+                             f"subclass of {type(proto).__name__}, got {variant!r}")
+        return variant
+
+    def with_faults(self, *faults: Fault) -> Scenario:
+        """The same scenario with ``faults`` added at the end of the plan."""
+        return replace(self, faults=(*self.faults, *_check_faults(faults)))
+
+    def replace(self, **changes: Any) -> Scenario:
+        """A copy with some fields changed (``options`` are merged, not replaced)."""
+        if "options" in changes:
+            changes["options"] = {**self.options, **changes["options"]}
+        return replace(self, **changes)
+
+    # --- JSON ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "protocol": self.protocol,
+            "participants": list(self.participants),
+            "seed": self.seed,
+            "faults": [f.to_dict() for f in self.faults],
+            "options": self.options,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Canonical JSON (sorted keys), loadable with :meth:`from_json`."""
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Scenario:
+        if not isinstance(data, dict):
+            raise TxlibError(f"a scenario must be a JSON object, got {type(data).__name__}")
+        for key in data:
+            if key not in _JSON_KEYS:
+                raise bad_choice("scenario field", key, _JSON_KEYS)
+        if "protocol" not in data:
+            raise TxlibError(f"a scenario needs a 'protocol': one of {choices(PROTOCOLS)}")
+        faults = data.get("faults", [])
+        if not isinstance(faults, list):
+            raise TxlibError(f"'faults' must be a list, got {faults!r}")
+        return cls(
+            protocol=data["protocol"],
+            participants=data.get("participants", ()),
+            seed=data.get("seed", 0),
+            faults=tuple(Fault.from_dict(f) for f in faults),
+            options=data.get("options", {}),
+            name=data.get("name", ""),
+            description=data.get("description", ""),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Scenario:
+        """Load a scenario; malformed JSON raises TxlibError saying where."""
+        if not isinstance(text, str):
+            raise TxlibError(f"from_json needs a JSON string, got {type(text).__name__}")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TxlibError(
+                f"malformed scenario JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+        return cls.from_dict(data)
+
+
+def simulate(
+    protocol: str,
+    *,
+    participants: int | Sequence[str] | None = None,
+    seed: int = 0,
+    faults: Iterable[Fault] = (),
+    record: bool = True,
+    **options: Any,
+) -> Run:
+    """Run ``protocol`` ("2pc", "3pc", "saga", ...) once and return the :class:`Run`.
+
+    ``participants`` is a count or a list of names (default: three for a commit
+    protocol, whose coordinator is always ``"coordinator"``; a saga's services come from
+    its definition); ``options`` are network, timeout and protocol settings.
+    """
+    scenario = Scenario(
+        protocol=protocol,
+        participants=() if participants is None else participant_names(participants),
+        seed=seed,
+        faults=_check_faults(faults),
+        options=dict(options),
+    )
+    return scenario.run(record=record)
