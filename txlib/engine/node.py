@@ -11,14 +11,11 @@ lets the same protocol code run under the simulator and, later, over real proces
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from ..errors import ProtocolError
 from .records import LogRecord, Message
 from .statemachine import StateMachine
-
-if TYPE_CHECKING:
-    from .world import World
 
 
 class Role:
@@ -107,21 +104,55 @@ class NodeSlot:
         self.ctx: Context
 
 
+class Host(Protocol):
+    """What a node's :class:`Context` needs from whatever runs the node: the simulated
+    :class:`~txlib.engine.world.World`, or a real process (:mod:`txlib.real`). Each
+    action takes the node's :class:`NodeSlot` and refuses it if the node is down."""
+
+    @property
+    def time(self) -> int: ...
+
+    @property
+    def config(self) -> Any: ...
+
+    def step_fails(self, step: str, compensation: bool) -> bool: ...
+
+    def has_mark(self, node: str, kind: str) -> bool: ...
+
+    def send(self, slot: NodeSlot, dst: str, type: str, payload: dict[str, Any]) -> None: ...
+
+    def write_log(self, slot: NodeSlot, record: str, forced: bool, data: dict[str, Any],
+                  decides: str | None = None) -> None: ...
+
+    def change_state(self, slot: NodeSlot, target: str, detail: str = "") -> None: ...
+
+    def set_timer(self, slot: NodeSlot, name: str, delay: int) -> None: ...
+
+    def cancel_timer(self, slot: NodeSlot, name: str) -> None: ...
+
+    def note(self, slot: NodeSlot, kind: str, detail: str) -> None: ...
+
+    def decide(self, slot: NodeSlot, value: str) -> None: ...
+
+    def set_locks(self, slot: NodeSlot, locks: tuple[str, ...]) -> None: ...
+
+
 class Context:
-    """What a node may do. One per node, bound to the world."""
+    """What a node may do: the only surface protocol code sees. One per node, bound to
+    its :class:`Host` (the simulated world, or a real process)."""
 
-    __slots__ = ("_slot", "_world", "name")
+    __slots__ = ("_host", "_slot", "name")
 
-    def __init__(self, world: World, slot: NodeSlot) -> None:
-        self._world = world
+    def __init__(self, host: Host, slot: NodeSlot) -> None:
+        self._host = host
         self._slot = slot
         self.name = slot.name
 
     # --- reading -------------------------------------------------------------------
     @property
     def now(self) -> int:
-        """Simulated time."""
-        return self._world.time
+        """The host's time (simulated milliseconds, or wall-clock ones on a real host)."""
+        return self._host.time
 
     @property
     def state(self) -> str:
@@ -140,7 +171,7 @@ class Context:
     @property
     def config(self) -> Any:
         """The protocol's configuration object."""
-        return self._world.config
+        return self._host.config
 
     @property
     def locks(self) -> tuple[str, ...]:
@@ -148,23 +179,23 @@ class Context:
 
     def step_fails(self, step: str, compensation: bool = False) -> bool:
         """True if a ``fail_step`` fault makes this attempt of saga step ``step`` fail."""
-        return self._world.faults.step_fails(step, compensation)
+        return self._host.step_fails(step, compensation)
 
     def has_mark(self, kind: str) -> bool:
         """True if a node mark fault (``vote_no``, ``slow``) is active on this node."""
-        return self._world.faults.has_mark(self.name, kind)
+        return self._host.has_mark(self.name, kind)
 
     # --- acting --------------------------------------------------------------------
-    # Every action goes through the world, which refuses it if this node is down (it
+    # Every action goes through the host, which refuses it if this node is down (it
     # may have crashed in the middle of a handler, through a triggered fault).
     def send(self, dst: str, type: str, **payload: Any) -> None:
         """Send one message (it may be lost, duplicated, delayed by the network)."""
-        self._world.send(self._slot, dst, type, payload)
+        self._host.send(self._slot, dst, type, payload)
 
     def broadcast(self, dsts: Iterable[str], type: str, **payload: Any) -> None:
         """Send the same message to each destination, one after another, in order."""
         for dst in dsts:
-            self._world.send(self._slot, dst, type, payload)
+            self.send(dst, type, **payload)
 
     def log(self, record: str, *, forced: bool, decides: str | None = None, **data: Any) -> None:
         """Append to the durable log; ``forced`` writes reach stable storage at once.
@@ -173,48 +204,49 @@ class Context:
         (``"commit"`` or ``"abort"``), so a crash right after the write still leaves the
         node decided, as its log says.
         """
-        self._world.write_log(self._slot, record, forced, data, decides)
+        self._host.write_log(self._slot, record, forced, data, decides)
 
     def set_state(self, target: str) -> None:
         """Move along a declared transition (anything else raises ProtocolError)."""
         slot = self._slot
         if target != slot.state:
             slot.role.machine.check(slot.name, slot.state, target)
-            self._world.change_state(slot, target)
+            self._host.change_state(slot, target)
 
     def restore_state(self, target: str) -> None:
         """During recovery: resume in any declared state the durable log justifies."""
         slot = self._slot
         slot.role.machine.check_state(slot.name, target)
         if target != slot.state:
-            self._world.change_state(slot, target, "restored from log")
+            self._host.change_state(slot, target, "restored from log")
 
     def set_timer(self, name: str, delay: int) -> None:
         """Fire ``on_timer(name)`` after ``delay``; re-setting a timer replaces it."""
-        self._world.set_timer(self._slot, name, delay)
+        if delay < 0:
+            raise ProtocolError(f"{self.name}: timer {name!r} with negative delay {delay}")
+        self._host.set_timer(self._slot, name, delay)
 
     def cancel_timer(self, name: str) -> None:
         """Forget timer ``name`` (no error if it is not set)."""
-        self._world.check_up(self._slot)
-        self._slot.timers.pop(name, None)
+        self._host.cancel_timer(self._slot, name)
 
     def vote(self, value: str) -> None:
         """Record this node's vote (``"yes"`` or ``"no"``) for the invariant checks."""
-        self._world.note(self._slot, "vote", value)
+        self._host.note(self._slot, "vote", value)
 
     def note(self, kind: str, detail: str) -> None:
         """Record something worth showing (e.g. a service's ``"effect"``) in the trace."""
-        self._world.note(self._slot, kind, detail)
+        self._host.note(self._slot, kind, detail)
 
     def decide(self, value: str) -> None:
         """Record this node's decision (``"commit"`` or ``"abort"``)."""
-        self._world.decide(self._slot, value)
+        self._host.decide(self._slot, value)
 
     def lock(self, *resources: str) -> None:
         """Take locks on ``resources`` (held until :meth:`unlock`, across crashes)."""
-        self._world.set_locks(self._slot, tuple(sorted(set(self._slot.locks) | set(resources))))
+        self._host.set_locks(self._slot, tuple(sorted(set(self._slot.locks) | set(resources))))
 
     def unlock(self) -> None:
         """Release every lock this node holds."""
         if self._slot.locks:
-            self._world.set_locks(self._slot, ())
+            self._host.set_locks(self._slot, ())

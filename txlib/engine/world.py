@@ -244,12 +244,21 @@ class World:
     def set_timer(self, slot: NodeSlot, name: str, delay: int) -> None:
         if not slot.up:
             raise NodeCrashed(slot.name)
-        if delay < 0:
-            raise ProtocolError(f"{slot.name}: timer {name!r} with negative delay {delay}")
         self.seq += 1
         due = self.time + delay
         slot.timers[name] = (self.seq, due)
         heapq.heappush(self.queue, (due, self.seq, TIMER, slot.name, name, self.seq))
+
+    def cancel_timer(self, slot: NodeSlot, name: str) -> None:
+        if not slot.up:
+            raise NodeCrashed(slot.name)
+        slot.timers.pop(name, None)
+
+    def step_fails(self, step: str, compensation: bool) -> bool:
+        return self.faults.step_fails(step, compensation)
+
+    def has_mark(self, node: str, kind: str) -> bool:
+        return self.faults.has_mark(node, kind)
 
     def note(self, slot: NodeSlot, kind: str, detail: str) -> None:
         if not slot.up:

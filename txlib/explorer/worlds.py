@@ -177,7 +177,7 @@ class _Watch(Context):
     def _done(self, what: str) -> None:
         self.did.append(what)
         if len(self.did) == self.crash_after:
-            self._world._crash(-1, self.name)  # raises: the rest of the handler never runs
+            self._host._crash(-1, self.name)  # type: ignore[attr-defined]  # raises: the rest of the handler never runs
 
     def send(self, dst: str, type: str, **payload: Any) -> None:
         super().send(dst, type, **payload)
