@@ -113,3 +113,55 @@ def test_the_checker_sees_lazy_imports(tmp_path: Path) -> None:
         assert imports(src) == [("txlib.protocols", 5)]
     finally:
         src.unlink()
+
+
+def _protocol_names() -> set[str]:
+    from txlib.protocols import PROTOCOLS
+
+    return set(PROTOCOLS)
+
+
+# Where a protocol's name may appear in a comparison: its own module (and the registry),
+# the named scenarios, and the lessons, which are about particular protocols.
+NAMES_ALLOWED = ("protocols", "presets", "course")
+
+
+def protocol_name_branches(source: str) -> list[str]:
+    """Comparisons against a registered protocol's name in ``source``."""
+    names = _protocol_names()
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        constants: list[ast.AST] = []
+        if isinstance(node, ast.Compare):
+            constants = [node.left, *node.comparators]
+            for c in node.comparators:
+                if isinstance(c, (ast.Tuple, ast.List, ast.Set)):
+                    constants += c.elts
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in ("startswith", "endswith")):
+            constants = list(node.args)
+        for c in constants:
+            if not (isinstance(c, ast.Constant) and isinstance(c.value, str)):
+                continue
+            prefix = isinstance(node, ast.Call) and any(n.startswith(c.value) for n in names)
+            if c.value in names or prefix:
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+@pytest.mark.parametrize("path", all_sources(), ids=lambda p: str(p.relative_to(TXLIB)))
+def test_no_code_branches_on_a_protocol_name(path: Path) -> None:
+    """``if scenario.protocol == "2pc"`` (or ``in (...)``, ``.startswith("saga")``) outside
+    a protocol's own module means a new protocol would need edits there: ask the protocol
+    (its roster, its methods) instead."""
+    if unit_of(module_of(path)[0]) in NAMES_ALLOWED:
+        return
+    found = protocol_name_branches(path.read_text())
+    assert not found, "\n".join(found)
+
+
+def test_the_name_check_sees_branches() -> None:
+    src = ('if run.protocol in ("2pc", "3pc"): pass\n'
+           'if p.startswith("saga"): pass\n'
+           'lab(target="2pc")\n')
+    assert [f.split(":")[0] for f in protocol_name_branches(src)] == ["line 1", "line 1", "line 2"]

@@ -277,8 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--protocol", metavar="P", help="only the scenarios of protocol P")
     run = commands.add_parser(
         "run", help="simulate a scenario or protocol and show its trace and summary",
-        description="Simulate a named scenario (see 'list') or a protocol (2pc, 3pc) and "
-                    "print a step-by-step trace and a summary.",
+        description=f"Simulate a named scenario (see 'list') or a protocol "
+                    f"({', '.join(PROTOCOLS)}) and print a step-by-step trace and a summary.",
         epilog=FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("target", nargs="?", metavar="TARGET",

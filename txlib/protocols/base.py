@@ -60,6 +60,11 @@ class Protocol:
                      options: dict[str, Any]) -> None:
         """Reject faults that make no sense for this protocol (e.g. a coordinator voting)."""
 
+    def steps_at(self, node: str, options: dict[str, Any]) -> tuple[str, ...]:
+        """The named steps ``node`` runs, which a ``fail_step`` fault can make fail
+        (a saga's services run steps; commit protocols have none)."""
+        return ()
+
     # --- running and judging ------------------------------------------------------
     def build(self, roster: Roster, config: Any) -> list[tuple[str, Role]]:
         """Each node's name and role object, in roster order."""
@@ -162,6 +167,9 @@ class CommitProtocol(Protocol):
                     f"vote_no applies to a participant, got {f.node!r}; "
                     f"valid choices: {choices(roster.deciders)}"
                 )
+            if f.kind == "fail_step":
+                raise TxlibError(f"fail_step makes a saga step fail; {self.name} has no steps "
+                                 f"(make a participant vote NO with vote_no instead)")
 
     def build(self, roster: Roster, config: Any) -> list[tuple[str, Role]]:
         participants = roster.deciders

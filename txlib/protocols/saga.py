@@ -519,6 +519,10 @@ class SagaOrchestration(Protocol):
                 "(leave participants out)"
             )
 
+    def steps_at(self, node: str, options: dict[str, Any]) -> tuple[str, ...]:
+        saga = get_saga(options.get("saga", "ecommerce"))
+        return tuple(s.name for s in saga.steps if s.service == node)
+
     def roster(self, participants: Sequence[str], options: dict[str, Any]) -> Roster:
         return Roster.of([NodeSpec(ORCHESTRATOR, "orchestrator")],
                          [NodeSpec(s, "service") for s in participants])

@@ -205,11 +205,10 @@ def decisions_table(run: Run) -> Table:
 
 
 def _deciders(run: Run) -> set[str]:
-    """Nodes expected to reach a decision: every node of a commit protocol (those whose
-    participants vote), only the coordinating node otherwise."""
-    if any(e.kind == "vote" for e in run.trace) or run.scenario.protocol in ("2pc", "3pc"):
-        return set(run.nodes)
-    return {run.nodes[0]}
+    """Nodes expected to reach a decision: the driving node and those the protocol's
+    roster says must decide (a commit protocol's participants; not a saga's services)."""
+    roster = run.roster
+    return {roster.first, *roster.deciders}
 
 
 def metrics_group(run: Run) -> Group:

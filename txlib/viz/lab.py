@@ -26,10 +26,8 @@ from ..engine.faults import (
     slow,
     vote_no,
 )
-from ..errors import TxlibError, bad_choice
+from ..errors import TxlibError, bad_choice, choices
 from ..presets import NAMED_SCENARIOS, scenario
-from ..protocols import COORDINATOR
-from ..sagas import get_saga
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario
 from .frames import last_index_of_step
@@ -126,8 +124,9 @@ class LabModel:
             fault = self._step_fault(node, compensation=kind == "fail-compensation")
         else:
             fault = make_fault(kind, node, self.cursor)
-        if fault.kind == "vote_no" and node == COORDINATOR:
-            raise TxlibError("only a participant votes; choose a participant for 'vote-no'")
+        if fault.kind == "vote_no" and node not in self.scenario.roster.deciders:
+            raise TxlibError("only a participant votes; choose one of "
+                             f"{choices(self.scenario.roster.deciders)} for 'vote-no'")
         self._replace(self.scenario.with_faults(fault))
         note = f"added: {fault.describe()}"
         for f, why in self.run.unfired_faults:
@@ -137,12 +136,15 @@ class LabModel:
 
     def _step_fault(self, node: str | None, compensation: bool) -> Fault:
         """``fail_step`` for the step that service ``node`` runs in this saga."""
-        saga_name = self.scenario.options.get("saga", "ecommerce")
-        if not self.scenario.protocol.startswith("saga"):
+        scenario = self.scenario
+        runs_steps = [n for n in scenario.roster.names
+                      if scenario.protocol_entry.steps_at(n, scenario.options)]
+        if not runs_steps:
             raise TxlibError("failing a step applies to sagas; choose a saga preset first")
-        steps = [s.name for s in get_saga(saga_name).steps if s.service == node]
+        steps = scenario.protocol_entry.steps_at(node or "", scenario.options)
         if not steps:
-            raise TxlibError(f"{node!r} runs no step of this saga; choose one of its services")
+            raise TxlibError(f"{node!r} runs no step of this saga; choose one of "
+                             f"{choices(runs_steps)}")
         return fail_step(steps[0], compensation=compensation, at_step=self.cursor)
 
     def undo(self) -> str:
