@@ -141,7 +141,7 @@ def test_a_crash_of_the_helper_node_is_accepted_and_judged():
     crashed = txlib.simulate("witnessed", participants=2, faults=[txlib.crash(WITNESS)])
     assert crashed.outcome == "aborted", "the coordinator gives up on a silent witness"
     assert WITNESS in crashed.down and crashed.violations == ()
-    with pytest.raises(txlib.TxlibError, match="unknown node 'w2'.*'w1'"):
+    with pytest.raises(txlib.TxlibError, match=r"unknown node 'w2'.*'w1'"):
         txlib.simulate("witnessed", faults=[txlib.crash("w2")])
     with pytest.raises(txlib.TxlibError, match="vote_no applies to a participant"):
         txlib.simulate("witnessed", faults=[txlib.vote_no(WITNESS)])
