@@ -74,11 +74,3 @@ class EngineConfig:
                 raise bad_choice("option", key, valid)
         return cls(**options)
 
-    def changed(self) -> dict[str, Any]:
-        """The options that differ from the defaults (for scenario JSON)."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value != f.default:
-                out[f.name] = list(value) if isinstance(value, tuple) else value
-        return out

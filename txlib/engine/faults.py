@@ -196,11 +196,6 @@ class Fault:
                         raise TxlibError(f"partition: node {n!r} is in two groups")
                     seen.add(n)
 
-    @property
-    def timed(self) -> bool:
-        """True if the fault waits for a step, a time or a trigger."""
-        return self.at_step is not None or self.at_time is not None or self.when is not None
-
     def nodes(self) -> tuple[str, ...]:
         """Every node name the fault mentions (for validation)."""
         names = [self.node, self.src, self.dst, *(n for g in self.groups for n in g)]

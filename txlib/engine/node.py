@@ -41,10 +41,6 @@ class Role:
     def name(self) -> str:
         return self.machine.role
 
-    def accepts(self) -> tuple[str, ...]:
-        """The message types this role handles."""
-        return tuple(sorted(self._handlers))
-
     def on_start(self, ctx: Context) -> None:
         """Called once, at the first step of a run."""
 

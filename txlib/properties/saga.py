@@ -135,12 +135,3 @@ def saga_violations(
             if reason:
                 out.append(Violation(f"domain: {rule}", last_step, reason))
     return out
-
-
-def saga_outcome(config: Any, logs: Mapping[str, Sequence[LogRecord]], state: str,
-                 states: Mapping[str, str] | None = None) -> str:
-    """``completed``, ``compensated``, ``stuck`` (a compensation failed for good, or the
-    saga never finished) or ``inconsistent`` (an invariant is broken)."""
-    if saga_violations(config, logs, state, states=states):
-        return "inconsistent"
-    return TERMINAL.get(state, "stuck")

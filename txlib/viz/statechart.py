@@ -31,7 +31,6 @@ from .graphviz_layout import (
 SKY_BLUE = "#56B4E9"
 BLUE = "#0072B2"
 VERMILLION = "#D55E00"
-ORANGE = "#E69F00"
 
 FONT = "Helvetica, Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif"
 TITLE_HEIGHT = 22.0
