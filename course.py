@@ -2,7 +2,7 @@
 """Set up the txlib course and run it, using nothing but Python 3.10+ and pip.
 
     python3 course.py lab [ARGS...]       set up, then open the course in JupyterLab
-    python3 course.py test [ARGS...]      set up, then run ruff and the whole test suite
+    python3 course.py test [ARGS...]      set up, then run ruff, mypy and the whole test suite
     python3 course.py notebooks [NB...]   set up, then execute the notebooks in place
     python3 course.py setup               only set up (.venv with txlib and its dependencies)
     python3 course.py clean               remove .venv, build output and tool caches
@@ -137,21 +137,26 @@ def lab(extra: Sequence[str]) -> int:
 
 
 def test(extra: Sequence[str]) -> int:
-    """Set up, then run ``ruff check .`` and pytest (even if ruff failed).
+    """Set up, then run ``ruff check .``, ``mypy`` (over txlib, see pyproject.toml) and
+    pytest, each even if an earlier one failed.
 
-    Returns non-zero if either fails; pytest collecting no tests counts as a failure.
+    Returns non-zero if any fails; pytest collecting no tests counts as a failure.
     """
     setup()
     ruff_code = run([venv_bin("ruff"), "check", "."])
+    mypy_code = run([venv_bin("mypy")])
     pytest_code = run([venv_bin("python"), "-m", "pytest", *extra])
     if ruff_code != 0:
         print(f"course.py: FAILED: ruff check found problems (exit code {ruff_code})",
+              file=sys.stderr)
+    if mypy_code != 0:
+        print(f"course.py: FAILED: mypy found type errors (exit code {mypy_code})",
               file=sys.stderr)
     if pytest_code == PYTEST_NO_TESTS_COLLECTED:
         print("course.py: FAILED: pytest collected no tests (exit code 5)", file=sys.stderr)
     elif pytest_code != 0:
         print(f"course.py: FAILED: pytest exit code {pytest_code}", file=sys.stderr)
-    return ruff_code or pytest_code
+    return ruff_code or mypy_code or pytest_code
 
 
 def notebooks(extra: Sequence[str]) -> int:

@@ -111,7 +111,7 @@ def _name(value: str, what: str) -> str:
 
 def _qualifiers(kind: str, text: str) -> dict[str, str]:
     """``"src=p2, count=all"`` -> ``{"src": "p2", "count": "all"}``, checking the keys."""
-    valid = _TIMING_KEYS
+    valid: tuple[str, ...] = _TIMING_KEYS
     if kind in MESSAGE_FAULTS:
         valid += _FILTER_KEYS + (("by",) if kind == "delay" else ())
     if kind == "fail_step":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import TxlibError, bad_choice
+
+C = TypeVar("C", bound="EngineConfig")
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class EngineConfig:
         return tuple(f.name for f in fields(cls))
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> Any:
+    def from_options(cls: type[C], options: dict[str, Any]) -> C:
         """Build a config from keyword options, naming any unknown option."""
         valid = cls.option_names()
         for key in options:

@@ -53,7 +53,7 @@ class TraceEvent(NamedTuple):
     this event.
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index; the trace format's name
     step: int
     time: int
     kind: str

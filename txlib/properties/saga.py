@@ -123,11 +123,14 @@ def saga_violations(
     saga = config.definition
     out: list[Violation] = []
     many = states is not None and len(states) > 1
-    for sid, st in (states or {None: state}).items():
+    by_instance: dict[str | None, str] = {None: state}
+    if states:
+        by_instance = {sid: st for sid, st in states.items()}
+    for sid, st in by_instance.items():
         label = f"{sid}: " if many else ""
         out += _instance_violations(config, effects(logs, sid), st, last_step, label,
                                     changing_effects(saga, logs, sid))
-    finals = set((states or {None: state}).values())
+    finals = set(by_instance.values())
     if finals <= {"COMPLETED", "COMPENSATED"}:
         stores = final_stores(saga, logs)
         for rule, check in saga.invariants:

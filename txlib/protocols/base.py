@@ -143,7 +143,7 @@ class CommitProtocol(Protocol):
     that must all decide. A protocol names its role classes; a variant (a teaching bug)
     is a subclass that names another one."""
 
-    config_class: ClassVar[type[EngineConfig]] = CommitConfig
+    config_class: ClassVar[type[CommitConfig]] = CommitConfig
     coordinator_class: ClassVar[type[CommitCoordinator]]
     participant_class: ClassVar[type[CommitParticipant]]
 

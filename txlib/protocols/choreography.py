@@ -54,7 +54,7 @@ from ..properties.events import Committed, outbox_violations
 from ..properties.saga import TERMINAL, saga_violations
 from ..properties.violation import Violation
 from ..sagas.definition import SagaDefinition, StepFailed, get_saga
-from .saga import SagaOrchestration
+from .saga import SagaProtocol
 
 BROKER = "broker"
 STARTED = "saga_started"
@@ -532,12 +532,12 @@ def choreography_violations(config: ChoreographyConfig, logs: Mapping[str, Seque
             *event_violations(config, flow, logs, last_step)]
 
 
-class SagaChoreography(SagaOrchestration):
+class SagaChoreography(SagaProtocol):
     """Registry entry for ``"saga-choreography"`` (participants and faults are checked
     as for ``"saga"``)."""
 
     name = "saga-choreography"
-    title = "SagaDefinition by choreography"
+    title = "Saga by choreography"
     config_class = ChoreographyConfig
     machines = (BROKER_MACHINE, SERVICE_MACHINE)
 
@@ -551,7 +551,7 @@ class SagaChoreography(SagaOrchestration):
         if not config.definition.steps:
             raise TxlibError(f"saga {config.saga} has no steps")
         Flow(config.definition)  # event names must not collide
-        return config  # type: ignore[no-any-return]
+        return config
 
     def build(self, roster: Roster, config: Any) -> list[tuple[str, Role]]:
         flow = Flow(config.definition)

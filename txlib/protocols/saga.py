@@ -467,6 +467,7 @@ class Service(Role):
         store = self.store(ctx)
         work = copy.deepcopy(store)
         saga_ctx = msg.payload["ctx"]
+        reply: dict[str, Any]
         try:
             if ctx.step_fails(name, compensation=undo):
                 raise StepFailed("compensation failed" if undo else f"{name} failed")
@@ -500,13 +501,9 @@ class Service(Role):
                  **reply["body"])
 
 
-class SagaOrchestration(Protocol):
-    """Registry entry for ``"saga"``."""
-
-    name = "saga"
-    title = "SagaDefinition by orchestration"
-    config_class = SagaConfig
-    machines = (ORCHESTRATOR_MACHINE, SERVICE_MACHINE)
+class SagaProtocol(Protocol):
+    """What both saga styles share: the services come from the saga definition, and a
+    ``fail_step`` fault names one of its steps."""
 
     def default_participants(self, options: dict[str, Any]) -> tuple[str, ...]:
         return tuple(get_saga(options.get("saga", "ecommerce")).services)
@@ -523,16 +520,6 @@ class SagaOrchestration(Protocol):
         saga = get_saga(options.get("saga", "ecommerce"))
         return tuple(s.name for s in saga.steps if s.service == node)
 
-    def roster(self, participants: Sequence[str], options: dict[str, Any]) -> Roster:
-        return Roster.of([NodeSpec(ORCHESTRATOR, "orchestrator")],
-                         [NodeSpec(s, "service") for s in participants])
-
-    def make_config(self, participants: Sequence[str], options: dict[str, Any]) -> SagaConfig:
-        config = SagaConfig.from_options(options)
-        if not config.definition.steps:
-            raise TxlibError(f"saga {config.saga} has no steps")
-        return config
-
     def check_faults(self, faults: Sequence[Fault], roster: Roster,
                      options: dict[str, Any]) -> None:
         saga = get_saga(options.get("saga", "ecommerce"))
@@ -544,6 +531,25 @@ class SagaOrchestration(Protocol):
             elif f.kind == "vote_no":
                 raise TxlibError("vote_no is a commit-protocol fault; in a saga use "
                                  "fail_step(step)")
+
+
+class SagaOrchestration(SagaProtocol):
+    """Registry entry for ``"saga"``."""
+
+    name = "saga"
+    title = "Saga by orchestration"
+    config_class = SagaConfig
+    machines = (ORCHESTRATOR_MACHINE, SERVICE_MACHINE)
+
+    def roster(self, participants: Sequence[str], options: dict[str, Any]) -> Roster:
+        return Roster.of([NodeSpec(ORCHESTRATOR, "orchestrator")],
+                         [NodeSpec(s, "service") for s in participants])
+
+    def make_config(self, participants: Sequence[str], options: dict[str, Any]) -> SagaConfig:
+        config = SagaConfig.from_options(options)
+        if not config.definition.steps:
+            raise TxlibError(f"saga {config.saga} has no steps")
+        return config
 
     def build(self, roster: Roster, config: Any) -> list[tuple[str, Role]]:
         saga = config.definition

@@ -251,7 +251,8 @@ def statechart_svg(
                f' fill="none" stroke="currentColor" stroke-width="1.2"'
                f' marker-end="url(#{arrow})"/></g>')
 
-    edges, highlighted = [], []
+    edges: list[str] = []
+    highlighted: list[str] = []
     for e in lay.edges:
         hot = _is_last(e, last)
         attrs = (f" data-source={quoteattr(e.source)} data-target={quoteattr(e.target)}"
@@ -296,15 +297,16 @@ def statecharts_at(
         state = event.states.get(node)
         if state is not None and role in occupants:
             occupants[role].setdefault(state, []).append(node)
-    last_role, last = None, None
+    last_role: str | None = None
+    last = None
     if event.kind == "state" and event.node is not None and previous is not None:
-        role = roles.get(event.node)
+        moved = roles.get(event.node)
         source = previous.states.get(event.node)
         target = event.states.get(event.node)
-        m = machines.get(role) if role is not None else None
+        m = machines.get(moved) if moved is not None else None
         if (m is not None and source is not None and target is not None
                 and event.detail != RESTORED and m.allows(source, target)):
-            last_role, last = role, (source, target, None)
+            last_role, last = moved, (source, target, None)
     return {role: statechart_svg(m, occupants=occupants[role], down=event.down,
                                  last=last if role == last_role else None)
             for role, m in machines.items()}
