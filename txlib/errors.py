@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 
@@ -16,6 +17,22 @@ class ProtocolError(RuntimeError):
     """
 
 
+MAX_SHOWN_DIGITS = 30
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for an error message, kept short: a huge number is described by
+    its size (Python refuses to print ints of more than 4,300 digits)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        digits = len(str(abs(value))) if abs(value).bit_length() < 14_000 else None
+        if digits is None or digits > MAX_SHOWN_DIGITS:
+            size = f"{digits}-digit" if digits else "huge"
+            return f"a {size} number"
+        return repr(value)
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def choices(values: Iterable[object]) -> str:
     """Format valid choices for an error message: 'a', 'b' or 'c'."""
     items = [repr(v) for v in values]
@@ -26,6 +43,22 @@ def choices(values: Iterable[object]) -> str:
     return ", ".join(items[:-1]) + " or " + items[-1]
 
 
+def suggestion(value: object, valid: Iterable[object]) -> str:
+    """`` (did you mean 'x'?)`` when ``value`` looks like a typo of a valid string
+    choice, else ``""``."""
+    if not isinstance(value, str):
+        return ""
+    names = [v for v in valid if isinstance(v, str)]
+    close = difflib.get_close_matches(value, names, n=1, cutoff=0.75)
+    if not close:
+        lowered = {n.lower(): n for n in names}
+        close = [lowered[value.lower()]] if value.lower() in lowered else []
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def bad_choice(what: str, value: object, valid: Iterable[object]) -> TxlibError:
-    """An error for a value that is not one of the valid choices."""
-    return TxlibError(f"unknown {what} {value!r}; valid choices: {choices(valid)}")
+    """An error for a value that is not one of the valid choices, suggesting the
+    nearest one when ``value`` looks like a typo."""
+    valid = list(valid)
+    return TxlibError(f"unknown {what} {shown(value)}{suggestion(value, valid)}; "
+                      f"valid choices: {choices(valid)}")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from ..errors import TxlibError, bad_choice
+from ..errors import TxlibError, bad_choice, shown
 
 C = TypeVar("C", bound="EngineConfig")
+# Budgets for numbers a learner types: a time or count above MAX_NUMBER, or more than
+# MAX_STEPS scheduler steps, is refused with a clear message instead of running for hours.
+MAX_NUMBER = 10**9
+MAX_STEPS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -39,29 +43,40 @@ class EngineConfig:
     horizon: int = 1000
     max_steps: int = 100_000
 
+    # Whole-number options that must be at least 1 (the others: at least 0). Subclasses
+    # add theirs; every whole-number option is at most MAX_NUMBER (MAX_STEPS for max_steps).
+    AT_LEAST_ONE: ClassVar[frozenset[str]] = frozenset({"latency_min", "max_steps"})
+
     def __post_init__(self) -> None:
+        at_least_one = frozenset().union(
+            *(getattr(k, "AT_LEAST_ONE", frozenset()) for k in type(self).__mro__))
         for f in fields(self):
             value = getattr(self, f.name)
             if f.type in ("bool",) and not isinstance(value, bool):
-                raise TxlibError(f"option {f.name} must be True or False, got {value!r}")
+                raise TxlibError(f"option {f.name} must be True or False, got {shown(value)}")
             if f.type == "int" and (not isinstance(value, int) or isinstance(value, bool)):
-                raise TxlibError(f"option {f.name} must be a whole number, got {value!r}")
+                raise TxlibError(f"option {f.name} must be a whole number, got {shown(value)}")
             if f.type == "float":
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise TxlibError(f"option {f.name} must be a probability, got {value!r}")
+                    raise TxlibError(f"option {f.name} must be a probability, "
+                                     f"got {shown(value)}")
                 if not 0.0 <= value <= 1.0:
-                    raise TxlibError(f"option {f.name} must be between 0 and 1, got {value!r}")
-            if f.type == "int" and value < 0:
-                raise TxlibError(f"option {f.name} must be 0 or more, got {value}")
-        if self.latency_min < 1:
-            raise TxlibError(f"option latency_min must be at least 1, got {self.latency_min}")
+                    raise TxlibError(f"option {f.name} must be between 0 and 1, "
+                                     f"got {shown(value)}")
+            if f.type == "int":
+                low = 1 if f.name in at_least_one else 0
+                high = MAX_STEPS if f.name == "max_steps" else MAX_NUMBER
+                if value < low:
+                    raise TxlibError(f"option {f.name} must be at least {low}, "
+                                     f"got {shown(value)}")
+                if value > high:
+                    raise TxlibError(f"option {f.name} must be at most {high:,}, "
+                                     f"got {shown(value)}")
         if self.latency_max < self.latency_min:
             raise TxlibError(
                 f"option latency_max ({self.latency_max}) must be at least "
                 f"latency_min ({self.latency_min})"
             )
-        if self.max_steps < 1:
-            raise TxlibError(f"option max_steps must be at least 1, got {self.max_steps}")
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeGuard
 
-from ..errors import TxlibError, bad_choice, choices
+from ..errors import TxlibError, bad_choice, choices, shown
 
 FAULT_KINDS: tuple[str, ...] = (
     "crash",
@@ -39,6 +39,20 @@ NODE_MARKS = frozenset({"vote_no", "slow"})
 STEP_MARKS = frozenset({"fail_step"})
 TRIGGER_ACTIONS: tuple[str, ...] = ("logs", "sends", "receives")
 ANY_NODE = "any"
+TIMING_FIELDS = frozenset({"at_step", "at_time", "when"})
+# The fields each kind of fault uses, besides its timing.
+FIELDS_OF_KIND: dict[str, frozenset[str]] = {
+    "crash": frozenset({"node"}),
+    "recover": frozenset({"node"}),
+    "vote_no": frozenset({"node"}),
+    "slow": frozenset({"node", "by"}),
+    "drop": frozenset({"type", "src", "dst", "count"}),
+    "duplicate": frozenset({"type", "src", "dst", "count"}),
+    "delay": frozenset({"type", "src", "dst", "count", "by"}),
+    "partition": frozenset({"groups"}),
+    "heal": frozenset(),
+    "fail_step": frozenset({"step", "count", "compensation"}),
+}
 
 _TRIGGER_RE = re.compile(
     r"^\s*(?P<node>\S+)\s+(?P<action>\S+)\s+(?P<what>\S+)"
@@ -134,6 +148,8 @@ class Fault:
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or self.kind not in FAULT_KINDS:
             raise bad_choice("fault kind", self.kind, FAULT_KINDS)
+        self._normalise_groups()
+        self._refuse_fields_of_other_kinds()
         if self.kind in ("crash", "recover", "vote_no", "slow") and not self.node:
             raise TxlibError(f"{self.kind} needs a node, e.g. {self.kind}('p1')")
         for name in ("node", "type", "src", "dst"):
@@ -195,6 +211,25 @@ class Fault:
                     if n in seen:
                         raise TxlibError(f"partition: node {n!r} is in two groups")
                     seen.add(n)
+
+    def _normalise_groups(self) -> None:
+        """Groups as tuples of names (so a fault is hashable), whatever sequences came in."""
+        groups = self.groups
+        if isinstance(groups, (str, bytes)) or not isinstance(groups, (list, tuple)) or any(
+                isinstance(g, (str, bytes)) or not isinstance(g, (list, tuple)) for g in groups):
+            raise TxlibError(f"{self.kind}: groups must be a list of lists of node names, "
+                             f"e.g. [['coordinator', 'p1'], ['p2']]; got {shown(groups)}")
+        object.__setattr__(self, "groups", tuple(tuple(g) for g in groups))
+
+    def _refuse_fields_of_other_kinds(self) -> None:
+        """A field this kind of fault does not use must keep its default: a crash has no
+        ``by``, a drop no ``groups``. Silently ignoring it would hide a mistake."""
+        uses = FIELDS_OF_KIND[self.kind] | TIMING_FIELDS | {"kind"}
+        for f in fields(self):
+            if f.name not in uses and getattr(self, f.name) != f.default:
+                used = ", ".join(sorted(FIELDS_OF_KIND[self.kind] | TIMING_FIELDS))
+                raise TxlibError(f"{self.kind}: {f.name}={shown(getattr(self, f.name))} means "
+                                 f"nothing for a {self.kind} fault (it uses: {used})")
 
     def nodes(self) -> tuple[str, ...]:
         """Every node name the fault mentions (for validation)."""

@@ -6,7 +6,16 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import overload
 
+from ..errors import TxlibError, shown
 from .records import TraceEvent
+
+
+def check_limit(limit: object) -> None:
+    """A TxlibError unless ``limit`` is None or a whole number of 0 or more."""
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
+                              or limit < 0):
+        raise TxlibError(f"limit must be a whole number of 0 or more (or None for every "
+                         f"event), got {shown(limit)}")
 
 
 class Trace(Sequence[TraceEvent]):
@@ -65,7 +74,9 @@ class Trace(Sequence[TraceEvent]):
         )
 
     def text(self, limit: int | None = None) -> str:
-        """A plain table: step, time, node, kind and what happened."""
+        """A plain table: step, time, node, kind and what happened (the first ``limit``
+        events, or all)."""
+        check_limit(limit)
         rows = []
         for e in self._events[:limit]:
             what = e.message.describe() if e.message is not None else ""

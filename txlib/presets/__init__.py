@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..engine.faults import crash, drop, duplicate, fail_step, partition, recover, vote_no
 from ..errors import bad_choice
+from ..protocols import get_protocol
 from ..simulation.scenario import Scenario
 from .choreography import CHOREOGRAPHY_SCENARIOS
 from .design import DESIGN_SCENARIOS
@@ -216,6 +217,8 @@ NAMED_SCENARIOS: dict[str, Scenario] = {
 
 def scenarios(protocol: str | None = None) -> list[str]:
     """Names of the named scenarios (optionally only those of one protocol)."""
+    if protocol is not None:
+        get_protocol(protocol)  # an unknown protocol is an error, not an empty list
     return [n for n, s in NAMED_SCENARIOS.items() if protocol in (None, s.protocol)]
 
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..engine.config import EngineConfig
 from ..engine.node import Context, Role
@@ -73,6 +73,8 @@ class ChoreographyConfig(EngineConfig):
     ``relay_interval``: how often an unacknowledged publish is tried again.
     """
 
+    AT_LEAST_ONE: ClassVar[frozenset[str]] = frozenset({"redeliver_after", "relay_interval"})
+
     saga: str = "ecommerce"
     context: dict[str, Any] | None = None
     idempotent: bool = True
@@ -86,9 +88,6 @@ class ChoreographyConfig(EngineConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         get_saga(self.saga)
-        for name in ("redeliver_after", "relay_interval"):
-            if getattr(self, name) < 1:
-                raise TxlibError(f"option {name} must be at least 1, got {getattr(self, name)}")
         if self.publish_first and self.outbox:
             raise TxlibError("option publish_first only applies without the outbox: "
                              "give outbox=False too (with the outbox the event is written "

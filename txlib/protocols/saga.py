@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..engine.config import EngineConfig
 from ..engine.faults import Fault
@@ -52,6 +52,8 @@ class SagaConfig(EngineConfig):
     time) or "parallel"; ``idempotent``: services deduplicate commands by key.
     """
 
+    AT_LEAST_ONE: ClassVar[frozenset[str]] = frozenset({"call_timeout"})
+
     saga: str = "ecommerce"
     context: dict[str, Any] | None = None
     call_timeout: int = 60
@@ -70,8 +72,6 @@ class SagaConfig(EngineConfig):
                              REGISTER_CHOICES)
         if self.compensation_order not in ORDER_CHOICES:
             raise bad_choice("compensation_order", self.compensation_order, ORDER_CHOICES)
-        if self.call_timeout < 1:
-            raise TxlibError(f"option call_timeout must be at least 1, got {self.call_timeout}")
         if self.context is not None and not isinstance(self.context, dict):
             raise TxlibError(f"option context must be a dict, got {self.context!r}")
         if not isinstance(self.saga_id, str) or not self.saga_id or any(

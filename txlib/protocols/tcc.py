@@ -42,7 +42,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..engine.config import EngineConfig
 from ..engine.faults import Fault
@@ -77,6 +77,8 @@ class TccConfig(EngineConfig):
     ``retry_interval``: how often it re-sends Confirm or Cancel until acknowledged.
     """
 
+    AT_LEAST_ONE: ClassVar[frozenset[str]] = frozenset({"try_timeout", "retry_interval"})
+
     tx: str = "T1"
     barrier: bool = True
     available: dict[str, Any] | None = None
@@ -89,9 +91,6 @@ class TccConfig(EngineConfig):
         super().__post_init__()
         if not isinstance(self.tx, str) or not self.tx:
             raise TxlibError(f"option tx must be a non-empty string, got {self.tx!r}")
-        for name in ("try_timeout", "retry_interval"):
-            if getattr(self, name) < 1:
-                raise TxlibError(f"option {name} must be at least 1, got {getattr(self, name)}")
         for name in ("available", "amounts"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, dict):

@@ -19,11 +19,11 @@ reliably; under a partition each side terminates alone and they may disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..engine.node import Context
 from ..engine.records import Message
 from ..engine.statemachine import machine
-from ..errors import TxlibError
 from . import bank
 from .base import COORDINATOR, CommitConfig, CommitCoordinator, CommitParticipant, CommitProtocol
 
@@ -38,6 +38,9 @@ class ThreePCConfig(CommitConfig):
     ``election_timeout``: how long a terminating participant collects STATE replies.
     """
 
+    AT_LEAST_ONE: ClassVar[frozenset[str]] = frozenset(
+        {"uncertain_timeout", "precommit_timeout", "election_timeout"})
+
     uncertain_timeout: int = 100
     precommit_timeout: int = 80
     election_timeout: int = 40
@@ -45,9 +48,6 @@ class ThreePCConfig(CommitConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("uncertain_timeout", "precommit_timeout", "election_timeout"):
-            if getattr(self, name) < 1:
-                raise TxlibError(f"option {name} must be at least 1, got {getattr(self, name)}")
 
 
 COORDINATOR_MACHINE = machine(

@@ -12,13 +12,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..engine.faults import Fault
+from ..engine.plain import MAX_INT, check_plain
 from ..engine.roster import Roster
 from ..engine.world import World
-from ..errors import TxlibError, bad_choice, choices
+from ..errors import TxlibError, bad_choice, choices, shown, suggestion
 from ..protocols import COORDINATOR, PROTOCOLS, Protocol, get_protocol
 from .run import Run, history_of_world
 
 MAX_PARTICIPANTS = 64
+MAX_JSON_CHARS = 1_000_000  # a scenario is a few kB; this is a generous cap
 RESERVED_NAMES = (COORDINATOR, "any")
 _JSON_KEYS = ("name", "description", "protocol", "participants", "seed", "faults", "options")
 
@@ -70,10 +72,9 @@ def _check_faults(faults: Iterable[Any]) -> tuple[Fault, ...]:
 
 def _as_json(options: dict[str, Any]) -> dict[str, Any]:
     """Options exactly as JSON will give them back (tuples become lists, keys sorted)."""
-    try:
-        return json.loads(json.dumps(options, sort_keys=True))  # type: ignore[no-any-return]
-    except (TypeError, ValueError) as exc:
-        raise TxlibError(f"options must be plain JSON values: {exc}") from None
+    for key, value in options.items():
+        check_plain(value, f"option {key}")
+    return json.loads(json.dumps(options, sort_keys=True))  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,9 @@ class Scenario:
         proto.check_participants(self.participants, self.options)
         object.__setattr__(self, "faults", _check_faults(self.faults))
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise TxlibError(f"seed must be a whole number, got {self.seed!r}")
+            raise TxlibError(f"seed must be a whole number, got {shown(self.seed)}")
+        if not 0 <= self.seed <= MAX_INT:
+            raise TxlibError(f"seed must be between 0 and {MAX_INT:,}, got {shown(self.seed)}")
         for text in ("name", "description"):
             if not isinstance(getattr(self, text), str):
                 raise TxlibError(f"{text} must be a string, got {getattr(self, text)!r}")
@@ -109,8 +112,8 @@ class Scenario:
             for n in f.nodes():
                 if n not in nodes:
                     raise TxlibError(
-                        f"fault '{f.describe()}' names unknown node {n!r}; "
-                        f"valid choices: {choices(nodes)}"
+                        f"fault '{f.describe()}' names unknown node {n!r}"
+                        f"{suggestion(n, nodes)}; valid choices: {choices(nodes)}"
                     )
         proto.check_faults(self.faults, self.roster, self.options)
 
@@ -162,7 +165,15 @@ class Scenario:
 
     def replace(self, **changes: Any) -> Scenario:
         """A copy with some fields changed (``options`` are merged, not replaced)."""
+        fields = ("protocol", "participants", "seed", "faults", "options", "name",
+                  "description")
+        for key in changes:
+            if key not in fields:
+                raise bad_choice("scenario field", key, fields)
         if "options" in changes:
+            if not isinstance(changes["options"], dict):
+                raise TxlibError(f"options must be a dict of option names, "
+                                 f"got {shown(changes['options'])}")
             changes["options"] = {**self.options, **changes["options"]}
         return replace(self, **changes)
 
@@ -209,12 +220,19 @@ class Scenario:
         """Load a scenario; malformed JSON raises TxlibError saying where."""
         if not isinstance(text, str):
             raise TxlibError(f"from_json needs a JSON string, got {type(text).__name__}")
+        if len(text) > MAX_JSON_CHARS:
+            raise TxlibError(f"this scenario JSON has {len(text):,} characters; a scenario "
+                             f"is at most {MAX_JSON_CHARS:,}")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise TxlibError(
                 f"malformed scenario JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
             ) from None
+        except RecursionError:
+            raise TxlibError("this scenario JSON is nested too deeply to be a scenario") from None
+        except ValueError as exc:  # e.g. a number with more digits than Python reads
+            raise TxlibError(f"cannot read this scenario JSON: {exc}") from None
         return cls.from_dict(data)
 
 
@@ -233,6 +251,12 @@ def simulate(
     protocol, whose coordinator is always ``"coordinator"``; a saga's services come from
     its definition); ``options`` are network, timeout and protocol settings.
     """
+    own = ("participants", "seed", "faults", "record")
+    valid = get_protocol(protocol).config_class.option_names()
+    for key in options:
+        if key not in valid and suggestion(key, own):
+            raise TxlibError(f"unknown option {key!r}{suggestion(key, own)}; "
+                             f"valid choices: {choices([*own, *valid])}")
     scenario = Scenario(
         protocol=protocol,
         participants=() if participants is None else participant_names(participants),

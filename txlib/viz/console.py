@@ -12,7 +12,7 @@ User-provided strings (node names, payloads, descriptions) are always wrapped in
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -21,9 +21,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-if TYPE_CHECKING:
-    from ..engine.records import TraceEvent
-    from ..simulation.run import Run
+from ..engine.records import TraceEvent
+from ..engine.trace import check_limit
+from ..errors import TxlibError, shown
+from ..simulation.run import Run
 
 
 class Mark(NamedTuple):
@@ -296,6 +297,9 @@ def show(run: Run, *, console: Console | None = None, limit: int | None = None) 
 
     In Jupyter, rich's Console detects the notebook and displays HTML.
     """
+    if not isinstance(run, Run):
+        raise TxlibError(f"show needs a Run (e.g. txlib.simulate('2pc')), got {shown(run)}")
+    check_limit(limit)
     console = console or Console(highlight=False)
     console.print(trace_table(run, limit=limit))
     console.print(summary_panel(run))
