@@ -3,6 +3,7 @@ SIGKILL and restarts, with the protocol code of txlib.protocols.two_phase unchan
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import os
@@ -59,12 +60,21 @@ def test_the_real_nodes_run_the_simulators_protocol_code(timeouts):
     assert per_node(real.trace) == per_node(simulated.trace)
 
 
-def test_the_real_context_offers_everything_the_simulators_context_does():
-    from txlib.engine.node import Context
-    from txlib.real.host import RealContext
+def test_the_real_node_host_is_an_engine_host():
+    """Protocol code on a real node acts through the engine's own Context, over a node
+    host that offers every member of the engine's Host interface, with its parameters."""
+    from txlib.engine.node import Host
+    from txlib.real.host import NodeHost
 
-    public = {n for n in dir(Context) if not n.startswith("_")}
-    assert public <= {n for n in dir(RealContext) if not n.startswith("_")}
+    members = [n for n in vars(Host) if not n.startswith("_")]
+    assert {"send", "write_log", "change_state", "set_locks", "time", "config"} <= set(members)
+    for name in members:
+        theirs, ours = inspect.getattr_static(Host, name), inspect.getattr_static(NodeHost, name)
+        if isinstance(theirs, property):
+            assert isinstance(ours, property), name
+        else:
+            assert inspect.signature(ours).parameters.keys() == \
+                inspect.signature(theirs).parameters.keys(), name
 
 
 def test_the_trace_draws_like_any_other(timeouts):
@@ -159,7 +169,7 @@ def test_a_port_in_use_says_which_and_what_to_do():
 def test_a_port_taken_after_the_check_is_reported_by_the_node(monkeypatch):
     """The runner checks ports first; if one is taken between the check and the node's
     bind (or while the node was down), the node says so, and the run stops with it."""
-    monkeypatch.setattr("txlib.real.runner.port_is_free", lambda host, port: True)
+    monkeypatch.setattr("txlib.real.supervisor.port_is_free", lambda host, port: True)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
