@@ -10,6 +10,7 @@ import os
 import random
 import socket
 import sqlite3
+from dataclasses import replace
 from itertools import pairwise
 
 import pytest
@@ -17,6 +18,7 @@ from rich.console import Console
 
 import txlib
 from txlib.errors import TxlibError
+from txlib.protocols import get_protocol
 from txlib.real import CRASH_POINTS, EXPECTED_OUTCOME, Crash, RealSystem, run_transfer
 from txlib.real.chaos import crash_loop
 from txlib.real.merge import merge
@@ -50,6 +52,25 @@ def test_a_transfer_commits_over_real_processes(timeouts):
     assert run.fsyncs["coordinator"] == 2
     assert [r.record for r in run.logs["coordinator"]] == ["COMMIT", "END"]
     assert [r.record for r in run.logs["p2"]] == ["PREPARED", "COMMITTED"]
+
+
+def test_a_real_run_is_judged_by_the_2pc_protocol(timeouts):
+    """The outcome and the violations are the registered 2PC protocol's judgement of the
+    run's History; the real-database checks of problems() come on top."""
+    run = run_transfer(3, options=timeouts)
+    two_pc = get_protocol("2pc")
+    history = run.history()
+    assert history.roster == two_pc.roster(run.participants, {})
+    assert history.events is not None and history.steps == run.trace.last_step > 0
+    assert history.logs == run.logs and history.down == run.down == frozenset()
+    assert two_pc.judge(history).outcome == run.outcome == "committed"
+    assert run.violations == tuple(two_pc.violations(history)) == ()
+    split = replace(run, decisions={**run.decisions, "p2": "abort"})
+    assert split.outcome == "inconsistent"
+    assert any("the nodes do not agree" in p for p in split.problems())
+    assert replace(run, settled=False).outcome == "blocked"
+    with pytest.raises(TxlibError, match="record=False"):
+        _ = replace(run, trace_or_none=None).violations
 
 
 def test_the_real_nodes_run_the_simulators_protocol_code(timeouts):

@@ -49,12 +49,16 @@ class Databases:
     def database_name(self, participant: str) -> str:
         return f"{self.prefix}{participant}".lower()
 
-    def create(self, folder: Path, balances: Mapping[str, int]) -> None:
-        """Check the server, then give each participant a fresh database holding its
-        balance (``folder``: the run's folder)."""
-        self.folder = folder
+    def check_server(self) -> None:
+        """Refuse a PostgreSQL server the participants cannot use (see
+        :func:`txlib.real.postgres.preflight`)."""
         if self.backend == "postgres":
             pg.preflight(self.conninfo, len(self.participants))
+
+    def create(self, folder: Path, balances: Mapping[str, int]) -> None:
+        """Give each participant a fresh database holding its balance (``folder``: the
+        run's folder)."""
+        self.folder = folder
         for p in self.participants:
             if self.backend == "sqlite":
                 sqlite_create(self.sqlite_path(p), p, balances[p])

@@ -81,12 +81,10 @@ class RealSystem:
     ) -> None:
         from ..simulation.scenario import participant_names
 
-        names = participant_names(participants)
+        proto = protocol()
         self.options = {**REAL_TIMEOUTS, **dict(options or {})}
         self.options.pop("tx", None)
-        proto = protocol()
-        proto.make_config(names, self.options)  # names any unknown option
-        self.roster = proto.roster(names, self.options)
+        self.roster = proto.roster(participant_names(participants), self.options)
         self.participants = self.roster.deciders
         self.nodes = self.roster.names
         machines = {m.role: m for m in proto.machines}
@@ -100,6 +98,7 @@ class RealSystem:
                            if operations is not None
                            else bank.default_operations(self.participants, amount))
         self.initial_balances = bank.check_balances(balances, self.participants)
+        proto.make_config(self.participants, self.options)  # names any unknown option
         for p in vote_no:
             if p not in self.participants:
                 raise bad_choice("participant in vote_no", p, self.participants)
@@ -143,6 +142,7 @@ class RealSystem:
             self.workdir = Path(tempfile.mkdtemp(prefix="txlib-real-"))
         try:
             self.supervisor.claim_ports()
+            self.databases.check_server()
             for sub in ("trace", "logs", "data"):  # ours: start them afresh
                 shutil.rmtree(self.workdir / sub, ignore_errors=True)
                 (self.workdir / sub).mkdir(parents=True)
