@@ -3,12 +3,14 @@ SIGKILL and restarts, with the protocol code of txlib.protocols.two_phase unchan
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import os
 import random
 import socket
 import sqlite3
+from dataclasses import replace
 from itertools import pairwise
 
 import pytest
@@ -16,6 +18,7 @@ from rich.console import Console
 
 import txlib
 from txlib.errors import TxlibError
+from txlib.protocols import get_protocol
 from txlib.real import CRASH_POINTS, EXPECTED_OUTCOME, Crash, RealSystem, run_transfer
 from txlib.real.chaos import crash_loop
 from txlib.real.merge import merge
@@ -51,6 +54,25 @@ def test_a_transfer_commits_over_real_processes(timeouts):
     assert [r.record for r in run.logs["p2"]] == ["PREPARED", "COMMITTED"]
 
 
+def test_a_real_run_is_judged_by_the_2pc_protocol(timeouts):
+    """The outcome and the violations are the registered 2PC protocol's judgement of the
+    run's History; the real-database checks of problems() come on top."""
+    run = run_transfer(3, options=timeouts)
+    two_pc = get_protocol("2pc")
+    history = run.history()
+    assert history.roster == two_pc.roster(run.participants, {})
+    assert history.events is not None and history.steps == run.trace.last_step > 0
+    assert history.logs == run.logs and history.down == run.down == frozenset()
+    assert two_pc.judge(history).outcome == run.outcome == "committed"
+    assert run.violations == tuple(two_pc.violations(history)) == ()
+    split = replace(run, decisions={**run.decisions, "p2": "abort"})
+    assert split.outcome == "inconsistent"
+    assert any("the nodes do not agree" in p for p in split.problems())
+    assert replace(run, settled=False).outcome == "blocked"
+    with pytest.raises(TxlibError, match="record=False"):
+        _ = replace(run, trace_or_none=None).violations
+
+
 def test_the_real_nodes_run_the_simulators_protocol_code(timeouts):
     """Same handlers, same context calls: every node's own sequence of states, log
     writes, votes, decisions and locks is the simulator's."""
@@ -59,12 +81,21 @@ def test_the_real_nodes_run_the_simulators_protocol_code(timeouts):
     assert per_node(real.trace) == per_node(simulated.trace)
 
 
-def test_the_real_context_offers_everything_the_simulators_context_does():
-    from txlib.engine.node import Context
-    from txlib.real.host import RealContext
+def test_the_real_node_host_is_an_engine_host():
+    """Protocol code on a real node acts through the engine's own Context, over a node
+    host that offers every member of the engine's Host interface, with its parameters."""
+    from txlib.engine.node import Host
+    from txlib.real.host import NodeHost
 
-    public = {n for n in dir(Context) if not n.startswith("_")}
-    assert public <= {n for n in dir(RealContext) if not n.startswith("_")}
+    members = [n for n in vars(Host) if not n.startswith("_")]
+    assert {"send", "write_log", "change_state", "set_locks", "time", "config"} <= set(members)
+    for name in members:
+        theirs, ours = inspect.getattr_static(Host, name), inspect.getattr_static(NodeHost, name)
+        if isinstance(theirs, property):
+            assert isinstance(ours, property), name
+        else:
+            assert inspect.signature(ours).parameters.keys() == \
+                inspect.signature(theirs).parameters.keys(), name
 
 
 def test_the_trace_draws_like_any_other(timeouts):
@@ -159,7 +190,7 @@ def test_a_port_in_use_says_which_and_what_to_do():
 def test_a_port_taken_after_the_check_is_reported_by_the_node(monkeypatch):
     """The runner checks ports first; if one is taken between the check and the node's
     bind (or while the node was down), the node says so, and the run stops with it."""
-    monkeypatch.setattr("txlib.real.runner.port_is_free", lambda host, port: True)
+    monkeypatch.setattr("txlib.real.supervisor.port_is_free", lambda host, port: True)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

@@ -18,7 +18,8 @@ draw it unchanged.
 
 from .crashpoints import CRASH_POINTS, EXPECTED_OUTCOME, Crash
 from .postgres import PostgresServer
-from .runner import REAL_TIMEOUTS, RealRun, RealSystem, run_transfer
+from .run import RealRun
+from .system import REAL_TIMEOUTS, RealSystem, run_transfer
 
 __all__ = [
     "CRASH_POINTS",

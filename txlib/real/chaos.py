@@ -18,7 +18,8 @@ from typing import Any
 
 from ..protocols.base import COORDINATOR
 from .crashpoints import COORDINATOR_POINTS, PARTICIPANT_POINTS, Crash
-from .runner import RealRun, RealSystem
+from .run import RealRun
+from .system import RealSystem
 
 # Short wall-clock timeouts: a crash loop mostly waits for them.
 CHAOS_TIMEOUTS: dict[str, int] = {

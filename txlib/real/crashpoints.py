@@ -68,7 +68,7 @@ class Crash:
     incarnation: int = 0
 
     def describe(self) -> str:
-        where = self.point if self.point is not None else f"{self.after * 1000:.0f} ms in"
+        where = self.point if self.point is not None else f"{(self.after or 0) * 1000:.0f} ms in"
         life = f" (life {self.incarnation})" if self.incarnation else ""
         return f"kill -9 {self.node} at {where}{life}"
 

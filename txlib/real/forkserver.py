@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 PRELOAD = ("txlib.real.host", "txlib.real.stores", "txlib.real.postgres", "psycopg")
 
@@ -83,8 +83,8 @@ class ForkServer:
     def spawn(self, spec: dict[str, Any]) -> int:
         """Fork a node running ``spec``; its pid."""
         with self._lock:
-            stdin: IO[bytes] = self.proc.stdin  # type: ignore[assignment]
-            stdout: IO[bytes] = self.proc.stdout  # type: ignore[assignment]
+            stdin, stdout = self.proc.stdin, self.proc.stdout
+            assert stdin is not None and stdout is not None  # both are pipes
             try:
                 stdin.write(json.dumps(spec).encode() + b"\n")
                 stdin.flush()
@@ -100,13 +100,15 @@ class ForkServer:
     def close(self) -> None:
         if self.proc.poll() is None:
             with contextlib.suppress(OSError):
-                self.proc.stdin.close()  # type: ignore[union-attr]
+                if self.proc.stdin is not None:
+                    self.proc.stdin.close()
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
         for f in (self.proc.stdin, self.proc.stdout):
-            with contextlib.suppress(OSError):
-                f.close()  # type: ignore[union-attr]
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
         self._err.close()

@@ -2,9 +2,11 @@
 
 The host is a ``selectors`` event loop: a TCP server for messages from peers (JSON
 lines), one outgoing connection per peer, wall-clock timers, and a control connection
-to the runner (start a transaction, stop). It hosts one protocol instance per
-transaction (a role object and a :class:`RealContext`), so a long-lived node can serve
-many transactions one after another.
+to the runner (start a transaction, stop). It hosts one :class:`Instance` per
+transaction (a role object, its state and log), so a long-lived node can serve many
+transactions one after another. The host implements the engine's
+:class:`~txlib.engine.node.Host`: protocol code acts through the engine's own
+:class:`~txlib.engine.node.Context`, over the wall clock, TCP and the node's store.
 
 Each handler (a delivery, a timer, a start, a recovery) runs to completion, as in the
 simulator. Every event the node records is appended at once (``os.write``, so it
@@ -27,16 +29,17 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from ..engine.node import Role
+from ..engine.node import Context, NodeSlot, Role
 from ..engine.records import LogRecord, Message
 from ..engine.world import volatile_summary
 from ..errors import ProtocolError
-from ..protocols.base import COORDINATOR, CommitConfig
-from ..protocols.two_phase import Coordinator, Participant
+from ..protocols.base import CommitConfig
+from ..protocols.two_phase import COORDINATOR_MACHINE, Coordinator, Participant
+from .stores import open_store
 
 
 class RealParticipant(Participant):
@@ -51,7 +54,7 @@ class RealParticipant(Participant):
 
     account: Any = None  # the node's store (set by the host)
 
-    @property  # type: ignore[override]
+    @property  # type: ignore[override]  # a plain attribute in Participant
     def balance(self) -> int:
         return int(self.account.balance(self.config.tx))
 
@@ -60,145 +63,27 @@ class RealParticipant(Participant):
         """The simulator's initial balance is not used: the database holds the real one."""
 
 
-class Instance:
-    """One transaction on this node: its role object, state, volatile variables, timers,
-    locks, decision and log (as the simulator's NodeSlot keeps them)."""
+class Instance(NodeSlot):
+    """One transaction on this node: the slot its :class:`~txlib.engine.node.Context`
+    acts on (role object, state, volatile variables, timers, locks, decision, log, as
+    the simulator keeps them per node), plus the transaction's name, its configuration
+    and the status last reported to the runner."""
 
-    __slots__ = ("ctx", "decision", "locks", "log", "reported", "role", "state", "timers",
-                 "tx", "vars")
+    __slots__ = ("config", "reported", "tx")
 
-    def __init__(self, tx: str, role: Role) -> None:
+    def __init__(self, name: str, tx: str, role: Role, config: CommitConfig) -> None:
+        super().__init__(name, role)
         self.tx = tx
-        self.role = role
-        self.state = role.machine.initial
-        self.vars: dict[str, Any] = {}
-        self.timers: dict[str, tuple[int, int]] = {}  # name -> (token, due in run ms)
-        self.locks: tuple[str, ...] = ()
-        self.decision: str | None = None
-        self.log: list[LogRecord] = []
+        self.config = config
         self.reported: tuple[Any, ...] = ()
-        self.ctx: RealContext
 
 
-class RealContext:
-    """What a node may do, on a real process: the same surface as
-    :class:`txlib.engine.node.Context`, so the same role code runs unchanged."""
-
-    __slots__ = ("_host", "_inst", "name")
-
-    def __init__(self, host: NodeHost, inst: Instance) -> None:
-        self._host = host
-        self._inst = inst
-        self.name = host.name
-
-    # --- reading -------------------------------------------------------------------
-    @property
-    def now(self) -> int:
-        """Wall-clock milliseconds since the run began."""
-        return self._host.now_ms()
-
-    @property
-    def state(self) -> str:
-        return self._inst.state
-
-    @property
-    def vars(self) -> dict[str, Any]:
-        """Volatile state: a crash (a killed process) loses it."""
-        return self._inst.vars
-
-    @property
-    def log_records(self) -> tuple[LogRecord, ...]:
-        """This transaction's log (after a restart: what the store read back)."""
-        return tuple(self._inst.log)
-
-    @property
-    def config(self) -> Any:
-        return self._inst.role.config  # type: ignore[attr-defined]
-
-    @property
-    def locks(self) -> tuple[str, ...]:
-        return self._inst.locks
-
-    def step_fails(self, step: str, compensation: bool = False) -> bool:
-        return False
-
-    def has_mark(self, kind: str) -> bool:
-        return kind in self._host.marks
-
-    # --- acting --------------------------------------------------------------------
-    def send(self, dst: str, type: str, **payload: Any) -> None:
-        self._host.send(self._inst, dst, type, payload)
-
-    def broadcast(self, dsts: Iterable[str], type: str, **payload: Any) -> None:
-        for dst in dsts:
-            self._host.send(self._inst, dst, type, payload)
-
-    def log(self, record: str, *, forced: bool, decides: str | None = None, **data: Any) -> None:
-        self._host.write_log(self._inst, record, forced, data, decides)
-
-    def set_state(self, target: str) -> None:
-        inst = self._inst
-        if target != inst.state:
-            inst.role.machine.check(self.name, inst.state, target)
-            self._host.change_state(inst, target, "")
-
-    def restore_state(self, target: str) -> None:
-        inst = self._inst
-        inst.role.machine.check_state(self.name, target)
-        if target != inst.state:
-            self._host.change_state(inst, target, "restored from log")
-
-    def set_timer(self, name: str, delay: int) -> None:
-        if delay < 0:
-            raise ProtocolError(f"{self.name}: timer {name!r} with negative delay {delay}")
-        self._host.set_timer(self._inst, name, delay)
-
-    def cancel_timer(self, name: str) -> None:
-        self._inst.timers.pop(name, None)
-
-    def vote(self, value: str) -> None:
-        self._host.record("vote", value, self._inst.tx)
-
-    def note(self, kind: str, detail: str) -> None:
-        self._host.record(kind, detail, self._inst.tx)
-
-    def decide(self, value: str) -> None:
-        self._host.decide(self._inst, value)
-
-    def lock(self, *resources: str) -> None:
-        inst = self._inst
-        inst.locks = tuple(sorted(set(inst.locks) | set(resources)))
-        self._host.record("lock", ", ".join(inst.locks), inst.tx)
-
-    def unlock(self) -> None:
-        inst = self._inst
-        if inst.locks:
-            inst.locks = ()
-            self._host.record("unlock", "", inst.tx)
-
-
-def make_store(spec: dict[str, Any]) -> Any:
-    """The node's durable store, from its spec."""
-    store = spec["store"]
-    kind = store["kind"]
-    if kind == "file":
-        from .stores import FileLog
-
-        return FileLog(store["path"])
-    if kind == "sqlite":
-        from .stores import SqliteAccount
-
-        return SqliteAccount(store["path"], store["account"])
-    if kind == "postgres":
-        from .postgres import PostgresAccount
-
-        return PostgresAccount(store["conninfo"], store["account"], store["token"],
-                               spec["node"])
-    raise ValueError(f"unknown store kind {kind!r}")
-
-
-class NodeCrash(BaseException):
-    """Never caught: the process is gone (only raised if SIGKILL somehow returns)."""
+def instance(slot: NodeSlot) -> Instance:
+    """``slot`` as one of this host's transaction instances (the only slots its
+    contexts are given)."""
+    if not isinstance(slot, Instance):
+        raise ProtocolError(f"{slot.name}: a real node acts only through a transaction")
+    return slot
 
 
 class NodeHost:
@@ -209,7 +94,7 @@ class NodeHost:
         self.name: str = spec["node"]
         self.incarnation: int = spec["incarnation"]
         self.participants: tuple[str, ...] = tuple(spec["participants"])
-        self.is_coordinator = self.name == COORDINATOR
+        self.is_coordinator = spec["role"] == COORDINATOR_MACHINE.role
         self.base_config = CommitConfig(**spec["options"])
         self.operations: dict[str, tuple[str, int]] = {
             p: (op[0], int(op[1])) for p, op in spec["operations"].items()}
@@ -217,6 +102,7 @@ class NodeHost:
         self.t0_ns: int = spec["t0_ns"]
         self.record_trace: bool = spec.get("record", True)
         self.instances: dict[str, Instance] = {}
+        self.acting: Instance | None = None  # whose handler is running
         self.timer_heap: list[tuple[float, int, str, str]] = []
         self.token = 0
         self.seq = 0
@@ -244,7 +130,7 @@ class NodeHost:
             raise SystemExit(2) from None
         self.listener.listen(64)
         self.listener.setblocking(False)
-        self.store = make_store(spec)
+        self.store = open_store(spec["store"], self.name)
 
     # --- clock and trace -------------------------------------------------------------
     def now_ms(self) -> int:
@@ -293,10 +179,10 @@ class NodeHost:
             self.running = False
 
     # --- instances ---------------------------------------------------------------------
-    def make_role(self, tx: str, ops: dict[str, tuple[str, int]] | None) -> Role:
-        """The role object for ``tx``; ``ops``: its operations (default: the spec's)."""
+    def make_role(self, config: CommitConfig, ops: dict[str, tuple[str, int]] | None) -> Role:
+        """The role object of one transaction; ``ops``: its operations (default: the
+        spec's)."""
         ops = ops or self.operations
-        config = replace(self.base_config, tx=tx)
         if self.is_coordinator:
             return Coordinator(self.participants, config, dict(ops))
         role = RealParticipant(self.name, self.participants, config, ops[self.name], 0)
@@ -304,16 +190,21 @@ class NodeHost:
         return role
 
     def new_instance(self, tx: str, ops: dict[str, tuple[str, int]] | None = None) -> Instance:
-        inst = Instance(tx, self.make_role(tx, ops))
-        inst.ctx = RealContext(self, inst)
+        config = replace(self.base_config, tx=tx)
+        inst = Instance(self.name, tx, self.make_role(config, ops), config)
+        inst.ctx = Context(self, inst)
         self.instances[tx] = inst
         return inst
 
-    def handle(self, inst: Instance, fn: Any, *args: Any) -> None:
+    def handle(self, inst: Instance, fn: Callable[..., None], *args: Any) -> None:
         """Run one handler to completion, then record the volatile state and report."""
-        fn(inst.ctx, *args)
+        self.acting = inst
+        try:
+            fn(inst.ctx, *args)
+        finally:
+            self.acting = None
         if self.record_trace:
-            self.record("_volatile", volatile_summary(inst), inst.tx)  # type: ignore[arg-type]
+            self.record("_volatile", volatile_summary(inst), inst.tx)
         status = (inst.state, inst.decision, bool(inst.locks))
         if status != inst.reported:
             inst.reported = status
@@ -333,11 +224,27 @@ class NodeHost:
                 self.record("crash", f"killed with SIGKILL at {trig['label']}", None,
                             point=trig["label"])
                 os.kill(os.getpid(), signal.SIGKILL)
-                time.sleep(60)
-                raise NodeCrash(self.name)
+                os._exit(1)  # not reached: a SIGKILL to oneself is delivered before kill returns
 
-    # --- what the context does ------------------------------------------------------------
-    def send(self, inst: Instance, dst: str, type: str, payload: dict[str, Any]) -> None:
+    # --- the engine's Host: what a Context does on this node ------------------------------
+    @property
+    def time(self) -> int:
+        """Wall-clock milliseconds since the run began."""
+        return self.now_ms()
+
+    @property
+    def config(self) -> CommitConfig:
+        """The configuration of the transaction whose handler is running."""
+        return self.acting.config if self.acting is not None else self.base_config
+
+    def step_fails(self, step: str, compensation: bool) -> bool:
+        return False  # saga steps do not run here
+
+    def has_mark(self, node: str, kind: str) -> bool:
+        return kind in self.marks
+
+    def send(self, slot: NodeSlot, dst: str, type: str, payload: dict[str, Any]) -> None:
+        inst = instance(slot)
         if dst not in self.addresses and dst != self.name:
             raise ProtocolError(f"{self.name} sent {type} to unknown node {dst!r}")
         self.msg_seq += 1
@@ -380,8 +287,9 @@ class NodeHost:
                     return f"{dst} is unreachable: {exc.strerror or exc}"
         return f"{dst} is unreachable"
 
-    def write_log(self, inst: Instance, record: str, forced: bool, data: dict[str, Any],
-                  decides: str | None) -> None:
+    def write_log(self, slot: NodeSlot, record: str, forced: bool, data: dict[str, Any],
+                  decides: str | None = None) -> None:
+        inst = instance(slot)
         self.trigger("before", "log", record, inst.tx)
         now = self.now_ms()
         self.store.append(inst.tx, record, data, forced, decides, now)
@@ -391,21 +299,35 @@ class NodeHost:
             self.decide(inst, decides)
         self.trigger("after", "log", record, inst.tx)
 
-    def change_state(self, inst: Instance, target: str, detail: str) -> None:
+    def change_state(self, slot: NodeSlot, target: str, detail: str = "") -> None:
+        inst = instance(slot)
         inst.state = target
         self.record("state", detail or target, inst.tx, to=target)
 
-    def decide(self, inst: Instance, value: str) -> None:
+    def set_timer(self, slot: NodeSlot, name: str, delay: int) -> None:
+        inst = instance(slot)
+        self.token += 1
+        inst.timers[name] = (self.token, self.now_ms() + delay)
+        heapq.heappush(self.timer_heap, (time.monotonic() + delay / 1000, self.token,
+                                         inst.tx, name))
+
+    def cancel_timer(self, slot: NodeSlot, name: str) -> None:
+        slot.timers.pop(name, None)  # its heap entry is skipped when it comes due
+
+    def note(self, slot: NodeSlot, kind: str, detail: str) -> None:
+        self.record(kind, detail, instance(slot).tx)
+
+    def decide(self, slot: NodeSlot, value: str) -> None:
+        inst = instance(slot)
         if inst.decision == value:
             return
         inst.decision = value
         self.record("decision", value, inst.tx)
 
-    def set_timer(self, inst: Instance, name: str, delay: int) -> None:
-        self.token += 1
-        inst.timers[name] = (self.token, self.now_ms() + delay)
-        heapq.heappush(self.timer_heap, (time.monotonic() + delay / 1000, self.token,
-                                         inst.tx, name))
+    def set_locks(self, slot: NodeSlot, locks: tuple[str, ...]) -> None:
+        inst = instance(slot)
+        inst.locks = locks
+        self.record("lock" if locks else "unlock", ", ".join(locks), inst.tx)
 
     # --- events ------------------------------------------------------------------------
     def deliver(self, wire: dict[str, Any]) -> None:
@@ -491,6 +413,7 @@ class NodeHost:
             for key, _ in self.sel.select(timeout):
                 kind, peer = key.data
                 sock = key.fileobj
+                assert isinstance(sock, socket.socket)  # only sockets are registered
                 if kind == "listen":
                     conn, _addr = self.listener.accept()
                     conn.setblocking(False)
@@ -501,25 +424,25 @@ class NodeHost:
                         self.on_control(msg)
                 elif kind == "out":
                     try:
-                        data = sock.recv(4096)  # type: ignore[union-attr]
+                        data = sock.recv(4096)
                     except OSError:
                         data = b""
                     if not data:
                         self._drop_out(peer)
                 else:
                     try:
-                        data = sock.recv(65536)  # type: ignore[union-attr]
+                        data = sock.recv(65536)
                     except (BlockingIOError, InterruptedError):
                         continue
                     except OSError:
                         data = b""
                     if not data:
                         self.sel.unregister(sock)
-                        sock.close()  # type: ignore[union-attr]
-                        buffers.pop(sock, None)  # type: ignore[arg-type]
+                        sock.close()
+                        buffers.pop(sock, None)
                         continue
-                    buf = buffers[sock] + data  # type: ignore[index]
-                    *lines, buffers[sock] = buf.split(b"\n")  # type: ignore[index]
+                    buf = buffers[sock] + data
+                    *lines, buffers[sock] = buf.split(b"\n")
                     for line in lines:
                         if line:
                             self.deliver(json.loads(line))

@@ -83,10 +83,6 @@ def preflight(base: str, participants: int) -> None:
         )
 
 
-def database_name(prefix: str, participant: str) -> str:
-    return f"{prefix}{participant}".lower()
-
-
 def setup_database(base: str, dbname: str, account: str, balance: int) -> None:
     """Create ``dbname`` if needed and give it fresh tables holding one account.
 
@@ -213,10 +209,10 @@ class PostgresAccount:
             c.execute("UPDATE accounts SET balance = balance + %s WHERE name = %s",
                       (delta(data), self.account))
             c.execute(insert, row)
-            gid = self.gid(tx, data)
-            c.execute(self._lit("PREPARE TRANSACTION {}", gid))
+            new_gid = self.gid(tx, data)
+            c.execute(self._lit("PREPARE TRANSACTION {}", new_gid))
             self.open_tx = None
-            self.gids[tx] = gid
+            self.gids[tx] = new_gid
             self.fsyncs += 1
             return
         if record == "COMMITTED":

@@ -12,10 +12,11 @@ Every store has the same small surface, used by the node host:
 - ``close()``: a graceful stop (lazy records are flushed);
 - ``fsyncs``: how many syncs to stable storage this process asked for.
 
-A participant's store *is* its database: the protocol log is a table in the same
-database as the account row, and writing ``PREPARED``, ``COMMITTED`` or ``ABORT`` does
-the row's local transaction in the same atomic step, so a SIGKILL at any instant leaves
-the log and the data agreeing.
+:func:`open_store` opens the store a node's spec names; :func:`read_records` reads one
+back from outside the node. A participant's store *is* its database: the protocol log
+is a table in the same database as the account row, and writing ``PREPARED``,
+``COMMITTED`` or ``ABORT`` does the row's local transaction in the same atomic step, so a
+SIGKILL at any instant leaves the log and the data agreeing.
 """
 
 from __future__ import annotations
@@ -25,11 +26,62 @@ import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engine.records import LogRecord
 
+if TYPE_CHECKING:
+    from .postgres import PostgresAccount
+
 Records = dict[str, list[tuple[LogRecord, str | None]]]
+
+
+class Store(Protocol):
+    """What the node host needs from its durable store (see the module docstring)."""
+
+    fsyncs: int
+
+    def read(self) -> Records: ...
+
+    def append(self, tx: str, record: str, data: dict[str, Any], forced: bool,
+               decides: str | None, time: int) -> None: ...
+
+    def held(self, tx: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(spec: Mapping[str, Any], node: str) -> Store:
+    """The durable store of ``node`` that ``spec`` names: ``{"kind": "file", "path"}``
+    (the coordinator's log), or an account (see :func:`open_account`)."""
+    if spec["kind"] == "file":
+        return FileLog(spec["path"])
+    return open_account(spec, node)
+
+
+def open_account(spec: Mapping[str, Any], node: str) -> SqliteAccount | PostgresAccount:
+    """A participant's database: ``{"kind": "sqlite", "path", "account"}`` or
+    ``{"kind": "postgres", "conninfo", "account", "token"}``."""
+    kind = spec["kind"]
+    if kind == "sqlite":
+        return SqliteAccount(spec["path"], spec["account"])
+    if kind == "postgres":
+        from .postgres import PostgresAccount
+
+        return PostgresAccount(spec["conninfo"], spec["account"], spec["token"], node)
+    raise ValueError(f"unknown store kind {kind!r}")
+
+
+def read_records(spec: Mapping[str, Any], node: str) -> Records:
+    """The durable log of ``node``'s store, read from outside (the node may be running,
+    so nothing is written or flushed; a coordinator log not created yet is empty)."""
+    if spec["kind"] == "file":
+        return read_file_log(Path(spec["path"]))
+    account = open_account(spec, node)
+    try:
+        return account.read()
+    finally:
+        account.conn.close()
 
 
 def delta(data: Mapping[str, Any]) -> int:
@@ -65,17 +117,7 @@ class FileLog:
             os.close(fd)
 
     def read(self) -> Records:
-        out: Records = {}
-        if not self.path.exists():
-            return out
-        for line in self.path.read_bytes().split(b"\n"):
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue  # empty or torn line
-            rec = LogRecord(r["record"], r["data"], r["forced"], r["time"])
-            out.setdefault(r["tx"], []).append((rec, r.get("decides")))
-        return out
+        return read_file_log(self.path)
 
     def append(self, tx: str, record: str, data: dict[str, Any], forced: bool,
                decides: str | None, time: int) -> None:
@@ -99,6 +141,21 @@ class FileLog:
     def close(self) -> None:
         self.flush()
         os.close(self._fd)
+
+
+def read_file_log(path: Path) -> Records:
+    """The records that reached a coordinator log file (none if it does not exist)."""
+    out: Records = {}
+    if not path.exists():
+        return out
+    for line in path.read_bytes().split(b"\n"):
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue  # empty or torn line
+        rec = LogRecord(r["record"], r["data"], r["forced"], r["time"])
+        out.setdefault(r["tx"], []).append((rec, r.get("decides")))
+    return out
 
 
 # --- SQLite ------------------------------------------------------------------------------

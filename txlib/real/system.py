@@ -1,0 +1,433 @@
+"""Real runs, the API: :class:`RealSystem` runs transactions over real node processes
+(with crashes), and :func:`run_transfer` runs one transfer and returns its
+:class:`~txlib.real.run.RealRun`.
+
+The system is the bookkeeping of transactions: which began when, with which
+operations and armed crashes, which crashes fired, and what each came to. Processes
+are the :class:`~txlib.real.supervisor.Supervisor`'s job, databases the
+:class:`~txlib.real.databases.Databases`' job; the nodes and their state machines
+come from the 2PC protocol's roster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..engine.records import LogRecord
+from ..engine.trace import Trace
+from ..errors import TxlibError, bad_choice
+from ..protocols import bank
+from .crashpoints import Crash, as_crashes
+from .databases import Databases
+from .merge import merge, read_events
+from .run import RealRun, protocol
+from .stores import read_records
+from .supervisor import NodeHandle, Supervisor
+
+# Wall-clock timeouts (ms) of a real run: far above a loopback round trip with fsyncs,
+# short enough that a crash test does not wait long.
+REAL_TIMEOUTS: dict[str, int] = {
+    "vote_timeout": 1000,
+    "prepare_timeout": 2000,
+    "decision_timeout": 300,
+    "retry_interval": 200,
+    "ack_timeout": 300,
+}
+
+
+class RealSystem:
+    """A coordinator and participants running as real processes.
+
+    >>> with RealSystem(participants=3) as system:            # doctest: +SKIP
+    ...     system.begin("T1", crash=("coordinator", "after_decision_logged"))
+    ...     system.settle("T1")
+    ...     run = system.result("T1")
+
+    ``backend`` is ``"sqlite"`` (one database file per participant, no server) or
+    ``"postgres"`` (one database per participant on the server ``postgres``: a
+    :class:`~txlib.real.PostgresServer` or a libpq connection string). ``options`` are
+    2PC options (timeouts in wall-clock ms; see :data:`REAL_TIMEOUTS`). A crashed node
+    is restarted ``restart_delay`` seconds later if ``restart`` is true.
+    """
+
+    def __init__(
+        self,
+        participants: int | Sequence[str] = 3,
+        backend: str = "sqlite",
+        *,
+        postgres: Any = None,
+        amount: int = 100,
+        operations: Mapping[str, Any] | None = None,
+        balances: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        restart: bool = True,
+        restart_delay: float = 0.1,
+        vote_no: Sequence[str] = (),
+        record: bool = True,
+        workdir: str | os.PathLike[str] | None = None,
+        host: str = "127.0.0.1",
+        ports: Mapping[str, int] | None = None,
+        database_prefix: str = "txlib_",
+        start_timeout: float = 30.0,
+    ) -> None:
+        from ..simulation.scenario import participant_names
+
+        proto = protocol()
+        self.options = {**REAL_TIMEOUTS, **dict(options or {})}
+        self.options.pop("tx", None)
+        self.roster = proto.roster(participant_names(participants), self.options)
+        self.participants = self.roster.deciders
+        self.nodes = self.roster.names
+        machines = {m.role: m for m in proto.machines}
+        self.machines = {n: machines[role] for n, role in self.roster.roles.items()}
+        self.databases = Databases(backend, self.participants, postgres=postgres,
+                                   prefix=database_prefix)
+        self.backend = backend
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+            raise TxlibError(f"amount must be a whole number >= 0, got {amount!r}")
+        self.operations = (bank.check_operations(operations, self.participants)
+                           if operations is not None
+                           else bank.default_operations(self.participants, amount))
+        self.initial_balances = bank.check_balances(balances, self.participants)
+        proto.make_config(self.participants, self.options)  # names any unknown option
+        for p in vote_no:
+            if p not in self.participants:
+                raise bad_choice("participant in vote_no", p, self.participants)
+        self.vote_no = tuple(vote_no)
+        self.record = record
+        self.supervisor = Supervisor(
+            self.nodes, host=host, ports=dict(ports or {}), record=record, restart=restart,
+            restart_delay=restart_delay, start_timeout=start_timeout,
+            spec=self._node_spec, self_killed=self._self_killed)
+        self._own_workdir = workdir is None
+        # The run's folder (trace files, node logs, SQLite files, the coordinator's log):
+        # a new temporary one, made by start() and removed by close(), unless given.
+        self.workdir = Path(workdir) if workdir is not None else Path()
+        self.begun: list[str] = []
+        self.begun_at: dict[str, float] = {}
+        self.tx_operations: dict[str, dict[str, tuple[str, int]]] = {}
+        self.before: dict[str, dict[str, int]] = {}
+        self.plans: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.armed: dict[str, list[Crash]] = {}
+        self.crashes: dict[str, list[dict[str, Any]]] = {}
+        self.unfired: dict[str, list[str]] = {}
+        self.settled_at: dict[str, float] = {}
+        self._closed = False
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> RealSystem:
+        if not self.started:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def started(self) -> bool:
+        return self.supervisor.started
+
+    def start(self) -> RealSystem:
+        """Check the configuration, make fresh databases, start every node."""
+        if self._own_workdir:
+            self.workdir = Path(tempfile.mkdtemp(prefix="txlib-real-"))
+        try:
+            self.supervisor.claim_ports()
+            self.databases.check_server()
+            for sub in ("trace", "logs", "data"):  # ours: start them afresh
+                shutil.rmtree(self.workdir / sub, ignore_errors=True)
+                (self.workdir / sub).mkdir(parents=True)
+            self.databases.create(self.workdir, self.initial_balances)
+            self.supervisor.start(self.workdir)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Stop every node (gracefully if it is up), then forget the processes."""
+        if self._closed:
+            return
+        self._closed = True
+        self.supervisor.close()
+        if self._own_workdir and self.workdir != Path():
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _store(self, node: str) -> dict[str, Any]:
+        """The spec of ``node``'s durable store: a participant's database, or a log file."""
+        if node in self.participants:
+            return self.databases.store(node)
+        return {"kind": "file", "path": str(self.workdir / "data" / f"{node}.log")}
+
+    def _node_spec(self, h: NodeHandle) -> dict[str, Any]:
+        """What ``h``'s next process runs (the supervisor adds where and how)."""
+        return {
+            "role": self.roster.roles[h.name], "participants": list(self.participants),
+            "options": self.options,
+            "operations": {p: list(op) for p, op in self.operations.items()},
+            "marks": ["vote_no"] if h.name in self.vote_no else [],
+            "store": self._store(h.name), "txs": list(self.begun),
+            "triggers": self.plans.pop((h.name, h.incarnation), []),
+        }
+
+    # --- processes (the supervisor's) --------------------------------------------------------
+    @property
+    def handles(self) -> dict[str, NodeHandle]:
+        return self.supervisor.handles
+
+    @property
+    def down(self) -> frozenset[str]:
+        return self.supervisor.down
+
+    @property
+    def restart_delay(self) -> float:
+        return self.supervisor.restart_delay
+
+    @restart_delay.setter
+    def restart_delay(self, seconds: float) -> None:
+        self.supervisor.restart_delay = seconds
+
+    def pump(self, timeout: float) -> None:
+        """Handle what the nodes said and the due kills and restarts, waiting at most
+        ``timeout`` seconds for something to happen."""
+        self.supervisor.pump(timeout)
+
+    def wait(self, predicate: Callable[[RealSystem], bool], timeout: float,
+             what: str = "the condition") -> None:
+        """Pump until ``predicate(self)`` holds; TxlibError after ``timeout`` seconds."""
+        self.supervisor.wait(lambda: predicate(self), timeout, what)
+
+    def describe(self) -> str:
+        return self.supervisor.describe()
+
+    def stop_nodes(self, timeout: float = 10.0) -> None:
+        """Ask every node that is up to stop (lazy log records are flushed) and wait."""
+        self.supervisor.stop_nodes(timeout)
+
+    def kill(self, node: str, *, how: str = "a time chosen by the runner",
+             tx: str | None = None) -> None:
+        """SIGKILL ``node`` now (kill -9) and wait until it is gone."""
+        self.supervisor.kill(node, how)
+        self._note_crash(self.handles[node], how, tx if tx is not None else self._current())
+
+    def restart(self, node: str) -> None:
+        """Start a new process for ``node`` (same port, same storage); it recovers from
+        its durable log. Returns at once; :meth:`wait` or :meth:`settle` to see it back."""
+        self.supervisor.restart(node)
+
+    def state(self, node: str, tx: str) -> str | None:
+        """``node``'s latest reported state in ``tx`` (None if down or not reported)."""
+        h = self.handles[node]
+        s = h.status.get(tx)
+        return s["state"] if h.up and s else None
+
+    # --- crashes ------------------------------------------------------------------------------
+    def _now(self) -> float:
+        """Seconds since the system started."""
+        return (time.time_ns() - self.supervisor.t0_ns) / 1e9
+
+    def _current(self) -> str | None:
+        return self.begun[-1] if self.begun else None
+
+    def _note_crash(self, h: NodeHandle, how: str, tx: str | None) -> None:
+        if tx is None:
+            return
+        at = (time.time_ns() - self.supervisor.t0_ns) // 1_000_000
+        began = self.begun_at.get(tx, 0.0)
+        self.crashes.setdefault(tx, []).append(
+            {"node": h.name, "incarnation": h.incarnation, "how": how,
+             "at_ms": at - int(began * 1000)})
+
+    def _self_killed(self, h: NodeHandle) -> bool:
+        """Did ``h`` kill itself at an armed protocol point? If so, note the crash."""
+        label = self._fired_label(h)
+        if label:
+            self._note_crash(h, label, self._current())
+        return bool(label)
+
+    def _fired_label(self, h: NodeHandle) -> str:
+        """The protocol point where ``h`` killed itself ('' if none was armed)."""
+        path = self.workdir / "trace" / f"{h.name}.jsonl"
+        if self.record and path.exists():
+            for line in reversed(path.read_bytes().splitlines()[-20:]):
+                with contextlib.suppress(ValueError):
+                    e = json.loads(line)
+                    if e.get("k") == "crash" and e.get("i") == h.incarnation:
+                        return str(e.get("point", "a protocol point"))
+        for crashes in self.armed.values():
+            for c in crashes:
+                if c.node == h.name and c.incarnation == h.incarnation and c.point:
+                    return c.point
+        return ""
+
+    def _timed_kill(self, c: Crash, how: str, tx: str) -> None:
+        """A wall-clock crash comes due: kill the node if that life of it is up."""
+        h = self.handles[c.node]
+        if h.up and h.incarnation == c.incarnation:
+            self.kill(c.node, how=how, tx=tx)
+        else:
+            self.unfired.setdefault(tx, []).append(
+                f"kill -9 {c.node} at {how}: {c.node} was not up then")
+
+    # --- transactions ---------------------------------------------------------------------------
+    def begin(self, tx: str = "T1", *, crash: Any = None,
+              operations: Mapping[str, Any] | None = None) -> None:
+        """Start transaction ``tx`` on every node (participants first). ``crash``: see
+        :func:`txlib.real.crashpoints.as_crashes`; ``operations``: this transaction's
+        ``{participant: (kind, amount)}`` (default: the system's). Returns at once."""
+        if not self.started:
+            raise TxlibError("start the system first (RealSystem.start() or `with`)")
+        if not isinstance(tx, str) or not tx or tx in self.begun:
+            raise TxlibError(f"tx must be a new, non-empty name, got {tx!r}")
+        crashes = as_crashes(crash, self.nodes)
+        ops = (bank.check_operations(operations, self.participants) if operations is not None
+               else self.operations)
+        self.tx_operations[tx] = ops
+        if self.record:
+            self.before[tx] = self.balances()
+        self.begun.append(tx)
+        self.begun_at[tx] = self._now()
+        self.armed[tx] = list(crashes)
+        triggers: dict[str, list[dict[str, Any]]] = {}
+        for c in crashes:
+            if c.point is not None:
+                trig = {**c.trigger(len(self.participants)), "tx": tx}
+                h = self.handles[c.node]
+                if c.incarnation == h.incarnation and h.up:
+                    triggers.setdefault(c.node, []).append(trig)
+                elif c.incarnation > h.incarnation:
+                    self.plans.setdefault((c.node, c.incarnation), []).append(trig)
+                else:
+                    self.unfired.setdefault(tx, []).append(
+                        f"{c.describe()}: that life of {c.node} is over")
+            else:
+                after = c.after or 0.0
+                self.supervisor.schedule(
+                    after, functools.partial(self._timed_kill, c, f"{after * 1000:.0f} ms", tx))
+        self.supervisor.event("start", None, f"{tx} begins", tx)
+        others = tuple(n for n in self.nodes if n not in self.participants)
+        for name in (*self.participants, *others):  # the coordinator last
+            h = self.handles[name]
+            if h.up:
+                self.supervisor.tell(h, {"t": "start", "tx": tx,
+                                         "triggers": triggers.get(name, []),
+                                         "operations": {p: list(op) for p, op in ops.items()}})
+
+    def settled(self, tx: str) -> bool:
+        """Every node is up and has finished ``tx`` (is in a terminal state of its role's
+        state machine), and no kill or restart is pending."""
+        if self.supervisor.actions:
+            return False
+        for h in self.handles.values():
+            if not (h.up and h.ready):
+                return False
+            s = h.status.get(tx)
+            if s is None or s["state"] not in self.machines[h.name].terminal:
+                return False
+        return True
+
+    def settle(self, tx: str = "T1", timeout: float = 30.0) -> bool:
+        """Wait until :meth:`settled`; False if ``timeout`` seconds pass first."""
+        try:
+            self.wait(lambda s: s.settled(tx), timeout, f"{tx} to finish")
+        except TxlibError:
+            return False
+        self.settled_at.setdefault(tx, self._now())
+        return True
+
+    # --- reading what happened ------------------------------------------------------------------
+    def inspect(self) -> dict[str, dict[str, Any]]:
+        """Each participant's committed balance, transactions in doubt and row lock,
+        read from its database (from outside the node)."""
+        return self.databases.inspect()
+
+    def balances(self) -> dict[str, int]:
+        return {p: int(i["balance"]) for p, i in self.inspect().items()}
+
+    def read_logs(self, tx: str) -> dict[str, tuple[LogRecord, ...]]:
+        """Each node's durable log records of ``tx``, read back from its storage."""
+        return {n: tuple(r for r, _ in read_records(self._store(n), n).get(tx, []))
+                for n in self.nodes}
+
+    def events(self) -> dict[tuple[str, int], list[dict[str, Any]]]:
+        """Every recorded event so far, by source (see :func:`txlib.real.merge.merge`)."""
+        return read_events(sorted((self.workdir / "trace").glob("*.jsonl")))
+
+    def trace(self, tx: str, events: Any = None) -> Trace:
+        """The trace of ``tx`` (``events``: from :meth:`events`, to read the files once)."""
+        initial = {n: m.initial for n, m in self.machines.items()}
+        return merge(self.events() if events is None else events, self.nodes, initial, tx)
+
+    def result(self, tx: str = "T1", *, trace: bool = True) -> RealRun:
+        """What ``tx`` came to, from the nodes' reports, the databases and (if recorded
+        and ``trace``) the merged trace; judged by :class:`RealRun`."""
+        info = self.inspect()
+        reports = {n: self.handles[n].status.get(tx) or {} for n in self.nodes}
+        began = self.begun_at.get(tx, 0.0)
+        end = self.settled_at.get(tx, self._now())
+        return RealRun(
+            backend=self.backend, tx=tx, participants=self.participants,
+            settled=self.settled(tx) or tx in self.settled_at,
+            decisions={n: r.get("decision") for n, r in reports.items()},
+            states={n: r.get("state", "?") for n, r in reports.items()},
+            down=frozenset(n for n, h in self.handles.items() if not h.up and not h.stopping),
+            before=dict(self.before.get(tx, self.initial_balances)),
+            balances={p: int(i["balance"]) for p, i in info.items()},
+            operations=dict(self.tx_operations.get(tx, self.operations)),
+            in_doubt={p: tuple(i["in_doubt"]) for p, i in info.items()},
+            locked=tuple(p for p, i in info.items() if i["locked"]),
+            crashes=tuple(self.crashes.get(tx, [])),
+            unfired=tuple(self._unfired(tx)),
+            fsyncs={n: h.fsyncs for n, h in self.handles.items()},
+            elapsed=end - began, logs=self.read_logs(tx), options=dict(self.options),
+            workdir=self.workdir,
+            trace_or_none=self.trace(tx) if self.record and trace else None,
+        )
+
+    def _unfired(self, tx: str) -> list[str]:
+        out = list(self.unfired.get(tx, []))
+        fired = {(c["node"], c["incarnation"]) for c in self.crashes.get(tx, [])}
+        for c in self.armed.get(tx, []):
+            if c.point is not None and (c.node, c.incarnation) not in fired:
+                out.append(f"{c.describe()}: the node never reached that point")
+        return out
+
+
+def run_transfer(
+    participants: int | Sequence[str] = 3,
+    backend: str = "sqlite",
+    *,
+    crash: Any = None,
+    tx: str = "T1",
+    timeout: float = 30.0,
+    **options: Any,
+) -> RealRun:
+    """Run one 2PC transfer over real processes and storage, with optional crashes.
+
+    The first participant pays ``amount`` (default 100) to each other one. ``crash`` is
+    ``(node, point)`` for a named protocol point (see :data:`CRASH_POINTS`),
+    ``(node, seconds)`` for a kill -9 that long after the start, a :class:`Crash`, or a
+    list of them; a killed node is restarted (``restart_delay``, default 0.1 s) and
+    recovers from its log. Other keywords go to :class:`RealSystem` (``postgres=``,
+    ``options=`` for 2PC timeouts, ``vote_no=``, ``workdir=``, ...). Returns once every
+    node is back and has finished (or after ``timeout`` seconds, unsettled).
+
+    >>> run = txlib.real.run_transfer(crash=("coordinator", "after_decision_logged"))
+    ... # doctest: +SKIP
+    >>> run.outcome, run.problems()                                  # doctest: +SKIP
+    ('committed', [])
+    """
+    with RealSystem(participants, backend, **options) as system:
+        system.begin(tx, crash=crash)
+        system.settle(tx, timeout)
+        system.stop_nodes()
+        return system.result(tx)
