@@ -86,7 +86,7 @@ def test_every_exercise_is_used_by_a_lesson():
     (lambda a: checking.choice_set(a, ("after", "before"), "setting", "{'after'}"),
      {"after", "later"}, "'later'"),
     (lambda a: checking.choice_set(a, ("after", "before"), "setting", "{'after'}"), 3, "got 3"),
-    (lambda a: checking.dict_of(a, ("a", "b"), "a word"), {"a": 1, "c": 2}, "'c'"),
+    (lambda a: checking.dict_of(a, ("a", "b"), "letter", "a word"), {"a": 1, "c": 2}, "'c'"),
     (lambda a: checking.whole_number(a, "the count"), True, "True"),
     (lambda a: checking.formula(a, "lambda n: n"), 12, "got 12"),
 ])

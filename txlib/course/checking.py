@@ -2,9 +2,9 @@
 
 - reading an answer of the expected shape, or a :class:`~txlib.errors.TxlibError` that
   names the bad value (:func:`fault_plan`, :func:`one_fault`, :func:`choice_set`, :func:`tidy`,
-  :func:`dict_of`, :func:`formula`, :func:`whole_number`);
+  :func:`dict_of`, :func:`chosen_sets`, :func:`function`, :func:`formula`, :func:`whole_number`);
 - running a set of fault plans and collecting what went wrong (:func:`saga_under_plans`,
-  :func:`disagreements`, :func:`wrong_predictions`);
+  :func:`disagreements`, :func:`choices_against_runs`, :func:`wrong_predictions`);
 - the words feedback uses to show a run as a counterexample (:func:`rules_broken`,
   :func:`ending`, :func:`domain_violations`, :func:`listing`, :func:`plural`, :func:`score`).
 """
@@ -85,17 +85,17 @@ def tidy(name: str) -> str:
     return name.strip().lower()
 
 
-def dict_of(answer: Any, keys: Collection[str], what: str) -> Mapping[str, Any]:
+def dict_of(answer: Any, keys: Collection[str], key: str, what: str) -> Mapping[str, Any]:
     """``answer`` as a dict with exactly the keys ``keys`` (the caller reads each value);
-    ``what`` says what a value is, e.g. 'the set of settings that end consistent'."""
+    ``key`` names a key ('plan') and ``what`` a value ('the set of settings that ...')."""
     wanted = "{" + ", ".join(f"{k!r}: ..." for k in keys) + "}"
     if not isinstance(answer, Mapping):
-        raise TxlibError(f"answer with a dict from each key to {what}: {wanted}; "
+        raise TxlibError(f"answer with a dict from each {key} to {what}: {wanted}; "
                          f"got {shown(answer)}")
     missing = [k for k in keys if k not in answer]
     extra = [k for k in answer if k not in keys]
     if missing or extra:
-        raise TxlibError(f"answer with a dict from each key to {what}: {wanted}"
+        raise TxlibError(f"answer with a dict from each {key} to {what}: {wanted}"
                          + (f"; missing {', '.join(map(repr, missing))}" if missing else "")
                          + (f"; unknown key {extra[0]!r}" if extra else ""))
     return answer
@@ -108,12 +108,17 @@ def whole_number(value: Any, what: str) -> int:
     return value
 
 
+def function(answer: Any, wanted: str) -> Callable[..., Any]:
+    """``answer`` if it is a function; ``wanted`` says which, e.g. 'refund(store, ctx)'."""
+    if not callable(answer):
+        raise TxlibError(f"answer with a function {wanted}; got {shown(answer)}")
+    fn: Callable[..., Any] = answer
+    return fn
+
+
 def formula(answer: Any, example: str) -> Callable[[int], Any]:
     """``answer`` as a function of n, e.g. ``lambda n: 4 * n``."""
-    if not callable(answer):
-        raise TxlibError(f"answer with a function of n, e.g. {example}; got {shown(answer)}")
-    fn: Callable[[int], Any] = answer
-    return fn
+    return function(answer, f"of n, e.g. {example}")
 
 
 # --- running plans and collecting what went wrong -----------------------------------------
@@ -160,6 +165,31 @@ def disagreements(chosen: Mapping[str, Collection[str]], options: Sequence[str],
             run = run_of(key, option)
             if (option in picked) != ends_consistent(run):
                 yield key, option, run
+
+
+def chosen_sets(answer: Any, keys: Collection[str], key: str, options: Collection[str],
+                option: str, what: str, example: str) -> dict[str, set[str]]:
+    """``answer`` as a dict from each of ``keys`` (each a ``key``) to a set of ``option``s
+    (names tidied); ``what`` says what the set holds, e.g. 'settings that end consistent'."""
+    answer = dict_of(answer, keys, key, f"the set of {what}")
+    return {k: choice_set(answer[k], options, option, example, tidy) for k in keys}
+
+
+def choices_against_runs(chosen: Mapping[str, Collection[str]], options: Sequence[str],
+                         run_of: Callable[[str, str], Run], noun: str,
+                         missing: Callable[[str, str, Run], str],
+                         wrong: Callable[[str, str, Run], str]) -> Feedback | None:
+    """Feedback on the :func:`disagreements` of ``chosen`` with the runs, None if there
+    are none: for each, ``missing(key, option, run)`` if the run ends consistent (the
+    option should have been chosen), else ``wrong(key, option, run)``; ``noun`` names
+    the keys in the score, e.g. 'plans'."""
+    found = list(disagreements(chosen, options, run_of))
+    if not found:
+        return None
+    notes = [missing(key, option, run) if ends_consistent(run) else wrong(key, option, run)
+             for key, option, run in found]
+    wrong_keys = {key for key, _, _ in found}
+    return Feedback(False, score(len(chosen), len(wrong_keys), noun) + " ".join(notes))
 
 
 def wrong_predictions(fn: Callable[[int], Any], sizes: Iterable[int],

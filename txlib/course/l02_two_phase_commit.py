@@ -22,7 +22,7 @@ from ..protocols.variants import lazy_2pc
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, simulate
 from . import Exercise, Feedback, register
-from .checking import dict_of, formula, rules_broken, whole_number, wrong_predictions
+from .checking import dict_of, function, rules_broken, whole_number, wrong_predictions
 from .show import show_table
 
 table = show_table
@@ -109,7 +109,8 @@ def abort_cost_run(n: int) -> Run:
 @register("2pc-abort-cost")
 def _abort_cost() -> Exercise:
     def check(answer: Any) -> Feedback:
-        fn = formula(answer, "lambda n: (n, n), the pair (messages, forced_writes)")
+        fn = function(answer, "of n that returns the pair (messages, forced_writes), e.g. "
+                              "lambda n: (n, n)")
         wrong = next(wrong_predictions(fn, ABORT_COST_SIZES, abort_cost_run, _cost, _pair), None)
         if wrong is not None:
             n, predicted, run = wrong
@@ -221,8 +222,8 @@ def _why_not_needed(message: str) -> str:
 @register("2pc-log-before-send")
 def _log_before_send() -> Exercise:
     def check(answer: Any) -> Feedback:
-        answer = dict_of(answer, LOG_RULE_MESSAGES, "the record that must be forced before "
-                                                    "that message is sent (or None)")
+        answer = dict_of(answer, LOG_RULE_MESSAGES, "message type",
+                         "the record that must be forced before it is sent (or None)")
         for m in LOG_RULE_MESSAGES:
             value = answer[m]
             if value is not None and value not in LOG_RULE_RECORDS:

@@ -44,11 +44,16 @@ def _one_coordinator_crash(answer: Any) -> tuple[Fault, Feedback | None]:
     return faults[0], None
 
 
-def _unfired(run: Run) -> Feedback | None:
+def _crash_run(answer: Any) -> Run | Feedback:
+    """3PC with the learner's crash of the coordinator, or why that answer cannot do."""
+    fault, bad = _one_coordinator_crash(answer)
+    if bad is not None:
+        return bad
+    run = Scenario("3pc", faults=(fault,)).run()
     if run.unfired_faults:
         fault, why = run.unfired_faults[0]
         return Feedback(False, f"the fault '{fault.describe()}' had no effect: {why}")
-    return None
+    return run
 
 
 def _log(run: Run, node: str) -> list[str]:
@@ -63,12 +68,9 @@ def _precommitted(run: Run) -> list[str]:
 @register("3pc-survivors-commit")
 def _survivors_commit() -> Exercise:
     def check(answer: Any) -> Feedback:
-        fault, bad = _one_coordinator_crash(answer)
-        if bad is not None:
-            return bad
-        run = Scenario("3pc", faults=(fault,)).run()
-        if (bad := _unfired(run)) is not None:
-            return bad
+        run = _crash_run(answer)
+        if isinstance(run, Feedback):
+            return run
         state = run.states["coordinator"]
         if run.outcome == "committed" and run.decisions["coordinator"] is None:
             return Feedback(True, f"committed while the coordinator stayed down (it crashed in "
@@ -111,12 +113,9 @@ def _survivors_commit() -> Exercise:
 @register("3pc-abort-despite-precommit")
 def _abort_despite_precommit() -> Exercise:
     def check(answer: Any) -> Feedback:
-        fault, bad = _one_coordinator_crash(answer)
-        if bad is not None:
-            return bad
-        run = Scenario("3pc", faults=(fault,)).run()
-        if (bad := _unfired(run)) is not None:
-            return bad
+        run = _crash_run(answer)
+        if isinstance(run, Feedback):
+            return run
         log = _log(run, "coordinator")
         if "PRECOMMIT" not in log:
             return Feedback(False, f"the coordinator's log holds only {', '.join(log) or 'nothing'}"

@@ -22,14 +22,16 @@ NETWORK_KINDS = ("partition", "heal", "drop")
 PLAN_EXAMPLE = "[txlib.partition(['p3'], when='coordinator sends PRE_COMMIT to p1')]"
 
 
-def _network_only(faults: tuple[Fault, ...]) -> Feedback | None:
+def _network_plan(answer: Any) -> tuple[Fault, ...] | Feedback:
+    """The learner's fault plan, or why it is not a plan of network faults only."""
+    faults = fault_plan(answer, PLAN_EXAMPLE)
     other = sorted({f.kind for f in faults if f.kind not in NETWORK_KINDS})
     if other:
         return Feedback(False, f"use only network faults ({', '.join(NETWORK_KINDS)}); your "
                                f"plan also has {', '.join(other)}. Crashes alone never split "
                                "3PC, and slow messages were lesson 04's story: this one is "
                                "about messages that cannot get through.")
-    return None
+    return faults
 
 
 _SPLIT_ADVICE = {
@@ -45,9 +47,9 @@ _SPLIT_ADVICE = {
 @register("3pc-find-a-split")
 def _find_a_split() -> Exercise:
     def check(answer: Any) -> Feedback:
-        faults = fault_plan(answer, PLAN_EXAMPLE)
-        if (bad := _network_only(faults)) is not None:
-            return bad
+        faults = _network_plan(answer)
+        if isinstance(faults, Feedback):
+            return faults
         run = Scenario("3pc", faults=faults).run()
         if run.outcome == "inconsistent":
             return Feedback(True, f"split! {run.violations[0]}. Each side read the other's "
@@ -92,9 +94,9 @@ _TWO_PC_WHY = {
 @register("3pc-split-not-2pc")
 def _split_not_2pc() -> Exercise:
     def check(answer: Any) -> Feedback:
-        faults = fault_plan(answer, PLAN_EXAMPLE)
-        if (bad := _network_only(faults)) is not None:
-            return bad
+        faults = _network_plan(answer)
+        if isinstance(faults, Feedback):
+            return faults
         three = Scenario("3pc", faults=faults).run()
         two = Scenario("2pc", faults=faults).run()
         for proto, run in (("3PC", three), ("2PC", two)):

@@ -35,17 +35,14 @@ from ..simulation.scenario import simulate
 from . import Exercise, Feedback, register, show
 from .checking import (
     FaultPlan,
-    choice_set,
-    dict_of,
-    disagreements,
+    choices_against_runs,
+    chosen_sets,
     domain_violations,
-    ends_consistent,
+    ending,
     from_judge,
+    function,
     listing,
-    rules_broken,
     saga_under_plans,
-    score,
-    tidy,
 )
 
 table = show.show_table
@@ -410,10 +407,7 @@ def _erased(saga: Saga, run: Run) -> str | None:
 
 def judge_refund(refund: Any) -> tuple[bool, str]:
     """Run the order saga with ``refund`` under every plan; (ok, what happened)."""
-    if not callable(refund):
-        raise TxlibError("answer with a function refund(store, ctx), like the actions in "
-                         f"this lesson; got {refund!r}")
-    saga = refund_saga(refund)
+    saga = refund_saga(function(refund, "refund(store, ctx), like the actions in this lesson"))
     problem = saga_under_plans(saga, REFUND_PLANS, "refund", lambda run: _erased(saga, run))
     if problem:
         return False, problem
@@ -496,20 +490,17 @@ def register_plan_run(plan: str, setting: str) -> Run:
 @register("saga-when-to-register")
 def _when_to_register() -> Exercise:
     def check(answer: Any) -> Feedback:
-        answer = dict_of(answer, REGISTER_PLANS, "the set of settings that end consistent")
-        chosen = {plan: choice_set(answer[plan], SETTINGS, "setting",
-                                   "{'before'}, {'after', 'before'} or set()", tidy)
-                  for plan in REGISTER_PLANS}
-        found = list(disagreements(chosen, SETTINGS, register_plan_run))
-        if found:
-            notes = [f"{plan!r}: {setting!r} is missing; that run ends {run.outcome} and "
-                     "breaks no rule." if ends_consistent(run) else
-                     f"{plan!r}: {setting!r} does not survive; that run ends {run.outcome} "
-                     f"({rules_broken(run, 'it never finishes')})."
-                     for plan, setting, run in found]
-            wrong = {plan for plan, _, _ in found}
-            return Feedback(False, score(len(REGISTER_PLANS), len(wrong), "plans")
-                            + " ".join(notes))
+        chosen = chosen_sets(answer, REGISTER_PLANS, "plan", SETTINGS, "setting",
+                             "settings that end consistent",
+                             "{'before'}, {'after', 'before'} or set()")
+        said = choices_against_runs(
+            chosen, SETTINGS, register_plan_run, "plans",
+            lambda plan, setting, run: f"{plan!r}: {setting!r} is missing; that run ends "
+                                       f"{run.outcome} and breaks no rule.",
+            lambda plan, setting, run: f"{plan!r}: {setting!r} does not survive; that run "
+                                       f"ends {ending(run, 'it never finishes')}.")
+        if said is not None:
+            return said
         return Feedback(True, "a business failure applied nothing, so neither setting undoes "
                               "it; an unknown outcome may have applied, so only 'before' "
                               "undoes a reservation whose reply was lost; and 'before' is "

@@ -37,7 +37,7 @@ from ..simulation.run import Run
 from ..simulation.saga import Saga
 from ..simulation.scenario import Scenario
 from . import Exercise, Feedback, register, show
-from .checking import domain_violations, fault_plan, from_judge, rules_broken
+from .checking import domain_violations, fault_plan, from_judge, function, rules_broken
 from .show import headline as headline  # re-exported for the notebook
 
 P = "saga-choreography"
@@ -287,9 +287,7 @@ def _probe(action: Callable[[Store, Context], Any]) -> str | None:
 def judge_consumer(action: Any) -> tuple[bool, str]:
     """Run the order saga by events with ``action`` as the payment step under every plan;
     (ok, what happened)."""
-    if not callable(action):
-        raise TxlibError("answer with a function process_payment(store, ctx), like the "
-                         "actions of lesson 06")
+    action = function(action, "process_payment(store, ctx), like the actions of lesson 06")
     problem = _probe(action)
     if problem:
         return False, problem

@@ -40,13 +40,12 @@ from . import Exercise, Feedback, register
 from .checking import (
     FaultPlan,
     choice_set,
-    dict_of,
-    disagreements,
-    ends_consistent,
+    choices_against_runs,
+    chosen_sets,
     from_judge,
+    function,
     rules_broken,
     saga_under_plans,
-    score,
     tidy,
 )
 from .show import show_table
@@ -165,10 +164,8 @@ def undo_saga(compensation: Callable[[Store, Context], None],
 
 def judge_compensation(compensation: Any) -> tuple[bool, str]:
     """Run the stock-move saga with ``compensation`` under every plan; (ok, what happened)."""
-    if not callable(compensation):
-        raise TxlibError("answer with a function undo(store, ctx), like the compensations "
-                         f"in this lesson; got {compensation!r}")
-    problem = saga_under_plans(undo_saga(compensation), DUPLICATE_PLANS, "compensation")
+    undo = function(compensation, "undo(store, ctx), like the compensations in this lesson")
+    problem = saga_under_plans(undo_saga(undo), DUPLICATE_PLANS, "compensation")
     if problem:
         return False, problem
     return True, ("kept every domain rule in all three runs: your compensation takes back "
@@ -257,20 +254,18 @@ def _reasons(run: Run) -> str:
 @register("design-pick-the-countermeasure")
 def _pick_the_countermeasure() -> Exercise:
     def check(answer: Any) -> Feedback:
-        answer = dict_of(answer, SITUATIONS, "the set of countermeasures that fix it")
-        chosen = {s: choice_set(answer[s], COUNTERMEASURES, "countermeasure",
-                                "{'semantic lock'}, or set() if none works", tidy)
-                  for s in SITUATIONS}
-        found = list(disagreements(chosen, COUNTERMEASURES, countermeasure_run))
-        if found:
-            said = [f"{situation!r}: {cm!r} is missing; with it the run ends {run.outcome}, "
-                    f"stock {_stock(run)}, and breaks no rule." if ends_consistent(run) else
-                    f"{situation!r}: {cm!r} does not fix it; that run ends {run.outcome} "
-                    f"({_reasons(run)})."
-                    for situation, cm, run in found]
-            wrong = {situation for situation, _, _ in found}
-            return Feedback(False, score(len(SITUATIONS), len(wrong), "situations")
-                            + " ".join(said))
+        chosen = chosen_sets(answer, SITUATIONS, "situation", COUNTERMEASURES,
+                             "countermeasure", "countermeasures that fix it",
+                             "{'semantic lock'}, or set() if none works")
+        said = choices_against_runs(
+            chosen, COUNTERMEASURES, countermeasure_run, "situations",
+            lambda situation, cm, run: f"{situation!r}: {cm!r} is missing; with it the run "
+                                       f"ends {run.outcome}, stock {_stock(run)}, and breaks "
+                                       "no rule.",
+            lambda situation, cm, run: f"{situation!r}: {cm!r} does not fix it; that run "
+                                       f"ends {run.outcome} ({_reasons(run)}).")
+        if said is not None:
+            return said
         return Feedback(True, "a commutative compensation cures the lost update (it takes "
                               "back A's own change and leaves B's alone) but not a dirty "
                               "read: B still acted on units that were never final. The "

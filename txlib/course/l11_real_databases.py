@@ -36,7 +36,7 @@ from ..real import CRASH_POINTS, RealRun, RealSystem, run_transfer
 from ..simulation.run import Run
 from ..viz.static import Picture, diagram
 from . import Exercise, Feedback, register
-from .checking import choice_set, formula, whole_number, wrong_predictions
+from .checking import choice_set, function, whole_number, wrong_predictions
 from .show import show_table
 
 table = show_table
@@ -417,7 +417,8 @@ def _fsyncs(value: Any, n: int) -> int:
 @register("real-fsyncs-per-commit")
 def _fsyncs_per_commit() -> Exercise:
     def check(answer: Any) -> Feedback:
-        fn = formula(answer, "lambda n: 3 * n (n: the number of participants)")
+        fn = function(answer, "of n (the number of participants) that returns a whole "
+                              "number, e.g. lambda n: 3 * n")
         wrong = next(wrong_predictions(fn, FSYNC_SIZES, measured_fsyncs, _per_transfer,
                                        _fsyncs), None)
         if wrong is not None:
