@@ -65,6 +65,7 @@ def _block_with_one_crash() -> Exercise:
         example=[crash("coordinator", when="coordinator logs COMMIT")],
     )
 
+
 # --- exercise: who may abort on a timeout? ----------------------------------------------
 
 WHO_MAY_ABORT_TIME = 50
