@@ -1,11 +1,16 @@
-"""Exercises: checks never raise, hints come one at a time, every solution is accepted."""
+"""Exercises: checks never raise, hints come one at a time, every solution is accepted;
+each lesson's exercises live in its own module; malformed answers are named."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import nbformat
 import pytest
 
 import txlib
-from txlib.course import Feedback
+from txlib.course import _REGISTRY, Feedback, checking
 
 
 def test_a_right_and_a_wrong_answer():
@@ -46,3 +51,52 @@ def test_every_exercise_is_well_formed_and_rejects_nonsense(name):
     assert not ex.check(object()).ok
     assert ex.example is not None, "give every exercise an example answer"
     assert ex.check(ex.example).ok, "the example answer must be accepted"
+
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+USED = re.compile(r"""txlib\.exercise\(\s*["']([^"']+)["']""")
+
+
+def used_exercises(path: Path) -> set[str]:
+    cells = nbformat.read(path, as_version=4).cells
+    return {m for c in cells if c.cell_type == "code" for m in USED.findall(c.source)}
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_a_lesson_uses_the_exercises_its_own_module_registers(path):
+    module = f"txlib.course.l{path.stem}"
+    txlib.exercises()  # loads every lesson module
+    used = used_exercises(path)
+    assert used, "a lesson without an exercise"
+    elsewhere = {name: _REGISTRY[name].__module__ for name in used
+                 if _REGISTRY[name].__module__ != module}
+    assert not elsewhere, f"register these in {module}: {elsewhere}"
+
+
+def test_every_exercise_is_used_by_a_lesson():
+    used = set().union(*(used_exercises(p) for p in NOTEBOOKS.glob("*.ipynb")))
+    assert set(txlib.exercises()) <= used, sorted(set(txlib.exercises()) - used)
+
+
+@pytest.mark.parametrize("read, bad, named", [
+    (lambda a: checking.fault_plan(a, "[txlib.crash('p1')]"), [txlib.crash("p1"), 7], "7"),
+    (lambda a: checking.fault_plan(a, "[txlib.crash('p1')]"), "crash p1", "'crash p1'"),
+    (lambda a: checking.one_fault(a, "txlib.crash('p1')"),
+     [txlib.crash("p1"), txlib.crash("p2")], "got 2"),
+    (lambda a: checking.choice_set(a, ("after", "before"), "setting", "{'after'}"),
+     {"after", "later"}, "'later'"),
+    (lambda a: checking.choice_set(a, ("after", "before"), "setting", "{'after'}"), 3, "got 3"),
+    (lambda a: checking.dict_of(a, ("a", "b"), "letter", "a word"), {"a": 1, "c": 2}, "'c'"),
+    (lambda a: checking.whole_number(a, "the count"), True, "True"),
+    (lambda a: checking.formula(a, "lambda n: n"), 12, "got 12"),
+])
+def test_a_malformed_answer_raises_a_txlib_error_naming_the_bad_value(read, bad, named):
+    with pytest.raises(txlib.TxlibError) as caught:
+        read(bad)
+    assert named in str(caught.value)
+
+
+def test_choice_sets_accept_one_name_and_tidy_names():
+    assert checking.choice_set("after", ("after", "before"), "setting", "") == {"after"}
+    assert checking.choice_set([" Before "], ("after", "before"), "setting", "",
+                               checking.tidy) == {"before"}

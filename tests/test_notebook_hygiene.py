@@ -5,11 +5,14 @@ outputs; these tests check what nbval does not: the file is committed executed a
 normalised exactly as ``scripts/execute_notebooks.py`` leaves it (kernel python3,
 execution counts 1..n, no error outputs, no saved widget state, no volatile metadata),
 it is not too big, and it is a lesson: learning goals first, an exercise, a lab widget
-whose output nbval ignores, and a static diagram that reads on GitHub.
+whose output nbval ignores, and a static diagram that reads on GitHub. Each lesson's
+exercises and helpers live in its module ``txlib/course/lNN_words.py``: a notebook
+imports its helpers and defines no long function of its own.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import importlib.util
 import re
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -25,6 +29,11 @@ MAX_BYTES = 2 * 1024 * 1024
 IGNORE = "# NBVAL_IGNORE_OUTPUT"
 WIDGET_CALLS = ("txlib.lab(", "txlib.compare(")
 NAME = re.compile(r"^\d\d_[a-z0-9]+(?:_[a-z0-9]+)*\.ipynb$")
+COURSE = ROOT / "txlib" / "course"
+# Notebooks that need no lesson module, with the reason (none today: every lesson has
+# exercises, and they live in its module).
+NO_LESSON_MODULE: dict[str, str] = {}
+LONGEST_FUNCTION = 15  # lines; a longer helper belongs in the lesson's module
 
 _spec = importlib.util.spec_from_file_location(
     "execute_notebooks", ROOT / "scripts" / "execute_notebooks.py")
@@ -47,6 +56,11 @@ def calls(cell: nbformat.NotebookNode, names: tuple[str, ...]) -> bool:
     """True if the cell's code (comments aside) calls one of ``names``."""
     code = "\n".join(line.split("#", 1)[0] for line in cell.source.splitlines())
     return any(name in code for name in names)
+
+
+def lesson_module(path: Path) -> Path:
+    """``notebooks/06_words.ipynb`` -> ``txlib/course/l06_words.py``."""
+    return COURSE / f"l{path.stem}.py"
 
 
 def test_lessons_are_numbered_from_00_without_gaps():
@@ -111,3 +125,46 @@ def test_a_lesson_has_goals_an_exercise_a_lab_and_a_static_diagram(path):
     assert any(calls(c, ("txlib.lab(",)) for c in cells), "no txlib.lab(...) cell"
     assert any(calls(c, ("txlib.diagram(", "txlib.state_diagram(")) for c in cells), (
         "no static diagram (txlib.diagram or txlib.state_diagram) for GitHub readers")
+
+
+@notebook
+def test_every_lesson_has_a_module_named_like_it(path):
+    if path.name in NO_LESSON_MODULE:
+        return
+    module = lesson_module(path)
+    assert module.is_file(), (
+        f"put this lesson's exercises and helpers in {module.relative_to(ROOT)}, or list "
+        f"{path.name} in NO_LESSON_MODULE with the reason")
+
+
+def test_every_lesson_module_names_a_notebook():
+    stems = {p.stem for p in PATHS}
+    orphans = [m.name for m in COURSE.glob("l[0-9][0-9]_*.py") if m.stem[1:] not in stems]
+    assert not orphans, f"lesson modules with no notebooks/NN_words.ipynb: {orphans}"
+    assert not [n for n in NO_LESSON_MODULE if n not in {p.name for p in PATHS}], (
+        "NO_LESSON_MODULE lists a notebook that does not exist")
+
+
+def long_definitions(source: str) -> list[tuple[str, int]]:
+    """(name, lines) of each function or class in ``source`` longer than the limit."""
+    tree = ast.parse(TransformerManager().transform_cell(source))
+    return [(node.name, node.end_lineno - node.lineno + 1) for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and node.end_lineno is not None
+            and node.end_lineno - node.lineno + 1 > LONGEST_FUNCTION]
+
+
+def test_the_length_check_sees_a_long_function():
+    body = "".join(f"    x{i} = {i}\n" for i in range(LONGEST_FUNCTION))
+    assert long_definitions(f"def helper():\n{body}") == [("helper", LONGEST_FUNCTION + 1)]
+    assert long_definitions("%matplotlib inline\ndef short():\n    return 1\n") == []
+
+
+@notebook
+def test_no_long_helper_is_defined_in_the_notebook(path):
+    long = [(i, name, lines) for i, cell in enumerate(code_cells(read(path)))
+            for name, lines in long_definitions(cell.source)]
+    assert not long, (
+        f"code cells define functions or classes longer than {LONGEST_FUNCTION} lines "
+        f"(cell, name, lines): {long}; move them to {lesson_module(path).relative_to(ROOT)} "
+        "and import them")

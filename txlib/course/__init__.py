@@ -2,14 +2,19 @@
 ``ex.hint()`` and ``ex.solution()``.
 
 A check never raises: a wrong or malformed answer gets a :class:`Feedback` that says
-what is wrong, shown in the notebook (and as plain text elsewhere). Lessons register
-their exercises in ``txlib/course/<lesson>.py`` modules, imported below.
+what is wrong, shown in the notebook (and as plain text elsewhere).
+
+Each lesson ``notebooks/NN_words.ipynb`` has one module ``txlib/course/lNN_words.py``
+that registers its exercises and holds the helpers its notebook imports. What several
+lessons share is written once: ``checking.py`` (reading answers, running fault plans,
+wording feedback) and ``show.py`` (tables and other notebook displays).
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
@@ -114,9 +119,14 @@ def register(name: str) -> Callable[[Callable[[], Exercise]], Callable[[], Exerc
     return add
 
 
+LESSON_MODULE = re.compile(r"^l\d\d_\w+$")
+
+
 def _load_all() -> None:
+    """Import every lesson module, so that its exercises are registered."""
     for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
+        if LESSON_MODULE.match(module.name):
+            importlib.import_module(f"{__name__}.{module.name}")
 
 
 def exercise(name: str) -> Exercise:

@@ -1,5 +1,5 @@
-"""Lesson 10 (model checking): protocol variants to explore, and exercises checked by the
-explorer itself.
+"""Lesson 10 (model checking, ``notebooks/10_model_checking.ipynb``): protocol variants to
+explore, the lesson's helpers, and exercises checked by the explorer itself.
 
 The variants are ordinary :class:`~txlib.protocols.base.Protocol` objects whose ``name``
 is a registered protocol, so :func:`txlib.explore` accepts them and moves their worlds
@@ -12,6 +12,7 @@ with the same step function as every other run:
 - :class:`Impatient2PC`: 2PC whose participants abort on their own when their decision
   timer fires after they voted YES (a heuristic decision).
 
+:func:`show` prints what a search found (its size and its findings, no timings).
 :func:`timed_run` runs a variant under the normal timed scheduler (a seeded run, as
 ``Scenario.run`` does for a registered protocol), and :func:`world_model` gives the
 explorer's model of a protocol, to look at the choices it makes one state at a time.
@@ -38,6 +39,31 @@ from ..protocols import Protocol, get_protocol
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, participant_names
 from . import Exercise, Feedback, register
+from .checking import plural, whole_number
+from .show import markdown_table
+from .show import steps as steps  # re-exported for the notebook
+
+table = markdown_table
+
+
+def show(result: Exploration, title: str | None = None) -> None:
+    """What a search found: its size and its findings (no timings: they vary by machine)."""
+    done = "complete" if result.complete else f"stopped by {result.stopped_by}"
+    settings = ", ".join(f"{k}={v}" for k, v in result.settings.items())
+    print(f"{title or result.model} ({settings})")
+    print(f"  {result.states:,} distinct states, {result.transitions:,} transitions, "
+          f"depth {result.depth}; search {done}")
+    for finding in result.violations:
+        print(f"  VIOLATION {finding}")
+    if not result.violations:
+        print("  no invariant violated" + ("" if result.complete else " so far"))
+    if result.blocking_states is None:
+        print("  blocking: not analysed (the search is incomplete)")
+    elif result.blocking is None:
+        print("  no blocking state")
+    else:
+        print(f"  BLOCKING in {result.blocking_states:,} states; the shortest way in takes "
+              f"{plural(result.blocking.depth, 'step')}")
 
 
 def timed_run(protocol: Protocol, scenario: Scenario) -> Run:
@@ -94,10 +120,11 @@ def _size(budget: dict[str, Any]) -> int:
 
 def _words(budget: dict[str, Any]) -> str:
     parts = []
-    for key, one in (("max_crashes", "crash"), ("max_drops", "lost message")):
+    for key, one, many in (("max_crashes", "crash", "crashes"),
+                           ("max_drops", "lost message", "lost messages")):
         n = budget[key]
         if n:
-            parts.append(f"{n} {one}" + ("" if n == 1 else ("es" if one == "crash" else "s")))
+            parts.append(plural(n, one, many))
     if budget["partitions"]:
         parts.append("a partition")
     return " and ".join(parts) or "no fault at all"
@@ -149,7 +176,7 @@ def _blocking_budget() -> Exercise:
                  else "One crash alone blocks it too.")
         return Feedback(True, f"{head}; {result.blocking_states:,} of them are blocking, and "
                               "no smaller budget has any. The shortest way in "
-                              f"({_steps(result.blocking.depth)}): "
+                              f"({plural(result.blocking.depth, 'step')}): "
                               f"{'; '.join(result.blocking.labels)}. {other}")
 
     return Exercise(
@@ -189,8 +216,7 @@ def explore_3pc_drops(n: int) -> Exploration:
 @register("mc-3pc-lost-messages")
 def _lost_messages() -> Exercise:
     def check(answer: Any) -> Feedback:
-        if not isinstance(answer, int) or isinstance(answer, bool):
-            raise TxlibError(f"answer with a whole number of lost messages, got {answer!r}")
+        answer = whole_number(answer, "the number of lost messages")
         if not 0 <= answer <= DROP_LIMIT:
             return Feedback(False, f"try a number from 0 to {DROP_LIMIT}")
         result = explore_3pc_drops(answer)
@@ -250,8 +276,7 @@ def reachable_tcommit(rms: int) -> list[tuple[str, ...]]:
 @register("mc-tcommit-states")
 def _tcommit_states() -> Exercise:
     def check(answer: Any) -> Feedback:
-        if not isinstance(answer, int) or isinstance(answer, bool):
-            raise TxlibError(f"answer with a whole number of states, got {answer!r}")
+        answer = whole_number(answer, "the number of states")
         result = check_tcommit(2)
         reachable = set(reachable_tcommit(2))
         pairs = [(a, b) for a in RM_STATES for b in RM_STATES]
@@ -295,12 +320,8 @@ def check_tcommit(rms: int) -> Exploration:
     return check(TCommit(rms))
 
 
-def _steps(n: int) -> str:
-    return f"{n} step" + ("" if n == 1 else "s")
-
-
 def _lost(n: int) -> str:
-    return f"{n} lost message" + ("" if n == 1 else "s")
+    return plural(n, "lost message")
 
 
 def _pairs(pairs: Sequence[tuple[str, ...]]) -> str:

@@ -1,15 +1,15 @@
-"""Exercises of lesson 01 (Why distributed transactions): what goes wrong with no protocol,
-and ACID across nodes."""
+"""Lesson 01 (why distributed transactions, ``notebooks/01_why_distributed_transactions.ipynb``):
+exercises on what goes wrong with no protocol, and on ACID across nodes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from ..engine.faults import Fault, vote_no
+from ..engine.faults import vote_no
 from ..protocols.bank import balances_after
 from ..simulation.scenario import Scenario
 from . import Exercise, Feedback, register
+from .checking import dict_of, one_fault, tidy
 
 # Lesson 01's transfer: alice pays bob 100, each account in its own service, no protocol.
 TRANSFER = Scenario("naive", ("alice", "bob"), options={"prepare_timeout": 60})
@@ -18,12 +18,7 @@ TRANSFER = Scenario("naive", ("alice", "bob"), options={"prepare_timeout": 60})
 @register("why-lose-money-without-a-crash")
 def _lose_money() -> Exercise:
     def check(answer: Any) -> Feedback:
-        faults = (answer,) if isinstance(answer, Fault) else answer
-        if not (isinstance(faults, (list, tuple)) and len(faults) == 1
-                and isinstance(faults[0], Fault)):
-            return Feedback(False, "answer with exactly one fault, e.g. "
-                                   "[txlib.drop('DEBIT')] or txlib.vote_no('alice')")
-        fault = faults[0]
+        fault = one_fault(answer, "[txlib.drop('DEBIT')] or txlib.vote_no('alice')")
         if fault.kind == "crash" and fault.node == "coordinator":
             return Feedback(False, "that is the crash we already saw. Find a way that needs "
                                    "no crash of the coordinator.")
@@ -64,10 +59,8 @@ _ACID_KEY = {"a": "isolation", "b": "consistency", "c": "durability", "d": "atom
 @register("why-acid")
 def _acid() -> Exercise:
     def check(answer: Any) -> Feedback:
-        if not isinstance(answer, Mapping) or sorted(answer) != sorted(_ACID_KEY):
-            return Feedback(False, "answer with a dict giving a property for each observation: "
-                                   "{'a': ..., 'b': ..., 'c': ..., 'd': ...}")
-        given = {k: str(v).strip().lower() for k, v in answer.items()}
+        answer = dict_of(answer, _ACID_KEY, "observation", "a property")
+        given = {k: tidy(str(v)) for k, v in answer.items()}
         unknown = sorted(v for v in given.values() if v not in PROPERTIES)
         if unknown:
             return Feedback(False, f"{', '.join(map(repr, unknown))}: use the words "

@@ -1,4 +1,11 @@
-"""Lesson 08 (designing sagas): exercises checked by running sagas and TCC on the engine.
+"""Lesson 08 (designing sagas, ``notebooks/08_designing_sagas.ipynb``): the lesson's
+helpers, and exercises checked by running sagas and TCC on the engine.
+
+The helpers show runs in the notebook: :func:`notes` (a node's effects),
+:func:`inventory_log` (the inventory's local transactions), :func:`stock_runs` and
+:func:`tcc_runs` (one row per run).
+
+The exercises:
 
 - ``design-survive-a-duplicate``: write the compensation of the stock-move saga's
   ``move_stock`` step. The checker runs it with a service that does not deduplicate
@@ -15,25 +22,111 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..engine.faults import Fault, drop, duplicate
+from ..engine.faults import drop, duplicate
 from ..engine.records import LogRecord
-from ..errors import TxlibError, choices
+from ..errors import TxlibError
 from ..presets import scenario
 from ..properties.saga import final_stores
-from ..sagas import isolation
+from ..protocols import tcc
+from ..sagas import get_saga, isolation
 from ..sagas.definition import Context, Store
 from ..simulation.run import Run
 from ..simulation.saga import Saga
+from ..simulation.scenario import simulate
 from . import Exercise, Feedback, register
+from .checking import (
+    FaultPlan,
+    choice_set,
+    choices_against_runs,
+    chosen_sets,
+    from_judge,
+    function,
+    rules_broken,
+    saga_under_plans,
+    tidy,
+)
+from .show import show_table
+
+ITEM = isolation.ITEM
+table = show_table
+
+
+# --- showing runs ------------------------------------------------------------------------
+
+def problems(run: Run) -> str:
+    """The broken rules of a run, in one cell."""
+    return rules_broken(run, "none")
+
+
+def notes(run: Run, node: str) -> None:
+    """What a node did, as the trace notes it (the ◆ labels of the diagrams, in full)."""
+    for e in run.trace.of_kind("effect"):
+        if e.node == node:
+            print(f"time {e.time:>3} (step {e.step}): {node}: {e.detail}")
+
+
+def moves(store: Store) -> str:
+    """The moves on record in an inventory store, e.g. 'A: -2, B: -3'."""
+    return ", ".join(f"{sid}: {qty:+d}" for sid, qty in sorted(store["moves"].items())) or "—"
+
+
+def local_transactions(run: Run, node: str) -> list[tuple[int, LogRecord]]:
+    """(step, record) for each local transaction of a node, in order."""
+    steps = [e.step for e in run.trace
+             if e.kind == "log" and e.node == node and e.detail.startswith("LOCAL_TX")]
+    return list(zip(steps, [r for r in run.logs[node] if r.record == "LOCAL_TX"], strict=True))
+
+
+def inventory_log(run: Run, until: int | None = None) -> None:
+    """The inventory's local transactions up to a step: which saga, what, the store after."""
+    rows = []
+    for step, record in local_transactions(run, "inventory"):
+        if until is not None and step > until:
+            break
+        d, after = record.data, record.data["store"]
+        pending = ", ".join(f"{item} by {sid}" for item, sid in after["pending"].items())
+        rows.append((step, record.time, d["saga_id"], f"{d['kind']} {d['step']}",
+                     after["stock"][ITEM], moves(after), pending or "—"))
+    table(["step", "time", "saga", "local transaction", f"stock of {ITEM}",
+           "moves on record", "PENDING"], rows)
+
+
+def stock_runs(runs: Iterable[Run]) -> None:
+    """One row per stock-move run: its outcome, final stock, moves, bills, broken rules."""
+    rows = []
+    for run in runs:
+        final = final_stores(get_saga(run.scenario.options["saga"]), run.logs)
+        bills = ", ".join(f"{sid}: {bill['status']}"
+                          for sid, bill in sorted(final["payment"]["bills"].items()))
+        rows.append((run.scenario.name, run.outcome, final["inventory"]["stock"][ITEM],
+                     moves(final["inventory"]), bills or "—", problems(run)))
+    table(["scenario", "outcome", f"stock of {ITEM}", "moves on record", "bills",
+           "broken rules"], rows)
+
+
+def tcc_runs(runs: Iterable[Run]) -> None:
+    """One row per TCC run: what the payment participant holds at the end, in cents."""
+    rows = []
+    for run in runs:
+        options = run.scenario.options
+        pay = tcc.final_stores(options, run.participants, run.logs)["payment"]
+        barrier = pay.get("barrier")
+        rows.append((run.scenario.name, "on" if options.get("barrier", True) else "off",
+                     run.outcome, options.get("available", {}).get("payment", 500),
+                     pay["available"], sum(pay["frozen"].values()), pay["used"],
+                     "—" if barrier is None else barrier or "{}",
+                     "; ".join(v.invariant for v in run.violations) or "none"))
+    table(["scenario", "barrier", "outcome", "started with", "available", "frozen", "used",
+           "barrier table", "broken rules"], rows)
+
 
 # --- exercise: a compensation that survives a duplicate ----------------------------------
 
 DECLINED_SALE = {"qty": -2, "payment": "declined"}
-# (what happens, options, faults)
-DUPLICATE_PLANS: tuple[tuple[str, dict[str, Any], tuple[Fault, ...]], ...] = (
+DUPLICATE_PLANS: tuple[FaultPlan, ...] = (
     ("a sale of 2 is declined and its compensation arrives twice",
      {"context": DECLINED_SALE, "idempotent": False},
      (duplicate("UNDO", dst="inventory"),)),
@@ -69,27 +162,12 @@ def undo_saga(compensation: Callable[[Store, Context], None],
     return saga
 
 
-def _domain(run: Run) -> list[str]:
-    return [v.reason for v in run.violations if v.invariant.startswith("domain")]
-
-
 def judge_compensation(compensation: Any) -> tuple[bool, str]:
     """Run the stock-move saga with ``compensation`` under every plan; (ok, what happened)."""
-    if not callable(compensation):
-        raise TxlibError("answer with a function undo(store, ctx), like the compensations "
-                         "in this lesson")
-    saga = undo_saga(compensation)
-    for what, options, faults in DUPLICATE_PLANS:
-        try:
-            run = saga.simulate(faults=faults, **options)
-        except TxlibError as exc:
-            return False, f"{what}: {exc}."
-        if run.outcome == "stuck":
-            return False, (f"{what}: the saga is stuck. Your compensation failed every time "
-                           "it was tried (did it raise txlib.StepFailed?).")
-        broken = _domain(run)
-        if broken:
-            return False, f"{what}: {'; '.join(broken)}."
+    undo = function(compensation, "undo(store, ctx), like the compensations in this lesson")
+    problem = saga_under_plans(undo_saga(undo), DUPLICATE_PLANS, "compensation")
+    if problem:
+        return False, problem
     return True, ("kept every domain rule in all three runs: your compensation takes back "
                   "exactly this saga's move (so B's sale survives A's undo), does nothing "
                   "the second time, and does nothing when the move never happened.")
@@ -97,10 +175,6 @@ def judge_compensation(compensation: Any) -> tuple[bool, str]:
 
 @register("design-survive-a-duplicate")
 def _survive_a_duplicate() -> Exercise:
-    def check(answer: Any) -> Feedback:
-        ok, message = judge_compensation(answer)
-        return Feedback(ok, message)
-
     return Exercise(
         name="design-survive-a-duplicate",
         prompt="Write the compensation of the stock-move saga's move_stock step: a function "
@@ -110,7 +184,7 @@ def _survive_a_duplicate() -> Exercise:
                "qty. The checker runs the saga three times on an inventory that does not "
                "deduplicate commands: " + "; ".join(w for w, _, _ in DUPLICATE_PLANS)
                + ". After each run it checks the saga's domain rules.",
-        checker=check,
+        checker=from_judge(judge_compensation),
         hints=(
             "The service will not protect you: your function itself must notice that it "
             "has already run. What in the store says whether this saga's move is still "
@@ -122,9 +196,10 @@ def _survive_a_duplicate() -> Exercise:
         answer="Pop this saga's move from store['moves'] (store['moves'].pop(ctx['saga_id'], "
                "None)). If there was none, return: the move never happened, or it was taken "
                "back already. Otherwise subtract it from the stock "
-               "(unmove_once in txlib/course/design.py). The record and the stock change "
-               "in one local transaction, so the second copy finds no record and changes "
-               "nothing; subtracting commutes with B's sale, so B's units stay sold.",
+               "(unmove_once in txlib/course/l08_designing_sagas.py). The record and the "
+               "stock change in one local transaction, so the second copy finds no record "
+               "and changes nothing; subtracting commutes with B's sale, so B's units stay "
+               "sold.",
         example=unmove_once,
     )
 
@@ -163,59 +238,34 @@ def countermeasure_saga(situation: str, countermeasure: str | None) -> str:
 
 def countermeasure_run(situation: str, countermeasure: str | None) -> Run:
     """The run of ``situation`` with ``countermeasure`` (None: the anomaly itself)."""
-    from ..simulation.scenario import simulate
-
     return simulate("saga", saga=countermeasure_saga(situation, countermeasure),
                     instances=SITUATIONS[situation][1])
 
 
-def _countermeasures(value: Any, situation: str) -> set[str]:
-    chosen = {value} if isinstance(value, str) else value
-    if not isinstance(chosen, Iterable) or isinstance(chosen, (bytes, Mapping)):
-        raise TxlibError(f"for {situation!r}, answer with a set of countermeasures, e.g. "
-                         "{'semantic lock'}, or set() if none works")
-    chosen = {str(c).strip().lower() for c in chosen}
-    unknown = sorted(chosen - set(COUNTERMEASURES))
-    if unknown:
-        raise TxlibError(f"{unknown[0]!r} is not a countermeasure; valid choices: "
-                         f"{choices(COUNTERMEASURES)}")
-    return chosen
-
-
 def _stock(run: Run) -> int:
     saga = run.scenario.options["saga"]
-    from ..sagas.definition import get_saga
-
     return int(final_stores(get_saga(saga), run.logs)["inventory"]["stock"][isolation.ITEM])
+
+
+def _reasons(run: Run) -> str:
+    return "; ".join(v.reason for v in run.violations) or "it never finishes"
 
 
 @register("design-pick-the-countermeasure")
 def _pick_the_countermeasure() -> Exercise:
     def check(answer: Any) -> Feedback:
-        if not isinstance(answer, Mapping) or sorted(answer) != sorted(SITUATIONS):
-            return Feedback(False, "answer with a dict from each situation to the set of "
-                                   "countermeasures that fix it: {"
-                                   + ", ".join(f"{s!r}: ..." for s in SITUATIONS) + "}")
-        chosen = {s: _countermeasures(answer[s], s) for s in SITUATIONS}
-        notes, wrong = [], set()
-        for situation in SITUATIONS:
-            for cm in COUNTERMEASURES:
-                run = countermeasure_run(situation, cm)
-                consistent = run.outcome in ("completed", "compensated")
-                if (cm in chosen[situation]) == consistent:
-                    continue
-                if consistent:
-                    notes.append(f"{situation!r}: {cm!r} is missing; with it the run ends "
-                                 f"{run.outcome}, stock {_stock(run)}, and breaks no rule.")
-                else:
-                    why = "; ".join(v.reason for v in run.violations) or "it never finishes"
-                    notes.append(f"{situation!r}: {cm!r} does not fix it; that run ends "
-                                 f"{run.outcome} ({why}).")
-                wrong.add(situation)
-        if notes:
-            right = len(SITUATIONS) - len(wrong)
-            return Feedback(False, f"{right} of {len(SITUATIONS)} situations right. "
-                                   + " ".join(notes))
+        chosen = chosen_sets(answer, SITUATIONS, "situation", COUNTERMEASURES,
+                             "countermeasure", "countermeasures that fix it",
+                             "{'semantic lock'}, or set() if none works")
+        said = choices_against_runs(
+            chosen, COUNTERMEASURES, countermeasure_run, "situations",
+            lambda situation, cm, run: f"{situation!r}: {cm!r} is missing; with it the run "
+                                       f"ends {run.outcome}, stock {_stock(run)}, and breaks "
+                                       "no rule.",
+            lambda situation, cm, run: f"{situation!r}: {cm!r} does not fix it; that run "
+                                       f"ends {run.outcome} ({_reasons(run)}).")
+        if said is not None:
+            return said
         return Feedback(True, "a commutative compensation cures the lost update (it takes "
                               "back A's own change and leaves B's alone) but not a dirty "
                               "read: B still acted on units that were never final. The "
@@ -265,14 +315,6 @@ BARRIER_RULES = {
 HANGING = "tcc-hanging"
 
 
-def _local_txs(run: Run, node: str) -> list[tuple[int, LogRecord]]:
-    """(step, record) of each of ``node``'s local transactions, in order."""
-    steps = [e.step for e in run.trace
-             if e.kind == "log" and e.node == node and e.detail.startswith("LOCAL_TX")]
-    records = [r for r in run.logs[node] if r.record == "LOCAL_TX"]
-    return list(zip(steps, records, strict=True))
-
-
 def barrier_actions(run: Run) -> dict[str, list[tuple[int, str]]]:
     """For a TCC run with the barrier: the steps at which each rule acted, and where.
 
@@ -282,7 +324,7 @@ def barrier_actions(run: Run) -> dict[str, list[tuple[int, str]]]:
     """
     found: dict[str, list[tuple[int, str]]] = {rule: [] for rule in BARRIER_RULES}
     for node in run.participants:
-        txs = _local_txs(run, node)
+        txs = local_transactions(run, node)
         for step, r in txs:
             if r.data["op"] == "cancel" and r.data["null"]:
                 found["b"].append((step, node))
@@ -305,15 +347,12 @@ def barrier_actions(run: Run) -> dict[str, list[tuple[int, str]]]:
     return found
 
 
+def _letter(name: str) -> str:
+    return tidy(name).strip("()")
+
+
 def _letters(answer: Any) -> set[str]:
-    chosen = {answer} if isinstance(answer, str) else answer
-    if not isinstance(chosen, Iterable) or isinstance(chosen, (bytes, Mapping)):
-        raise TxlibError("answer with a set of rule letters, e.g. {'a'} or {'a', 'b'}")
-    letters = {str(c).strip().lower().strip("()") for c in chosen}
-    unknown = sorted(letters - set(BARRIER_RULES))
-    if unknown:
-        raise TxlibError(f"{unknown[0]!r} is not a rule; valid choices: "
-                         f"{choices(BARRIER_RULES)}")
+    letters = choice_set(answer, BARRIER_RULES, "rule letter", "{'a'} or {'a', 'b'}", _letter)
     if not letters:
         raise TxlibError("choose at least one rule: the barrier does prevent the hanging")
     return letters

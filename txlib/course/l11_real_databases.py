@@ -1,4 +1,10 @@
-"""Lesson 11 (real databases, real crashes): exercises checked against real runs.
+"""Lesson 11 (real databases, real crashes, ``notebooks/11_real_databases.ipynb``): the
+lesson's helpers, and exercises checked against real runs.
+
+The helpers read a real run's durable state from its files (:func:`read_database`,
+:func:`read_coordinator_log`, :func:`show_storage`), play another program that wants a
+held row (:func:`second_session`), draw a real run (:func:`draw`), and
+:class:`CrashPanel` is the lesson's kill -9 widget.
 
 Both checkers run :mod:`txlib.real` (real processes, SQLite participants, kill -9), not
 the simulator. What they measure does not depend on timing, so the verdicts are the same
@@ -13,14 +19,27 @@ on every machine; each measurement runs once per Python process and is then reus
 
 from __future__ import annotations
 
+import atexit
+import html
+import json
+import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+import ipywidgets as widgets
+
 from ..errors import TxlibError, choices
-from ..real import CRASH_POINTS, RealSystem, run_transfer
+from ..real import CRASH_POINTS, RealRun, RealSystem, run_transfer
+from ..simulation.run import Run
+from ..viz.static import Picture, diagram
 from . import Exercise, Feedback, register
+from .checking import choice_set, function, whole_number, wrong_predictions
+from .show import show_table
+
+table = show_table
 
 # Wall-clock 2PC timeouts (ms) of these runs: the vote timeout far above a PREPARE round on
 # a loaded machine, the others short (as in tests/real).
@@ -35,6 +54,198 @@ QUIET = 0.5  # seconds without any state change before a kept-down run counts as
 LIMIT = 20.0  # seconds a single measurement may take before it is reported as failed
 TERMINAL = ("COMMITTED", "ABORTED")
 COORDINATOR_POINTS = CRASH_POINTS["coordinator"]
+
+
+# --- reading a real run's files ----------------------------------------------------------
+
+def _logged(tx: str, record: str, forced: Any) -> str:
+    return f"{tx} {record} ({'forced' if forced else 'lazy'})"
+
+
+def read_database(path: str | Path) -> tuple[tuple[Any, ...], list[str]]:
+    """A participant's SQLite file, read from outside: its account row and its log."""
+    db = sqlite3.connect(path)
+    try:
+        row = db.execute("SELECT name, balance, locked_by, pending FROM accounts").fetchone()
+        log = db.execute("SELECT tx, record, forced FROM txlog ORDER BY id").fetchall()
+    finally:
+        db.close()
+    return row, [_logged(tx, record, forced) for tx, record, forced in log]
+
+
+def read_coordinator_log(folder: str | Path) -> list[str]:
+    """The records that reached the coordinator's log file (JSON lines)."""
+    path = Path(folder) / "data" / "coordinator.log"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [_logged(r["tx"], r["record"], r["forced"]) for r in map(json.loads, lines)]
+
+
+def show_storage(folder: str | Path, participants: Sequence[str]) -> None:
+    """Every node's durable state, read from the files in the run's folder."""
+    rows = [("coordinator.log", "", "", "", "", ", ".join(read_coordinator_log(folder)))]
+    for p in participants:
+        (name, balance, locked_by, pending), log = read_database(
+            Path(folder) / "data" / f"{p}.sqlite")
+        rows.append((f"{p}.sqlite", name, balance, "NULL" if locked_by is None else locked_by,
+                     pending, ", ".join(log)))
+    table(["file", "account", "balance", "locked_by", "pending", "log records"], rows)
+
+
+def _try_update(db: sqlite3.Connection, account: str, amount: int,
+                keep: bool) -> tuple[bool, Any, Any]:
+    """One attempt, in its own transaction: (changed, balance, who holds the row)."""
+    db.execute("BEGIN IMMEDIATE")
+    changed = db.execute("UPDATE accounts SET balance = balance + ? "
+                         "WHERE name = ? AND locked_by IS NULL", (amount, account)).rowcount
+    balance, holder = db.execute("SELECT balance, locked_by FROM accounts WHERE name = ?",
+                                 (account,)).fetchone()
+    db.execute("COMMIT" if keep else "ROLLBACK")
+    return bool(changed), balance, holder
+
+
+def second_session(path: str | Path, account: str, amount: int, wait: float = 0.3,
+                   keep: bool = True) -> str:
+    """Another program adds `amount` to `account` in the SQLite file at `path`, by the
+    same rule as txlib's nodes: only while no in-doubt transaction holds the row. It
+    waits up to `wait` seconds for the row, then gives up: a lock timeout. With
+    keep=False it rolls its change back (it only tries)."""
+    db = sqlite3.connect(path, isolation_level=None, timeout=10)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            changed, balance, holder = _try_update(db, account, amount, keep)
+            if changed:
+                return (f"updated: {account}'s balance is now {balance}" if keep
+                        else "free: the UPDATE would go through")
+            if time.monotonic() >= deadline:
+                return f"lock timeout after {wait} s: the row is held by {holder}"
+            time.sleep(0.05)
+    finally:
+        db.close()
+
+
+def draw(run: Run | RealRun, title: str) -> Picture:
+    """A run's space-time diagram, about 300 pixels tall whatever its duration."""
+    run = run.as_run() if isinstance(run, RealRun) else run
+    return diagram(run, scale=min(60, 300 / max(1, run.end_time)), title=title)
+
+
+# --- the kill -9 panel ------------------------------------------------------------------
+
+class CrashPanel:
+    """Run the transfer with a kill -9 at a chosen point, look at every node's process,
+    state and database while the killed node stays down, then restart it."""
+
+    def __init__(self) -> None:
+        self.system: RealSystem | None = None
+        self.node = widgets.Dropdown(description="kill -9",
+                                     options=["coordinator", "p1", "p2", "p3"])
+        self.point = widgets.Dropdown(description="at")
+        self.node.observe(lambda change: self.list_points(), names="value")
+        self.list_points()
+        buttons = [self.button("run with this crash", self.run_with_crash, "danger"),
+                   self.button("restart", self.restart, "success"),
+                   self.button("look again", self.show, "")]
+        self.message = widgets.HTML("Choose a node and a point, then run with this crash.")
+        self.view = widgets.HTML()
+        self.widget = widgets.VBox([widgets.HBox([self.node, self.point]),
+                                    widgets.HBox(buttons), self.message, self.view])
+        atexit.register(self.close)
+
+    def button(self, label: str, action: Callable[[], None], style: str) -> widgets.Button:
+        b = widgets.Button(description=label, button_style=style,
+                           layout=widgets.Layout(width="auto"))
+        b.on_click(lambda _: self.safely(action))
+        return b
+
+    def safely(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception as exc:  # shown in the panel, which keeps working
+            self.say(f"⚠ {type(exc).__name__}: {exc}", error=True)
+
+    def say(self, text: str, error: bool = False) -> None:
+        colour = "#D55E00" if error else "inherit"
+        self.message.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
+
+    def list_points(self) -> None:
+        role = "coordinator" if self.node.value == "coordinator" else "participant"
+        self.point.options = CRASH_POINTS[role]
+
+    def close(self) -> None:
+        if self.system is not None:
+            self.system.close()
+            self.system = None
+
+    def running(self) -> RealSystem:
+        if self.system is None:
+            raise TxlibError("nothing is running: run with a crash first")
+        return self.system
+
+    def run_with_crash(self) -> None:
+        self.close()
+        node, point = self.node.value, self.point.value
+        self.say(f"running T1 with kill -9 of {node} at {point} ...")
+        self.system = RealSystem(3, options=TIMEOUTS, restart=False).start()
+        self.system.begin("T1", crash=(node, point))
+        self.until_quiet()
+        if node in self.system.down:
+            self.say(f"{node} was killed at {point} and stays down; press restart to "
+                     "start it again")
+        else:
+            self.say(f"{node} never reached {point}")
+        self.show()
+
+    def until_quiet(self, quiet: float = 1.2, limit: float = 5.0) -> None:
+        """Let the nodes run until no state changed for `quiet` s (at most `limit` s)."""
+        system = self.running()
+
+        def node_states() -> dict[str, str | None]:
+            return {n: system.state(n, "T1") for n in system.nodes}
+
+        end = time.monotonic() + limit
+        seen, since = node_states(), time.monotonic()
+        while time.monotonic() < end and time.monotonic() - since < quiet:
+            system.pump(0.05)
+            if node_states() != seen:
+                seen, since = node_states(), time.monotonic()
+
+    def restart(self) -> None:
+        if self.system is None or not self.system.down:
+            raise TxlibError("no node is down: run with a crash first")
+        for node in sorted(self.system.down):
+            self.system.restart(node)
+        settled = self.system.settle("T1", timeout=30)
+        run = self.system.result("T1", trace=False)
+        self.say(f"restarted; {'settled' if settled else 'NOT settled after 30 s'}: "
+                 f"{run.outcome}, balances {run.balances}, problems: "
+                 f"{'; '.join(run.problems()) or 'none'}")
+        self.show()
+
+    def row(self, node: str) -> list[Any]:
+        """What the panel shows of ``node``: process, state, database row, log, and
+        whether a second session could update its row."""
+        system = self.running()
+        process = "down" if node in system.down else "up"
+        state = system.state(node, "T1") or ""
+        if node == "coordinator":
+            return [node, process, state, "", ", ".join(read_coordinator_log(system.workdir)),
+                    ""]
+        path = system.workdir / "data" / f"{node}.sqlite"
+        (_, balance, locked_by, pending), log = read_database(path)
+        held = "NULL" if locked_by is None else locked_by
+        return [node, process, state, f"balance {balance}, locked_by {held}, pending {pending}",
+                ", ".join(log), second_session(path, node, 50, wait=0.2, keep=False)]
+
+    def show(self) -> None:
+        if self.system is None:
+            self.view.value = ""
+            return
+        rows = ["<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in self.row(n))
+                + "</tr>" for n in self.system.nodes]
+        head = "".join(f"<th>{h}</th>" for h in ("node", "process", "state", "database row",
+                                                  "log", "a second session's UPDATE"))
+        self.view.value = f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 # --- exercise: which crash points leave someone in doubt? --------------------------------
@@ -93,20 +304,15 @@ def _describe(point: str, observed: dict[str, tuple[str, bool]]) -> str:
 
 
 def _points(answer: Any) -> set[str]:
-    if isinstance(answer, str):
-        answer = [answer]
-    if not isinstance(answer, Iterable) or isinstance(answer, (bytes, dict)):
-        raise TxlibError("answer with a set of crash point names, e.g. "
-                         "{'after_decision_logged'} or set()")
-    names = list(answer)
-    for n in names:
-        if n in CRASH_POINTS["participant"]:
-            raise TxlibError(f"{n!r} is a participant's crash point; this question is about "
-                             f"the coordinator's: {choices(COORDINATOR_POINTS)}")
-        if n not in COORDINATOR_POINTS:
-            raise TxlibError(f"{n!r} is not a crash point of the coordinator; valid choices: "
-                             f"{choices(COORDINATOR_POINTS)}")
-    return set(names)
+    names = [answer] if isinstance(answer, str) else answer
+    if isinstance(names, Iterable) and not isinstance(names, (bytes, Mapping)):
+        names = list(names)
+        for n in names:
+            if n in CRASH_POINTS["participant"] and n not in COORDINATOR_POINTS:
+                raise TxlibError(f"{n!r} is a participant's crash point; this question is "
+                                 f"about the coordinator's: {choices(COORDINATOR_POINTS)}")
+    return choice_set(names, COORDINATOR_POINTS, "crash point of the coordinator",
+                      "{'after_decision_logged'} or set()")
 
 
 @register("real-in-doubt-points")
@@ -200,22 +406,24 @@ def _by_node(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {c}" for n, c in counts.items())
 
 
+def _per_transfer(measured: tuple[dict[str, int], dict[str, int]]) -> int:
+    return sum(measured[1].values())
+
+
+def _fsyncs(value: Any, n: int) -> int:
+    return whole_number(value, f"for n={n}, the number of fsyncs your function returned")
+
+
 @register("real-fsyncs-per-commit")
 def _fsyncs_per_commit() -> Exercise:
     def check(answer: Any) -> Feedback:
-        if not callable(answer):
-            return Feedback(False, "answer with a function of n (the number of participants) "
-                                   "that returns a whole number, e.g. lambda n: 3 * n")
-        fn: Callable[[int], Any] = answer
-        for n in FSYNC_SIZES:
-            predicted = fn(n)
-            if not isinstance(predicted, int) or isinstance(predicted, bool):
-                return Feedback(False, f"for n={n} your function returned {predicted!r}; "
-                                       "return a whole number of fsyncs")
-            first, later = measured_fsyncs(n)
+        fn = function(answer, "of n (the number of participants) that returns a whole "
+                              "number, e.g. lambda n: 3 * n")
+        wrong = next(wrong_predictions(fn, FSYNC_SIZES, measured_fsyncs, _per_transfer,
+                                       _fsyncs), None)
+        if wrong is not None:
+            n, predicted, (first, later) = wrong
             total = sum(later.values())
-            if predicted == total:
-                continue
             if predicted == sum(first.values()):
                 return Feedback(False, (
                     f"for N={n} you predicted {predicted}, which is what the FIRST transfer "

@@ -1,4 +1,5 @@
-"""Lesson 02 (two-phase commit): exercises, and a deliberately broken 2PC to experiment with.
+"""Lesson 02 (two-phase commit, ``notebooks/02_two_phase_commit.ipynb``): exercises, the
+lesson's table helper, and a deliberately broken 2PC to experiment with.
 
 :func:`broken_run` runs 2PC with one or more of its rules switched off, on the same
 engine, so a lesson (or a checker) can show what a rule is for: the counterexample is a
@@ -12,7 +13,7 @@ real run, not a story. The exercises:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..engine.faults import crash, recover, vote_no
@@ -21,6 +22,10 @@ from ..protocols.variants import lazy_2pc
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, simulate
 from . import Exercise, Feedback, register
+from .checking import dict_of, function, rules_broken, whole_number, wrong_predictions
+from .show import show_table
+
+table = show_table
 
 
 def broken_run(scenario: Scenario, *, lazy: Iterable[str] = (),
@@ -80,11 +85,15 @@ def _forced_records(run: Run) -> str:
 def _pair(value: Any, n: int) -> tuple[int, int]:
     if isinstance(value, Mapping):
         value = (value.get("messages"), value.get("forced_writes"))
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-        raise TypeError(f"for n={n} your function returned {value!r}; return a pair of whole "
-                        "numbers (messages, forced_writes)")
-    return int(value[0]), int(value[1])
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TxlibError(f"for n={n} your function returned {value!r}; return a pair of whole "
+                         "numbers (messages, forced_writes)")
+    return (whole_number(value[0], f"for n={n}, the number of messages"),
+            whole_number(value[1], f"for n={n}, the number of forced writes"))
+
+
+def _cost(run: Run) -> tuple[int, int]:
+    return run.metrics.messages, run.metrics.forced_writes
 
 
 # --- exercise: the cost of an abort ----------------------------------------------------
@@ -100,21 +109,17 @@ def abort_cost_run(n: int) -> Run:
 @register("2pc-abort-cost")
 def _abort_cost() -> Exercise:
     def check(answer: Any) -> Feedback:
-        if not callable(answer):
-            return Feedback(False, "answer with a function of n that returns the pair "
-                                   "(messages, forced_writes), e.g. lambda n: (n, n)")
-        fn: Callable[[int], Any] = answer
-        for n in ABORT_COST_SIZES:
-            predicted = _pair(fn(n), n)
-            run = abort_cost_run(n)
-            actual = (run.metrics.messages, run.metrics.forced_writes)
-            if predicted != actual:
-                return Feedback(False, (
-                    f"for N={n} you predicted {predicted[0]} messages and {predicted[1]} "
-                    f"forced writes; the run sent {actual[0]} "
-                    f"({_breakdown(run.metrics.messages_by_type)}) and forced {actual[1]} "
-                    f"({_forced_records(run)}). Which messages and which forced records does "
-                    "presumed abort leave out?"))
+        fn = function(answer, "of n that returns the pair (messages, forced_writes), e.g. "
+                              "lambda n: (n, n)")
+        wrong = next(wrong_predictions(fn, ABORT_COST_SIZES, abort_cost_run, _cost, _pair), None)
+        if wrong is not None:
+            n, predicted, run = wrong
+            return Feedback(False, (
+                f"for N={n} you predicted {predicted[0]} messages and {predicted[1]} "
+                f"forced writes; the run sent {run.metrics.messages} "
+                f"({_breakdown(run.metrics.messages_by_type)}) and forced "
+                f"{run.metrics.forced_writes} ({_forced_records(run)}). Which messages and "
+                "which forced records does presumed abort leave out?"))
         return Feedback(True, (
             f"your formula matches every run for N = {ABORT_COST_SIZES[0]} to "
             f"{ABORT_COST_SIZES[-1]}: N PREPARE, N-1 YES, 1 NO and N-1 ABORT (the NO voter "
@@ -185,7 +190,7 @@ def lost_abort_run() -> Run:
 
 def _why_needed(message: str) -> str:
     run = lazy_prepared_run() if message == "YES" else lazy_commit_run()
-    broken = "; ".join(str(v) for v in run.violations) or "no violation"
+    broken = rules_broken(run, "no violation")
     if message == "YES":
         story = ("with PREPARED written lazily, p2 voted YES, crashed before the record was "
                  "stable, restarted with an empty log and aborted, while the coordinator "
@@ -217,21 +222,13 @@ def _why_not_needed(message: str) -> str:
 @register("2pc-log-before-send")
 def _log_before_send() -> Exercise:
     def check(answer: Any) -> Feedback:
-        if not isinstance(answer, Mapping):
-            return Feedback(False, "answer with a dict from message type to the record that "
-                                   "must be forced before it is sent (or None), e.g. "
-                                   "{'YES': None, 'NO': None, 'COMMIT': None, 'ABORT': None}")
-        missing = [m for m in LOG_RULE_MESSAGES if m not in answer]
-        extra = [m for m in answer if m not in LOG_RULE_MESSAGES]
-        if missing or extra:
-            return Feedback(False, f"give exactly the keys {list(LOG_RULE_MESSAGES)}"
-                                   + (f"; missing {missing}" if missing else "")
-                                   + (f"; not asked: {extra}" if extra else ""))
+        answer = dict_of(answer, LOG_RULE_MESSAGES, "message type",
+                         "the record that must be forced before it is sent (or None)")
         for m in LOG_RULE_MESSAGES:
             value = answer[m]
             if value is not None and value not in LOG_RULE_RECORDS:
-                return Feedback(False, f"for {m}, {value!r} is not a 2PC log record; use None "
-                                       f"or one of {list(LOG_RULE_RECORDS)}")
+                raise TxlibError(f"for {m}, {value!r} is not a 2PC log record; use None "
+                                 f"or one of {list(LOG_RULE_RECORDS)}")
         problems = []
         for m in LOG_RULE_MESSAGES:
             given, needed = answer[m], LOG_RULES[m]

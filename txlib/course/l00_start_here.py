@@ -1,4 +1,4 @@
-"""Exercises of lesson 00 (Start here): reading a run."""
+"""Lesson 00 (start here, ``notebooks/00_start_here.ipynb``): exercises on reading a run."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import choices
 from ..simulation.scenario import Scenario
 from . import Exercise, Feedback, register
+from .checking import whole_number
 
 
 def _happy(participants: int) -> Scenario:
@@ -51,8 +52,7 @@ def _count_messages() -> Exercise:
     participants = 5
 
     def check(answer: Any) -> Feedback:
-        if isinstance(answer, bool) or not isinstance(answer, int):
-            return Feedback(False, "answer with a whole number, e.g. ex.check(12)")
+        answer = whole_number(answer, "your answer (e.g. ex.check(12))")
         run = _happy(participants).run()
         total = run.metrics.messages
         per = total // participants

@@ -1,5 +1,7 @@
-"""Lesson 03 (when 2PC hurts): exercises on blocking, timeouts and cooperative termination.
+"""Lesson 03 (when 2PC hurts, ``notebooks/03_when_2pc_hurts.ipynb``): exercises on
+blocking, timeouts and cooperative termination, and the lesson's helpers.
 
+- ``2pc-block-with-one-crash``: one crash that leaves 2PC blocked;
 - ``2pc-who-may-abort``: after a coordinator crash, which participants may abort on a
   timeout? A wrong choice is answered with a run this participant cannot tell apart from
   the puzzle, in which aborting breaks atomicity;
@@ -12,16 +14,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from ..engine.faults import Fault, crash, heal, partition
 from ..engine.records import TraceEvent
-from ..errors import TxlibError, choices
+from ..errors import TxlibError
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario
 from . import Exercise, Feedback, register
-from .two_phase import broken_run
+from .checking import choice_set, fault_plan, one_fault, plural
+from .l02_two_phase_commit import broken_run
+from .show import show_table
+
+table = show_table
+
+
+def in_doubt(run: Run) -> str:
+    """Each participant's in-doubt time, e.g. 'p1 277, p2 278'."""
+    return ", ".join(f"{p} {ms}" for p, ms in run.metrics.blocked_time.items())
+
+
+# --- exercise: block 2PC with one crash ---------------------------------------------------
+
+@register("2pc-block-with-one-crash")
+def _block_with_one_crash() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        faults = fault_plan(answer, "[txlib.crash('p1', ...)]")
+        if len(faults) != 1 or faults[0].kind != "crash":
+            return Feedback(False, "use exactly one fault, and make it a crash")
+        run = Scenario("2pc", faults=faults).run()
+        if run.outcome == "blocked":
+            who = [p for p in run.participants if run.decisions[p] is None]
+            return Feedback(True, f"blocked: {', '.join(who)} voted YES and cannot decide "
+                                  f"while {faults[0].node} is down.")
+        return Feedback(False, f"that run ended {run.outcome}. Which node's crash leaves "
+                               "participants that voted YES without an answer?")
+
+    return Exercise(
+        name="2pc-block-with-one-crash",
+        prompt="Find ONE crash that leaves 2PC blocked (three participants, default seed).",
+        checker=check,
+        hints=(
+            "A participant may abort on its own only before it votes.",
+            "Which node is the only one that knows every vote?",
+            "Crash the coordinator after the votes are in: when='coordinator logs COMMIT'.",
+        ),
+        answer="txlib.crash('coordinator', when='coordinator logs COMMIT'): every participant "
+               "has voted YES and waits, holding its locks, for a decision only the crashed "
+               "coordinator knows.",
+        example=[crash("coordinator", when="coordinator logs COMMIT")],
+    )
+
 
 # --- exercise: who may abort on a timeout? ----------------------------------------------
 
@@ -77,23 +120,11 @@ def view(run: Run, node: str) -> list[str]:
     return seen
 
 
-def _chosen(answer: Any, participants: tuple[str, ...]) -> set[str]:
-    if isinstance(answer, str):
-        answer = [answer]
-    if not isinstance(answer, Iterable) or isinstance(answer, (bytes, dict)):
-        raise TxlibError("answer with a set of participant names, e.g. {'p1'} or set()")
-    names = list(answer)
-    for n in names:
-        if n not in participants:
-            raise TxlibError(f"{n!r} is not a participant; valid choices: {choices(participants)}")
-    return set(names)
-
-
 @register("2pc-who-may-abort")
 def _who_may_abort() -> Exercise:
     def check(answer: Any) -> Feedback:
         puzzle = who_may_abort_scenario().run()
-        chosen = _chosen(answer, puzzle.participants)
+        chosen = choice_set(answer, puzzle.participants, "participant", "{'p1'} or set()")
         states = states_at(puzzle, WHO_MAY_ABORT_TIME)
         safe = {p for p in puzzle.participants if states[p] == "INIT"}
         notes = []
@@ -152,14 +183,6 @@ RESCUE_HORIZON = 600
 _LESSON_EXAMPLE = crash("coordinator", when="coordinator sends COMMIT to p1")
 
 
-def _one_fault(answer: Any) -> Fault:
-    if isinstance(answer, Fault):
-        return answer
-    if isinstance(answer, (list, tuple)) and len(answer) == 1 and isinstance(answer[0], Fault):
-        return answer[0]
-    raise TxlibError("answer with ONE fault, e.g. txlib.crash('coordinator', at_step=2)")
-
-
 def rescue_runs(fault: Fault) -> tuple[Run, Run]:
     """The same single fault against plain 2PC and 2PC with cooperative termination."""
     plain = Scenario("2pc", faults=(fault,), options={"horizon": RESCUE_HORIZON}).run()
@@ -187,7 +210,7 @@ def _answers(run: Run) -> str:
 @register("2pc-cooperative-rescue")
 def _cooperative_rescue() -> Exercise:
     def check(answer: Any) -> Feedback:
-        fault = _one_fault(answer)
+        fault = one_fault(answer, "txlib.crash('coordinator', at_step=2)")
         if fault == _LESSON_EXAMPLE:
             return Feedback(False, "that is the lesson's own example (2pc-cooperative-"
                                    "termination): find a different fault.")
@@ -243,12 +266,9 @@ HEAL_AT = 700
 
 
 def _network_plan(answer: Any) -> tuple[Fault, ...]:
-    faults = (answer,) if isinstance(answer, Fault) else answer
-    if not isinstance(faults, (list, tuple)) or not all(isinstance(f, Fault) for f in faults):
-        raise TxlibError("answer with a list of faults, e.g. [txlib.partition(['p3'], "
-                         "at_step=2)]")
-    if not 1 <= len(faults) <= 3:
-        raise TxlibError(f"use one to three faults, got {len(faults)}")
+    faults = fault_plan(answer, "[txlib.partition(['p3'], at_step=2)]")
+    if len(faults) > 3:
+        raise TxlibError(f"use one to three faults, got {plural(len(faults), 'fault')}")
     for f in faults:
         if f.kind not in NETWORK_FAULTS:
             raise TxlibError(f"only network faults here ({', '.join(NETWORK_FAULTS)}); "

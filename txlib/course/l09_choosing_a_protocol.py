@@ -1,9 +1,12 @@
-"""Lesson 09 (choosing a protocol): one piece of work, four protocols, the same faults.
+"""Lesson 09 (choosing a protocol, ``notebooks/09_choosing_a_protocol.ipynb``): one piece
+of work, four protocols, the same faults.
 
 2PC and 3PC run with four participants named after the order saga's services, so that
 one fault plan names the same nodes in every protocol; the sagas run the order saga
 (by orchestration and by choreography) over those four services. The lesson and the
-checkers below share the plans defined here, and every verdict comes from runs.
+checkers below share the plans defined here, and every verdict comes from runs. The
+lesson's own helpers: :func:`table` (an HTML table), :func:`known_at`, :func:`delays`
+and :func:`longest`.
 
 - ``3pc-message-count``: a function of n that predicts how many messages 3PC's happy
   path sends with n participants (txlib's convention); checked against runs for
@@ -18,14 +21,18 @@ checkers below share the plans defined here, and every verdict comes from runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from html import escape
 from typing import Any
+
+from IPython.display import HTML
 
 from ..engine.faults import Fault, crash, fail_step, heal, partition, recover, vote_no
 from ..errors import TxlibError, bad_choice
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario
 from . import Exercise, Feedback, register
+from .checking import formula, whole_number, wrong_predictions
 
 SERVICES = ("orders", "inventory", "payment", "shipping")
 PROTOCOLS = ("2pc", "3pc", "saga", "saga-choreography")
@@ -129,9 +136,55 @@ def _unfinished(run: Run) -> bool:
     return run.outcome in ("blocked", "stuck")
 
 
+# --- showing runs --------------------------------------------------------------------------
+CELL = "border:1px solid #999;padding:3px 6px;text-align:left;vertical-align:top"
+COMMIT_PROTOCOLS = ("2pc", "3pc")
+
+
+def _row(values: Iterable[Any], tag: str) -> str:
+    return "<tr>" + "".join(
+        f"<{tag} style='{CELL}'>{escape(str(v)).replace(chr(10), '<br>')}</{tag}>"
+        for v in values) + "</tr>"
+
+
+def table(header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> HTML:
+    """An HTML table of values computed from runs; a newline in a value starts a new line."""
+    body = _row(header, "th") + "".join(_row(row, "td") for row in rows)
+    return HTML(f"<table style='border-collapse:collapse;font-size:13px'>{body}</table>")
+
+
+def known_at(run: Run) -> int | None:
+    """When the outcome was known: the last participant's decision in 2PC and 3PC, the
+    orchestrator's or broker's in a saga. None if the run ended unfinished."""
+    if run.outcome in ("blocked", "stuck"):
+        return None
+    deciders = run.participants if run.scenario.protocol in COMMIT_PROTOCOLS else run.nodes[:1]
+    return max(e.time for e in run.trace if e.kind == "decision" and e.node in deciders)
+
+
+def delays(run: Run) -> int | None:
+    """Message delays on the longest causal chain to the outcome (conventions in the
+    lesson)."""
+    m = run.metrics
+    return m.message_delays if run.scenario.protocol in COMMIT_PROTOCOLS else m.decision_delays
+
+
+def longest(per_node: Mapping[str, int]) -> int:
+    """The largest of a metric's per-participant values (0 if none)."""
+    return max(per_node.values(), default=0)
+
+
 # --- exercise: predict 3PC's message count ------------------------------------------------
 def _three_pc(n: int) -> Run:
     return Scenario("3pc", n).run()
+
+
+def _messages(run: Run) -> int:
+    return run.metrics.messages
+
+
+def _count(value: Any, n: int) -> int:
+    return whole_number(value, f"for n = {n}, what your function returned")
 
 
 @register("3pc-message-count")
@@ -139,18 +192,8 @@ def _three_pc_count() -> Exercise:
     sizes = range(1, 9)
 
     def check(answer: Any) -> Feedback:
-        if not callable(answer):
-            return Feedback(False, "answer with a function of n, e.g. "
-                                   "ex.check(lambda n: 2 * n + 1)")
-        wrong = []
-        for n in sizes:
-            run = _three_pc(n)
-            guess = answer(n)
-            if isinstance(guess, bool) or not isinstance(guess, int):
-                return Feedback(False, f"for n = {n} your function returned {guess!r}, not a "
-                                       "whole number")
-            if guess != run.metrics.messages:
-                wrong.append((n, guess, run))
+        fn = formula(answer, "ex.check(lambda n: 2 * n + 1)")
+        wrong = list(wrong_predictions(fn, sizes, _three_pc, _messages, _count))
         if not wrong:
             return Feedback(True, f"right for n = 1 to {sizes[-1]}. Per participant: CAN_COMMIT "
                                   "and YES, PRE_COMMIT and ACK, DO_COMMIT and ACK: three round "

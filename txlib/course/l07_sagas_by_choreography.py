@@ -1,4 +1,12 @@
-"""Lesson 07 (sagas by choreography): exercises checked by running the order saga by events.
+"""Lesson 07 (sagas by choreography, ``notebooks/07_sagas_by_choreography.ipynb``): the
+lesson's helpers, and exercises checked by running the order saga by events.
+
+The helpers show a run in the notebook: :func:`headline`, :func:`events` and
+:func:`event_log` (the broker's durable event log), :func:`story` (that log in one line),
+:func:`charges`, :func:`delivered` and :func:`stores` (each service's store before and
+after some runs).
+
+The exercises:
 
 - ``choreo-lose-an-event``: find a crash that makes a service lose the event it should
   publish. The checker runs the plan without the transactional outbox (it must lose an
@@ -18,43 +26,81 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..engine.faults import Fault, crash, duplicate, recover
+from ..engine.records import LogRecord
 from ..errors import TxlibError, choices
 from ..presets import scenario
-from ..properties.saga import final_stores
-from ..protocols.choreography import BROKER
-from ..sagas import ecommerce
-from ..sagas.definition import Context, StepFailed, Store
+from ..properties.saga import effects, final_stores
+from ..protocols.choreography import BROKER, Flow
+from ..sagas import ecommerce, get_saga
+from ..sagas.definition import Context, SagaDefinition, StepFailed, Store
 from ..simulation.run import Run
 from ..simulation.saga import Saga
 from ..simulation.scenario import Scenario
-from . import Exercise, Feedback, register
+from . import Exercise, Feedback, register, show
+from .checking import domain_violations, fault_plan, from_judge, function, rules_broken
+from .show import headline as headline  # re-exported for the notebook
 
 P = "saga-choreography"
 SERVICES = tuple(ecommerce.INITIAL_STORES)
 NODES = (BROKER, *SERVICES)
 RESTART_AFTER = 200  # a crashed service the learner did not restart comes back this later
+ORDER_SAGA = get_saga("ecommerce")
+LANES = ["orders", "broker", "inventory", "payment", "shipping"]  # diagram columns
+
+table = show.show_table
 
 
-def _faults(answer: Any) -> tuple[Fault, ...]:
-    if isinstance(answer, Fault):
-        return (answer,)
-    if (isinstance(answer, Iterable) and not isinstance(answer, (str, bytes, Mapping))):
-        faults = tuple(answer)
-        if faults and all(isinstance(f, Fault) for f in faults):
-            return faults
-    raise TxlibError("answer with a crash, or a list of a crash and a recovery, e.g. "
-                     "[txlib.crash('orders', when='orders receives EVENT'), "
-                     "txlib.recover('orders', at_time=300)]")
+# --- showing a run ----------------------------------------------------------------------
+
+def events(run: Run) -> list[LogRecord]:
+    """The broker's durable event log: every event that was published, in order."""
+    return [r for r in run.logs[BROKER] if r.record == "EVENT"]
+
+
+def broker_events(run: Run) -> list[str]:
+    """The names of the events in the broker's event log, in order."""
+    return [r.data["event"] for r in events(run)]
+
+
+def story(run: Run) -> str:
+    """The broker's event log in one line."""
+    return " · ".join(broker_events(run))
+
+
+def event_log(run: Run) -> None:
+    """The broker's event log as a table."""
+    table(["time", "event", "published by", "delivered to"],
+          [(r.time, f"`{r.data['event']}`", r.data["publisher"],
+            ", ".join(Flow(ORDER_SAGA).subscribers(r.data["event"])) or "nobody")
+           for r in events(run)])
+
+
+def charges(run: Run) -> int:
+    """How many times the payment step took effect (its local transactions)."""
+    return sum(1 for _, _, kind, step in effects(run.logs)
+               if (kind, step) == ("do", "process_payment"))
+
+
+def delivered(run: Run, node: str, kind: str = "EVENT") -> int:
+    """How many messages of one kind reached ``node``."""
+    return sum(1 for e in run.trace.of_kind("deliver")
+               if e.message is not None and e.message.type == kind and e.message.dst == node)
+
+
+def stores(runs: Mapping[str, Run], saga: SagaDefinition = ORDER_SAGA) -> None:
+    """Each service's store before and after each run (a dict label -> run)."""
+    show.stores(runs, saga)
+
+
+# --- checking ------------------------------------------------------------------------------
+
+CRASH_EXAMPLE = ("[txlib.crash('orders', when='orders receives EVENT'), "
+                 "txlib.recover('orders', at_time=300)]")
 
 
 def _names(events: Iterable[str]) -> str:
     names = list(events)
     return ", ".join(names) if names else "none"
-
-
-def broker_events(run: Run) -> list[str]:
-    """The broker's event log, in order: every event that was published."""
-    return [r.data["event"] for r in run.logs[BROKER] if r.record == "EVENT"]
 
 
 # --- exercise: lose an event -------------------------------------------------------------
@@ -66,7 +112,7 @@ def lost_event_runs(answer: Any) -> tuple[Run, Run]:
     the plan does not restart is restarted ``RESTART_AFTER`` ms after its crash, so that
     the difference between the two runs is the outbox, not the downtime.
     """
-    faults = _faults(answer)
+    faults = fault_plan(answer, CRASH_EXAMPLE)
     crashes = [f for f in faults if f.kind == "crash"]
     others = [f for f in faults if f.kind != "crash"]
     if len(crashes) != 1:
@@ -117,7 +163,7 @@ def _lose_an_event() -> Exercise:
                                    "after the restart); a crash after the publish loses "
                                    "nothing either. Find the moment in between.")
         if outbox.outcome != "completed" or outbox.violations:
-            why = "; ".join(str(v) for v in outbox.violations) or "no rule broken"
+            why = rules_broken(outbox)
             return Feedback(False, f"without the outbox: {lost[0].reason}. But with the outbox "
                                    f"the same plan ends {outbox.outcome} ({why}): restart "
                                    f"{node} after the crash, so that its relay can publish.")
@@ -241,9 +287,7 @@ def _probe(action: Callable[[Store, Context], Any]) -> str | None:
 def judge_consumer(action: Any) -> tuple[bool, str]:
     """Run the order saga by events with ``action`` as the payment step under every plan;
     (ok, what happened)."""
-    if not callable(action):
-        raise TxlibError("answer with a function process_payment(store, ctx), like the "
-                         "actions of lesson 06")
+    action = function(action, "process_payment(store, ctx), like the actions of lesson 06")
     problem = _probe(action)
     if problem:
         return False, problem
@@ -264,7 +308,7 @@ def judge_consumer(action: Any) -> tuple[bool, str]:
         wallet = pay["wallets"][CUSTOMER]
         charged = expected == "COMPLETED"
         want = WALLET - PRICE if charged else WALLET
-        broken = [v.reason for v in run.violations if v.invariant.startswith("domain")]
+        broken = domain_violations(run)
         state = run.states[BROKER]
         if state != expected:
             return False, (f"{what}: the saga ended {state}, not {expected} "
@@ -288,10 +332,6 @@ def judge_consumer(action: Any) -> tuple[bool, str]:
 
 @register("choreo-idempotent-consumer")
 def _idempotent_consumer() -> Exercise:
-    def check(answer: Any) -> Feedback:
-        ok, message = judge_consumer(answer)
-        return Feedback(ok, message)
-
     return Exercise(
         name="choreo-idempotent-consumer",
         prompt="The payment service no longer deduplicates events by id (idempotent=False), "
@@ -304,7 +344,7 @@ def _idempotent_consumer() -> Exercise:
                "holds less than the amount. You may call "
                "txlib.sagas.ecommerce.process_payment(store, ctx), the original. The checker "
                "runs three plans and reads the wallet.",
-        checker=check,
+        checker=from_judge(judge_consumer),
         hints=(
             "A duplicate must be recognised inside the same local transaction as the "
             "charge: look in the store, the only state that is committed with the effect.",
@@ -367,7 +407,7 @@ def _no_invented_event() -> Exercise:
         notes = []
         for name, run in runs.items():
             crash_fault = next(f for f in run.scenario.faults if f.kind == "crash")
-            what = "; ".join(str(v) for v in run.violations) or "no rule broken"
+            what = rules_broken(run)
             notes.append(f"{name}'s crash ({crash_fault.describe()}): {run.outcome} ({what})")
         design = _describe(answer)
         if all(r.outcome == "completed" and not r.violations for r in runs.values()):

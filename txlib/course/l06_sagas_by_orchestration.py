@@ -1,4 +1,11 @@
-"""Lesson 06 (sagas by orchestration): exercises checked by running sagas on the engine.
+"""Lesson 06 (sagas by orchestration, ``notebooks/06_sagas_by_orchestration.ipynb``):
+the lesson's helpers, and exercises checked by running sagas on the engine.
+
+The helpers show a run in the notebook: :func:`headline`, :func:`saga_log` (a node's
+durable log as a table), :func:`story` (the orchestrator's log in one line) and
+:func:`stores` (each service's store before and after some runs).
+
+The exercises:
 
 - ``saga-order-around-the-pivot``: order the steps of an engraved-lamp order so that no
   failure ever needs to undo a step that cannot be undone. The checker runs the order as
@@ -20,12 +27,84 @@ from typing import Any
 from ..engine.faults import Fault, drop, duplicate, fail_step
 from ..errors import TxlibError, choices
 from ..properties.saga import effects, final_stores
-from ..sagas import ecommerce
-from ..sagas.definition import Context, StepFailed, Store
+from ..sagas import ecommerce, get_saga
+from ..sagas.definition import Context, SagaDefinition, StepFailed, Store
 from ..simulation.run import Run
 from ..simulation.saga import Saga
 from ..simulation.scenario import simulate
-from . import Exercise, Feedback, register
+from . import Exercise, Feedback, register, show
+from .checking import (
+    FaultPlan,
+    choices_against_runs,
+    chosen_sets,
+    domain_violations,
+    ending,
+    from_judge,
+    function,
+    listing,
+    saga_under_plans,
+)
+
+table = show.show_table
+
+
+# --- showing a run ----------------------------------------------------------------------
+
+def definition(run: Run) -> SagaDefinition:
+    """The saga definition a run used."""
+    return get_saga(run.scenario.options.get("saga", "ecommerce"))
+
+
+def headline(run: Run) -> None:
+    """One line: the outcome, the messages, the end time and any broken rule."""
+    show.headline(run, run.scenario.name or definition(run).name)
+
+
+def _log_detail(record: str, d: Mapping[str, Any]) -> str:
+    """What a saga log record says besides its kind and step."""
+    if record == "START":
+        return "input: " + ", ".join(sorted(d["ctx"]))
+    if "attempt" in d:
+        return f"attempt {d['attempt']}"
+    if record == "DONE":
+        return ", ".join(f"{k}={v}" for k, v in d["updates"].items()) or "-"
+    if record in ("FAILED", "RETRY"):
+        return str(d["reason"])
+    if record == "GAVE_UP":
+        return f"no reply to {d['attempts']} calls"
+    if record == "END":
+        return str(d["outcome"])
+    if record == "LOCAL_TX":
+        return f"{d['kind']}, key {d['key']}"
+    return ""
+
+
+def saga_log(run: Run, node: str = "orchestrator") -> None:
+    """A node's durable log, one row per record (each one forced)."""
+    names = definition(run).step_names
+    rows = []
+    for r in run.logs[node]:
+        d = r.data
+        step = names[d["step"]] if isinstance(d.get("step"), int) else d.get("step", "")
+        rows.append((r.time, f"`{r.record}`", step, _log_detail(r.record, d)))
+    table(["time", "record", "step", "detail"], rows)
+
+
+def story(run: Run) -> str:
+    """The orchestrator's log in one line."""
+    names = definition(run).step_names
+    parts = []
+    for r in run.logs["orchestrator"]:
+        step = r.data.get("step")
+        parts.append(r.record + (f" {names[step]}" if isinstance(step, int) else ""))
+    return " · ".join(parts)
+
+
+def stores(runs: Mapping[str, Run], saga: SagaDefinition | None = None) -> None:
+    """Each service's store before and after each run (a dict label -> run); the saga is
+    the one the first run used unless given."""
+    show.stores(runs, saga or definition(next(iter(runs.values()))))
+
 
 # --- exercise: order the steps around the pivot -------------------------------------------
 # An order for a lamp with a personal engraving. Identifiers derive from the saga's id.
@@ -196,14 +275,6 @@ def _steps(answer: Any) -> list[str]:
     return names
 
 
-def _and(names: Sequence[str]) -> str:
-    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
-
-
-def _broken(run: Run) -> list[str]:
-    return [v.reason for v in run.violations if v.invariant.startswith("domain")]
-
-
 @register("saga-order-around-the-pivot")
 def _order_around_the_pivot() -> Exercise:
     def check(answer: Any) -> Feedback:
@@ -211,12 +282,12 @@ def _order_around_the_pivot() -> Exercise:
         plain = lamp_saga(order, pivot=False)
         for step in LAMP_CAN_FAIL:
             run = plain.simulate(faults=[fail_step(step)])
-            broken = _broken(run)
+            broken = domain_violations(run)
             if broken:
                 undone = [n for _, _, kind, n in effects(run.logs) if kind == "undo"]
                 stuck = [n for n in order[: order.index(step)] if LAMP_STEPS[n][2] is None]
                 return Feedback(False, f"when {step} fails, the saga runs the compensations "
-                                       f"of {_and(undone)}, but {_and(stuck)} cannot be "
+                                       f"of {listing(undone)}, but {listing(stuck)} cannot be "
                                        f"undone: {broken[0]}.")
         pivoted = lamp_saga(order, pivot=True)
         pivot = next(s.name for s in pivoted.steps if s.pivot)
@@ -228,7 +299,7 @@ def _order_around_the_pivot() -> Exercise:
             if run.outcome not in ("completed", "compensated"):
                 return Feedback(False, f"with {pivot} as the pivot and "
                                        f"{faults[0].describe()}, the saga ends {run.outcome}.")
-        tail = (f"; after it, {_and(later)} can only go forward, and nothing there can "
+        tail = (f"; after it, {listing(later)} can only go forward, and nothing there can "
                 "fail for good (a jammed machine or a late van is retried until it works)"
                 if later else "")
         return Feedback(True, f"every step that can fail for good ({', '.join(LAMP_CAN_FAIL)}) "
@@ -288,8 +359,7 @@ def refund_saga(refund: Callable[[Store, Context], None], name: str = "refund-ex
 
 
 ATLANTIS = {"address": NOWHERE}
-# (what happens, options, faults)
-REFUND_PLANS: tuple[tuple[str, dict[str, Any], tuple[Fault, ...]], ...] = (
+REFUND_PLANS: tuple[FaultPlan, ...] = (
     ("the order cannot be shipped, so the payment is refunded", {"context": ATLANTIS}, ()),
     ("two orders of the same customer run at once, and only the second cannot be shipped",
      {"instances": [{"saga_id": "S1"}, {"saga_id": "S2", "context": ATLANTIS, "start": 20}]},
@@ -324,30 +394,23 @@ def _ids(run: Run) -> list[str]:
     return [i["saga_id"] for i in instances] if instances else ["S1"]
 
 
+def _erased(saga: Saga, run: Run) -> str | None:
+    """A payment that was taken and is gone from the records, in words."""
+    payments = final_stores(saga, run.logs)["payment"]["payments"]
+    erased = [sid for sid in _charged(run) if f"PAY-{sid}" not in payments]
+    if not erased:
+        return None
+    return (f"the payment PAY-{erased[0]} was taken and is gone from the payment service's "
+            "records. A compensation is a new business transaction (a refund), not an "
+            "erasure: keep the payment and mark it refunded.")
+
+
 def judge_refund(refund: Any) -> tuple[bool, str]:
     """Run the order saga with ``refund`` under every plan; (ok, what happened)."""
-    if not callable(refund):
-        raise TxlibError("answer with a function refund(store, ctx), like the actions in "
-                         "this lesson")
-    saga = refund_saga(refund)
-    for what, options, faults in REFUND_PLANS:
-        try:
-            run = saga.simulate(faults=faults, **options)
-        except TxlibError as exc:
-            return False, f"{what}: {exc}."
-        if run.outcome == "stuck":
-            return False, (f"{what}: the saga is stuck. Your refund failed every time it "
-                           "was tried (did it raise txlib.StepFailed?).")
-        broken = _broken(run)
-        if broken:
-            return False, f"{what}: {'; '.join(broken)}."
-        payments = final_stores(saga, run.logs)["payment"]["payments"]
-        erased = [sid for sid in _charged(run) if f"PAY-{sid}" not in payments]
-        if erased:
-            return False, (f"{what}: the payment PAY-{erased[0]} was taken and is gone from "
-                           "the payment service's records. A compensation is a new business "
-                           "transaction (a refund), not an erasure: keep the payment and "
-                           "mark it refunded.")
+    saga = refund_saga(function(refund, "refund(store, ctx), like the actions in this lesson"))
+    problem = saga_under_plans(saga, REFUND_PLANS, "refund", lambda run: _erased(saga, run))
+    if problem:
+        return False, problem
     return True, ("kept every domain rule in all four runs: the refund undoes exactly this "
                   "saga's payment (not a snapshot of the wallet), does nothing when no "
                   "payment was taken, and does nothing the second time.")
@@ -355,10 +418,6 @@ def judge_refund(refund: Any) -> tuple[bool, str]:
 
 @register("saga-write-a-refund")
 def _write_a_refund() -> Exercise:
-    def check(answer: Any) -> Feedback:
-        ok, message = judge_refund(answer)
-        return Feedback(ok, message)
-
     return Exercise(
         name="saga-write-a-refund",
         prompt="Write the compensation of the order saga's payment step: a function "
@@ -368,7 +427,7 @@ def _write_a_refund() -> Exercise:
                "'customer', 'amount', 'order' and 'status' ('COMPLETED'); ctx holds the saga's "
                "input and what earlier steps returned. The checker runs "
                "the saga four times with failures and checks the saga's domain rules.",
-        checker=check,
+        checker=from_judge(judge_refund),
         hints=(
             "Compensations are semantic: do not restore old values (another saga may have "
             "changed them since); undo this saga's payment, and keep a record that you did.",
@@ -382,9 +441,9 @@ def _write_a_refund() -> Exercise:
                "its status is not 'COMPLETED', return: nothing was charged, or it is refunded "
                "already. Otherwise mark it 'REFUNDED', add its amount back to its customer's "
                "wallet and take it off the merchant (refund_example in "
-               "txlib/course/sagas.py). That refund is semantic (this payment, undone and "
-               "recorded as such), idempotent (a second run finds it REFUNDED) and safe as a "
-               "null compensation (no payment, nothing to do).",
+               "txlib/course/l06_sagas_by_orchestration.py). That refund is semantic (this "
+               "payment, undone and recorded as such), idempotent (a second run finds it "
+               "REFUNDED) and safe as a null compensation (no payment, nothing to do).",
         example=refund_example,
     )
 
@@ -428,45 +487,20 @@ def register_plan_run(plan: str, setting: str) -> Run:
     return simulate("saga", saga=name, faults=faults, register_compensation=setting)
 
 
-def _settings(value: Any, plan: str) -> set[str]:
-    chosen = {value} if isinstance(value, str) else value
-    if not isinstance(chosen, Iterable) or isinstance(chosen, (bytes, Mapping)):
-        raise TxlibError(f"for {plan!r}, answer with a set of settings, e.g. {{'before'}}, "
-                         "{'after', 'before'} or set()")
-    chosen = {str(s).strip().lower() for s in chosen}
-    unknown = sorted(chosen - set(SETTINGS))
-    if unknown:
-        raise TxlibError(f"{unknown[0]!r} is not a setting; valid choices: {choices(SETTINGS)}")
-    return chosen
-
-
 @register("saga-when-to-register")
 def _when_to_register() -> Exercise:
     def check(answer: Any) -> Feedback:
-        if not isinstance(answer, Mapping) or sorted(answer) != sorted(REGISTER_PLANS):
-            return Feedback(False, "answer with a dict from each plan to the set of settings "
-                                   "that end consistent: {"
-                                   + ", ".join(f"{p!r}: ..." for p in REGISTER_PLANS) + "}")
-        chosen = {plan: _settings(answer[plan], plan) for plan in REGISTER_PLANS}
-        notes, wrong = [], set()
-        for plan in REGISTER_PLANS:
-            for setting in SETTINGS:
-                run = register_plan_run(plan, setting)
-                consistent = run.outcome in ("completed", "compensated")
-                if (setting in chosen[plan]) == consistent:
-                    continue
-                if consistent:
-                    notes.append(f"{plan!r}: {setting!r} is missing; that run ends "
-                                 f"{run.outcome} and breaks no rule.")
-                else:
-                    why = "; ".join(str(v) for v in run.violations) or "it never finishes"
-                    notes.append(f"{plan!r}: {setting!r} does not survive; that run ends "
-                                 f"{run.outcome} ({why}).")
-                wrong.add(plan)
-        if notes:
-            right = len(REGISTER_PLANS) - len(wrong)
-            return Feedback(False, f"{right} of {len(REGISTER_PLANS)} plans right. "
-                                   + " ".join(notes))
+        chosen = chosen_sets(answer, REGISTER_PLANS, "plan", SETTINGS, "setting",
+                             "settings that end consistent",
+                             "{'before'}, {'after', 'before'} or set()")
+        said = choices_against_runs(
+            chosen, SETTINGS, register_plan_run, "plans",
+            lambda plan, setting, run: f"{plan!r}: {setting!r} is missing; that run ends "
+                                       f"{run.outcome} and breaks no rule.",
+            lambda plan, setting, run: f"{plan!r}: {setting!r} does not survive; that run "
+                                       f"ends {ending(run, 'it never finishes')}.")
+        if said is not None:
+            return said
         return Feedback(True, "a business failure applied nothing, so neither setting undoes "
                               "it; an unknown outcome may have applied, so only 'before' "
                               "undoes a reservation whose reply was lost; and 'before' is "

@@ -1,0 +1,151 @@
+"""Lesson 04 (three-phase commit, ``notebooks/04_three_phase_commit.ipynb``): exercises
+and the lesson's helpers.
+
+Each checker replays the learner's fault plan on the default scenario (three
+participants, seed 0) and judges the run the engine produced, never a guess.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine.faults import Fault, crash
+from ..simulation.run import Run
+from ..simulation.scenario import Scenario
+from . import Exercise, Feedback, register
+from .checking import fault_plan
+from .show import markdown_table
+from .show import steps as steps  # re-exported for the notebook
+
+table = markdown_table
+
+CRASH_EXAMPLE = "[txlib.crash('coordinator', when='coordinator sends PRE_COMMIT to p1')]"
+
+
+def crashed_in(run: Run, node: str = "coordinator") -> str | None:
+    """The state `node` was in when it crashed (None if it never crashed)."""
+    for event in run.trace:
+        if event.kind == "crash" and event.node == node:
+            return event.states[node]
+    return None
+
+
+def all_decided_at(run: Run) -> int | None:
+    """Simulated time of the last participant's decision (None if one never decided)."""
+    times = {e.node: e.time for e in run.trace if e.kind == "decision" and e.node != "coordinator"}
+    return max(times.values()) if len(times) == len(run.participants) else None
+
+
+def _one_coordinator_crash(answer: Any) -> tuple[Fault, Feedback | None]:
+    faults = fault_plan(answer, CRASH_EXAMPLE)
+    if len(faults) != 1 or faults[0].kind != "crash" or faults[0].node != "coordinator":
+        return faults[0], Feedback(False, "use exactly one fault, a crash of the coordinator: "
+                                          "txlib.crash('coordinator', ...)")
+    return faults[0], None
+
+
+def _crash_run(answer: Any) -> Run | Feedback:
+    """3PC with the learner's crash of the coordinator, or why that answer cannot do."""
+    fault, bad = _one_coordinator_crash(answer)
+    if bad is not None:
+        return bad
+    run = Scenario("3pc", faults=(fault,)).run()
+    if run.unfired_faults:
+        fault, why = run.unfired_faults[0]
+        return Feedback(False, f"the fault '{fault.describe()}' had no effect: {why}")
+    return run
+
+
+def _log(run: Run, node: str) -> list[str]:
+    return [r.record for r in run.logs[node]]
+
+
+def _precommitted(run: Run) -> list[str]:
+    return [p for p in run.participants if "PRECOMMITTED" in _log(run, p)]
+
+
+# --- exercises --------------------------------------------------------------------------
+@register("3pc-survivors-commit")
+def _survivors_commit() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        run = _crash_run(answer)
+        if isinstance(run, Feedback):
+            return run
+        state = run.states["coordinator"]
+        if run.outcome == "committed" and run.decisions["coordinator"] is None:
+            return Feedback(True, f"committed while the coordinator stayed down (it crashed in "
+                                  f"{state}). The survivors compared states and found a "
+                                  "pre-committed one, so everyone had voted YES: p1 led the "
+                                  "termination protocol, pre-committed the rest and committed.")
+        if run.outcome == "committed":
+            return Feedback(False, "everyone committed, but the coordinator had already forced "
+                                   "COMMIT before it crashed: the participants only followed "
+                                   "its decision. Crash it earlier, so that they have to "
+                                   "decide by themselves.")
+        if run.outcome == "aborted":
+            return Feedback(False, "the survivors aborted: when they compared states none of "
+                                   "them was pre-committed (no PRE_COMMIT had reached anyone), "
+                                   "and 'all uncertain' means abort. Crash it later, once a "
+                                   "PRE_COMMIT has gone out.")
+        return Feedback(False, f"that run ended {run.outcome}; look at run.summary().")
+
+    return Exercise(
+        name="3pc-survivors-commit",
+        prompt="Place ONE crash of the coordinator (it never comes back) so that the three "
+               "participants commit on their own, without any decision from the coordinator.",
+        checker=check,
+        hints=(
+            "The survivors commit only if one of them is pre-committed.",
+            "So the crash must come after the coordinator has started sending PRE_COMMIT, "
+            "but before it has forced its COMMIT record.",
+            "Try when='coordinator sends PRE_COMMIT to p1'.",
+        ),
+        answer="txlib.crash('coordinator', when='coordinator sends PRE_COMMIT to p1'): p1 "
+               "receives PRE_COMMIT and pre-commits; p2 and p3 time out while READY; the "
+               "termination protocol (p1 leads) sees a pre-committed participant, so every "
+               "vote was YES and nobody can have aborted: it pre-commits p2 and p3, then "
+               "commits. (Crashing after step 7, when all PRE_COMMITs are on their way, "
+               "works too.)",
+        example=[crash("coordinator", when="coordinator sends PRE_COMMIT to p1")],
+    )
+
+
+@register("3pc-abort-despite-precommit")
+def _abort_despite_precommit() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        run = _crash_run(answer)
+        if isinstance(run, Feedback):
+            return run
+        log = _log(run, "coordinator")
+        if "PRECOMMIT" not in log:
+            return Feedback(False, f"the coordinator's log holds only {', '.join(log) or 'nothing'}"
+                                   ": it crashed before it forced PRECOMMIT. Crash it later.")
+        if run.outcome == "aborted":
+            return Feedback(True, "aborted, although the coordinator's log says PRECOMMIT: it "
+                                  "crashed after forcing the record and before any PRE_COMMIT "
+                                  "left, so every survivor was READY and the decision rule "
+                                  "chose abort. That is safe: a coordinator that is down "
+                                  "cannot commit. What decides is what the survivors know, "
+                                  "not what the coordinator wrote; on restart it finds "
+                                  "PRECOMMIT and must ask them.")
+        who = ", ".join(_precommitted(run)) or "somebody"
+        return Feedback(False, f"that run ended {run.outcome}: {who} had pre-committed before "
+                               "the termination protocol ran. Crash the coordinator earlier: "
+                               "after it forces PRECOMMIT, before its first PRE_COMMIT is sent.")
+
+    return Exercise(
+        name="3pc-abort-despite-precommit",
+        prompt="Place ONE crash of the coordinator so that its durable log holds PRECOMMIT "
+               "(it knew everyone voted YES), and yet the participants abort.",
+        checker=check,
+        hints=(
+            "The survivors abort when none of them is pre-committed.",
+            "So no PRE_COMMIT may leave the coordinator, yet PRECOMMIT must be in its log.",
+            "A trigger can fire on a log write: when='coordinator logs PRECOMMIT'.",
+        ),
+        answer="txlib.crash('coordinator', when='coordinator logs PRECOMMIT'): the record is "
+               "forced, then the coordinator dies before sending anything. Every participant "
+               "is READY, so the termination protocol aborts; the coordinator can no longer "
+               "commit, so abort is safe.",
+        example=[crash("coordinator", when="coordinator logs PRECOMMIT")],
+    )

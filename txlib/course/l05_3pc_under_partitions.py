@@ -1,0 +1,139 @@
+"""Lesson 05 (3PC under partitions, ``notebooks/05_3pc_under_partitions.ipynb``):
+exercises and the lesson's helpers.
+
+Each checker replays the learner's fault plan on the default scenario (three
+participants, seed 0) and judges the run the engine produced, never a guess.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine.faults import Fault, partition
+from ..simulation.scenario import Scenario
+from . import Exercise, Feedback, register
+from .checking import fault_plan
+from .show import markdown_table
+from .show import steps as steps  # re-exported for the notebook
+
+table = markdown_table
+
+NETWORK_KINDS = ("partition", "heal", "drop")
+PLAN_EXAMPLE = "[txlib.partition(['p3'], when='coordinator sends PRE_COMMIT to p1')]"
+
+
+def _network_plan(answer: Any) -> tuple[Fault, ...] | Feedback:
+    """The learner's fault plan, or why it is not a plan of network faults only."""
+    faults = fault_plan(answer, PLAN_EXAMPLE)
+    other = sorted({f.kind for f in faults if f.kind not in NETWORK_KINDS})
+    if other:
+        return Feedback(False, f"use only network faults ({', '.join(NETWORK_KINDS)}); your "
+                               f"plan also has {', '.join(other)}. Crashes alone never split "
+                               "3PC, and slow messages were lesson 04's story: this one is "
+                               "about messages that cannot get through.")
+    return faults
+
+
+_SPLIT_ADVICE = {
+    "aborted": "the cut came before the coordinator had every YES vote, so nobody could "
+               "commit. Cut the network later.",
+    "committed": "by the time of your cut each side already had a pre-committed node (or the "
+                 "commit got through). Cut earlier, while the PRE_COMMITs are on their way.",
+    "blocked": "somebody is stuck undecided; make sure each side can still time out and "
+               "decide on its own.",
+}
+
+
+@register("3pc-find-a-split")
+def _find_a_split() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        faults = _network_plan(answer)
+        if isinstance(faults, Feedback):
+            return faults
+        run = Scenario("3pc", faults=faults).run()
+        if run.outcome == "inconsistent":
+            return Feedback(True, f"split! {run.violations[0]}. Each side read the other's "
+                                  "silence as a crash and terminated on its own.")
+        advice = _SPLIT_ADVICE.get(run.outcome, "")
+        unfired = "".join(f" (Note: '{f.describe()}' had no effect: {why}.)"
+                          for f, why in run.unfired_faults)
+        return Feedback(False, f"that run ended {run.outcome}: {advice}{unfired}")
+
+    return Exercise(
+        name="3pc-find-a-split",
+        prompt="Find a fault plan, using only partition, heal and drop faults, that makes 3PC "
+               "(three participants, seed 0) end inconsistent: some node commits, another "
+               "aborts.",
+        checker=check,
+        hints=(
+            "One side must contain a pre-committed node, the other only READY ones.",
+            "The PRE_COMMITs leave the coordinator one after another, p1 first, right after "
+            "it forces PRECOMMIT.",
+            "partition(['coordinator', 'p1'], ['p2', 'p3'], when=...) with a trigger on the "
+            "first PRE_COMMIT.",
+        ),
+        answer="[txlib.partition(['coordinator', 'p1'], ['p2', 'p3'], when='coordinator sends "
+               "PRE_COMMIT to p1')]: p1 pre-commits, the coordinator's ACK timeout reads p2 "
+               "and p3 as crashed and it commits; p2 and p3, both READY, time out, elect p2 and "
+               "abort. A lone participant cut off in the same way also works: "
+               "partition(['p3'], when='coordinator sends PRE_COMMIT to p1').",
+        example=[partition(["coordinator", "p1"], ["p2", "p3"],
+                           when="coordinator sends PRE_COMMIT to p1")],
+    )
+
+
+_TWO_PC_WHY = {
+    "blocked": "the participants cut off from the coordinator had voted YES, so they wait in "
+               "doubt, holding their locks, until the network heals",
+    "committed": "every participant heard COMMIT before the cut, or after it healed",
+    "aborted": "the coordinator could not collect every vote, so it aborted, and every "
+               "participant learned it",
+}
+
+
+@register("3pc-split-not-2pc")
+def _split_not_2pc() -> Exercise:
+    def check(answer: Any) -> Feedback:
+        faults = _network_plan(answer)
+        if isinstance(faults, Feedback):
+            return faults
+        three = Scenario("3pc", faults=faults).run()
+        two = Scenario("2pc", faults=faults).run()
+        for proto, run in (("3PC", three), ("2PC", two)):
+            if run.unfired_faults:
+                fault, why = run.unfired_faults[0]
+                return Feedback(False, f"in {proto}, '{fault.describe()}' had no effect ({why}), "
+                                       "so the two runs did not suffer the same faults. Time "
+                                       "your faults with at_step, at_time or a trigger both "
+                                       "protocols share (YES, ACK, ...).")
+        if three.outcome != "inconsistent":
+            advice = _SPLIT_ADVICE.get(three.outcome, "")
+            return Feedback(False, f"3PC ended {three.outcome}: {advice}")
+        if two.outcome == "inconsistent":
+            return Feedback(False, "2PC split too: that should be impossible, since a 2PC "
+                                   "participant that voted YES never decides alone. Please "
+                                   "report this plan as a txlib bug.")
+        return Feedback(True, f"3PC split ({three.violations[0]}); 2PC, under the very same "
+                              f"faults, ended {two.outcome}: {_TWO_PC_WHY[two.outcome]}. 2PC "
+                              "can block but never split: the real choice under a partition "
+                              "is blocking or inconsistency.")
+
+    return Exercise(
+        name="3pc-split-not-2pc",
+        prompt="Find one network fault plan (partition, heal, drop) in which every fault "
+               "really happens in BOTH protocols, that splits 3PC. Then read what the same "
+               "plan did to 2PC.",
+        checker=check,
+        hints=(
+            "A trigger on PRE_COMMIT never fires in 2PC, which has no such message.",
+            "Both protocols start the same way: the coordinator collects YES votes, p1's last.",
+            "Cut {coordinator, p1} from {p2, p3} when='coordinator receives YES from p1' "
+            "(or at_step=7).",
+        ),
+        answer="[txlib.partition(['coordinator', 'p1'], ['p2', 'p3'], when='coordinator "
+               "receives YES from p1')]: the coordinator has every vote and sends PRE_COMMIT "
+               "(3PC) or COMMIT (2PC); only p1's gets through. 3PC: each side terminates "
+               "alone, one commits, one aborts. 2PC: p2 and p3 wait in doubt, blocked.",
+        example=[partition(["coordinator", "p1"], ["p2", "p3"],
+                           when="coordinator receives YES from p1")],
+    )
