@@ -190,3 +190,17 @@ def test_a_crash_between_forcing_a_decision_and_announcing_it_recovers_decided(r
     assert run.outcome == ("committed" if record == "COMMITTED" else "aborted")
     assert run.locks["p1"] == ()
     assert run.metrics.forced_writes_before_decision <= 2
+
+
+@pytest.mark.parametrize(("protocol", "request_type", "record"),
+                         [("2pc", "PREPARE", "PREPARED"), ("3pc", "CAN_COMMIT", "READY")])
+def test_a_yes_resent_after_a_crash_counts_as_the_vote(protocol, request_type, record):
+    """The participant forced its vote record, crashed before the vote was noted, and
+    after recovery answered a duplicate request with YES: a correct commit, not a
+    validity violation (issue 12's reproducer)."""
+    run = txlib.simulate(protocol, participants=1, faults=[
+        txlib.duplicate(request_type), txlib.crash("p1", when=f"p1 logs {record}"),
+        txlib.recover("p1", at_step=2)])
+    assert run.outcome == "committed"
+    assert run.violations == ()
+    assert [e.detail for e in run.trace.of_kind("vote")] == ["yes"]

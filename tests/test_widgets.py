@@ -194,3 +194,20 @@ def test_a_recorded_run_that_its_scenario_does_not_replay_is_shown_as_recorded()
     assert "recorded" in L.message.value and L.model.run is finding.run
     simulated = txlib.simulate("2pc")
     assert not lab(simulated).model.recorded, "a simulator run replays: the lab is live"
+
+
+def test_reset_of_a_recorded_run_returns_to_the_recording():
+    """A recorded run whose scenario does not replay it (here: a teaching variant's run,
+    as an explorer finding or a real run would be) must survive Reset."""
+    from txlib.protocols.variants import Impatient2PC
+
+    scenario = txlib.Scenario("2pc", ("p1", "p2"), faults=(
+        txlib.crash("coordinator", when="coordinator sends COMMIT to p1"),))
+    recorded = scenario.run(variant=Impatient2PC())
+    assert recorded.outcome != scenario.run().outcome, "the scenario alone replays differently"
+    model = LabModel.of_run(recorded)
+    model.move(3)
+    assert "unchanged" in model.reset()
+    assert model.run is recorded and model.cursor == 0
+    with pytest.raises(txlib.TxlibError, match="recorded"):
+        model.inject("crash", "p1")

@@ -237,7 +237,9 @@ class Participant(CommitParticipant):
         if ctx.state == "ABORTED":
             ctx.send(msg.src, "NO", tx=self.config.tx)
             return
-        if ctx.state != "INIT":
+        if ctx.state != "INIT":  # a duplicate CAN_COMMIT: repeat the YES vote
+            if ctx.state == "READY":
+                ctx.vote("yes")  # its forced READY is its YES (see 2PC's on_PREPARE)
             ctx.send(msg.src, "YES", tx=self.config.tx)
             return
         if ctx.has_mark("vote_no") or not bank.can_apply(self.balance, self.operation):

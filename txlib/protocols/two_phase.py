@@ -157,6 +157,10 @@ class Participant(CommitParticipant):
             ctx.send(msg.src, "NO", tx=self.config.tx)
             return
         if state != "INIT":  # a duplicate PREPARE: repeat the YES vote
+            if state == "PREPARED":
+                # Its forced PREPARED record is its YES: say so again, in case a crash
+                # came between that write and the vote (the checks keep the first vote).
+                ctx.vote("yes")
             ctx.send(msg.src, "YES", tx=self.config.tx)
             return
         ctx.cancel_timer("prepare")

@@ -157,7 +157,12 @@ class LabModel:
         return f"removed: {removed.describe()}"
 
     def reset(self) -> str:
-        """Back to the scenario the lab started with, cursor at the start."""
+        """Back to the scenario the lab started with, cursor at the start. A recorded
+        run (real processes, an explorer finding) goes back to that recording: its
+        scenario may not replay it."""
+        if self.recorded:
+            self.cursor = 0
+            return "reset (the recorded run is unchanged)"
         self._replace(self.original)
         self.cursor = 0
         return "reset"
