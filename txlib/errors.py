@@ -24,10 +24,9 @@ def shown(value: object) -> str:
     """``repr(value)`` for an error message, kept short: a huge number is described by
     its size (Python refuses to print ints of more than 4,300 digits)."""
     if isinstance(value, int) and not isinstance(value, bool):
-        digits = len(str(abs(value))) if abs(value).bit_length() < 14_000 else None
-        if digits is None or digits > MAX_SHOWN_DIGITS:
-            size = f"{digits}-digit" if digits else "huge"
-            return f"a {size} number"
+        bits = abs(value).bit_length()
+        if bits > 3.33 * MAX_SHOWN_DIGITS:
+            return f"a number of about {int(bits * 0.30103) + 1:,} digits"
         return repr(value)
     text = repr(value)
     return text if len(text) <= 200 else text[:197] + "..."

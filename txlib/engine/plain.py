@@ -21,7 +21,8 @@ def check_plain(value: Any, where: str, depth: int = 0) -> None:
     """Raise a TxlibError naming ``where`` (e.g. ``"option context"``) and the bad part
     unless ``value`` is a plain JSON value (tuples count as lists)."""
     if depth > MAX_DEPTH:
-        raise TxlibError(f"{where} is nested more than {MAX_DEPTH} levels deep")
+        root = where.split("[", 1)[0]
+        raise TxlibError(f"{root} is nested more than {MAX_DEPTH} levels deep")
     if value is None or isinstance(value, (bool, str)):
         return
     if isinstance(value, int):

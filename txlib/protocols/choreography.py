@@ -394,7 +394,7 @@ class Service(Role):
         try:
             if ctx.step_fails(step.name):
                 raise StepFailed(f"{step.name} failed")
-            updates = step.action(work, saga_ctx) or {}
+            updates = step.apply(work, saga_ctx)
         except StepFailed as exc:
             if step.after_pivot:  # forward recovery only: the broker re-delivers later
                 ctx.note("effect", f"fail {step.name}: {exc}; after the pivot, so it is "
@@ -408,14 +408,13 @@ class Service(Role):
 
     def _compensate(self, ctx: Context, msg: Message, k: int) -> None:
         step = self.flow.steps[k]
-        assert step.compensation is not None
         work = self.store(ctx)
         saga_ctx = copy.deepcopy(msg.payload["ctx"])
         key = msg.payload["id"]
         try:
             if ctx.step_fails(step.name, compensation=True):
                 raise StepFailed("compensation failed")
-            step.compensation(work, saga_ctx)
+            step.undo(work, saga_ctx)
         except StepFailed as exc:
             attempt = 1 + sum(1 for r in ctx.log_records
                               if r.record == "UNDO_FAILED" and r.data["key"] == key)

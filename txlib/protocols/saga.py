@@ -30,7 +30,7 @@ from ..engine.node import Context, Role
 from ..engine.records import LogRecord, Message
 from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import machine
-from ..errors import TxlibError, bad_choice
+from ..errors import TxlibError, bad_choice, shown
 from ..properties import History, Verdict, Violation
 from ..properties.saga import TERMINAL, saga_violations
 from ..sagas.definition import SagaDefinition, Step, StepFailed, get_saga
@@ -111,8 +111,11 @@ class SagaConfig(EngineConfig):
             sid = spec.get("saga_id", f"S{n}")
             if not isinstance(sid, str) or not sid or any(c in sid for c in "|: \t"):
                 raise TxlibError(f"a saga_id is a word without '|', ':' or spaces, got {sid!r}")
-            specs.append({"saga_id": sid,
-                          "context": dict(spec.get("context") or {}), "start": start})
+            context = spec.get("context") or {}
+            if not isinstance(context, dict):
+                raise TxlibError(f"the context of saga instance {sid} must be a dict, "
+                                 f"got {shown(context)}")
+            specs.append({"saga_id": sid, "context": dict(context), "start": start})
         return specs
 
     def input(self, saga_id: str | None = None) -> dict[str, Any]:
@@ -472,12 +475,10 @@ class Service(Role):
             if ctx.step_fails(name, compensation=undo):
                 raise StepFailed("compensation failed" if undo else f"{name} failed")
             if undo:
-                assert step.compensation is not None
-                step.compensation(work, saga_ctx)
+                step.undo(work, saga_ctx)
                 reply = {"type": "UNDONE", "body": {}}
             else:
-                updates = step.action(work, saga_ctx) or {}
-                reply = {"type": "OK", "body": {"updates": dict(updates)}}
+                reply = {"type": "OK", "body": {"updates": step.apply(work, saga_ctx)}}
         except StepFailed as exc:
             if undo:  # a failed compensation leaves no trace: it may be retried
                 ctx.note("effect", f"undo {name} failed: {exc}")
@@ -486,12 +487,6 @@ class Service(Role):
                 return
             work = store  # business failure: the local transaction rolls back
             reply = {"type": "FAIL", "body": {"reason": str(exc)}}
-        except Exception as exc:  # a bug in the saga's own code: say where, plainly
-            what = "compensation" if undo else "action"
-            raise TxlibError(
-                f"the {what} of step {name} raised {type(exc).__name__}: {exc} "
-                "(raise txlib.StepFailed for a business failure)"
-            ) from exc
         kind = "undo" if undo else ("do" if reply["type"] == "OK" else "fail")
         ctx.log("LOCAL_TX", forced=True, key=key, saga_id=msg.payload["saga_id"], step=name,
                 kind=kind, store=work, reply=reply)

@@ -16,11 +16,13 @@ A compensation ``compensation(store, ctx)`` semantically undoes the action.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import TxlibError, bad_choice
+from ..engine.plain import check_plain
+from ..errors import TxlibError, bad_choice, shown
 
 Store = dict[str, Any]
 Context = Mapping[str, Any]
@@ -29,6 +31,13 @@ Compensation = Callable[[Store, Context], None]
 Invariant = Callable[[Mapping[str, Store], Context], "str | None"]
 
 RESERVED_NODE_NAMES = ("orchestrator", "broker", "coordinator", "any")
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def is_word(value: object) -> bool:
+    """A name that reads the same in JSON, traces and diagrams: letters, digits, ``_``,
+    ``-`` and ``.``, starting with a letter or digit (no spaces, no control characters)."""
+    return isinstance(value, str) and _WORD.fullmatch(value) is not None
 
 
 class StepFailed(Exception):
@@ -68,6 +77,39 @@ class Step:
     pivot: bool = False
     after_pivot: bool = False
 
+    def apply(self, store: Store, ctx: Context) -> dict[str, Any]:
+        """Run the action on ``store`` (changed in place) and return its context updates.
+
+        :class:`StepFailed` (a business failure) passes through; anything else the
+        action raises is a bug in the saga's own code, reported as a TxlibError naming
+        the step. What it returns and leaves in the store must be plain JSON values."""
+        updates = self._run("action", self.action, store, ctx) or {}
+        if not isinstance(updates, Mapping):
+            raise TxlibError(f"the action of step {self.name} must return a dict of context "
+                             f"updates or None, got {shown(updates)}")
+        check_plain(dict(updates), f"what the action of step {self.name} returned")
+        check_plain(store, f"the store of {self.service} after step {self.name}")
+        return dict(updates)
+
+    def undo(self, store: Store, ctx: Context) -> None:
+        """Run the compensation on ``store`` (changed in place); errors as :meth:`apply`."""
+        if self.compensation is None:
+            raise TxlibError(f"step {self.name} has no compensation")
+        self._run("compensation", self.compensation, store, ctx)
+        check_plain(store, f"the store of {self.service} after compensating {self.name}")
+
+    def _run(self, what: str, fn: Callable[[Store, Context], Any], store: Store,
+             ctx: Context) -> Any:
+        try:
+            return fn(store, ctx)
+        except StepFailed:
+            raise
+        except Exception as exc:  # a bug in the saga's own code: say where, plainly
+            raise TxlibError(
+                f"the {what} of step {self.name} raised {type(exc).__name__}: {exc} "
+                "(raise txlib.StepFailed for a business failure)"
+            ) from exc
+
 
 @dataclass
 class SagaDefinition:
@@ -87,19 +129,35 @@ class SagaDefinition:
     steps: list[Step] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name or " " in self.name:
-            raise TxlibError(f"a saga needs a one-word name, got {self.name!r}")
+        if not is_word(self.name):
+            raise TxlibError(f"a saga needs a one-word name (letters, digits, - or _), "
+                             f"got {shown(self.name)}")
         if not isinstance(self.services, Mapping) or not self.services:
             raise TxlibError(f"a saga needs services: a dict of service -> store, "
-                             f"got {self.services!r}")
+                             f"got {shown(self.services)}")
         for service, store in self.services.items():
-            if not isinstance(service, str) or not service or any(c.isspace() for c in service):
-                raise TxlibError(f"service names must be words without spaces, got {service!r}")
+            if not is_word(service):
+                raise TxlibError(f"service names must be one word, got {shown(service)}")
             if service in RESERVED_NODE_NAMES:
                 raise TxlibError(f"service name {service!r} is reserved; "
                                  f"reserved: {RESERVED_NODE_NAMES}")
             if not isinstance(store, Mapping):
-                raise TxlibError(f"the store of {service} must be a dict, got {store!r}")
+                raise TxlibError(f"the store of {service} must be a dict, got {shown(store)}")
+            check_plain(dict(store), f"the store of {service}")
+        if not isinstance(self.context, Mapping):
+            raise TxlibError(f"a saga's context must be a dict, got {shown(self.context)}")
+        check_plain(dict(self.context), "the saga's context")
+        if isinstance(self.invariants, (str, bytes)) or not isinstance(self.invariants,
+                                                                       Sequence):
+            raise TxlibError(f"invariants must be a list of (name, check) pairs, "
+                             f"got {shown(self.invariants)}")
+        for rule in self.invariants:
+            if not (isinstance(rule, tuple) and len(rule) == 2 and isinstance(rule[0], str)
+                    and callable(rule[1])):
+                raise TxlibError(f"each invariant must be a (name, check) pair, check being "
+                                 f"a function of (stores, context); got {shown(rule)}")
+        if not isinstance(self.description, str):
+            raise TxlibError(f"description must be a string, got {shown(self.description)}")
         self.services = {s: copy.deepcopy(dict(v)) for s, v in self.services.items()}
         self.context = copy.deepcopy(dict(self.context))
         register(self)
@@ -121,8 +179,8 @@ class SagaDefinition:
         Every step before the pivot needs a compensation; the pivot and the steps after it
         are never compensated and are retried until they succeed (forward recovery).
         """
-        if not isinstance(name, str) or not name or any(c.isspace() for c in name):
-            raise TxlibError(f"step names must be words without spaces, got {name!r}")
+        if not is_word(name):
+            raise TxlibError(f"step names must be one word, got {shown(name)}")
         if any(s.name == name for s in self.steps):
             raise TxlibError(f"saga {self.name} already has a step {name!r}; "
                              "step names must be unique")
@@ -130,6 +188,12 @@ class SagaDefinition:
             raise bad_choice(f"service for step {name}", service, self.services)
         if not callable(action):
             raise TxlibError(f"the action of step {name} must be a function, got {action!r}")
+        for what, value in (("retry", retry), ("compensation_retry", compensation_retry)):
+            if value is not None and not isinstance(value, Retry):
+                raise TxlibError(f"{what} of step {name} must be txlib.Retry(attempts=..., "
+                                 f"backoff=...) or None, got {shown(value)}")
+        if not isinstance(pivot, bool):
+            raise TxlibError(f"pivot must be True or False, got {shown(pivot)}")
         if compensation is not None and not callable(compensation):
             raise TxlibError(f"the compensation of step {name} must be a function or None, "
                              f"got {compensation!r}")
