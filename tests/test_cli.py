@@ -295,7 +295,7 @@ def test_parse_fault(spec, fault):
     ("crash:p 1", "NODE must be a node name without spaces, got 'p 1'"),
     ("crash:p1@", "nothing after '@'"),
     ("crash:p1@step=x", "step must be a whole number, got 'x'"),
-    ("crash:p1@step=-1", "step must be a whole number, got '-1'"),
+    ("crash:p1@step=-1", "step must be 0 or more, got -1"),
     ("crash:p1@time=", "time must be a whole number, got ''"),
     ("crash:p1@src=p2", "unknown key for crash 'src'; valid choices: 'step', 'time' or 'when'"),
     ("crash:p1@step", "'step' is not KEY=VALUE"),
@@ -372,3 +372,37 @@ def test_parse_option(text, expected):
 def test_parse_option_errors(text):
     with pytest.raises(txlib.TxlibError, match="write KEY=VALUE"):
         parse_option(text)
+
+
+def _cli(*args: str, stdin=None, stdout=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "txlib", *args], stdin=stdin, stdout=stdout,
+                          stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [("list",), ("run", "2pc-happy", "--json")])
+def test_an_unwritable_output_is_one_error_line(args):
+    with open("/dev/full", "w") as full:
+        done = _cli(*args, stdout=full)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "txlib: error: cannot write the output: No space left on device"]
+
+
+def test_step_with_stdin_closed_prints_the_whole_run():
+    done = _cli("run", "2pc-happy", "--step", stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE)
+    assert done.returncode == 0 and "Traceback" not in done.stderr
+    closed = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.stdin.close(); sys.stdin = None; "
+         "from txlib.cli import main; raise SystemExit(main(['run', '2pc-happy', '--step']))"],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert closed.returncode == 0, closed.stderr
+    assert "committed" in closed.stdout
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_an_endless_scenario_file_is_refused_after_a_bounded_read():
+    done = _cli("run", "--scenario-file", "/dev/zero")
+    assert done.returncode == 2
+    assert "at most 1,000,000" in done.stderr and "Traceback" not in done.stderr

@@ -36,7 +36,7 @@ from .errors import TxlibError, bad_choice, choices
 from .presets import NAMED_SCENARIOS
 from .protocols import PROTOCOLS, get_protocol
 from .simulation.run import Run
-from .simulation.scenario import Scenario, participant_names
+from .simulation.scenario import MAX_JSON_CHARS, Scenario, participant_names
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -95,8 +95,13 @@ _WHOLE = re.compile(r"^\d+$")
 
 def _whole(value: str, what: str) -> int:
     value = value.strip()
+    if re.match(r"^-\d+$", value):
+        raise TxlibError(f"{what} must be 0 or more, got {value}")
     if not _WHOLE.match(value):
-        raise TxlibError(f"{what} must be a whole number, got {value!r}")
+        raise TxlibError(f"{what} must be a whole number, got {value[:40]!r}")
+    if len(value) > 18:
+        raise TxlibError(f"{what} must be a whole number of at most 18 digits, "
+                         f"got one of {len(value)} digits")
     return int(value)
 
 
@@ -343,7 +348,8 @@ def load_scenario(args: argparse.Namespace) -> Scenario:
         raise TxlibError("give either TARGET or --scenario-file, not both")
     if args.scenario_file:
         try:
-            text = Path(args.scenario_file).read_text(encoding="utf-8")
+            with open(args.scenario_file, encoding="utf-8") as f:
+                text = f.read(MAX_JSON_CHARS + 1)  # never more: /dev/zero is a file too
         except (OSError, UnicodeDecodeError) as exc:
             raise TxlibError(f"cannot read scenario file {args.scenario_file!r}: "
                              f"{getattr(exc, 'strerror', None) or exc}") from None
@@ -414,7 +420,11 @@ def step_through(run: Run, console: Console, limit: int | None, stdin: IO[str]) 
     from .viz.console import event_table, summary_panel
 
     events = run.trace[:limit]
-    interactive = stdin.isatty() and console.is_terminal
+    try:
+        interactive = stdin.isatty() and console.is_terminal
+        readable = True
+    except (AttributeError, ValueError):  # no stdin (closed, or None): print it all
+        interactive = readable = False
     console.print(event_table(run, [], header=True))
     waiting, shown = True, 0
     for event in events:
@@ -425,7 +435,7 @@ def step_through(run: Run, console: Console, limit: int | None, stdin: IO[str]) 
         if interactive:
             console.file.write("  [Enter: next event, q: skip to the summary] ")
             console.file.flush()
-        line = stdin.readline()
+        line = stdin.readline() if readable else ""
         if interactive:
             console.file.write("\x1b[1A\x1b[2K")  # erase the prompt line
         if not line:
@@ -468,6 +478,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"list": cmd_list, "run": cmd_run}
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so Python's final flush of unwritable output does not
+    print a second traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def _fail(message: str, code: int = 2) -> int:
     print(f"{ERROR_PREFIX} {' '.join(str(message).split())}", file=sys.stderr)
     return code
@@ -480,7 +500,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             return _fail(f"choose a command: list or run (see '{PROG} --help')")
-        return _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # a write error (a full disk) is reported here, not at exit
+        return code
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     except (UsageError, TxlibError) as exc:
@@ -492,3 +514,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except OSError as exc:  # e.g. the output is a full disk (/dev/full)
+        _quiet_stdout()
+        return _fail(f"cannot write the output: {exc.strerror or exc}")
