@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine.faults import Fault, partition
+from ..errors import TxlibError
 from ..simulation.scenario import Scenario
 from . import Exercise, Feedback, register
 from .checking import fault_plan
@@ -98,7 +99,12 @@ def _split_not_2pc() -> Exercise:
         if isinstance(faults, Feedback):
             return faults
         three = Scenario("3pc", faults=faults).run()
-        two = Scenario("2pc", faults=faults).run()
+        try:
+            two = Scenario("2pc", faults=faults).run()
+        except TxlibError as exc:  # e.g. a trigger on a message 2PC does not have
+            return Feedback(False, f"in 2PC, {exc}. So the two runs cannot suffer the same "
+                                   "faults: time your faults with at_step, at_time or a "
+                                   "trigger both protocols share (YES, ACK, ...).")
         for proto, run in (("3PC", three), ("2PC", two)):
             if run.unfired_faults:
                 fault, why = run.unfired_faults[0]

@@ -41,6 +41,11 @@ class Role:
     def name(self) -> str:
         return self.machine.role
 
+    @classmethod
+    def message_types(cls) -> frozenset[str]:
+        """The message types this role handles (its ``on_<TYPE>`` methods)."""
+        return frozenset(cls._handlers)
+
     def on_start(self, ctx: Context) -> None:
         """Called once, at the first step of a run."""
 

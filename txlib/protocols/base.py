@@ -60,6 +60,12 @@ class Protocol:
                      options: dict[str, Any]) -> None:
         """Reject faults that make no sense for this protocol (e.g. a coordinator voting)."""
 
+    def message_types(self, roster: Roster, config: Any) -> frozenset[str]:
+        """Every message type its nodes handle, so every type they can send (a fault
+        naming any other type could never match)."""
+        return frozenset().union(*(role.message_types() for _, role in self.build(roster,
+                                                                                   config)))
+
     def steps_at(self, node: str, options: dict[str, Any]) -> tuple[str, ...]:
         """The named steps ``node`` runs, which a ``fail_step`` fault can make fail
         (a saga's services run steps; commit protocols have none)."""

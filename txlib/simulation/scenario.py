@@ -116,6 +116,23 @@ class Scenario:
                         f"{suggestion(n, nodes)}; valid choices: {choices(nodes)}"
                     )
         proto.check_faults(self.faults, self.roster, self.options)
+        self._check_message_types(proto)
+
+    def _check_message_types(self, proto: Protocol) -> None:
+        """A fault or trigger naming a message type the protocol never sends is a
+        mistake (it would silently never fire)."""
+        named = [(f, f.type) for f in self.faults if f.type is not None]
+        named += [(f, f.when.what) for f in self.faults
+                  if f.when is not None and f.when.action in ("sends", "receives")]
+        if not named:
+            return
+        config = proto.make_config(self.participants, self.options)
+        types = sorted(proto.message_types(self.roster, config))
+        for f, kind in named:
+            if kind not in types:
+                raise TxlibError(f"fault '{f.describe()}' names message type {kind!r}"
+                                 f"{suggestion(kind, types)}, which {self.protocol} never "
+                                 f"sends; valid choices: {choices(types)}")
 
     @property
     def protocol_entry(self) -> Protocol:
