@@ -125,8 +125,8 @@ class LabModel:
         else:
             fault = make_fault(kind, node, self.cursor)
         if fault.kind == "vote_no" and node not in self.scenario.roster.deciders:
-            raise TxlibError("only a participant votes; choose one of "
-                             f"{choices(self.scenario.roster.deciders)} for 'vote-no'")
+            raise TxlibError(f"only a participant votes, and {node!r} is not one; choose one "
+                             f"of {choices(self.scenario.roster.deciders)} for 'vote-no'")
         self._replace(self.scenario.with_faults(fault))
         note = f"added: {fault.describe()}"
         for f, why in self.run.unfired_faults:
