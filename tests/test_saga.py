@@ -216,24 +216,33 @@ def saga_faults(draw) -> list:
         faults.append(kind(draw(st.sampled_from(MESSAGES)),
                            dst=draw(st.sampled_from([None, *SERVICES])),
                            count=draw(st.integers(1, 2))))
-    if draw(st.booleans()):
-        faults.append(txlib.delay(draw(st.integers(1, 150)), draw(st.sampled_from(MESSAGES))))
+    for _ in range(draw(st.integers(0, 2))):  # late commands and replies, to any service
+        faults.append(txlib.delay(draw(st.integers(1, 400)), draw(st.sampled_from(MESSAGES)),
+                                  dst=draw(st.sampled_from([None, *SERVICES])),
+                                  count=draw(st.integers(1, 3))))
     if draw(st.booleans()):
         faults.append(txlib.fail_step(draw(st.sampled_from(STEPS)), times=draw(
             st.sampled_from([None, 1]))))
     return faults
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(saga_faults(), st.integers(0, 1000))
-def test_orchestrated_sagas_always_end_consistent_once_everything_is_back(faults, seed):
-    """Registering compensations before each call, with idempotent services: whatever
-    crashes, losses and duplicates happen, the saga ends completed or compensated (or
-    stuck, if message losses exhausted a compensation's retries) and breaks no rule."""
-    run = txlib.simulate("saga", seed=seed, faults=faults, register_compensation="before")
+network = st.fixed_dictionaries({}, optional={
+    "delay": st.sampled_from([0.1, 0.3]), "duplicate": st.sampled_from([0.2, 0.5]),
+    "loss": st.sampled_from([0.1, 0.2])})
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(saga_faults(), network, st.integers(0, 2**32))
+def test_orchestrated_sagas_always_end_consistent_once_everything_is_back(faults, net, seed):
+    """Registering compensations before each call, with idempotent services and the
+    barrier: whatever crashes, losses, duplicates and delays happen (to any service, as
+    faults or as network probabilities), the saga ends completed or compensated (or
+    stuck, if losses exhausted a compensation's retries) and breaks no rule."""
+    run = txlib.simulate("saga", seed=seed, faults=faults, register_compensation="before",
+                         **net)
     assert run.violations == (), run.summary()
     assert run.outcome in ("completed", "compensated", "stuck"), run.summary()
-    if not any(f.kind in ("drop", "fail_step") for f in faults):
+    if not any(f.kind in ("drop", "fail_step") for f in faults) and "loss" not in net:
         assert run.outcome in ("completed", "compensated"), run.summary()
     counts = [(k, s) for k, s in applied(run)]
     assert all(counts.count(e) == 1 for e in counts), "no effect applied twice"
@@ -259,3 +268,37 @@ def test_a_second_run_that_changes_nothing_is_not_a_second_effect():
     run = saga.simulate(idempotent=False, faults=[txlib.duplicate("DO", dst="inventory")])
     assert run.outcome == "completed" and run.violations == ()
     assert final_stores(saga, run.logs)["inventory"]["stock"] == {"ITEM-001": 8}
+
+
+LATE_PAYMENT = [txlib.delay(300, "DO", dst="payment", count=3)]
+
+
+@pytest.mark.parametrize("options", [
+    {"faults": LATE_PAYMENT},
+    {"seed": 37291923, "delay": 0.2, "duplicate": 0.5, "loss": 0.2},
+], ids=["delayed DO", "network options"])
+def test_a_late_command_is_refused_after_its_compensation(options):
+    """The orchestrator gave up on process_payment and compensated it (nothing to
+    refund); then the delayed command arrives. Without the barrier it charges the
+    customer for a cancelled order; with it (the default) the service refuses it."""
+    broken = txlib.simulate("saga", register_compensation="before", barrier=False, **options)
+    assert broken.outcome == "inconsistent"
+    assert any("domain" in v.invariant or "semantic" in v.invariant
+               for v in broken.violations), broken.summary()
+    fixed = txlib.simulate("saga", register_compensation="before", **options)
+    assert fixed.outcome == "compensated" and fixed.violations == (), fixed.summary()
+    refused = [e for e in fixed.trace.of_kind("effect") if e.detail.startswith("refused do")]
+    assert refused, "the barrier refused the late command"
+
+
+def test_the_barrier_lets_forward_recovery_retry_after_the_pivot():
+    """After the pivot a business failure is retried with a fresh command: nothing was
+    compensated, so the barrier must not refuse it."""
+    run = txlib.scenario("saga-pivot-forward-recovery").run()
+    assert run.outcome == "completed" and run.violations == ()
+    assert not [e for e in run.trace.of_kind("effect") if e.detail.startswith("refused")]
+
+
+def test_the_late_command_scenarios_are_named():
+    assert txlib.scenario("saga-late-command-no-barrier").run().outcome == "inconsistent"
+    assert txlib.scenario("saga-late-command-barrier").run().outcome == "compensated"

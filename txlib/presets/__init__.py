@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..engine.faults import crash, drop, duplicate, fail_step, partition, recover, vote_no
+from ..engine.faults import crash, delay, drop, duplicate, fail_step, partition, recover, vote_no
 from ..errors import bad_choice
 from ..protocols import get_protocol
 from ..simulation.scenario import Scenario
@@ -178,6 +178,22 @@ _SAGAS: tuple[Scenario, ...] = (
         faults=(drop("OK", src="inventory", count=3),),
         description="The same lost replies, but each compensation is registered before its "
                     "call: the unanswered reservation is released too. Consistent.",
+    ),
+    Scenario(
+        "saga", name="saga-late-command-no-barrier",
+        options={"register_compensation": "before", "barrier": False},
+        faults=(delay(300, "DO", dst="payment", count=3),),
+        description="Anti-pattern: every payment command is late, so the orchestrator "
+                    "gives up and compensates (nothing to refund); then the late command "
+                    "arrives and charges the customer for a cancelled order. Inconsistent.",
+    ),
+    Scenario(
+        "saga", name="saga-late-command-barrier",
+        options={"register_compensation": "before"},
+        faults=(delay(300, "DO", dst="payment", count=3),),
+        description="The same late commands with the barrier (the default): payment "
+                    "remembers that it compensated the step and refuses the late command. "
+                    "Compensated, consistent.",
     ),
     Scenario(
         "saga", name="saga-duplicate-charged-twice",

@@ -49,7 +49,10 @@ class SagaConfig(EngineConfig):
     ``context``: input that replaces keys of the definition's input; ``call_timeout``:
     how long the orchestrator waits for a reply; ``register_compensation``: "after" or
     "before" the call; ``compensation_order``: "sequential" (reverse order, one at a
-    time) or "parallel"; ``idempotent``: services deduplicate commands by key.
+    time) or "parallel"; ``idempotent``: services deduplicate commands by key;
+    ``barrier``: a service that has compensated a step refuses a later command to do it
+    (a late or duplicated command would otherwise apply a step after its compensation,
+    with a key deduplication cannot match: TCC's "hanging", in a saga).
     """
 
     AT_LEAST_ONE: ClassVar[frozenset[str]] = frozenset({"call_timeout"})
@@ -60,6 +63,7 @@ class SagaConfig(EngineConfig):
     register_compensation: str = "after"
     compensation_order: str = "sequential"
     idempotent: bool = True
+    barrier: bool = True
     saga_id: str = "S1"
     instances: list[Any] | None = None
     horizon: int = 2000
@@ -451,6 +455,13 @@ class Service(Role):
                 return r.data["reply"]  # type: ignore[no-any-return]
         return None
 
+    def _compensated(self, ctx: Context, saga_id: str, step: str) -> bool:
+        """True if the barrier is on and this service compensated ``step`` of ``saga_id``."""
+        return self.config.barrier and any(
+            r.record == "LOCAL_TX" and r.data["kind"] == "undo"
+            and r.data["saga_id"] == saga_id and r.data["step"] == step
+            for r in ctx.log_records)
+
     def on_DO(self, ctx: Context, msg: Message) -> None:
         self._run(ctx, msg, undo=False)
 
@@ -468,6 +479,17 @@ class Service(Role):
                      **seen["body"])
             return
         store = self.store(ctx)
+        if not undo and self._compensated(ctx, msg.payload["saga_id"], name):
+            # The barrier: this step was compensated here, so the saga gave up on it; a
+            # command to do it now is late (delayed or duplicated) and must not apply.
+            reply = {"type": "FAIL", "body": {"reason": f"{name} was already compensated "
+                                                        "here (barrier)"}}
+            ctx.log("LOCAL_TX", forced=True, key=key, saga_id=msg.payload["saga_id"],
+                    step=name, kind="refused", store=store, reply=reply)
+            ctx.note("effect", f"refused do {name}: already compensated (barrier)")
+            ctx.send(msg.src, "FAIL", saga_id=msg.payload["saga_id"], step=name, key=key,
+                     **reply["body"])
+            return
         work = copy.deepcopy(store)
         saga_ctx = msg.payload["ctx"]
         reply: dict[str, Any]
