@@ -455,3 +455,12 @@ def test_bad_command_lines_are_one_error_line(argv: list[str], fragment: str,
     err = capsys.readouterr().err.strip()
     assert err.startswith("txlib: error:") and len(err.splitlines()) == 1, err
     assert fragment in err, err
+
+
+def test_a_recorded_run_has_a_step_budget_and_an_unrecorded_one_does_not():
+    with pytest.raises(TxlibError, match="at most 200,000 steps"):
+        txlib.simulate("2pc", max_steps=300_000)
+    with pytest.raises(TxlibError, match="at most 200,000 steps"):
+        LabModel.of(txlib.scenario("2pc-happy")).load_json(
+            txlib.scenario("2pc-happy").replace(options={"max_steps": 10**6}).to_json())
+    assert txlib.simulate("2pc", max_steps=300_000, record=False).outcome == "committed"

@@ -21,6 +21,7 @@ from .run import Run, history_of_world
 
 MAX_PARTICIPANTS = 64
 MAX_JSON_CHARS = 1_000_000  # a scenario is a few kB; this is a generous cap
+MAX_RECORDED_STEPS = 200_000  # a recorded step costs about 650 bytes of trace
 RESERVED_NAMES = (COORDINATOR, "any")
 _JSON_KEYS = ("name", "description", "protocol", "participants", "seed", "faults", "options")
 
@@ -150,6 +151,11 @@ class Scenario:
         nodes with a variant of the scenario's protocol (see :meth:`run`)."""
         proto = self._variant(variant)
         config = proto.make_config(self.participants, self.options)
+        if record and config.max_steps > MAX_RECORDED_STEPS:
+            raise TxlibError(
+                f"option max_steps is {config.max_steps:,}, but a recorded run keeps at most "
+                f"{MAX_RECORDED_STEPS:,} steps (about 130 MB of trace); lower max_steps, or "
+                "run with record=False for longer runs")
         return World(proto.build(self.roster, config), config, self.seed, self.faults,
                      record=record)
 
