@@ -418,7 +418,7 @@ def test_the_2pc_grid_shows_where_a_single_fault_blocks():
     counts = grid.counts()
     assert counts["blocked"] > 0 and counts["inconsistent"] == 0
     text = grid.text()
-    assert "crash coordinator" in text and "B" in text
+    assert "crash coordinator" in text and "= blocked" in text
     assert "<table" in grid.html() and "⏸" in grid.html()
     cell = grid.cell(4, "crash coordinator")
     assert cell.run.outcome == "blocked" and cell.scenario.faults[-1].at_step == 4
@@ -472,3 +472,16 @@ def test_an_explored_state_space_is_counted_the_same_way_every_time():
                     stop_on_violation=False, progress=False) for _ in range(2)]
     assert {(r.states, r.transitions, r.depth) for r in runs} == {(1527, 2920, 19)}
     assert deque(runs[0].violations[0].labels) == deque(runs[1].violations[0].labels)
+
+
+@pytest.mark.parametrize("name", ["saga-happy", "choreo-happy", "tcc-happy", "2pc-happy"])
+def test_the_fault_grid_shows_every_protocols_outcomes(name):
+    """Each protocol names its outcomes and their kind; the grid draws them all (sagas
+    and TCC raised KeyError on 'stuck' and 'cancelled' before)."""
+    grid = fault_grid(txlib.scenario(name), max_steps=3)
+    protocol = txlib.protocols.get_protocol(grid.scenario.protocol)
+    assert set(grid.counts()) <= set(protocol.outcomes)
+    text, html = grid.text(), grid.html()
+    for outcome in protocol.outcomes:
+        assert outcome in text and outcome in html
+    assert grid.widget() is not None and grid.table() is not None

@@ -32,25 +32,23 @@ from ..engine.faults import Fault, crash, drop, partition
 from ..engine.records import TraceEvent
 from ..errors import TxlibError
 from ..presets import NAMED_SCENARIOS
+from ..properties.outcomes import BROKEN, SEVERITY, SYMBOLS
 from ..protocols import get_protocol
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario
 
-OUTCOME_SYMBOLS: dict[str, tuple[str, str, str]] = {
-    # outcome: (symbol, ASCII, colour) -- the meaning never rests on colour alone
-    "committed": ("✓", "C", "#009E73"),
-    "aborted": ("✗", "A", "#E69F00"),
-    "blocked": ("⏸", "B", "#56B4E9"),
-    "inconsistent": ("⚠", "!", "#D55E00"),
-}
-SEVERITY = {"committed": 0, "aborted": 0, "blocked": 1, "inconsistent": 2}
+
+def outcome_symbols(protocol: str) -> dict[str, tuple[str, str, str]]:
+    """Each outcome of ``protocol``: (symbol, ASCII, colour), by the outcome's kind
+    (the meaning never rests on colour alone)."""
+    return {o: SYMBOLS[kind] for o, kind in get_protocol(protocol).outcomes.items()}
 
 
 def severity(run: Run) -> int:
-    """0: finished cleanly, 1: blocked, 2: an invariant is broken (or inconsistent)."""
+    """0: finished cleanly, 1: somebody waits (blocked, stuck), 2: a rule is broken."""
     if run.violations:
         return 2
-    return SEVERITY.get(run.outcome, 0)
+    return SEVERITY[run.protocol.outcomes.get(run.outcome, BROKEN)]
 
 
 def step_label(trace: Sequence[TraceEvent], step: int) -> str:
@@ -132,6 +130,7 @@ class FaultGrid:
 
     def table(self, ascii: bool = False) -> Any:
         """The grid as a rich Table (symbols and words, not colour alone)."""
+        symbols = outcome_symbols(self.scenario.protocol)
         from rich.table import Table
         from rich.text import Text
 
@@ -149,10 +148,10 @@ class FaultGrid:
                 if worst is None:
                     marks.append(Text("·", style="dim"))
                 else:
-                    sym, asc, colour = OUTCOME_SYMBOLS[worst]
+                    sym, asc, colour = symbols[worst]
                     marks.append(Text(asc if ascii else sym, style=f"bold {colour}"))
             table.add_row(str(step), Text(label), *marks)
-        legend = "  ".join(f"{OUTCOME_SYMBOLS[o][1 if ascii else 0]} {o}" for o in OUTCOME_SYMBOLS)
+        legend = "  ".join(f"{symbols[o][1 if ascii else 0]} {o}" for o in symbols)
         table.caption = legend + ("  . no such fault" if ascii else "  · no such fault")
         return table
 
@@ -170,6 +169,7 @@ class FaultGrid:
 
     def html(self) -> str:
         """A static HTML table (for pages where widgets do not run)."""
+        symbols = outcome_symbols(self.scenario.protocol)
         head = "".join(f"<th>{escape(c)}</th>" for c in self.columns)
         rows = []
         for step, label, row in zip(self.steps, self.labels, self.cells, strict=True):
@@ -179,13 +179,13 @@ class FaultGrid:
                 if worst is None:
                     tds.append(f'<td title="{escape(c.note)}" style="opacity:.4">·</td>')
                 else:
-                    sym, _, colour = OUTCOME_SYMBOLS[worst]
+                    sym, _, colour = symbols[worst]
                     tip = escape(f"{c.fault.describe() if c.fault else ''}: {worst}. {c.note}")
                     tds.append(f'<td title="{tip}" style="color:{colour};text-align:center">'
                                f"{sym}</td>")
             rows.append(f"<tr><td>{step}</td><td>{escape(label)}</td>{''.join(tds)}</tr>")
         legend = " ".join(f'<span style="color:{c}">{s}</span> {escape(o)}'
-                          for o, (s, _, c) in OUTCOME_SYMBOLS.items())
+                          for o, (s, _, c) in symbols.items())
         return (f'<table class="txgrid" style="font-size:12px"><tr><th>step</th>'
                 f"<th>what happens in it</th>{head}</tr>{''.join(rows)}</table>"
                 f"<div style='font-size:11px'>{legend} · no such fault</div>")

@@ -19,6 +19,7 @@ from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import StateMachine
 from ..errors import TxlibError, choices
 from ..properties import History, Verdict, Violation, check_all, commit_outcome
+from ..properties.outcomes import COMMIT_OUTCOMES
 from . import bank
 
 COORDINATOR = "coordinator"
@@ -38,6 +39,8 @@ class Protocol:
     title: ClassVar[str]
     config_class: ClassVar[type[EngineConfig]]
     machines: ClassVar[tuple[StateMachine, ...]]
+    # Every outcome ``judge`` can give, and its kind (txlib.properties.outcomes).
+    outcomes: ClassVar[dict[str, str]]
 
     # --- nodes --------------------------------------------------------------------
     def default_participants(self, options: dict[str, Any]) -> tuple[str, ...]:
@@ -149,6 +152,7 @@ class CommitProtocol(Protocol):
     is a subclass that names another one."""
 
     config_class: ClassVar[type[CommitConfig]] = CommitConfig
+    outcomes: ClassVar[dict[str, str]] = COMMIT_OUTCOMES
     coordinator_class: ClassVar[type[CommitCoordinator]]
     participant_class: ClassVar[type[CommitParticipant]]
 

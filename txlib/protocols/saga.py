@@ -31,7 +31,7 @@ from ..engine.records import LogRecord, Message
 from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import machine
 from ..errors import TxlibError, bad_choice, shown
-from ..properties import History, Verdict, Violation
+from ..properties import History, Verdict, Violation, outcomes
 from ..properties.saga import TERMINAL, saga_violations
 from ..sagas.definition import SagaDefinition, Step, StepFailed, get_saga
 from .base import Protocol
@@ -521,6 +521,10 @@ class Service(Role):
 class SagaProtocol(Protocol):
     """What both saga styles share: the services come from the saga definition, and a
     ``fail_step`` fault names one of its steps."""
+
+    outcomes: ClassVar[dict[str, str]] = {
+        "completed": outcomes.DONE, "compensated": outcomes.UNDONE,
+        "stuck": outcomes.WAITING, "inconsistent": outcomes.BROKEN}
 
     def default_participants(self, options: dict[str, Any]) -> tuple[str, ...]:
         return tuple(get_saga(options.get("saga", "ecommerce")).services)

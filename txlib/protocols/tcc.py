@@ -52,7 +52,8 @@ from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import machine
 from ..errors import TxlibError, bad_choice, choices
 from ..properties import History, Verdict, Violation
-from ..properties.tcc import Resource, tcc_outcome, tcc_violations
+from ..properties import outcomes as kinds
+from ..properties.tcc import OUTCOMES, Resource, tcc_outcome, tcc_violations
 from .base import COORDINATOR, Protocol
 
 DEFAULT_PARTICIPANTS = ("inventory", "payment")
@@ -399,6 +400,8 @@ class TryConfirmCancel(Protocol):
     title = "TCC: try / confirm / cancel"
     config_class = TccConfig
     machines = (COORDINATOR_MACHINE, PARTICIPANT_MACHINE)
+    outcomes: ClassVar[dict[str, str]] = dict(zip(
+        OUTCOMES, (kinds.DONE, kinds.UNDONE, kinds.WAITING, kinds.BROKEN), strict=True))
 
     def default_participants(self, options: dict[str, Any]) -> tuple[str, ...]:
         return DEFAULT_PARTICIPANTS

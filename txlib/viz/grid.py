@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import TxlibError
 from ..explorer import grid as computed
-from ..explorer.grid import OUTCOME_SYMBOLS, Cell, FaultGrid
+from ..explorer.grid import Cell, FaultGrid, outcome_symbols
 from ..simulation import Run, Scenario
 from .widgets import Lab
 
@@ -24,6 +24,7 @@ class InteractiveFaultGrid(FaultGrid):
     def widget(self, on_select: Callable[[Cell], object] | None = None) -> Any:
         """An ipywidgets grid; clicking a cell calls ``on_select(cell)``, by default
         opening that cell's run in the lab below the grid."""
+        symbols = outcome_symbols(self.scenario.protocol)
         import ipywidgets as w
 
         below = w.VBox()
@@ -57,7 +58,7 @@ class InteractiveFaultGrid(FaultGrid):
                     items.append(w.HTML('<span style="opacity:.4">·</span>',
                                         layout=w.Layout(justify_content="center")))
                     continue
-                sym, _, colour = OUTCOME_SYMBOLS[worst]
+                sym, _, colour = symbols[worst]
                 b = w.Button(description=sym, tooltip=f"{c.fault.describe() if c.fault else ''}"
                              f": {worst}. {c.note}", layout=w.Layout(width="36px"))
                 b.style.button_color = colour
@@ -67,7 +68,7 @@ class InteractiveFaultGrid(FaultGrid):
         grid = w.GridBox(items, layout=w.Layout(grid_template_columns=columns,
                                                  grid_gap="2px 6px", align_items="center"))
         legend = w.HTML(" ".join(f'<span style="color:{c}">{s}</span> {escape(o)}'
-                                 for o, (s, _, c) in OUTCOME_SYMBOLS.items())
+                                 for o, (s, _, c) in symbols.items())
                         + " · no such fault. Click a cell to open its run in the lab.")
         return w.VBox([w.HTML(f"<b>{escape(self.scenario.name or self.scenario.protocol)}"
                               f"</b>: one more fault, base run {escape(self.base.outcome)}"),
