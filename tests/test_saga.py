@@ -302,3 +302,32 @@ def test_the_barrier_lets_forward_recovery_retry_after_the_pivot():
 def test_the_late_command_scenarios_are_named():
     assert txlib.scenario("saga-late-command-no-barrier").run().outcome == "inconsistent"
     assert txlib.scenario("saga-late-command-barrier").run().outcome == "compensated"
+
+
+def test_a_long_saga_reads_its_logs_in_linear_time(monkeypatch):
+    """A step retried forward for a long time (horizon 60,000: thousands of attempts)
+    must not re-read whole logs on every event: each record is read a bounded number of
+    times (before, the orchestrator re-folded its whole log per event: quadratic)."""
+    from txlib.engine.node import Context
+
+    reads = {"records": 0, "whole": 0}
+    since, whole = Context.log_since, Context.log_records
+
+    def counted_since(self, start):
+        out = since(self, start)
+        reads["records"] += len(out)
+        return out
+
+    def counted_whole(self):
+        reads["whole"] += 1
+        return whole.fget(self)
+
+    monkeypatch.setattr(Context, "log_since", counted_since)
+    monkeypatch.setattr(Context, "log_records", property(counted_whole))
+    last = txlib.sagas.get_saga("ecommerce-pivot").steps[-1].name
+    run = txlib.simulate("saga", saga="ecommerce-pivot", record=False, horizon=60_000,
+                         faults=[txlib.fail_step(last, times=None)])
+    assert run.outcome == "stuck" and run.steps > 2_500
+    logged = sum(len(log) for log in run.logs.values())
+    assert reads["whole"] < 50, "whole-log reads happen only at start and recovery"
+    assert reads["records"] < 8 * run.steps, (reads, logged, run.steps)

@@ -142,12 +142,16 @@ class Context:
     """What a node may do: the only surface protocol code sees. One per node, bound to
     its :class:`Host` (the simulated world, or a real process)."""
 
-    __slots__ = ("_host", "_slot", "name")
+    __slots__ = ("_host", "_slot", "memo", "name")
 
     def __init__(self, host: Host, slot: NodeSlot) -> None:
         self._host = host
         self._slot = slot
         self.name = slot.name
+        # A role's caches of what its log says (e.g. a fold of the log, kept up to date
+        # with log_since), so a handler need not re-read the whole log. Never state: a
+        # cloned world gets a fresh Context, and a cache must check it is still valid.
+        self.memo: dict[Any, Any] = {}
 
     # --- reading -------------------------------------------------------------------
     @property
@@ -168,6 +172,16 @@ class Context:
     def log_records(self) -> tuple[LogRecord, ...]:
         """The node's log as it stands (after a crash: only what was stable)."""
         return tuple(self._slot.log)
+
+    def log_since(self, start: int) -> tuple[LogRecord, ...]:
+        """The log records from index ``start`` on (``log_records[start:]``, without
+        copying the whole log)."""
+        return tuple(self._slot.log[start:])
+
+    @property
+    def log_length(self) -> int:
+        """How many records the log holds now."""
+        return len(self._slot.log)
 
     @property
     def config(self) -> Any:

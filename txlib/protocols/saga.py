@@ -182,7 +182,13 @@ class Progress:
     @classmethod
     def of(cls, log: Sequence[LogRecord], saga_id: str) -> Progress:
         p = cls()
-        for r in log:
+        p.fold(log, saga_id)
+        return p
+
+    def fold(self, records: Sequence[LogRecord], saga_id: str) -> None:
+        """Apply ``records`` (the next ones of the log) to what this progress knows."""
+        p = self
+        for r in records:
             d = r.data
             if d.get("saga_id") != saga_id:
                 continue
@@ -209,7 +215,35 @@ class Progress:
                 p.stuck = d["step"]
             elif r.record == "END":
                 p.end = d["outcome"]
-        return p
+
+
+def read_log(ctx: Context, key: Any, start: Any, fold: Any) -> Any:
+    """A value folded from ``ctx``'s log, kept in ``ctx.memo`` under ``key`` and brought
+    up to date with the records written since (linear in the log over a whole run,
+    not quadratic). ``start()`` makes an empty value; ``fold(value, records)`` applies
+    records to it. A crash that lost lazy records, or a log that changed under the
+    cache, makes it start again from the whole log."""
+    cached = ctx.memo.get(key)
+    n = ctx.log_length
+    if cached is not None and cached[0] <= n:
+        seen, last, value = cached
+        tail = ctx.log_since(seen - 1) if seen else ctx.log_since(0)
+        if seen == 0 or tail[0] is last:
+            new = tail[1:] if seen else tail
+            fold(value, new)
+            ctx.memo[key] = (n, new[-1] if new else last, value)
+            return value
+    value = start()
+    records = ctx.log_since(0)
+    fold(value, records)
+    ctx.memo[key] = (n, records[-1] if records else None, value)
+    return value
+
+
+def progress(ctx: Context, sid: str) -> Progress:
+    """Saga instance ``sid`` as the orchestrator's log tells it (kept incrementally)."""
+    return read_log(ctx, ("progress", sid), Progress,  # type: ignore[no-any-return]
+                    lambda p, records: p.fold(records, sid))
 
 
 class Orchestrator(Role):
@@ -248,7 +282,7 @@ class Orchestrator(Role):
             return
         for spec in self.config.instance_specs():
             sid = spec["saga_id"]
-            p = Progress.of(ctx.log_records, sid)
+            p = progress(ctx, sid)
             if not p.started:
                 if spec["start"] <= ctx.now:
                     self._begin(ctx, sid)
@@ -295,14 +329,14 @@ class Orchestrator(Role):
         ctx.cancel_timer(f"undo|{sid}|{j}")
         ctx.log("UNDO_FAILED", forced=True, saga_id=sid, step=j,
                 reason=msg.payload.get("reason", ""))
-        self._retry_undo(ctx, sid, j, Progress.of(ctx.log_records, sid))
+        self._retry_undo(ctx, sid, j, progress(ctx, sid))
 
     def on_timer(self, ctx: Context, name: str) -> None:
         what, sid, *rest = name.split("|")
         if what == "start":
             self._begin(ctx, sid)
             return
-        p = Progress.of(ctx.log_records, sid)
+        p = progress(ctx, sid)
         if p.end is not None or p.stuck is not None:
             return
         if what in ("call", "resend"):
@@ -314,7 +348,7 @@ class Orchestrator(Role):
 
     # --- the one place that decides what to do next ---------------------------------------
     def _drive(self, ctx: Context, sid: str, resend: bool = False) -> None:
-        p = Progress.of(ctx.log_records, sid)
+        p = progress(ctx, sid)
         if p.end is None and p.stuck is None:
             if p.failed is None:
                 self._forward(ctx, sid, p, resend)
@@ -324,14 +358,14 @@ class Orchestrator(Role):
 
     def _overall(self, ctx: Context) -> str | None:
         """The node's state from every instance's progress (None: nothing started)."""
-        progress = [Progress.of(ctx.log_records, sid) for sid in self.ids]
-        if not any(p.started for p in progress):
+        every = [progress(ctx, sid) for sid in self.ids]
+        if not any(p.started for p in every):
             return None
-        if any(p.stuck is not None for p in progress):
+        if any(p.stuck is not None for p in every):
             return "STUCK"
-        if all(p.end is not None for p in progress):
-            return "COMPLETED" if all(p.end == "completed" for p in progress) else "COMPENSATED"
-        return "COMPENSATING" if any(p.failed is not None for p in progress) else "RUNNING"
+        if all(p.end is not None for p in every):
+            return "COMPLETED" if all(p.end == "completed" for p in every) else "COMPENSATED"
+        return "COMPENSATING" if any(p.failed is not None for p in every) else "RUNNING"
 
     def _settle(self, ctx: Context) -> None:
         """Move the node's state along with its instances; decide when all are over."""
@@ -363,7 +397,7 @@ class Orchestrator(Role):
             return
         ctx.log("CALL", forced=True, saga_id=sid, step=i, attempt=attempts + 1)
         ctx.send(step.service, "DO", saga_id=sid, step=step.name,
-                 key=self._key(sid, i, "do", p), ctx=p.ctx)
+                 key=self._key(sid, i, "do", p), ctx=copy.deepcopy(p.ctx))
         ctx.set_timer(f"call|{sid}", self.config.call_timeout)
 
     def _to_undo(self, p: Progress) -> list[int]:
@@ -391,7 +425,7 @@ class Orchestrator(Role):
         step = self.steps[j]
         ctx.log("UNDO", forced=True, saga_id=sid, step=j, attempt=p.undo_calls.get(j, 0) + 1)
         ctx.send(step.service, "UNDO", saga_id=sid, step=step.name,
-                 key=self._key(sid, j, "undo", p), ctx=p.ctx)
+                 key=self._key(sid, j, "undo", p), ctx=copy.deepcopy(p.ctx))
         ctx.set_timer(f"undo|{sid}|{j}", self.config.call_timeout)
 
     def _retry_undo(self, ctx: Context, sid: str, j: int, p: Progress) -> None:
@@ -416,7 +450,7 @@ class Orchestrator(Role):
         index = next((k for k, s in enumerate(self.steps) if s.name == name), None)
         if index is None or sid not in self.ids:
             return sid, None
-        p = Progress.of(ctx.log_records, sid)
+        p = progress(ctx, sid)
         if p.end is not None or p.stuck is not None:
             return sid, None
         if msg.payload.get("key") != self._key(sid, index, "do" if kind == "call" else "undo",
@@ -426,6 +460,26 @@ class Orchestrator(Role):
             current = next((k for k in range(len(self.steps)) if k not in p.done), None)
             return sid, index if p.failed is None and index == current else None
         return sid, index if p.failed is not None and index not in p.undone else None
+
+
+@dataclass
+class ServiceView:
+    """What a service's log says: each command key's reply (the first one, for
+    deduplication), the committed store, and the (saga, step) pairs it compensated."""
+
+    replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    store: dict[str, Any] | None = None
+    compensated: set[tuple[str, str]] = field(default_factory=set)
+
+    def fold(self, records: Sequence[LogRecord]) -> None:
+        for r in records:
+            if r.record != "LOCAL_TX":
+                continue
+            d = r.data
+            self.replies.setdefault(d["key"], d["reply"])
+            self.store = d["store"]
+            if d["kind"] == "undo":
+                self.compensated.add((d["saga_id"], d["step"]))
 
 
 class Service(Role):
@@ -440,27 +494,23 @@ class Service(Role):
         self.config = config
         self.initial = copy.deepcopy(saga.services[name])
 
+    def _view(self, ctx: Context) -> ServiceView:
+        return read_log(ctx, "service", ServiceView,  # type: ignore[no-any-return]
+                        ServiceView.fold)
+
     def store(self, ctx: Context) -> dict[str, Any]:
         """The committed store: the last local transaction's result (from the log)."""
-        for r in reversed(ctx.log_records):
-            if r.record == "LOCAL_TX":
-                return copy.deepcopy(r.data["store"])
-        return copy.deepcopy(self.initial)
+        last = self._view(ctx).store
+        return copy.deepcopy(self.initial if last is None else last)
 
     def _seen(self, ctx: Context, key: str) -> dict[str, Any] | None:
         if not self.config.idempotent:
             return None
-        for r in ctx.log_records:
-            if r.record == "LOCAL_TX" and r.data["key"] == key:
-                return r.data["reply"]  # type: ignore[no-any-return]
-        return None
+        return self._view(ctx).replies.get(key)
 
     def _compensated(self, ctx: Context, saga_id: str, step: str) -> bool:
         """True if the barrier is on and this service compensated ``step`` of ``saga_id``."""
-        return self.config.barrier and any(
-            r.record == "LOCAL_TX" and r.data["kind"] == "undo"
-            and r.data["saga_id"] == saga_id and r.data["step"] == step
-            for r in ctx.log_records)
+        return self.config.barrier and (saga_id, step) in self._view(ctx).compensated
 
     def on_DO(self, ctx: Context, msg: Message) -> None:
         self._run(ctx, msg, undo=False)
