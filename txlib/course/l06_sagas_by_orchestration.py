@@ -171,7 +171,7 @@ def cannot_undo(store: Store, ctx: Context) -> None:
 
 
 def _live(stores: Mapping[str, Store], order: str) -> bool:
-    return stores["shop"]["orders"].get(order) == "PLACED"
+    return bool(stores["shop"]["orders"].get(order) == "PLACED")
 
 
 def _nothing_engraved_for_a_cancelled_order(stores: Mapping[str, Store],

@@ -118,6 +118,7 @@ def lost_event_runs(answer: Any) -> tuple[Run, Run]:
     if len(crashes) != 1:
         raise TxlibError(f"use exactly one crash (this plan has {len(crashes)})")
     node = crashes[0].node
+    assert node is not None  # a crash always names its node
     if any(f.kind != "recover" or f.node != node for f in others) or len(others) > 1:
         raise TxlibError(f"besides the crash, only one recovery of {node} is allowed "
                          "(txlib.recover(...)); no other faults")
@@ -205,7 +206,8 @@ def _lose_an_event() -> Exercise:
 # --- exercise: an idempotent consumer ----------------------------------------------------
 
 CUSTOMER = ecommerce.CUSTOMER
-EARLIER = {"order": "ORD-S0", "amount": 2500, "customer": CUSTOMER, "status": "COMPLETED"}
+EARLIER: dict[str, Any] = {"order": "ORD-S0", "amount": 2500, "customer": CUSTOMER,
+                           "status": "COMPLETED"}
 CONSUMER_STORES: dict[str, Store] = copy.deepcopy(ecommerce.INITIAL_STORES)
 CONSUMER_STORES["orders"]["orders"]["ORD-S0"] = {"customer": CUSTOMER,
                                                  "items": {"ITEM-002": 1},

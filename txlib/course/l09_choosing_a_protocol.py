@@ -30,7 +30,7 @@ from IPython.display import HTML
 from ..engine.faults import Fault, crash, fail_step, heal, partition, recover, vote_no
 from ..errors import TxlibError, bad_choice
 from ..simulation.run import Run
-from ..simulation.scenario import Scenario
+from ..simulation.scenario import Scenario, participant_names
 from . import Exercise, Feedback, register
 from .checking import formula, whole_number, wrong_predictions
 
@@ -176,7 +176,7 @@ def longest(per_node: Mapping[str, int]) -> int:
 
 # --- exercise: predict 3PC's message count ------------------------------------------------
 def _three_pc(n: int) -> Run:
-    return Scenario("3pc", n).run()
+    return Scenario("3pc", participant_names(n)).run()
 
 
 def _messages(run: Run) -> int:

@@ -115,7 +115,7 @@ def _budget(answer: Any) -> dict[str, Any]:
 
 
 def _size(budget: dict[str, Any]) -> int:
-    return budget["max_crashes"] + budget["max_drops"] + int(budget["partitions"])
+    return int(budget["max_crashes"]) + int(budget["max_drops"]) + int(budget["partitions"])
 
 
 def _words(budget: dict[str, Any]) -> str:

@@ -529,6 +529,7 @@ class Service(Role):
                      **seen["body"])
             return
         store = self.store(ctx)
+        reply: dict[str, Any]
         if not undo and self._compensated(ctx, msg.payload["saga_id"], name):
             # The barrier: this step was compensated here, so the saga gave up on it; a
             # command to do it now is late (delayed or duplicated) and must not apply.
@@ -542,7 +543,6 @@ class Service(Role):
             return
         work = copy.deepcopy(store)
         saga_ctx = msg.payload["ctx"]
-        reply: dict[str, Any]
         try:
             if ctx.step_fails(name, compensation=undo):
                 raise StepFailed("compensation failed" if undo else f"{name} failed")
