@@ -46,6 +46,7 @@ HEAD = 46.0  # px: the node headers' band
 TOP = HEAD + 16.0  # px: y of the first row
 LEFT = 64.0  # px: the time axis' margin
 BOTTOM = 12.0
+PAD = 12.0  # px above the first row and below the last
 COL = 160.0  # px per lane when no width is asked for
 MIN_COL, MAX_COL = 84.0, 200.0
 MARGIN_RIGHT = 12.0
@@ -81,8 +82,6 @@ stroke-linejoin:round}
 .txst .bar.locks{fill:currentColor;fill-opacity:.18;stroke:currentColor;stroke-opacity:.35}
 .txst .wall{stroke:#D55E00;stroke-width:3;stroke-dasharray:6 3}
 .txst .band-label{font-size:10.5px;font-weight:600}
-.txst .mark.crash text,.txst .mark.recover text{font-weight:700}
-.txst .mark.timeout text{font-style:italic}
 .txst .now line{stroke:#F0E442;stroke-width:12;opacity:.45}
 .txst .now text{font-weight:700}
 .txst .current line,.txst .current path{stroke-width:3}
@@ -298,19 +297,19 @@ class _Drawing:
         now_y = rows.y[cut] if 0 <= cut < len(rows.y) else 0.0
         self.now_y = now_y
         total = rows.height
-        if window is None or total + 24 <= window:
-            self.y0, self.y1 = -8.0, total + 8.0
+        if window is None or total + 2 * PAD <= window:
+            self.y0, self.y1 = -PAD, total + PAD
         else:
             y0 = now_y - 0.72 * window
-            self.y0 = max(-8.0, min(y0, total + 8.0 - window))
+            self.y0 = max(-PAD, min(y0, total + PAD - window))
             self.y1 = self.y0 + window
-        self.windowed = window is not None and total + 24 > window
+        self.windowed = window is not None and total + 2 * PAD > window
         self.pic = Picture()
 
     # --- coordinates ----------------------------------------------------------------
     def sy(self, content_y: float) -> float:
         """Screen y of a content y (rows start at 0)."""
-        return TOP + content_y - self.y0 - 8.0
+        return TOP - PAD + content_y - self.y0
 
     def shown(self, content_y: float) -> bool:
         return self.y0 - 1 <= content_y <= self.y1 + 1
@@ -546,7 +545,7 @@ class _Drawing:
                     f'{e.time}</title></g>')
                 placer.take(Box(x - 4, y - 4, x + 4, y + 4))
                 text = ("□ " if lazy else "■ ") + _short(record, MARK_CHARS)
-                self._mark_label(text, SMALL, False, x, y, "right", f"lbl log{c}", attrs,
+                self._mark_label(text, SMALL, False, x, y, "right", f"lbl log-label{c}", attrs,
                                  f"{n} writes {e.detail} at {e.time}", g)
             elif e.kind == "state":
                 state = e.states.get(n, e.detail)
@@ -563,8 +562,8 @@ class _Drawing:
                     f'{_t(e.detail)}</title></g>')
                 placer.take(Box(x - 8, y - 8, x + 8, y + 8))
                 self._mark_label("✗ crash", LABEL, True, x, y, "right",
-                                 f"lbl mark crash{c}", attrs, f"{n} crashes at {e.time}: "
-                                 f"{e.detail}", g)
+                                 f"lbl crash-label{c}", attrs, f"{n} crashes at {e.time}: "
+                                 f"{e.detail}", g, room=11.0)
             elif e.kind == "recover":
                 self.pic.marks.append(
                     f'<g class="mark recover{c}"{attrs}><circle cx="{_f(x)}" cy="{_f(y)}" '
@@ -572,8 +571,8 @@ class _Drawing:
                     f'{_t(n)} restarts at {e.time}: {_t(e.detail)}</title></g>')
                 placer.take(Box(x - 8, y - 8, x + 8, y + 8))
                 self._mark_label("↻ recover", LABEL, True, x, y, "right",
-                                 f"lbl mark recover{c}", attrs,
-                                 f"{n} restarts at {e.time}: {e.detail}", g)
+                                 f"lbl recover-label{c}", attrs,
+                                 f"{n} restarts at {e.time}: {e.detail}", g, room=11.0)
             elif e.kind == "decision":
                 ok = e.detail == "commit"
                 colour = GREEN if ok else VERMILION
@@ -594,20 +593,20 @@ class _Drawing:
                     f'{_t(e.detail)} fires at {e.time}</title></g>')
                 placer.take(Box(x - 3, y - 3, x + 3, y + 3))
                 text = "timeout " + _short(e.detail.split("|")[0], 16)
-                self._mark_label(text, SMALL, False, x, y, "left", f"lbl mark timeout{c}",
+                self._mark_label(text, SMALL, False, x, y, "left", f"lbl timeout-label{c}",
                                  attrs, f"{n}: timer {e.detail} fires at {e.time}", g,
                                  italic=True)
             else:  # effect
                 self._mark_label("◆ " + _short(e.detail, MARK_CHARS), SMALL, False, x, y,
-                                 "right", f"lbl mark effect{c}", attrs, f"{n}: {e.detail}", g)
+                                 "right", f"lbl effect-label{c}", attrs, f"{n}: {e.detail}", g)
 
     def _mark_label(self, text: str, size: float, bold: bool, x: float, y: float,
                     prefer: str, cls: str, attrs: str, tip: str, group: int,
-                    pill: bool = False, italic: bool = False) -> None:
+                    pill: bool = False, italic: bool = False, room: float = 9.0) -> None:
         label = Label(text, size, bold, (x, y), [], cls, attrs, tip, pill=pill,
                       italic=italic, group=group)
         w, h = _text_size(label)
-        label.candidates = beside(x, y, w, h, prefer, room=10.0 if pill else 9.0)
+        label.candidates = beside(x, y, w, h, prefer, room=room + (1.0 if pill else 0.0))
         self.pic.labels.append(label)
 
     # --- messages ------------------------------------------------------------------------
@@ -680,14 +679,14 @@ class _Drawing:
                 placer.take(Box(x2 - 6, y2 - 6, x2 + 6, y2 + 6))
             step_name = m.payload.get("step", m.payload.get("event"))
             name = m.type + (f" {step_name}" if isinstance(step_name, str) else "") + (
-                " ⧉" if m.copy else "")
+                " ×2" if m.copy else "")
             if len(sagas) > 1:
                 name = f"{m.payload.get('saga_id')}: {name}"
             text = _short(name, MSG_CHARS)
-            if m.copy and not text.endswith("⧉"):
-                text = _short(name[:-2], MSG_CHARS - 2) + " ⧉"
+            if m.copy and not text.endswith("×2"):
+                text = _short(name[:-3], MSG_CHARS - 3) + " ×2"
             label = Label(text, LABEL, False, ((x1 + x2) / 2, (y1 + y2) / 2), [],
-                          f"lbl msg-label {kind}{c}",
+                          f"lbl msg-label{c}",
                           f' data-msg="{m.id}" data-copy="{m.copy}" data-step="{e.step}"'
                           + ("" if end is None else f" data-end-step={_a(end.step)}"),
                           tip, group=rows.group_of(p), colour=colour)
