@@ -50,6 +50,7 @@ PAD = 12.0  # px above the first row and below the last
 COL = 160.0  # px per lane when no width is asked for
 MIN_COL, MAX_COL = 84.0, 200.0
 MARGIN_RIGHT = 12.0
+SIDE_LABEL = 140.0  # px: a partition's sides, in the right margin, at most
 LABEL = 10.5  # font sizes, px (never under 10)
 SMALL = 10.0
 MSG_CHARS = 24  # a message label longer than this is shortened (tooltip: all of it)
@@ -85,6 +86,7 @@ stroke-linejoin:round}
 .txst .now line{stroke:#F0E442;stroke-width:12;opacity:.45}
 .txst .now text{font-weight:700}
 .txst .current line,.txst .current path{stroke-width:3}
+.txst .msg line.ahead{stroke-width:1.2}
 .txst .lbl.current text{font-weight:700}
 .txst .faded{opacity:.25}
 .txst .grow line{stroke-dasharray:var(--len);stroke-dashoffset:var(--len);
@@ -110,6 +112,15 @@ def _t(value: object) -> str:
 def _short(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters with an ellipsis (tooltips keep it whole)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fit(text: str, size: float, px: float, bold: bool = False) -> str:
+    """``text`` shortened (with an ellipsis) to at most ``px`` pixels wide."""
+    if text_width(text, size, bold) <= px:
+        return text
+    while len(text) > 1 and text_width(text + "…", size, bold) > px:
+        text = text[:-1]
+    return text + "…"
 
 
 def _f(v: float) -> str:
@@ -273,6 +284,7 @@ def spacetime_svg(
         rows = lay_out(laid, names, mode=time, scale=scale, extra=extra)
         drawing = _Drawing(laid, rows, names, roles or {}, step, cut, window, width, title,
                            animate, final=attempt == RETRIES)
+        drawing.later = events[len(laid):]
         svg, crowded = drawing.render()
         if not crowded:
             break
@@ -290,21 +302,25 @@ class _Drawing:
         self.events, self.rows, self.roles = events, rows, roles
         self.step, self.cut, self.final, self.animate = step, cut, final, animate
         n = max(1, len(names))
-        col = COL if width is None else (width - LEFT - MARGIN_RIGHT - 150) / n
+        col = COL if width is None else (width - LEFT - MARGIN_RIGHT - SIDE_LABEL - 12) / n
         self.lanes = Lanes(names, max(MIN_COL, min(MAX_COL, col)))
         self.width_asked = width
         self.title = title
         now_y = rows.y[cut] if 0 <= cut < len(rows.y) else 0.0
         self.now_y = now_y
         total = rows.height
-        if window is None or total + 2 * PAD <= window:
+        if window is None:
             self.y0, self.y1 = -PAD, total + PAD
+        elif total + 2 * PAD <= window:
+            # The whole run so far fits: the same height anyway, so nothing below moves.
+            self.y0, self.y1 = -PAD, window - PAD
         else:
             y0 = now_y - 0.72 * window
             self.y0 = max(-PAD, min(y0, total + PAD - window))
             self.y1 = self.y0 + window
         self.windowed = window is not None and total + 2 * PAD > window
         self.pic = Picture()
+        self.later: list[TraceEvent] = []  # events after those laid out (hidden)
 
     # --- coordinates ----------------------------------------------------------------
     def sy(self, content_y: float) -> float:
@@ -486,16 +502,21 @@ class _Drawing:
                                      f'x2="{_f(x)}" y2="{_f(y2)}"/>')
             parts.append("</g>")
             self.pic.back.append("".join(parts))
-            # The label in the right margin, at the partition's start (or the view's top).
+            # The label in the right margin, at the partition's start (or the view's top):
+            # "✂ partition", and the sides below it.
             groups = s.label.split(" after ")[0].split(" when ")[0]
-            text = "✂ " + _short(groups, 40)
-            w = text_width(text, LABEL, True)
+            groups = groups[len("partition "):] if groups.startswith("partition ") else groups
             y = max(y1, self.body_top + 8)
-            x = lanes.right + 6
-            cands = [Box(x, y + k * ROW / 2 - 7, x + w, y + k * ROW / 2 + 7)
-                     for k in range(0, 12)]
-            self.pic.labels.append(Label(text, LABEL, True, (lanes.right, y), cands,
-                                         "lbl band-label", tip=s.label))
+            x = lanes.right + 8
+            for k, (text, bold, size) in enumerate((("✂ partition", True, LABEL),
+                                                    (_fit(groups, SMALL, SIDE_LABEL), False,
+                                                     SMALL))):
+                w = text_width(text, size, bold)
+                dy = k * 13.0
+                cands = [Box(x, y + dy + j * ROW / 2 - 7, x + w, y + dy + j * ROW / 2 + 7)
+                         for j in range(0, 16)]
+                self.pic.labels.append(Label(text, size, bold, (lanes.right, y), cands,
+                                             "lbl band-label", tip=s.label, near=16))
 
     def _bars(self, span_list: list[Span]) -> None:
         for s in span_list:
@@ -631,7 +652,7 @@ class _Drawing:
             q = ends.get((m.id, m.copy))
             end = events[q] if q is not None else None
             cy1 = rows.y[p]
-            cy2 = rows.y[q] if q is not None else rows.height + 6
+            cy2 = rows.y[q] if q is not None else self._in_flight_y(m, e, cy1)
             if cy2 < self.y0 or cy1 > self.y1:
                 continue
             colour = message_colour(m.type, m.payload)
@@ -653,6 +674,8 @@ class _Drawing:
                 x2 -= direction * 7
             elif lost:
                 x2 = xd - direction * 9
+            elif end is None:
+                x2 = x1 + (xd - x1) * self._travelled(m, e)
             else:
                 x2 = xd
             kind = ("dropped" if lost else "delivered" if end is not None else "inflight")
@@ -668,6 +691,12 @@ class _Drawing:
                 body += _cross(x2, y2)
             elif end is not None:
                 body += _arrowhead(x1, y1, x2, y2, colour)
+            else:
+                # In flight: drawn as far as it has travelled by now, the rest dotted.
+                body += (f'<line class="ahead" x1="{_f(x2)}" y1="{_f(y2)}" x2="{_f(xd)}" '
+                         f'y2="{_f(y2 + 10)}" stroke="{colour}" stroke-opacity=".5" '
+                         f'stroke-dasharray="2 3"/><circle cx="{_f(x2)}" cy="{_f(y2)}" r="3.5"'
+                         f' fill="{colour}"/>')
             tip = _tooltip(m, e, end)
             self.pic.lines.append(
                 f'<g class="msg {kind}{c}{grow}" data-msg="{m.id}" data-copy="{m.copy}" '
@@ -698,6 +727,27 @@ class _Drawing:
             label.near = len(label.candidates)
             label.segment = (x1, y1, x2, y2)
             self.pic.labels.append(label)
+
+    def _arrival(self, m: Message) -> TraceEvent | None:
+        for later in self.later:
+            if later.kind in ("deliver", "drop") and later.message is not None and (
+                    later.message.id, later.message.copy) == (m.id, m.copy):
+                return later
+        return None
+
+    def _travelled(self, m: Message, sent: TraceEvent) -> float:
+        """How far (0..1) a message still in flight has gone by the current time."""
+        now = self.events[self.cut].time if 0 <= self.cut < len(self.events) else sent.time
+        arrival = self._arrival(m)
+        if arrival is None or arrival.time <= sent.time:
+            return 0.5
+        return max(0.12, min(0.88, (now - sent.time) / (arrival.time - sent.time)))
+
+    def _in_flight_y(self, m: Message, sent: TraceEvent, sent_y: float) -> float:
+        """Content y of a message in flight: the current row (or just below its send)."""
+        if self.later or self.step is not None:
+            return max(self.now_y, sent_y) + ROW * 0.7
+        return self.rows.height + 6
 
     def _sides_by_position(self) -> dict[int, dict[str, int] | None]:
         """For each drop lost to a partition, which side each lane was on."""

@@ -32,13 +32,14 @@ SPEEDS = {"slow": 1400, "normal": 800, "fast": 350}
 # the file browser open, and a window of rows that leaves the controls and the outcome
 # in view at 768 px high.
 DIAGRAM_WIDTH = 860
-DIAGRAM_WINDOW = 380
+DIAGRAM_WINDOW = 420
 TABS = ("state machines", "nodes", "inject faults", "scenario JSON")
 LAB_STYLE = (
     "<style>.txlab-nodes{border-collapse:collapse;font-size:12px}"
     ".txlab-nodes th,.txlab-nodes td{text-align:left;vertical-align:top;padding:3px 10px 3px 0;"
     "border-bottom:1px solid rgba(127,127,127,.25)}"
     ".txlab-charts{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}"
+    ".txlab-charts svg{max-height:300px;width:auto}"
     ".txlab-diagram svg.txst{max-width:100%;height:auto}</style>")
 # Okabe–Ito hues darkened to a contrast of at least 4.5:1 on a light background.
 OUTCOME_STYLE = {
@@ -183,7 +184,7 @@ class Lab:
         self.back_button = self._button("◀", "step back", self.step_back)
         self.forward_button = self._button("▶", "step forward", self.step_forward)
         self.end_button = self._button("⏭", "jump to the end", self.to_end)
-        self.diagram = w.HTML(layout=w.Layout(overflow="hidden", width="100%"))
+        self.diagram = w.HTML(layout=w.Layout(overflow="hidden", width="auto"))
         self.diagram.add_class("txlab-diagram")
         self.machines = w.HTML()
         self.table = w.HTML()
@@ -223,7 +224,8 @@ class Lab:
         ])
         share = w.VBox([w.HTML("Copy this to share exactly what you see; paste one in and "
                                "load it to reproduce a run."), self.json, self.json_button])
-        tabs = w.Tab(children=[self.machines, self.table, fault_panel, share])
+        tabs = w.Tab(children=[self.machines, self.table, fault_panel, share],
+                      layout=w.Layout(width="auto"))
         for i, name in enumerate(TABS):
             tabs.set_title(i, name)
         self.tabs = tabs
