@@ -661,7 +661,8 @@ class _Drawing:
             y2 = self.sy(cy2)
             direction = 1.0 if xd >= x1 else -1.0
             current = end is not None and self.step is not None and end.step == self.step
-            c = self.cls(end, q) if current and q is not None else self.cls(e, p)
+            c = self.cls(end, q) if current and end is not None and q is not None \
+                else self.cls(e, p)
             lost = end is not None and end.kind == "drop"
             lost_at_send = lost and end is not None and end.node == m.src
             if lost_at_send:
