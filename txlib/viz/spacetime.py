@@ -82,7 +82,6 @@ stroke-linejoin:round}
 .txst .bar.doubt{stroke:#E69F00}
 .txst .bar.locks{fill:currentColor;fill-opacity:.18;stroke:currentColor;stroke-opacity:.35}
 .txst .wall{stroke:#D55E00;stroke-width:3;stroke-dasharray:6 3}
-.txst .band-label{font-size:10.5px;font-weight:600}
 .txst .now line{stroke:#F0E442;stroke-width:12;opacity:.45}
 .txst .now text{font-weight:700}
 .txst .current line,.txst .current path{stroke-width:3}
@@ -200,7 +199,8 @@ class Picture:
 
 
 def _text_size(label: Label) -> tuple[float, float]:
-    w = text_width(label.text, label.size, label.bold)
+    # The current step's labels are drawn bold (see STYLE).
+    w = text_width(label.text, label.size, label.bold or " current" in label.cls)
     if label.italic:
         w += label.size * 0.15
     h = (ASCENT + DESCENT) * label.size
