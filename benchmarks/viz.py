@@ -8,6 +8,8 @@ Run: ``.venv/bin/python benchmarks/viz.py`` (``--quick`` for fewer repetitions).
   scenario and re-render the frame;
 - *baseline*: ``json.dumps`` of the same trace's events (a cheap, fixed amount of
   Python work over the same data), so ratios can be compared across machines.
+- the same two for a 300-event trace (2PC with 5 participants, a coordinator crash and
+  the participants asking for the decision until it recovers).
 Targets: frame p95 < 30 ms, injection p95 < 200 ms.
 """
 
@@ -52,24 +54,27 @@ def hundred_event_scenario() -> txlib.Scenario:
     return scenario
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    rounds = 3 if args.quick else 20
+def three_hundred_event_scenario() -> txlib.Scenario:
+    """A 6-node 2PC run of about 320 events: the coordinator crashes before COMMIT and
+    recovers late, while the participants keep asking what was decided."""
+    scenario = txlib.Scenario("2pc", participants=("p1", "p2", "p3", "p4", "p5"), faults=(
+        txlib.crash("coordinator", when="coordinator sends COMMIT to p1"),
+        txlib.recover("coordinator", at_time=1100),
+    ), options={"horizon": 3000})
+    assert 300 <= len(scenario.run().trace) <= 360, len(scenario.run().trace)
+    return scenario
 
-    scenario = hundred_event_scenario()
+
+def measure(scenario: txlib.Scenario, rounds: int) -> tuple[Lab, list[float], list[float]]:
+    """Frame times at every step and injection times, for a lab on ``scenario``."""
     lab = Lab(scenario)
-    run = lab.model.run
-    steps = list(range(run.steps + 1))
+    steps = list(range(lab.model.run.steps + 1))
 
     def frame_at(step: int) -> None:
         lab.model.move(step)
         lab._render_frame()
 
     frames = [t for _ in range(rounds) for s in steps for t in sample(lambda s=s: frame_at(s), 1)]
-    events = [e.to_dict() for e in run.trace]
-    baseline = sample(lambda: json.dumps(events), rounds * len(steps))
 
     def inject() -> None:
         lab.go(6)
@@ -77,12 +82,31 @@ def main() -> None:
         lab.undo()
 
     injections = [t / 2 for t in sample(inject, rounds * 5)]  # inject + undo: two replays
+    return lab, frames, injections
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    rounds = 3 if args.quick else 20
+
+    lab, frames, injections = measure(hundred_event_scenario(), rounds)
+    run = lab.model.run
+    big, big_frames, big_injections = measure(three_hundred_event_scenario(),
+                                              max(1, rounds // 4))
+    events = [e.to_dict() for e in run.trace]
+    baseline = sample(lambda: json.dumps(events), rounds * (run.steps + 1))
 
     rows = [
         ("baseline: json.dumps of the trace", statistics.median(baseline), p95(baseline)),
         ("lab frame (space-time + state diagrams + table)",
          statistics.median(frames), p95(frames)),
         ("inject a fault, replay, re-render", statistics.median(injections), p95(injections)),
+        (f"lab frame, {len(big.model.run.trace)}-event trace",
+         statistics.median(big_frames), p95(big_frames)),
+        (f"inject, {len(big.model.run.trace)}-event trace",
+         statistics.median(big_injections), p95(big_injections)),
     ]
     print(f"txlib viz benchmark: {len(run.trace)} events, {len(run.nodes)} nodes, "
           f"{run.steps} steps (Python {sys.version.split()[0]})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -53,7 +54,8 @@ def test_duplicates_are_marked_distinctly():
     root = parse(spacetime_svg(run.trace, window=None))
     dups = groups(root, "msg", "dup")
     assert len(dups) == count(run, "duplicate") == 3
-    assert all("⧉" in "".join(g.itertext()) for g in dups)
+    labels = [g for g in groups(root, "msg-label") if g.get("data-copy") == "1"]
+    assert len(labels) == 3 and all("×2" in "".join(g.itertext()) for g in labels)
 
 
 def test_current_step_is_highlighted_and_the_future_hidden():
@@ -83,8 +85,10 @@ def test_in_doubt_and_lock_bars_partition_bands():
     assert {b.get("data-node") for b in groups(root, "bar", "doubt")} == {"p1", "p2", "p3"}
     assert {b.get("data-node") for b in groups(root, "bar", "locks")} == {"p1", "p2", "p3"}
     split = txlib.scenario("3pc-partition-split").run()
-    bands = groups(parse(spacetime_svg(split.trace, window=None)), "partition")
-    assert len(bands) == 1 and "{coordinator, p1}" in "".join(bands[0].itertext())
+    root = parse(spacetime_svg(split.trace, window=None))
+    assert len(groups(root, "partition")) == 1
+    assert "{coordinator, p1}" in "".join("".join(g.itertext())
+                                          for g in groups(root, "band-label"))
 
 
 def test_hostile_names_are_escaped():
@@ -98,7 +102,7 @@ def test_hostile_names_are_escaped():
 
 def test_the_view_follows_the_step_in_a_long_run():
     run = txlib.scenario("2pc-coordinator-crash-blocks").run()
-    late = parse(spacetime_svg(run.trace, step=run.steps - 2, window=150))
+    late = parse(spacetime_svg(run.trace, step=run.steps - 2, window=300))
     ticks = [int(t.text) for g in groups(late, "axis") for t in g if t.text and t.text.isdigit()]
     assert min(ticks) > 500, "a late step shows late times, not the start of the run"
 
@@ -117,3 +121,94 @@ def test_bad_future_is_refused():
     run = txlib.simulate("2pc")
     with pytest.raises(ValueError, match="'later'"):
         spacetime_svg(run.trace, step=2, future="later")
+
+
+def y_of(el: ET.Element) -> float:
+    shape = next(c for c in el.iter() if c.tag.endswith(("rect", "circle", "path")))
+    if shape.get("cy"):
+        return float(shape.get("cy"))
+    if shape.get("y"):
+        return float(shape.get("y")) + float(shape.get("height", 0)) / 2
+    return float(shape.get("d").split(",")[1].split("L")[0]) + 7
+
+
+def test_rows_by_event_stack_simultaneous_events_at_one_node():
+    run = txlib.scenario("3pc-partition-split").run()
+    root = parse(spacetime_svg(run.trace, window=None))
+    sends = [g for g in groups(root, "msg") if g.get("data-step") == "1"]
+    starts = [float(g.find("s:line", NS).get("y1")) for g in sends]
+    assert len(starts) == 3 and len(set(starts)) == 3, "three sends at time 0, three rows"
+    assert min(b - a for a, b in itertools.pairwise(sorted(starts))) >= 17
+
+
+def test_proportional_time_stays_available_and_expands_dense_moments():
+    run = txlib.scenario("2pc-happy").run()
+    root = parse(spacetime_svg(run.trace, window=None, time="proportional", scale=10))
+    ticks = {t.text: float(t.get("y")) for g in groups(root, "axis") for t in g
+             if t.text and t.text.isdigit()}
+    times = sorted(int(t) for t in ticks)
+    gaps = [(ticks[str(b)] - ticks[str(a)]) / (b - a) for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 10 - 0.01, "never less than scale pixels per millisecond"
+    with pytest.raises(ValueError, match="'minutes'"):
+        spacetime_svg(run.trace, time="minutes")
+
+
+def test_a_partition_tints_each_side_and_crosses_sit_at_its_wall():
+    run = txlib.scenario("3pc-partition-split").run()
+    root = parse(spacetime_svg(run.trace, window=None))
+    sides = {r.get("data-node"): r.get("data-side") for r in groups(root, "side")}
+    assert sides == {"coordinator": "0", "p1": "0", "p2": "1", "p3": "1"}
+    walls = groups(root, "wall")
+    assert walls and {w.get("x1") for w in walls} == {walls[0].get("x1")}
+    wall_x = float(walls[0].get("x1"))
+    lost = [g for g in groups(root, "msg", "dropped") if g.get("data-src") == "coordinator"]
+    assert lost
+    for g in lost:
+        line = g.find("s:line", NS)
+        end = float(line.get("x2"))
+        assert wall_x - 10 <= end < wall_x, "crossed out on the sender's side of the wall"
+
+
+def test_one_colour_language_across_protocols():
+    from txlib.viz.palette import BLUE, GREEN, PURPLE, SKY, VERMILION, message_colour
+
+    assert message_colour("PREPARE") == message_colour("DO", {"step": "x"}) == BLUE
+    assert message_colour("YES") == message_colour("OK", {"step": "x"}) == BLUE
+    assert message_colour("COMMIT") == message_colour("DO_COMMIT") == GREEN
+    assert message_colour("NO") == message_colour("ABORT") == VERMILION
+    assert message_colour("FAIL", {"step": "pay"}) == message_colour("TRY_FAILED") == VERMILION
+    assert message_colour("UNDO", {"step": "pay"}) == message_colour("CANCEL") == PURPLE
+    assert message_colour("EVENT", {"event": "pay_compensated"}) == PURPLE
+    assert message_colour("DECISION_REQ") == message_colour("STATE_REQ") == SKY
+    run = txlib.scenario("saga-payment-declined").run()
+    root = parse(spacetime_svg(run.trace, window=None))
+    kinds = {g.get("data-type"): g.get("data-kind") for g in groups(root, "msg")}
+    assert kinds["FAIL"] == "failure" and kinds["UNDO"] == "compensation"
+
+
+def test_a_window_keeps_one_height_and_its_labels_inside():
+    run = txlib.scenario("2pc-coordinator-crash-blocks").run()
+    heights = {parse(spacetime_svg(run.trace, step=s, window=300, width=700)).get("height")
+               for s in (1, 3, run.steps // 2, run.steps)}
+    assert len(heights) == 1
+    widths = {parse(spacetime_svg(run.trace, step=s, window=300, width=700)).get("width")
+              for s in (1, run.steps)}
+    assert widths == {"700"}
+
+
+def test_a_diagram_has_a_title_and_a_text_alternative():
+    run = txlib.simulate("2pc")
+    root = parse(spacetime_svg(run.trace, step=3))
+    title, desc = root.find("s:title", NS), root.find("s:desc", NS)
+    assert root.get("aria-labelledby") == f"{title.get('id')} {desc.get('id')}"
+    lines = desc.text.splitlines()
+    shown = [e for e in run.trace if e.step <= 3]
+    assert len(lines) == len(shown) + 1 and lines[1].startswith("step 1, time 0:")
+
+
+def test_the_current_steps_arrows_grow_when_animated():
+    run = txlib.simulate("2pc")
+    root = parse(spacetime_svg(run.trace, step=2, animate=True))
+    grown = groups(root, "msg", "grow")
+    assert grown and all(g.get("data-step") == "2" for g in grown)
+    assert not groups(parse(spacetime_svg(run.trace, step=2)), "grow")

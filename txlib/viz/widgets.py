@@ -9,6 +9,7 @@ inside the widget, and a failed action changes nothing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
@@ -27,17 +28,30 @@ from .lab import FAULT_CHOICES, LabModel, preset_names
 from .spacetime import spacetime_svg
 
 SPEEDS = {"slow": 1400, "normal": 800, "fast": 350}
-DIAGRAM_WIDTH = 700  # px: columns narrow as nodes are added, so the lab fits a laptop
+# The diagram's size in the lab: as wide as a notebook on a 1366 px laptop screen with
+# the file browser open, and a window of rows that leaves the controls and the outcome
+# in view at 768 px high.
+DIAGRAM_WIDTH = 860
+DIAGRAM_WINDOW = 420
+TABS = ("state machines", "nodes", "inject faults", "scenario JSON")
+LAB_STYLE = (
+    "<style>.txlab-nodes{border-collapse:collapse;font-size:12px}"
+    ".txlab-nodes th,.txlab-nodes td{text-align:left;vertical-align:top;padding:3px 10px 3px 0;"
+    "border-bottom:1px solid rgba(127,127,127,.25)}"
+    ".txlab-charts{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}"
+    ".txlab-charts svg{max-height:300px;width:auto}"
+    ".txlab-diagram svg.txst{max-width:100%;height:auto}</style>")
+# Okabe–Ito hues darkened to a contrast of at least 4.5:1 on a light background.
 OUTCOME_STYLE = {
-    "committed": ("✓", "#009E73"),
-    "completed": ("✓", "#009E73"),
-    "confirmed": ("✓", "#009E73"),
-    "aborted": ("✗", "#D55E00"),
-    "compensated": ("↶", "#D55E00"),
-    "cancelled": ("✗", "#D55E00"),
-    "blocked": ("⏸", "#E69F00"),
-    "stuck": ("⏸", "#E69F00"),
-    "inconsistent": ("⚠", "#CC79A7"),
+    "committed": ("✓", "#00785A"),
+    "completed": ("✓", "#00785A"),
+    "confirmed": ("✓", "#00785A"),
+    "aborted": ("✗", "#B34700"),
+    "compensated": ("↶", "#B34700"),
+    "cancelled": ("✗", "#B34700"),
+    "blocked": ("⏸", "#8A6100"),
+    "stuck": ("⏸", "#8A6100"),
+    "inconsistent": ("⚠", "#9C4F80"),
 }
 
 
@@ -88,7 +102,7 @@ def outcome_html(run: Run, cursor: int) -> str:
         parts.append(f"<b>step {cursor} of {run.steps}</b>: run in progress")
     broken = [v for v in run.violations if v.step <= cursor]
     if broken:
-        parts.extend(f'<div style="color:#D55E00">⚠ <b>{escape(v.invariant)}</b> violated: '
+        parts.extend(f'<div style="color:#B34700">⚠ <b>{escape(v.invariant)}</b> violated: '
                      f"{escape(v.reason)}</div>" for v in broken)
     else:
         parts.append('<div style="opacity:.8">✓ every safety rule holds so far</div>')
@@ -99,10 +113,12 @@ def outcome_html(run: Run, cursor: int) -> str:
 
 
 def node_table_html(rows: Sequence[NodeRow]) -> str:
-    """The node table: up/down, state, durable log, locks, volatile state."""
-    head = ("<tr><th>node</th><th>up</th><th>state</th><th>durable log "
-            "(■ forced, □ lazy, <s>struck</s>: not yet stable)</th><th>locks</th>"
-            "<th>volatile state</th></tr>")
+    """The node table: role, up/down, state, durable log, locks, volatile state, one
+    column each, left-aligned and top-aligned so the columns line up."""
+    head = ("<tr><th scope='col'>node</th><th scope='col'>role</th><th scope='col'>up</th>"
+            "<th scope='col'>state</th><th scope='col'>durable log (■ forced, □ lazy, "
+            "<s>struck</s>: not yet stable)</th><th scope='col'>locks</th>"
+            "<th scope='col'>volatile state</th></tr>")
     body = []
     for r in rows:
         log = " ".join(
@@ -110,22 +126,22 @@ def node_table_html(rows: Sequence[NodeRow]) -> str:
             + (escape(line.record) if line.durable else f"<s>{escape(line.record)}</s>")
             for line in r.log
         ) or "—"
-        up = "up" if r.up else '<b style="color:#D55E00">✝ down</b>'
+        up = "up" if r.up else '<b style="color:#B34700">✝ down</b>'
         body.append(
-            f"<tr><td><b>{escape(r.name)}</b><br><small>{escape(r.role)}</small></td>"
+            f"<tr><th scope='row'>{escape(r.name)}</th><td>{escape(r.role)}</td>"
             f"<td>{up}</td><td>{escape(r.state)}</td><td>{log}</td>"
             f"<td>{'🔒 ' + escape(r.locks) if r.locks else '—'}</td>"
-            f"<td><small>{escape(r.volatile) or '—'}</small></td></tr>"
+            f"<td>{escape(r.volatile) or '—'}</td></tr>"
         )
-    return ('<table class="txlab-nodes" style="border-collapse:collapse;font-size:12px">'
-            + head + "".join(body) + "</table>")
+    return (LAB_STYLE + '<table class="txlab-nodes">' + head + "".join(body) + "</table>")
 
 
 def statecharts_html(run: Run, cursor: int) -> str:
     """Each role's state machine with its nodes placed, and the last transition taken
-    in the cursor's step highlighted."""
-    return "".join(f'<div style="margin-bottom:6px">{svg}</div>'
-                   for svg in role_charts(run, cursor).values())
+    in the cursor's step highlighted, side by side."""
+    return (LAB_STYLE + '<div class="txlab-charts">'
+            + "".join(f"<div>{svg}</div>" for svg in role_charts(run, cursor).values())
+            + "</div>")
 
 
 class Lab:
@@ -152,19 +168,24 @@ class Lab:
     def _build(self) -> None:
         m = self.model
         self.title = w.HTML()
-        self.slider = w.IntSlider(value=0, min=0, max=m.last_step, description="step",
-                                  continuous_update=True,
-                                  layout=w.Layout(width="420px"))
-        self.play = w.Play(value=0, min=0, max=m.last_step, step=1,
-                           interval=SPEEDS["normal"], description="play")
-        w.jslink((self.play, "value"), (self.slider, "value"))
+        # A labelled number box rather than a slider: screen readers name it, and the
+        # arrow keys step it when it has the focus.
+        self.slider = w.BoundedIntText(value=0, min=0, max=m.last_step, description="step",
+                                       layout=w.Layout(width="150px"),
+                                       style={"description_width": "36px"})
+        self.play = w.ToggleButton(value=False, description="▷ play",
+                                   tooltip="play the run step by step (again: pause)",
+                                   layout=w.Layout(width="auto", min_width="64px"))
+        self.play.observe(lambda change: self._playing(change["new"]), names="value")
         self.speed = w.Dropdown(options=list(SPEEDS), value="normal", description="speed",
-                                layout=w.Layout(width="170px"))
+                                layout=w.Layout(width="150px"),
+                                style={"description_width": "42px"})
         self.start_button = self._button("⏮", "jump to the start", self.to_start)
         self.back_button = self._button("◀", "step back", self.step_back)
         self.forward_button = self._button("▶", "step forward", self.step_forward)
         self.end_button = self._button("⏭", "jump to the end", self.to_end)
-        self.diagram = w.HTML(layout=w.Layout(overflow="auto", max_height="640px"))
+        self.diagram = w.HTML(layout=w.Layout(overflow="hidden", width="auto"))
+        self.diagram.add_class("txlab-diagram")
         self.machines = w.HTML()
         self.table = w.HTML()
         self.status = w.HTML()
@@ -185,33 +206,32 @@ class Lab:
                                  layout=w.Layout(width="380px"))
         self.preset_button = self._button("load preset", "load the chosen named scenario",
                                           lambda: self.load_preset(self.preset.value))
-        self.json = w.Textarea(layout=w.Layout(width="100%", height="160px"))
+        self.json = w.Textarea(description="scenario",
+                               layout=w.Layout(width="100%", height="160px"))
         self.json_button = self._button("load JSON", "load the scenario written above",
                                         lambda: self.load_json(self.json.value))
         self.faults_list = w.HTML()
         self.slider.observe(lambda change: self._moved(change["new"]), names="value")
-        self.speed.observe(lambda change: setattr(self.play, "interval",
-                                                  SPEEDS[change["new"]]), names="value")
-        controls = w.HBox([self.start_button, self.back_button, self.play,
-                           self.forward_button, self.end_button, self.slider, self.speed])
+        controls = w.HBox([self.start_button, self.back_button, self.forward_button,
+                           self.end_button, self.slider, self.play, self.speed],
+                          layout=w.Layout(flex_flow="row wrap", align_items="center"))
         fault_panel = w.VBox([
-            w.HBox([self.fault_kind, self.fault_node, self.inject_button]),
+            w.HBox([self.fault_kind, self.fault_node, self.inject_button],
+                   layout=w.Layout(flex_flow="row wrap")),
             w.HBox([self.undo_button, self.reset_button, self.worse_button]),
             self.faults_list,
             w.HBox([self.preset, self.preset_button]),
         ])
         share = w.VBox([w.HTML("Copy this to share exactly what you see; paste one in and "
-                               "press <i>load JSON</i> to load it."), self.json, self.json_button])
-        tabs = w.Tab(children=[fault_panel, share])
-        tabs.set_title(0, "inject faults")
-        tabs.set_title(1, "scenario JSON")
-        right = w.VBox([self.status, self.machines, self.table],
-                       layout=w.Layout(min_width="380px", max_width="560px"))
-        self.widget = w.VBox([
-            self.title, controls,
-            w.HBox([self.diagram, right], layout=w.Layout(align_items="flex-start")),
-            tabs, self.message,
-        ])
+                               "load it to reproduce a run."), self.json, self.json_button])
+        tabs = w.Tab(children=[self.machines, self.table, fault_panel, share],
+                      layout=w.Layout(width="auto"))
+        for i, name in enumerate(TABS):
+            tabs.set_title(i, name)
+        self.tabs = tabs
+        self.widget = w.VBox([self.title, controls, self.status, self.diagram, tabs,
+                              self.message], layout=w.Layout(max_width="100%"))
+        self.widget.add_class("txlab")
 
     def _button(self, label: str, tip: str, action: Callable[[], object]) -> w.Button:
         button = w.Button(description=label, tooltip=tip,
@@ -227,7 +247,7 @@ class Lab:
             self._say(str(exc), error=True)
 
     def _say(self, text: str, error: bool = False) -> None:
-        colour = "#D55E00" if error else "inherit"
+        colour = "#B34700" if error else "inherit"
         prefix = "⚠ " if error else ""
         self.message.value = f'<div style="color:{colour}">{prefix}{escape(text)}</div>'
 
@@ -288,6 +308,33 @@ class Lab:
         self._render()
         self._say(note)
 
+    # --- playing: a timer steps forward until the end or a pause --------------------
+    def _playing(self, on: bool) -> None:
+        self.play.description = "⏸ pause" if on else "▷ play"
+        if on:
+            if self.model.cursor >= self.model.last_step:
+                self.go(0)
+            self._schedule()
+        elif self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _schedule(self) -> None:
+        self._timer = threading.Timer(SPEEDS[self.speed.value] / 1000, self._tick)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _tick(self) -> None:
+        if not self.play.value:
+            return
+        self.step_forward()
+        if self.model.cursor >= self.model.last_step:
+            self.play.value = False
+        else:
+            self._schedule()
+
+    _timer: threading.Timer | None = None
+
     # --- rendering ------------------------------------------------------------------
     def _moved(self, step: int) -> None:
         self.model.move(step)
@@ -295,8 +342,7 @@ class Lab:
 
     def _sync_controls(self) -> None:
         m = self.model
-        for control in (self.slider, self.play):
-            control.max = m.last_step
+        self.slider.max = m.last_step
         nodes = list(m.run.nodes)
         if list(self.fault_node.options) != nodes:
             self.fault_node.options = nodes
@@ -310,8 +356,8 @@ class Lab:
         s = m.scenario
         heading = escape(s.name or s.protocol.upper())
         about = escape(s.description) if s.description else ""
-        self.title.value = (f"<h3 style='margin:4px 0'>{heading}</h3>"
-                            f"<div style='opacity:.8'>{about}</div>")
+        self.title.value = (f"<div style='margin:2px 0'><b style='font-size:15px'>{heading}"
+                            f"</b> <span style='opacity:.85'>{about}</span></div>")
         self.json.value = s.to_json()
         self.faults_list.value = _faults_html(s.faults)
         self._render_frame()
@@ -320,7 +366,8 @@ class Lab:
         m = self.model
         run, index = m.run, m.index
         self.diagram.value = spacetime_svg(run.trace, step=m.cursor, roles=run.roles,
-                                           width=DIAGRAM_WIDTH)
+                                           width=DIAGRAM_WIDTH, window=DIAGRAM_WINDOW,
+                                           animate=True)
         self.machines.value = statecharts_html(run, m.cursor)
         self.table.value = node_table_html(node_rows(run.trace, index, run.roles))
         self.status.value = outcome_html(run, m.cursor)
