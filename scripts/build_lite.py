@@ -60,10 +60,13 @@ OUTPUT = ROOT / "build" / "lite"
 CACHE = ROOT / "build" / "lite-cache"  # downloads, kept between builds
 STAMP_NAME = ".txlib-lite-inputs"  # in the output: the hash of what it was built from
 
-# What the kernel itself loads at start (see the kernel's worker: micropip, then
-# ipykernel, comm, pyodide-kernel, jedi and ipython; ipykernel and pyodide-kernel come
-# with the kernel package), plus txlib.
-ROOTS = ("micropip", "ipython", "jedi", "comm", "txlib")
+# What the kernel loads at start (its worker loads micropip and piplite, then ipykernel,
+# comm, pyodide-kernel, jedi and ipython), plus txlib. lite/jupyter-lite.json preloads
+# the kernel's in one batch (loadPyodideOptions.packages), so they must be in the lock.
+KERNEL_PACKAGES = ("micropip", "piplite", "ipykernel", "comm", "pyodide-kernel", "jedi",
+                   "ipython")
+ROOTS = (*KERNEL_PACKAGES, "txlib")
+KERNEL_SETTINGS = "@jupyterlite/pyodide-kernel-extension:kernel"
 # Front-end parts of packages, never imported by the kernel: the site's JupyterLab has
 # the widget extension built in, and the kernel package ships its own widgetsnbextension.
 FRONT_END_ONLY = {"jupyterlab", "jupyterlab-widgets", "widgetsnbextension"}
@@ -206,6 +209,17 @@ def txlib_wheel() -> Path:
     return wheel
 
 
+def kernel_wheels() -> dict[str, Path]:
+    """The wheels the kernel package brings (its piplite, pyodide-kernel, ipykernel)."""
+    folder = (Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "@jupyterlite"
+              / "pyodide-kernel-extension" / "static" / "pypi")
+    found = {canonicalize_name(p.name.split("-")[0]): p for p in folder.glob("*.whl")}
+    for name in ("piplite", "pyodide-kernel", "ipykernel"):
+        if name not in found:
+            raise BuildError(f"the kernel package's {name} wheel is not in {folder}")
+    return found
+
+
 def wanted_version(name: str, lock: dict[str, Any]) -> str:
     """Pyodide's version of ``name`` if its lock lists it, else the one installed here."""
     packages = lock["packages"]
@@ -223,6 +237,7 @@ def collect_wheels(lock: dict[str, Any]) -> dict[str, Wheel]:
     python = lock["info"]["python"]
     env = browser_environment(python)
     wheels: dict[str, Wheel] = {}
+    kernel = kernel_wheels()
     todo: list[Requirement] = [Requirement(name) for name in ROOTS]
     while todo:
         req = todo.pop()
@@ -231,6 +246,8 @@ def collect_wheels(lock: dict[str, Any]) -> dict[str, Wheel]:
             continue
         if name == "txlib":
             path = txlib_wheel()
+        elif name in kernel:
+            path = kernel[name]
         else:
             path = download_wheel(name, wanted_version(name, lock), python)
         wheel_name, version, requires, imports = read_wheel(path)
@@ -337,12 +354,16 @@ def build(output: Path) -> None:
 def check_site(site: Path, wheels: dict[str, Wheel]) -> None:
     """Fail the build if the site would reach for a CDN or lacks a wheel it lists."""
     config = json.loads((site / "jupyter-lite.json").read_text())["jupyter-config-data"]
-    kernel = config["litePluginSettings"]["@jupyterlite/pyodide-kernel-extension:kernel"]
+    kernel = config["litePluginSettings"][KERNEL_SETTINGS]
     if not kernel.get("pyodideUrl", "").startswith("./"):
         raise BuildError(f"the site loads Pyodide from {kernel.get('pyodideUrl')!r}, not "
                          "from itself")
     if kernel.get("disablePyPIFallback") is not True:
         raise BuildError("lite/jupyter-lite.json must set disablePyPIFallback")
+    preloaded = kernel.get("loadPyodideOptions", {}).get("packages", [])
+    if sorted(preloaded) != sorted(KERNEL_PACKAGES):
+        raise BuildError(f"lite/jupyter-lite.json preloads {preloaded}, not the kernel's "
+                         f"{list(KERNEL_PACKAGES)}")
     for wheel in wheels.values():
         if not (site / "static" / "pyodide" / wheel.path.name).exists():
             raise BuildError(f"{wheel.path.name} is missing from the site")
