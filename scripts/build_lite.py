@@ -49,6 +49,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
+import nbformat
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -296,13 +297,16 @@ def copy_lessons(into: Path) -> list[str]:
     into.mkdir(parents=True, exist_ok=True)
     local: list[str] = []
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
-        nb = json.loads(path.read_text(encoding="utf-8"))
+        # Read with nbformat: it joins the lines of sources and outputs, which the site
+        # hands to JupyterLab as they are in the file (JupyterLab would show an output
+        # kept as a list of lines with a comma between them).
+        nb = json.loads(json.dumps(nbformat.read(path, as_version=4)))
         nb["metadata"]["kernelspec"] = dict(PYODIDE_KERNEL)
         if local_only(path, nb["cells"]):
             local.append(path.name)
             nb["cells"].insert(0, {"cell_type": "markdown", "id": "run-this-lesson-locally",
                                    "metadata": {"tags": ["local-only"]},
-                                   "source": LOCAL_ONLY_NOTE.splitlines(keepends=True)})
+                                   "source": LOCAL_ONLY_NOTE})
         (into / path.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n",
                                       encoding="utf-8")
     return local

@@ -183,6 +183,63 @@ def open_tab(lab: Locator, title: str) -> None:
     expect(tab).to_have_attribute("aria-selected", "true")
 
 
+# The notebook's outputs as JupyterLab holds them (the page exposes the app: the lab
+# server's expose_app_in_browser, the site's lite/jupyter-lite.json).
+OUTPUTS_JS = """() => window.jupyterapp.shell.currentWidget.content.model.toJSON()
+  .cells.map(c => c.outputs || null)"""
+# What is compared, as nbval does: stream text and these representations.
+COMPARED = ("text/plain", "text/html", "text/markdown", "image/svg+xml", "application/json")
+SANITIZE = Path(__file__).resolve().parents[1] / "nbval_sanitize.cfg"
+
+
+def sanitizers() -> list[tuple[re.Pattern[str], str]]:
+    """nbval's sanitizing patterns (tests/nbval_sanitize.cfg), to compare as nbval does."""
+    lines = [line.split(":", 1)[1].strip() for line in SANITIZE.read_text().splitlines()
+             if line.startswith(("regex:", "replace:"))]
+    return [(re.compile(regex), replace) for regex, replace in zip(lines[::2], lines[1::2],
+                                                                   strict=True)]
+
+
+def comparable(outputs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(kind, text) of each compared part of a cell's outputs, sanitized."""
+    def text(value: Any) -> str:
+        value = "".join(value) if isinstance(value, list) else value
+        value = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        for pattern, replacement in sanitizers():
+            value = pattern.sub(replacement, value)
+        return value
+
+    parts: list[tuple[str, str]] = []
+    for out in outputs:
+        if out["output_type"] == "stream":
+            parts.append((out["name"], text(out["text"])))
+        elif out["output_type"] == "error":
+            parts.append(("error", f"{out['ename']}: {out['evalue']}"))
+        else:
+            parts += [(kind, text(out["data"][kind])) for kind in COMPARED
+                      if kind in out.get("data", {})]
+    # Consecutive chunks of one stream are one text (the kernel may flush them apart).
+    merged: list[tuple[str, str]] = []
+    for kind, value in parts:
+        if merged and kind in {"stdout", "stderr"} and merged[-1][0] == kind:
+            merged[-1] = (kind, merged[-1][1] + value)
+        else:
+            merged.append((kind, value))
+    return merged
+
+
+def changed_outputs(nb: Any, now: list[list[dict[str, Any]] | None]) -> list[str]:
+    """The cells (not marked NBVAL_IGNORE_OUTPUT) whose outputs differ from ``nb``'s."""
+    changed: list[str] = []
+    for index, (cell, outputs) in enumerate(zip(nb.cells, now, strict=True)):
+        if cell.cell_type != "code" or cell.source.startswith("# NBVAL_IGNORE_OUTPUT"):
+            continue
+        before, after = comparable(cell.outputs), comparable(outputs or [])
+        if before != after:
+            changed.append(f"cell {index}: committed {before!r:.400}\n  now {after!r:.400}")
+    return changed
+
+
 def local_only(nb: Any) -> bool:
     """True for a lesson the site only shows: it opens with the "run it locally" note."""
     return bool(nb.cells) and "local-only" in nb.cells[0].metadata.get("tags", [])
@@ -247,6 +304,15 @@ def test_lesson_runs_and_its_lab_works(
                                                 range(1, len(code_cells) + 1)], (
             f"{name}: not every cell ran once, in order, in a fresh kernel: {prompts}")
         timings.record(key, "run all", time.monotonic() - run_started)
+        # ... to the committed outputs (as nbval checks them on CPython: the site's
+        # Python is Pyodide's, a newer one, and must print the same).
+        compared = [c for c in nb.cells if c.cell_type == "code" and c.outputs
+                    and not c.source.startswith("# NBVAL_IGNORE_OUTPUT")]
+        assert compared, f"{name}: no committed output to compare with"
+        timings.record(key, "cells compared", len(compared))
+        changed = changed_outputs(nb, page.evaluate(OUTPUTS_JS))
+        assert not changed, f"{name}: outputs differ from the committed ones:\n" + "\n".join(
+            changed)
 
         # Every widget rendered; each lab/compare cell shows one.
         for broken in ("Loading widget...", "Error displaying widget"):
