@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,28 @@ def test_txlib_real_refuses_to_load_in_a_browser():
     assert refused.startswith("refused: txlib.real runs real processes and databases")
     assert "python3 course.py lab" in refused
     assert listed == "True"  # the other lessons' exercises still load
+
+
+def workflow(name: str) -> dict:
+    import yaml  # PyYAML comes with JupyterLab (jupyter-events needs it)
+
+    return yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+
+
+def steps_run(job: dict) -> list[str]:
+    return [step["run"] for step in job["steps"] if "run" in step]
+
+
+def test_the_tests_workflow_runs_the_readme_test_command():
+    job = workflow("tests.yml")["jobs"]["test"]
+    assert "python3 course.py test" in steps_run(job)
+    assert job["env"]["CI"] == "true"  # browser tests fail rather than skip
+
+
+def test_the_pages_workflow_publishes_the_site_it_builds():
+    flow = workflow("pages.yml")
+    build = flow["jobs"]["build"]
+    assert "python3 course.py lite" in steps_run(build)
+    upload = next(s for s in build["steps"] if "upload-pages-artifact" in s.get("uses", ""))
+    assert upload["with"]["path"] == os.path.relpath(build_lite.OUTPUT, ROOT)
+    assert any("deploy-pages" in s.get("uses", "") for s in flow["jobs"]["deploy"]["steps"])
