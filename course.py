@@ -4,6 +4,9 @@
     python3 course.py lab [ARGS...]       set up, then open the course in JupyterLab
     python3 course.py test [ARGS...]      set up, then run ruff, mypy and the whole test suite
     python3 course.py notebooks [NB...]   set up, then execute the notebooks in place
+    python3 course.py lite [--serve]      set up, then build the course as a JupyterLite site
+                                          (it runs in a browser tab; --serve serves it)
+    python3 course.py links               the Binder and GitHub Pages addresses of origin
     python3 course.py setup               only set up (.venv with txlib and its dependencies)
     python3 course.py clean               remove .venv, build output and tool caches
 
@@ -11,8 +14,10 @@ Setup creates a virtual environment in ``.venv`` next to this file and runs
 ``pip install -e ".[test]"`` in it. The install is skipped while
 ``.venv/.txlib-installed`` holds the SHA-256 of the current ``pyproject.toml``.
 Extra arguments after ``lab`` go to ``jupyter lab``; after ``test``, to pytest; after
-``notebooks``, to ``scripts/execute_notebooks.py`` (which notebooks; default: all).
-This script uses only the standard library.
+``notebooks``, to ``scripts/execute_notebooks.py`` (which notebooks; default: all);
+after ``lite``, to ``scripts/build_lite.py`` (``--serve``, ``--port N``, ``--force``),
+which prints the site's folder (``build/lite``) on its last line. This script uses only
+the standard library.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -31,7 +37,13 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".txlib-installed"
 PYPROJECT = ROOT / "pyproject.toml"
-COMMANDS = ("lab", "test", "notebooks", "setup", "clean")
+COMMANDS = ("lab", "test", "notebooks", "lite", "links", "setup", "clean")
+FIRST_LESSON = "00_start_here.ipynb"
+# origin's forms for a GitHub repository: https://github.com/O/R(.git),
+# git@github.com:O/R(.git), ssh://git@github.com/O/R(.git)
+GITHUB_REMOTE = re.compile(
+    r"^(?:https?://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)"
+    r"(?P<owner>[A-Za-z0-9-]+)/(?P<repo>[A-Za-z0-9._-]+?)(?:\.git)?/?$")
 PYTEST_NO_TESTS_COLLECTED = 5
 
 
@@ -165,6 +177,58 @@ def notebooks(extra: Sequence[str]) -> int:
     return run([venv_bin("python"), "scripts/execute_notebooks.py", *extra])
 
 
+def lite(extra: Sequence[str]) -> int:
+    """Set up, then build the JupyterLite site (and serve it, with ``--serve``)."""
+    setup()
+    return run([venv_bin("python"), "scripts/build_lite.py", *extra])
+
+
+def github_links(remote: str) -> dict[str, str] | None:
+    """The Binder and GitHub Pages addresses of a GitHub ``remote`` URL (else None)."""
+    found = GITHUB_REMOTE.match(remote.strip())
+    if found is None:
+        return None
+    owner, repo = found["owner"], found["repo"]
+    pages = (f"https://{owner.lower()}.github.io/" if repo.lower() == f"{owner.lower()}.github.io"
+             else f"https://{owner.lower()}.github.io/{repo}/")
+    return {
+        "repository": f"https://github.com/{owner}/{repo}",
+        "binder": f"https://mybinder.org/v2/gh/{owner}/{repo}/HEAD"
+                  f"?urlpath=lab/tree/notebooks/{FIRST_LESSON}",
+        "pages": f"{pages}lab/index.html?path={FIRST_LESSON}",
+    }
+
+
+def links() -> int:
+    """Print the Binder and GitHub Pages addresses of ``origin`` and the README badges."""
+    try:
+        done = subprocess.run(["git", "remote", "get-url", "origin"], cwd=ROOT,
+                              capture_output=True, text=True, check=False)
+    except OSError as exc:
+        print(f"course.py: cannot run git ({exc}), so origin is unknown", file=sys.stderr)
+        return 1
+    remote = done.stdout.strip()
+    if done.returncode != 0 or not remote:
+        print("course.py: this checkout has no remote called origin, so there is no Binder "
+              "or Pages address to give", file=sys.stderr)
+        return 1
+    found = github_links(remote)
+    if found is None:
+        print(f"course.py: origin is {remote}, not a GitHub repository: Binder and GitHub "
+              "Pages addresses exist only for GitHub repositories", file=sys.stderr)
+        return 1
+    print(f"repository:         {found['repository']}")
+    print(f"Launch on Binder:   {found['binder']}")
+    print(f"Open in browser:    {found['pages']}")
+    print("  (GitHub Pages serves the site once the workflow .github/workflows/pages.yml has "
+          "run with Pages set to 'GitHub Actions')")
+    print("README badges:")
+    print(f"[![Open in your browser](https://img.shields.io/badge/open-in%20your%20browser-blue)]"
+          f"({found['pages']})")
+    print(f"[![Launch on Binder](https://mybinder.org/badge_logo.svg)]({found['binder']})")
+    return 0
+
+
 def clean() -> int:
     """Remove ``.venv``, build output, tool caches and ``__pycache__`` directories."""
     targets = [VENV, ROOT / "build", ROOT / "dist", *ROOT.glob("*.egg-info")]
@@ -189,7 +253,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"course.py: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}",
               file=sys.stderr)
         return 2
-    if command in {"setup", "clean"} and extra:
+    if command in {"setup", "clean", "links"} and extra:
         print(f"course.py: {command} takes no arguments", file=sys.stderr)
         return 2
     try:
@@ -199,6 +263,10 @@ def main(argv: Sequence[str]) -> int:
             return test(extra)
         if command == "notebooks":
             return notebooks(extra)
+        if command == "lite":
+            return lite(extra)
+        if command == "links":
+            return links()
         if command == "clean":
             return clean()
         setup()

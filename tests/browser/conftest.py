@@ -1,5 +1,7 @@
-"""Fixtures of the browser suite: a JupyterLab server on a copy of notebooks/ and the
-system Chromium driven by Playwright.
+"""Fixtures of the browser suite: the two places a learner runs the course -- a
+JupyterLab server on a copy of notebooks/, and the course's JupyterLite site (JupyterLab
+and a Pyodide kernel in the browser, built by scripts/build_lite.py and served from
+127.0.0.1) -- and the system Chromium driven by Playwright.
 
 These tests never download a browser: Playwright drives the Chromium given by the
 environment variable ``TXLIB_CHROMIUM``, else ``/usr/bin/chromium`` (Debian's package
@@ -10,7 +12,10 @@ under CI (``CI`` set to ``true`` or ``1``), where they fail: CI installs both.
 JupyterLab serves a temporary copy of notebooks/ (running all cells never rewrites the
 committed notebooks), on a free port of 127.0.0.1, with an empty token, and with its
 own empty config, data, runtime, settings and workspace directories, so nothing in the
-user's ~/.jupyter changes what is tested. Screenshots are written to
+user's ~/.jupyter changes what is tested. The JupyterLite site is built into
+``build/lite/`` (skipped while up to date; the first build fetches Pyodide from npm and
+wheels from PyPI, so it needs ``npm``: without it the site's tests are skipped, or fail
+under CI) and served by ``scripts/build_lite.py --serve``. Screenshots are written to
 ``tests/browser/artifacts/`` (git-ignored).
 """
 
@@ -19,10 +24,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -48,6 +55,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SERVER_START_TIMEOUT = 90.0  # seconds for `jupyter lab` to answer its HTTP API
+SITE_BUILD_TIMEOUT = 900.0  # seconds to build (first time: fetch) and serve the site
 SERVER_STOP_TIMEOUT = 20.0
 POLL_INTERVAL = 0.2  # between polls of the starting server (an external process)
 
@@ -195,6 +203,8 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         f"--ServerApp.root_dir={served}",
         f"--LabApp.user_settings_dir={settings}",
         f"--LabApp.workspaces_dir={base / 'workspaces'}",
+        # window.jupyterapp: the tests read the notebook's outputs from JupyterLab's model.
+        "--LabApp.expose_app_in_browser=True",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
@@ -229,6 +239,67 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
             process.wait()
 
 
+# --- the course's JupyterLite site ------------------------------------------------------
+@dataclass
+class LiteSite:
+    url: str  # http://127.0.0.1:PORT (no trailing slash)
+    folder: Path  # the built site
+    log: Path
+
+    @property
+    def notebooks(self) -> Path:
+        """The lessons as the site serves them."""
+        return self.folder / "files"
+
+    def shut_down_kernels(self) -> None:
+        """Nothing to do: a kernel lives in its page's web worker and ends with the page."""
+
+
+@pytest.fixture(scope="session")
+def lite_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteSite]:
+    """The course's JupyterLite site, built from this checkout and served on 127.0.0.1."""
+    if shutil.which("npm") is None and not (ROOT / "build" / "lite" / "index.html").exists():
+        unavailable("building the JupyterLite site needs npm (Debian/Ubuntu: "
+                    "`sudo apt install npm`)")
+    log = tmp_path_factory.mktemp("jupyterlite") / "build_lite.log"
+    cmd = [sys.executable, "-u", str(ROOT / "scripts" / "build_lite.py"), "--serve",
+           "--port", "0"]
+    with log.open("w") as log_file:
+        process = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=log_file, text=True)
+    assert process.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()  # the build's progress, then the site's URL
+    threading.Thread(target=lambda: [lines.put(line.rstrip()) for line in process.stdout],
+                     daemon=True).start()
+    seen: list[str] = []
+    started = time.monotonic()
+    try:
+        while not (seen and seen[-1].startswith("http://127.0.0.1:")):
+            if time.monotonic() - started > SITE_BUILD_TIMEOUT:
+                break
+            try:
+                seen.append(lines.get(timeout=1.0))
+            except queue.Empty:
+                if process.poll() is not None:  # the build failed
+                    break
+        if not seen or not seen[-1].startswith("http://127.0.0.1:"):
+            process.kill()
+            process.wait()
+            pytest.fail("scripts/build_lite.py did not serve the site:\n"
+                        + "\n".join(seen[-30:]) + "\n" + log.read_text(errors="replace"),
+                        pytrace=False)
+        TIMINGS.record("site", "build+serve", time.monotonic() - started)
+        yield LiteSite(url=seen[-1].rstrip("/"), folder=ROOT / "build" / "lite", log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=SERVER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
 # --- Chromium through Playwright -------------------------------------------------------
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
@@ -243,7 +314,9 @@ def browser() -> Iterator[Any]:
     if executable is None:
         unavailable("no Chromium found (Debian/Ubuntu: `sudo apt install chromium`, or set "
                     "TXLIB_CHROMIUM to a Chromium executable)")
-    args = list(CHROMIUM_ARGS)
+    # Any host but 127.0.0.1 fails to resolve: nothing can leave the machine, even if
+    # the page asks (the tests also assert that it never asks).
+    args = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium's sandbox cannot start as root
     with sync_playwright() as playwright:

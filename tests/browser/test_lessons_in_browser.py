@@ -1,8 +1,10 @@
-"""Every lesson, opened in JupyterLab in a real browser, runs clean and its lab works.
+"""Every lesson, opened in a real browser, runs clean and its lab works: in JupyterLab
+(target ``jupyterlab``) and in the course's JupyterLite site, where the kernel is Pyodide
+in the browser (target ``jupyterlite``).
 
 For each notebook in notebooks/ (found by glob, so new lessons are tested as they come):
-open it in JupyterLab, clear its outputs and run all cells from the menus as a learner
-would, wait until every cell has run and the kernel is idle, then check that
+open it, clear its outputs and run all cells from the menus as a learner would, wait
+until every cell has run and the kernel is idle, then check that
 
 - no cell shows an error (a traceback or anything on stderr);
 - every widget is rendered (no "Loading widget...", no "model not found"), and each
@@ -10,11 +12,25 @@ would, wait until every cell has run and the kernel is idle, then check that
 - in the lesson's main lab (the last ``txlib.lab`` of the notebook): ``▶`` moves the
   highlighted step of the space-time diagram and the states of the state machines,
   ``◀`` restores them, a crash injected from the fault panel changes the outcome, and
-  the scenario JSON box round-trips the changed scenario through ``reset``.
+  the scenario JSON box round-trips the changed scenario through ``reset``;
+- no request of the page (or of its web workers) went anywhere but 127.0.0.1.
+
+After "Run All", every output (but those of ``# NBVAL_IGNORE_OUTPUT`` cells) must be
+the committed one, compared as nbval compares them, read from JupyterLab's notebook
+model: on CPython that repeats nbval, in the site it checks that Pyodide's Python (a
+newer one) prints the same.
+
+In the site, a lesson that needs real processes (lesson 11) is not run: it must open
+with its "run this lesson on your computer" note first. All lessons take 6 to 7 minutes
+there on two busy cores (the kernel starts in each page), so by default the site runs a
+representative set (``LITE_DEFAULT``, about half of that); ``TXLIB_LITE_LESSONS=all``
+runs every lesson there. The time until the kernel is ready and the time of "Run All"
+are printed per lesson at the end of the run (and written to
+``tests/browser/artifacts/timings.json``).
 
 A screenshot of each main lab after a few steps (three, or more until the state
 machines have changed) is saved to
-``tests/browser/artifacts/<notebook>.png``. Every wait is on a condition in the page
+``tests/browser/artifacts/<target>-<notebook>.png``. Every wait is on a condition in the page
 (Playwright's auto-waiting ``expect`` or ``wait_for_function``), never a sleep.
 """
 
@@ -22,10 +38,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import nbformat
 import pytest
@@ -41,6 +60,35 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 PATHS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a lesson is opened: the server fixture, the page of a notebook, the kernel."""
+
+    name: str
+    server: str  # the session fixture serving the notebooks
+    page: str  # the path of a notebook's page, {name} being the notebook's file name
+    kernel: str  # the kernel's name in the notebook's toolbar
+
+
+JUPYTERLAB = Target("jupyterlab", "lab_server", "/lab/tree/{name}?reset", "Python 3 (ipykernel)")
+JUPYTERLITE = Target("jupyterlite", "lite_site", "/lab/index.html?path={name}",
+                     "Python (Pyodide)")
+# The lessons the site runs by default: the first (how the course works), 2PC, 3PC
+# under a partition, sagas, model checking (the heaviest computing) and the one that
+# only says to run it locally.
+LITE_DEFAULT = ("00_", "02_", "05_", "06_", "10_", "11_")
+
+
+def lite_selected(path: Path) -> bool:
+    chosen = os.environ.get("TXLIB_LITE_LESSONS", "").strip().lower()
+    return chosen == "all" or path.name.startswith(LITE_DEFAULT)
+
+
+CASES = [pytest.param(JUPYTERLAB, p, id=f"jupyterlab-{p.name}") for p in PATHS] + [
+    pytest.param(JUPYTERLITE, p, id=f"jupyterlite-{p.name}") for p in PATHS
+    if lite_selected(p)]
 VIEWPORT = {"width": 1600, "height": 1000}
 RUN_ALL_TIMEOUT = 120_000  # ms for all cells of one lesson to run (they take seconds)
 KERNEL_TIMEOUT = 60_000  # ms for the kernel to start
@@ -141,35 +189,114 @@ def open_tab(lab: Locator, title: str) -> None:
     expect(tab).to_have_attribute("aria-selected", "true")
 
 
+# The notebook's outputs as JupyterLab holds them (the page exposes the app: the lab
+# server's expose_app_in_browser, the site's lite/jupyter-lite.json).
+OUTPUTS_JS = """() => window.jupyterapp.shell.currentWidget.content.model.toJSON()
+  .cells.map(c => c.outputs || null)"""
+# What is compared, as nbval does: stream text and these representations.
+COMPARED = ("text/plain", "text/html", "text/markdown", "image/svg+xml", "application/json")
+SANITIZE = Path(__file__).resolve().parents[1] / "nbval_sanitize.cfg"
+
+
+def sanitizers() -> list[tuple[re.Pattern[str], str]]:
+    """nbval's sanitizing patterns (tests/nbval_sanitize.cfg), to compare as nbval does."""
+    lines = [line.split(":", 1)[1].strip() for line in SANITIZE.read_text().splitlines()
+             if line.startswith(("regex:", "replace:"))]
+    return [(re.compile(regex), replace) for regex, replace in zip(lines[::2], lines[1::2],
+                                                                   strict=True)]
+
+
+def comparable(outputs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(kind, text) of each compared part of a cell's outputs, sanitized."""
+    def text(value: Any) -> str:
+        value = "".join(value) if isinstance(value, list) else value
+        value = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        for pattern, replacement in sanitizers():
+            value = pattern.sub(replacement, value)
+        return value
+
+    parts: list[tuple[str, str]] = []
+    for out in outputs:
+        if out["output_type"] == "stream":
+            parts.append((out["name"], text(out["text"])))
+        elif out["output_type"] == "error":
+            parts.append(("error", f"{out['ename']}: {out['evalue']}"))
+        else:
+            parts += [(kind, text(out["data"][kind])) for kind in COMPARED
+                      if kind in out.get("data", {})]
+    # Consecutive chunks of one stream are one text (the kernel may flush them apart).
+    merged: list[tuple[str, str]] = []
+    for kind, value in parts:
+        if merged and kind in {"stdout", "stderr"} and merged[-1][0] == kind:
+            merged[-1] = (kind, merged[-1][1] + value)
+        else:
+            merged.append((kind, value))
+    return merged
+
+
+def changed_outputs(nb: Any, now: list[list[dict[str, Any]] | None]) -> list[str]:
+    """The cells (not marked NBVAL_IGNORE_OUTPUT) whose outputs differ from ``nb``'s."""
+    changed: list[str] = []
+    for index, (cell, outputs) in enumerate(zip(nb.cells, now, strict=True)):
+        if cell.cell_type != "code" or cell.source.startswith("# NBVAL_IGNORE_OUTPUT"):
+            continue
+        before, after = comparable(cell.outputs), comparable(outputs or [])
+        if before != after:
+            changed.append(f"cell {index}: committed {before!r:.400}\n  now {after!r:.400}")
+    return changed
+
+
+def local_only(nb: Any) -> bool:
+    """True for a lesson the site only shows: it opens with the "run it locally" note."""
+    return bool(nb.cells) and "local-only" in nb.cells[0].metadata.get("tags", [])
+
+
+def outside_requests(requests: list[str]) -> list[str]:
+    """The requests that went anywhere but 127.0.0.1 (data: and blob: stay in the page)."""
+    return [url for url in requests if urlsplit(url).scheme not in {"data", "blob"}
+            and urlsplit(url).hostname != "127.0.0.1"]
+
+
 # --- the test --------------------------------------------------------------------------
-@pytest.mark.parametrize("path", PATHS, ids=[p.name for p in PATHS])
+@pytest.mark.parametrize(("target", "path"), CASES)
 def test_lesson_runs_and_its_lab_works(
-    path: Path, browser: Any, lab_server: Any, artifacts: Path, timings: Any
+    target: Target, path: Path, request: pytest.FixtureRequest, browser: Any,
+    artifacts: Path, timings: Any
 ) -> None:
+    server = request.getfixturevalue(target.server)
     name = path.name
-    served = lab_server.notebooks / name
+    key = f"{target.name}/{name}"
+    served = server.notebooks / name
     assert served.exists(), f"{name} was not in notebooks/ when the server started"
     nb = nbformat.read(served, as_version=4)
     context = browser.new_context(viewport=VIEWPORT)
+    requests: list[str] = []
+    context.on("request", lambda req: requests.append(req.url))  # also the web workers'
     page = context.new_page()
     page.set_default_timeout(ACTION_TIMEOUT)
     page_errors: list[str] = []
     page.on("pageerror", lambda exc: page_errors.append(str(exc)))
     try:
         started = time.monotonic()
-        page.goto(f"{lab_server.url}/lab/tree/{name}?reset")
+        page.goto(server.url + target.page.format(name=name))
         panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        cells = panel.locator(".jp-Notebook .jp-Cell")
+        expect(cells).to_have_count(len(nb.cells), timeout=KERNEL_TIMEOUT)
+        if local_only(nb):  # the site shows it with its outputs, and says why not to run it
+            expect(cells.first).to_contain_text("Run this lesson on your computer")
+            expect(panel.locator(".jp-OutputArea-output").first).to_be_attached()
+            assert not outside_requests(requests), outside_requests(requests)
+            return
         expect(panel.locator(".jp-Toolbar-kernelName")).to_have_text(
-            "Python 3 (ipykernel)", timeout=KERNEL_TIMEOUT)
+            target.kernel, timeout=KERNEL_TIMEOUT)
         expect(panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
             "data-status", "idle", timeout=KERNEL_TIMEOUT)
-        timings.record(name, "open+kernel", time.monotonic() - started)
+        timings.record(key, "kernel ready", time.monotonic() - started)
 
         # Run everything from a clean slate, as a learner would.
-        cells = panel.locator(".jp-Notebook .jp-Cell")
-        expect(cells).to_have_count(len(nb.cells))
         menu(page, "Edit", "Clear Outputs of All Cells")
         page.wait_for_function(ALL_CLEARED_JS)
+        run_started = time.monotonic()
         menu(page, "Run", "Run All Cells")
         page.wait_for_function(ALL_RUN_JS, timeout=RUN_ALL_TIMEOUT)
         errors = panel.locator(f".jp-OutputArea-output{STDERR}")
@@ -182,7 +309,16 @@ def test_lesson_runs_and_its_lab_works(
         assert [p.strip() for p in prompts] == [f"[{i}]:" for i in
                                                 range(1, len(code_cells) + 1)], (
             f"{name}: not every cell ran once, in order, in a fresh kernel: {prompts}")
-        timings.record(name, "run all", time.monotonic() - started)
+        timings.record(key, "run all", time.monotonic() - run_started)
+        # ... to the committed outputs (as nbval checks them on CPython: the site's
+        # Python is Pyodide's, a newer one, and must print the same).
+        compared = [c for c in nb.cells if c.cell_type == "code" and c.outputs
+                    and not c.source.startswith("# NBVAL_IGNORE_OUTPUT")]
+        assert compared, f"{name}: no committed output to compare with"
+        timings.record(key, "cells compared", len(compared))
+        changed = changed_outputs(nb, page.evaluate(OUTPUTS_JS))
+        assert not changed, f"{name}: outputs differ from the committed ones:\n" + "\n".join(
+            changed)
 
         # Every widget rendered; each lab/compare cell shows one.
         for broken in ("Loading widget...", "Error displaying widget"):
@@ -202,7 +338,7 @@ def test_lesson_runs_and_its_lab_works(
 
         # The outcome as planned; then back to the start.
         planned = outcome_at_end(lab)
-        timings.record(name, "lab interactive", time.monotonic() - started)
+        timings.record(key, "lab interactive", time.monotonic() - started)
         button(lab, "⏮").click()
         expect_at_step(lab, 0)
 
@@ -225,11 +361,11 @@ def test_lesson_runs_and_its_lab_works(
             seen.append((highlighted, machine_states(lab)))
             if seen[-1][1] != seen[-2][1]:
                 changed.append(step)
-        timings.record(name, "steps taken", step)
+        timings.record(key, "steps taken", step)
         page.set_viewport_size({"width": VIEWPORT["width"],
                                 "height": min(4000, int(lab.bounding_box()["height"]) + 200)})
         lab.scroll_into_view_if_needed()
-        lab.screenshot(path=artifacts / f"{path.stem}.png")
+        lab.screenshot(path=artifacts / f"{target.name}-{path.stem}.png")
         page.set_viewport_size(VIEWPORT)
 
         # Step back to before the last change of the state machines: each click restores
@@ -281,13 +417,15 @@ def test_lesson_runs_and_its_lab_works(
 
         expect(message(lab)).not_to_contain_text("⚠")
         assert not page_errors, f"{name}: JavaScript errors in the page: {page_errors}"
-        timings.record(name, "total", time.monotonic() - started)
+        assert not outside_requests(requests), (
+            f"{name}: requests left 127.0.0.1: {outside_requests(requests)[:10]}")
+        timings.record(key, "total", time.monotonic() - started)
     except BaseException:
         # What the page looked like, for the CI log's reader; then the real failure.
         with contextlib.suppress(Exception):
             page.set_viewport_size(VIEWPORT)
-            page.screenshot(path=artifacts / f"{path.stem}-failure.png")
+            page.screenshot(path=artifacts / f"{target.name}-{path.stem}-failure.png")
         raise
     finally:
         context.close()
-        lab_server.shut_down_kernels()
+        server.shut_down_kernels()

