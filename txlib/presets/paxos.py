@@ -56,9 +56,11 @@ PAXOS_SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         P, name="paxos-commit-partition-heals",
-        faults=(partition(["a1", "a2"]), heal(at_time=400)),
-        description="The same partition heals at time 400: the leader's ballot finds that "
-                    "no vote reached a majority, proposes Aborted, and everyone aborts.",
+        faults=(partition(["a1", "a2"]), heal(at_time=330)),
+        description="The same partition heals at time 330: the leader's ballot 4, which it "
+                    "kept sending, now reaches a1 and a2; they never got a vote, so no "
+                    "Prepared can have been chosen: the leader proposes Aborted everywhere "
+                    "and everyone aborts.",
     ),
     Scenario(
         P, name="paxos-commit-faster", options={"faster": True},
