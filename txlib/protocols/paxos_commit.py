@@ -10,9 +10,10 @@ Normal case (ballot 0, each participant the proposer of its own instance): the l
 (the node ``"coordinator"``) sends PREPARE; each participant forces its vote and sends
 a phase 2a message (P2A) with ``prepared`` or ``aborted`` to the first ``F+1``
 acceptors; each of those waits for every participant's vote (``batch_timeout`` at
-most), forces them in one write and answers with one bundled phase 2b message (P2B) to
-the leader, which announces COMMIT once a majority accepted ``prepared`` in every
-instance, or ABORT once any instance chose ``aborted``. With ``faster=True``
+most; an ``aborted`` vote goes on at once), forces them in one write and answers with
+one bundled phase 2b message (P2B) to the leader, which announces COMMIT once a
+majority accepted ``prepared`` in every instance, or ABORT once any instance chose
+``aborted``. With ``faster=True``
 (*Faster Paxos Commit*) the acceptors send their P2B to every participant instead, and
 each participant learns the outcome itself: one message delay less.
 
