@@ -39,6 +39,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from itertools import combinations
 from typing import Any, NamedTuple, cast
 
+from ..errors import TxlibError
 from .search import Exploration, Model, Progress, search
 from .tla import ABORTED, COMMITTED, PREPARED, RM_STATES, WORKING, TCommit, consistent
 
@@ -75,7 +76,7 @@ class PaxosCommitSpec(Model[int]):
     def __init__(self, rms: int = 2, acceptors: int = 3, ballots: Sequence[int] = (0, 1),
                  refinement: bool = False) -> None:
         if 0 not in ballots or any(b < 0 for b in ballots):
-            raise ValueError(f"ballots must be numbers >= 0 including 0, got {ballots!r}")
+            raise TxlibError(f"ballots must be numbers >= 0 including 0, got {ballots!r}")
         self.rms, self.acceptors = rms, acceptors
         self.ballots = tuple(sorted(set(ballots)))
         self.majorities = tuple(combinations(range(acceptors), acceptors // 2 + 1))
