@@ -78,7 +78,7 @@ def _option_cases() -> list[Case]:
     return cases
 
 
-COMMIT = ("2pc", "3pc", "naive")
+COMMIT = ("2pc", "3pc", "naive", "paxos-commit")
 
 
 def _commit_cases() -> list[Case]:
@@ -117,6 +117,23 @@ def _commit_cases() -> list[Case]:
         "3pc", faults=[txlib.drop("PREPARE")]), "'PREPARE'"))
     cases.append(("2pc:drop PRE_COMMIT", lambda: txlib.simulate(
         "2pc", faults=[txlib.drop("PRE_COMMIT")]), "'PRE_COMMIT'"))
+    paxos = "paxos-commit"
+    for value, fragment in ((0, "got 0"), (2, "got 2"), ("3", "got '3'"),
+                            (10**12, "got 1000000000000"), (17, "got 17"), (None, "None")):
+        cases.append((f"{paxos}:acceptors={txlib.errors.shown(value)[:24]}",
+                      lambda v=value: txlib.simulate(paxos, acceptors=v), fragment))
+    cases += [
+        (f"{paxos}:participant named like an acceptor", lambda: txlib.simulate(
+            paxos, participants=["p1", "a1"]), "'a1'"),
+        (f"{paxos}:crash an acceptor it does not have", lambda: txlib.simulate(
+            paxos, faults=[txlib.crash("a4")]), "'a4'"),
+        (f"{paxos}:vote_no an acceptor", lambda: txlib.simulate(
+            paxos, faults=[txlib.vote_no("a1")]), "'a1'"),
+        (f"{paxos}:drop YES", lambda: txlib.simulate(
+            paxos, faults=[txlib.drop("YES")]), "'YES'"),
+        (f"{paxos}:acceptors in JSON", lambda: txlib.Scenario.from_json(
+            '{"protocol": "paxos-commit", "options": {"acceptors": 4}}'), "got 4"),
+    ]
     return cases
 
 

@@ -8,6 +8,7 @@ from ..protocols import get_protocol
 from ..simulation.scenario import Scenario
 from .choreography import CHOREOGRAPHY_SCENARIOS
 from .design import DESIGN_SCENARIOS
+from .paxos import PAXOS_SCENARIOS
 
 _SEED_ACCOUNTS = ("AccountA", "AccountB")
 _SEED_TRANSFER = {"AccountA": ["debit", 100], "AccountB": ["credit", 100]}
@@ -227,7 +228,8 @@ _SAGAS: tuple[Scenario, ...] = (
 )
 
 NAMED_SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (*_NAMED, *_SAGAS, *CHOREOGRAPHY_SCENARIOS, *DESIGN_SCENARIOS)
+    s.name: s
+    for s in (*_NAMED, *_SAGAS, *CHOREOGRAPHY_SCENARIOS, *DESIGN_SCENARIOS, *PAXOS_SCENARIOS)
 }
 
 

@@ -10,6 +10,7 @@ from ..errors import TxlibError, bad_choice
 from .base import COORDINATOR, CommitConfig, CommitProtocol, Protocol
 from .choreography import SagaChoreography
 from .naive import NoProtocol
+from .paxos_commit import PaxosCommit
 from .saga import SagaOrchestration
 from .tcc import TryConfirmCancel
 from .three_phase import ThreePhaseCommit
@@ -50,6 +51,7 @@ _BUILT_IN: tuple[Protocol, ...] = (
     NoProtocol(),
     SagaChoreography(),
     TryConfirmCancel(),
+    PaxosCommit(),
 )
 for _protocol in _BUILT_IN:
     register(_protocol)
