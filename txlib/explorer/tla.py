@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 from typing import Any, NamedTuple
 
-from .search import Exploration, Model, Progress, search
+from .search import Exploration, Model, SearchProgress, search
 
 WORKING, PREPARED, COMMITTED, ABORTED = "working", "prepared", "committed", "aborted"
 RM_STATES = (WORKING, PREPARED, COMMITTED, ABORTED)
@@ -175,7 +175,7 @@ class TwoPhase(Model[TPState]):
         return f"{name}(r{rest[0] + 1})" if rest else name
 
 
-def check(model: Model[Any], *, progress: bool | Progress | None = False,
+def check(model: Model[Any], *, progress: bool | SearchProgress | None = False,
           **limits: Any) -> Exploration:
     """Explore a TLA+ model completely (no blocking analysis: these specs state safety
     only)."""
