@@ -42,8 +42,8 @@ _CHECK_EVERY = 128
 class Model(ABC, Generic[S]):
     """A transition system the search can explore.
 
-    Actions are hashable keys (tuples) a model can replay; ``describe`` turns one into
-    words. ``participants`` names the processes whose decisions the blocking analysis
+    Actions are hashable values a model can replay (tuples for the TLA+ models, small
+    frozen dataclasses for txlib's worlds); ``describe`` turns one into words. ``participants`` names the processes whose decisions the blocking analysis
     follows (leave it empty for models without that notion).
     """
 

@@ -90,14 +90,11 @@ grid, and ``worse``: can it get worse?).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import marshal
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
-from ..engine.faults import Fault, drop
 from ..engine.records import Message
 from ..engine.scheduler import MessageEntry, PendingEvent, TimerDue
 from ..engine.world import World
@@ -105,6 +102,7 @@ from ..errors import TxlibError, bad_choice
 from ..protocols import PROTOCOLS, CommitProtocol, Protocol, get_protocol
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, participant_names
+from . import counterexamples
 from .actions import (
     ACTIONS,
     FAULTS,
@@ -127,7 +125,6 @@ from .search import Exploration, Finding, Model, SearchProgress, search
 
 TIMEOUTS: tuple[str, ...] = ("synchronous", "asynchronous")
 ASYNC_DEPTH = 20  # the default depth bound of an asynchronous search (see explore)
-REPRODUCE_SEEDS = 50  # seeds a counterexample's fault plan is tried with (see counterexample)
 START = Start()
 HEAL = Heal()
 
@@ -250,14 +247,14 @@ class WorldModel(Model[ExploredWorld]):
         for event, entry in self.events(w):
             c = w.clone()
             watches = self._watch(c, event) if can_crash else []
-            self._step(c, event, entry)
+            self.take(c, event, entry)
             c.unwatch()
             out.append((event, c))
             for node, did in watches:
                 for k in range(1, len(did)):
                     c2 = w.clone()
                     c2.watch(node, crash_after=k)
-                    self._step(c2, event, entry)
+                    self.take(c2, event, entry)
                     c2.unwatch()
                     c2.used = used._replace(crashes=used.crashes + 1)
                     out.append((CrashDuring(event, node, k, did[k - 1]), c2))
@@ -290,7 +287,7 @@ class WorldModel(Model[ExploredWorld]):
         return [(n, w.watch(n).did) for n in names]
 
     @staticmethod
-    def _step(w: World, event: Event, entry: PendingEvent | None) -> None:
+    def take(w: World, event: Event, entry: PendingEvent | None) -> None:
         """Carry out an ordinary event (with the world's own step function)."""
         if entry is None:
             w.start()
@@ -300,14 +297,14 @@ class WorldModel(Model[ExploredWorld]):
     def apply(self, w: World, action: Action) -> None:
         """Carry out ``action`` on ``w``, finding its queue entry by key (for replays)."""
         if isinstance(action, (Start, Deliver, Timeout)):
-            self._step(w, action, self._entry(w, action))
+            self.take(w, action, self._entry(w, action))
             return
         if isinstance(action, CrashDuring):
             w.watch(action.node, crash_after=action.after)
-            self._step(w, action.event, self._entry(w, action.event))
+            self.take(w, action.event, self._entry(w, action.event))
             w.unwatch()
         elif isinstance(action, Drop):
-            w.lose(self._in_flight(w, action))
+            w.lose(self.in_flight(w, action))
         else:
             w.apply_fault(action.as_fault())
         if isinstance(w, ExploredWorld):
@@ -318,7 +315,7 @@ class WorldModel(Model[ExploredWorld]):
         if isinstance(event, Start):
             return None
         if isinstance(event, Deliver):
-            return self._in_flight(w, event)
+            return self.in_flight(w, event)
         timer = TimerDue(event.node, event.timer)
         found = [e for e in w.queue if e[2] == timer and not w.is_stale(e)]
         if not found:
@@ -326,7 +323,7 @@ class WorldModel(Model[ExploredWorld]):
         return min(found)
 
     @staticmethod
-    def _in_flight(w: World, action: Deliver | Drop) -> MessageEntry:
+    def in_flight(w: World, action: Deliver | Drop) -> MessageEntry:
         """The entry of the message ``action`` names (the earliest, if several match)."""
         found = [e for e in w.queue.messages() if message_key(e[2]) == action.message]
         if not found:
@@ -377,104 +374,16 @@ class WorldModel(Model[ExploredWorld]):
     def describe(self, action: Hashable) -> str:
         return action.describe() if isinstance(action, ACTIONS) else str(action)
 
-    # --- counterexamples ----------------------------------------------------------
+    # --- counterexamples (see txlib.explorer.counterexamples) ------------------------
     def replay(self, path: Sequence[Action], extend: bool = False) -> World:
-        """The world after ``path``, recorded. ``extend`` goes on with ordinary events,
-        earliest first, until none is enabled, the horizon or 300 more steps."""
-        w = self.fresh(record=True)
-        for action in path:
-            self.apply(w, action)
-        if extend:
-            for _ in range(300):
-                events = self.events(w)
-                if not events:
-                    break
-                event, entry = min(events, key=lambda ee: (0, 0) if ee[1] is None
-                                   else ee[1][:2])
-                if entry is not None and entry[0] > self.config.horizon:
-                    break
-                self._step(w, event, entry)
-        return w
-
-    def fault_plan(self, path: Sequence[Action], world: World) -> tuple[Fault, ...]:
-        """The path's faults as a fault plan (at the steps where they happened)."""
-        faults: list[Fault] = []
-        step = 0
-        sent_at: dict[int, int] = {}
-        for e in world.trace or []:
-            if e.kind == "send" and e.message is not None:
-                sent_at.setdefault(e.message.id, e.step)
-        w = self.fresh(record=False)
-        for action in path:
-            if isinstance(action, Drop):
-                m = self._in_flight(w, action)[2]
-                faults.append(drop(m.type, src=m.src, dst=m.dst,
-                                   at_step=max(sent_at.get(m.id, 1) - 1, 0)))
-            elif isinstance(action, (Crash, CrashDuring, Recover, Partition, Heal)):
-                faults.append(action.as_fault(at_step=step))
-            self.apply(w, action)
-            step = w.step
-        return tuple(faults)
+        """The world after ``path``, recorded (see :func:`counterexamples.replay`)."""
+        return counterexamples.replay(self, path, extend)
 
     def counterexample(self, finding: Finding) -> Run:
-        """Replay ``finding``'s path with recording on, as an ordinary Run.
-
-        Its scenario carries the path's faults at the steps where they happened. If the
-        timed scheduler shows the same finding with that plan (trying the scenario's
-        seed and the next ones, i.e. other message latencies), the Run's scenario is
-        the first that does, so running it again (as the lab does) shows it too; see
-        ``finding.reproduced``.
-        """
-        path = cast(Sequence[Action], finding.path)  # this model's own actions
-        world = self.replay(path, extend=finding.kind == "blocking")
-        plain = self.replay(path)
-        faults = self.fault_plan(path, plain)
-        base = replace(self.scenario, faults=(*self.scenario.faults, *faults),
-                       name=self.scenario.name or f"{self.protocol.name}-explored")
-        found = self.reproduction(finding, base)
-        if found is None:
-            note = (f" The timed scheduler does not show it with seeds {base.seed} to "
-                    f"{base.seed + REPRODUCE_SEEDS - 1}: only this replay does."
-                    if self._judged(finding) else "")
-        else:
-            note = f" The timed scheduler shows it too, with seed {found.seed}."
-        scenario = replace(found or base, description=f"Found by the explorer: {finding}."
-                           + note)
-        steps = f"{finding.depth} step" + ("" if finding.depth == 1 else "s")
-        more = ", then ordinary events in time order" if finding.kind == "blocking" else ""
-        return dataclasses.replace(Run.of_world(scenario, world),
-                                   stopped_by=f"explorer counterexample: {steps}{more}")
-
-    def _judged(self, finding: Finding) -> bool:
-        """Can a timed run tell whether it shows ``finding``? Not for a protocol variant
-        (its scenario runs the registered protocol) nor for a custom invariant."""
-        if type(self.protocol) is not type(get_protocol(self.protocol.name)):
-            return False
-        return finding.kind == "blocking" or finding.invariant not in dict(self.custom)
-
-    def _shows(self, scenario: Scenario, finding: Finding) -> bool:
-        run = scenario.run()
-        if finding.kind == "blocking":
-            return run.outcome == "blocked"
-        return finding.invariant in {v.invariant for v in run.violations}
-
-    def reproduction(self, finding: Finding, base: Scenario) -> Scenario | None:
-        """The first of ``base`` with its seed and the next ones whose timed run shows
-        ``finding``, or None."""
-        if not self._judged(finding):
-            return None
-        for k in range(REPRODUCE_SEEDS):
-            candidate = replace(base, seed=base.seed + k)
-            if self._shows(candidate, finding):
-                return candidate
-        return None
+        return counterexamples.counterexample(self, finding)
 
     def reproduces(self, finding: Finding) -> bool | None:
-        """Does the counterexample's scenario, run by the timed scheduler, show the same
-        violation (or block)? None when a timed run cannot tell (see ``_judged``)."""
-        if not self._judged(finding):
-            return None
-        return self._shows(finding.run.scenario, finding)
+        return counterexamples.reproduces(self, finding)
 
 
 def _protocol_of(target: str | Protocol | Scenario) -> tuple[Protocol, Scenario | None]:
