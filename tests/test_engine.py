@@ -269,9 +269,9 @@ def test_execute_lets_a_caller_choose_any_pending_event():
     w.start()
     pending = w.pending()
     assert len(pending) == 3  # two PINGs and the sender's timer
-    last_ping = max((e for e in pending if e[2] == 0), key=lambda e: e[0])
-    w.execute(last_ping)  # deliver the later PING first: the explorer's freedom
-    assert w.trace[-2].kind == "deliver" and w.trace[-2].message == last_ping[3]
+    last_ping = max(w.queue.messages())  # the later PING
+    w.execute(last_ping)  # deliver it first: the explorer's freedom
+    assert w.trace[-2].kind == "deliver" and w.trace[-2].message == last_ping[2]
 
 
 def test_a_node_down_at_the_start_only_ever_recovers():
@@ -323,3 +323,58 @@ def test_faults_sharing_a_trigger_all_fire_even_when_the_first_crashes_the_actor
                                         for n in ("coordinator", "p1", "p2", "p3")])
     assert run.unfired_faults == ()
     assert {e.node for e in run.trace.of_kind("crash")} == {"coordinator", "p1", "p2", "p3"}
+
+
+def test_a_fault_applied_now_is_one_step_with_the_trace_of_a_planned_one():
+    planned = world(faults=[crash("echo", at_step=1)])
+    planned.start()  # step 1, then the planned crash: step 2
+    now = world()
+    now.start()
+    assert now.apply_fault(crash("echo")) is None
+    assert now.step == planned.step == 2
+    steps = lambda w: [(e.step, e.kind, e.node, e.detail) for e in w.trace]  # noqa: E731
+    assert steps(now) == steps(planned)
+    assert now.apply_fault(crash("echo")) == "echo was already down" and now.step == 3
+
+
+def test_a_partition_applied_now_and_a_message_fault_that_joins_the_plan():
+    w = world()
+    w.start()
+    assert w.apply_fault(partition(["echo"])) is None
+    assert kinds(w, "partition")[-1].detail == "partition {echo}", "no timing: it is now"
+    assert w.partition == {"sender": 1, "echo": 0}
+    assert w.apply_fault(heal(at_step=0)) is None and w.partition is None
+    step = w.step
+    assert w.apply_fault(drop("PONG", count=None)) is None
+    assert w.step == step, "turning on a message fault is not a step"
+    w.run()
+    assert [e.detail for e in kinds(w, "drop")] == ["lost (fault: drop every PONG)"] * 3
+    with pytest.raises(TxlibError, match="unknown node 'ghost'"):
+        w.apply_fault(crash("ghost"))
+    with pytest.raises(TxlibError, match="needs a Fault"):
+        w.apply_fault("crash echo")
+
+
+def test_losing_a_message_in_flight_is_one_step():
+    w = world(count=2)
+    w.start()
+    entry = min(w.queue.messages())
+    w.lose(entry)
+    assert w.step == 2 and w.trace[-1].kind == "drop" and w.trace[-1].message == entry[2]
+    assert len(list(w.queue.messages())) == 1
+    with pytest.raises(TxlibError, match="not in flight"):
+        w.lose(entry)
+
+
+def test_a_watched_node_crashes_right_after_its_kth_action():
+    w = world(count=3)
+    watch = w.watch("sender", crash_after=2)
+    w.start()
+    w.unwatch()
+    assert watch.did == ["sender sends PING to echo"] * 2
+    assert not w.nodes["sender"].up and not w.nodes["sender"].timers
+    assert len(list(w.queue.messages())) == 2, "the third PING was never sent"
+    counted = world(count=3)
+    seen = counted.watch("sender")
+    counted.start()
+    assert seen.did == ["sender sends PING to echo"] * 3 and counted.nodes["sender"].up

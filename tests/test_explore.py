@@ -7,9 +7,11 @@ from collections import deque
 import pytest
 
 import txlib
-from txlib.engine.world import DELIVER, World
+from txlib.engine.world import World
+from txlib.explorer.actions import Crash, CrashDuring, Drop, Partition, Recover
 from txlib.explorer.grid import find_worse, worse
-from txlib.explorer.search import Progress, RichProgress
+from txlib.explorer.judging import ExploredWorld
+from txlib.explorer.search import RichProgress, SearchProgress
 from txlib.explorer.tla import (
     TLC_COUNTS,
     TCommit,
@@ -17,8 +19,9 @@ from txlib.explorer.tla import (
     check,
     refinement_violations,
 )
-from txlib.explorer.worlds import ExploredWorld, WorldModel, explore
-from txlib.protocols import get_protocol
+from txlib.explorer.worlds import WorldModel, explore
+from txlib.protocols import PROTOCOLS, CommitProtocol, get_protocol
+from txlib.protocols.tcc import TryConfirmCancel
 from txlib.protocols.variants import Eager2PC, Impatient2PC
 from txlib.viz.grid import fault_grid
 from txlib.viz.lab import LabModel
@@ -54,12 +57,12 @@ def test_fingerprints_ignore_order_ids_and_times_but_not_what_matters():
         w = world_of("2pc")
         w.start()
         for dst in order:
-            entry = next(e for e in w.queue if e[2] == DELIVER and e[3].dst == dst)
+            entry = next(e for e in w.queue.messages() if e[2].dst == dst)
             w.execute(entry)
         return w
 
     a, b = after(["p1", "p2"]), after(["p2", "p1"])
-    ids = lambda w: sorted((e[3].src, e[3].id) for e in w.queue if e[2] == DELIVER)  # noqa: E731
+    ids = lambda w: sorted((m.src, m.id) for _, _, m in w.queue.messages())  # noqa: E731
     assert ids(a) != ids(b), "the YES votes were sent in a different order"
     assert a.fingerprint() == b.fingerprint()
     assert after(["p1"]).fingerprint() != a.fingerprint()
@@ -170,7 +173,7 @@ def test_asynchronous_timeouts_break_3pc_without_any_fault():
     result = explore("3pc", participants=2, max_crashes=0, timeouts="asynchronous",
                      progress=False)
     assert result.violation("atomicity") is not None
-    assert not any(a[0] in ("crash", "drop", "partition") for a in
+    assert not any(isinstance(a, (Crash, CrashDuring, Drop, Partition)) for a in
                    result.violation("atomicity").path)
     safe = explore("2pc", participants=2, max_crashes=0, timeouts="asynchronous",
                    max_depth=10, progress=False, stop_on_violation=False)
@@ -192,10 +195,10 @@ def test_a_participant_that_aborts_after_voting_yes_is_caught():
     result = explore(broken, max_crashes=1, progress=False)
     found = result.violation("atomicity")
     assert found is not None
-    assert any(a[0] == "crash-in" for a in found.path), "the coordinator dies mid-broadcast"
+    assert any(isinstance(a, CrashDuring) for a in found.path), "the coordinator dies mid-broadcast"
     assert "atomicity" in {v.invariant for v in found.run.violations}
     lost = explore(broken, max_crashes=0, max_drops=1, progress=False).violation("atomicity")
-    assert lost is not None and any(a[0] == "drop" for a in lost.path)
+    assert lost is not None and any(isinstance(a, Drop) for a in lost.path)
 
 
 def test_custom_invariants_and_counterexamples_in_every_view():
@@ -232,9 +235,9 @@ def test_fifo_channels_and_restarts_are_explored():
     assert restarts.violations == () and restarts.states > 138
     model = restarts.blocking.model
     world = model.initial()[0]
-    crashed = dict(model.successors(world))[("crash", "p1")]
-    assert ("recover", "p1") in dict(model.successors(crashed))
-    assert ("crash", "p2") not in dict(model.successors(crashed)), "one crash only"
+    crashed = dict(model.successors(world))[Crash("p1")]
+    assert Recover("p1") in dict(model.successors(crashed))
+    assert Crash("p2") not in dict(model.successors(crashed)), "one crash only"
 
 
 # --- budgets, progress and errors ---------------------------------------------------------
@@ -250,7 +253,7 @@ def test_budgets_stop_cleanly_and_say_the_search_is_incomplete():
 def test_progress_is_reported_while_searching():
     seen = []
 
-    class Recorder(Progress):
+    class Recorder(SearchProgress):
         def update(self, states, transitions, frontier, depth, elapsed):
             seen.append((states, frontier, depth))
 
@@ -289,13 +292,116 @@ def test_bad_arguments_are_refused_clearly(kwargs, match):
 def test_explored_worlds_keep_no_trace_and_replays_are_ordinary_worlds():
     model = explore("2pc", max_crashes=0, progress=False)
     assert model.states == 18
-    found = explore("2pc", max_crashes=0, invariants=[lambda w: "x" if w._started else None],
+    found = explore("2pc", max_crashes=0, invariants=[lambda w: "x" if w.started else None],
                     progress=False).violations[0]
     wm = found.model
     assert isinstance(wm, WorldModel)
     assert type(wm.replay(found.path)) is World
     explored = wm.initial()[0]
     assert isinstance(explored, ExploredWorld) and explored.trace is None
+
+
+# --- every registered protocol, with its own nodes and invariants ---------------------------
+# How to break each protocol with a small fault budget, and what its own invariants (or
+# the blocking analysis) then report. A protocol registered without an entry here fails
+# the test below on purpose: say how the explorer should catch its failures.
+BREAKS: dict[str, tuple[dict, str]] = {
+    "2pc": ({"max_crashes": 1}, "blocking"),
+    "3pc": ({"max_crashes": 0, "partitions": True}, "atomicity"),
+    "naive": ({"max_crashes": 0}, "validity"),
+    # Safe under everything; it waits only when a majority of acceptors is gone.
+    "paxos-commit": ({"participants": 1, "acceptors": 1, "max_crashes": 1}, "blocking"),
+    "saga": ({"max_crashes": 1}, "semantic atomicity"),  # a service dies after its commit
+    "saga-choreography": ({"max_crashes": 1, "outbox": False}, "lost event"),
+    "tcc": ({"max_crashes": 0, "max_drops": 1, "barrier": False}, "no null compensation"),
+}
+
+
+def model_of(name: str, **budget) -> WorldModel:
+    proto = get_protocol(name)
+    commit = isinstance(proto, CommitProtocol)
+    scenario = txlib.Scenario(name, ("p1", "p2") if commit else ())
+    config = proto.make_config(scenario.participants, scenario.options)
+    return WorldModel(proto, scenario, config, max_crashes=budget.get("max_crashes", 0),
+                      max_drops=0, partitions=False, recoveries=False, timeouts="synchronous")
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOLS))
+def test_every_protocol_is_explored_with_all_of_its_nodes(name):
+    model = model_of(name)
+    roster = model.scenario.roster
+    assert len(roster.names) > 2
+    assert model.nodes == roster.names and model.participants == roster.deciders
+    assert tuple(model.initial()[0].nodes) == roster.names
+    result = explore(name, max_crashes=0, max_states=300, progress=False)
+    assert result.depth >= 2, "the nodes answer each other after the start"
+    assert result.blocking_checked == bool(roster.deciders)
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOLS))
+def test_what_breaks_each_protocol_is_found_by_its_own_invariants(name):
+    assert name in BREAKS, f"say in BREAKS how the explorer breaks {name!r}"
+    budget, invariant = BREAKS[name]
+    result = explore(name, progress=False, **budget)
+    if invariant == "blocking":
+        assert result.violations == () and result.blocking is not None
+        assert result.blocking.run.outcome == "blocked"
+        return
+    found = result.violation(invariant)
+    assert found is not None, result.summary()
+    assert invariant in {v.invariant for v in found.run.violations}, "the replay agrees"
+    assert found.reproduced is True, "and so does the timed scheduler"
+
+
+@pytest.mark.parametrize(("name", "budget"), [
+    ("tcc", {"max_crashes": 0, "max_drops": 1}),  # the barrier refuses a null compensation
+    ("saga", {"max_crashes": 0, "max_drops": 3, "register_compensation": "before"}),
+])
+def test_the_same_faults_break_nothing_where_the_protocol_guards_against_them(name, budget):
+    result = explore(name, progress=False, **budget)
+    assert result.complete and result.violations == (), result.summary()
+
+
+def test_a_saga_loses_a_step_when_every_reply_is_lost_and_compensation_comes_after():
+    found = explore("saga", max_crashes=0, max_drops=3, progress=False).violation(
+        "semantic atomicity")
+    assert found is not None and "never compensated" in found.reason
+    assert sum(isinstance(a, Drop) for a in found.path) == 3
+
+
+def test_a_choreography_checks_lost_events_only_with_nothing_in_flight():
+    """An event on its way to the broker is not lost: without a crash nothing is."""
+    safe = explore("saga-choreography", max_crashes=0, outbox=False, max_states=2000,
+                   progress=False)
+    assert safe.violations == ()
+    lost = explore("saga-choreography", max_crashes=1, outbox=False,
+                   progress=False).violation("lost event")
+    assert any(isinstance(a, CrashDuring) for a in lost.path)
+
+
+def test_a_protocol_that_judges_only_with_a_trace_is_refused():
+    class TraceOnly(TryConfirmCancel):
+        def violations(self, history):
+            if history.events is None:
+                raise txlib.TxlibError("this check reads the trace")
+            return super().violations(history)
+
+    with pytest.raises(txlib.TxlibError, match=r"cannot check tcc.*need a trace"):
+        explore(TraceOnly(), progress=False)
+
+
+def test_other_protocols_take_all_their_own_invariants_and_extra_functions():
+    with pytest.raises(txlib.TxlibError, match="all of its own invariants"):
+        explore("saga", invariants=["atomicity"], progress=False)
+    with pytest.raises(txlib.TxlibError, match="invariant"):
+        explore("2pc", invariants=["semantic atomicity"], progress=False)
+
+    def nothing_shipped(world):
+        return "shipped" if world.nodes["shipping"].log else None
+
+    result = explore("saga", max_crashes=0, invariants=[nothing_shipped], progress=False)
+    assert [f.invariant for f in result.violations] == ["nothing_shipped"]
+    assert result.violations[0].reproduced is None, "a timed run cannot judge a custom check"
 
 
 # --- TLA+ models -------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from typing import Any
 from ..errors import TxlibError
 from ..explorer.search import Exploration
 from ..explorer.tla import RM_STATES, TCommit, check
-from ..explorer.worlds import INVARIANTS, WorldModel, explore
+from ..explorer.worlds import WorldModel, explore
 from ..protocols import Protocol, get_protocol
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, participant_names
@@ -85,8 +85,7 @@ def world_model(protocol: str | Protocol = "2pc", participants: int | Sequence[s
     scenario = Scenario(proto.name, participant_names(participants))
     config = proto.make_config(scenario.participants, scenario.options)
     return WorldModel(proto, scenario, config, max_crashes=max_crashes, max_drops=max_drops,
-                      partitions=partitions, recoveries=recoveries, timeouts=timeouts,
-                      invariants=INVARIANTS)
+                      partitions=partitions, recoveries=recoveries, timeouts=timeouts)
 
 
 # --- exercise: the smallest budget that blocks 2PC ------------------------------------------

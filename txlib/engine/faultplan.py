@@ -33,6 +33,15 @@ class FaultPlanState:
             elif f.kind in MESSAGE_FAULTS or f.kind in NODE_MARKS or f.kind in STEP_MARKS:
                 self.activate(i)
 
+    def add(self, fault: Fault) -> int:
+        """Add ``fault`` to the plan during the run (the world applies it at once,
+        whatever its timing says); returns its index."""
+        self.faults = (*self.faults, fault)
+        self.fired.append(False)
+        self.used.append(0)
+        self.remaining.append(fault.count)
+        return len(self.faults) - 1
+
     def activate(self, index: int) -> None:
         """Turn on a message fault or node mark (one-shots are applied by the world)."""
         f = self.faults[index]

@@ -240,6 +240,19 @@ class Fault:
 
     def describe(self) -> str:
         """A short human description, e.g. ``crash coordinator when coordinator logs COMMIT``."""
+        what = self.what()
+        if self.at_step == 0 and self.kind in ("crash", "partition"):
+            what += " from the start"
+        elif self.at_step is not None:
+            what += f" after step {self.at_step}"
+        elif self.at_time is not None:
+            what += f" at time {self.at_time}"
+        elif self.when is not None:
+            what += f" when {self.when}"
+        return what
+
+    def what(self) -> str:
+        """What the fault does, without when, e.g. ``partition {coordinator, p1} | {p2}``."""
         if self.kind == "partition":
             what = "partition " + " | ".join("{" + ", ".join(g) + "}" for g in self.groups)
         elif self.kind in MESSAGE_FAULTS:
@@ -261,14 +274,6 @@ class Fault:
             what = f"fail {part}step {self.step} {times}"
         else:
             what = f"{self.kind} {self.node}" if self.node else self.kind
-        if self.at_step == 0 and self.kind in ("crash", "partition"):
-            what += " from the start"
-        elif self.at_step is not None:
-            what += f" after step {self.at_step}"
-        elif self.at_time is not None:
-            what += f" at time {self.at_time}"
-        elif self.when is not None:
-            what += f" when {self.when}"
         return what
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,31 +1,33 @@
-"""The world and its one step function.
+"""The world and its step functions.
 
-The world is every node's durable and volatile state, the messages in flight, the timers,
-which nodes are up, the partition, the fault plan's progress and the trace. Everything
-that happens is one call of :meth:`World.execute` on one pending event. The seeded timed
-scheduler (:meth:`World.run`) always picks the earliest pending event, ties broken by the
-order they were scheduled; a model checker may pick any pending event instead.
+The world is every node's durable and volatile state, the pending events
+(:mod:`.scheduler`), the network (:mod:`.network`), which nodes are up, the fault plan's
+progress and the trace. Everything that happens is one step: an event taken from the
+queue (:meth:`World.execute`), the first step (:meth:`World.start`), a fault
+(:meth:`World.apply_fault`) or a message lost in flight (:meth:`World.lose`). The
+seeded timed scheduler (:meth:`World.run`) always executes the earliest pending event,
+ties broken by the order they were scheduled; a model checker may choose any pending
+event, or a fault, instead. Copies and fingerprints for the model checker are in
+:mod:`.snapshot`.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
-from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Self
 
-from ..errors import ProtocolError, TxlibError, choices
+from ..errors import ProtocolError, TxlibError, bad_choice, choices
+from . import snapshot
 from .config import EngineConfig
 from .faultplan import FaultPlanState
 from .faults import ONE_SHOT, Fault
+from .network import DUPLICATE, Draws, Network
 from .node import Context, NodeSlot, Role
 from .records import LogRecord, Message, TraceEvent
-
-# Kinds of pending event (the third item of a queue entry).
-DELIVER, TIMER, FAULT = 0, 1, 2
-
-QueueEntry = tuple[int, int, int, Any, Any, Any]
+from .scheduler import EventQueue, FaultDue, MessageEntry, PendingEvent, TimerDue
 
 
 def volatile_summary(slot: NodeSlot) -> str:
@@ -49,8 +51,24 @@ class NodeCrashed(Exception):
     """Raised inside a handler when its own node crashes mid-step (a triggered crash)."""
 
 
+@dataclass
+class StepWatch:
+    """What a watched node did (see :meth:`World.watch`): each send and log write, as
+    the text of the trigger that matches it (``"p1 sends YES to coordinator"``,
+    ``"p1 logs PREPARED"``). With ``crash_after=k`` the node crashes right after its
+    k-th such action."""
+
+    node: str
+    crash_after: int = 0
+    did: list[str] = field(default_factory=list)
+
+
 class World:
-    """One simulated world. Build it, then :meth:`run` it (or :meth:`execute` events)."""
+    """One simulated world. Build it, then :meth:`run` it (or take its steps yourself).
+
+    A subclass may override :meth:`record` to observe every event, recorded or not
+    (the explorer keeps what its invariants need that way).
+    """
 
     def __init__(
         self,
@@ -65,10 +83,8 @@ class World:
             raise TxlibError(f"node names must be unique, got {names}")
         self.config = config
         self.seed = seed
-        self.rng = random.Random(seed)
         self.time = 0
         self.step = 0
-        self.seq = 0
         self.msg_seq = 0
         self.nodes: dict[str, NodeSlot] = {}
         for name, role in nodes:
@@ -76,16 +92,10 @@ class World:
             slot.ctx = Context(self, slot)
             self.nodes[name] = slot
         for f in faults:
-            for n in f.nodes():
-                if n not in self.nodes:
-                    raise TxlibError(
-                        f"fault '{f.describe()}' names unknown node {n!r}; "
-                        f"valid choices: {choices(names)}"
-                    )
+            self._check_nodes(f)
         self.faults = FaultPlanState(tuple(faults))
-        self.queue: list[QueueEntry] = []
-        self.partition: dict[str, int] | None = None
-        self.fifo_last: dict[tuple[str, str], int] = {}
+        self.queue = EventQueue()
+        self.network = Network(config, random.Random(seed))
         self.trace: list[TraceEvent] | None = [] if record else None
         # (trace index, node, summary of its volatile state) after each handler, if recording
         self.volatile: list[tuple[int, str, str]] = []
@@ -96,8 +106,35 @@ class World:
         self.messages_sent = 0
         self._acting: NodeSlot | None = None
         self._started = False
+        self._watches: dict[str, StepWatch] | None = None
         for index in self.faults.at_time:
-            self._push(self.faults.faults[index].at_time or 0, FAULT, index, None, None)
+            self.queue.add_fault(self.faults.faults[index].at_time or 0, index)
+
+    def _check_nodes(self, f: Fault) -> None:
+        for n in f.nodes():
+            if n not in self.nodes:
+                raise TxlibError(f"fault '{f.describe()}' names unknown node {n!r}; "
+                                 f"valid choices: {choices(list(self.nodes))}")
+
+    # --- what anyone may read ----------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        """True once the first step (:meth:`start`) has happened."""
+        return self._started
+
+    @property
+    def partition(self) -> dict[str, int] | None:
+        """Each node's side of the current partition, or None if the network is whole."""
+        return self.network.groups
+
+    @property
+    def rng(self) -> Draws:
+        """The random generator the network draws latencies, losses and copies from."""
+        return self.network.rng
+
+    @rng.setter
+    def rng(self, rng: Draws) -> None:
+        self.network.rng = rng
 
     # --- trace -----------------------------------------------------------------------
     def record(self, kind: str, node: str | None, msg: Message | None, detail: str = "") -> None:
@@ -107,52 +144,50 @@ class World:
             tr.append(TraceEvent(len(tr), self.step, self.time, kind, node, msg, detail,
                                  self.states, self.down))
 
-    # --- scheduling ------------------------------------------------------------------
-    def _push(self, at: int, kind: int, a: Any, b: Any, c: Any) -> int:
-        self.seq += 1
-        heapq.heappush(self.queue, (at, self.seq, kind, a, b, c))
-        return self.seq
-
-    def pending(self) -> list[QueueEntry]:
+    # --- steps -----------------------------------------------------------------------
+    def pending(self) -> list[PendingEvent]:
         """Every pending event that would still do something, earliest first."""
-        return sorted(e for e in self.queue if not self._stale(e))
+        return sorted(e for e in self.queue if not self.is_stale(e))
 
-    def _stale(self, entry: QueueEntry) -> bool:
-        if entry[2] != TIMER:
+    def is_stale(self, entry: PendingEvent) -> bool:
+        """True for a timer entry that no longer fires: its node is down, or the timer
+        was cancelled or set again since."""
+        due = entry[2]
+        if type(due) is not TimerDue:
             return False
-        slot = self.nodes[entry[3]]
-        timer = slot.timers.get(entry[4])
-        return not slot.up or timer is None or timer[0] != entry[5]
+        slot = self.nodes[due.node]
+        timer = slot.timers.get(due.name)
+        return not slot.up or timer is None or timer[0] != entry[1]
 
     def run(self) -> World:
         """Run the seeded timed scheduler until nothing is pending or a limit is reached."""
         cfg = self.config
         if not self._started:
-            self._apply_step_faults()
             self.start()
-        queue = self.queue
+        heap = self.queue.heap
         pop = heapq.heappop
         while True:
             self._apply_step_faults()
             if self.step >= cfg.max_steps:
                 self.stopped_by = f"max_steps={cfg.max_steps}"
                 break
-            if not queue:
+            if not heap:
                 self.stopped_by = "nothing pending"
                 break
-            entry = queue[0]
+            entry = heap[0]
             if entry[0] > cfg.horizon:
                 self.stopped_by = f"horizon={cfg.horizon}"
                 break
-            pop(queue)
-            if entry[2] == TIMER and self._stale(entry):
-                continue
-            self._execute(entry)
+            pop(heap)
+            self._execute(entry)  # a stale timer does nothing
         return self
 
     def start(self) -> None:
-        """The first step after any step-0 faults: ``on_start`` of every node that is up
-        and has never crashed."""
+        """The first step, after any faults due at step 0: ``on_start`` of every node
+        that is up and has never crashed. Then any faults due after it happen."""
+        if self._started:
+            raise TxlibError("the world has started already")
+        self._apply_step_faults()
         self._started = True
         self.step += 1
         self.record("start", None, None, "the transaction begins")
@@ -160,32 +195,83 @@ class World:
             # A node that crashed before the start never began; it only ever recovers.
             if slot.up and slot.incarnation == 0:
                 self._call(slot, slot.role.on_start)
+        self._apply_step_faults()
 
-    def execute(self, entry: QueueEntry) -> None:
-        """The step function: take pending ``entry`` out of the queue and apply it."""
-        if entry[2] == TIMER and self._stale(entry):
+    def execute(self, entry: PendingEvent) -> None:
+        """The step function: take pending ``entry`` out of the queue and apply it. Then
+        any faults due after this step happen."""
+        if self.is_stale(entry):
             raise TxlibError("that timer was cancelled; it is not an event any more")
-        self.queue.remove(entry)
-        heapq.heapify(self.queue)
+        try:
+            self.queue.take(entry)
+        except ValueError:
+            raise TxlibError(f"{entry!r} is not pending") from None
         self._execute(entry)
+        self._apply_step_faults()
 
-    def _execute(self, entry: QueueEntry) -> None:
-        at, _, kind, a, b, _c = entry
-        if at > self.time:
-            self.time = at
-        if kind == FAULT and self.faults.faults[a].kind not in ONE_SHOT:
-            self.faults.activate(a)  # turning on a message fault or mark is not a step
-            return
-        self.step += 1
-        if kind == DELIVER:
-            self._deliver(a)
-        elif kind == TIMER:
-            slot = self.nodes[a]
-            del slot.timers[b]
-            self.record("timeout", a, None, b)
-            self._call(slot, slot.role.on_timer, b)
+    def apply_fault(self, fault: Fault) -> str | None:
+        """Make ``fault`` happen now, whatever its timing says; returns why it changed
+        nothing, or None.
+
+        A crash, recovery, partition or heal is one step of its own, with the same
+        effect and trace as when a fault plan's fault happens. A message fault or a node
+        mark joins the fault plan, active from now on (that is not a step). Then any
+        faults of the plan due after this step happen.
+        """
+        if not isinstance(fault, Fault):
+            raise TxlibError(f"apply_fault needs a Fault (e.g. crash('p1')), got {fault!r}")
+        self._check_nodes(fault)
+        why = None
+        if fault.kind in ONE_SHOT:
+            self.step += 1
+            why = self._strike(fault, planned=False)
         else:
-            self._apply_fault(a)
+            self.faults.activate(self.faults.add(fault))
+        self._apply_step_faults()
+        return why
+
+    def lose(self, entry: MessageEntry) -> None:
+        """The network loses the message of pending ``entry`` while it is in flight, as
+        one step of its own. Then any faults due after this step happen."""
+        m = entry[2]
+        if not isinstance(m, Message):
+            raise TxlibError(f"only a message in flight can be lost, got {entry!r}")
+        try:
+            self.queue.take(entry)
+        except ValueError:
+            raise TxlibError(f"{m.describe()} is not in flight") from None
+        self.step += 1
+        self.record("drop", m.dst, m, "lost in flight")
+        self._apply_step_faults()
+
+    def _execute(self, entry: PendingEvent) -> None:
+        """Apply ``entry``, already out of the queue (a stale timer does nothing)."""
+        at, seq, due = entry
+        if type(due) is Message:
+            if at > self.time:
+                self.time = at
+            self.step += 1
+            self._deliver(due)
+        elif type(due) is TimerDue:
+            node, name = due
+            slot = self.nodes[node]
+            timer = slot.timers.get(name)
+            if not slot.up or timer is None or timer[0] != seq:
+                return  # cancelled, set again, or its node crashed
+            if at > self.time:
+                self.time = at
+            self.step += 1
+            del slot.timers[name]
+            self.record("timeout", node, None, name)
+            self._call(slot, slot.role.on_timer, name)
+        elif type(due) is FaultDue:
+            if at > self.time:
+                self.time = at
+            if self.faults.faults[due.fault].kind not in ONE_SHOT:
+                self.faults.activate(due.fault)  # turning on a message fault is not a step
+                return
+            self.step += 1
+            self._apply_planned(due.fault)
 
     def _apply_step_faults(self) -> None:
         by_step = self.faults.by_step
@@ -196,7 +282,32 @@ class World:
             for index in by_step.pop(first):
                 if self.faults.faults[index].kind in ONE_SHOT:
                     self.step += 1  # a crash, recovery, partition or heal is a step
-                self._apply_fault(index)
+                self._apply_planned(index)
+
+    # --- watching a step ---------------------------------------------------------------
+    def watch(self, node: str, crash_after: int = 0) -> StepWatch:
+        """Note what ``node`` does from now on until :meth:`unwatch`: each send and log
+        write, as the text of the trigger that matches it. With ``crash_after=k`` the node
+        crashes right after its k-th such action, as a crash fault with that trigger
+        would, and the rest of its handler never runs."""
+        if node not in self.nodes:
+            raise bad_choice("node", node, list(self.nodes))
+        watch = StepWatch(node, crash_after)
+        if self._watches is None:
+            self._watches = {}
+        self._watches[node] = watch
+        return watch
+
+    def unwatch(self) -> None:
+        """Stop watching every node."""
+        self._watches = None
+
+    def _watched(self, node: str, what: str) -> None:
+        watch = self._watches.get(node) if self._watches is not None else None
+        if watch is not None:
+            watch.did.append(what)
+            if len(watch.did) == watch.crash_after:
+                self._crash(node)  # raises NodeCrashed: the handler stops here
 
     # --- nodes -----------------------------------------------------------------------
     def _call(self, slot: NodeSlot, fn: Any, *args: Any) -> None:
@@ -240,14 +351,14 @@ class World:
             self.decide(slot, decides)
         if self.faults.waiting:
             self._fire_triggers("logs", slot.name, record, None)
+        if self._watches is not None:
+            self._watched(slot.name, f"{slot.name} logs {record}")
 
     def set_timer(self, slot: NodeSlot, name: str, delay: int) -> None:
         if not slot.up:
             raise NodeCrashed(slot.name)
-        self.seq += 1
         due = self.time + delay
-        slot.timers[name] = (self.seq, due)
-        heapq.heappush(self.queue, (due, self.seq, TIMER, slot.name, name, self.seq))
+        slot.timers[name] = (self.queue.add_timer(due, slot.name, name), due)
 
     def cancel_timer(self, slot: NodeSlot, name: str) -> None:
         if not slot.up:
@@ -286,7 +397,7 @@ class World:
         else:
             self.record("unlock", slot.name, None, "")
 
-    # --- network ---------------------------------------------------------------------
+    # --- messages --------------------------------------------------------------------
     def send(self, slot: NodeSlot, dst: str, type: str, payload: dict[str, Any]) -> None:
         """A node sends a message; the network decides its fate now."""
         if not slot.up:
@@ -298,54 +409,23 @@ class World:
         self.messages_sent += 1
         msg = Message(self.msg_seq, src, dst, type, payload, self.time, slot.hops + 1, 0)
         self.record("send", src, msg)
-        faults = self.faults
-        cfg = self.config
-        rng = self.rng
-        part = self.partition
-        hit = None
-        if part is not None and part[src] != part[dst]:
-            self.record("drop", src, msg, "partition: the network cannot reach " + dst)
-        elif faults.active_messages and (hit := faults.match("drop", msg)) is not None:
-            self.record("drop", src, msg, "lost (fault: " + hit.describe() + ")")
-        elif cfg.loss and rng.random() < cfg.loss:
-            self.record("drop", src, msg, "lost by the network")
-        else:
-            self._schedule(msg, faults.active_messages and faults.match("delay", msg))
-            if (faults.active_messages and faults.match("duplicate", msg)) or (
-                cfg.duplicate and rng.random() < cfg.duplicate
-            ):
-                copy = msg._replace(copy=1)
-                self.record("duplicate", src, copy, "the network will deliver it twice")
-                self._schedule(copy, None)
-        if faults.waiting:
+        fate = self.network.transmit(msg, self.faults, self.time, self.queue)
+        if fate is not None:
+            if isinstance(fate, str):
+                self.record("drop", src, msg, fate)
+            else:
+                self.record("duplicate", src, fate, DUPLICATE)
+        if self.faults.waiting:
             self._fire_triggers("sends", src, type, dst)
-
-    def _schedule(self, msg: Message, delayed: Any) -> None:
-        cfg = self.config
-        rng = self.rng
-        lo, hi = cfg.latency_min, cfg.latency_max
-        latency = lo if lo == hi else lo + int(rng.random() * (hi - lo + 1))
-        if delayed:
-            latency += delayed.by
-        marks = self.faults.marks
-        if marks and (msg.src, "slow") in marks:
-            latency += self.faults.mark_value(msg.src, "slow")
-        if cfg.delay and rng.random() < cfg.delay:
-            latency += cfg.delay_by
-        at = self.time + latency
-        if not cfg.reorder:
-            key = (msg.src, msg.dst)
-            at = max(at, self.fifo_last.get(key, 0))
-            self.fifo_last[key] = at
-        self._push(at, DELIVER, msg, None, None)
+        if self._watches is not None:
+            self._watched(src, f"{src} sends {type} to {dst}")
 
     def _deliver(self, msg: Message) -> None:
         slot = self.nodes[msg.dst]
         if not slot.up:
             self.record("drop", msg.dst, msg, msg.dst + " is down")
             return
-        part = self.partition
-        if part is not None and part[msg.src] != part[msg.dst]:
+        if self.network.groups is not None and self.network.cut(msg.src, msg.dst):
             self.record("drop", msg.dst, msg, "partition: cut off in flight")
             return
         if msg.hops > slot.hops:
@@ -360,48 +440,47 @@ class World:
         crashed: NodeCrashed | None = None
         for index in self.faults.triggered(action, node, what, peer):
             try:
-                self._apply_fault(index)
+                self._apply_planned(index)
             except NodeCrashed as exc:  # the acting node crashed: finish the others first
                 crashed = exc
         if crashed is not None:
             raise crashed
 
-    def _apply_fault(self, index: int) -> None:
-        """Carry out fault ``index`` now (a one-shot happens; a message fault turns on)."""
+    def _apply_planned(self, index: int) -> None:
+        """Carry out fault ``index`` of the plan now (a one-shot happens; a message fault
+        or a mark turns on)."""
         faults = self.faults
         f = faults.faults[index]
         faults.fired[index] = True
-        kind = f.kind
-        if kind == "crash":
-            self._crash(index, f.node or "")
-        elif kind == "recover":
-            self._recover(index, f.node or "")
-        elif kind == "partition":
-            groups: dict[str, int] = {}
-            for gid, group in enumerate(f.groups):
-                for n in group:
-                    groups[n] = gid
-            rest = len(f.groups)
-            split = {n: groups.get(n, rest) for n in self.nodes}
-            if len(set(split.values())) < 2:
-                faults.no_effect[index] = "its groups put every node on the same side"
-                return
-            self.partition = split
-            self.record("partition", None, None, f.describe())
-        elif kind == "heal":
-            if self.partition is None:
-                faults.no_effect[index] = "the network was not partitioned"
-                return
-            self.partition = None
-            self.record("heal", None, None, "the network is whole again")
+        if f.kind in ONE_SHOT:
+            why = self._strike(f, planned=True)
+            if why is not None:
+                faults.no_effect[index] = why
         else:
             faults.activate(index)
 
-    def _crash(self, index: int, name: str) -> None:
+    def _strike(self, f: Fault, planned: bool) -> str | None:
+        """The effect of a one-shot fault; returns why it changed nothing, or None. The
+        trace describes a partition with its timing if it came from the plan."""
+        kind = f.kind
+        if kind == "crash":
+            return self._crash(f.node or "")
+        if kind == "recover":
+            return self._recover(f.node or "")
+        if kind == "partition":
+            why = self.network.split(f.groups, self.nodes)
+            if why is None:
+                self.record("partition", None, None, f.describe() if planned else f.what())
+            return why
+        why = self.network.heal()
+        if why is None:
+            self.record("heal", None, None, "the network is whole again")
+        return why
+
+    def _crash(self, name: str) -> str | None:
         slot = self.nodes[name]
         if not slot.up:
-            self.faults.no_effect[index] = f"{name} was already down"
-            return
+            return f"{name} was already down"
         slot.up = False
         slot.vars = {}
         slot.timers.clear()
@@ -417,59 +496,33 @@ class World:
             self.volatile.append((len(self.trace) - 1, name, ""))
         if self._acting is slot:
             raise NodeCrashed(name)
+        return None
 
-    def _recover(self, index: int, name: str) -> None:
+    def _recover(self, name: str) -> str | None:
         slot = self.nodes[name]
         if slot.up:
-            self.faults.no_effect[index] = f"{name} was not down"
-            return
+            return f"{name} was not down"
         slot.up = True
         slot.vars = {}
         slot.incarnation += 1
         self.down = self.down - {name}
         self.record("recover", name, None, f"restarts with {len(slot.log)} log record(s)")
         self._call(slot, slot.role.on_recover)
+        return None
 
     # --- copies and canonical states (for the explorer) ------------------------------
-    def clone(self) -> World:
+    def clone(self) -> Self:
         """An independent copy of this world, to try one event without changing this one.
 
         Much cheaper than ``copy.deepcopy``: roles, the config and the immutable records
         (messages, log records, trace events) are shared; node slots, the queue, the
-        fault plan's progress, the random generator and the trace lists are copied.
-        Attributes a subclass adds are carried over as they are (share only immutable
-        values, or copy them in the subclass's own ``clone``).
+        network, the fault plan's progress and the trace lists are copied. Attributes a
+        subclass adds are carried over as they are (share only immutable values, or copy
+        them in the subclass's own ``clone``). Watches (:meth:`watch`) are not copied.
         """
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        rng = type(self.rng).__new__(type(self.rng))  # setstate sets every field
-        rng.setstate(self.rng.getstate())
-        new.rng = rng
-        nodes: dict[str, NodeSlot] = {}
-        for name, old in self.nodes.items():
-            slot = object.__new__(NodeSlot)
-            slot.name = name
-            slot.role = old.role
-            slot.up = old.up
-            slot.state = old.state
-            slot.log = old.log.copy()
-            slot.durable = old.durable
-            slot.vars = {k: _copied(v) for k, v in old.vars.items()} if old.vars else {}
-            slot.timers = old.timers.copy()
-            slot.locks = old.locks
-            slot.decision = old.decision
-            slot.hops = old.hops
-            slot.incarnation = old.incarnation
-            slot.ctx = Context(new, slot)
-            nodes[name] = slot
-        new.nodes = nodes
-        new.faults = _copied_plan(self.faults)
-        new.queue = self.queue.copy()
-        new.fifo_last = self.fifo_last.copy()
-        new.trace = None if self.trace is None else self.trace.copy()
-        new.volatile = self.volatile.copy()
-        new.instability = self.instability.copy()
+        new = snapshot.clone(self)
         new._acting = None
+        new._watches = None
         return new
 
     def fingerprint(self) -> tuple[Any, ...]:
@@ -485,114 +538,9 @@ class World:
         out: time, step and sequence counters, message ids, causal depths, restart
         counts and the trace, which only describe how the world got here.
         """
-        nodes = []
-        for slot in self.nodes.values():
-            log = tuple((r.record, _canonical(r.data), r.forced) for r in slot.log)
-            if slot.up:
-                nodes.append((slot.name, True, slot.state, log, slot.durable,
-                              _canonical(slot.vars) if slot.vars else (),
-                              tuple(sorted(slot.timers)), slot.locks, slot.decision))
-            else:
-                nodes.append((slot.name, False, log, slot.durable, slot.locks, slot.decision))
-        in_flight = []
-        timed_faults = []
-        for entry in self.queue:
-            kind = entry[2]
-            if kind == DELIVER:
-                m = entry[3]
-                in_flight.append((m.src, m.dst, m.type, _canonical(m.payload), m.id))
-            elif kind == FAULT:
-                timed_faults.append(entry[3])
-        if self.config.reorder:
-            messages: tuple[Any, ...] = _sorted(m[:4] for m in in_flight)
-        else:  # each channel delivers in sending order: the order is part of the state
-            channels: dict[tuple[str, str], list[tuple[int, Any]]] = {}
-            for m in in_flight:
-                channels.setdefault((m[0], m[1]), []).append((m[4], m[2:4]))
-            messages = tuple(sorted((ch, tuple(x for _, x in sorted(ms, key=lambda m: m[0])))
-                                    for ch, ms in channels.items()))
-        part = self.partition
-        groups = None
-        if part is not None:
-            by_group: dict[int, list[str]] = {}
-            for n, g in part.items():
-                by_group.setdefault(g, []).append(n)
-            groups = tuple(sorted(tuple(sorted(ns)) for ns in by_group.values()))
-        plan = self.faults
-        progress: tuple[Any, ...] = ()
-        if plan.faults:
-            progress = (
-                tuple(plan.fired), tuple(plan.remaining), tuple(i for i, _ in plan.waiting),
-                tuple(plan.active_messages), tuple(sorted(plan.marks)),
-                tuple(plan.step_failures), tuple(sorted(timed_faults)),
-                # faults due at a step make the step count part of the state
-                (self.step, tuple(sorted((k, tuple(v)) for k, v in plan.by_step.items())))
-                if plan.by_step else (),
-            )
-        changes = tuple((n, a, b) for n, a, b, _ in self.instability)
-        return (self._started, tuple(nodes), messages, groups, progress, changes)
+        return snapshot.fingerprint(self)
 
     # --- results ---------------------------------------------------------------------
     def unfired_faults(self) -> list[tuple[Fault, str]]:
         """Faults that never happened or had no effect, with the reason for each."""
         return self.faults.unfired(self.step, self.time, self.stopped_by)
-
-
-def _copied(value: Any) -> Any:
-    """A copy of a volatile variable deep enough that the copy can change on its own:
-    sets, dicts and lists are copied (recursively), anything else is shared."""
-    t = type(value)
-    if t is set:
-        return set(value)
-    if t is dict:
-        return {k: _copied(v) for k, v in value.items()}
-    if t is list:
-        return [_copied(v) for v in value]
-    return value
-
-
-_ATOMS = frozenset({str, int, bool, float, type(None)})
-
-
-def _canonical(value: Any) -> Any:
-    """A hashable, order-independent form of a payload, log data or variables value:
-    dicts become sorted (key, value) tuples, sets sorted tuples tagged "set", lists
-    tuples."""
-    t = type(value)
-    if t in _ATOMS:
-        return value
-    atoms = _ATOMS
-    if t is dict:
-        return tuple((k, v if type(v) in atoms else _canonical(v))
-                     for k, v in _sorted(value.items()))
-    if t is set or t is frozenset:
-        return ("set", _sorted(v if type(v) in atoms else _canonical(v) for v in value))
-    if t is list or t is tuple:
-        return tuple(v if type(v) in atoms else _canonical(v) for v in value)
-    return value
-
-
-def _sorted(items: Any) -> tuple[Any, ...]:
-    """Sorted by value, or by text form if the values cannot be compared (mixed types)."""
-    items = list(items)
-    try:
-        return tuple(sorted(items))
-    except TypeError:
-        return tuple(sorted(items, key=repr))
-
-
-def _copied_plan(plan: FaultPlanState) -> FaultPlanState:
-    """An independent copy of a fault plan's progress (the faults themselves are shared)."""
-    new = object.__new__(FaultPlanState)
-    new.__dict__.update(plan.__dict__)
-    new.fired = plan.fired.copy()
-    new.used = plan.used.copy()
-    new.no_effect = plan.no_effect.copy()
-    new.remaining = plan.remaining.copy()
-    new.by_step = defaultdict(list, {k: v.copy() for k, v in plan.by_step.items()})
-    new.waiting = plan.waiting.copy()
-    new.active_messages = plan.active_messages.copy()
-    new.marks = plan.marks.copy()
-    new.step_failures = plan.step_failures.copy()
-    new.at_time = plan.at_time.copy()
-    return new

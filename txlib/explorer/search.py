@@ -42,8 +42,8 @@ _CHECK_EVERY = 128
 class Model(ABC, Generic[S]):
     """A transition system the search can explore.
 
-    Actions are hashable keys (tuples) a model can replay; ``describe`` turns one into
-    words. ``participants`` names the processes whose decisions the blocking analysis
+    Actions are hashable values a model can replay (tuples for the TLA+ models, small
+    frozen dataclasses for txlib's worlds); ``describe`` turns one into words. ``participants`` names the processes whose decisions the blocking analysis
     follows (leave it empty for models without that notion).
     """
 
@@ -218,7 +218,7 @@ class Exploration:
 
 
 # --- progress --------------------------------------------------------------------------
-class Progress:
+class SearchProgress:
     """Receives the search's counters from time to time; the base class shows nothing."""
 
     def update(self, states: int, transitions: int, frontier: int, depth: int,
@@ -229,7 +229,7 @@ class Progress:
         """Called once when the search stops."""
 
 
-class RichProgress(Progress):
+class RichProgress(SearchProgress):
     """A rich progress bar, in a terminal or a notebook: distinct states, states per
     second, the frontier (states found but not yet expanded) and the depth. It appears
     only once a search has run for ``delay`` seconds, and disappears when it ends.
@@ -325,17 +325,17 @@ def interactive() -> bool:
     return bool(console.is_jupyter or console.is_terminal)
 
 
-def make_progress(progress: bool | Progress | None, title: str, max_states: int | None,
-                  max_seconds: float | None) -> Progress:
+def make_progress(progress: bool | SearchProgress | None, title: str, max_states: int | None,
+                  max_seconds: float | None) -> SearchProgress:
     """The display to use: ``True`` always a rich bar, ``False`` none, ``None`` a rich
-    bar when interactive (shown only if the search lasts), or a :class:`Progress`."""
-    if isinstance(progress, Progress):
+    bar when interactive (shown only if the search lasts), or a :class:`SearchProgress`."""
+    if isinstance(progress, SearchProgress):
         return progress
     if progress is None:
         progress = interactive()
     if progress:
         return RichProgress(title, max_states, max_seconds, delay=0.5)
-    return Progress()
+    return SearchProgress()
 
 
 # --- the search ------------------------------------------------------------------------
@@ -347,7 +347,7 @@ def search(
     max_depth: int | None = None,
     stop_on_violation: bool = True,
     blocking: bool = True,
-    progress: bool | Progress | None = None,
+    progress: bool | SearchProgress | None = None,
     settings: dict[str, Any] | None = None,
 ) -> Exploration:
     """Explore ``model`` breadth first; see the module docstring for what is counted.

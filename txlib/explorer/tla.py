@@ -29,9 +29,9 @@ all.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from .search import Exploration, Model, Progress, search
+from .search import Exploration, Model, SearchProgress, search
 
 WORKING, PREPARED, COMMITTED, ABORTED = "working", "prepared", "committed", "aborted"
 RM_STATES = (WORKING, PREPARED, COMMITTED, ABORTED)
@@ -74,7 +74,7 @@ class TCommit(Model[tuple[str, ...]]):
         """TCNext == \\E rm \\in RM : Prepare(rm) \\/ Decide(rm)."""
         can_commit = all(x in (PREPARED, COMMITTED) for x in s)
         not_committed = all(x != COMMITTED for x in s)
-        out = []
+        out: list[tuple[Hashable, tuple[str, ...]]] = []
         for i, x in enumerate(s):
             if x == WORKING:  # Prepare(rm)
                 out.append((("Prepare", i), _set(s, i, PREPARED)))
@@ -97,7 +97,7 @@ class TCommit(Model[tuple[str, ...]]):
         return out
 
     def describe(self, action: Hashable) -> str:
-        name, i, *rest = action  # type: ignore[misc]
+        name, i, *rest = cast(tuple[Any, ...], action)  # ("Decide", i, "commit"), ...
         return f"{name}(r{i + 1})" + (f" [{rest[0]}]" if rest else "")
 
 
@@ -171,11 +171,11 @@ class TwoPhase(Model[TPState]):
         return out
 
     def describe(self, action: Hashable) -> str:
-        name, *rest = action  # type: ignore[misc]
-        return f"{name}(r{rest[0] + 1})" if rest else name
+        name, *rest = cast(tuple[Any, ...], action)  # ("RMPrepare", i), ("TMCommit",), ...
+        return f"{name}(r{rest[0] + 1})" if rest else str(name)
 
 
-def check(model: Model[Any], *, progress: bool | Progress | None = False,
+def check(model: Model[Any], *, progress: bool | SearchProgress | None = False,
           **limits: Any) -> Exploration:
     """Explore a TLA+ model completely (no blocking analysis: these specs state safety
     only)."""

@@ -40,7 +40,7 @@ from itertools import combinations
 from typing import Any, NamedTuple, cast
 
 from ..errors import TxlibError
-from .search import Exploration, Model, Progress, search
+from .search import Exploration, Model, SearchProgress, search
 from .tla import ABORTED, COMMITTED, PREPARED, RM_STATES, WORKING, TCommit, consistent
 
 VALUES = ("prepared", "aborted", "none")  # an acceptor's val ("none": nothing accepted)
@@ -326,7 +326,7 @@ def _all_rm_states(rms: int) -> list[tuple[str, ...]]:
 
 
 def check_paxos(rms: int = 2, acceptors: int = 3, ballots: Sequence[int] = (0, 1), *,
-                progress: bool | Progress | None = False,
+                progress: bool | SearchProgress | None = False,
                 **limits: Any) -> tuple[Exploration, PaxosCommitSpec]:
     """Explore ``PaxosCommit.tla`` completely, checking on the way that it refines
     TCommit; the search's result and the model (whose ``bad_steps`` lists every step

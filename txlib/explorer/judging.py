@@ -1,0 +1,163 @@
+"""What the explorer checks in every state: the explored protocol's own invariants.
+
+A commit protocol's invariants (atomicity, stability, validity, see
+:mod:`txlib.properties.commit`) are defined over a run's trace, which explored states
+do not keep. :class:`ExploredWorld` keeps a small ghost instead (each participant's first
+vote, and why a commit was decided before every vote was YES), and
+:class:`CommitInvariants` checks the same properties on the state: atomicity with
+:func:`~txlib.properties.commit.disagreement` over every decision ever taken,
+stability over the decision changes, validity from the ghost.
+
+Any other protocol judges a state as it judges a finished run, whenever no message is
+in flight: :meth:`~txlib.protocols.base.Protocol.violations` of the state's
+:class:`~txlib.properties.History`, without events (:class:`ProtocolInvariants`). A
+protocol that can judge only with a trace cannot be explored: :func:`invariants_of`
+says so with a :class:`~txlib.TxlibError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..engine.config import EngineConfig
+from ..engine.faults import Fault
+from ..engine.node import Role
+from ..engine.records import Message
+from ..engine.roster import Roster
+from ..engine.world import World
+from ..errors import TxlibError, bad_choice
+from ..properties import INVARIANTS, disagreement, past
+from ..protocols import CommitProtocol, Protocol
+from ..simulation.run import history_of_world
+from .actions import Spent
+
+
+class Fixed:
+    """The random generator of an explored world: the explorer makes every choice
+    itself, so a world draws nothing (always 0.0: the minimum latency, no loss)."""
+
+    def random(self) -> float:
+        return 0.0
+
+    def getstate(self) -> None:
+        return None
+
+    def setstate(self, state: object) -> None:
+        return None
+
+
+class ExploredWorld(World):
+    """A world as the explorer keeps it: no trace, nothing random, and a ghost.
+
+    ``votes`` is each decider's first vote, ``invalid`` says why a commit was decided
+    before every decider voted YES (validity), ``used`` is the fault budget spent. All
+    three are replaced, never changed in place, so :meth:`World.clone` may share them.
+    """
+
+    def __init__(self, nodes: Sequence[tuple[str, Role]], config: EngineConfig, seed: int,
+                 faults: Sequence[Fault], deciders: tuple[str, ...]) -> None:
+        super().__init__(nodes, config, seed, faults, record=False)
+        self.rng = Fixed()
+        self.deciders = deciders
+        self.votes: dict[str, str] = {}
+        self.invalid: str | None = None
+        self.used = Spent()
+
+    def record(self, kind: str, node: str | None, msg: Message | None, detail: str = "") -> None:
+        """Keep the ghost instead of a trace."""
+        if kind == "vote" and node is not None and node not in self.votes:
+            self.votes = {**self.votes, node: detail}
+        elif kind == "decision" and detail == "commit" and self.invalid is None:
+            votes = self.votes
+            for p in self.deciders:
+                if votes.get(p) != "yes":
+                    why = "voted NO" if votes.get(p) == "no" else "had not voted YES"
+                    self.invalid = f"{node} committed but {p} {why}"
+                    break
+
+    def ghost(self) -> tuple[Any, ...]:
+        """The ghost and the budget, as a canonical value for the state's fingerprint."""
+        return (tuple(self.used), tuple(sorted(self.votes.items())), self.invalid is not None)
+
+
+Broken = list[tuple[str, str]]  # (invariant, reason) pairs
+
+
+class CommitInvariants:
+    """Atomicity, stability and validity (or those of them ``names`` lists) of a state."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+
+    def __call__(self, w: ExploredWorld) -> Broken:
+        out: Broken = []
+        names = self.names
+        if "atomicity" in names:
+            ever: dict[str, list[str]] = {}
+            for name, slot in w.nodes.items():
+                if slot.decision is not None:
+                    ever.setdefault(name, []).append(slot.decision)
+            for n, a, b, _ in w.instability:
+                ever.setdefault(n, []).extend((a, b))
+            pair = disagreement(ever)
+            if pair is not None:
+                out.append(("atomicity", f"{pair[0]} {past('commit')} while {pair[1]} "
+                                         f"{past('abort')}"))
+        if "stability" in names and w.instability:
+            n, a, b, _ = w.instability[0]
+            out.append(("stability", f"{n} {past(a)}, then {past(b)}"))
+        if "validity" in names and w.invalid is not None:
+            out.append(("validity", w.invalid))
+        return out
+
+
+class ProtocolInvariants:
+    """Every invariant ``protocol`` checks on a run, checked on the state's history
+    whenever no message is in flight.
+
+    A protocol judges finished runs, and some of its checks only make sense at the end
+    of one (a choreographed saga's "lost event": a service committed a change and its
+    event never reached the broker, which is briefly true of every event on its way).
+    A state with nothing in flight is one where a run could be judged: every message
+    sent has arrived or is lost, as at the end of a timed run. Under synchronous
+    timeouts a timer fires only in such a state, so every run keeps reaching one.
+    """
+
+    def __init__(self, protocol: Protocol, roster: Roster, config: Any) -> None:
+        self.protocol = protocol
+        self.roster = roster
+        self.config = config
+
+    def __call__(self, w: ExploredWorld) -> Broken:
+        if next(w.queue.messages(), None) is not None:
+            return []
+        history = history_of_world(w, self.roster, self.config)
+        return [(v.invariant, v.reason) for v in self.protocol.violations(history)]
+
+
+StateInvariants = Callable[[ExploredWorld], Broken]
+
+
+def invariants_of(protocol: Protocol, roster: Roster, config: Any,
+                  names: Sequence[str] | None, initial: ExploredWorld) -> StateInvariants:
+    """The built-in checks of ``protocol``'s states: a commit protocol's ``names`` (all
+    of :data:`~txlib.properties.INVARIANTS` for None), or every invariant of any other
+    protocol, tried on the ``initial`` state first (a TxlibError says why a protocol
+    cannot be explored)."""
+    if isinstance(protocol, CommitProtocol):
+        for name in names or ():
+            if name not in INVARIANTS:
+                raise bad_choice("invariant", name, INVARIANTS)
+        return CommitInvariants(INVARIANTS if names is None else names)
+    if names:
+        raise TxlibError(
+            f"{protocol.name} is checked against all of its own invariants; name none "
+            f"(got {list(names)}), and give any extra ones as functions of the world")
+    check = ProtocolInvariants(protocol, roster, config)
+    try:
+        check(initial)
+    except TxlibError as exc:
+        raise TxlibError(f"the explorer cannot check {protocol.name}: its invariants need a "
+                         f"trace, and explored states keep none ({exc})") from None
+    return check
