@@ -69,9 +69,9 @@ def fingerprint(world: World) -> tuple[Any, ...]:
     in_flight = []
     timed_faults = []
     for _, _, due in world.queue:
-        if isinstance(due, Message):
+        if type(due) is Message:
             in_flight.append((due.src, due.dst, due.type, canonical(due.payload), due.id))
-        elif isinstance(due, FaultDue):
+        elif type(due) is FaultDue:
             timed_faults.append(due.fault)
     if world.config.reorder:
         messages: tuple[Any, ...] = _sorted(m[:4] for m in in_flight)
@@ -93,7 +93,9 @@ def fingerprint(world: World) -> tuple[Any, ...]:
             if plan.by_step else (),
         )
     changes = tuple((n, a, b) for n, a, b, _ in world.instability)
-    return (world.started, tuple(nodes), messages, world.network.sides(), progress, changes)
+    network = world.network
+    sides = None if network.groups is None else network.sides()
+    return (world.started, tuple(nodes), messages, sides, progress, changes)
 
 
 def _copied(value: Any) -> Any:

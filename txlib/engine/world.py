@@ -105,7 +105,7 @@ class World:
         self.instability: list[tuple[str, str, str, int]] = []
         self.messages_sent = 0
         self._acting: NodeSlot | None = None
-        self._started = False
+        self.started = False  # True once the first step (start) has happened
         self._watches: dict[str, StepWatch] | None = None
         for index in self.faults.at_time:
             self.queue.add_fault(self.faults.faults[index].at_time or 0, index)
@@ -117,11 +117,6 @@ class World:
                                  f"valid choices: {choices(list(self.nodes))}")
 
     # --- what anyone may read ----------------------------------------------------------
-    @property
-    def started(self) -> bool:
-        """True once the first step (:meth:`start`) has happened."""
-        return self._started
-
     @property
     def partition(self) -> dict[str, int] | None:
         """Each node's side of the current partition, or None if the network is whole."""
@@ -162,7 +157,7 @@ class World:
     def run(self) -> World:
         """Run the seeded timed scheduler until nothing is pending or a limit is reached."""
         cfg = self.config
-        if not self._started:
+        if not self.started:
             self.start()
         heap = self.queue.heap
         pop = heapq.heappop
@@ -185,10 +180,10 @@ class World:
     def start(self) -> None:
         """The first step, after any faults due at step 0: ``on_start`` of every node
         that is up and has never crashed. Then any faults due after it happen."""
-        if self._started:
+        if self.started:
             raise TxlibError("the world has started already")
         self._apply_step_faults()
-        self._started = True
+        self.started = True
         self.step += 1
         self.record("start", None, None, "the transaction begins")
         for slot in self.nodes.values():
@@ -207,7 +202,8 @@ class World:
         except ValueError:
             raise TxlibError(f"{entry!r} is not pending") from None
         self._execute(entry)
-        self._apply_step_faults()
+        if self.faults.by_step:
+            self._apply_step_faults()
 
     def apply_fault(self, fault: Fault) -> str | None:
         """Make ``fault`` happen now, whatever its timing says; returns why it changed
@@ -242,7 +238,8 @@ class World:
             raise TxlibError(f"{m.describe()} is not in flight") from None
         self.step += 1
         self.record("drop", m.dst, m, "lost in flight")
-        self._apply_step_faults()
+        if self.faults.by_step:
+            self._apply_step_faults()
 
     def _execute(self, entry: PendingEvent) -> None:
         """Apply ``entry``, already out of the queue (a stale timer does nothing)."""

@@ -15,6 +15,7 @@ ids or times, so identical copies in flight are one choice.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -35,7 +36,15 @@ class MessageKey(NamedTuple):
 
 def message_key(m: Message) -> MessageKey:
     """The key of message ``m``."""
-    return MessageKey(m.src, m.dst, m.type, canonical(m.payload))
+    return _new(MessageKey, (m.src, m.dst, m.type, canonical(m.payload)))
+
+
+_new = tuple.__new__  # a NamedTuple without its (slower) constructor, on the hot path
+# Fault records are immutable and checked when made: make each one once.
+_crash = functools.cache(crash)
+_recover = functools.cache(recover)
+_partition = functools.cache(partition)
+_heal = functools.cache(heal)
 
 
 class Spent(NamedTuple):
@@ -100,7 +109,7 @@ class Crash:
 
     def as_fault(self, at_step: int = 0) -> Fault:
         """The same crash as a fault record of a plan."""
-        return crash(self.node, at_step=at_step)
+        return _crash(self.node, at_step)
 
 
 @dataclass(frozen=True)
@@ -134,7 +143,7 @@ class Recover:
         return f"{self.node} restarts"
 
     def as_fault(self, at_step: int = 0) -> Fault:
-        return recover(self.node, at_step=at_step)
+        return _recover(self.node, at_step)
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,7 @@ class Partition:
         return f"the network splits: {{{', '.join(a)}}} | {{{', '.join(b)}}}"
 
     def as_fault(self, at_step: int = 0) -> Fault:
-        return partition(*self.groups, at_step=at_step)
+        return _partition(*self.groups, at_step=at_step)
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ class Heal:
         return "the partition heals"
 
     def as_fault(self, at_step: int = 0) -> Fault:
-        return heal(at_step=at_step)
+        return _heal(at_step)
 
 
 FaultAction = Crash | CrashDuring | Recover | Drop | Partition | Heal
@@ -182,3 +191,4 @@ Action = Event | FaultAction
 EVENTS = (Start, Deliver, Timeout)
 FAULTS = (Crash, CrashDuring, Recover, Drop, Partition, Heal)
 ACTIONS = EVENTS + FAULTS
+FAULT_TYPES: frozenset[type] = frozenset(FAULTS)  # for a quick ``type(action) in``

@@ -43,8 +43,9 @@ class Model(ABC, Generic[S]):
     """A transition system the search can explore.
 
     Actions are hashable values a model can replay (tuples for the TLA+ models, small
-    frozen dataclasses for txlib's worlds); ``describe`` turns one into words. ``participants`` names the processes whose decisions the blocking analysis
-    follows (leave it empty for models without that notion).
+    frozen dataclasses for txlib's worlds); ``describe`` turns one into words.
+    ``participants`` names the processes whose decisions the blocking analysis follows
+    (leave it empty for models without that notion).
     """
 
     name: str = "model"

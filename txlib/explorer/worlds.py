@@ -105,7 +105,7 @@ from ..simulation.scenario import Scenario, participant_names
 from . import counterexamples
 from .actions import (
     ACTIONS,
-    FAULTS,
+    FAULT_TYPES,
     Action,
     Crash,
     CrashDuring,
@@ -114,6 +114,7 @@ from .actions import (
     Event,
     FaultAction,
     Heal,
+    MessageKey,
     Partition,
     Recover,
     Start,
@@ -213,7 +214,7 @@ class WorldModel(Model[ExploredWorld]):
         if not w.started:
             return [(START, None)]
         out: list[tuple[Event, PendingEvent | None]] = []
-        seen: set[Deliver] = set()
+        seen: set[MessageKey] = set()
         in_flight = False
         fifo = not self.config.reorder
         oldest: dict[tuple[str, str], int] = {}
@@ -228,10 +229,10 @@ class WorldModel(Model[ExploredWorld]):
                 in_flight = True
                 if fifo and oldest[(due.src, due.dst)] != due.id:
                     continue
-                action = Deliver(message_key(due))
-                if action not in seen:
-                    seen.add(action)
-                    out.append((action, entry))
+                key = message_key(due)
+                if key not in seen:  # identical copies in flight are one choice
+                    seen.add(key)
+                    out.append((Deliver(key), entry))
         if in_flight and self.synchronous:
             return out
         for entry in w.queue:
@@ -248,7 +249,8 @@ class WorldModel(Model[ExploredWorld]):
             c = w.clone()
             watches = self._watch(c, event) if can_crash else []
             self.take(c, event, entry)
-            c.unwatch()
+            if watches:
+                c.unwatch()
             out.append((event, c))
             for node, did in watches:
                 for k in range(1, len(did)):
@@ -354,7 +356,7 @@ class WorldModel(Model[ExploredWorld]):
             slot.ctx = None  # type: ignore[assignment]  # the world is never used again
 
     def is_fault(self, action: Hashable) -> bool:
-        return isinstance(action, FAULTS)
+        return type(action) in FAULT_TYPES
 
     def undecided(self, w: ExploredWorld) -> int:
         mask = 0
