@@ -17,7 +17,7 @@ import heapq
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, TypeVar
 
 from ..errors import ProtocolError, TxlibError, bad_choice, choices
 from . import snapshot
@@ -61,6 +61,9 @@ class StepWatch:
     node: str
     crash_after: int = 0
     did: list[str] = field(default_factory=list)
+
+
+W = TypeVar("W", bound="World")  # clone() returns the class it is called on
 
 
 class World:
@@ -508,7 +511,7 @@ class World:
         return None
 
     # --- copies and canonical states (for the explorer) ------------------------------
-    def clone(self) -> Self:
+    def clone(self: W) -> W:
         """An independent copy of this world, to try one event without changing this one.
 
         Much cheaper than ``copy.deepcopy``: roles, the config and the immutable records

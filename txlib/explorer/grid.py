@@ -21,6 +21,7 @@ result replays exactly, opens in the lab and shares as JSON.
 
 from __future__ import annotations
 
+import io
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -194,14 +195,11 @@ class FaultGrid:
         return {"text/plain": self.text(), "text/html": self.html()}
 
 
-class _Null:
+class _Null(io.StringIO):
     """A file that forgets what is written to it (for rich's recording console)."""
 
     def write(self, text: str) -> int:
         return len(text)
-
-    def flush(self) -> None:
-        return None
 
 
 def _as_scenario(target: Scenario | Run | str) -> Scenario:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import gc
 import io
+import math
+import sys
 import time
 from abc import ABC, abstractmethod
 from array import array
@@ -261,13 +263,14 @@ class RichProgress(SearchProgress):
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=16),
             TextColumn("{task.fields[states]:,} states · {task.fields[rate]:,.0f}/s · "
-                       "frontier {task.fields[frontier]:,} · depth {task.fields[depth]}"),
+                       "frontier {task.fields[frontier]:,} · depth {task.fields[depth]}"
+                       "{task.fields[memory]}"),
             TimeElapsedColumn(),
             transient=True,
             auto_refresh=not jupyter,
         )
         self._task = self._bar.add_task(self.title, total=None, states=0, rate=0.0,
-                                        frontier=0, depth=0)
+                                        frontier=0, depth=0, memory="")
         if jupyter:
             from IPython.display import display
             from ipywidgets import HTML
@@ -299,7 +302,7 @@ class RichProgress(SearchProgress):
         self._bar.update(self._task, total=None if done is None else 1.0,
                          completed=min(done or 0.0, 1.0), states=states,
                          rate=states / elapsed if elapsed else 0.0, frontier=frontier,
-                         depth=depth)
+                         depth=depth, memory=_memory())
         if self._html is not None:
             if elapsed - self._shown >= 0.2:
                 self._shown = elapsed
@@ -315,6 +318,17 @@ class RichProgress(SearchProgress):
             if self._bar.live.is_started:
                 self._bar.stop()
             self._bar = None
+
+
+def _memory() -> str:
+    """`` · 412 MB`` (the process's peak resident memory), where the platform says."""
+    try:
+        import resource
+    except ImportError:  # Windows, the browser
+        return ""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    megabytes = peak / 1024 if sys.platform != "darwin" else peak / 2**20
+    return f" · {megabytes:,.0f} MB"
 
 
 def interactive() -> bool:
@@ -364,8 +378,10 @@ def search(
             raise TxlibError(f"{name} must be a whole number of 0 or more, got {value!r}")
     if max_seconds is not None and (isinstance(max_seconds, bool)
                                     or not isinstance(max_seconds, (int, float))
-                                    or max_seconds <= 0):
-        raise TxlibError(f"max_seconds must be a positive number, got {max_seconds!r}")
+                                    or not 0 < max_seconds < math.inf):
+        raise TxlibError(f"max_seconds must be a positive, finite number, got {max_seconds!r}")
+    if not (progress is None or isinstance(progress, (bool, SearchProgress))):
+        raise TxlibError(f"progress must be True, False or None, got {progress!r}")
     display = make_progress(progress, model.name, max_states, max_seconds)
     track = bool(blocking and model.participants)
     fingerprint, successors, violations_of = (model.fingerprint, model.successors,
@@ -442,6 +458,9 @@ def search(
                 continue
             expanded += 1
             for action, nxt in successors(state):
+                if max_states is not None and len(via) >= max_states:
+                    stopped_by = f"max_states={max_states}"  # exactly at the budget
+                    break
                 transitions += 1
                 nid, new = add(nxt, sid, action, d + 1)
                 if new:

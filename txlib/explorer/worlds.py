@@ -345,7 +345,11 @@ class WorldModel(Model[ExploredWorld]):
     def violations(self, w: ExploredWorld) -> list[tuple[str, str]]:
         out = self.builtin(w)
         for name, check in self.custom:
-            reason = check(w)
+            try:
+                reason = check(w)
+            except Exception as exc:  # the learner's own function: say which, plainly
+                raise TxlibError(f"the invariant {name} raised {type(exc).__name__}: {exc}"
+                                 ) from exc
             if reason:
                 out.append((name, str(reason)))
         return out
@@ -399,6 +403,11 @@ def _protocol_of(target: str | Protocol | Scenario) -> tuple[Protocol, Scenario 
     return get_protocol(target), None
 
 
+# A search stops (reported incomplete, never silently) after this many distinct states
+# unless given another budget: about 300 MB and a minute, where a learner still waits.
+DEFAULT_MAX_STATES = 200_000
+MAX_PARTICIPANTS = 8
+
 def explore(
     protocol: str | Protocol | Scenario = "2pc",
     *,
@@ -429,10 +438,11 @@ def explore(
     module docstring). ``invariants`` (None: the protocol's own) lists names of a commit
     protocol's invariants (:data:`txlib.properties.INVARIANTS`) and functions of the
     world returning a reason (or None); any other protocol is always checked against
-    all of its own invariants, plus the functions given. ``max_states``,
-    ``max_seconds`` and ``max_depth`` bound the search, which then says it is
-    incomplete. ``progress``: None shows a progress bar in a terminal or a notebook if
-    the search lasts, True always, False never. Other keyword arguments are protocol
+    all of its own invariants, plus the functions given. ``max_states``, ``max_seconds``
+    and ``max_depth`` bound the search, which then says it is incomplete; ``max_states``
+    defaults to :data:`DEFAULT_MAX_STATES`. ``progress``: None shows a progress bar in a
+    terminal or a notebook if the search lasts, True always, False never. Other keyword
+    arguments are protocol
     options, as for :func:`txlib.simulate`.
 
     Returns an :class:`~txlib.explorer.search.Exploration`: distinct states, transitions,
@@ -442,6 +452,8 @@ def explore(
     a TxlibError says so.
     """
     proto, base = _protocol_of(protocol)
+    if max_states is None:
+        max_states = DEFAULT_MAX_STATES
     for name, value in (("max_crashes", max_crashes), ("max_drops", max_drops)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise TxlibError(f"{name} must be a whole number of 0 or more, got {value!r}")
@@ -466,6 +478,9 @@ def explore(
             names = participant_names(2) if isinstance(proto, CommitProtocol) else ()
         else:
             names = participant_names(participants)
+            if len(names) > MAX_PARTICIPANTS:
+                raise TxlibError(f"the explorer takes at most {MAX_PARTICIPANTS} participants "
+                                 f"(states grow exponentially with them), got {len(names)}")
         scenario = Scenario(proto.name, names, options=dict(options))
     config = proto.make_config(scenario.participants, scenario.options)
     if getattr(config, "loss", 0) or getattr(config, "duplicate", 0):
