@@ -22,7 +22,7 @@ from txlib.protocols import get_protocol
 from txlib.real import CRASH_POINTS, EXPECTED_OUTCOME, Crash, RealSystem, run_transfer
 from txlib.real.chaos import crash_loop
 from txlib.real.merge import merge
-from txlib.real.stores import FileLog, SqliteAccount, sqlite_create
+from txlib.real.stores import FileLog, PrepareFailed, SqliteAccount, sqlite_create
 from txlib.viz.console import show
 from txlib.viz.spacetime import spacetime_svg
 
@@ -231,7 +231,7 @@ def test_sqlite_prepare_and_commit_are_single_local_transactions(tmp_path):
     acct = SqliteAccount(path, "p")
     acct.append("T1", "PREPARED", {"tx": "T1", "op": "debit", "amount": 70}, True, None, 1)
     assert acct.held("T1") and acct.balance("T1") == 500
-    with pytest.raises(RuntimeError, match="held by in-doubt transaction T1"):
+    with pytest.raises(PrepareFailed, match="held by in-doubt transaction T1"):
         acct.balance("T2")
     acct.append("T1", "COMMITTED", {"tx": "T1", "op": "debit", "amount": 70}, True,
                 "commit", 2)

@@ -23,12 +23,13 @@ class Databases:
     connection string)."""
 
     def __init__(self, backend: str, participants: Sequence[str], *, postgres: Any = None,
-                 prefix: str = "txlib_") -> None:
+                 prefix: str = "txlib_", vfs: str | None = None) -> None:
         if backend not in BACKENDS:
             raise bad_choice("backend", backend, BACKENDS)
         self.backend = backend
         self.participants = tuple(participants)
         self.prefix = prefix
+        self.vfs = vfs  # the SQLite VFS every connection uses (None: the default one)
         self.conninfo = ""
         if backend == "postgres":
             if postgres is None:
@@ -69,7 +70,7 @@ class Databases:
         """The store spec of ``participant``'s node (see :func:`txlib.real.stores.open_store`)."""
         if self.backend == "sqlite":
             return {"kind": "sqlite", "path": str(self.sqlite_path(participant)),
-                    "account": participant}
+                    "account": participant, "vfs": self.vfs}
         return {"kind": "postgres", "account": participant, "token": self.token,
                 "conninfo": pg.conninfo_for(self.conninfo, self.database_name(participant))}
 
@@ -79,7 +80,7 @@ class Databases:
         out = {}
         for p in self.participants:
             if self.backend == "sqlite":
-                info = sqlite_inspect(self.sqlite_path(p))
+                info = sqlite_inspect(self.sqlite_path(p), self.vfs)
                 held = info["held_by"]
                 out[p] = {"balance": info["balance"], "in_doubt": [held] if held else [],
                           "locked": held is not None}

@@ -221,8 +221,9 @@ class NodeHost:
             if (trig["when"], trig["action"], trig["what"]) == (when, action, what) and \
                     trig.get("tx", tx) == tx and trig["nth"] == count:
                 self.handler += 1
-                self.record("crash", f"killed with SIGKILL at {trig['label']}", None,
-                            point=trig["label"])
+                how = ("power cut (SIGKILL, unsynced writes lost)" if trig.get("power")
+                       else "killed with SIGKILL")
+                self.record("crash", f"{how} at {trig['label']}", None, point=trig["label"])
                 os.kill(os.getpid(), signal.SIGKILL)
                 os._exit(1)  # not reached: a SIGKILL to oneself is delivered before kill returns
 

@@ -161,7 +161,9 @@ class RealRun:
 
     # --- showing it -------------------------------------------------------------------------
     def _crashes(self) -> str:
-        return "; ".join(f"{c['node']} at {c['how']}" for c in self.crashes) or "none"
+        return "; ".join(f"{c['node']} at {c['how']}" + (" (power cut)" if c.get("power")
+                                                          else "")
+                         for c in self.crashes) or "none"
 
     def summary(self) -> str:
         lines = [f"real 2PC over {self.backend}, {self.tx}: {self.outcome} in "

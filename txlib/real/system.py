@@ -29,6 +29,7 @@ from ..protocols import bank
 from .crashpoints import Crash, as_crashes
 from .databases import Databases
 from .merge import merge, read_events
+from .powercut import VFS_NAME, lose_unsynced
 from .run import RealRun, protocol
 from .stores import read_records
 from .supervisor import NodeHandle, Supervisor
@@ -42,6 +43,9 @@ REAL_TIMEOUTS: dict[str, int] = {
     "retry_interval": 200,
     "ack_timeout": 300,
 }
+# The records 2PC forces, and whose node forces them: ``no_fsync`` may name them.
+FORCED_RECORDS: dict[str, str] = {"COMMIT": "coordinator", "PREPARED": "participant",
+                                  "COMMITTED": "participant"}
 
 
 class RealSystem:
@@ -57,6 +61,12 @@ class RealSystem:
     :class:`~txlib.real.PostgresServer` or a libpq connection string). ``options`` are
     2PC options (timeouts in wall-clock ms; see :data:`REAL_TIMEOUTS`). A crashed node
     is restarted ``restart_delay`` seconds later if ``restart`` is true.
+
+    ``power_cuts=True`` tracks every write to the nodes' files that was not synced, so
+    that a crash can be a power cut that loses them (``Crash(..., power=True)``,
+    :meth:`power_cut`; see :mod:`txlib.real.powercut`). ``no_fsync`` names forced
+    records (``"COMMIT"``, ``"PREPARED"``, ``"COMMITTED"``) written *without* their
+    fsync: an unsafe variant, to see what the fsync is for.
     """
 
     def __init__(
@@ -78,6 +88,8 @@ class RealSystem:
         ports: Mapping[str, int] | None = None,
         database_prefix: str = "txlib_",
         start_timeout: float = 30.0,
+        power_cuts: bool = False,
+        no_fsync: Sequence[str] = (),
     ) -> None:
         from ..simulation.scenario import participant_names
 
@@ -89,9 +101,14 @@ class RealSystem:
         self.nodes = self.roster.names
         machines = {m.role: m for m in proto.machines}
         self.machines = {n: machines[role] for n, role in self.roster.roles.items()}
+        if not isinstance(power_cuts, bool):
+            raise TxlibError(f"power_cuts must be True or False, got {power_cuts!r}")
+        self.power_cuts = power_cuts
         self.databases = Databases(backend, self.participants, postgres=postgres,
-                                   prefix=database_prefix)
+                                   prefix=database_prefix,
+                                   vfs=VFS_NAME if power_cuts and backend == "sqlite" else None)
         self.backend = backend
+        self.no_fsync = self._check_no_fsync(no_fsync)
         if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
             raise TxlibError(f"amount must be a whole number >= 0, got {amount!r}")
         self.operations = (bank.check_operations(operations, self.participants)
@@ -122,6 +139,18 @@ class RealSystem:
         self.unfired: dict[str, list[str]] = {}
         self.settled_at: dict[str, float] = {}
         self._closed = False
+
+    def _check_no_fsync(self, raw: Sequence[str]) -> frozenset[str]:
+        if isinstance(raw, str) or not isinstance(raw, (Sequence, frozenset, set)):
+            raise TxlibError(f"no_fsync must be a list of record names, got {raw!r}")
+        for record in raw:
+            if record not in FORCED_RECORDS:
+                raise bad_choice("forced record in no_fsync", record, tuple(FORCED_RECORDS))
+            if FORCED_RECORDS[record] == "participant" and self.backend != "sqlite":
+                raise TxlibError(
+                    f"no_fsync={record!r} needs SQLite participants: PostgreSQL always "
+                    "flushes its WAL for PREPARE TRANSACTION and COMMIT PREPARED")
+        return frozenset(raw)
 
     # --- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> RealSystem:
@@ -165,8 +194,24 @@ class RealSystem:
     def _store(self, node: str) -> dict[str, Any]:
         """The spec of ``node``'s durable store: a participant's database, or a log file."""
         if node in self.participants:
-            return self.databases.store(node)
-        return {"kind": "file", "path": str(self.workdir / "data" / f"{node}.log")}
+            spec = self.databases.store(node)
+            if self.backend == "sqlite":
+                spec["no_fsync"] = sorted(r for r in self.no_fsync
+                                          if FORCED_RECORDS[r] == "participant")
+            return spec
+        return {"kind": "file", "path": str(self.workdir / "data" / f"{node}.log"),
+                "track": self.power_cuts,
+                "no_fsync": sorted(r for r in self.no_fsync if FORCED_RECORDS[r] != "participant")}
+
+    def files(self, node: str) -> list[Path]:
+        """The files holding ``node``'s durable state (what a power cut of its machine can
+        damage); a PostgreSQL participant's are the server's."""
+        if node in self.participants:
+            if self.backend != "sqlite":
+                return []
+            path = self.databases.sqlite_path(node)
+            return [path, Path(f"{path}-wal")]
+        return [self.workdir / "data" / f"{node}.log"]
 
     def _node_spec(self, h: NodeHandle) -> dict[str, Any]:
         """What ``h``'s next process runs (the supervisor adds where and how)."""
@@ -214,10 +259,44 @@ class RealSystem:
         self.supervisor.stop_nodes(timeout)
 
     def kill(self, node: str, *, how: str = "a time chosen by the runner",
-             tx: str | None = None) -> None:
-        """SIGKILL ``node`` now (kill -9) and wait until it is gone."""
-        self.supervisor.kill(node, how)
-        self._note_crash(self.handles[node], how, tx if tx is not None else self._current())
+             tx: str | None = None, power: bool = False) -> None:
+        """SIGKILL ``node`` now (kill -9) and wait until it is gone. ``power``: a power
+        cut, which also loses every write to its files that was not synced."""
+        if power:
+            self._check_power(node)
+        self.supervisor.kill(node, f"power cut, {how}" if power else how)
+        lost = self._lose_power(node) if power else None
+        self._note_crash(self.handles[node], how, tx if tx is not None else self._current(),
+                         lost)
+
+    def power_cut(self, nodes: Sequence[str] | None = None, *,
+                  how: str = "a power cut chosen by the runner", tx: str | None = None) -> None:
+        """Cut the power of ``nodes`` (default: every node, the whole machine): each one
+        that is up is killed, and every write to their files that was never synced is
+        lost. With ``restart``, they come back ``restart_delay`` seconds later."""
+        for node in self.nodes if nodes is None else nodes:
+            if node not in self.nodes:
+                raise bad_choice("node", node, self.nodes)
+            if self.handles[node].up:
+                self.kill(node, how=how, tx=tx, power=True)
+            else:
+                self._check_power(node)
+                self._lose_power(node)
+
+    def _check_power(self, node: str) -> None:
+        if not self.power_cuts:
+            raise TxlibError("a power cut needs RealSystem(power_cuts=True): only then are "
+                             "the writes that were not synced tracked, so they can be lost")
+        if node in self.participants and self.backend != "sqlite":
+            raise TxlibError(
+                f"cannot cut the power of {node}: a PostgreSQL participant's data lives in "
+                "the server, whose durability is PostgreSQL's own (the preflight checks "
+                "fsync, synchronous_commit and full_page_writes); txlib cuts the power of "
+                "the coordinator and of SQLite participants")
+
+    def _lose_power(self, node: str) -> dict[str, int]:
+        """The power cut itself (``node``'s processes are dead): lose its unsynced writes."""
+        return lose_unsynced(self.files(node))
 
     def restart(self, node: str) -> None:
         """Start a new process for ``node`` (same port, same storage); it recovers from
@@ -238,20 +317,28 @@ class RealSystem:
     def _current(self) -> str | None:
         return self.begun[-1] if self.begun else None
 
-    def _note_crash(self, h: NodeHandle, how: str, tx: str | None) -> None:
+    def _note_crash(self, h: NodeHandle, how: str, tx: str | None,
+                    lost: dict[str, int] | None = None) -> None:
+        """Note a crash (``lost``: for a power cut, the unsynced bytes lost per file)."""
         if tx is None:
             return
         at = (time.time_ns() - self.supervisor.t0_ns) // 1_000_000
         began = self.begun_at.get(tx, 0.0)
         self.crashes.setdefault(tx, []).append(
             {"node": h.name, "incarnation": h.incarnation, "how": how,
-             "at_ms": at - int(began * 1000)})
+             "at_ms": at - int(began * 1000), "power": lost is not None,
+             "lost": dict(lost or {})})
 
     def _self_killed(self, h: NodeHandle) -> bool:
-        """Did ``h`` kill itself at an armed protocol point? If so, note the crash."""
+        """Did ``h`` kill itself at an armed protocol point? If so, note the crash (and
+        for a power cut, lose its unsynced writes now, before it restarts)."""
         label = self._fired_label(h)
         if label:
-            self._note_crash(h, label, self._current())
+            power = any(c.power for crashes in self.armed.values() for c in crashes
+                        if c.node == h.name and c.incarnation == h.incarnation
+                        and c.point == label)
+            self._note_crash(h, label, self._current(),
+                             self._lose_power(h.name) if power else None)
         return bool(label)
 
     def _fired_label(self, h: NodeHandle) -> str:
@@ -273,7 +360,7 @@ class RealSystem:
         """A wall-clock crash comes due: kill the node if that life of it is up."""
         h = self.handles[c.node]
         if h.up and h.incarnation == c.incarnation:
-            self.kill(c.node, how=how, tx=tx)
+            self.kill(c.node, how=how, tx=tx, power=c.power)
         else:
             self.unfired.setdefault(tx, []).append(
                 f"kill -9 {c.node} at {how}: {c.node} was not up then")
@@ -289,6 +376,9 @@ class RealSystem:
         if not isinstance(tx, str) or not tx or tx in self.begun:
             raise TxlibError(f"tx must be a new, non-empty name, got {tx!r}")
         crashes = as_crashes(crash, self.nodes)
+        for c in crashes:
+            if c.power:
+                self._check_power(c.node)
         ops = (bank.check_operations(operations, self.participants) if operations is not None
                else self.operations)
         self.tx_operations[tx] = ops
@@ -426,6 +516,9 @@ def run_transfer(
     >>> run.outcome, run.problems()                                  # doctest: +SKIP
     ('committed', [])
     """
+    raw = crash if isinstance(crash, list) else [crash]
+    if any(isinstance(c, Crash) and c.power for c in raw):
+        options.setdefault("power_cuts", True)
     with RealSystem(participants, backend, **options) as system:
         system.begin(tx, crash=crash)
         system.settle(tx, timeout)
