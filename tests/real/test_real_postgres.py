@@ -102,7 +102,7 @@ def test_an_unreachable_server_says_so(pg_server):
 
 
 def test_max_prepared_transactions_0_says_what_to_set(pg_server):
-    with PostgresServer.start(max_prepared_transactions=0) as off, \
+    with PostgresServer.start(max_prepared_transactions=0, settings={"fsync": "off"}) as off, \
             pytest.raises(TxlibError, match=r"max_prepared_transactions = 0.*set "
                                             r"max_prepared_transactions to at least 3"):
         run_transfer(3, "postgres", postgres=off)

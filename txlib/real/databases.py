@@ -43,6 +43,7 @@ class Databases:
                                  f"string, got {postgres!r}")
         self.token = os.urandom(4).hex()  # names this run's prepared transactions
         self.folder = Path()
+        self.created = False
 
     def sqlite_path(self, participant: str) -> Path:
         return self.folder / "data" / f"{participant}.sqlite"
@@ -56,15 +57,28 @@ class Databases:
         if self.backend == "postgres":
             pg.preflight(self.conninfo, len(self.participants))
 
-    def create(self, folder: Path, balances: Mapping[str, int]) -> None:
+    def create(self, folder: Path, balances: Mapping[str, int],
+               coordinator_log: Path) -> list[str]:
         """Give each participant a fresh database holding its balance (``folder``: the
-        run's folder)."""
+        run's folder). Returns what was done about prepared transactions a dead system
+        left in them (see :func:`txlib.real.postgres.setup_database`)."""
         self.folder = folder
+        done: list[str] = []
+        owner = {"token": self.token, "coordinator_log": str(coordinator_log)}
         for p in self.participants:
             if self.backend == "sqlite":
                 sqlite_create(self.sqlite_path(p), p, balances[p])
             else:
-                pg.setup_database(self.conninfo, self.database_name(p), p, balances[p])
+                done += pg.setup_database(self.conninfo, self.database_name(p), p,
+                                          balances[p], owner)
+        self.created = True
+        return done
+
+    def release(self) -> None:
+        """The system is closing: unregister it from its PostgreSQL databases."""
+        if self.backend == "postgres" and self.created:
+            for p in self.participants:
+                pg.release_database(self.conninfo, self.database_name(p), self.token)
 
     def store(self, participant: str) -> dict[str, Any]:
         """The store spec of ``participant``'s node (see :func:`txlib.real.stores.open_store`)."""
@@ -77,13 +91,13 @@ class Databases:
     def inspect(self) -> dict[str, dict[str, Any]]:
         """Each participant's committed balance, transactions in doubt and row lock,
         read from its database (from outside the node)."""
-        out = {}
-        for p in self.participants:
-            if self.backend == "sqlite":
-                info = sqlite_inspect(self.sqlite_path(p), self.vfs)
-                held = info["held_by"]
-                out[p] = {"balance": info["balance"], "in_doubt": [held] if held else [],
-                          "locked": held is not None}
-            else:
-                out[p] = pg.inspect(self.conninfo, self.database_name(p), p)
-        return out
+        return {p: self.inspect_one(p) for p in self.participants}
+
+    def inspect_one(self, p: str) -> dict[str, Any]:
+        """:meth:`inspect` of participant ``p``."""
+        if self.backend == "sqlite":
+            info = sqlite_inspect(self.sqlite_path(p), self.vfs)
+            held = info["held_by"]
+            return {"balance": info["balance"], "in_doubt": [held] if held else [],
+                    "locked": held is not None}
+        return pg.inspect(self.conninfo, self.database_name(p), p)

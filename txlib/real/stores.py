@@ -220,12 +220,17 @@ CREATE TABLE IF NOT EXISTS txlog(
     tx TEXT NOT NULL, record TEXT NOT NULL, data TEXT NOT NULL,
     forced INTEGER NOT NULL, decides TEXT, time INTEGER NOT NULL
 );
--- A held row may change only by the resolution of its reservation: released with its
--- change applied (commit) or dropped (abort). Any other write is refused, by anyone.
+-- A held row may change only by the resolution of its reservation, once a record that
+-- resolves it (COMMITTED or ABORT) is in the log: released with its change applied
+-- (commit) or dropped (abort). Any other write is refused, by anyone; and whoever
+-- resolves it, the participant or an operator, leaves that record behind.
 CREATE TRIGGER IF NOT EXISTS held_row_update BEFORE UPDATE ON accounts
 WHEN OLD.locked_by IS NOT NULL AND NOT (
-    NEW.name IS OLD.name AND NEW.locked_by IS NULL AND NEW.pending = 0
-    AND NEW.balance IN (OLD.balance, OLD.balance + OLD.pending))
+    NEW.name IS OLD.name AND NEW.locked_by IS NULL AND NEW.pending = 0 AND (
+        (NEW.balance = OLD.balance + OLD.pending AND EXISTS (SELECT 1 FROM txlog
+            WHERE tx = OLD.locked_by AND record = 'COMMITTED'))
+        OR (NEW.balance = OLD.balance AND EXISTS (SELECT 1 FROM txlog
+            WHERE tx = OLD.locked_by AND record = 'ABORT'))))
 BEGIN SELECT RAISE(ABORT, '{HELD_MESSAGE}'); END;
 CREATE TRIGGER IF NOT EXISTS held_row_delete BEFORE DELETE ON accounts
 WHEN OLD.locked_by IS NOT NULL
@@ -235,6 +240,16 @@ BEGIN SELECT RAISE(ABORT, '{HELD_MESSAGE}'); END;
 
 class PrepareFailed(Exception):
     """The participant's database could not prepare the transaction: it votes NO."""
+
+
+class HeuristicOutcome(Exception):
+    """The participant's prepared work was resolved outside the protocol (an operator's
+    *heuristic decision*) the other way from the decision: ``outcome`` is what happened
+    to the work (``"rollback"`` or ``"commit"``). The transaction's outcome is mixed."""
+
+    def __init__(self, outcome: str, text: str) -> None:
+        super().__init__(text)
+        self.outcome = outcome
 
 
 def sqlite_connect(path: str | os.PathLike[str], vfs: str | None = None) -> sqlite3.Connection:
@@ -356,6 +371,19 @@ class SqliteAccount:
         synced = forced and record not in self.no_fsync
         self._begin(self.FORCED_SYNC if synced else "OFF" if forced else self.LAZY_SYNC)
         try:
+            resolved = self._resolved_elsewhere(tx, record)
+            if resolved == record:
+                c.execute("ROLLBACK")  # someone else already did exactly this
+                return
+            if resolved is not None:
+                raise HeuristicOutcome(
+                    "rollback" if resolved == "ABORT" else "commit",
+                    f"the reservation of {tx} was resolved outside the protocol with "
+                    f"{resolved} although the decision is "
+                    f"{'commit' if record == 'COMMITTED' else 'abort'}")
+            c.execute("INSERT INTO txlog(tx, record, data, forced, decides, time) "
+                      "VALUES (?, ?, ?, ?, ?, ?)",
+                      (tx, record, json.dumps(data), int(forced), decides, time))
             if record == "PREPARED":
                 cur = c.execute(
                     "UPDATE accounts SET locked_by = ?, pending = ? "
@@ -370,9 +398,6 @@ class SqliteAccount:
             elif record == "ABORT":
                 c.execute("UPDATE accounts SET pending = 0, locked_by = NULL "
                           "WHERE name = ? AND locked_by = ?", (self.account, tx))
-            c.execute("INSERT INTO txlog(tx, record, data, forced, decides, time) "
-                      "VALUES (?, ?, ?, ?, ?, ?)",
-                      (tx, record, json.dumps(data), int(forced), decides, time))
             c.execute("COMMIT")
         except BaseException:
             if c.in_transaction:
@@ -380,6 +405,19 @@ class SqliteAccount:
             raise
         if synced:
             self.fsyncs += 1  # WAL mode, synchronous=FULL: the WAL is fsynced at commit
+
+    def _resolved_elsewhere(self, tx: str, record: str) -> str | None:
+        """For COMMITTED or ABORT of a transaction this node reserved the row for: the
+        resolving record someone else wrote while the row was held (None if none)."""
+        if record not in ("COMMITTED", "ABORT"):
+            return None
+        rows = self.conn.execute("SELECT record FROM txlog WHERE tx = ? ORDER BY id",
+                                 (tx,)).fetchall()
+        names = [r for (r,) in rows]
+        if "PREPARED" not in names or self.held(tx):
+            return None
+        done = [r for r in names if r in ("COMMITTED", "ABORT")]
+        return done[-1] if done else None
 
     def held(self, tx: str) -> bool:
         return self.conn.execute("SELECT 1 FROM accounts WHERE locked_by = ?",

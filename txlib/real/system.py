@@ -18,14 +18,16 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..engine.records import LogRecord
 from ..engine.trace import Trace
-from ..errors import TxlibError, bad_choice
+from ..errors import TxlibError, bad_choice, shown
 from ..protocols import bank
+from ..protocols.base import COORDINATOR
 from .crashpoints import Crash, as_crashes
 from .databases import Databases
 from .merge import merge, read_events
@@ -43,6 +45,12 @@ REAL_TIMEOUTS: dict[str, int] = {
     "retry_interval": 200,
     "ack_timeout": 300,
 }
+class InDoubtWarning(UserWarning):
+    """Prepared work was found in doubt and resolved by the coordinator's log (at close,
+    or left by a dead process), or could not be resolved."""
+
+
+MAX_TX_NAME = 64  # characters in a transaction's name
 # The records 2PC forces, and whose node forces them: ``no_fsync`` may name them.
 FORCED_RECORDS: dict[str, str] = {"COMMIT": "coordinator", "PREPARED": "participant",
                                   "COMMITTED": "participant"}
@@ -138,6 +146,7 @@ class RealSystem:
         self.crashes: dict[str, list[dict[str, Any]]] = {}
         self.unfired: dict[str, list[str]] = {}
         self.settled_at: dict[str, float] = {}
+        self.closing_report: list[str] = []
         self._closed = False
 
     def _check_no_fsync(self, raw: Sequence[str]) -> frozenset[str]:
@@ -175,21 +184,63 @@ class RealSystem:
             for sub in ("trace", "logs", "data"):  # ours: start them afresh
                 shutil.rmtree(self.workdir / sub, ignore_errors=True)
                 (self.workdir / sub).mkdir(parents=True)
-            self.databases.create(self.workdir, self.initial_balances)
+            done = self.databases.create(self.workdir, self.initial_balances,
+                                         self.workdir / "data" / f"{COORDINATOR}.log")
+            if done:
+                warnings.warn("transactions a dead txlib process left in doubt were "
+                              "resolved: " + "; ".join(done), InDoubtWarning, stacklevel=2)
             self.supervisor.start(self.workdir)
         except BaseException:
             self.close()
             raise
         return self
 
-    def close(self) -> None:
-        """Stop every node (gracefully if it is up), then forget the processes."""
+    def close(self) -> list[str]:
+        """Stop every node (gracefully if it is up); then resolve whatever this system
+        left prepared in a participant's database, as its coordinator decided (the
+        recovery scan of :mod:`txlib.real.recovery`), and say so with an
+        :class:`InDoubtWarning`; then remove the work folder (if it made it). Returns
+        what the scan did (also kept in ``closing_report``). Cleanup goes on past an
+        error; the error is reported in the warning."""
         if self._closed:
-            return
+            return self.closing_report
         self._closed = True
-        self.supervisor.close()
+        report: list[str] = []
+        try:
+            self.supervisor.close()
+        except Exception as exc:  # the rest of the cleanup must happen anyway
+            report.append(f"stopping the nodes failed: {type(exc).__name__}: {exc}")
+        try:
+            if self.databases.created:
+                report += self.recover(only_down=False)
+        except Exception as exc:
+            report.append(f"the recovery scan failed: {type(exc).__name__}: {exc}")
+        try:
+            self.databases.release()
+        except Exception as exc:
+            report.append(f"unregistering from the databases failed: {exc}")
         if self._own_workdir and self.workdir != Path():
             shutil.rmtree(self.workdir, ignore_errors=True)
+        self.closing_report = report
+        if report:
+            warnings.warn("RealSystem.close(): " + "; ".join(report), InDoubtWarning,
+                          stacklevel=2)
+        return report
+
+    def recover(self, *, only_down: bool = True) -> list[str]:
+        """The coordinator's recovery scan (XA's ``xa_recover``): find this system's
+        prepared work in the databases of the participants that are down (all of them
+        with ``only_down=False``) and commit or roll back each as the coordinator's log
+        says. Returns one line per item (see :mod:`txlib.real.recovery`)."""
+        from .recovery import resolve, scan
+
+        who = [p for p in self.participants
+               if not only_down or not self.handles.get(p) or not self.handles[p].up]
+        return resolve(self, scan(self, who))
+
+    def store_spec(self, node: str) -> dict[str, Any]:
+        """The spec of ``node``'s durable store (see :func:`txlib.real.stores.open_store`)."""
+        return self._store(node)
 
     def _store(self, node: str) -> dict[str, Any]:
         """The spec of ``node``'s durable store: a participant's database, or a log file."""
@@ -374,7 +425,12 @@ class RealSystem:
         if not self.started:
             raise TxlibError("start the system first (RealSystem.start() or `with`)")
         if not isinstance(tx, str) or not tx or tx in self.begun:
-            raise TxlibError(f"tx must be a new, non-empty name, got {tx!r}")
+            raise TxlibError(f"tx must be a new, non-empty name, got {shown(tx)}")
+        if len(tx) > MAX_TX_NAME or not tx.isprintable():
+            raise TxlibError(
+                f"tx must be at most {MAX_TX_NAME} printable characters (it names the "
+                "prepared transactions in the databases, whose ids PostgreSQL limits to "
+                f"200 bytes), got {shown(tx)} ({len(tx)} characters)")
         crashes = as_crashes(crash, self.nodes)
         for c in crashes:
             if c.power:
