@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,192 @@ def test_max_prepared_transactions_0_says_what_to_set(pg_server):
             pytest.raises(TxlibError, match=r"max_prepared_transactions = 0.*set "
                                             r"max_prepared_transactions to at least 3"):
         run_transfer(3, "postgres", postgres=off)
+
+
+# --- a participant that cannot prepare votes NO; lost connections -------------------------
+def gids_of(pg: PostgresServer, prefix: str = "txlib:") -> list[str]:
+    return [gid for _, gid in prepared(pg) if gid.startswith(prefix)]
+
+
+def test_no_free_prepared_transaction_slot_makes_a_participant_vote_no(pg_server, timeouts):
+    """With only two of the server's 20 slots free, one participant's PREPARE
+    TRANSACTION fails: it votes NO (its node does not die), and the others roll back."""
+    import psycopg
+
+    with psycopg.connect(pg_server.conninfo + " dbname=postgres", autocommit=True) as conn:
+        for i in range(18):
+            conn.execute("BEGIN")
+            conn.execute(f"PREPARE TRANSACTION 'someone-else-{i}'")
+        try:
+            run = run_transfer(3, "postgres", postgres=pg_server, options=timeouts)
+        finally:
+            for i in range(18):
+                conn.execute(f"ROLLBACK PREPARED 'someone-else-{i}'")
+    assert run.outcome == "aborted" and run.problems() == [], run.summary()
+    assert run.balances == run.before
+    votes = [e.detail for e in run.trace if e.kind == "vote"]
+    assert sorted(votes) == ["no", "yes", "yes"]
+    refused = [e.detail for e in run.trace if e.kind == "effect"]
+    assert len(refused) == 1 and "maximum number of prepared transactions" in refused[0]
+    assert gids_of(pg_server) == []
+
+
+def test_a_transaction_name_is_bounded_before_anything_is_prepared(pg_server, timeouts):
+    with RealSystem(3, "postgres", postgres=pg_server, options=timeouts) as system:
+        with pytest.raises(TxlibError, match=r"tx must be at most 64 printable characters.*"
+                                             r"190 characters"):
+            system.begin("T" * 190)
+        system.begin("T" * 64)
+        assert system.settle("T" * 64, 20)
+        assert system.result("T" * 64).outcome == "committed"
+    assert gids_of(pg_server) == []
+
+
+def terminate_backends(pg: PostgresServer, database: str) -> int:
+    import psycopg
+
+    with psycopg.connect(pg.conninfo + " dbname=postgres", autocommit=True) as conn:
+        return len(conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                                (database,)).fetchall())
+
+
+def test_a_terminated_connection_is_reopened(pg_server, timeouts):
+    with RealSystem(3, "postgres", postgres=pg_server, options=timeouts) as system:
+        system.begin("T1")
+        assert system.settle("T1", 20)
+        assert terminate_backends(pg_server, "txlib_p2") >= 1
+        system.begin("T2")
+        assert system.settle("T2", 20)
+        run = system.result("T2")
+    assert run.outcome == "committed" and run.problems() == [], run.summary()
+    assert gids_of(pg_server) == []
+
+
+def test_a_server_restart_while_in_doubt_loses_nothing(pg_server, timeouts):
+    """Every participant is prepared when PostgreSQL restarts: their connections die,
+    their prepared transactions survive; the nodes reconnect and commit."""
+    with RealSystem(3, "postgres", postgres=pg_server, options=timeouts,
+                    restart=False) as system:
+        system.begin("T1", crash=("coordinator", "after_decision_logged"))
+        system.wait(lambda s: "coordinator" in s.down and all(
+            s.state(p, "T1") == "PREPARED" for p in s.participants), 10, "doubt")
+        pg_server.restart()
+        assert len(gids_of(pg_server)) == 3
+        system.restart("coordinator")
+        assert system.settle("T1", 30)
+        run = system.result("T1")
+    assert run.outcome == "committed" and run.problems() == [], run.summary()
+    assert gids_of(pg_server) == []
+
+
+# --- heuristic outcomes ----------------------------------------------------------------------
+@pytest.mark.parametrize("p2_restarts", [False, True], ids=["p2-up", "p2-restarted"])
+def test_an_operators_rollback_prepared_is_reported_as_a_heuristic_rollback(
+        pg_server, timeouts, p2_restarts):
+    """The coordinator logged COMMIT and went down; an operator rolls p2's prepared
+    transaction back by hand. When COMMIT arrives, p2 reports a heuristic rollback
+    instead of dying (or, restarted, instead of staying silent); the coordinator records
+    it and finishes; the run says the outcome is mixed and what was lost."""
+    import psycopg
+
+    with RealSystem(3, "postgres", postgres=pg_server, options=timeouts,
+                    restart=False) as system:
+        system.begin("T1", crash=("coordinator", "after_decision_logged"))
+        system.wait(lambda s: "coordinator" in s.down and all(
+            s.state(p, "T1") == "PREPARED" for p in s.participants), 10, "doubt")
+        if p2_restarts:
+            system.kill("p2")
+        (gid,) = [g for db, g in prepared(pg_server) if db == "txlib_p2"]
+        with psycopg.connect(pg_server.conninfo + " dbname=txlib_p2",
+                             autocommit=True) as conn:
+            conn.execute(f"ROLLBACK PREPARED '{gid}'")  # the operator's heuristic decision
+        if p2_restarts:
+            system.restart("p2")
+        system.restart("coordinator")
+        assert system.settle("T1", 30), system.describe()
+        system.stop_nodes()
+        run = system.result("T1")
+    assert run.outcome == "heuristic mixed", run.summary()
+    assert run.heuristics == {"p2": "rollback"}
+    assert run.balances == {"p1": 800, "p2": 500, "p3": 600}  # p2's 100 never arrived
+    assert any("heuristic rollback at p2" in p for p in run.problems())
+    assert [r.record for r in run.logs["coordinator"]] == ["COMMIT", "HEURISTIC", "END"]
+    assert gids_of(pg_server) == []
+
+
+# --- orphans, the recovery scan, and close() ---------------------------------------------------
+def test_the_recovery_scan_resolves_a_participant_that_never_returns(pg_server, timeouts):
+    """p2 dies after voting YES and never comes back; the coordinator commits. XA's
+    recovery scan finds p2's prepared transaction (by this system's gids only) and
+    commits it from the coordinator's log."""
+    import psycopg
+
+    with psycopg.connect(pg_server.conninfo + " dbname=postgres", autocommit=True) as conn:
+        conn.execute("BEGIN")
+        conn.execute("PREPARE TRANSACTION 'txlib:not-ours:p2:credit:1:T1'")  # another's
+        try:
+            with RealSystem(3, "postgres", postgres=pg_server, options=timeouts,
+                            restart=False) as system:
+                system.begin("T1", crash=("p2", "after_vote_sent"))
+                system.wait(lambda s: s.state("coordinator", "T1") == "COMMITTED" and all(
+                    s.state(p, "T1") == "COMMITTED" for p in ("p1", "p3")), 10, "commit")
+                (found,) = system.recovery_scan()
+                assert (found.participant, found.tx, found.where) == ("p2", "T1", "txlib_p2")
+                assert found.xid_age is not None and found.xid_age >= 1
+                lines = system.recover()
+                assert lines == [f"{found.describe()}: committed (the coordinator's log has "
+                                 "COMMIT)"]
+                assert system.recovery_scan() == []
+                assert system.balances() == {"p1": 800, "p2": 600, "p3": 600}
+            assert gids_of(pg_server, "txlib:not-ours") == ["txlib:not-ours:p2:credit:1:T1"]
+        finally:
+            conn.execute("ROLLBACK PREPARED 'txlib:not-ours:p2:credit:1:T1'")
+
+
+def test_close_resolves_what_is_in_doubt_and_says_so(pg_server, timeouts):
+    from txlib.real.system import InDoubtWarning
+
+    system = RealSystem(3, "postgres", postgres=pg_server, options=timeouts,
+                        restart=False).start()
+    system.begin("T1", crash=("coordinator", "before_decision_logged"))
+    system.wait(lambda s: "coordinator" in s.down and all(
+        s.state(p, "T1") == "PREPARED" for p in s.participants), 10, "doubt")
+    workdir = system.workdir
+    with pytest.warns(InDoubtWarning, match=r"T1 at p1.*rolled back \(presumed abort"):
+        report = system.close()
+    assert len(report) == 3 and not workdir.exists()
+    assert gids_of(pg_server) == []
+
+
+def test_a_killed_owner_does_not_leave_its_cluster_running(tmp_path):
+    """A process that started a throwaway cluster is killed with SIGKILL: its watchdog
+    stops the cluster and removes its folder."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = str(Path(__file__).resolve().parents[2])
+    code = ("import sys, time; from txlib.real import PostgresServer; "
+            "pg = PostgresServer.start(); print(pg.directory, flush=True); time.sleep(600)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            cwd=root, env={**os.environ, "PYTHONPATH": root})
+    assert proc.stdout is not None
+    directory = Path(proc.stdout.readline().strip())
+    pid = int((directory / "data" / "postmaster.pid").read_text().split()[0])
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    deadline = time.monotonic() + 30
+    while (directory.exists() or _alive(pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not directory.exists() and not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -238,6 +238,13 @@ class RealSystem:
                if not only_down or not self.handles.get(p) or not self.handles[p].up]
         return resolve(self, scan(self, who))
 
+    def recovery_scan(self) -> list[Any]:
+        """This system's prepared work in every participant's database, without
+        resolving it (see :func:`txlib.real.recovery.scan`)."""
+        from .recovery import scan
+
+        return list(scan(self))
+
     def store_spec(self, node: str) -> dict[str, Any]:
         """The spec of ``node``'s durable store (see :func:`txlib.real.stores.open_store`)."""
         return self._store(node)
