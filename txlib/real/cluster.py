@@ -34,6 +34,7 @@ from typing import Any
 from ..errors import TxlibError
 
 REGISTRY = Path(tempfile.gettempdir()) / "txlib-pg-clusters"
+STARTED: list[PostgresServer] = []  # every cluster this process started
 
 # The watchdog: waits for end of file on stdin; "stopped" means its owner stopped the
 # cluster itself; anything else (the owner died) means: stop it and remove its folder.
@@ -235,6 +236,7 @@ class PostgresServer:
             os.chown(base, *runas)
         os.chmod(base, 0o755)
         server = cls(base, bindir, port, host, runas, owned)
+        STARTED.append(server)
         try:
             server._guard()
             server._run([str(bindir / "initdb"), "-D", str(server.datadir), "-U", "postgres",

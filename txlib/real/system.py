@@ -50,6 +50,7 @@ class InDoubtWarning(UserWarning):
     or left by a dead process), or could not be resolved."""
 
 
+MADE_WORKDIRS: list[Path] = []  # every work folder a system of this process made
 MAX_TX_NAME = 64  # characters in a transaction's name
 # The records 2PC forces, and whose node forces them: ``no_fsync`` may name them.
 FORCED_RECORDS: dict[str, str] = {"COMMIT": "coordinator", "PREPARED": "participant",
@@ -178,6 +179,7 @@ class RealSystem:
         """Check the configuration, make fresh databases, start every node."""
         if self._own_workdir:
             self.workdir = Path(tempfile.mkdtemp(prefix="txlib-real-"))
+            MADE_WORKDIRS.append(self.workdir)
         try:
             self.supervisor.claim_ports()
             self.databases.check_server()
