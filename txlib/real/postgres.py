@@ -133,15 +133,15 @@ def gid_token(gid: str) -> str | None:
     return parts[1] if gid.startswith(GID_PREFIX) and len(parts) > 2 else None
 
 
-def wal_syncs(base: str, timeout: float = 10.0) -> int:
-    """The server's WAL syncs so far (``pg_stat_wal.wal_sync``: real fsyncs; 0 with
-    fsync=off), once no backend of a ``txlib_`` database is left: a backend reports its
-    counts when it ends (or when idle, at most once a second)."""
+def wal_syncs(base: str, timeout: float = 10.0, quiet: str = "txlib_") -> int:
+    """The server's WAL syncs so far (``pg_stat_wal.wal_sync``: real fsyncs; never
+    counted with fsync=off), once no backend of a database named ``quiet...`` is left:
+    a backend reports its counts when it ends (or when idle, at most once a second)."""
     deadline = time.monotonic() + timeout
     with connect(base, "postgres") as conn:
         while time.monotonic() < deadline and conn.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE starts_with(datname, 'txlib_') "
-                "AND pid <> pg_backend_pid()").fetchone():
+                "SELECT 1 FROM pg_stat_activity WHERE starts_with(datname, %s) "
+                "AND pid <> pg_backend_pid()", (quiet,)).fetchone():
             time.sleep(0.02)
         conn.execute("SELECT pg_stat_clear_snapshot()")
         return int(conn.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()[0])
