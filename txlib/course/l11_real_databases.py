@@ -283,7 +283,11 @@ class CrashPanel:
         self.point.options = CRASH_POINTS[role]
 
     def close(self) -> None:
+        """Stop the nodes and finish what is in doubt as the coordinator decided (the
+        recovery scan), then remove the system's folder."""
         if self.system is not None:
+            self.system.stop_nodes()
+            self.system.recover(only_down=False)
             self.system.close()
             self.system = None
 
@@ -392,6 +396,8 @@ def coordinator_kept_down(point: str, participants: int = 3) -> dict[str, tuple[
                 raise TxlibError(f"the participants kept changing state after a crash at "
                                  f"{point}: {system.describe()}")
         held = system.inspect()
+        system.stop_nodes()
+        system.recover(only_down=False)  # finish T1 as the coordinator would, quietly
         return {p: (str(seen[p]), bool(held[p]["locked"])) for p in system.participants}
 
 
