@@ -199,6 +199,20 @@ def test_randomized_power_cuts_without_the_commit_fsync_lose_decided_transaction
     assert any("stability violated" in p for p in report.problems), report.problems[:5]
 
 
+def test_a_power_cut_of_the_whole_machine_while_in_doubt(timeouts):
+    """Every node loses power while all participants are prepared and the coordinator
+    has decided commit: each restarts from what it had synced, and the commit survives."""
+    with RealSystem(3, options=timeouts, power_cuts=True) as system:
+        system.begin("T1", crash=("coordinator", "after_decision_logged"))
+        system.wait(lambda s: "coordinator" in s.down and all(
+            s.state(p, "T1") == "PREPARED" for p in s.participants), 10, "doubt")
+        system.power_cut()
+        assert system.settle("T1", 30)
+        run = system.result("T1")
+    assert run.outcome == "committed" and run.problems() == [], run.summary()
+    assert [c["power"] for c in run.crashes] == [False, True, True, True]
+
+
 def test_power_cuts_are_refused_where_nothing_tracks_them(timeouts):
     with RealSystem(3, options=timeouts) as system, \
             pytest.raises(TxlibError, match=r"power_cuts=True"):
@@ -207,3 +221,7 @@ def test_power_cuts_are_refused_where_nothing_tracks_them(timeouts):
         RealSystem(3, no_fsync=["END"])
     with pytest.raises(TxlibError, match="needs SQLite participants"):
         RealSystem(3, "postgres", postgres="host=127.0.0.1", no_fsync=["PREPARED"])
+    with pytest.raises(TxlibError, match="power_cuts must be True or False"):
+        RealSystem(3, power_cuts="yes")
+    with pytest.raises(TxlibError, match="power must be True or False"):
+        run_transfer(3, crash=Crash("p1", point="after_vote_sent", power="yes"))

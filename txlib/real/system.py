@@ -45,6 +45,8 @@ REAL_TIMEOUTS: dict[str, int] = {
     "retry_interval": 200,
     "ack_timeout": 300,
 }
+
+
 class InDoubtWarning(UserWarning):
     """Prepared work was found in doubt and resolved by the coordinator's log (at close,
     or left by a dead process), or could not be resolved."""
