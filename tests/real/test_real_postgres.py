@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from txlib.errors import TxlibError
-from txlib.real import CRASH_POINTS, EXPECTED_OUTCOME, PostgresServer, RealSystem, run_transfer
+from txlib.real import (
+    CRASH_POINTS,
+    EXPECTED_OUTCOME,
+    Crash,
+    PostgresServer,
+    RealSystem,
+    run_transfer,
+)
 from txlib.real.chaos import crash_loop
 from txlib.real.postgres import free_port, wal_syncs
 
@@ -300,3 +307,43 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# --- XA's purpose: different databases in one transaction --------------------------------------
+MIXED = {"p1": "postgres", "p2": "sqlite", "p3": "postgres"}
+
+
+def test_sqlite_and_postgres_participants_commit_one_transaction(pg_server, timeouts):
+    run = run_transfer(3, MIXED, postgres=pg_server, options=timeouts)
+    assert run.backend == "sqlite+postgres"
+    assert run.outcome == "committed" and run.problems() == [], run.summary()
+    assert run.balances == {"p1": 800, "p2": 600, "p3": 600}
+    assert gids_of(pg_server) == []
+
+
+@pytest.mark.parametrize("crash", [
+    ("coordinator", "before_decision_logged", False),
+    ("coordinator", "after_decision_logged", True),
+    ("p2", "after_vote_sent", True),
+    ("p1", "after_vote_sent", False),
+], ids=lambda c: f"{c[0]}-{c[1]}{'-power' if c[2] else ''}")
+def test_a_mixed_transaction_survives_kills_and_power_cuts(pg_server, timeouts, crash):
+    """One SQLite and two PostgreSQL participants, the coordinator or a participant
+    killed or powered off (the SQLite one: PostgreSQL's power is the server's)."""
+    node, point, power = crash
+    run = run_transfer(3, MIXED, postgres=pg_server, options=timeouts, power_cuts=True,
+                       crash=Crash(node, point=point, power=power))
+    assert run.problems() == [], run.summary()
+    assert run.outcome == EXPECTED_OUTCOME[point]
+    assert gids_of(pg_server) == []
+
+
+def test_a_mixed_system_refuses_what_one_of_its_databases_cannot_do(pg_server, timeouts):
+    with pytest.raises(TxlibError, match="needs SQLite participants"):
+        RealSystem(3, MIXED, postgres=pg_server, no_fsync=["PREPARED"])
+    with pytest.raises(TxlibError, match=r"not for \['p3'\]"):
+        RealSystem(3, {"p1": "sqlite", "p2": "postgres"}, postgres=pg_server)
+    with RealSystem(3, MIXED, postgres=pg_server, options=timeouts,
+                    power_cuts=True) as system, \
+            pytest.raises(TxlibError, match="cannot cut the power of p1"):
+        system.power_cut(["p1"])

@@ -207,7 +207,7 @@ def test_bad_arguments_name_the_choices():
         run_transfer(3, crash=Crash("p9", after=0.1))
     with pytest.raises(TxlibError, match="unknown backend 'mysql'"):
         run_transfer(3, "mysql")
-    with pytest.raises(TxlibError, match="backend='postgres' needs postgres="):
+    with pytest.raises(TxlibError, match="PostgreSQL participants need postgres="):
         run_transfer(3, "postgres")
 
 

@@ -79,7 +79,7 @@ class LoopReport:
 def crash_loop(
     crashes: int = 100,
     *,
-    backend: str = "sqlite",
+    backend: str | Mapping[str, str] = "sqlite",
     seed: int = 0,
     participants: int = 3,
     max_transactions: int | None = None,

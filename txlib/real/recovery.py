@@ -56,7 +56,7 @@ def scan(system: RealSystem, participants: Sequence[str] | None = None) -> list[
     out: list[Prepared] = []
     dbs = system.databases
     for p in system.participants if participants is None else participants:
-        if dbs.backend == "sqlite":
+        if dbs.kinds[p] == "sqlite":
             holder = dbs.inspect_one(p)["in_doubt"]
             out += [Prepared(p, tx, str(dbs.sqlite_path(p))) for tx in holder]
             continue

@@ -67,9 +67,11 @@ class RealSystem:
     ...     system.settle("T1")
     ...     run = system.result("T1")
 
-    ``backend`` is ``"sqlite"`` (one database file per participant, no server) or
+    ``backend`` is ``"sqlite"`` (one database file per participant, no server),
     ``"postgres"`` (one database per participant on the server ``postgres``: a
-    :class:`~txlib.real.PostgresServer` or a libpq connection string). ``options`` are
+    :class:`~txlib.real.PostgresServer` or a libpq connection string), or a mapping
+    ``{participant: "sqlite" | "postgres"}``: different databases in one transaction,
+    what XA is for. ``options`` are
     2PC options (timeouts in wall-clock ms; see :data:`REAL_TIMEOUTS`). A crashed node
     is restarted ``restart_delay`` seconds later if ``restart`` is true.
 
@@ -83,7 +85,7 @@ class RealSystem:
     def __init__(
         self,
         participants: int | Sequence[str] = 3,
-        backend: str = "sqlite",
+        backend: str | Mapping[str, str] = "sqlite",
         *,
         postgres: Any = None,
         amount: int = 100,
@@ -117,8 +119,8 @@ class RealSystem:
         self.power_cuts = power_cuts
         self.databases = Databases(backend, self.participants, postgres=postgres,
                                    prefix=database_prefix,
-                                   vfs=VFS_NAME if power_cuts and backend == "sqlite" else None)
-        self.backend = backend
+                                   vfs=VFS_NAME if power_cuts else None)
+        self.backend = self.databases.backend
         self.no_fsync = self._check_no_fsync(no_fsync)
         if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
             raise TxlibError(f"amount must be a whole number >= 0, got {amount!r}")
@@ -158,7 +160,7 @@ class RealSystem:
         for record in raw:
             if record not in FORCED_RECORDS:
                 raise bad_choice("forced record in no_fsync", record, tuple(FORCED_RECORDS))
-            if FORCED_RECORDS[record] == "participant" and self.backend != "sqlite":
+            if FORCED_RECORDS[record] == "participant" and self.databases.on_postgres():
                 raise TxlibError(
                     f"no_fsync={record!r} needs SQLite participants: PostgreSQL always "
                     "flushes its WAL for PREPARE TRANSACTION and COMMIT PREPARED")
@@ -257,7 +259,7 @@ class RealSystem:
         """The spec of ``node``'s durable store: a participant's database, or a log file."""
         if node in self.participants:
             spec = self.databases.store(node)
-            if self.backend == "sqlite":
+            if self.databases.kinds[node] == "sqlite":
                 spec["no_fsync"] = sorted(r for r in self.no_fsync
                                           if FORCED_RECORDS[r] == "participant")
             return spec
@@ -269,7 +271,7 @@ class RealSystem:
         """The files holding ``node``'s durable state (what a power cut of its machine can
         damage); a PostgreSQL participant's are the server's."""
         if node in self.participants:
-            if self.backend != "sqlite":
+            if self.databases.kinds[node] != "sqlite":
                 return []
             path = self.databases.sqlite_path(node)
             return [path, Path(f"{path}-wal")]
@@ -349,7 +351,7 @@ class RealSystem:
         if not self.power_cuts:
             raise TxlibError("a power cut needs RealSystem(power_cuts=True): only then are "
                              "the writes that were not synced tracked, so they can be lost")
-        if node in self.participants and self.backend != "sqlite":
+        if node in self.participants and self.databases.kinds[node] != "sqlite":
             raise TxlibError(
                 f"cannot cut the power of {node}: a PostgreSQL participant's data lives in "
                 "the server, whose durability is PostgreSQL's own (the preflight checks "
@@ -561,7 +563,7 @@ class RealSystem:
 
 def run_transfer(
     participants: int | Sequence[str] = 3,
-    backend: str = "sqlite",
+    backend: str | Mapping[str, str] = "sqlite",
     *,
     crash: Any = None,
     tx: str = "T1",
