@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 from pathlib import Path
 
 import pytest
@@ -347,3 +348,57 @@ def test_a_mixed_system_refuses_what_one_of_its_databases_cannot_do(pg_server, t
                     power_cuts=True) as system, \
             pytest.raises(TxlibError, match="cannot cut the power of p1"):
         system.power_cut(["p1"])
+
+
+# --- the preflight, and databases scoped to their owner --------------------------------------
+def test_the_preflight_refuses_fsync_off_and_warns_about_weaker_settings(pg_server):
+    from txlib.real.postgres import judge_settings
+
+    safe = {"max_prepared_transactions": "20", "fsync": "on", "synchronous_commit": "on",
+            "full_page_writes": "on"}
+    assert judge_settings(safe, 3) == ([], [])
+    refusals, warnings_ = judge_settings({**safe, "fsync": "off"}, 3)
+    assert len(refusals) == 1 and "fsync = off" in refusals[0] and warnings_ == []
+    refusals, warnings_ = judge_settings({**safe, "full_page_writes": "off",
+                                          "synchronous_commit": "off"}, 3)
+    assert refusals == [] and len(warnings_) == 2
+    assert "torn page" in warnings_[0] and "synchronous_commit = off" in warnings_[1]
+
+
+def test_fsync_off_on_a_real_server_is_refused(pg_server):
+    with PostgresServer.start(settings={"fsync": "off"}) as off, \
+            pytest.raises(TxlibError, match=r"cannot be used: it has fsync = off"):
+        run_transfer(3, "postgres", postgres=off)
+
+
+def test_setup_resolves_a_dead_systems_leftovers_and_refuses_anything_else(pg_server,
+                                                                          timeouts, tmp_path):
+    """A prepared transaction in txlib_p2 whose owner process is dead is finished by its
+    own coordinator's log; one txlib did not make is left alone, and the setup refused."""
+    import psycopg
+
+    from txlib.real.system import InDoubtWarning
+
+    run_transfer(3, "postgres", postgres=pg_server, options=timeouts)  # the databases exist
+    log = tmp_path / "coordinator.log"
+    log.write_text('{"tx":"T7","record":"COMMIT","data":{},"forced":true,"decides":'
+                   '"commit","time":1}\n')
+    with psycopg.connect(pg_server.conninfo + " dbname=txlib_p2", autocommit=True) as conn:
+        conn.execute("INSERT INTO txlib_owners(token, host, pid, coordinator_log) "
+                     "VALUES ('deadbeef', %s, 999999999, %s)", (socket.gethostname(), str(log)))
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO txlog(tx, record, data, forced, time) "
+                     "VALUES ('T7', 'PREPARED', '{}', true, 1)")
+        conn.execute("PREPARE TRANSACTION 'txlib:deadbeef:p2:credit:1:T7'")
+        with pytest.warns(InDoubtWarning, match=r"committed txlib:deadbeef:p2:credit:1:T7.*"
+                                                r"its coordinator logged COMMIT"):
+            run_transfer(3, "postgres", postgres=pg_server, options=timeouts)
+        conn.execute("BEGIN")
+        conn.execute("PREPARE TRANSACTION 'somebody-elses'")
+        try:
+            with pytest.raises(TxlibError, match=r"database 'txlib_p2' .* is in use: "
+                                                 r"prepared transactions txlib did not make"):
+                run_transfer(3, "postgres", postgres=pg_server, options=timeouts)
+        finally:
+            conn.execute("ROLLBACK PREPARED 'somebody-elses'")
+    assert gids_of(pg_server, "") == []
