@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,6 +54,9 @@ def leftovers() -> list[str]:
     from txlib.real.system import MADE_WORKDIRS
 
     out = [str(d) for d in MADE_WORKDIRS if d.exists()]
+    netns = Path("/run/netns")
+    if netns.exists():
+        out += [str(p) for p in netns.glob(f"txlib-{os.getpid()}-*")]
     for server in STARTED:
         if server.directory.exists() and server._owned:
             out.append(str(server.directory))

@@ -545,6 +545,10 @@ def node_main(spec: dict[str, Any]) -> None:
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - lives as long as the process
     host = None
     try:
+        if spec.get("netns"):  # a real network: this node lives in its own namespace
+            from .netns import enter
+
+            enter(spec["netns"])
         host = NodeHost(spec)
         host.run()
     except SystemExit as exc:

@@ -54,6 +54,7 @@ class InDoubtWarning(UserWarning):
 
 MADE_WORKDIRS: list[Path] = []  # every work folder a system of this process made
 MAX_TX_NAME = 64  # characters in a transaction's name
+MAX_PARTITION = 60.0  # seconds a partition may last: they always heal
 # The records 2PC forces, and whose node forces them: ``no_fsync`` may name them.
 FORCED_RECORDS: dict[str, str] = {"COMMIT": "coordinator", "PREPARED": "participant",
                                   "COMMITTED": "participant"}
@@ -80,6 +81,10 @@ class RealSystem:
     :meth:`power_cut`; see :mod:`txlib.real.powercut`). ``no_fsync`` names forced
     records (``"COMMIT"``, ``"PREPARED"``, ``"COMMITTED"``) written *without* their
     fsync: an unsafe variant, to see what the fsync is for.
+
+    ``network=True`` puts each node in its own network namespace, joined by a virtual
+    switch (root only; SQLite participants), so that :meth:`partition` takes a real link
+    down for a bounded time (see :mod:`txlib.real.netns`).
     """
 
     def __init__(
@@ -103,6 +108,7 @@ class RealSystem:
         start_timeout: float = 30.0,
         power_cuts: bool = False,
         no_fsync: Sequence[str] = (),
+        network: bool = False,
     ) -> None:
         from ..simulation.scenario import participant_names
 
@@ -122,6 +128,14 @@ class RealSystem:
                                    vfs=VFS_NAME if power_cuts else None)
         self.backend = self.databases.backend
         self.no_fsync = self._check_no_fsync(no_fsync)
+        if not isinstance(network, bool):
+            raise TxlibError(f"network must be True or False, got {network!r}")
+        if network and self.databases.on_postgres():
+            raise TxlibError(
+                "network=True needs SQLite participants: a node in its own network "
+                "namespace cannot reach a PostgreSQL server on this machine's loopback")
+        self.network_wanted = network
+        self.network: Any = None
         if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
             raise TxlibError(f"amount must be a whole number >= 0, got {amount!r}")
         self.operations = (bank.check_operations(operations, self.participants)
@@ -185,6 +199,10 @@ class RealSystem:
             self.workdir = Path(tempfile.mkdtemp(prefix="txlib-real-"))
             MADE_WORKDIRS.append(self.workdir)
         try:
+            if self.network_wanted:
+                from .netns import Network
+
+                self.network = self.supervisor.network = Network(self.nodes)
             self.supervisor.claim_ports()
             self.databases.check_server()
             for sub in ("trace", "logs", "data"):  # ours: start them afresh
@@ -212,6 +230,9 @@ class RealSystem:
             return self.closing_report
         self._closed = True
         report: list[str] = []
+        if self.network is not None:  # heal first, so the nodes hear "stop"
+            for node in list(self.network.isolated):
+                self.network.heal(node)
         try:
             self.supervisor.close()
         except Exception as exc:  # the rest of the cleanup must happen anyway
@@ -225,6 +246,8 @@ class RealSystem:
             self.databases.release()
         except Exception as exc:
             report.append(f"unregistering from the databases failed: {exc}")
+        if self.network is not None:
+            self.network.close()
         if self._own_workdir and self.workdir != Path():
             shutil.rmtree(self.workdir, ignore_errors=True)
         self.closing_report = report
@@ -346,6 +369,29 @@ class RealSystem:
             else:
                 self._check_power(node)
                 self._lose_power(node)
+
+    def partition(self, node: str, seconds: float, tx: str | None = None) -> None:
+        """Take ``node``'s network link down now, and bring it back ``seconds`` later
+        (at most 60): nothing reaches it or leaves it meanwhile; TCP delivers what was
+        waiting after the heal. Needs ``network=True``."""
+        if self.network is None:
+            raise TxlibError("a partition needs RealSystem(network=True): only then does "
+                             "each node have a link of its own to take down")
+        if node not in self.nodes:
+            raise bad_choice("node to cut off", node, self.nodes)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or \
+                not 0 < seconds <= MAX_PARTITION:
+            raise TxlibError(f"a partition lasts more than 0 and at most {MAX_PARTITION} "
+                             f"seconds, got {shown(seconds)}")
+        tx = tx if tx is not None else self._current()
+        self.network.isolate(node)
+        self.supervisor.event("partition", node, f"{node}'s link is down for {seconds} s", tx)
+
+        def heal() -> None:
+            self.network.heal(node)
+            self.supervisor.event("heal", node, f"{node}'s link is up again", tx)
+
+        self.supervisor.schedule(seconds, heal)
 
     def _check_power(self, node: str) -> None:
         if not self.power_cuts:
