@@ -319,7 +319,9 @@ class Supervisor:
                 h.conn = sock
                 h.buf = b"\n".join(lines[i + 1:]) + b"\n" + state[0]
                 self.sel.modify(sock, selectors.EVENT_READ, h)
-                if self._booted:  # a restarted node: it needs the address book now
+                if h.stopping:  # told to stop before it could hear: tell it now
+                    self.tell(h, {"t": "stop"})
+                elif self._booted:  # a restarted node: it needs the address book now
                     self.tell(h, {"t": "peers", "addresses": self._book()})
                 if h.buf.strip():
                     rest, h.buf = h.buf, b""
