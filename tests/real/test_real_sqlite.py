@@ -22,7 +22,7 @@ from txlib.protocols import get_protocol
 from txlib.real import CRASH_POINTS, EXPECTED_OUTCOME, Crash, RealSystem, run_transfer
 from txlib.real.chaos import crash_loop
 from txlib.real.merge import merge
-from txlib.real.stores import FileLog, SqliteAccount, sqlite_create
+from txlib.real.stores import FileLog, PrepareFailed, SqliteAccount, sqlite_create
 from txlib.viz.console import show
 from txlib.viz.spacetime import spacetime_svg
 
@@ -207,7 +207,7 @@ def test_bad_arguments_name_the_choices():
         run_transfer(3, crash=Crash("p9", after=0.1))
     with pytest.raises(TxlibError, match="unknown backend 'mysql'"):
         run_transfer(3, "mysql")
-    with pytest.raises(TxlibError, match="backend='postgres' needs postgres="):
+    with pytest.raises(TxlibError, match="PostgreSQL participants need postgres="):
         run_transfer(3, "postgres")
 
 
@@ -231,7 +231,7 @@ def test_sqlite_prepare_and_commit_are_single_local_transactions(tmp_path):
     acct = SqliteAccount(path, "p")
     acct.append("T1", "PREPARED", {"tx": "T1", "op": "debit", "amount": 70}, True, None, 1)
     assert acct.held("T1") and acct.balance("T1") == 500
-    with pytest.raises(RuntimeError, match="held by in-doubt transaction T1"):
+    with pytest.raises(PrepareFailed, match="held by in-doubt transaction T1"):
         acct.balance("T2")
     acct.append("T1", "COMMITTED", {"tx": "T1", "op": "debit", "amount": 70}, True,
                 "commit", 2)
@@ -253,3 +253,43 @@ def test_merge_never_puts_a_delivery_before_its_send(tmp_path):
                   {"coordinator": "INIT", "p1": "INIT"})
     assert [(e.kind, e.node, e.time) for e in trace] == [("send", "coordinator", 0),
                                                          ("deliver", "p1", 0)]
+
+
+# --- heuristic outcomes and the recovery scan ------------------------------------------------
+def test_an_operator_releasing_a_held_row_is_reported_as_a_heuristic_rollback(timeouts):
+    """SQLite's version of ROLLBACK PREPARED: the held row can be released by hand only
+    by logging the resolution first (the trigger insists), so it is never silent."""
+    with RealSystem(3, options=timeouts, restart=False) as system:
+        system.begin("T1", crash=("coordinator", "after_decision_logged"))
+        system.wait(lambda s: "coordinator" in s.down and all(
+            s.state(p, "T1") == "PREPARED" for p in s.participants), 10, "doubt")
+        db = sqlite3.connect(system.workdir / "data" / "p2.sqlite", isolation_level=None)
+        with pytest.raises(sqlite3.IntegrityError, match="held by an in-doubt transaction"):
+            db.execute("UPDATE accounts SET locked_by = NULL, pending = 0")  # not logged
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO txlog(tx, record, data, forced, decides, time) "
+                   "VALUES ('T1', 'ABORT', '{}', 1, 'abort', 0)")
+        db.execute("UPDATE accounts SET locked_by = NULL, pending = 0")
+        db.execute("COMMIT")
+        db.close()
+        system.restart("coordinator")
+        assert system.settle("T1", 30), system.describe()
+        system.stop_nodes()
+        run = system.result("T1")
+    assert run.outcome == "heuristic mixed" and run.heuristics == {"p2": "rollback"}
+    assert run.balances == {"p1": 800, "p2": 500, "p3": 600}
+
+
+def test_the_recovery_scan_finishes_a_participant_that_never_returns(timeouts):
+    with RealSystem(3, options=timeouts, restart=False) as system:
+        system.begin("T1", crash=("p2", "after_vote_sent"))
+        system.wait(lambda s: s.state("coordinator", "T1") == "COMMITTED" and all(
+            s.state(p, "T1") == "COMMITTED" for p in ("p1", "p3")), 10, "commit")
+        assert [(x.participant, x.tx) for x in system.recovery_scan()] == [("p2", "T1")]
+        (line,) = system.recover()
+        assert line.endswith("committed (the coordinator's log has COMMIT)")
+        assert system.inspect()["p2"] == {"balance": 600, "in_doubt": [], "locked": False}
+        system.restart("p2")  # it finds COMMITTED in its own log
+        assert system.settle("T1", 20)
+        run = system.result("T1")
+    assert run.outcome == "committed" and run.problems() == [], run.summary()

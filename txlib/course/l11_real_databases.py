@@ -3,8 +3,12 @@ lesson's helpers, and exercises checked against real runs.
 
 The helpers read a real run's durable state from its files (:func:`read_database`,
 :func:`read_coordinator_log`, :func:`show_storage`), play another program that wants a
-held row (:func:`second_session`), draw a real run (:func:`draw`), and
-:class:`CrashPanel` is the lesson's kill -9 widget.
+held row (:func:`second_session`) and an operator who releases one by hand
+(:func:`release_by_hand`), run the power-cut experiment (:func:`power_cut_runs`), show
+what an orphaned PostgreSQL prepared transaction costs (:func:`orphans`,
+:func:`locks_of_prepared`, :func:`churn`, :func:`vacuum_report`,
+:func:`burn_transaction_ids`), draw a real run (:func:`draw`), and :class:`CrashPanel`
+is the lesson's kill -9 widget.
 
 Both checkers run :mod:`txlib.real` (real processes, SQLite participants, kill -9), not
 the simulator. What they measure does not depend on timing, so the verdicts are the same
@@ -32,7 +36,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..errors import TxlibError, choices
-from ..real import CRASH_POINTS, RealRun, RealSystem, run_transfer
+from ..real import CRASH_POINTS, Crash, RealRun, RealSystem, run_transfer
 from ..simulation.run import Run
 from ..viz.static import Picture, diagram
 from . import Exercise, Feedback, register
@@ -91,37 +95,143 @@ def show_storage(folder: str | Path, participants: Sequence[str]) -> None:
     table(["file", "account", "balance", "locked_by", "pending", "log records"], rows)
 
 
-def _try_update(db: sqlite3.Connection, account: str, amount: int,
-                keep: bool) -> tuple[bool, Any, Any]:
-    """One attempt, in its own transaction: (changed, balance, who holds the row)."""
-    db.execute("BEGIN IMMEDIATE")
-    changed = db.execute("UPDATE accounts SET balance = balance + ? "
-                         "WHERE name = ? AND locked_by IS NULL", (amount, account)).rowcount
-    balance, holder = db.execute("SELECT balance, locked_by FROM accounts WHERE name = ?",
-                                 (account,)).fetchone()
-    db.execute("COMMIT" if keep else "ROLLBACK")
-    return bool(changed), balance, holder
-
-
-def second_session(path: str | Path, account: str, amount: int, wait: float = 0.3,
-                   keep: bool = True) -> str:
-    """Another program adds `amount` to `account` in the SQLite file at `path`, by the
-    same rule as txlib's nodes: only while no in-doubt transaction holds the row. It
-    waits up to `wait` seconds for the row, then gives up: a lock timeout. With
+def second_session(path: str | Path, account: str, amount: int, keep: bool = True) -> str:
+    """Another program adds `amount` to `account` in the SQLite file at `path` with a
+    plain UPDATE. While an in-doubt transaction holds the row, txlib's trigger refuses
+    the write at once (SQLite has no row locks, so there is nothing to wait for). With
     keep=False it rolls its change back (it only tries)."""
     db = sqlite3.connect(path, isolation_level=None, timeout=10)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            changed, balance, holder = _try_update(db, account, amount, keep)
-            if changed:
-                return (f"updated: {account}'s balance is now {balance}" if keep
-                        else "free: the UPDATE would go through")
-            if time.monotonic() >= deadline:
-                return f"lock timeout after {wait} s: the row is held by {holder}"
-            time.sleep(0.05)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("UPDATE accounts SET balance = balance + ? WHERE name = ?",
+                       (amount, account))
+        except sqlite3.IntegrityError as exc:
+            db.execute("ROLLBACK")
+            holder = db.execute("SELECT locked_by FROM accounts WHERE name = ?",
+                                (account,)).fetchone()[0]
+            return f"refused at once: {exc} ({holder})"
+        balance = db.execute("SELECT balance FROM accounts WHERE name = ?",
+                             (account,)).fetchone()[0]
+        db.execute("COMMIT" if keep else "ROLLBACK")
+        return (f"updated: {account}'s balance is now {balance}" if keep
+                else "free: the UPDATE would go through")
     finally:
         db.close()
+
+
+def release_by_hand(path: str | Path, tx: str, record: str = "ABORT") -> list[str]:
+    """An operator's heuristic decision on an SQLite participant: first a plain release
+    of the held row (refused: the trigger wants the resolution logged), then the logged
+    one, ``record`` (``ABORT``: roll the reservation back; ``COMMITTED``: apply it)."""
+    out = []
+    db = sqlite3.connect(path, isolation_level=None, timeout=10)
+    try:
+        try:
+            db.execute("UPDATE accounts SET locked_by = NULL, pending = 0")
+            out.append("plain release: went through (unexpected!)")
+        except sqlite3.IntegrityError as exc:
+            out.append(f"plain release: refused: {exc}")
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO txlog(tx, record, data, forced, decides, time) "
+                   "VALUES (?, ?, '{}', 1, ?, 0)",
+                   (tx, record, "abort" if record == "ABORT" else "commit"))
+        db.execute("UPDATE accounts SET balance = balance + "
+                   + ("pending" if record == "COMMITTED" else "0")
+                   + ", locked_by = NULL, pending = 0")
+        db.execute("COMMIT")
+        out.append(f"logged {record} for {tx}, then released the row: went through")
+    finally:
+        db.close()
+    return out
+
+
+# --- power cuts ---------------------------------------------------------------------------
+
+def power_cut_runs() -> list[tuple[Any, ...]]:
+    """The coordinator forces COMMIT, sends it, and stops, three ways: kill -9 and a
+    power cut, with and without the fsync of COMMIT. One table row each."""
+    rows = []
+    for fsync in (True, False):
+        for power in (False, True):
+            run = run_transfer(3, crash=Crash("coordinator", point="after_commits_sent",
+                                              power=power),
+                               no_fsync=() if fsync else ["COMMIT"], options=TIMEOUTS,
+                               power_cuts=True)
+            lost = run.crashes[0]["lost"] if run.crashes else {}
+            found = next((e.detail for e in run.trace
+                          if e.kind == "recover" and e.node == "coordinator"), "")
+            rows.append(("yes" if fsync else "NO", "power cut" if power else "kill -9",
+                         "yes" if lost else "no", found.removeprefix("restarts with "),
+                         " / ".join(f"{n} {d}" for n, d in run.decisions.items()),
+                         run.outcome,
+                         ", ".join(sorted({v.invariant for v in run.violations})) or "none"))
+    return rows
+
+
+# --- the cost of an orphan (PostgreSQL) ------------------------------------------------
+
+def vacuum_report(conninfo: str, dbname: str, table: str) -> str:
+    """VACUUM (VERBOSE) ``table`` and return its line about dead tuples."""
+    import psycopg
+
+    notes: list[str] = []
+    with psycopg.connect(f"{conninfo} dbname={dbname}", autocommit=True) as conn:
+        conn.add_notice_handler(lambda d: notes.append(d.message_primary or ""))
+        conn.execute(f"VACUUM (VERBOSE) {table}")
+    return next((line.strip() for n in notes for line in n.splitlines()
+                 if line.strip().startswith("tuples:")), "; ".join(notes)[:200])
+
+
+def churn(conninfo: str, dbname: str, rows: int = 200, rounds: int = 3) -> None:
+    """Give a table some dead row versions: ``rows`` rows updated ``rounds`` times."""
+    import psycopg
+
+    with psycopg.connect(f"{conninfo} dbname={dbname}", autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS churn")
+        conn.execute("CREATE TABLE churn(id int PRIMARY KEY, v int) WITH "
+                     "(autovacuum_enabled = off)")
+        conn.execute("INSERT INTO churn SELECT g, 0 FROM generate_series(1, %s) g", (rows,))
+        for _ in range(rounds):
+            conn.execute("UPDATE churn SET v = v + 1")
+
+
+def orphans(conninfo: str) -> list[tuple[Any, ...]]:
+    """What an operator runs to find orphans: every prepared transaction, oldest first."""
+    import psycopg
+
+    with psycopg.connect(f"{conninfo} dbname=postgres", autocommit=True) as conn:
+        return conn.execute(
+            "SELECT gid, database, now() - prepared AS waiting, age(transaction) AS xid_age "
+            "FROM pg_prepared_xacts ORDER BY prepared").fetchall()
+
+
+def locks_of_prepared(conninfo: str, dbname: str) -> list[tuple[Any, ...]]:
+    """The table locks prepared transactions hold in ``dbname``: pg_locks shows them
+    with no process (``pid`` is NULL), under the prepared transaction's id. (The row
+    lock itself is kept in the row; a writer that wants it waits on that id.)"""
+    import psycopg
+
+    with psycopg.connect(f"{conninfo} dbname={dbname}", autocommit=True) as conn:
+        return conn.execute(
+            "SELECT p.gid, l.relation::regclass::text, l.mode FROM pg_locks l "
+            "JOIN pg_locks x ON x.virtualtransaction = l.virtualtransaction "
+            "AND x.locktype = 'transactionid' "
+            "JOIN pg_prepared_xacts p ON p.transaction = x.transactionid "
+            "WHERE l.relation IS NOT NULL AND l.pid IS NULL AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "ORDER BY 2").fetchall()
+
+
+def burn_transaction_ids(conninfo: str, count: int = 100) -> None:
+    """Run ``count`` small write transactions elsewhere: each takes a transaction id."""
+    import psycopg
+
+    with psycopg.connect(f"{conninfo} dbname=postgres", autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS txlib_ticks(n int)")
+        for i in range(count):
+            conn.execute("INSERT INTO txlib_ticks VALUES (%s)", (i,))
+        conn.execute("DROP TABLE txlib_ticks")
 
 
 def draw(run: Run | RealRun, title: str) -> Picture:
@@ -173,7 +283,11 @@ class CrashPanel:
         self.point.options = CRASH_POINTS[role]
 
     def close(self) -> None:
+        """Stop the nodes and finish what is in doubt as the coordinator decided (the
+        recovery scan), then remove the system's folder."""
         if self.system is not None:
+            self.system.stop_nodes()
+            self.system.recover(only_down=False)
             self.system.close()
             self.system = None
 
@@ -235,7 +349,7 @@ class CrashPanel:
         (_, balance, locked_by, pending), log = read_database(path)
         held = "NULL" if locked_by is None else locked_by
         return [node, process, state, f"balance {balance}, locked_by {held}, pending {pending}",
-                ", ".join(log), second_session(path, node, 50, wait=0.2, keep=False)]
+                ", ".join(log), second_session(path, node, 50, keep=False)]
 
     def show(self) -> None:
         if self.system is None:
@@ -282,6 +396,8 @@ def coordinator_kept_down(point: str, participants: int = 3) -> dict[str, tuple[
                 raise TxlibError(f"the participants kept changing state after a crash at "
                                  f"{point}: {system.describe()}")
         held = system.inspect()
+        system.stop_nodes()
+        system.recover(only_down=False)  # finish T1 as the coordinator would, quietly
         return {p: (str(seen[p]), bool(held[p]["locked"])) for p in system.participants}
 
 

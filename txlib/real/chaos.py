@@ -1,6 +1,7 @@
 """Randomized crash testing: many transactions in a row on one running system, each
-with kill -9 at random protocol points or random moments, every node restarted, and
-every end state checked.
+with kill -9 (or, with ``power=True``, power cuts that also lose unsynced writes) at
+random protocol points or random moments, every node restarted, and every end state
+checked.
 
 >>> from txlib.real.chaos import crash_loop                      # doctest: +SKIP
 >>> report = crash_loop(crashes=100, seed=1)
@@ -31,14 +32,19 @@ CHAOS_TIMEOUTS: dict[str, int] = {
 }
 
 
-def random_crashes(rng: random.Random, system: RealSystem) -> list[Crash]:
+def random_crashes(rng: random.Random, system: RealSystem, power: bool = False) -> list[Crash]:
     """One to three crashes: at named protocol points (sometimes in the restarted
-    process's next life too) or at a random moment in the first 40 ms."""
+    process's next life too) or at a random moment in the first 40 ms. ``power``: power
+    cuts instead of kills, and sometimes of the whole machine (every node at once)."""
     nodes = system.nodes
 
     def named(node: str, life: int) -> Crash:
         points = COORDINATOR_POINTS if node == COORDINATOR else PARTICIPANT_POINTS
-        return Crash(node, point=rng.choice(list(points)), incarnation=life)
+        return Crash(node, point=rng.choice(list(points)), incarnation=life, power=power)
+
+    if power and rng.random() < 0.2:  # the whole machine
+        after = rng.uniform(0.0, 0.04)
+        return [Crash(n, after=after, power=True) for n in nodes]
 
     def now_life(node: str) -> int:
         return system.handles[node].incarnation
@@ -48,7 +54,7 @@ def random_crashes(rng: random.Random, system: RealSystem) -> list[Crash]:
         node = rng.choice(nodes)
         return [named(node, now_life(node))]
     if roll < 0.65:
-        return [Crash(rng.choice(nodes), after=rng.uniform(0.0, 0.04))]
+        return [Crash(rng.choice(nodes), after=rng.uniform(0.0, 0.04), power=power)]
     if roll < 0.85:  # two nodes at once
         a, b = rng.sample(nodes, 2)
         return [named(a, now_life(a)), named(b, now_life(b))]
@@ -73,7 +79,7 @@ class LoopReport:
 def crash_loop(
     crashes: int = 100,
     *,
-    backend: str = "sqlite",
+    backend: str | Mapping[str, str] = "sqlite",
     seed: int = 0,
     participants: int = 3,
     max_transactions: int | None = None,
@@ -81,6 +87,7 @@ def crash_loop(
     check_traces: bool = True,
     amount: int = 10,
     deadline: float = 150.0,
+    power: bool = False,
     **system_options: Any,
 ) -> LoopReport:
     """Run transactions with random crashes until ``crashes`` crashes have fired (or
@@ -90,13 +97,16 @@ def crash_loop(
     After each transaction settles (every node back and finished), check that money is
     conserved, nothing is in doubt, no lock is held, every node agrees and the data
     matches the outcome; at the end, check txlib's safety invariants on every
-    transaction's trace.
+    transaction's trace (a decision lost in a power cut breaks stability: a node
+    decided, then decided otherwise). ``power``: power cuts instead of kills.
     """
     rng = random.Random(seed)
     report = LoopReport()
     limit = max_transactions if max_transactions is not None else 3 * crashes + 10
     started = time.monotonic()
     opts = {**CHAOS_TIMEOUTS, **dict(options or {})}
+    if power:
+        system_options.setdefault("power_cuts", True)
     with RealSystem(participants, backend, options=opts, **system_options) as system:
         total = sum(system.initial_balances.values())
         while report.fired < crashes and report.transactions < limit and \
@@ -107,7 +117,7 @@ def crash_loop(
             payer = system.participants[report.transactions % participants]
             ops = {p: ("credit", amount) for p in system.participants}
             ops[payer] = ("debit", amount * (participants - 1))
-            system.begin(tx, crash=random_crashes(rng, system), operations=ops)
+            system.begin(tx, crash=random_crashes(rng, system, power), operations=ops)
             settled = system.settle(tx, timeout=20.0)
             run = system.result(tx, trace=False)
             report.runs.append(run)

@@ -6,6 +6,11 @@ the transaction). When the trigger fires, the process records a ``crash`` event 
 sends itself SIGKILL, so whatever the kernel has not been handed is lost, exactly as
 with ``kill -9`` from outside. A wall-clock crash is a SIGKILL sent by the runner a
 given number of seconds after the transaction began, wherever the node then is.
+
+A SIGKILL loses only the process's memory: the kernel still writes out what the process
+had handed it, synced or not. A crash with ``power=True`` is a **power cut** of the
+node's machine: the SIGKILL, then every write to the node's files that was never synced
+is lost too (see :mod:`txlib.real.powercut`), before the node restarts.
 """
 
 from __future__ import annotations
@@ -60,24 +65,30 @@ EXPECTED_OUTCOME: dict[str, str] = {
 class Crash:
     """Kill ``node`` with SIGKILL at named ``point``, or ``after`` seconds past the
     transaction's start. ``incarnation`` says which life of the node it applies to
-    (0: the first process; 1: the first restarted one, ...)."""
+    (0: the first process; 1: the first restarted one, ...). ``power``: a power cut,
+    which also loses the node's unsynced writes (needs ``RealSystem(power_cuts=True)``)."""
 
     node: str
     point: str | None = None
     after: float | None = None
     incarnation: int = 0
+    power: bool = False
+
+    @property
+    def verb(self) -> str:
+        return "power cut of" if self.power else "kill -9"
 
     def describe(self) -> str:
         where = self.point if self.point is not None else f"{(self.after or 0) * 1000:.0f} ms in"
         life = f" (life {self.incarnation})" if self.incarnation else ""
-        return f"kill -9 {self.node} at {where}{life}"
+        return f"{self.verb} {self.node} at {where}{life}"
 
     def trigger(self, participants: int) -> dict[str, Any]:
         """The trigger a node process arms for this named point."""
         table = COORDINATOR_POINTS if self.node == COORDINATOR else PARTICIPANT_POINTS
         when, action, what, nth = table[self.point or ""]
         return {"when": when, "action": action, "what": what,
-                "nth": nth or participants, "label": self.point}
+                "nth": nth or participants, "label": self.point, "power": self.power}
 
 
 def as_crashes(raw: Any, nodes: Sequence[str]) -> tuple[Crash, ...]:
@@ -120,5 +131,7 @@ def as_crashes(raw: Any, nodes: Sequence[str]) -> tuple[Crash, ...]:
             raise TxlibError(f"{c!r}: after must be 0 seconds or more")
         if not isinstance(c.incarnation, int) or c.incarnation < 0:
             raise TxlibError(f"{c!r}: incarnation must be a whole number >= 0")
+        if not isinstance(c.power, bool):
+            raise TxlibError(f"{c!r}: power must be True or False")
         out.append(c)
     return tuple(out)

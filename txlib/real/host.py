@@ -37,30 +37,104 @@ from ..engine.node import Context, NodeSlot, Role
 from ..engine.records import LogRecord, Message
 from ..engine.world import volatile_summary
 from ..errors import ProtocolError
-from ..protocols.base import CommitConfig
+from ..protocols.base import COORDINATOR, CommitConfig
 from ..protocols.two_phase import COORDINATOR_MACHINE, Coordinator, Participant
-from .stores import open_store
+from .stores import HeuristicOutcome, PrepareFailed, open_store
 
 
 class RealParticipant(Participant):
-    """The 2PC participant of :mod:`txlib.protocols.two_phase`, unchanged, whose account
-    is a real database row.
+    """The 2PC participant of :mod:`txlib.protocols.two_phase` whose account is a real
+    database row.
 
-    Only the resource differs: ``balance`` is read from the database (opening the local
+    The resource differs: ``balance`` is read from the database (opening the local
     transaction where the database has one), and the node's store turns the protocol's
     own log writes (``PREPARED``, ``COMMITTED``, ``ABORT``) into the row's local
-    transactions. Every handler is the simulator's.
+    transactions. Every handler is the simulator's; three are wrapped for what only a
+    real database does:
+
+    - ``on_PREPARE``: a database that cannot prepare (no free slot, a lost connection,
+      the row held by another transaction) makes the participant vote NO, where the
+      simulator's participant never fails to write its log;
+    - ``on_COMMIT`` and ``on_ABORT``: prepared work that an operator resolved the other
+      way (a *heuristic* decision, or a record a power cut took) is reported as a
+      heuristic outcome, recorded in the log, and acknowledged, so the coordinator stops
+      resending and learns that the outcome is mixed.
     """
 
     account: Any = None  # the node's store (set by the host)
 
-    @property  # type: ignore[override]  # a plain attribute in Participant
+    @property
     def balance(self) -> int:
         return int(self.account.balance(self.config.tx))
 
     @balance.setter
     def balance(self, value: int) -> None:
         """The simulator's initial balance is not used: the database holds the real one."""
+
+    def on_PREPARE(self, ctx: Context, msg: Message) -> None:
+        try:
+            super().on_PREPARE(ctx, msg)
+        except PrepareFailed as exc:
+            ctx.note("effect", f"cannot prepare: {exc}")
+            ctx.cancel_timer("prepare")
+            self._abort_alone(ctx)
+            ctx.vote("no")
+            ctx.send(msg.src, "NO", tx=self.config.tx)
+
+    def on_COMMIT(self, ctx: Context, msg: Message) -> None:
+        if ctx.state == "ABORTED":
+            # Commit was decided, so this participant had voted YES; its work is gone.
+            self._heuristic(ctx, "rollback", "COMMIT arrived, but this participant's work "
+                            "had been rolled back (outside the protocol, or its PREPARED "
+                            "record was lost)", log=False)
+            return
+        try:
+            super().on_COMMIT(ctx, msg)
+        except HeuristicOutcome as h:
+            self._heuristic(ctx, h.outcome, str(h), log=True)
+
+    def on_ABORT(self, ctx: Context, msg: Message) -> None:
+        if ctx.state == "COMMITTED":  # only a heuristic commit gets here
+            ctx.note("effect", "heuristic commit: ABORT arrived, but this participant's "
+                               "work had been committed; the outcome is mixed")
+            return
+        try:
+            super().on_ABORT(ctx, msg)
+        except HeuristicOutcome as h:
+            self._heuristic(ctx, h.outcome, str(h), log=True)
+
+    def _heuristic(self, ctx: Context, outcome: str, why: str, log: bool) -> None:
+        """Report prepared work resolved the other way from the decision: note it, log
+        what happened to the work (lazily: the database already holds it), release,
+        and acknowledge a COMMIT with the news."""
+        ctx.note("effect", f"heuristic {outcome}: {why}; the outcome is mixed")
+        ctx.cancel_timer("decision")
+        if log:
+            kind, amount = self.operation
+            record, decides = (("ABORT", "abort") if outcome == "rollback"
+                               else ("COMMITTED", "commit"))
+            ctx.log(record, forced=False, decides=decides, tx=self.config.tx, op=kind,
+                    amount=amount, heuristic=outcome)
+            ctx.unlock()
+            ctx.set_state("ABORTED" if outcome == "rollback" else "COMMITTED")
+        if outcome == "rollback":
+            ctx.send(COORDINATOR, "ACK", tx=self.config.tx, heuristic=outcome)
+
+
+class RealCoordinator(Coordinator):
+    """The 2PC coordinator of :mod:`txlib.protocols.two_phase`, with one addition: an
+    ACK that reports a heuristic outcome is forced to the log as a ``HEURISTIC`` record
+    (XA's transaction manager must remember it until an operator has seen it), then
+    handled as any ACK."""
+
+    def on_ACK(self, ctx: Context, msg: Message) -> None:
+        outcome = msg.payload.get("heuristic")
+        if outcome and ctx.state == "COMMITTED":
+            ctx.note("effect", f"{msg.src} reports a heuristic {outcome}: the outcome of "
+                               f"{self.config.tx} is mixed")
+            ctx.log("HEURISTIC", forced=True, tx=self.config.tx, participant=msg.src,
+                    outcome=outcome)
+        super().on_ACK(ctx, msg)
 
 
 class Instance(NodeSlot):
@@ -184,7 +258,7 @@ class NodeHost:
         spec's)."""
         ops = ops or self.operations
         if self.is_coordinator:
-            return Coordinator(self.participants, config, dict(ops))
+            return RealCoordinator(self.participants, config, dict(ops))
         role = RealParticipant(self.name, self.participants, config, ops[self.name], 0)
         role.account = self.store
         return role
@@ -221,8 +295,9 @@ class NodeHost:
             if (trig["when"], trig["action"], trig["what"]) == (when, action, what) and \
                     trig.get("tx", tx) == tx and trig["nth"] == count:
                 self.handler += 1
-                self.record("crash", f"killed with SIGKILL at {trig['label']}", None,
-                            point=trig["label"])
+                how = ("power cut (SIGKILL, unsynced writes lost)" if trig.get("power")
+                       else "killed with SIGKILL")
+                self.record("crash", f"{how} at {trig['label']}", None, point=trig["label"])
                 os.kill(os.getpid(), signal.SIGKILL)
                 os._exit(1)  # not reached: a SIGKILL to oneself is delivered before kill returns
 
@@ -470,6 +545,10 @@ def node_main(spec: dict[str, Any]) -> None:
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - lives as long as the process
     host = None
     try:
+        if spec.get("netns"):  # a real network: this node lives in its own namespace
+            from .netns import enter
+
+            enter(spec["netns"])
         host = NodeHost(spec)
         host.run()
     except SystemExit as exc:

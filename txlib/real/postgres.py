@@ -10,26 +10,24 @@ node's). The driver is psycopg 3 (``pip install "psycopg[binary]"``).
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import glob
 import json
 import os
-import pwd
-import random
-import shutil
 import socket
-import subprocess
-import tempfile
-from collections.abc import Mapping
+import time
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..engine.records import LogRecord
 from ..errors import TxlibError
-from .stores import Records, delta
+from .cluster import PostgresServer, find_bindir, free_port, pid_alive, port_is_free
+from .stores import HeuristicOutcome, PrepareFailed, Records, delta
 
 GID_PREFIX = "txlib:"
+__all__ = ["PostgresServer", "find_bindir", "free_port", "port_is_free"]  # re-exported
+T = TypeVar("T")
 
 
 def _psycopg() -> Any:
@@ -45,7 +43,7 @@ def _psycopg() -> Any:
 
 def conninfo_for(base: str, dbname: str) -> str:
     """``base`` (a libpq conninfo string) pointed at database ``dbname``."""
-    return _psycopg().conninfo.make_conninfo(base, dbname=dbname)
+    return str(_psycopg().conninfo.make_conninfo(base, dbname=dbname))
 
 
 def describe_server(base: str) -> str:
@@ -69,25 +67,97 @@ def connect(base: str, dbname: str, *, timeout: int = 5) -> Any:
         ) from None
 
 
-def preflight(base: str, participants: int) -> None:
-    """Refuse, with one clear message, a server the 2PC participants cannot use."""
-    with connect(base, "postgres") as conn:
-        value = int(conn.execute("SHOW max_prepared_transactions").fetchone()[0])
+class DurabilityWarning(UserWarning):
+    """A PostgreSQL setting weakens durability without breaking 2PC's forced writes."""
+
+
+SETTINGS = ("max_prepared_transactions", "fsync", "synchronous_commit", "full_page_writes")
+
+
+def judge_settings(settings: Mapping[str, str], participants: int) -> tuple[list[str],
+                                                                           list[str]]:
+    """``(refusals, warnings)`` for a server with these ``SHOW`` values (see
+    :func:`preflight`)."""
+    refusals, warnings_ = [], []
+    value = int(settings["max_prepared_transactions"])
     if value < participants:
-        raise TxlibError(
-            f"PostgreSQL at {describe_server(base)} has max_prepared_transactions = {value}, "
-            f"so it cannot keep {participants} prepared transaction(s) in doubt; set "
-            f"max_prepared_transactions to at least {participants} (one per participant; "
-            "e.g. 20) in postgresql.conf, or start the server with -c "
-            "max_prepared_transactions=20, and restart it"
-        )
+        refusals.append(
+            f"it has max_prepared_transactions = {value}, so it cannot keep {participants} "
+            f"prepared transaction(s) in doubt; set max_prepared_transactions to at least "
+            f"{participants} (one per participant; e.g. 20) in postgresql.conf, or start "
+            "the server with -c max_prepared_transactions=20, and restart it")
+    if settings["fsync"] != "on":
+        refusals.append(
+            "it has fsync = off, so PREPARE TRANSACTION and COMMIT PREPARED return before "
+            "their WAL record is on disk, and a power cut can lose a participant's vote or "
+            "commit; set fsync = on")
+    if settings["full_page_writes"] != "on":
+        warnings_.append(
+            "full_page_writes = off: a power cut in the middle of a page write can leave a "
+            "torn page that WAL replay cannot repair (safe only on storage that never tears "
+            "a page)")
+    if settings["synchronous_commit"] in ("off", "local"):
+        warnings_.append(
+            f"synchronous_commit = {settings['synchronous_commit']}: plain commits may be "
+            "lost in a power cut (PREPARE TRANSACTION and COMMIT PREPARED still wait for "
+            "their WAL flush; a participant's lazy ABORT record is lazy anyway)")
+    return refusals, warnings_
 
 
-def setup_database(base: str, dbname: str, account: str, balance: int) -> None:
-    """Create ``dbname`` if needed and give it fresh tables holding one account.
+def preflight(base: str, participants: int) -> None:
+    """Refuse, with one clear message, a server the 2PC participants cannot use or that
+    would not keep their forced writes through a power cut (``fsync``), and warn about
+    settings that weaken durability (``full_page_writes``, ``synchronous_commit``).
+    PostgreSQL's own durability is PostgreSQL's: txlib only checks that it is on."""
+    with connect(base, "postgres") as conn:
+        settings = {name: str(conn.execute(f"SHOW {name}").fetchone()[0])
+                    for name in SETTINGS}
+    refusals, warnings_ = judge_settings(settings, participants)
+    if refusals:
+        raise TxlibError(f"PostgreSQL at {describe_server(base)} cannot be used: "
+                         + "; and ".join(refusals))
+    for text in warnings_:
+        warnings.warn(f"PostgreSQL at {describe_server(base)}: {text}", DurabilityWarning,
+                      stacklevel=3)
 
-    Transactions a previous run left prepared in it are rolled back first (they would
-    hold locks on the tables).
+
+OPEN_TOKENS: set[str] = set()  # the systems of this process that have not closed
+OWNERS_TABLE = ("CREATE TABLE IF NOT EXISTS txlib_owners(token text PRIMARY KEY, "
+                "host text NOT NULL, pid integer NOT NULL, coordinator_log text NOT NULL, "
+                "started timestamptz NOT NULL DEFAULT now())")
+
+
+def gid_token(gid: str) -> str | None:
+    """The token of the system that made a txlib gid (None for another program's)."""
+    parts = gid.split(":")
+    return parts[1] if gid.startswith(GID_PREFIX) and len(parts) > 2 else None
+
+
+def wal_syncs(base: str, timeout: float = 10.0, quiet: str = "txlib_") -> int:
+    """The server's WAL syncs so far (``pg_stat_wal.wal_sync``: real fsyncs; never
+    counted with fsync=off), once no backend of a database named ``quiet...`` is left:
+    a backend reports its counts when it ends (or when idle, at most once a second)."""
+    deadline = time.monotonic() + timeout
+    with connect(base, "postgres") as conn:
+        while time.monotonic() < deadline and conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE starts_with(datname, %s) "
+                "AND pid <> pg_backend_pid()", (quiet,)).fetchone():
+            time.sleep(0.02)
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        return int(conn.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()[0])
+
+
+def setup_database(base: str, dbname: str, account: str, balance: int,
+                   owner: Mapping[str, Any]) -> list[str]:
+    """Create ``dbname`` if needed, register ``owner`` (``token``, ``coordinator_log``)
+    as the system using it, and give it fresh tables holding one account.
+
+    Prepared transactions left in the database by a txlib system whose process has died
+    (on this host) are resolved from that system's coordinator log, the way its own
+    recovery would have (COMMIT logged: commit; otherwise presumed abort); the lines
+    returned say what was done. Anything else in use (a running system's tables or
+    prepared transactions, another program's prepared transactions) is refused: txlib
+    does not touch what is not its own.
     """
     psycopg = _psycopg()
     sql = psycopg.sql
@@ -97,19 +167,78 @@ def setup_database(base: str, dbname: str, account: str, balance: int) -> None:
         if not exists:
             with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    done: list[str] = []
+    here = socket.gethostname()
     with connect(base, dbname) as conn:
         conn.execute("SET lock_timeout = '10s'")  # an error, not a hang, if a lock is held
-        for (gid,) in conn.execute(
-                "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() "
-                "AND starts_with(gid, %s)", (GID_PREFIX,)).fetchall():
-            conn.execute(sql.SQL("ROLLBACK PREPARED {}").format(sql.Literal(gid)))
+        conn.execute(OWNERS_TABLE)
+        owners = {t: (h, pid, log) for t, h, pid, log in conn.execute(
+            "SELECT token, host, pid, coordinator_log FROM txlib_owners")}
+
+        def dead(token: str) -> bool:
+            host, pid, _ = owners[token]
+            if pid == os.getpid():  # this process: dead unless still open here
+                return host == here and token not in OPEN_TOKENS
+            return host == here and not pid_alive(pid)
+
+        gids = [g for (g,) in conn.execute(
+            "SELECT gid FROM pg_prepared_xacts WHERE database = current_database()")]
+        foreign = [g for g in gids if gid_token(g) is None]
+        alive = sorted({t for g in gids if (t := gid_token(g)) is not None
+                        and (t not in owners or not dead(t))})
+        alive += sorted(t for t in owners if t not in alive and not dead(t))
+        if foreign or alive:
+            what = []
+            if foreign:
+                what.append(f"prepared transactions txlib did not make: {foreign}")
+            for t in alive:
+                h, pid, _ = owners.get(t, ("an unknown host", 0, ""))
+                what.append(f"the tables or prepared transactions of another txlib system "
+                            f"(token {t}, pid {pid} on {h}, still running or not known here)")
+            raise TxlibError(
+                f"database {dbname!r} on {describe_server(base)} is in use: "
+                + "; ".join(what) + ". Choose another database_prefix=, or resolve them "
+                "(txlib.real.recovery.resolve_prepared) once their owner is gone")
+        for gid in gids:
+            token = gid_token(gid)
+            assert token is not None  # foreign gids were refused above
+            tx = gid.split(":", 5)[-1]
+            commit = "COMMIT" in {r.record for r, _ in
+                                  read_coordinator_records(owners[token][2]).get(tx, [])}
+            conn.execute(sql.SQL("COMMIT PREPARED {}" if commit else "ROLLBACK PREPARED {}")
+                         .format(sql.Literal(gid)))
+            why = ("its coordinator logged COMMIT" if commit
+                   else "presumed abort: no COMMIT in its coordinator log")
+            done.append(f"{dbname}: {'committed' if commit else 'rolled back'} {gid}, left "
+                        f"in doubt by a dead txlib process ({why})")
         with conn.transaction():
+            conn.execute("DELETE FROM txlib_owners WHERE token <> ALL(%s)",
+                         ([t for t in owners if not dead(t)],))
+            OPEN_TOKENS.add(owner["token"])
+            conn.execute("INSERT INTO txlib_owners(token, host, pid, coordinator_log) "
+                         "VALUES (%s, %s, %s, %s)",
+                         (owner["token"], here, os.getpid(), str(owner["coordinator_log"])))
             conn.execute("DROP TABLE IF EXISTS accounts, txlog")
             conn.execute("CREATE TABLE accounts(name text PRIMARY KEY, balance bigint NOT NULL)")
             conn.execute("CREATE TABLE txlog(id bigserial PRIMARY KEY, tx text NOT NULL, "
                          "record text NOT NULL, data text NOT NULL, forced boolean NOT NULL, "
                          "decides text, time bigint NOT NULL)")
             conn.execute("INSERT INTO accounts VALUES (%s, %s)", (account, balance))
+    return done
+
+
+def release_database(base: str, dbname: str, token: str) -> None:
+    """Unregister the system ``token`` from ``dbname`` (its close)."""
+    OPEN_TOKENS.discard(token)
+    with connect(base, dbname) as conn:
+        conn.execute(OWNERS_TABLE)
+        conn.execute("DELETE FROM txlib_owners WHERE token = %s", (token,))
+
+
+def read_coordinator_records(path: str) -> Records:
+    from .stores import read_file_log
+
+    return read_file_log(Path(path))
 
 
 def inspect(base: str, dbname: str, account: str) -> dict[str, Any]:
@@ -130,6 +259,10 @@ def inspect(base: str, dbname: str, account: str) -> dict[str, Any]:
     return {"account": account, "balance": int(balance), "in_doubt": gids, "locked": locked}
 
 
+MAX_GID_BYTES = 199  # PostgreSQL's limit on a prepared transaction's identifier (200 - 1)
+RECONNECT_SECONDS = 10.0  # how long a node keeps trying to reach its server again
+
+
 class PostgresAccount:
     """A participant's account row and protocol log in its own PostgreSQL database.
 
@@ -137,24 +270,87 @@ class PostgresAccount:
       (``SELECT ... FOR UPDATE``);
     - ``PREPARED`` (forced): update the row, insert the ``PREPARED`` log row, then
       ``PREPARE TRANSACTION gid``: durable, in doubt, still holding the row lock. The gid
-      carries the operation, so a restarted node can rebuild the record it cannot read;
+      carries the operation, so a restarted node can rebuild the record it cannot read.
+      If the database cannot prepare (no free prepared-transaction slot, a gid over
+      PostgreSQL's limit, the connection lost before the PREPARE completed), it raises
+      :class:`~txlib.real.stores.PrepareFailed`: the participant votes NO;
     - ``COMMITTED`` (forced): ``COMMIT PREPARED gid``. That commit *is* the record: a
-      committed ``PREPARED`` row with no prepared transaction left means committed;
-    - ``ABORT`` (lazy): roll back the open or prepared transaction, then insert the
-      record with ``synchronous_commit = off``.
+      committed ``PREPARED`` row with no prepared transaction left means committed. If
+      the prepared transaction is gone and its work was rolled back (an operator's
+      ``ROLLBACK PREPARED``), it raises :class:`~txlib.real.stores.HeuristicOutcome`;
+    - ``ABORT`` (lazy): roll back the open or prepared transaction (an operator's
+      ``COMMIT PREPARED`` found here is a heuristic commit), then insert the record with
+      ``synchronous_commit = off``.
+
+    A lost connection (a server restart, a terminated backend) is re-opened for up to
+    :data:`RECONNECT_SECONDS`, and the step retried where that is safe; after that the
+    node stops with :class:`DatabaseLost`, which says so.
     """
 
     def __init__(self, conninfo: str, account: str, token: str, node: str) -> None:
         psycopg = _psycopg()
+        self.psycopg = psycopg
         self.sql = psycopg.sql
-        self.conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
-        self.conn.execute("SET lock_timeout = '10s'")
+        self.conninfo = conninfo
+        self.node = node
         self.account = account
         self.prefix = f"{GID_PREFIX}{token}:{node}:"
         self.fsyncs = 0
+        self.reconnects = 0
         self.open_tx: str | None = None
         self.gids: dict[str, str] = {}
+        self.conn: Any = None
+        self.backend_pid = 0
+        self._connect()
 
+    # --- the connection ---------------------------------------------------------------
+    def _connect(self) -> None:
+        self.conn = self.psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+        self.conn.execute("SET lock_timeout = '10s'")
+        self.backend_pid = int(self.conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+        self.open_tx = None
+
+    def _lost(self, exc: BaseException) -> bool:
+        """Is ``exc`` the loss of the connection (not an error the server reported)?"""
+        return isinstance(exc, self.psycopg.Error) and bool(
+            self.conn is None or self.conn.closed or self.conn.broken)
+
+    def reconnect(self, why: BaseException) -> None:
+        """Open a new connection (for up to RECONNECT_SECONDS), then wait until the old
+        backend has ended, so that whatever it was doing is settled one way or the other."""
+        old_pid = self.backend_pid
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        while True:
+            try:
+                self._connect()
+                break
+            except self.psycopg.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    raise DatabaseLost(
+                        f"{self.node} lost its connection to PostgreSQL "
+                        f"({type(why).__name__}: {str(why).strip()[:200]}) and could not "
+                        f"reconnect for {RECONNECT_SECONDS:.0f} s: {first}") from None
+                time.sleep(0.1)
+        self.reconnects += 1
+        while time.monotonic() < deadline and self.conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (old_pid,)).fetchone():
+            time.sleep(0.02)
+
+    def _retry(self, step: Callable[[], T]) -> T:
+        """Run ``step``; if the connection was lost, reconnect and run it once more
+        (``step`` must be safe to repeat: it looks before it acts)."""
+        try:
+            return step()
+        except self.psycopg.Error as exc:
+            if not self._lost(exc):
+                raise
+            self.reconnect(exc)
+        return step()
+
+    # --- reading ----------------------------------------------------------------------
     def gid(self, tx: str, data: Mapping[str, Any]) -> str:
         return f"{self.prefix}{data.get('op', '')}:{int(data.get('amount', 0))}:{tx}"
 
@@ -162,11 +358,15 @@ class PostgresAccount:
         return self.sql.SQL(text).format(self.sql.Literal(value))
 
     def balance(self, tx: str) -> int:
-        if self.open_tx is None:
-            self.conn.execute("BEGIN")
-            self.open_tx = tx
-        return int(self.conn.execute("SELECT balance FROM accounts WHERE name = %s FOR UPDATE",
-                                     (self.account,)).fetchone()[0])
+        def step() -> int:
+            if self.open_tx is None:
+                self.conn.execute("BEGIN")
+                self.open_tx = tx
+            return int(self.conn.execute(
+                "SELECT balance FROM accounts WHERE name = %s FOR UPDATE",
+                (self.account,)).fetchone()[0])
+
+        return self._retry(step)
 
     def _prepared(self) -> dict[str, str]:
         out = {}
@@ -176,12 +376,20 @@ class PostgresAccount:
             out[gid[len(self.prefix):].split(":", 2)[2]] = gid
         return out
 
+    def _visible_prepared(self, tx: str) -> bool:
+        """Is the PREPARED log row of ``tx`` committed (its prepared transaction was)?"""
+        return self.conn.execute("SELECT 1 FROM txlog WHERE tx = %s AND record = 'PREPARED'",
+                                 (tx,)).fetchone() is not None
+
     def read(self) -> Records:
+        return self._retry(self._read)
+
+    def _read(self) -> Records:
         out: Records = {}
-        for tx, record, data, forced, decides, time in self.conn.execute(
+        for tx, record, data, forced, decides, time_ in self.conn.execute(
                 "SELECT tx, record, data, forced, decides, time FROM txlog ORDER BY id"):
             out.setdefault(tx, []).append(
-                (LogRecord(record, json.loads(data), forced, int(time)), decides))
+                (LogRecord(record, json.loads(data), forced, int(time_)), decides))
         self.gids = self._prepared()
         for tx, gid in self.gids.items():
             op, amount, _ = gid[len(self.prefix):].split(":", 2)
@@ -197,45 +405,104 @@ class PostgresAccount:
                                           prepared.time), "commit"))
         return out
 
+    # --- writing ----------------------------------------------------------------------
     def append(self, tx: str, record: str, data: dict[str, Any], forced: bool,
                decides: str | None, time: int) -> None:
-        c = self.conn
         row = (tx, record, json.dumps(data), forced, decides, time)
-        insert = ("INSERT INTO txlog(tx, record, data, forced, decides, time) "
-                  "VALUES (%s, %s, %s, %s, %s, %s)")
         if record == "PREPARED":
+            self._prepare(tx, data, row)
+        elif record == "COMMITTED":
+            self._retry(lambda: self._commit_prepared(tx))
+            self.fsyncs += 1
+        else:
+            if record == "ABORT":
+                self._retry(lambda: self._rollback(tx))
+            self._retry(lambda: self._insert(row, forced))
+            if forced:
+                self.fsyncs += 1
+
+    def _prepare(self, tx: str, data: dict[str, Any], row: tuple[Any, ...]) -> None:
+        new_gid = self.gid(tx, data)
+        if len(new_gid.encode()) > MAX_GID_BYTES:
+            self._abandon()
+            raise PrepareFailed(
+                f"the prepared transaction's id would be {len(new_gid.encode())} bytes, over "
+                f"PostgreSQL's limit of {MAX_GID_BYTES}: shorten the transaction or "
+                "participant names")
+        try:
             if self.open_tx is None:
                 self.balance(tx)
+            c = self.conn
             c.execute("UPDATE accounts SET balance = balance + %s WHERE name = %s",
                       (delta(data), self.account))
-            c.execute(insert, row)
-            new_gid = self.gid(tx, data)
+            c.execute(INSERT_LOG, row)
             c.execute(self._lit("PREPARE TRANSACTION {}", new_gid))
-            self.open_tx = None
-            self.gids[tx] = new_gid
-            self.fsyncs += 1
+        except self.psycopg.Error as exc:
+            if self._lost(exc):
+                # Did the PREPARE complete before the connection went? Ask a new one.
+                self.reconnect(exc)
+                if new_gid in self._prepared().values():
+                    self.gids[tx] = new_gid
+                    self.fsyncs += 1
+                    return
+                raise PrepareFailed(f"lost the connection to PostgreSQL before PREPARE "
+                                    f"TRANSACTION completed ({type(exc).__name__}); the "
+                                    "server rolled the local transaction back") from None
+            self._abandon()
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise PrepareFailed(f"PostgreSQL refused to prepare: {type(exc).__name__}: "
+                                f"{first}") from None
+        self.open_tx = None
+        self.gids[tx] = new_gid
+        self.fsyncs += 1
+
+    def _abandon(self) -> None:
+        """Roll back the open local transaction, if any (and if the connection lives)."""
+        with contextlib.suppress(self.psycopg.Error):
+            if self.conn.info.transaction_status != self.psycopg.pq.TransactionStatus.IDLE:
+                self.conn.execute("ROLLBACK")
+        self.open_tx = None
+
+    def _commit_prepared(self, tx: str) -> None:
+        gid = self.gids.get(tx) or self._prepared().get(tx)
+        if gid is not None:
+            try:
+                self.conn.execute(self._lit("COMMIT PREPARED {}", gid))
+            except self.psycopg.errors.UndefinedObject:
+                pass  # gone meanwhile: look below
+            else:
+                self.gids.pop(tx, None)
+                return
+        self.gids.pop(tx, None)
+        if not self._visible_prepared(tx):
+            raise HeuristicOutcome(
+                "rollback", f"the prepared transaction of {tx} is gone and its work was "
+                "rolled back (a ROLLBACK PREPARED outside the protocol) although the "
+                "decision is commit")
+
+    def _rollback(self, tx: str) -> None:
+        if self.open_tx is not None:
+            self._abandon()
+        gid = self.gids.get(tx)
+        if gid is None:
             return
-        if record == "COMMITTED":
-            gid = self.gids.pop(tx, None) or self._prepared().get(tx)
-            if gid is None:
-                raise RuntimeError(f"{tx} has no prepared transaction to commit")
-            c.execute(self._lit("COMMIT PREPARED {}", gid))
-            self.fsyncs += 1
-            return
-        if record == "ABORT":
-            if self.open_tx is not None:
-                c.execute("ROLLBACK")
-                self.open_tx = None
-            gid = self.gids.pop(tx, None)
-            if gid is not None:
-                c.execute(self._lit("ROLLBACK PREPARED {}", gid))
-                self.fsyncs += 1
-        with c.transaction():
+        try:
+            self.conn.execute(self._lit("ROLLBACK PREPARED {}", gid))
+        except self.psycopg.errors.UndefinedObject:
+            if self._visible_prepared(tx):
+                self.gids.pop(tx, None)
+                raise HeuristicOutcome(
+                    "commit", f"the prepared transaction of {tx} is gone and its work was "
+                    "committed (a COMMIT PREPARED outside the protocol) although the "
+                    "decision is abort") from None
+        self.gids.pop(tx, None)
+        self.fsyncs += 1
+
+    def _insert(self, row: tuple[Any, ...], forced: bool) -> None:
+        with self.conn.transaction():
             if not forced:
-                c.execute("SET LOCAL synchronous_commit = off")
-            c.execute(insert, row)
-        if forced:
-            self.fsyncs += 1
+                self.conn.execute("SET LOCAL synchronous_commit = off")
+            self.conn.execute(INSERT_LOG, row)
 
     def held(self, tx: str) -> bool:
         return tx in self.gids
@@ -244,164 +511,9 @@ class PostgresAccount:
         self.conn.close()
 
 
-# --- throwaway local clusters ----------------------------------------------------------
-def find_bindir() -> Path:
-    """The folder holding ``initdb`` and ``pg_ctl``: ``$TXLIB_PG_BIN``, Debian's
-    ``/usr/lib/postgresql/<version>/bin`` (newest), or ``PATH``."""
-    env = os.environ.get("TXLIB_PG_BIN")
-    if env:
-        if (Path(env) / "initdb").exists():
-            return Path(env)
-        raise TxlibError(f"TXLIB_PG_BIN={env} holds no initdb; point it at the folder "
-                         "with PostgreSQL's initdb and pg_ctl")
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parent.parent.name)
-                   if Path(p).parent.parent.name.isdigit() else 0)
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    if initdb and shutil.which("pg_ctl"):
-        return Path(initdb).resolve().parent
-    raise TxlibError(
-        "no PostgreSQL server programs (initdb, pg_ctl) found: install them "
-        "(Debian: apt-get install postgresql), or set TXLIB_PG_BIN to their folder"
-    )
+INSERT_LOG = ("INSERT INTO txlog(tx, record, data, forced, decides, time) "
+              "VALUES (%s, %s, %s, %s, %s, %s)")
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on, outside the usual ephemeral range (so a connection's
-    own port will not take it between this check and its use)."""
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(20000, 32000)
-        if port_is_free(host, port):
-            return port
-    raise TxlibError(f"found no free TCP port on {host} between 20000 and 32000")
-
-
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-class PostgresServer:
-    """A throwaway PostgreSQL cluster on a local port: ``initdb`` + ``pg_ctl``.
-
-    It listens on 127.0.0.1 only (no Unix socket), trusts local connections, keeps
-    ``fsync`` on, and allows ``max_prepared_transactions`` prepared transactions. As
-    root (initdb refuses root) it runs the server programs as the ``postgres`` user,
-    which Debian's package creates, in a folder that user owns.
-
-    >>> with PostgresServer.start() as pg:      # doctest: +SKIP
-    ...     txlib.real.run_transfer(backend="postgres", postgres=pg)
-    """
-
-    def __init__(self, directory: Path, bindir: Path, port: int, host: str,
-                 runas: tuple[int, int] | None, owned: bool) -> None:
-        self.directory = directory
-        self.bindir = bindir
-        self.port = port
-        self.host = host
-        self.user = "postgres"
-        self._runas = runas
-        self._owned = owned
-        self.running = False
-
-    @property
-    def conninfo(self) -> str:
-        """A libpq connection string (without a database name)."""
-        return f"host={self.host} port={self.port} user={self.user}"
-
-    @property
-    def datadir(self) -> Path:
-        return self.directory / "data"
-
-    def __str__(self) -> str:
-        return self.conninfo
-
-    @classmethod
-    def start(cls, *, port: int | None = None, max_prepared_transactions: int = 20,
-              directory: str | os.PathLike[str] | None = None,
-              settings: Mapping[str, Any] | None = None) -> PostgresServer:
-        """initdb a new cluster and start it; ``settings`` are extra server settings."""
-        bindir = find_bindir()
-        host = "127.0.0.1"
-        if port is None:
-            port = free_port(host)
-        elif not port_is_free(host, port):
-            raise TxlibError(f"port {host}:{port} is already in use; pass another port= "
-                             "or leave it out to pick a free one")
-        runas = None
-        if os.geteuid() == 0:
-            try:
-                pw = pwd.getpwnam("postgres")
-            except KeyError:
-                raise TxlibError(
-                    "running as root, and initdb refuses to run as root: create a "
-                    "'postgres' user (apt-get install postgresql creates one) or run as "
-                    "a normal user"
-                ) from None
-            runas = (pw.pw_uid, pw.pw_gid)
-        owned = directory is None
-        base = Path(tempfile.mkdtemp(prefix="txlib-pg-") if directory is None else directory)
-        base.mkdir(parents=True, exist_ok=True)
-        if runas is not None:
-            os.chown(base, *runas)
-        os.chmod(base, 0o755)
-        server = cls(base, bindir, port, host, runas, owned)
-        try:
-            server._run([str(bindir / "initdb"), "-D", str(server.datadir), "-U", "postgres",
-                         "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"])
-            conf = {
-                "port": port, "listen_addresses": f"'{host}'",
-                "unix_socket_directories": "''",
-                "max_prepared_transactions": max_prepared_transactions,
-                "max_connections": 60, "shared_buffers": "'32MB'", "fsync": "on",
-                "synchronous_commit": "on", "logging_collector": "off",
-            }
-            for k, v in (settings or {}).items():
-                conf[k] = v if isinstance(v, (int, float)) else f"'{v}'"
-            with open(server.datadir / "postgresql.conf", "a") as f:
-                f.write("\n# txlib throwaway cluster\n")
-                f.writelines(f"{k} = {v}\n" for k, v in conf.items())
-            server._run([str(bindir / "pg_ctl"), "-D", str(server.datadir), "-l",
-                         str(base / "server.log"), "-w", "-t", "60", "start"])
-            server.running = True
-            atexit.register(server.stop)  # a forgotten throwaway server dies with us
-        except BaseException:
-            server.stop()
-            raise
-        return server
-
-    def _run(self, cmd: list[str]) -> None:
-        kwargs: dict[str, Any] = {}
-        if self._runas is not None:
-            kwargs.update(user=self._runas[0], group=self._runas[1], extra_groups=[])
-        proc = subprocess.run(cmd, cwd=self.directory, capture_output=True, text=True,
-                              check=False, **kwargs)
-        if proc.returncode != 0:
-            log = self.directory / "server.log"
-            tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-            raise TxlibError(f"{Path(cmd[0]).name} failed (exit {proc.returncode}): "
-                             f"{(proc.stderr or proc.stdout).strip()[-1500:]}\n{tail}".strip())
-
-    def stop(self) -> None:
-        """Stop the server (immediately) and remove its folder if it made one."""
-        atexit.unregister(self.stop)
-        if self.running:
-            self.running = False
-            with contextlib.suppress(TxlibError):
-                self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m",
-                           "immediate", "-w", "stop"])
-        if self._owned:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> PostgresServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+class DatabaseLost(RuntimeError):
+    """A node lost its database connection and could not get it back in time."""

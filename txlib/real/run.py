@@ -21,10 +21,12 @@ from ..engine.trace import Trace
 from ..errors import TxlibError
 from ..properties import History, Verdict, Violation
 from ..protocols import Protocol, bank, get_protocol
+from ..protocols.base import COORDINATOR
 from ..protocols.two_phase import TwoPhaseCommit
 
 PROTOCOL = TwoPhaseCommit.name
 """The registered protocol whose roles the real nodes run, unchanged."""
+HEURISTIC_MIXED = "heuristic mixed"
 NO_TRACE = "this run was made with record=False, so it has no trace"
 
 
@@ -113,8 +115,27 @@ class RealRun:
 
     @property
     def outcome(self) -> str:
-        """The protocol's outcome; ``"blocked"`` if the nodes had not all finished."""
-        return self.verdict.outcome if self.settled else "blocked"
+        """The protocol's outcome; ``"blocked"`` if the nodes had not all finished;
+        ``"heuristic mixed"`` if some participant's prepared work was resolved outside
+        the protocol against the decision (see :attr:`heuristics`)."""
+        if not self.settled:
+            return "blocked"
+        return HEURISTIC_MIXED if self.heuristics else self.verdict.outcome
+
+    @property
+    def heuristics(self) -> dict[str, str]:
+        """Participants whose prepared work was resolved the other way from the
+        decision (XA's heuristic outcomes): ``{participant: "rollback" | "commit"}``, as
+        the coordinator's ``HEURISTIC`` records and the participants' logs report them."""
+        out: dict[str, str] = {}
+        for r in self.logs.get(COORDINATOR, ()):
+            if r.record == "HEURISTIC":
+                out[str(r.data.get("participant"))] = str(r.data.get("outcome"))
+        for p in self.participants:
+            for r in self.logs.get(p, ()):
+                if r.data.get("heuristic"):
+                    out[p] = str(r.data["heuristic"])
+        return out
 
     @cached_property
     def violations(self) -> tuple[Violation, ...]:
@@ -139,6 +160,11 @@ class RealRun:
         out = []
         if not self.settled:
             out.append(f"{self.tx} did not finish in time; states: {self.states}")
+        for p, what in self.heuristics.items():
+            out.append(f"heuristic {what} at {p}: its prepared work was resolved outside "
+                       "the protocol, against the decision; the outcome is mixed. An "
+                       "operator must repair the data by hand (e.g. a compensating "
+                       "transfer), then tell the coordinator to forget it")
         moved = sum(b - a for a, b in zip(self.before.values(),
                                           self.expected_balances().values(), strict=True))
         # A transfer moves money (conserved); a lone debit (one participant) removes it.
@@ -161,7 +187,9 @@ class RealRun:
 
     # --- showing it -------------------------------------------------------------------------
     def _crashes(self) -> str:
-        return "; ".join(f"{c['node']} at {c['how']}" for c in self.crashes) or "none"
+        return "; ".join(f"{c['node']} at {c['how']}" + (" (power cut)" if c.get("power")
+                                                          else "")
+                         for c in self.crashes) or "none"
 
     def summary(self) -> str:
         lines = [f"real 2PC over {self.backend}, {self.tx}: {self.outcome} in "

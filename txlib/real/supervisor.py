@@ -99,10 +99,20 @@ class Supervisor:
         self.t0_ns = 0
         self._runner_fd = -1
         self._runner_seq = 0
+        self.network: Any = None  # a txlib.real.netns.Network, or None: all on ``host``
+
+    def address(self, node: str) -> str:
+        """Where ``node`` listens: its namespace's address, or the common host."""
+        return self.network.addresses[node] if self.network is not None else self.host
 
     # --- ports -------------------------------------------------------------------------------
     def claim_ports(self) -> None:
-        """Check the ports given (free, distinct) and pick free ones for the other nodes."""
+        """Check the ports given (free, distinct) and pick free ones for the other nodes
+        (in a network of namespaces, every node has its own addresses: one port does)."""
+        if self.network is not None:
+            for name in self.nodes:
+                self.ports.setdefault(name, 7000)
+            return
         for name, port in self.ports.items():
             if not isinstance(port, int) or not 0 < port < 65536:
                 raise TxlibError(f"port for {name} must be a number 1..65535, got {port!r}")
@@ -127,7 +137,8 @@ class Supervisor:
         """Start every node (trace files, error logs under ``workdir``) and wait until
         each one is ready."""
         self.workdir = workdir
-        self.control = socket.create_server((self.host, 0))
+        control_host = self.network.runner_address if self.network is not None else self.host
+        self.control = socket.create_server((control_host, 0))
         self.control.setblocking(False)
         self.sel.register(self.control, selectors.EVENT_READ, None)
         self.t0_ns = time.time_ns()
@@ -150,7 +161,8 @@ class Supervisor:
         spec = {
             **self.spec(h),
             "node": h.name, "incarnation": h.incarnation, "t0_ns": self.t0_ns,
-            "record": self.record, "host": self.host, "port": self.ports[h.name],
+            "record": self.record, "host": self.address(h.name), "port": self.ports[h.name],
+            "netns": self.network.netns[h.name] if self.network is not None else None,
             "control": list(self.control.getsockname()[:2]),
             "trace": str(self.workdir / "trace" / f"{h.name}.jsonl"),
             "stderr": str(self.workdir / "logs" / f"{h.name}.err"),
@@ -161,7 +173,7 @@ class Supervisor:
         h.pid = ForkServer.get().spawn(spec)
 
     def _book(self) -> dict[str, list[Any]]:
-        return {n: [self.host, self.ports[n]] for n in self.nodes}
+        return {n: [self.address(n), self.ports[n]] for n in self.nodes}
 
     def tell(self, h: NodeHandle, msg: dict[str, Any]) -> None:
         """Send ``msg`` on ``h``'s control connection (nothing if it is not connected)."""
@@ -307,7 +319,9 @@ class Supervisor:
                 h.conn = sock
                 h.buf = b"\n".join(lines[i + 1:]) + b"\n" + state[0]
                 self.sel.modify(sock, selectors.EVENT_READ, h)
-                if self._booted:  # a restarted node: it needs the address book now
+                if h.stopping:  # told to stop before it could hear: tell it now
+                    self.tell(h, {"t": "stop"})
+                elif self._booted:  # a restarted node: it needs the address book now
                     self.tell(h, {"t": "peers", "addresses": self._book()})
                 if h.buf.strip():
                     rest, h.buf = h.buf, b""

@@ -18,17 +18,20 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..engine.records import LogRecord
 from ..engine.trace import Trace
-from ..errors import TxlibError, bad_choice
+from ..errors import TxlibError, bad_choice, shown
 from ..protocols import bank
+from ..protocols.base import COORDINATOR
 from .crashpoints import Crash, as_crashes
 from .databases import Databases
 from .merge import merge, read_events
+from .powercut import VFS_NAME, lose_unsynced
 from .run import RealRun, protocol
 from .stores import read_records
 from .supervisor import NodeHandle, Supervisor
@@ -44,6 +47,19 @@ REAL_TIMEOUTS: dict[str, int] = {
 }
 
 
+class InDoubtWarning(UserWarning):
+    """Prepared work was found in doubt and resolved by the coordinator's log (at close,
+    or left by a dead process), or could not be resolved."""
+
+
+MADE_WORKDIRS: list[Path] = []  # every work folder a system of this process made
+MAX_TX_NAME = 64  # characters in a transaction's name
+MAX_PARTITION = 60.0  # seconds a partition may last: they always heal
+# The records 2PC forces, and whose node forces them: ``no_fsync`` may name them.
+FORCED_RECORDS: dict[str, str] = {"COMMIT": "coordinator", "PREPARED": "participant",
+                                  "COMMITTED": "participant"}
+
+
 class RealSystem:
     """A coordinator and participants running as real processes.
 
@@ -52,17 +68,29 @@ class RealSystem:
     ...     system.settle("T1")
     ...     run = system.result("T1")
 
-    ``backend`` is ``"sqlite"`` (one database file per participant, no server) or
+    ``backend`` is ``"sqlite"`` (one database file per participant, no server),
     ``"postgres"`` (one database per participant on the server ``postgres``: a
-    :class:`~txlib.real.PostgresServer` or a libpq connection string). ``options`` are
+    :class:`~txlib.real.PostgresServer` or a libpq connection string), or a mapping
+    ``{participant: "sqlite" | "postgres"}``: different databases in one transaction,
+    what XA is for. ``options`` are
     2PC options (timeouts in wall-clock ms; see :data:`REAL_TIMEOUTS`). A crashed node
     is restarted ``restart_delay`` seconds later if ``restart`` is true.
+
+    ``power_cuts=True`` tracks every write to the nodes' files that was not synced, so
+    that a crash can be a power cut that loses them (``Crash(..., power=True)``,
+    :meth:`power_cut`; see :mod:`txlib.real.powercut`). ``no_fsync`` names forced
+    records (``"COMMIT"``, ``"PREPARED"``, ``"COMMITTED"``) written *without* their
+    fsync: an unsafe variant, to see what the fsync is for.
+
+    ``network=True`` puts each node in its own network namespace, joined by a virtual
+    switch (root only; SQLite participants), so that :meth:`partition` takes a real link
+    down for a bounded time (see :mod:`txlib.real.netns`).
     """
 
     def __init__(
         self,
         participants: int | Sequence[str] = 3,
-        backend: str = "sqlite",
+        backend: str | Mapping[str, str] = "sqlite",
         *,
         postgres: Any = None,
         amount: int = 100,
@@ -78,6 +106,9 @@ class RealSystem:
         ports: Mapping[str, int] | None = None,
         database_prefix: str = "txlib_",
         start_timeout: float = 30.0,
+        power_cuts: bool = False,
+        no_fsync: Sequence[str] = (),
+        network: bool = False,
     ) -> None:
         from ..simulation.scenario import participant_names
 
@@ -89,9 +120,22 @@ class RealSystem:
         self.nodes = self.roster.names
         machines = {m.role: m for m in proto.machines}
         self.machines = {n: machines[role] for n, role in self.roster.roles.items()}
+        if not isinstance(power_cuts, bool):
+            raise TxlibError(f"power_cuts must be True or False, got {power_cuts!r}")
+        self.power_cuts = power_cuts
         self.databases = Databases(backend, self.participants, postgres=postgres,
-                                   prefix=database_prefix)
-        self.backend = backend
+                                   prefix=database_prefix,
+                                   vfs=VFS_NAME if power_cuts else None)
+        self.backend = self.databases.backend
+        self.no_fsync = self._check_no_fsync(no_fsync)
+        if not isinstance(network, bool):
+            raise TxlibError(f"network must be True or False, got {network!r}")
+        if network and self.databases.on_postgres():
+            raise TxlibError(
+                "network=True needs SQLite participants: a node in its own network "
+                "namespace cannot reach a PostgreSQL server on this machine's loopback")
+        self.network_wanted = network
+        self.network: Any = None
         if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
             raise TxlibError(f"amount must be a whole number >= 0, got {amount!r}")
         self.operations = (bank.check_operations(operations, self.participants)
@@ -121,7 +165,20 @@ class RealSystem:
         self.crashes: dict[str, list[dict[str, Any]]] = {}
         self.unfired: dict[str, list[str]] = {}
         self.settled_at: dict[str, float] = {}
+        self.closing_report: list[str] = []
         self._closed = False
+
+    def _check_no_fsync(self, raw: Sequence[str]) -> frozenset[str]:
+        if isinstance(raw, str) or not isinstance(raw, (Sequence, frozenset, set)):
+            raise TxlibError(f"no_fsync must be a list of record names, got {raw!r}")
+        for record in raw:
+            if record not in FORCED_RECORDS:
+                raise bad_choice("forced record in no_fsync", record, tuple(FORCED_RECORDS))
+            if FORCED_RECORDS[record] == "participant" and self.databases.on_postgres():
+                raise TxlibError(
+                    f"no_fsync={record!r} needs SQLite participants: PostgreSQL always "
+                    "flushes its WAL for PREPARE TRANSACTION and COMMIT PREPARED")
+        return frozenset(raw)
 
     # --- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> RealSystem:
@@ -140,33 +197,108 @@ class RealSystem:
         """Check the configuration, make fresh databases, start every node."""
         if self._own_workdir:
             self.workdir = Path(tempfile.mkdtemp(prefix="txlib-real-"))
+            MADE_WORKDIRS.append(self.workdir)
         try:
+            if self.network_wanted:
+                from .netns import Network
+
+                self.network = self.supervisor.network = Network(self.nodes)
             self.supervisor.claim_ports()
             self.databases.check_server()
             for sub in ("trace", "logs", "data"):  # ours: start them afresh
                 shutil.rmtree(self.workdir / sub, ignore_errors=True)
                 (self.workdir / sub).mkdir(parents=True)
-            self.databases.create(self.workdir, self.initial_balances)
+            done = self.databases.create(self.workdir, self.initial_balances,
+                                         self.workdir / "data" / f"{COORDINATOR}.log")
+            if done:
+                warnings.warn("transactions a dead txlib process left in doubt were "
+                              "resolved: " + "; ".join(done), InDoubtWarning, stacklevel=2)
             self.supervisor.start(self.workdir)
         except BaseException:
             self.close()
             raise
         return self
 
-    def close(self) -> None:
-        """Stop every node (gracefully if it is up), then forget the processes."""
+    def close(self) -> list[str]:
+        """Stop every node (gracefully if it is up); then resolve whatever this system
+        left prepared in a participant's database, as its coordinator decided (the
+        recovery scan of :mod:`txlib.real.recovery`), and say so with an
+        :class:`InDoubtWarning`; then remove the work folder (if it made it). Returns
+        what the scan did (also kept in ``closing_report``). Cleanup goes on past an
+        error; the error is reported in the warning."""
         if self._closed:
-            return
+            return self.closing_report
         self._closed = True
-        self.supervisor.close()
+        report: list[str] = []
+        if self.network is not None:  # heal first, so the nodes hear "stop"
+            for node in list(self.network.isolated):
+                self.network.heal(node)
+        try:
+            self.supervisor.close()
+        except Exception as exc:  # the rest of the cleanup must happen anyway
+            report.append(f"stopping the nodes failed: {type(exc).__name__}: {exc}")
+        try:
+            if self.databases.created:
+                report += self.recover(only_down=False)
+        except Exception as exc:
+            report.append(f"the recovery scan failed: {type(exc).__name__}: {exc}")
+        try:
+            self.databases.release()
+        except Exception as exc:
+            report.append(f"unregistering from the databases failed: {exc}")
+        if self.network is not None:
+            self.network.close()
         if self._own_workdir and self.workdir != Path():
             shutil.rmtree(self.workdir, ignore_errors=True)
+        self.closing_report = report
+        if report:
+            warnings.warn("RealSystem.close(): " + "; ".join(report), InDoubtWarning,
+                          stacklevel=2)
+        return report
+
+    def recover(self, *, only_down: bool = True) -> list[str]:
+        """The coordinator's recovery scan (XA's ``xa_recover``): find this system's
+        prepared work in the databases of the participants that are down (all of them
+        with ``only_down=False``) and commit or roll back each as the coordinator's log
+        says. Returns one line per item (see :mod:`txlib.real.recovery`)."""
+        from .recovery import resolve, scan
+
+        who = [p for p in self.participants
+               if not only_down or not self.handles.get(p) or not self.handles[p].up]
+        return resolve(self, scan(self, who))
+
+    def recovery_scan(self) -> list[Any]:
+        """This system's prepared work in every participant's database, without
+        resolving it (see :func:`txlib.real.recovery.scan`)."""
+        from .recovery import scan
+
+        return list(scan(self))
+
+    def store_spec(self, node: str) -> dict[str, Any]:
+        """The spec of ``node``'s durable store (see :func:`txlib.real.stores.open_store`)."""
+        return self._store(node)
 
     def _store(self, node: str) -> dict[str, Any]:
         """The spec of ``node``'s durable store: a participant's database, or a log file."""
         if node in self.participants:
-            return self.databases.store(node)
-        return {"kind": "file", "path": str(self.workdir / "data" / f"{node}.log")}
+            spec = self.databases.store(node)
+            if self.databases.kinds[node] == "sqlite":
+                spec["no_fsync"] = sorted(r for r in self.no_fsync
+                                          if FORCED_RECORDS[r] == "participant")
+            return spec
+        return {"kind": "file", "path": str(self.workdir / "data" / f"{node}.log"),
+                "track": self.power_cuts,
+                "no_fsync": sorted(r for r in self.no_fsync if FORCED_RECORDS[r] != "participant")}
+
+    def files(self, node: str) -> list[Path]:
+        """The files holding ``node``'s durable state (what a power cut of its machine can
+        damage); a PostgreSQL participant's are the server's."""
+        if node in self.participants:
+            if self.databases.kinds[node] != "sqlite":
+                return []
+            path = self.databases.sqlite_path(node)
+            return [path, Path(f"{path}-wal")]
+        return [self.workdir / "data" / f"{node}.log"]
 
     def _node_spec(self, h: NodeHandle) -> dict[str, Any]:
         """What ``h``'s next process runs (the supervisor adds where and how)."""
@@ -214,10 +346,67 @@ class RealSystem:
         self.supervisor.stop_nodes(timeout)
 
     def kill(self, node: str, *, how: str = "a time chosen by the runner",
-             tx: str | None = None) -> None:
-        """SIGKILL ``node`` now (kill -9) and wait until it is gone."""
-        self.supervisor.kill(node, how)
-        self._note_crash(self.handles[node], how, tx if tx is not None else self._current())
+             tx: str | None = None, power: bool = False) -> None:
+        """SIGKILL ``node`` now (kill -9) and wait until it is gone. ``power``: a power
+        cut, which also loses every write to its files that was not synced."""
+        if power:
+            self._check_power(node)
+        self.supervisor.kill(node, f"power cut, {how}" if power else how)
+        lost = self._lose_power(node) if power else None
+        self._note_crash(self.handles[node], how, tx if tx is not None else self._current(),
+                         lost)
+
+    def power_cut(self, nodes: Sequence[str] | None = None, *,
+                  how: str = "a power cut chosen by the runner", tx: str | None = None) -> None:
+        """Cut the power of ``nodes`` (default: every node, the whole machine): each one
+        that is up is killed, and every write to their files that was never synced is
+        lost. With ``restart``, they come back ``restart_delay`` seconds later."""
+        for node in self.nodes if nodes is None else nodes:
+            if node not in self.nodes:
+                raise bad_choice("node", node, self.nodes)
+            if self.handles[node].up:
+                self.kill(node, how=how, tx=tx, power=True)
+            else:
+                self._check_power(node)
+                self._lose_power(node)
+
+    def partition(self, node: str, seconds: float, tx: str | None = None) -> None:
+        """Take ``node``'s network link down now, and bring it back ``seconds`` later
+        (at most 60): nothing reaches it or leaves it meanwhile; TCP delivers what was
+        waiting after the heal. Needs ``network=True``."""
+        if self.network is None:
+            raise TxlibError("a partition needs RealSystem(network=True): only then does "
+                             "each node have a link of its own to take down")
+        if node not in self.nodes:
+            raise bad_choice("node to cut off", node, self.nodes)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or \
+                not 0 < seconds <= MAX_PARTITION:
+            raise TxlibError(f"a partition lasts more than 0 and at most {MAX_PARTITION} "
+                             f"seconds, got {shown(seconds)}")
+        tx = tx if tx is not None else self._current()
+        self.network.isolate(node)
+        self.supervisor.event("partition", node, f"{node}'s link is down for {seconds} s", tx)
+
+        def heal() -> None:
+            self.network.heal(node)
+            self.supervisor.event("heal", node, f"{node}'s link is up again", tx)
+
+        self.supervisor.schedule(seconds, heal)
+
+    def _check_power(self, node: str) -> None:
+        if not self.power_cuts:
+            raise TxlibError("a power cut needs RealSystem(power_cuts=True): only then are "
+                             "the writes that were not synced tracked, so they can be lost")
+        if node in self.participants and self.databases.kinds[node] != "sqlite":
+            raise TxlibError(
+                f"cannot cut the power of {node}: a PostgreSQL participant's data lives in "
+                "the server, whose durability is PostgreSQL's own (the preflight checks "
+                "fsync, synchronous_commit and full_page_writes); txlib cuts the power of "
+                "the coordinator and of SQLite participants")
+
+    def _lose_power(self, node: str) -> dict[str, int]:
+        """The power cut itself (``node``'s processes are dead): lose its unsynced writes."""
+        return lose_unsynced(self.files(node))
 
     def restart(self, node: str) -> None:
         """Start a new process for ``node`` (same port, same storage); it recovers from
@@ -238,20 +427,28 @@ class RealSystem:
     def _current(self) -> str | None:
         return self.begun[-1] if self.begun else None
 
-    def _note_crash(self, h: NodeHandle, how: str, tx: str | None) -> None:
+    def _note_crash(self, h: NodeHandle, how: str, tx: str | None,
+                    lost: dict[str, int] | None = None) -> None:
+        """Note a crash (``lost``: for a power cut, the unsynced bytes lost per file)."""
         if tx is None:
             return
         at = (time.time_ns() - self.supervisor.t0_ns) // 1_000_000
         began = self.begun_at.get(tx, 0.0)
         self.crashes.setdefault(tx, []).append(
             {"node": h.name, "incarnation": h.incarnation, "how": how,
-             "at_ms": at - int(began * 1000)})
+             "at_ms": at - int(began * 1000), "power": lost is not None,
+             "lost": dict(lost or {})})
 
     def _self_killed(self, h: NodeHandle) -> bool:
-        """Did ``h`` kill itself at an armed protocol point? If so, note the crash."""
+        """Did ``h`` kill itself at an armed protocol point? If so, note the crash (and
+        for a power cut, lose its unsynced writes now, before it restarts)."""
         label = self._fired_label(h)
         if label:
-            self._note_crash(h, label, self._current())
+            power = any(c.power for crashes in self.armed.values() for c in crashes
+                        if c.node == h.name and c.incarnation == h.incarnation
+                        and c.point == label)
+            self._note_crash(h, label, self._current(),
+                             self._lose_power(h.name) if power else None)
         return bool(label)
 
     def _fired_label(self, h: NodeHandle) -> str:
@@ -273,7 +470,7 @@ class RealSystem:
         """A wall-clock crash comes due: kill the node if that life of it is up."""
         h = self.handles[c.node]
         if h.up and h.incarnation == c.incarnation:
-            self.kill(c.node, how=how, tx=tx)
+            self.kill(c.node, how=how, tx=tx, power=c.power)
         else:
             self.unfired.setdefault(tx, []).append(
                 f"kill -9 {c.node} at {how}: {c.node} was not up then")
@@ -287,8 +484,16 @@ class RealSystem:
         if not self.started:
             raise TxlibError("start the system first (RealSystem.start() or `with`)")
         if not isinstance(tx, str) or not tx or tx in self.begun:
-            raise TxlibError(f"tx must be a new, non-empty name, got {tx!r}")
+            raise TxlibError(f"tx must be a new, non-empty name, got {shown(tx)}")
+        if len(tx) > MAX_TX_NAME or not tx.isprintable():
+            raise TxlibError(
+                f"tx must be at most {MAX_TX_NAME} printable characters (it names the "
+                "prepared transactions in the databases, whose ids PostgreSQL limits to "
+                f"200 bytes), got {shown(tx)} ({len(tx)} characters)")
         crashes = as_crashes(crash, self.nodes)
+        for c in crashes:
+            if c.power:
+                self._check_power(c.node)
         ops = (bank.check_operations(operations, self.participants) if operations is not None
                else self.operations)
         self.tx_operations[tx] = ops
@@ -404,7 +609,7 @@ class RealSystem:
 
 def run_transfer(
     participants: int | Sequence[str] = 3,
-    backend: str = "sqlite",
+    backend: str | Mapping[str, str] = "sqlite",
     *,
     crash: Any = None,
     tx: str = "T1",
@@ -426,6 +631,9 @@ def run_transfer(
     >>> run.outcome, run.problems()                                  # doctest: +SKIP
     ('committed', [])
     """
+    raw = crash if isinstance(crash, list) else [crash]
+    if any(isinstance(c, Crash) and c.power for c in raw):
+        options.setdefault("power_cuts", True)
     with RealSystem(participants, backend, **options) as system:
         system.begin(tx, crash=crash)
         system.settle(tx, timeout)
