@@ -9,7 +9,6 @@ import pytest
 import txlib
 from txlib.engine.world import World
 from txlib.explorer.actions import Crash, CrashDuring, Drop, Partition, Recover
-from txlib.explorer.grid import find_worse, worse
 from txlib.explorer.judging import ExploredWorld
 from txlib.explorer.search import RichProgress, SearchProgress
 from txlib.explorer.tla import (
@@ -20,6 +19,7 @@ from txlib.explorer.tla import (
     refinement_violations,
 )
 from txlib.explorer.worlds import WorldModel, explore
+from txlib.explorer.worse import find_worse, worse
 from txlib.protocols import PROTOCOLS, CommitProtocol, get_protocol
 from txlib.protocols.tcc import TryConfirmCancel
 from txlib.protocols.variants import Eager2PC, Impatient2PC

@@ -185,7 +185,7 @@ class LabModel:
         """Search for up to ``budget`` more faults that make this run block or break an
         invariant; load the first such run (fewest faults) with the cursor where it
         goes wrong."""
-        from ..explorer.grid import find_worse  # local: the search is only needed here
+        from ..explorer.worse import find_worse  # local: the search is only needed here
 
         self._editable()
 

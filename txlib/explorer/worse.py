@@ -1,0 +1,186 @@
+"""Can it get worse? The fewest added faults that make a run block or break a rule.
+
+Under the *timed* scheduler: each candidate fault (a crash, a lost message or a
+partition after any step) is added to the scenario and the run replayed; the first
+budget of faults whose run blocks or breaks an invariant is returned. The lab's
+"can it get worse?" button uses :func:`find_worse`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from ..engine.faults import Fault, crash, drop, partition
+from ..errors import TxlibError
+from ..protocols import get_protocol
+from ..simulation.run import Run
+from ..simulation.scenario import Scenario
+from .grid import _as_scenario, _down_after, severity
+
+
+# --- can it get worse? --------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Worse:
+    """What :func:`find_worse` found: the scenario with the added ``faults``, its run,
+    how bad it is (1 blocked, 2 an invariant broken), the step where it goes wrong
+    (put the lab's cursor there) and how many runs the search tried."""
+
+    scenario: Scenario
+    run: Run
+    faults: tuple[Fault, ...]
+    severity: int
+    step: int
+    runs: int
+
+    @property
+    def reason(self) -> str:
+        if self.run.violations:
+            return str(self.run.violations[0])
+        stuck = [p for p in self.run.participants
+                 if self.run.decisions.get(p) is None and p not in self.run.down]
+        verb = "never decides" if len(stuck) == 1 else "never decide"
+        return f"{self.run.outcome}: {' and '.join(stuck)} {verb}"
+
+
+def _candidates(run: Run, after: int, kinds: Sequence[str]) -> list[Fault]:
+    """Single faults to add to ``run``'s scenario, happening after step ``after``."""
+    nodes = run.nodes
+    out: list[Fault] = []
+    trace = run.trace
+    down = _down_after(trace, run.steps)
+    if "crash" in kinds:
+        for k in range(after, run.steps):
+            out.extend(crash(n, at_step=k) for n in nodes if n not in down[k])
+        seen: set[str] = set()
+        for e in trace:
+            if e.step <= after or e.node is None or e.node in e.down:
+                continue
+            if e.kind == "send" and e.message is not None:
+                when = f"{e.node} sends {e.message.type} to {e.message.dst}"
+            elif e.kind == "log":
+                when = f"{e.node} logs {e.detail.split(' ')[0]}"
+            else:
+                continue
+            if when not in seen:
+                seen.add(when)
+                out.append(crash(e.node, when=when))
+    if "drop" in kinds:
+        for e in trace:
+            if e.kind == "send" and e.message is not None and e.step > after:
+                m = e.message
+                out.append(drop(m.type, src=m.src, dst=m.dst, at_step=e.step - 1))
+    if "partition" in kinds:
+        from .worlds import _bipartitions
+
+        splits = _bipartitions(nodes)
+        for k in range(after, run.steps):
+            out.extend(partition(*split, at_step=k) for split in splits)
+    return out
+
+
+def _bad_step(run: Run, added: Sequence[Fault]) -> int:
+    """The step where ``run`` goes wrong: its first violation, else the step where the
+    last of the added faults took effect."""
+    if run.violations:
+        return run.violations[0].step
+    steps = [0]
+    for f in added:
+        for e in run.trace:
+            if (f.kind == "crash" and e.kind == "crash" and e.node == f.node) or (
+                f.kind == "partition" and e.kind == "partition") or (
+                f.kind == "drop" and e.kind == "drop" and e.detail.startswith("lost (fault")
+                and e.message is not None and e.message.type == f.type
+                and e.message.dst == f.dst):
+                steps.append(e.step)
+                break
+    return max(steps)
+
+
+def find_worse(
+    scenario: Scenario | Run | str,
+    budget: int = 1,
+    *,
+    kinds: Sequence[str] = ("crash", "drop", "partition"),
+    max_runs: int = 3000,
+    max_seconds: float = 10.0,
+) -> Worse | None:
+    """Search added faults, fewest first, for a run worse than ``scenario``'s; see
+    :func:`worse`. Returns the details, or None if nothing within the budget."""
+    base = _as_scenario(scenario)
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+        raise TxlibError(f"budget must be a whole number of faults, 1 or more, got {budget!r}")
+    valid = ("crash", "drop", "partition")
+    for kind in kinds:
+        if kind not in valid:
+            raise TxlibError(f"unknown fault kind {kind!r}; valid choices: {', '.join(valid)}")
+    get_protocol(base.protocol)
+    started = time.perf_counter()
+    base_run = base.run()
+    current = severity(base_run)
+    if current >= 2:
+        return None  # an invariant is already broken: nothing is worse
+    runs = 0
+    level: list[tuple[tuple[Fault, ...], Run, int]] = [((), base_run, 0)]
+    tried: set[frozenset[Fault]] = set()
+    for _ in range(budget):
+        best: tuple[tuple[int, int, int], Worse] | None = None
+        next_level: list[tuple[tuple[Fault, ...], Run, int]] = []
+        for added, run, after in level:
+            for fault in _candidates(run, after, kinds):
+                key = frozenset((*added, fault))
+                if key in tried:
+                    continue
+                tried.add(key)
+                if runs >= max_runs or time.perf_counter() - started > max_seconds:
+                    break
+                faults = (*added, fault)
+                candidate = replace(base, faults=(*base.faults, *faults))
+                try:
+                    result = candidate.run()
+                except TxlibError:
+                    continue
+                runs += 1
+                bad = severity(result)
+                if bad > current:
+                    step = _bad_step(result, faults)
+                    rank = (-bad, step, runs)
+                    if best is None or rank < best[0]:
+                        best = (rank, Worse(candidate, result, faults, bad, step, runs))
+                else:
+                    next_level.append((faults, result, fault.at_step or after))
+        if best is not None:
+            found = best[1]
+            what = "; ".join(f.describe() for f in found.faults)
+            described = replace(
+                found.scenario,
+                name=(base.name or base.protocol) + "-worse",
+                description=f"Can it get worse? Yes: {what}. {found.reason}.",
+            )
+            return replace(found, scenario=described, runs=runs)
+        level = next_level
+    return None
+
+
+def worse(
+    scenario: Scenario | Run | str,
+    budget: int = 1,
+    *,
+    kinds: Sequence[str] = ("crash", "drop", "partition"),
+    max_runs: int = 3000,
+    max_seconds: float = 10.0,
+) -> Scenario | None:
+    """Can it get worse? The scenario plus the fewest added faults (at most ``budget``)
+    whose run blocks or breaks an invariant when ``scenario``'s run does not (or breaks
+    an invariant when it only blocks), the shortest such run first: the one that goes
+    wrong at the earliest step, an invariant violation before a block. None if nothing
+    within the budget (``max_runs`` runs or ``max_seconds`` seconds).
+
+    The faults are ordinary fault records (crash after a step or in the middle of one,
+    lose a message, partition the network after a step), so the returned scenario
+    reproduces the run exactly under the normal timed scheduler.
+    """
+    found = find_worse(scenario, budget, kinds=kinds, max_runs=max_runs,
+                       max_seconds=max_seconds)
+    return None if found is None else found.scenario
