@@ -11,12 +11,14 @@ checked.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..errors import TxlibError
 from ..protocols.base import COORDINATOR
 from .crashpoints import COORDINATOR_POINTS, PARTICIPANT_POINTS, Crash
 from .run import RealRun
@@ -119,6 +121,15 @@ def crash_loop(
             ops[payer] = ("debit", amount * (participants - 1))
             system.begin(tx, crash=random_crashes(rng, system, power), operations=ops)
             settled = system.settle(tx, timeout=20.0)
+            if settled:
+                # A node restarted after a power cut may still be asking about an earlier
+                # transaction (its decision record was not yet synced): let it finish, a
+                # bounded wait, before judging. Work left in doubt for good is reported.
+                # (if it times out, run.problems() below names what stayed in doubt)
+                with contextlib.suppress(TxlibError):
+                    system.wait(lambda s: not any(i["in_doubt"] or i["locked"]
+                                                  for i in s.inspect().values()),
+                                20.0, "every participant to resolve its in-doubt work")
             run = system.result(tx, trace=False)
             report.runs.append(run)
             report.fired += len(run.crashes)
