@@ -3,7 +3,7 @@ transaction's time goes. Prints tables; never part of the test pass/fail.
 
 Run: ``.venv/bin/python benchmarks/real.py`` (``--quick`` for short windows,
 ``--no-postgres`` to skip PostgreSQL). The measuring code is :mod:`txlib.real.bench`
-(lesson 11 shows the same tables):
+(lesson 12 shows the same tables):
 
 - *2PC tx/s*: txlib.real's 2PC (coordinator and 3 participants, each its own process,
   TCP on 127.0.0.1, one transaction at a time, each finished before the next begins,

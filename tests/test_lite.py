@@ -121,7 +121,7 @@ def test_site_config_loads_nothing_from_outside():
 def test_lessons_needing_real_processes_are_marked_local_only(tmp_path, monkeypatch):
     monkeypatch.setattr(build_lite, "NOTEBOOKS", ROOT / "notebooks")
     local = build_lite.copy_lessons(tmp_path)
-    assert local == ["11_real_databases.ipynb"]
+    assert local == ["12_real_databases.ipynb"]
     copied = sorted(p.name for p in tmp_path.glob("*.ipynb"))
     assert copied == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
     for path in tmp_path.glob("*.ipynb"):
@@ -131,7 +131,7 @@ def test_lessons_needing_real_processes_are_marked_local_only(tmp_path, monkeypa
         assert ("local-only" in first["metadata"].get("tags", [])) == (path.name in local)
         # Lines are joined: the site hands notebooks to JupyterLab as they are written.
         assert all(isinstance(c["source"], str) for c in nb["cells"])
-    note = json.loads((tmp_path / "11_real_databases.ipynb").read_text())["cells"][0]
+    note = json.loads((tmp_path / "12_real_databases.ipynb").read_text())["cells"][0]
     assert "python3 course.py lab" in note["source"]
 
 

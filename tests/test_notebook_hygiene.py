@@ -168,3 +168,49 @@ def test_no_long_helper_is_defined_in_the_notebook(path):
         f"code cells define functions or classes longer than {LONGEST_FUNCTION} lines "
         f"(cell, name, lines): {long}; move them to {lesson_module(path).relative_to(ROOT)} "
         "and import them")
+
+
+# --- navigation: one list of lessons (txlib/course/lessons.py) -----------------------
+
+_nav_spec = importlib.util.spec_from_file_location(
+    "navigation", ROOT / "scripts" / "navigation.py")
+assert _nav_spec is not None and _nav_spec.loader is not None
+navigation = importlib.util.module_from_spec(_nav_spec)
+_nav_spec.loader.exec_module(navigation)
+
+LINK = re.compile(r"\]\(([^)\s]+\.ipynb)(?:\s+\"[^\"]*\")?\)")
+
+
+def test_the_list_of_lessons_names_every_notebook():
+    from txlib.course.lessons import LESSONS
+    assert [lesson.file for lesson in LESSONS] == [p.name for p in PATHS]
+    assert [lesson.number for lesson in LESSONS] == list(range(len(LESSONS)))
+
+
+@notebook
+def test_navigation_matches_the_list_of_lessons(path):
+    """Title, "where you are" line, previous/next links and the course map are the ones
+    scripts/navigation.py writes (run it after adding or renaming a lesson)."""
+    from txlib.course.lessons import LESSONS
+    lesson = next(lesson for lesson in LESSONS if lesson.file == path.name)
+    nb = read(path)
+    expected = navigation.navigated(copy.deepcopy(nb), lesson)
+    assert nbformat.writes(nb) == nbformat.writes(expected), (
+        f"{path.name}: navigation out of date; run python3 scripts/navigation.py")
+    assert nb.cells[1].source.startswith("*Where you are:*")
+    assert "Next:" in nb.cells[-1].source or "last lesson" in nb.cells[-1].source
+
+
+@notebook
+def test_every_link_to_a_lesson_points_at_a_notebook(path):
+    nb = read(path)
+    targets = {m.group(1) for c in nb.cells if c.cell_type == "markdown"
+               for m in LINK.finditer(c.source)}
+    missing = sorted(t for t in targets if not (NOTEBOOKS / t).exists())
+    assert not missing, f"{path.name} links to missing notebooks: {missing}"
+
+
+def test_the_readme_lists_every_lesson():
+    readme = (ROOT / "README.md").read_text()
+    missing = [p.stem for p in PATHS if f"| `{p.stem}` |" not in readme]
+    assert not missing, f"README's lesson table lacks {missing}"

@@ -20,7 +20,7 @@ the committed one, compared as nbval compares them, read from JupyterLab's noteb
 model: on CPython that repeats nbval, in the site it checks that Pyodide's Python (a
 newer one) prints the same.
 
-In the site, a lesson that needs real processes (lesson 11) is not run: it must open
+In the site, a lesson that needs real processes (lesson 12) is not run: it must open
 with its "run this lesson on your computer" note first. All lessons take 6 to 7 minutes
 there on two busy cores (the kernel starts in each page), so by default the site runs a
 representative set (``LITE_DEFAULT``, about half of that); ``TXLIB_LITE_LESSONS=all``
@@ -75,10 +75,10 @@ class Target:
 JUPYTERLAB = Target("jupyterlab", "lab_server", "/lab/tree/{name}?reset", "Python 3 (ipykernel)")
 JUPYTERLITE = Target("jupyterlite", "lite_site", "/lab/index.html?path={name}",
                      "Python (Pyodide)")
-# The lessons the site runs by default: the first (how the course works), 2PC, 3PC
-# under a partition, sagas, model checking (the heaviest computing) and the one that
-# only says to run it locally.
-LITE_DEFAULT = ("00_", "02_", "05_", "06_", "10_", "11_")
+# The lessons the site runs by default: the first (how the course works), 2PC, Paxos
+# Commit, sagas, model checking (the heaviest computing) and the one that only says to
+# run it locally.
+LITE_DEFAULT = ("00_", "02_", "06_", "07_", "11_", "12_")
 
 
 def lite_selected(path: Path) -> bool:

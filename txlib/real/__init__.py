@@ -22,7 +22,7 @@ from ..errors import TxlibError
 
 if sys.platform == "emscripten":  # Pyodide, e.g. the course's JupyterLite site
     raise TxlibError("txlib.real runs real processes and databases, which a browser cannot: "
-                     "run lesson 11 on your computer (python3 course.py lab)")
+                     "run lesson 12 on your computer (python3 course.py lab)")
 
 from .crashpoints import CRASH_POINTS, EXPECTED_OUTCOME, Crash
 from .postgres import PostgresServer

@@ -9,7 +9,7 @@
   measured alone: an append + ``fsync``, an SQLite commit with ``synchronous=FULL``, a
   JSON line to another process over TCP and back;
 - :func:`benchmark`: all of it, as the rows of a table (``benchmarks/real.py`` prints
-  it; lesson 11 shows it).
+  it; lesson 12 shows it).
 
 Syncs per transaction are real: for SQLite, the syncs SQLite asks the OS for, seen by
 the power-cut VFS (:func:`txlib.real.powercut.count_syncs`) plus the coordinator's; for

@@ -1,4 +1,4 @@
-"""Lesson 06 (sagas by orchestration, ``notebooks/06_sagas_by_orchestration.ipynb``):
+"""Lesson 07 (sagas by orchestration, ``notebooks/07_sagas_by_orchestration.ipynb``):
 the lesson's helpers, and exercises checked by running sagas on the engine.
 
 The helpers show a run in the notebook: :func:`headline`, :func:`saga_log` (a node's
@@ -441,7 +441,7 @@ def _write_a_refund() -> Exercise:
                "its status is not 'COMPLETED', return: nothing was charged, or it is refunded "
                "already. Otherwise mark it 'REFUNDED', add its amount back to its customer's "
                "wallet and take it off the merchant (refund_example in "
-               "txlib/course/l06_sagas_by_orchestration.py). That refund is semantic (this "
+               "txlib/course/l07_sagas_by_orchestration.py). That refund is semantic (this "
                "payment, undone and recorded as such), idempotent (a second run finds it "
                "REFUNDED) and safe as a null compensation (no payment, nothing to do).",
         example=refund_example,

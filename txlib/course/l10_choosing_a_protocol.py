@@ -1,4 +1,4 @@
-"""Lesson 09 (choosing a protocol, ``notebooks/09_choosing_a_protocol.ipynb``): one piece
+"""Lesson 10 (choosing a protocol, ``notebooks/10_choosing_a_protocol.ipynb``): one piece
 of work, four protocols, the same faults.
 
 2PC and 3PC run with four participants named after the order saga's services, so that

@@ -1,4 +1,4 @@
-"""Lesson 08 (designing sagas, ``notebooks/08_designing_sagas.ipynb``): the lesson's
+"""Lesson 09 (designing sagas, ``notebooks/09_designing_sagas.ipynb``): the lesson's
 helpers, and exercises checked by running sagas and TCC on the engine.
 
 The helpers show runs in the notebook: :func:`notes` (a node's effects),
@@ -196,7 +196,7 @@ def _survive_a_duplicate() -> Exercise:
         answer="Pop this saga's move from store['moves'] (store['moves'].pop(ctx['saga_id'], "
                "None)). If there was none, return: the move never happened, or it was taken "
                "back already. Otherwise subtract it from the stock "
-               "(unmove_once in txlib/course/l08_designing_sagas.py). The record and the "
+               "(unmove_once in txlib/course/l09_designing_sagas.py). The record and the "
                "stock change in one local transaction, so the second copy finds no record "
                "and changes nothing; subtracting commutes with B's sale, so B's units stay "
                "sold.",

@@ -1,4 +1,4 @@
-"""Lesson 10 (model checking, ``notebooks/10_model_checking.ipynb``): protocol variants to
+"""Lesson 11 (model checking, ``notebooks/11_model_checking.ipynb``): protocol variants to
 explore, the lesson's helpers, and exercises checked by the explorer itself.
 
 The variants are ordinary :class:`~txlib.protocols.base.Protocol` objects whose ``name``

@@ -1,4 +1,4 @@
-"""Lesson 11 (real databases, real crashes, ``notebooks/11_real_databases.ipynb``): the
+"""Lesson 12 (real databases, real crashes, ``notebooks/12_real_databases.ipynb``): the
 lesson's helpers, and exercises checked against real runs.
 
 The helpers read a real run's durable state from its files (:func:`read_database`,

@@ -1,4 +1,4 @@
-"""Lesson 07 (sagas by choreography, ``notebooks/07_sagas_by_choreography.ipynb``): the
+"""Lesson 08 (sagas by choreography, ``notebooks/08_sagas_by_choreography.ipynb``): the
 lesson's helpers, and exercises checked by running the order saga by events.
 
 The helpers show a run in the notebook: :func:`headline`, :func:`events` and
@@ -289,7 +289,7 @@ def _probe(action: Callable[[Store, Context], Any]) -> str | None:
 def judge_consumer(action: Any) -> tuple[bool, str]:
     """Run the order saga by events with ``action`` as the payment step under every plan;
     (ok, what happened)."""
-    action = function(action, "process_payment(store, ctx), like the actions of lesson 06")
+    action = function(action, "process_payment(store, ctx), like the actions of lesson 07")
     problem = _probe(action)
     if problem:
         return False, problem
