@@ -1,9 +1,12 @@
-"""Write each lesson's navigation from ``txlib/course/lessons.py``.
+"""Write each lesson's navigation from ``txlib/course/lessons.py``, and fold predictions.
 
 For every notebook in ``notebooks/``: the title line of its first cell
 (``# Lesson NN · Title``), a "where you are" cell right after it, a previous/next cell at
-the end, and in lesson 00 the course map. Markdown only, so nbval's comparison of outputs
-is untouched. Run it after adding, renaming or retitling a lesson:
+the end, and in lesson 00 the course map. And every "**Predict**" question keeps its
+answer folded: the code cell right after it opens with its output hidden
+(``metadata.jupyter.outputs_hidden``, which JupyterLab honours until the cell runs) and
+the question ends with a line saying so. Markdown and metadata only, so nbval's
+comparison of outputs is untouched. Run it after adding, renaming or retitling a lesson:
 
     python3 scripts/navigation.py
 """
@@ -35,6 +38,21 @@ def title_line(lesson: Lesson) -> str:
     return f"# Lesson {lesson.number:02d} · {lesson.title}"
 
 
+FOLDED = "*The answer below is folded: run the cell to see it.*"
+PREDICT = "**Predict"
+
+
+def fold_predictions(cells: list[nbformat.NotebookNode]) -> None:
+    """Hide the output of each code cell that answers a "Predict" question."""
+    for question, answer in zip(cells, cells[1:]):
+        if (question.cell_type != "markdown" or PREDICT not in question.source
+                or answer.cell_type != "code"):
+            continue
+        if not question.source.rstrip().endswith(FOLDED):
+            question.source = question.source.rstrip() + "\n\n" + FOLDED
+        answer.metadata.setdefault("jupyter", {})["outputs_hidden"] = True
+
+
 def navigated(nb: nbformat.NotebookNode, lesson: Lesson) -> nbformat.NotebookNode:
     """The notebook with its title, map line, course map and links as the list says."""
     cells = [c for c in nb.cells if c.get("id") not in (WHERE, NAVIGATION)]
@@ -49,6 +67,7 @@ def navigated(nb: nbformat.NotebookNode, lesson: Lesson) -> nbformat.NotebookNod
         for cell in cells:
             if cell.source.startswith("## The map of the course"):
                 cell["id"] = MAP
+    fold_predictions(cells)
     cells.insert(1, markdown(WHERE, where_you_are(lesson)))
     cells.append(markdown(NAVIGATION, previous_and_next(lesson)))
     nb.cells = cells
