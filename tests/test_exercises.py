@@ -53,6 +53,19 @@ def test_every_exercise_is_well_formed_and_rejects_nonsense(name):
     assert ex.check(ex.example).ok, "the example answer must be accepted"
 
 
+@pytest.mark.parametrize("name", txlib.exercises())
+def test_every_exercise_rejects_plausible_wrong_answers_and_says_why(name):
+    """Each exercise lists (in ``Exercise.wrong``) at least two answers a learner could
+    plausibly give; each must be rejected, with feedback that names what is wrong."""
+    ex = txlib.exercise(name)
+    assert len(ex.wrong) >= 2, f"{name}: list at least two plausible wrong answers"
+    for answer, phrase in ex.wrong:
+        verdict = ex.check(answer)
+        assert not verdict.ok, f"{name} accepted the wrong answer {answer!r}"
+        assert phrase.lower() in verdict.message.lower(), (
+            f"{name}: feedback on {answer!r} should say {phrase!r}; it says {verdict.message!r}")
+
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 USED = re.compile(r"""txlib\.exercise\(\s*["']([^"']+)["']""")
 

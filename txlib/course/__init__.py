@@ -71,6 +71,9 @@ class Exercise:
     hints: tuple[str, ...]
     answer: str
     example: Any = None  # a correct answer as a value; tests check it is accepted
+    # Plausible wrong answers, each with a phrase its feedback must contain: tests check
+    # that every one is rejected and told why (at least two per exercise).
+    wrong: tuple[tuple[Any, str], ...] = ()
     _hints_shown: int = field(default=0, repr=False)
 
     def check(self, answer: Any) -> Feedback:
