@@ -198,6 +198,9 @@ def _blocking_budget() -> Exercise:
                "{'partitions': True} works too. Lost messages alone never block 2PC: "
                "every message that matters is re-sent.",
         example={"max_crashes": 1},
+        wrong=(({"max_drops": 1}, "a lost message is only a delay"),
+               ({"max_drops": 2}, "no blocking state"),
+               ({"max_crashes": 1, "partitions": True}, "make the budget smaller")),
     )
 
 
@@ -254,6 +257,7 @@ def _lost_messages() -> Exercise:
                "coordinator's ACK timer reads p2's silence as a crash and commits. One "
                "loss is never enough: p1's answer would tell p2 that everyone voted YES.",
         example=2,
+        wrong=((1, "none breaks atomicity"), (3, "find the smallest number")),
     )
 
 
@@ -311,6 +315,7 @@ def _tcommit_states() -> Exercise:
                "(committed, aborted) and (aborted, committed) are unreachable. "
                "check(TCommit(2)).states confirms it.",
         example=12,
+        wrong=((16, "counts every pair"), (10, "there are more"), (14, "there are fewer")),
     )
 
 

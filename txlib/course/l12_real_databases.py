@@ -481,6 +481,10 @@ def _in_doubt_points() -> Exercise:
                "kill, and the kernel delivers it.",
         example={"between_prepares", "before_decision_logged", "after_decision_logged",
                  "between_commits"},
+        wrong=(({"before_decision_logged", "after_decision_logged", "between_commits"},
+                "you left out"),
+               ({"between_prepares", "before_decision_logged", "after_decision_logged",
+                 "between_commits", "after_commits_sent"}, "nobody waits after")),
     )
 
 
@@ -581,4 +585,6 @@ def _fsyncs_per_commit() -> Exercise:
                "of a fresh system costs one more: the coordinator fsyncs the folder of the "
                "log file it has just created.",
         example=lambda n: 2 * n + 1,
+        wrong=((lambda n: 2 * n + 2, "the first transfer"),
+               (lambda n: 3 * n + 1, "which records does 2pc force")),
     )
