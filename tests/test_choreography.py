@@ -46,7 +46,7 @@ def test_simulate_runs_the_default_ecommerce_saga():
     assert run.nodes == ("broker", *SERVICES)
     assert run.roles["broker"] == "broker" and run.roles["payment"] == "service"
     assert events(run) == ["saga_started", "create_order_done", "reserve_inventory_done",
-                           "process_payment_done", "create_shipment_done"]
+                           "process_payment_done", "create_shipment_done", "approve_order_done"]
     assert [r.data["id"] for r in run.logs[BROKER] if r.record == "EVENT"][1] == (
         "S1:create_order_done")
     assert run.decisions["broker"] == "completed" and run.states["broker"] == "COMPLETED"

@@ -11,7 +11,8 @@ from txlib.properties.saga import effects, final_stores
 from txlib.sagas import get_saga
 
 SERVICES = ["orchestrator", "orders", "inventory", "payment", "shipping"]
-STEPS = ["create_order", "reserve_inventory", "process_payment", "create_shipment"]
+STEPS = ["create_order", "reserve_inventory", "process_payment", "create_shipment",
+         "approve_order"]
 
 
 def applied(run: txlib.Run) -> list[tuple[str, str]]:
@@ -31,6 +32,70 @@ def test_the_seed_order_saga_completes():
     assert s["inventory"]["stock"]["ITEM-001"] == 8
     assert s["payment"]["payments"]["PAY-S1"]["status"] == "COMPLETED"
     assert s["shipping"]["shipments"]["SHIP-S1"]["order"] == "ORD-S1"
+    assert s["orders"]["orders"]["ORD-S1"]["status"] == "CONFIRMED", "the lock is released"
+
+
+def _without_approval(name: str, pivot: bool = False) -> txlib.Saga:
+    """The order saga as it was before it had its approve step."""
+    from txlib.sagas import ecommerce
+
+    saga = txlib.Saga(name, services=ecommerce.INITIAL_STORES, context=ecommerce.ORDER_INPUT,
+                      invariants=ecommerce.INVARIANTS)
+    for step in get_saga("ecommerce").steps[:-1]:
+        saga.step(step.name, service=step.service, action=step.action,
+                  compensation=step.compensation)
+    return saga
+
+
+@pytest.mark.parametrize("protocol", ["saga", "saga-choreography"])
+def test_an_order_saga_without_its_approve_step_leaves_the_order_pending(protocol):
+    """The semantic lock (order PENDING) must be released on every ending: without the
+    approve step, a saga that completes leaves the order PENDING, and the domain rule
+    says so; the built-in saga confirms the order."""
+    _without_approval("order-without-approval")
+    run = txlib.simulate(protocol, saga="order-without-approval")
+    assert run.outcome == "inconsistent"
+    (v,) = run.violations
+    assert v.invariant == "domain: no order left PENDING"
+    assert "ORD-S1 is still PENDING" in v.reason
+    ok = txlib.simulate(protocol)
+    assert ok.outcome == "completed" and stores(ok)["orders"]["orders"]["ORD-S1"] == {
+        **ecommerce_order(), "status": "CONFIRMED"}
+
+
+def ecommerce_order() -> dict:
+    return {"customer": "CUST-123", "items": {"ITEM-001": 2}}
+
+
+@pytest.mark.parametrize("protocol", ["saga", "saga-choreography"])
+@pytest.mark.parametrize("step", STEPS[1:])
+def test_every_compensated_ending_rejects_the_order(protocol, step):
+    """The rejection path: whichever later step fails, the order ends CANCELLED."""
+    run = txlib.simulate(protocol, faults=[txlib.fail_step(step)])
+    assert run.outcome == "compensated" and run.violations == ()
+    assert stores(run)["orders"]["orders"]["ORD-S1"]["status"] == "CANCELLED"
+
+
+def test_the_pivot_saga_approves_the_order_after_the_pivot_and_retries_it():
+    saga = get_saga("ecommerce-pivot")
+    approve = saga.find("approve_order")
+    assert approve.after_pivot and approve.compensation is None
+    run = txlib.simulate("saga", saga="ecommerce-pivot",
+                         faults=[txlib.fail_step("approve_order", times=2)])
+    assert run.outcome == "completed" and run.violations == ()
+    assert stores(run)["orders"]["orders"]["ORD-S1"]["status"] == "CONFIRMED"
+
+
+def test_a_lost_reply_to_create_order_with_compensations_registered_after_leaves_it_pending():
+    """Registering compensations only after the reply: the order was created but its
+    reply lost, so nobody cancels it, and the rule that no order is left PENDING sees it."""
+    run = txlib.simulate("saga", faults=[txlib.drop("OK", src="orders", count=3)])
+    assert run.outcome == "inconsistent"
+    assert [v.invariant for v in run.violations] == ["semantic atomicity",
+                                                     "domain: no order left PENDING"]
+    before = txlib.simulate("saga", register_compensation="before",
+                            faults=[txlib.drop("OK", src="orders", count=3)])
+    assert before.outcome == "compensated" and before.violations == ()
 
 
 def test_a_declined_payment_compensates_in_reverse_and_restores_the_stock():

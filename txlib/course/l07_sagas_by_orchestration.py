@@ -355,6 +355,7 @@ def refund_saga(refund: Callable[[Store, Context], None], name: str = "refund-ex
               compensation=refund)
     saga.step("create_shipment", service="shipping", action=create_shipment,
               compensation=ecommerce.cancel_shipment)
+    ecommerce.add_approval(saga)
     return saga
 
 

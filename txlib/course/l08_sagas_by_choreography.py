@@ -211,7 +211,7 @@ EARLIER: dict[str, Any] = {"order": "ORD-S0", "amount": 2500, "customer": CUSTOM
 CONSUMER_STORES: dict[str, Store] = copy.deepcopy(ecommerce.INITIAL_STORES)
 CONSUMER_STORES["orders"]["orders"]["ORD-S0"] = {"customer": CUSTOMER,
                                                  "items": {"ITEM-002": 1},
-                                                 "status": "PENDING"}
+                                                 "status": "CONFIRMED"}
 CONSUMER_STORES["payment"] = {"payments": {"PAY-S0": dict(EARLIER)},
                               "wallets": {CUSTOMER: 50_000 - EARLIER["amount"]},
                               "merchant": EARLIER["amount"]}
@@ -257,6 +257,7 @@ def consumer_saga(action: Callable[[Store, Context], Any],
               compensation=ecommerce.refund_payment)
     saga.step("create_shipment", service="shipping", action=ecommerce.create_shipment,
               compensation=ecommerce.cancel_shipment)
+    ecommerce.add_approval(saga)
     return saga
 
 

@@ -5,7 +5,9 @@
   T1..Tj and then Cj..C1 (in reverse order unless compensations run in parallel), and a
   step whose call went unanswered may be compensated without having applied;
 - **domain rules** of the saga's definition (e.g. stock never negative, money conserved,
-  no charge without an order), checked on the final stores.
+  no charge without an order), checked on the final stores once the saga has finished;
+  among them :func:`no_record_left_pending`, the rule that every ending of a saga
+  releases its semantic lock (no order is left ``PENDING``).
 
 Each local transaction is one forced ``LOCAL_TX`` record in its service's log, so these
 checks need no trace and hold across crashes.
@@ -15,13 +17,32 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..engine.records import LogRecord
 from .violation import Violation
 
 TERMINAL = {"COMPLETED": "completed", "COMPENSATED": "compensated", "STUCK": "stuck"}
+
+
+def no_record_left_pending(
+    service: str, table: str, status: str = "PENDING"
+) -> Callable[[Mapping[str, Any], Mapping[str, Any]], str | None]:
+    """A domain rule for a saga that marks its records ``status`` (a semantic lock): once
+    the saga has finished, completed or compensated, no record of ``table`` in
+    ``service``'s store is still ``status``. A saga that forgot to release its lock
+    (no approve step, or a compensation that never ran) breaks it."""
+
+    def check(stores: Mapping[str, Any], ctx: Mapping[str, Any]) -> str | None:
+        records = stores.get(service, {}).get(table, {})
+        left = sorted(rid for rid, r in records.items() if r.get("status") == status)
+        if not left:
+            return None
+        return (f"{', '.join(left)} {'is' if len(left) == 1 else 'are'} still {status} "
+                "although the saga has finished: its semantic lock was never released")
+
+    return check
 
 
 def effects(

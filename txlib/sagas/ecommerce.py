@@ -1,5 +1,12 @@
 """The seed's e-commerce order saga: create order, reserve inventory, process payment,
-create shipment, each with its compensation, over four services with local stores.
+create shipment, approve the order, each with its compensation, over four services with
+local stores.
+
+The order is created ``PENDING``: a semantic lock that says "a saga is still working on
+this order". Every ending releases it: the last step, ``approve_order``, makes it
+``CONFIRMED``; the compensation of ``create_order`` (the rejection path) makes it
+``CANCELLED``. The domain rule :func:`txlib.properties.saga.no_record_left_pending`
+checks that no finished saga leaves an order ``PENDING``.
 
 Identifiers are derived from the saga's id, never drawn at random, so runs replay
 exactly. Amounts are whole cents.
@@ -10,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..properties.saga import no_record_left_pending
 from .definition import Context, SagaDefinition, StepFailed, Store
 
 CUSTOMER = "CUST-123"
@@ -35,6 +43,17 @@ def cancel_order(store: Store, ctx: Context) -> None:
     order = store["orders"].get(ctx.get("order_id", f"ORD-{ctx['saga_id']}"))
     if order is not None and order["status"] != "CANCELLED":
         order["status"] = "CANCELLED"
+
+
+def approve_order(store: Store, ctx: Context) -> dict[str, Any]:
+    """The last step: the order is CONFIRMED, which releases its semantic lock."""
+    order_id = ctx.get("order_id", f"ORD-{ctx['saga_id']}")
+    order = store["orders"].get(order_id)
+    if order is None or order["status"] not in ("PENDING", "CONFIRMED"):
+        status = "missing" if order is None else order["status"]
+        raise StepFailed(f"{order_id} cannot be approved: it is {status}")
+    order["status"] = "CONFIRMED"
+    return {"approved": True}
 
 
 def reserve_items(store: Store, ctx: Context) -> dict[str, Any]:
@@ -141,16 +160,18 @@ INVARIANTS = (
     ("every charge is recorded", every_charge_recorded),
     ("no stock held for a cancelled order", no_stock_held_for_a_cancelled_order),
     ("no shipment for a cancelled order", no_shipment_for_a_cancelled_order),
+    ("no order left PENDING", no_record_left_pending("orders", "orders")),
 )
 
 
 def order_saga(name: str = "ecommerce", *, pivot: bool = False) -> SagaDefinition:
     """The seed's order saga; with ``pivot=True`` the payment is the point of no return
-    (it is never refunded) and the shipment is retried until it succeeds."""
+    (it is never refunded) and the shipment and the approval are retried until they
+    succeed."""
     saga = SagaDefinition(
         name, services=INITIAL_STORES, context=ORDER_INPUT, invariants=INVARIANTS,
         description=("An order over four services: create the order, reserve stock, take "
-                     "the payment, book the shipment."
+                     "the payment, book the shipment, approve the order."
                      + (" The payment is the pivot." if pivot else "")),
     )
     saga.step("create_order", service="orders", action=create_order, compensation=cancel_order)
@@ -164,7 +185,17 @@ def order_saga(name: str = "ecommerce", *, pivot: bool = False) -> SagaDefinitio
                   compensation=refund_payment)
         saga.step("create_shipment", service="shipping", action=create_shipment,
                   compensation=cancel_shipment)
+    add_approval(saga)
     return saga
+
+
+def add_approval(saga: SagaDefinition) -> SagaDefinition:
+    """Add the order saga's last step, ``approve_order`` (order CONFIRMED). After a pivot
+    it is retried until it succeeds; otherwise its compensation rejects the order
+    (CANCELLED), so an approval whose reply was lost is undone like any other step."""
+    after = any(s.pivot or s.after_pivot for s in saga.steps)
+    return saga.step("approve_order", service="orders", action=approve_order,
+                     compensation=None if after else cancel_order)
 
 
 ECOMMERCE = order_saga()
