@@ -13,6 +13,7 @@ comparison of outputs is untouched. Run it after adding, renaming or retitling a
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -44,7 +45,7 @@ PREDICT = "**Predict"
 
 def fold_predictions(cells: list[nbformat.NotebookNode]) -> None:
     """Hide the output of each code cell that answers a "Predict" question."""
-    for question, answer in zip(cells, cells[1:]):
+    for question, answer in itertools.pairwise(cells):
         if (question.cell_type != "markdown" or PREDICT not in question.source
                 or answer.cell_type != "code"):
             continue
