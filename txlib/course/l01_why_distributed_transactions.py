@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.faults import vote_no
+from ..engine.faults import crash, vote_no
 from ..protocols.bank import apply, balances_after
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario
@@ -105,6 +105,9 @@ def _lose_money() -> Exercise:
                "committed and the naive code has no way to take it back. "
                "txlib.drop('CREDIT') or txlib.crash('bob', at_step=1) work too.",
         example=[vote_no("bob")],
+        wrong=((vote_no("alice"), "no money lost"),
+               (crash("coordinator", when="coordinator sends DEBIT to alice"),
+                "the crash we already saw")),
     )
 
 
