@@ -33,3 +33,8 @@ def test_a_half_committed_plan_may_heal_the_network_itself():
     verdict = ex.check([cut, txlib.heal(at_time=400)])
     assert verdict.ok and "With your heal, the same run ends committed" in verdict.message
     assert not ex.check([txlib.heal(at_time=400)]).ok
+
+
+def test_lock_spans_skip_a_participant_that_never_locked():
+    run = txlib.simulate("2pc", participants=2, faults=[txlib.vote_no("p2")])
+    assert [row[0] for row in lock_spans(run)] == ["p1"]

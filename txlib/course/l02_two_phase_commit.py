@@ -24,6 +24,7 @@ from ..engine.node import Context
 from ..engine.records import Message
 from ..errors import TxlibError, choices
 from ..protocols import two_phase as two
+from ..protocols.base import COORDINATOR
 from ..protocols.variants import lazy_2pc
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, simulate
@@ -100,15 +101,19 @@ def with_execution(scenario: Scenario) -> Run:
 
 
 def lock_spans(run: Run) -> list[tuple[str, int, int, int, str]]:
-    """Per participant: (name, locked at, unlocked at, ms, the forced writes on its path
-    meanwhile: its own and the coordinator's)."""
+    """Per participant that locked: (name, locked at, unlocked at (the run's end if it
+    never did), ms, the forced writes on its path meanwhile: its own and the
+    coordinator's)."""
     rows = []
     for p in run.participants:
-        locked = next(e.time for e in run.trace if e.kind == "lock" and e.node == p)
-        freed = next(e.time for e in run.trace if e.kind == "unlock" and e.node == p)
+        locked = next((e.time for e in run.trace if e.kind == "lock" and e.node == p), None)
+        if locked is None:
+            continue
+        freed = next((e.time for e in run.trace if e.kind == "unlock" and e.node == p),
+                     run.end_time)
         forced = [f"{e.detail.split()[0]} ({e.node})" for e in run.trace
                   if e.kind == "log" and e.detail.endswith("(forced)")
-                  and e.node in (p, "coordinator") and locked <= e.time <= freed]
+                  and e.node in (p, COORDINATOR) and locked <= e.time <= freed]
         rows.append((p, locked, freed, freed - locked, ", ".join(forced)))
     return rows
 
