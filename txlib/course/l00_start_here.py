@@ -44,6 +44,7 @@ def _first_decision() -> Exercise:
                "forces COMMIT to its log (■ COMMIT); p1 and p2 decide only when its COMMIT "
                "message reaches them.",
         example="coordinator",
+        wrong=(("p1", "first ✓ mark"), ("p2", "first ✓ mark")),
     )
 
 
@@ -84,4 +85,7 @@ def _count_messages() -> Exercise:
                "and ACK, 4 messages each; txlib.simulate('2pc', participants=5)"
                ".metrics.messages says the same.",
         example=4 * participants,
+        wrong=((2 * participants, "only the first phase"),
+               (8, "the count for two participants"),
+               (3 * participants, "then multiply")),
     )

@@ -1,18 +1,74 @@
 """Lesson 01 (why distributed transactions, ``notebooks/01_why_distributed_transactions.ipynb``):
-exercises on what goes wrong with no protocol, and on ACID across nodes."""
+exercises on what goes wrong with no protocol, and on ACID across nodes, and the
+lesson's auditor (:func:`audit`): what a reader that takes no locks sees at each step.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from ..engine.faults import vote_no
-from ..protocols.bank import balances_after
+from ..engine.faults import crash, vote_no
+from ..protocols.bank import apply, balances_after
+from ..simulation.run import Run
 from ..simulation.scenario import Scenario
 from . import Exercise, Feedback, register
 from .checking import dict_of, one_fault, tidy
 
 # Lesson 01's transfer: alice pays bob 100, each account in its own service, no protocol.
 TRANSFER = Scenario("naive", ("alice", "bob"), options={"prepare_timeout": 60})
+# The same transfer under 2PC.
+TWO_PC = Scenario("2pc", ("alice", "bob"), options={"horizon": 300})
+
+
+@dataclass(frozen=True)
+class Audit:
+    """What an auditor that reads every account's committed balance, taking no locks,
+    sees right after one step of a run."""
+
+    step: int
+    time: int
+    balances: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.balances.values())
+
+
+def _commits(run: Run) -> dict[str, tuple[int, tuple[str, int]]]:
+    """participant -> (the step of its COMMITTED record, the operation it applied), for
+    every COMMITTED record still in its durable log."""
+    out: dict[str, tuple[int, tuple[str, int]]] = {}
+    for p in run.participants:
+        kept = [r for r in run.logs.get(p, ()) if r.record == "COMMITTED"]
+        step = next((e.step for e in run.trace if e.kind == "log" and e.node == p
+                     and e.detail.startswith("COMMITTED")), None)
+        if kept and step is not None:
+            out[p] = (step, (kept[0].data["op"], kept[0].data["amount"]))
+    return out
+
+
+def audit(run: Run) -> list[Audit]:
+    """After every step of ``run``, each account's committed balance as an auditor that
+    takes no locks reads it (a snapshot read, or a plain SELECT): an account changes at
+    the step its service writes its COMMITTED record."""
+    start = balances_after(run.participants, run.scenario.options, {})
+    commits = _commits(run)
+    rows = []
+    for step in sorted({e.step for e in run.trace}):
+        seen = {p: apply(start[p], commits[p][1]) if p in commits and commits[p][0] <= step
+                else start[p] for p in run.participants}
+        time = max(e.time for e in run.trace if e.step == step)
+        rows.append(Audit(step, time, seen))
+    return rows
+
+
+def half_transfers(run: Run) -> list[Audit]:
+    """The steps after which the auditor's total differs from the total before the run:
+    it sees part of the transfer and not the rest."""
+    rows = audit(run)
+    before = sum(balances_after(run.participants, run.scenario.options, {}).values())
+    return [row for row in rows if row.total != before]
 
 
 @register("why-lose-money-without-a-crash")
@@ -49,11 +105,41 @@ def _lose_money() -> Exercise:
                "committed and the naive code has no way to take it back. "
                "txlib.drop('CREDIT') or txlib.crash('bob', at_step=1) work too.",
         example=[vote_no("bob")],
+        wrong=((vote_no("alice"), "no money lost"),
+               (crash("coordinator", when="coordinator sends DEBIT to alice"),
+                "the crash we already saw")),
     )
 
 
 PROPERTIES = ("atomicity", "consistency", "isolation", "durability")
-_ACID_KEY = {"a": "isolation", "b": "consistency", "c": "durability", "d": "atomicity"}
+NONE = "none"
+_ACID_KEY = {"a": NONE, "b": "consistency", "c": "durability", "d": "atomicity"}
+_ABOUT = {
+    "atomicity": "all or nothing across the services: no run ends with one service "
+                 "committed and the other aborted",
+    "consistency": "the business rule, a total of 1000, holds once the transfer is done",
+    "durability": "a forced record survives the crash",
+}
+
+
+def _half_seen() -> str:
+    """The auditor's counterexample in the 2PC happy run, in words."""
+    row = half_transfers(TWO_PC.run())[0]
+    sums = " + ".join(f"{p} {v}" for p, v in row.balances.items())
+    return f"at step {row.step} (time {row.time}) it saw {sums} = {row.total}"
+
+
+def _why_not(letter: str, given: str) -> str:
+    """Why ``given`` is the wrong word for observation ``letter``: a short reason."""
+    right = _ACID_KEY[letter]
+    if letter == "a":
+        return (f"a: alice's grey lock bar does not hide the half-done transfer from an "
+                f"auditor that takes no locks: {_half_seen()}, while the bar still ran. "
+                "Locks make only readers that lock wait, so the bar by itself guarantees "
+                "nothing across the services.")
+    if right == NONE:
+        return f"{letter}: this observation shows no guarantee of 2PC's."
+    return f"{letter} is about {right}, not {given}: {_ABOUT[right]}."
 
 
 @register("why-acid")
@@ -61,21 +147,24 @@ def _acid() -> Exercise:
     def check(answer: Any) -> Feedback:
         answer = dict_of(answer, _ACID_KEY, "observation", "a property")
         given = {k: tidy(str(v)) for k, v in answer.items()}
-        unknown = sorted(v for v in given.values() if v not in PROPERTIES)
+        words = (*PROPERTIES, NONE)
+        unknown = sorted(v for v in given.values() if v not in words)
         if unknown:
             return Feedback(False, f"{', '.join(map(repr, unknown))}: use the words "
-                                   f"{', '.join(PROPERTIES)}")
+                                   f"{', '.join(words)}")
         wrong = sorted(k for k, v in given.items() if v != _ACID_KEY[k])
         if not wrong:
-            return Feedback(True, "a locks hide the half-done transfer (isolation); b the "
-                                  "business rule holds (consistency); c the log survives "
-                                  "crashes (durability); d all or nothing (atomicity).")
-        return Feedback(False, f"{len(_ACID_KEY) - len(wrong)} of 4 right; look again at "
-                               f"{', '.join(wrong)}.")
+            return Feedback(True, "b the business rule holds (consistency); c the log "
+                                  "survives crashes (durability); d all or nothing "
+                                  "(atomicity). a shows no isolation: an auditor that takes "
+                                  f"no locks is not stopped by the lock bar, and {_half_seen()}.")
+        others = f" Look again at {', '.join(wrong[1:])} too." if len(wrong) > 1 else ""
+        return Feedback(False, f"{len(_ACID_KEY) - len(wrong)} of 4 right. "
+                               f"{_why_not(wrong[0], given[wrong[0]])}{others}")
 
     return Exercise(
         name="why-acid",
-        prompt="Which ACID property does each observation show? "
+        prompt="Which ACID guarantee of 2PC does each observation show? "
                "(a) under 2PC, alice's grey lock bar lasts from her PREPARED until she learns "
                "the decision. "
                "(b) once a 2PC transfer has finished at both services, alice's and bob's "
@@ -83,13 +172,26 @@ def _acid() -> Exercise:
                "(c) after bob crashes and restarts, his ■ PREPARED record is still in his "
                "log and he resumes in doubt. "
                "(d) under 2PC no fault in this lesson ends with one service committed and "
-               "the other aborted. Answer with a dict, e.g. {'a': 'atomicity', ...}.",
+               "the other aborted. Atomicity, consistency and durability are each shown "
+               f"once; one observation shows no guarantee of 2PC's: answer '{NONE}' for it. "
+               "Answer with a dict, e.g. {'a': 'atomicity', ...}.",
         checker=check,
         hints=(
-            "Each property is used exactly once.",
-            "Isolation is about what OTHER transactions can see meanwhile; durability is "
-            "about what survives a crash.",
+            "Durability is about what survives a crash; atomicity about all or nothing.",
+            "What did the auditor that reads both balances without locks see in the 2PC "
+            "happy run, while alice's lock bar still ran?",
         ),
-        answer="{'a': 'isolation', 'b': 'consistency', 'c': 'durability', 'd': 'atomicity'}",
+        answer="{'a': 'none', 'b': 'consistency', 'c': 'durability', 'd': 'atomicity'}. "
+               "The lock bar makes readers that lock wait, but a reader that takes no locks "
+               "(a snapshot read, a plain SELECT) sees bob's commit before alice's: 2PC "
+               "gives atomicity, not isolation.",
         example=dict(_ACID_KEY),
+        wrong=(
+            ({"a": "isolation", "b": "consistency", "c": "durability", "d": "atomicity"},
+             "1100"),
+            ({"a": "none", "b": "consistency", "c": "atomicity", "d": "durability"},
+             "c is about durability"),
+            ({"a": "atomicity", "b": "consistency", "c": "durability", "d": "none"},
+             "only readers that lock wait"),
+        ),
     )

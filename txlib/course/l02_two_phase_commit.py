@@ -9,6 +9,9 @@ real run, not a story. The exercises:
   transaction with N participants, as a function of N;
 - ``2pc-log-before-send``: say which log record must be forced before each message is
   sent; every wrong choice is answered with a run that shows why.
+
+:func:`with_execution` runs 2PC behind an execution phase, so that participants lock at
+their first write, as real ones do, and :func:`lock_spans` measures what the lock covers.
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..engine.faults import crash, recover, vote_no
+from ..engine.node import Context
+from ..engine.records import Message
 from ..errors import TxlibError, choices
+from ..protocols import two_phase as two
+from ..protocols.base import COORDINATOR
 from ..protocols.variants import lazy_2pc
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, simulate
 from . import Exercise, Feedback, register
-from .checking import dict_of, function, rules_broken, whole_number, wrong_predictions
+from .checking import dict_of, function, whole_number, wrong_predictions
 from .show import show_table
 
 table = show_table
@@ -50,6 +57,65 @@ def broken_run(scenario: Scenario, *, lazy: Iterable[str] = (),
             raise TxlibError(f"impatient: {p!r} is not a participant; "
                              f"valid choices: {choices(scenario.participants)}")
     return scenario.run(variant=lazy_2pc(lazy_set, impatient_set))
+
+
+class _ExecutingCoordinator(two.Coordinator):
+    """Stands in for the application too: it first sends each participant its write
+    (``EXECUTE``), and starts 2PC once every participant has done it (``DONE``)."""
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.vars["done"] = set()
+        for p in self.participants:
+            kind, amount = self.operations[p]
+            ctx.send(p, "EXECUTE", tx=self.config.tx, op=kind, amount=amount)
+
+    def on_DONE(self, ctx: Context, msg: Message) -> None:
+        done = ctx.vars.setdefault("done", set())
+        done.add(msg.src)
+        if ctx.state == "INIT" and len(done) == len(self.participants):
+            super().on_start(ctx)  # now 2PC: PREPARE to all
+
+
+class _ExecutingParticipant(two.Participant):
+    """Locks its account at its first write, during execution, as a database does."""
+
+    def on_EXECUTE(self, ctx: Context, msg: Message) -> None:
+        if ctx.state == "INIT":
+            ctx.lock("balance")
+            ctx.send(msg.src, "DONE", tx=self.config.tx)
+
+
+class _Executing2PC(two.TwoPhaseCommit):
+    coordinator_class = _ExecutingCoordinator
+    participant_class = _ExecutingParticipant
+
+
+def with_execution(scenario: Scenario) -> Run:
+    """Run a 2PC ``scenario`` behind an execution phase: each participant gets its write
+    (``EXECUTE``), locks its account and answers ``DONE``; 2PC starts when all are done.
+    txlib's plain 2PC locks at ``PREPARE`` instead. (Replaying the run's scenario runs
+    plain 2PC, as with :func:`broken_run`.)"""
+    if not isinstance(scenario, Scenario) or scenario.protocol != "2pc":
+        raise TxlibError(f"with_execution needs a 2PC Scenario, got {scenario!r}")
+    return scenario.run(variant=_Executing2PC())
+
+
+def lock_spans(run: Run) -> list[tuple[str, int, int, int, str]]:
+    """Per participant that locked: (name, locked at, unlocked at (the run's end if it
+    never did), ms, the forced writes on its path meanwhile: its own and the
+    coordinator's)."""
+    rows = []
+    for p in run.participants:
+        locked = next((e.time for e in run.trace if e.kind == "lock" and e.node == p), None)
+        if locked is None:
+            continue
+        freed = next((e.time for e in run.trace if e.kind == "unlock" and e.node == p),
+                     run.end_time)
+        forced = [f"{e.detail.split()[0]} ({e.node})" for e in run.trace
+                  if e.kind == "log" and e.detail.endswith("(forced)")
+                  and e.node in (p, COORDINATOR) and locked <= e.time <= freed]
+        rows.append((p, locked, freed, freed - locked, ", ".join(forced)))
+    return rows
 
 
 def _names(value: Iterable[str], what: str) -> list[str]:
@@ -146,6 +212,11 @@ def _abort_cost() -> Exercise:
                "participants' ABORT records are lazy, because under presumed abort losing "
                "them changes nothing.",
         example=lambda n: (3 * n - 1, n - 1),
+        wrong=(
+            (lambda n: (4 * n, 2 * n + 1), "presumed abort leave out"),
+            (lambda n: (3 * n, n - 1), "the run sent 2"),
+            (lambda n: (3 * n - 1, n), "forced 0"),
+        ),
     )
 
 
@@ -189,34 +260,32 @@ def lost_abort_run() -> Run:
 
 
 def _why_needed(message: str) -> str:
+    """Two sentences and the counterexample: why ``message`` needs its record forced."""
     run = lazy_prepared_run() if message == "YES" else lazy_commit_run()
-    broken = rules_broken(run, "no violation")
+    first = run.violations[0] if run.violations else "no violation"
     if message == "YES":
-        story = ("with PREPARED written lazily, p2 voted YES, crashed before the record was "
-                 "stable, restarted with an empty log and aborted, while the coordinator "
-                 "counted its YES and committed")
+        story = ("With PREPARED lazy, p2 voted YES, crashed, restarted with an empty log and "
+                 "aborted, while the coordinator counted its YES and committed")
     else:
-        story = ("with COMMIT written lazily, the coordinator told p1 to commit, crashed, "
-                 "restarted with no decision in its log and presumed abort, so p2 and p3 "
-                 "aborted while p1 had committed")
-    return f"{message} needs {LOG_RULES[message]} forced first: {story}. That run ends " \
-           f"{run.outcome} ({broken})."
+        story = ("With COMMIT lazy, the coordinator told p1 to commit, crashed, restarted with "
+                 "no decision and presumed abort")
+    return (f"{message} needs {LOG_RULES[message]} forced first. {story}: the run ends "
+            f"{run.outcome} ({first}).")
 
 
 def _why_not_needed(message: str) -> str:
+    """Two sentences and the counterexample: why forcing before ``message`` buys nothing."""
     if message == "NO":
         run = lost_no_run()
-        story = ("p2 voted NO, crashed right after sending it and lost its lazy ABORT record; "
-                 "it restarted with nothing in its log, which means it never voted YES, so "
-                 "it aborted again")
+        story = ("Here p2 voted NO, crashed and lost its lazy ABORT record; on restart it "
+                 "aborted again")
     else:
         run = lost_abort_run()
-        story = ("the coordinator told p1 to abort, crashed and lost its lazy ABORT record; "
-                 "it restarted with no decision in its log and presumed abort, the same "
-                 "answer")
-    return (f"{message} needs nothing forced: {story}. The run still ends {run.outcome} with "
-            f"{len(run.violations)} violations. Under presumed abort a missing record means "
-            "abort, so forcing it would cost a disk write and buy nothing.")
+        story = ("Here the coordinator sent ABORT, crashed and lost its lazy ABORT record; on "
+                 "restart it presumed abort, the same answer")
+    return (f"{message} needs nothing forced: under presumed abort a missing record means "
+            f"abort. {story}, and the run still ends {run.outcome} with "
+            f"{len(run.violations)} violations.")
 
 
 @register("2pc-log-before-send")
@@ -240,12 +309,14 @@ def _log_before_send() -> Exercise:
                 problems.append(_why_needed(m))
             else:
                 problems.append(f"{m} is sent by {SENDER[m]}, which has no {given} record at "
-                                f"that moment; think about which record turns that message "
-                                f"into a promise the sender can keep after a crash.")
+                                "that moment. Which record turns that message into a "
+                                "promise the sender can keep after a crash?")
         if problems:
-            right = len(LOG_RULE_MESSAGES) - len(problems)
+            wrong = [m for m in LOG_RULE_MESSAGES if answer[m] != LOG_RULES[m]]
+            right = len(LOG_RULE_MESSAGES) - len(wrong)
+            rest = f" Look again at {', '.join(wrong[1:])} too." if len(wrong) > 1 else ""
             return Feedback(False, f"{right} of {len(LOG_RULE_MESSAGES)} right. "
-                            + " ".join(problems))
+                            f"{problems[0]}{rest}")
         return Feedback(True, "a YES vote is a promise to commit if told to, so PREPARED "
                               "must be stable before it leaves; COMMIT is a decision others "
                               "act on, so the coordinator forces it before telling anyone. "
@@ -275,4 +346,14 @@ def _log_before_send() -> Exercise:
                "lets the coordinator forget the transaction; txlib's coordinator never "
                "forgets, so it cannot show that case.)",
         example={"YES": "PREPARED", "NO": None, "COMMIT": "COMMIT", "ABORT": None},
+        wrong=(
+            ({"YES": "PREPARED", "NO": "ABORT", "COMMIT": None, "ABORT": "ABORT"},
+             "NO needs nothing forced"),
+            ({"YES": None, "NO": None, "COMMIT": "COMMIT", "ABORT": None},
+             "YES needs PREPARED forced first"),
+            ({"YES": "PREPARED", "NO": None, "COMMIT": None, "ABORT": None},
+             "ends inconsistent"),
+            ({"YES": "PREPARED", "NO": None, "COMMIT": "COMMITTED", "ABORT": None},
+             "has no COMMITTED record"),
+        ),
     )

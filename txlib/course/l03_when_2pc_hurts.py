@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine.faults import Fault, crash, heal, partition
+from ..engine.faults import Fault, crash, drop, heal, partition
 from ..engine.records import TraceEvent
 from ..errors import TxlibError
 from ..simulation.run import Run
@@ -63,6 +63,12 @@ def _block_with_one_crash() -> Exercise:
                "has voted YES and waits, holding its locks, for a decision only the crashed "
                "coordinator knows.",
         example=[crash("coordinator", when="coordinator logs COMMIT")],
+        wrong=(
+            (crash("p1", at_step=3), "ended aborted"),
+            (crash("p2", when="p2 sends YES"), "ended committed"),
+            (crash("coordinator", when="coordinator logs END"), "ended committed"),
+            ([crash("coordinator"), crash("p1")], "exactly one fault"),
+        ),
     )
 
 
@@ -138,11 +144,9 @@ def _who_may_abort() -> Exercise:
                 f"{who} cannot: {'it' if len(unsafe) == 1 else 'each'} voted YES. "
                 f"What {first} saw ({'; '.join(view(puzzle, first))}) "
                 f"{'is exactly' if same else 'is close to'} what it sees in a run where the "
-                "coordinator received every YES and forced COMMIT before crashing. In that "
-                f"run, a {first} that aborts on its timer ends {twin.outcome}: "
-                + "; ".join(str(v) for v in twin.violations) + "."
-                + (f" The same holds for {' and '.join(unsafe[1:])}." if len(unsafe) > 1
-                   else ""))
+                "coordinator received every YES and forced COMMIT before crashing; there, a "
+                f"{first} that aborts on its timer ends {twin.outcome} ("
+                + "; ".join(str(v) for v in twin.violations) + ").")
         for p in sorted(safe - chosen):
             later = puzzle.decisions[p]
             notes.append(
@@ -174,6 +178,11 @@ def _who_may_abort() -> Exercise:
                "could break atomicity. p3 has not voted, so no one can have committed; it "
                "may abort, and 2PC does exactly that when its prepare timer fires.",
         example={"p3"},
+        wrong=(
+            ({"p1", "p2", "p3"}, "voted YES"),
+            (set(), "p3 can"),
+            ({"p1", "p3"}, "p1 cannot"),
+        ),
     )
 
 
@@ -255,6 +264,11 @@ def _cooperative_rescue() -> Exercise:
                "is txlib.crash('coordinator', when='coordinator sends COMMIT to p2'): p1 and "
                "p2 committed and tell p3.",
         example=crash("coordinator", when="coordinator sends PREPARE to p2"),
+        wrong=(
+            (crash("coordinator", when="coordinator logs COMMIT"), "nobody can answer"),
+            (_LESSON_EXAMPLE, "the lesson's own example"),
+            (crash("p1", at_step=3), "nothing to rescue"),
+        ),
     )
 
 
@@ -279,7 +293,14 @@ def _network_plan(answer: Any) -> tuple[Fault, ...]:
 @register("2pc-partition-half-committed")
 def _partition_half_committed() -> Exercise:
     def check(answer: Any) -> Feedback:
-        faults = _network_plan(answer)
+        plan = _network_plan(answer)
+        # The checker heals the network itself, in its second run: a heal in the plan is
+        # kept for that run and left out of the first.
+        heals = tuple(f for f in plan if f.kind == "heal")
+        faults = tuple(f for f in plan if f.kind != "heal")
+        if not faults:
+            return Feedback(False, "a heal alone changes nothing: the network is whole "
+                                   "already. Cut it first, with txlib.partition(...).")
         run = Scenario("2pc", faults=faults, options={"horizon": HALF_HORIZON}).run()
         committed = [p for p in run.participants if run.decisions[p] == "commit"]
         stuck = _undecided(run)
@@ -296,9 +317,11 @@ def _partition_half_committed() -> Exercise:
                 f"blocked, with {', '.join(stuck)} in doubt, but nobody has committed yet. "
                 "Let the coordinator's COMMIT reach one participant before the network "
                 "splits."))
-        healed = Scenario("2pc", faults=(*faults, heal(at_time=HEAL_AT)),
+        mended = heals or (heal(at_time=HEAL_AT),)
+        healed = Scenario("2pc", faults=(*faults, *mended),
                           options={"horizon": HEAL_AT + 300}).run()
-        after = (f"Add txlib.heal(at_time={HEAL_AT}) and the same run ends {healed.outcome}"
+        how = "With your heal" if heals else f"With txlib.heal(at_time={HEAL_AT}) added"
+        after = (f"{how}, the same run ends {healed.outcome}"
                  + (": in doubt was never a different decision, only a late one."
                     if healed.outcome == "committed"
                     else ": your plan loses messages for good, which no protocol can "
@@ -314,7 +337,9 @@ def _partition_half_committed() -> Exercise:
         name="2pc-partition-half-committed",
         prompt="Using network faults only (partition, heal, drop, duplicate, delay, slow; "
                "no crash), make a 2PC run in which some participant has committed while "
-               "another is still in doubt when the run stops. Is atomicity broken?",
+               "another is still in doubt when the run stops. Is atomicity broken? The "
+               "checker runs your plan without any heal, then again with the network healed "
+               "(by your heal, if the plan has one).",
         checker=check,
         hints=(
             "The coordinator sends COMMIT to p1, then p2, then p3. What if the network "
@@ -329,4 +354,12 @@ def _partition_half_committed() -> Exercise:
                "inconsistent: they have not decided anything, and once the network heals "
                "they learn COMMIT too.",
         example=[partition(["coordinator", "p1"], when="coordinator sends COMMIT to p1")],
+        wrong=(
+            ([partition(["coordinator"], when="coordinator logs COMMIT")],
+             "nobody has committed yet"),
+            ([drop("COMMIT", dst="p2")], "re-sent"),
+            ([partition(["coordinator", "p1"], when="coordinator sends PREPARE to p1")],
+             "ends aborted"),
+            ([heal(at_time=300)], "a heal alone"),
+        ),
     )
