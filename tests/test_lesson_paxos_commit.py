@@ -10,7 +10,6 @@ import txlib
 from txlib.course import l06_paxos_commit as lesson
 from txlib.properties.costs import local_free_delays, paper_costs
 
-
 # Co-location needs a participant's machine for each of the F + 1 acceptors: N >= F + 1.
 CASES = [(p, n, f) for p in ("paxos", "faster") for n in (2, 3, 4) for f in (1, 2) if n > f]
 
@@ -71,7 +70,7 @@ def test_the_acceptors_table_follows_the_takeover_from_ballot_0_to_ballot_1():
 def test_the_takeover_story_names_a1_and_both_phases_of_ballot_1():
     lines = lesson.takeover(txlib.scenario("paxos-commit-leader-crash").run())
     assert lines[0].endswith("coordinator crashes") and "a1 takes over" in lines[1]
-    assert "phase 1 (P1A), ballot 1" in lines[2] and "phase 2" in lines[3]
+    assert "phase 1 (P1A), ballot 1, to the other acceptors" in lines[2] and "phase 2" in lines[3]
     assert sum("decides commit" in line for line in lines) == 3
 
 

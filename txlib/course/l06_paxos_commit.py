@@ -22,11 +22,9 @@ from ..simulation.scenario import Scenario
 from . import Exercise, Feedback, register
 from .checking import fault_plan, plural, whole_number
 from .show import markdown_table
-from .show import steps as steps  # re-exported for the notebook
 
 P = "paxos-commit"
 PROTOCOLS = ("2pc", "3pc", P)
-table = markdown_table
 
 
 # --- Paxos in one page ---------------------------------------------------------------------
@@ -106,6 +104,7 @@ def acceptors_table(scenario: Scenario, step: int) -> Markdown:
 def takeover(run: Run) -> list[str]:
     """What happened after the leader went silent, one line per event that matters."""
     lines = []
+    phases: set[tuple[str, str, int]] = set()  # a broadcast is told once
     for e in run.trace:
         m = e.message
         if e.kind == "crash":
@@ -113,10 +112,11 @@ def takeover(run: Run) -> list[str]:
         elif e.kind == "state" and e.detail == "LEADING":
             lines.append(f"step {e.step:>2}, {e.time:>3} ms: {e.node} takes over")
         elif e.kind == "send" and m is not None and m.type in ("P1A", "P2A") and \
-                m.payload.get("bal", 0) > 0 and m.dst == "a2":
+                m.payload.get("bal", 0) > 0 and (m.src, m.type, m.payload["bal"]) not in phases:
+            phases.add((m.src, m.type, m.payload["bal"]))
             what = "phase 1 (P1A)" if m.type == "P1A" else f"phase 2 (P2A {m.payload['values']})"
             lines.append(f"step {e.step:>2}, {e.time:>3} ms: {m.src} sends {what}, "
-                         f"ballot {m.payload['bal']}, to every acceptor")
+                         f"ballot {m.payload['bal']}, to the other acceptors")
         elif e.kind == "decision" and e.node in run.participants:
             lines.append(f"step {e.step:>2}, {e.time:>3} ms: {e.node} decides {e.detail}")
     return lines
