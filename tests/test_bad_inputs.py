@@ -381,6 +381,7 @@ def _picture_cases() -> list[Case]:
         ("lab of number", lambda: txlib.lab(5), "5"),
         ("lab unknown target", lambda: txlib.lab("4pc"), "'4pc'"),
         ("compare unknown", lambda: txlib.compare("2pc", "4pc"), "'4pc'"),
+        ("compare third unknown", lambda: txlib.compare("2pc", "3pc", "4pc"), "'4pc'"),
         ("no trace", lambda: txlib.simulate("2pc", record=False).trace, "record=False"),
     ]
 

@@ -211,3 +211,10 @@ def test_reset_of_a_recorded_run_returns_to_the_recording():
     assert model.run is recorded and model.cursor == 0
     with pytest.raises(txlib.TxlibError, match="recorded"):
         model.inject("crash", "p1")
+
+
+def test_compare_takes_more_than_two_protocols_and_labels_repeats_apart():
+    c = compare("2pc", "3pc", "paxos-commit", faults=[txlib.crash("coordinator", at_time=20)])
+    assert [r.outcome for r in c.runs] == ["blocked", "aborted", "committed"]
+    assert len(c.diagrams) == 3 and "committed" in c.table.value
+    assert compare("2pc", "2pc", "2pc").labels == ["2pc (A)", "2pc (B)", "2pc (C)"]

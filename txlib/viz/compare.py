@@ -1,8 +1,8 @@
-"""Two runs side by side: one step slider, two space-time diagrams, one summary table.
+"""Runs side by side: one step slider, a space-time diagram each, one summary table.
 
-``txlib.compare(a, b)`` takes two scenarios (or runs, protocol names, named scenarios);
-``txlib.compare("2pc", "3pc", faults=[...])`` replays the same fault plan over both
-protocols, the comparison the seed's tables ask for.
+``txlib.compare(a, b)`` takes two scenarios (or runs, protocol names, named scenarios),
+or more; ``txlib.compare("2pc", "3pc", "paxos-commit", faults=[...])`` replays the same
+fault plan over each protocol, the comparison the seed's tables ask for.
 """
 
 from __future__ import annotations
@@ -98,16 +98,18 @@ class Compare:
 
 
 def compare(
-    a: str | Scenario | Run, b: str | Scenario | Run, **kwargs: Any
+    a: str | Scenario | Run, b: str | Scenario | Run, *more: str | Scenario | Run,
+    **kwargs: Any
 ) -> Compare:
-    """Show runs ``a`` and ``b`` one above the other with a shared step slider.
+    """Show runs ``a``, ``b`` (and any ``more``) one above the other with a shared step
+    slider.
 
-    Keyword arguments (participants, seed, faults, options) apply to both when ``a`` and
-    ``b`` are protocol names, so ``compare("2pc", "3pc", faults=[...])`` runs the same
-    fault plan over both protocols.
+    Keyword arguments (participants, seed, faults, options) apply to each one that is a
+    protocol name, so ``compare("2pc", "3pc", "paxos-commit", faults=[...])`` runs the
+    same fault plan over the three protocols.
     """
-    first, second = as_scenario(a, **kwargs), as_scenario(b, **kwargs)
-    labels = [s.name or s.protocol for s in (first, second)]
-    if labels[0] == labels[1]:
-        labels = [f"{labels[0]} (A)", f"{labels[1]} (B)"]
-    return Compare([first, second], labels)
+    scenarios = [as_scenario(x, **kwargs) for x in (a, b, *more)]
+    labels = [s.name or s.protocol for s in scenarios]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label} ({chr(ord('A') + i)})" for i, label in enumerate(labels)]
+    return Compare(scenarios, labels)
