@@ -4,8 +4,10 @@ The layout comes from :func:`~txlib.viz.graphviz_layout.layout` (computed once, 
 shipped), so drawing a frame never runs Graphviz and the boxes never move. Each frame
 shows which nodes sit in each state (badges with their names; crashed ones struck
 through with a ``†``) and the transition just taken (thick, coloured, bold label with a
-``▶``). Colours are Okabe–Ito; lines and text use ``currentColor`` so the picture
-follows JupyterLab's light and dark themes; nothing is told by colour alone.
+``▶``). Transitions that only a termination or recovery protocol takes are dashed, with a
+one-line key under the diagram. Colours are Okabe–Ito; lines and text use
+``currentColor`` so the picture follows JupyterLab's light and dark themes; nothing is
+told by colour alone.
 """
 
 from __future__ import annotations
@@ -219,8 +221,8 @@ def statechart_svg(
     bottom = max((b.y + b.height / 2 + _grow(b, occupants.get(b.state, []), down) + 4
                   for b in lay.boxes), default=0.0)
     keyed = any(t.recovery for t in machine.transitions)
-    width = max(lay.width, text_width("dashed: " + RECOVERY_KEY, LABEL_FONT_SIZE) + PAD_X + 50
-                ) if keyed else lay.width
+    key_width = text_width("dashed: " + RECOVERY_KEY, LABEL_FONT_SIZE) + PAD_X + 50
+    width = max(lay.width, key_width) if keyed else lay.width
     height = max(lay.height, bottom) + top + (KEY_HEIGHT if keyed else 0.0)
     name = title or f"{machine.role} state machine"
 
@@ -287,7 +289,7 @@ def statechart_svg(
     for box in lay.boxes:
         out.append(_state(machine, box, occupants.get(box.state, []), down))
     out.append("</g>")
-    if any(t.recovery for t in machine.transitions):
+    if keyed:
         out.append(_recovery_key(height - top - KEY_HEIGHT / 2))
     out.append("</g></svg>")
     return "".join(out)
