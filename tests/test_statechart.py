@@ -7,12 +7,13 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import txlib
-from txlib.engine.statemachine import StateMachine, machine
+from txlib.engine.statemachine import StateMachine, machine, recovery
 from txlib.protocols import PROTOCOLS
 from txlib.viz import graphviz_layout as gl
 from txlib.viz.graphviz_layout import Layout, compute_layout, layout, machine_hash
@@ -208,6 +209,57 @@ def test_same_frame_renders_identically():
 def test_legend_parses():
     root = parse(machine_legend())
     assert root.get("role") == "img" and "†" in "".join(root.itertext())
+    assert "only after a failure" in "".join(root.itertext())
+
+
+# --- edges only a termination or recovery protocol takes ------------------------------------
+def _dashed(root: ET.Element) -> dict[tuple[str | None, str | None, str | None], bool]:
+    """Each drawn transition -> whether its line is dashed."""
+    return {(e.get("data-source"), e.get("data-target"), e.get("data-trigger")):
+            e.find(f"{SVG}path").get("stroke-dasharray") is not None
+            for e in by_class(root, "transition")}
+
+
+def test_recovery_edges_are_dashed_marked_and_explained_by_a_key():
+    m = machine("job", "IDLE", [
+        ("IDLE", "RUNNING", "start"),
+        ("RUNNING", "DONE", "finished"),
+        recovery("IDLE", "DONE", "after a restart: told it was done"),
+    ], terminal=("DONE",))
+    root = parse(statechart_svg(m))
+    assert _dashed(root) == {("IDLE", "RUNNING", "start"): False,
+                             ("RUNNING", "DONE", "finished"): False,
+                             ("IDLE", "DONE", "after a restart: told it was done"): True}
+    marked = [e.get("data-source") for e in by_class(root, "transition")
+              if e.get("data-recovery") == "true"]
+    assert marked == ["IDLE"]
+    key = by_class(root, "key")
+    assert len(key) == 1 and "only after a failure" in "".join(key[0].itertext())
+    assert "only after a failure" in root.get("aria-label")
+    assert m.normal == m.transitions[:2]
+
+
+def test_a_highlighted_recovery_edge_stays_dashed():
+    m = PROTOCOLS["3pc"].machines[1]
+    root = parse(statechart_svg(m, last=("READY", "COMMITTED", None)))
+    (hot,) = [e for e in by_class(root, "transition") if e.get("data-last") == "true"]
+    assert hot.get("data-recovery") == "true"
+    assert hot.find(f"{SVG}path").get("stroke-dasharray")
+
+
+def test_a_machine_without_recovery_edges_has_no_dashes_and_no_key():
+    m = PROTOCOLS["2pc"].machines[1]
+    root = parse(statechart_svg(m))
+    assert not any(_dashed(root).values()) and not by_class(root, "key")
+
+
+def test_marking_an_edge_as_recovery_keeps_the_shipped_layout():
+    """The dash is drawn, not laid out: the layout (and its hash) ignores the mark."""
+    m = PROTOCOLS["3pc"].machines[1]
+    plain = StateMachine(m.role, m.initial,
+                         tuple(replace(t, recovery=False) for t in m.transitions), m.terminal)
+    assert machine_hash(plain) == machine_hash(m)
+    assert any(t.recovery for t in m.transitions)
 
 
 # --- statecharts_at over a real run --------------------------------------------------------

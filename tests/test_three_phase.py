@@ -114,3 +114,19 @@ def test_single_crash_anywhere_never_blocks_or_splits():
             run = txlib.simulate("3pc", faults=[txlib.crash(node, at_step=k)])
             assert run.outcome in ("committed", "aborted"), (node, k, run.outcome)
             assert run.violations == ()
+
+
+@pytest.mark.parametrize("role", ["coordinator", "participant"])
+def test_the_normal_path_keeps_skeens_rules_for_non_blocking_commit(role):
+    """Skeen (1981), read off the failure-free edges (the dashed ones are termination
+    and recovery): no state leads to both outcomes, and every state that leads to
+    COMMITTED is committable (its node knows every vote was YES)."""
+    m = {m.role: m for m in txlib.protocols.PROTOCOLS["3pc"].machines}[role]
+    committable = {"PRECOMMIT", "PRECOMMITTED"}
+    commits = {t.source for t in m.normal if t.target == "COMMITTED"}
+    aborts = {t.source for t in m.normal if t.target == "ABORTED"}
+    assert commits and aborts and not commits & aborts
+    assert commits <= committable
+    # the full machine, recovery edges included, breaks both rules: that is why they are dashed
+    every = {(t.source, t.target) for t in m.transitions}
+    assert any((s, "COMMITTED") in every and (s, "ABORTED") in every for s in m.states)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine.faults import Fault, crash
+from ..engine.faults import Fault, crash, drop, recover
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario
 from . import Exercise, Feedback, register
@@ -34,6 +34,27 @@ def all_decided_at(run: Run) -> int | None:
     """Simulated time of the last participant's decision (None if one never decided)."""
     times = {e.node: e.time for e in run.trace if e.kind == "decision" and e.node != "coordinator"}
     return max(times.values()) if len(times) == len(run.participants) else None
+
+
+# p1's PRE_COMMIT is lost; p2 and p3 pre-commit, acknowledge and crash at once, and are
+# back at 60 ms; the coordinator, missing p1's ACK, commits and dies as it logs COMMIT.
+FORGETFUL = (
+    drop("PRE_COMMIT", dst="p1"),
+    crash("p2", when="p2 sends ACK"), crash("p3", when="p3 sends ACK"),
+    recover("p2", at_time=60), recover("p3", at_time=60),
+    crash("coordinator", when="coordinator logs COMMIT"),
+)
+
+
+def forgetful_row(label: str, run: Run) -> tuple[str, str, str, str, str]:
+    """What lesson 04's lazy-PRECOMMITTED comparison shows of one run: the outcome, what
+    p2 and p3 found in their logs on restart, p1's decision and the broken invariants."""
+    restarts = {e.node: e.time for e in run.trace.of_kind("recover") if e.node is not None}
+    kept = {p: len([r for r in run.logs[p] if r.time <= t]) for p, t in restarts.items()}
+    found = ", ".join(f"{p}: {' + '.join(r.record for r in run.logs[p][:kept[p]])}"
+                      for p in ("p2", "p3"))
+    problems = "; ".join(str(v) for v in run.violations) or "none"
+    return label, run.outcome, found, run.decisions["p1"] or "undecided", problems
 
 
 def _one_coordinator_crash(answer: Any) -> tuple[Fault, Feedback | None]:
@@ -61,7 +82,15 @@ def _log(run: Run, node: str) -> list[str]:
 
 
 def _precommitted(run: Run) -> list[str]:
-    return [p for p in run.participants if "PRECOMMITTED" in _log(run, p)]
+    """The participants that pre-committed before any of them timed out on the
+    coordinator (so before the termination protocol could pre-commit the rest)."""
+    done: list[str] = []
+    for e in run.trace:
+        if e.kind == "timeout" and e.node != "coordinator" and e.detail == "coordinator":
+            break
+        if e.kind == "log" and e.detail.startswith("PRECOMMITTED") and e.node is not None:
+            done.append(e.node)
+    return [p for p in run.participants if p in done]
 
 
 # --- exercises --------------------------------------------------------------------------
@@ -107,6 +136,11 @@ def _survivors_commit() -> Exercise:
                "commits. (Crashing after step 7, when all PRE_COMMITs are on their way, "
                "works too.)",
         example=[crash("coordinator", when="coordinator sends PRE_COMMIT to p1")],
+        wrong=(
+            (crash("coordinator", at_step=4), "Crash it later"),
+            (crash("coordinator", when="coordinator logs COMMIT"), "already forced COMMIT"),
+            (crash("p1", when="p1 sends ACK"), "a crash of the coordinator"),
+        ),
     )
 
 
@@ -148,4 +182,10 @@ def _abort_despite_precommit() -> Exercise:
                "is READY, so the termination protocol aborts; the coordinator can no longer "
                "commit, so abort is safe.",
         example=[crash("coordinator", when="coordinator logs PRECOMMIT")],
+        wrong=(
+            (crash("coordinator", at_step=7), "Crash the coordinator earlier"),
+            (crash("coordinator", when="coordinator sends PRE_COMMIT to p1"),
+             "p1 had pre-committed"),
+            (crash("coordinator", at_step=4), "before it forced PRECOMMIT"),
+        ),
     )

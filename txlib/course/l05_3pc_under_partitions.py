@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine.faults import Fault, partition
+from ..engine.faults import Fault, crash, drop, heal, partition
 from ..errors import TxlibError
 from ..simulation.scenario import Scenario
 from . import Exercise, Feedback, register
@@ -21,6 +21,8 @@ table = markdown_table
 
 NETWORK_KINDS = ("partition", "heal", "drop")
 PLAN_EXAMPLE = "[txlib.partition(['p3'], when='coordinator sends PRE_COMMIT to p1')]"
+FIRST_PRE_COMMIT = "coordinator sends PRE_COMMIT to p1"
+SIDES = (["coordinator", "p1"], ["p2", "p3"])  # the two sides of the lesson's partition
 
 
 def _network_plan(answer: Any) -> tuple[Fault, ...] | Feedback:
@@ -45,6 +47,32 @@ _SPLIT_ADVICE = {
 }
 
 
+_DROPS_ADVICE = {
+    "aborted": "the lost messages came before the coordinator had every YES vote, so it "
+               "aborted on its vote timeout. Start dropping later.",
+    "committed": "a lost message is made good by the next one: the participant that missed "
+                 "its PRE_COMMIT still got DO_COMMIT, or asked its peers (STATE_REQ) and "
+                 "heard that one was pre-committed. To split, one side must hear nothing at "
+                 "all from the other for a whole timeout: that is a partition, e.g. "
+                 + PLAN_EXAMPLE + ".",
+}
+_EARLY_HEAL = ("your heal came too soon: the next DO_COMMIT (or a peer's STATE) got through "
+               "before the cut-off side decided, and without the heal this plan splits. Heal "
+               "later, or not at all.")
+
+
+def split_advice(faults: tuple[Fault, ...], outcome: str) -> str:
+    """Why a plan of network faults did not split 3PC, found by running its variants."""
+    kinds = {f.kind for f in faults}
+    if outcome == "committed" and "heal" in kinds:
+        unhealed = tuple(f for f in faults if f.kind != "heal")
+        if Scenario("3pc", faults=unhealed).run().outcome == "inconsistent":
+            return _EARLY_HEAL
+    if "partition" not in kinds and outcome in _DROPS_ADVICE:
+        return _DROPS_ADVICE[outcome]
+    return _SPLIT_ADVICE.get(outcome, "")
+
+
 @register("3pc-find-a-split")
 def _find_a_split() -> Exercise:
     def check(answer: Any) -> Feedback:
@@ -55,7 +83,7 @@ def _find_a_split() -> Exercise:
         if run.outcome == "inconsistent":
             return Feedback(True, f"split! {run.violations[0]}. Each side read the other's "
                                   "silence as a crash and terminated on its own.")
-        advice = _SPLIT_ADVICE.get(run.outcome, "")
+        advice = split_advice(faults, run.outcome)
         unfired = "".join(f" (Note: '{f.describe()}' had no effect: {why}.)"
                           for f, why in run.unfired_faults)
         return Feedback(False, f"that run ended {run.outcome}: {advice}{unfired}")
@@ -80,6 +108,14 @@ def _find_a_split() -> Exercise:
                "partition(['p3'], when='coordinator sends PRE_COMMIT to p1').",
         example=[partition(["coordinator", "p1"], ["p2", "p3"],
                            when="coordinator sends PRE_COMMIT to p1")],
+        wrong=(
+            (partition(*SIDES, at_step=3), "Cut the network later"),
+            (partition(*SIDES, at_step=9), "Cut earlier"),
+            (drop("PRE_COMMIT", dst="p3"), "hear nothing at all"),
+            ([drop("PRE_COMMIT", dst="p2"), drop("PRE_COMMIT", dst="p3")], "that is a partition"),
+            ([partition(*SIDES, when=FIRST_PRE_COMMIT), heal(at_time=100)], "heal came too soon"),
+            (crash("coordinator", when=FIRST_PRE_COMMIT), "only network faults"),
+        ),
     )
 
 
@@ -113,7 +149,7 @@ def _split_not_2pc() -> Exercise:
                                        "your faults with at_step, at_time or a trigger both "
                                        "protocols share (YES, ACK, ...).")
         if three.outcome != "inconsistent":
-            advice = _SPLIT_ADVICE.get(three.outcome, "")
+            advice = split_advice(faults, three.outcome)
             return Feedback(False, f"3PC ended {three.outcome}: {advice}")
         if two.outcome == "inconsistent":
             return Feedback(False, "2PC split too: that should be impossible, since a 2PC "
@@ -142,4 +178,10 @@ def _split_not_2pc() -> Exercise:
                "alone, one commits, one aborts. 2PC: p2 and p3 wait in doubt, blocked.",
         example=[partition(["coordinator", "p1"], ["p2", "p3"],
                            when="coordinator receives YES from p1")],
+        wrong=(
+            (partition(*SIDES, when=FIRST_PRE_COMMIT), "which 2pc never sends"),
+            (partition(*SIDES, at_step=3), "3PC ended aborted"),
+            (partition(*SIDES, at_step=9), "Cut earlier"),
+            ([partition(*SIDES, at_step=7), heal(at_time=100)], "heal came too soon"),
+        ),
     )

@@ -8,6 +8,7 @@ the code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import ProtocolError
@@ -15,11 +16,18 @@ from ..errors import ProtocolError
 
 @dataclass(frozen=True)
 class Transition:
-    """One declared edge: ``source -> target`` taken on ``trigger``."""
+    """One declared edge: ``source -> target`` taken on ``trigger``.
+
+    ``recovery`` marks an edge that only a termination or recovery protocol takes (after
+    a crash, a timeout on a silent node or a partition), never a failure-free run; the
+    diagrams draw it dashed. Rules about the protocol's normal path (such as Skeen's
+    rules for non-blocking commit) are read off the other edges.
+    """
 
     source: str
     target: str
     trigger: str
+    recovery: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,11 @@ class StateMachine:
         """Every declared state, initial first, then in order of first mention."""
         return self._states
 
+    @property
+    def normal(self) -> tuple[Transition, ...]:
+        """The transitions of the failure-free protocol (those not marked ``recovery``)."""
+        return tuple(t for t in self.transitions if not t.recovery)
+
     def allows(self, source: str, target: str) -> bool:
         """True if ``source -> target`` is a declared transition."""
         return (source, target) in self._edges
@@ -79,18 +92,25 @@ class StateMachine:
         return dict(self.descriptions).get(state, "")
 
 
+def recovery(source: str, target: str, trigger: str) -> Transition:
+    """An edge that only a termination or recovery protocol takes (see :class:`Transition`);
+    list it among :func:`machine`'s ``edges`` where it belongs."""
+    return Transition(source, target, trigger, recovery=True)
+
+
 def machine(
     role: str,
     initial: str,
-    edges: list[tuple[str, str, str]],
+    edges: Sequence[tuple[str, str, str] | Transition],
     terminal: tuple[str, ...] = (),
     describe: dict[str, str] | None = None,
 ) -> StateMachine:
-    """Declare a state machine from ``(source, target, trigger)`` triples."""
+    """Declare a state machine from ``(source, target, trigger)`` triples (normal edges)
+    and :func:`recovery` edges, in the order they are to be laid out."""
     return StateMachine(
         role=role,
         initial=initial,
-        transitions=tuple(Transition(s, t, trig) for s, t, trig in edges),
+        transitions=tuple(e if isinstance(e, Transition) else Transition(*e) for e in edges),
         terminal=frozenset(terminal),
         descriptions=tuple(sorted((describe or {}).items())),
     )

@@ -23,7 +23,7 @@ from typing import ClassVar
 
 from ..engine.node import Context
 from ..engine.records import Message
-from ..engine.statemachine import machine
+from ..engine.statemachine import machine, recovery
 from . import bank
 from .base import COORDINATOR, CommitConfig, CommitCoordinator, CommitParticipant, CommitProtocol
 
@@ -58,10 +58,10 @@ COORDINATOR_MACHINE = machine(
         ("WAIT", "PRECOMMIT", "all voted YES: force PRECOMMIT, send PRE_COMMIT"),
         ("WAIT", "ABORTED", "a NO vote or vote timeout: send ABORT"),
         ("PRECOMMIT", "COMMITTED", "ACKs in (or timeout): force COMMIT, send DO_COMMIT"),
-        ("PRECOMMIT", "COMMITTED", "after recovery: told COMMIT"),
-        ("PRECOMMIT", "ABORTED", "after recovery: told ABORT"),
+        recovery("PRECOMMIT", "COMMITTED", "after recovery: told COMMIT"),
+        recovery("PRECOMMIT", "ABORTED", "after recovery: told ABORT"),
         ("COMMITTED", "ENDED", "every final ACK in: write END"),
-        ("INIT", "ABORTED", "recovery finds no PRECOMMIT: abort"),
+        recovery("INIT", "ABORTED", "recovery finds no PRECOMMIT: abort"),
     ],
     terminal=("ENDED", "ABORTED"),
     describe={
@@ -84,9 +84,10 @@ PARTICIPANT_MACHINE = machine(
         ("INIT", "ABORTED", "ABORT"),
         ("READY", "PRECOMMITTED", "PRE_COMMIT: force PRECOMMITTED, ACK"),
         ("READY", "ABORTED", "ABORT (from the coordinator or the termination protocol)"),
-        ("READY", "COMMITTED", "told COMMIT after recovery or a partition"),
+        recovery("READY", "COMMITTED", "told COMMIT after recovery or a partition"),
         ("PRECOMMITTED", "COMMITTED", "DO_COMMIT: force COMMITTED, unlock, ACK"),
-        ("PRECOMMITTED", "ABORTED", "told ABORT after it was cut off by a crash or partition"),
+        recovery("PRECOMMITTED", "ABORTED",
+                 "told ABORT after it was cut off by a crash or partition"),
     ],
     terminal=("COMMITTED", "ABORTED"),
     describe={

@@ -4,8 +4,10 @@ The layout comes from :func:`~txlib.viz.graphviz_layout.layout` (computed once, 
 shipped), so drawing a frame never runs Graphviz and the boxes never move. Each frame
 shows which nodes sit in each state (badges with their names; crashed ones struck
 through with a ``†``) and the transition just taken (thick, coloured, bold label with a
-``▶``). Colours are Okabe–Ito; lines and text use ``currentColor`` so the picture
-follows JupyterLab's light and dark themes; nothing is told by colour alone.
+``▶``). Transitions that only a termination or recovery protocol takes are dashed, with a
+one-line key under the diagram. Colours are Okabe–Ito; lines and text use
+``currentColor`` so the picture follows JupyterLab's light and dark themes; nothing is
+told by colour alone.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ DOWN_MARK = "†"
 LAST_MARK = "▶ "
 # A restart puts a node in the state its log justifies: not an edge of the machine.
 RESTORED = "restored from log"
+# Edges only a termination or recovery protocol takes are dashed, with a key underneath.
+DASH = "6 4"
+RECOVERY_KEY = "only after a failure (termination or recovery protocol)"
+KEY_HEIGHT = 20.0
+PAD_X = 8.0
 
 Last = tuple[str, str, str | None]
 
@@ -213,7 +220,10 @@ def statechart_svg(
     top = TITLE_HEIGHT if title else 0.0
     bottom = max((b.y + b.height / 2 + _grow(b, occupants.get(b.state, []), down) + 4
                   for b in lay.boxes), default=0.0)
-    width, height = lay.width, max(lay.height, bottom) + top
+    keyed = any(t.recovery for t in machine.transitions)
+    key_width = text_width("dashed: " + RECOVERY_KEY, LABEL_FONT_SIZE) + PAD_X + 50
+    width = max(lay.width, key_width) if keyed else lay.width
+    height = max(lay.height, bottom) + top + (KEY_HEIGHT if keyed else 0.0)
     name = title or f"{machine.role} state machine"
 
     summary = [name + "."]
@@ -221,6 +231,8 @@ def statechart_svg(
                 for s, ns in occupants.items()]
     if last is not None:
         summary.append(f"Last transition: {last[0]} to {last[1]}.")
+    if keyed:
+        summary.append(f"Dashed edges: {RECOVERY_KEY}.")
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="txlib-statechart"'
@@ -253,18 +265,22 @@ def statechart_svg(
 
     edges: list[str] = []
     highlighted: list[str] = []
-    for e in lay.edges:
+    for e, t in zip(lay.edges, machine.transitions, strict=True):
         hot = _is_last(e, last)
         attrs = (f" data-source={quoteattr(e.source)} data-target={quoteattr(e.target)}"
-                 f" data-trigger={quoteattr(e.trigger)}")
+                 f" data-trigger={quoteattr(e.trigger)}"
+                 + (' data-recovery="true"' if t.recovery else ""))
         stroke = (f'stroke="{VERMILLION}" stroke-width="3" marker-end="url(#{arrow_last})"'
                   if hot else
                   f'stroke="currentColor" stroke-opacity="0.75" stroke-width="1.2"'
-                  f' marker-end="url(#{arrow})"')
-        svg = (f'<g class="transition{" last" if hot else ""}"{attrs}'
+                  f' marker-end="url(#{arrow})"') + (f' stroke-dasharray="{DASH}"'
+                                                    if t.recovery else "")
+        about = f"{e.source} → {e.target}: {e.trigger}" + (f" ({RECOVERY_KEY})"
+                                                          if t.recovery else "")
+        svg = (f'<g class="transition{" last" if hot else ""}'
+               f'{" recovery" if t.recovery else ""}"{attrs}'
                f'{" data-last=" + quoteattr("true") if hot else ""}>'
-               f"<title>{escape(f'{e.source} → {e.target}: {e.trigger}')}"
-               f"{' (last transition)' if hot else ''}</title>"
+               f"<title>{escape(about)}{' (last transition)' if hot else ''}</title>"
                f'<path d="{_path(e)}" fill="none" {stroke}/>{_label(e, hot)}</g>')
         (highlighted if hot else edges).append(svg)
     out.append('<g class="transitions">' + "".join(edges + highlighted) + "</g>")
@@ -272,8 +288,20 @@ def statechart_svg(
     out.append('<g class="states">')
     for box in lay.boxes:
         out.append(_state(machine, box, occupants.get(box.state, []), down))
-    out.append("</g></g></svg>")
+    out.append("</g>")
+    if keyed:
+        out.append(_recovery_key(height - top - KEY_HEIGHT / 2))
+    out.append("</g></svg>")
     return "".join(out)
+
+
+def _recovery_key(y: float) -> str:
+    """The one-line key under a diagram that has dashed (recovery) edges."""
+    return (f'<g class="key"><path d="M{_n(PAD_X)},{_n(y)} L{_n(PAD_X + 34)},{_n(y)}"'
+            f' stroke="currentColor" stroke-width="1.2" stroke-dasharray="{DASH}"/>'
+            f'<text x="{_n(PAD_X + 42)}" y="{_n(y + LABEL_FONT_SIZE * 0.35)}"'
+            f' font-size="{LABEL_FONT_SIZE:g}" fill="currentColor">'
+            f"dashed: {escape(RECOVERY_KEY)}</text></g>")
 
 
 def statecharts_at(
@@ -328,12 +356,15 @@ def machine_legend() -> str:
         f'<text x="560" y="16" text-anchor="middle" font-size="{BADGE_FONT_SIZE:g}">'
         f'<tspan text-decoration="line-through">p3</tspan> {DOWN_MARK}</text>'
         '<text x="588" y="16.5">crashed node</text>',
+        f'<path d="M676,12 L704,12" stroke="currentColor" stroke-width="1.2"'
+        f' stroke-dasharray="{DASH}"/>'
+        '<text x="712" y="16.5">only after a failure</text>',
     ]
     return ('<svg xmlns="http://www.w3.org/2000/svg" class="txlib-statechart-legend"'
-            ' viewBox="0 0 680 24" width="680" height="24" role="img"'
+            ' viewBox="0 0 830 24" width="830" height="24" role="img"'
             ' aria-label="Key: filled box with badges: state holding nodes; double border:'
             ' terminal state; thick line with ▶: last transition; struck-through badge with'
-            ' †: crashed node."'
+            f' †: crashed node; dashed edge: {RECOVERY_KEY}."'
             f' font-family="{FONT}" font-size="11" fill="currentColor"'
             ' style="max-width:100%;height:auto"><title>Key to the state diagrams</title>'
             + "".join(items) + "</svg>")
