@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import txlib
 from txlib.errors import TxlibError
 from txlib.protocols import get_protocol
 from txlib.real import RealSystem
@@ -24,6 +25,15 @@ PAXOS = {"takeover_timeout": 300, "takeover_gap": 200}
 THREE_PC = {"precommit_timeout": 300, "election_timeout": 150}
 EXTRA = {"3pc": THREE_PC, "paxos-commit": PAXOS, "2pc": {}}
 KILL = ("coordinator", "before_decision_logged")  # every vote is in, nothing announced
+
+
+def per_node(trace: Any) -> dict[str, list[tuple[str, str]]]:
+    """Each node's own states, log writes, votes, decisions and locks, in order."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for e in trace:
+        if e.kind in ("state", "log", "decision", "vote", "lock", "unlock") and e.node:
+            out.setdefault(e.node, []).append((e.kind, e.detail))
+    return out
 
 
 def gone(pids: list[int], timeout: float = 10.0) -> bool:
@@ -95,6 +105,8 @@ def test_a_transfer_commits_over_real_processes(protocol, backend, timeouts, req
                     if [r.record for r in run.logs[a]] == ["ACCEPTED"]]
         assert len(accepted) >= 2 and all(run.fsyncs[a] >= 2 for a in accepted)
     assert run.summary().startswith(f"real {protocol.upper()} over {backend}")
+    # The protocol's own code: every node's sequence is the simulator's.
+    assert per_node(run.trace) == per_node(txlib.simulate(protocol, participants=3).trace)
     assert gone(pids), "a node process outlived its system"
     assert not system.workdir.exists()
     if pg is not None:
