@@ -79,11 +79,14 @@ def store_record(protocol: CommitProtocol, record: str) -> str:
     return STORE_PREPARED if record == prepared_record(protocol) else record
 
 
+def protocol_record_name(protocol: CommitProtocol, record: str) -> str:
+    """A participant's record name in its store, as the protocol names it."""
+    return prepared_record(protocol) if record == STORE_PREPARED else record
+
+
 def protocol_record(protocol: CommitProtocol, record: LogRecord) -> LogRecord:
     """A participant's record read back from its store, as the protocol names it."""
-    if record.record != STORE_PREPARED:
-        return record
-    return record._replace(record=prepared_record(protocol))
+    return record._replace(record=protocol_record_name(protocol, record.record))
 
 
 # --- the roles ----------------------------------------------------------------------------

@@ -33,7 +33,13 @@ from .crashpoints import Crash, as_crashes
 from .databases import Databases
 from .merge import merge, read_events
 from .powercut import VFS_NAME, lose_unsynced
-from .roles import prepared_record, protocol_record, real_protocol, real_timing, store_record
+from .roles import (
+    protocol_record,
+    protocol_record_name,
+    real_protocol,
+    real_timing,
+    store_record,
+)
 from .run import PROTOCOL, RealRun
 from .stores import read_records
 from .supervisor import NodeHandle, Supervisor
@@ -141,10 +147,9 @@ class RealSystem:
                                    prefix=database_prefix,
                                    vfs=VFS_NAME if power_cuts else None)
         self.backend = self.databases.backend
-        prepared = prepared_record(proto)
-        # The records the protocol's coordinator and participants force to their stores.
-        self.forced_records = {"COMMIT": "coordinator", prepared: "participant",
-                               "COMMITTED": "participant"}
+        # FORCED_RECORDS under the protocol's names (3PC's participant prepares by READY).
+        self.forced_records = {protocol_record_name(proto, r): who
+                               for r, who in FORCED_RECORDS.items()}
         self.no_fsync = self._check_no_fsync(no_fsync)
         if not isinstance(network, bool):
             raise TxlibError(f"network must be True or False, got {network!r}")
