@@ -449,8 +449,45 @@ CLI: list[tuple[list[str], str]] = [
 ]
 
 
+# --- real runs: refused before any process starts --------------------------------------------
+def _real(**kwargs: Any) -> Any:
+    from txlib.real import RealSystem
+
+    return RealSystem(**kwargs)
+
+
+def _real_cases() -> list[Case]:
+    paxos = "paxos-commit"
+    cases: list[Case] = [
+        (f"real:protocol {name}", lambda n=name: _real(protocol=n), f"'{name}'")
+        for name, protocol in PROTOCOLS.items()
+        if not isinstance(protocol, txlib.protocols.CommitProtocol)
+        or protocol.participant_class.prepared_record is None]
+    cases += [
+        ("real:unknown protocol", lambda: _real(protocol="4pc"), "'4pc'"),
+        ("real:protocol typo", lambda: _real(protocol="3PC"), "did you mean '3pc'"),
+        ("real:protocol not a name", lambda: _real(protocol=3), "3"),
+        ("real:protocol None", lambda: _real(protocol=None), "None"),
+        ("real:valid protocols named", lambda: _real(protocol="tcc"), "'paxos-commit'"),
+        ("real:acceptors even", lambda: _real(protocol=paxos, options={"acceptors": 2}),
+         "got 2"),
+        ("real:acceptors huge", lambda: _real(protocol=paxos, options={"acceptors": 10**12}),
+         "got 1000000000000"),
+        ("real:participant named like an acceptor", lambda: _real(
+            protocol=paxos, participants=["p1", "a1"]), "'a1'"),
+        ("real:acceptors option in 2pc", lambda: _real(options={"acceptors": 3}),
+         "'acceptors'"),
+        ("real:3pc timeout 0", lambda: _real(protocol="3pc", options={"election_timeout": 0}),
+         "election_timeout"),
+        ("real:3pc no_fsync 2pc's record", lambda: _real(protocol="3pc",
+                                                          no_fsync=["PREPARED"]), "'READY'"),
+        ("real:options not a mapping", lambda: _real(options="x"), "'x'"),
+    ]
+    return cases
+
+
 CASES: list[Case] = [*_option_cases(), *_commit_cases(), *_fault_cases(), *_scenario_cases(),
-                     *_saga_cases(), *_picture_cases(), *_lab_cases()]
+                     *_saga_cases(), *_picture_cases(), *_lab_cases(), *_real_cases()]
 
 
 def test_there_are_at_least_300_cases() -> None:

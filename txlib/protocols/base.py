@@ -133,7 +133,14 @@ class CommitCoordinator(Role):
 
 class CommitParticipant(Role):
     """What every commit protocol's participant knows from the start: its name, its peers
-    (in order), the configuration, its operation and its account's balance."""
+    (in order), the configuration, its operation and its account's balance.
+
+    ``prepared_record`` names the forced record by which it votes YES: from then on its
+    work is *prepared* (held, in doubt) until a ``COMMITTED`` or ``ABORT`` record
+    resolves it. A real database turns that record into its prepared transaction
+    (:mod:`txlib.real`); None if the participant never prepares (it commits at once)."""
+
+    prepared_record: ClassVar[str | None] = "PREPARED"
 
     def __init__(self, name: str, participants: Sequence[str], config: CommitConfig,
                  operation: bank.Operation, balance: int) -> None:

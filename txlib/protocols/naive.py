@@ -105,6 +105,7 @@ class Participant(CommitParticipant):
     """A service owning one bank account: applies what it is asked, commits at once."""
 
     machine = PARTICIPANT_MACHINE
+    prepared_record = None  # it never prepares: nothing is ever held in doubt
 
     def on_start(self, ctx: Context) -> None:
         ctx.set_timer("request", self.config.prepare_timeout)

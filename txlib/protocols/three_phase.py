@@ -229,6 +229,7 @@ class Participant(CommitParticipant):
 
     machine = PARTICIPANT_MACHINE
     config: ThreePCConfig
+    prepared_record = "READY"  # its YES: uncertain, holding the lock
 
     # --- the normal protocol ------------------------------------------------------
     def on_start(self, ctx: Context) -> None:

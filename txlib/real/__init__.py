@@ -1,8 +1,10 @@
-"""Real databases, real crashes: txlib's 2PC roles over real processes and storage.
+"""Real databases, real crashes: txlib's commit protocols over real processes and storage.
 
-The coordinator and participant roles of :mod:`txlib.protocols.two_phase` run unchanged,
-each node in its own OS process, talking JSON lines over TCP (host:port), with wall-clock
-timers. The coordinator's log is a file it fsyncs; each participant's account and
+The roles of a registered commit protocol (2PC by default; ``protocol="3pc"`` or
+``"paxos-commit"``, see :mod:`txlib.real.roles`) run unchanged, each node of its roster in
+its own OS process, talking JSON lines over TCP (host:port), with wall-clock timers, and
+each run is judged by the protocol's own ``judge``. The coordinator's log (and each
+Paxos Commit acceptor's) is a file it fsyncs; each participant's account and
 protocol log live in its own database: an SQLite file (the default, no server) or a
 PostgreSQL database, where voting YES is ``PREPARE TRANSACTION``. Nodes can be killed
 with SIGKILL at named protocol points or at any moment, and restart from their durable
@@ -26,6 +28,7 @@ if sys.platform == "emscripten":  # Pyodide, e.g. the course's JupyterLite site
 
 from .crashpoints import CRASH_POINTS, EXPECTED_OUTCOME, Crash
 from .postgres import PostgresServer
+from .roles import real_protocols
 from .run import RealRun
 from .system import REAL_TIMEOUTS, RealSystem, run_transfer
 
@@ -37,5 +40,6 @@ __all__ = [
     "PostgresServer",
     "RealRun",
     "RealSystem",
+    "real_protocols",
     "run_transfer",
 ]

@@ -15,7 +15,7 @@ is lost too (see :mod:`txlib.real.powercut`), before the node restarts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,9 +91,13 @@ class Crash:
                 "nth": nth or participants, "label": self.point, "power": self.power}
 
 
-def as_crashes(raw: Any, nodes: Sequence[str]) -> tuple[Crash, ...]:
+def as_crashes(raw: Any, nodes: Sequence[str],
+               roles: Mapping[str, str] | None = None) -> tuple[Crash, ...]:
     """Normalise ``crash=``: None, a :class:`Crash`, ``(node, point)``,
-    ``(node, seconds)`` or a list of those."""
+    ``(node, seconds)`` or a list of those. ``roles``: each node's role; a named point
+    applies to a coordinator or a participant (the points name the records and messages
+    of 2PC, which 3PC and Paxos Commit share in part: a point a protocol never reaches is
+    reported unfired); any other node (an acceptor) is killed at a moment."""
     if raw is None:
         return ()
     if isinstance(raw, Crash) or (
@@ -123,8 +127,14 @@ def as_crashes(raw: Any, nodes: Sequence[str]) -> tuple[Crash, ...]:
             raise bad_choice("node to crash", c.node, nodes)
         if (c.point is None) == (c.after is None):
             raise TxlibError(f"{c!r}: give exactly one of point and after")
+        role = (roles or {}).get(c.node, "coordinator" if c.node == COORDINATOR
+                                 else "participant")
+        if c.point is not None and role not in CRASH_POINTS:
+            raise TxlibError(f"{c.node} is a{'n' if role[0] in 'aeiou' else ''} {role}: it "
+                             "has no named crash points; kill it at a moment instead, "
+                             f"({c.node!r}, seconds)")
         if c.point is not None:
-            valid = CRASH_POINTS["coordinator" if c.node == COORDINATOR else "participant"]
+            valid = CRASH_POINTS[role]
             if c.point not in valid:
                 raise bad_choice(f"crash point for {c.node}", c.point, valid)
         if c.after is not None and c.after < 0:

@@ -65,6 +65,7 @@ class Databases:
         self.token = os.urandom(4).hex()  # names this run's prepared transactions
         self.folder = Path()
         self.created = False
+        self.registered: list[str] = []  # the PostgreSQL participants this system holds
 
     def sqlite_path(self, participant: str) -> Path:
         return self.folder / "data" / f"{participant}.sqlite"
@@ -96,14 +97,16 @@ class Databases:
             else:
                 done += pg.setup_database(self.conninfo, self.database_name(p), p,
                                           balances[p], owner)
+                self.registered.append(p)
         self.created = True
         return done
 
     def release(self) -> None:
-        """The system is closing: unregister it from its PostgreSQL databases."""
-        if self.created:
-            for p in self.on_postgres():
-                pg.release_database(self.conninfo, self.database_name(p), self.token)
+        """The system is closing: unregister it from the PostgreSQL databases it set up
+        (also those set up before a later one was refused)."""
+        while self.registered:
+            p = self.registered.pop()
+            pg.release_database(self.conninfo, self.database_name(p), self.token)
 
     def store(self, participant: str) -> dict[str, Any]:
         """The store spec of ``participant``'s node (see :func:`txlib.real.stores.open_store`)."""

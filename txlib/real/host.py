@@ -1,5 +1,10 @@
 """One real node: an OS process that runs a txlib role over TCP, the wall clock and disk.
 
+The node runs its role in the run's commit protocol (its ``spec``: the protocol's name
+and options, the participants), built by the protocol itself from its roster, with a
+real database under a participant (see :mod:`txlib.real.roles`): a coordinator, a
+participant, or a helper such as Paxos Commit's acceptor, whose store is a log file.
+
 The host is a ``selectors`` event loop: a TCP server for messages from peers (JSON
 lines), one outgoing connection per peer, wall-clock timers, and a control connection
 to the runner (start a transaction, stop). It hosts one :class:`Instance` per
@@ -37,104 +42,16 @@ from ..engine.node import Context, NodeSlot, Role
 from ..engine.records import LogRecord, Message
 from ..engine.world import volatile_summary
 from ..errors import ProtocolError
-from ..protocols.base import COORDINATOR, CommitConfig
-from ..protocols.two_phase import COORDINATOR_MACHINE, Coordinator, Participant
-from .stores import HeuristicOutcome, PrepareFailed, open_store
-
-
-class RealParticipant(Participant):
-    """The 2PC participant of :mod:`txlib.protocols.two_phase` whose account is a real
-    database row.
-
-    The resource differs: ``balance`` is read from the database (opening the local
-    transaction where the database has one), and the node's store turns the protocol's
-    own log writes (``PREPARED``, ``COMMITTED``, ``ABORT``) into the row's local
-    transactions. Every handler is the simulator's; three are wrapped for what only a
-    real database does:
-
-    - ``on_PREPARE``: a database that cannot prepare (no free slot, a lost connection,
-      the row held by another transaction) makes the participant vote NO, where the
-      simulator's participant never fails to write its log;
-    - ``on_COMMIT`` and ``on_ABORT``: prepared work that an operator resolved the other
-      way (a *heuristic* decision, or a record a power cut took) is reported as a
-      heuristic outcome, recorded in the log, and acknowledged, so the coordinator stops
-      resending and learns that the outcome is mixed.
-    """
-
-    account: Any = None  # the node's store (set by the host)
-
-    @property
-    def balance(self) -> int:
-        return int(self.account.balance(self.config.tx))
-
-    @balance.setter
-    def balance(self, value: int) -> None:
-        """The simulator's initial balance is not used: the database holds the real one."""
-
-    def on_PREPARE(self, ctx: Context, msg: Message) -> None:
-        try:
-            super().on_PREPARE(ctx, msg)
-        except PrepareFailed as exc:
-            ctx.note("effect", f"cannot prepare: {exc}")
-            ctx.cancel_timer("prepare")
-            self._abort_alone(ctx)
-            ctx.vote("no")
-            ctx.send(msg.src, "NO", tx=self.config.tx)
-
-    def on_COMMIT(self, ctx: Context, msg: Message) -> None:
-        if ctx.state == "ABORTED":
-            # Commit was decided, so this participant had voted YES; its work is gone.
-            self._heuristic(ctx, "rollback", "COMMIT arrived, but this participant's work "
-                            "had been rolled back (outside the protocol, or its PREPARED "
-                            "record was lost)", log=False)
-            return
-        try:
-            super().on_COMMIT(ctx, msg)
-        except HeuristicOutcome as h:
-            self._heuristic(ctx, h.outcome, str(h), log=True)
-
-    def on_ABORT(self, ctx: Context, msg: Message) -> None:
-        if ctx.state == "COMMITTED":  # only a heuristic commit gets here
-            ctx.note("effect", "heuristic commit: ABORT arrived, but this participant's "
-                               "work had been committed; the outcome is mixed")
-            return
-        try:
-            super().on_ABORT(ctx, msg)
-        except HeuristicOutcome as h:
-            self._heuristic(ctx, h.outcome, str(h), log=True)
-
-    def _heuristic(self, ctx: Context, outcome: str, why: str, log: bool) -> None:
-        """Report prepared work resolved the other way from the decision: note it, log
-        what happened to the work (lazily: the database already holds it), release,
-        and acknowledge a COMMIT with the news."""
-        ctx.note("effect", f"heuristic {outcome}: {why}; the outcome is mixed")
-        ctx.cancel_timer("decision")
-        if log:
-            kind, amount = self.operation
-            record, decides = (("ABORT", "abort") if outcome == "rollback"
-                               else ("COMMITTED", "commit"))
-            ctx.log(record, forced=False, decides=decides, tx=self.config.tx, op=kind,
-                    amount=amount, heuristic=outcome)
-            ctx.unlock()
-            ctx.set_state("ABORTED" if outcome == "rollback" else "COMMITTED")
-        if outcome == "rollback":
-            ctx.send(COORDINATOR, "ACK", tx=self.config.tx, heuristic=outcome)
-
-
-class RealCoordinator(Coordinator):
-    """The 2PC coordinator of :mod:`txlib.protocols.two_phase`, with one addition: an
-    ACK that reports a heuristic outcome is forced to the log as a ``HEURISTIC`` record
-    (XA's transaction manager must remember it until an operator has seen it), then
-    handled as any ACK."""
-
-    def on_ACK(self, ctx: Context, msg: Message) -> None:
-        outcome = msg.payload.get("heuristic")
-        if outcome and ctx.state == "COMMITTED":
-            ctx.note("effect", f"{msg.src} reports a heuristic {outcome}: the outcome of "
-                               f"{self.config.tx} is mixed")
-            ctx.log("HEURISTIC", forced=True, tx=self.config.tx, participant=msg.src,
-                    outcome=outcome)
-        super().on_ACK(ctx, msg)
+from ..protocols.base import CommitConfig, CommitCoordinator, CommitParticipant
+from .roles import (
+    STORE_PREPARED,
+    RealParticipant,
+    protocol_record,
+    real_protocol,
+    real_variant,
+    store_record,
+)
+from .stores import open_store
 
 
 class Instance(NodeSlot):
@@ -168,8 +85,13 @@ class NodeHost:
         self.name: str = spec["node"]
         self.incarnation: int = spec["incarnation"]
         self.participants: tuple[str, ...] = tuple(spec["participants"])
-        self.is_coordinator = spec["role"] == COORDINATOR_MACHINE.role
-        self.base_config = CommitConfig(**spec["options"])
+        self.protocol = real_protocol(spec["protocol"])
+        self.builder = real_variant(type(self.protocol))
+        self.roster = self.protocol.roster(self.participants, spec["options"])
+        self.drives = self.roster.first == self.name  # the coordinator
+        self.decides = self.name in self.roster.deciders  # a participant, with a database
+        self.base_config: CommitConfig = self.protocol.make_config(self.participants,
+                                                                   spec["options"])
         self.operations: dict[str, tuple[str, int]] = {
             p: (op[0], int(op[1])) for p, op in spec["operations"].items()}
         self.marks = frozenset(spec.get("marks", ()))
@@ -254,13 +176,17 @@ class NodeHost:
 
     # --- instances ---------------------------------------------------------------------
     def make_role(self, config: CommitConfig, ops: dict[str, tuple[str, int]] | None) -> Role:
-        """The role object of one transaction; ``ops``: its operations (default: the
+        """The role object of one transaction: this node's role in the protocol's real
+        variant (see :mod:`txlib.real.roles`); ``ops``: its operations (default: the
         spec's)."""
         ops = ops or self.operations
-        if self.is_coordinator:
-            return RealCoordinator(self.participants, config, dict(ops))
-        role = RealParticipant(self.name, self.participants, config, ops[self.name], 0)
-        role.account = self.store
+        role = dict(self.builder.build(self.roster, config))[self.name]
+        if isinstance(role, CommitCoordinator):
+            role.operations = dict(ops)
+        if isinstance(role, CommitParticipant):
+            role.operation = ops[self.name]
+        if isinstance(role, RealParticipant):
+            role.account = self.store
         return role
 
     def new_instance(self, tx: str, ops: dict[str, tuple[str, int]] | None = None) -> Instance:
@@ -316,6 +242,9 @@ class NodeHost:
         return False  # saga steps do not run here
 
     def has_mark(self, node: str, kind: str) -> bool:
+        if kind == "vote_no" and self.acting is not None and \
+                getattr(self.acting.role, "cannot_prepare", False):
+            return True  # its database refused to prepare: it votes NO
         return kind in self.marks
 
     def send(self, slot: NodeSlot, dst: str, type: str, payload: dict[str, Any]) -> None:
@@ -367,7 +296,8 @@ class NodeHost:
         inst = instance(slot)
         self.trigger("before", "log", record, inst.tx)
         now = self.now_ms()
-        self.store.append(inst.tx, record, data, forced, decides, now)
+        stored = store_record(self.protocol, record) if self.decides else record
+        self.store.append(inst.tx, stored, data, forced, decides, now)
         inst.log.append(LogRecord(record, data, forced, now))
         self.record("log", record + (" (forced)" if forced else " (lazy)"), inst.tx)
         if decides is not None:
@@ -410,13 +340,13 @@ class NodeHost:
         self.handler += 1
         inst = self.instances.get(tx)
         if inst is None:
-            if self.is_coordinator:
-                # Never heard of it (or forgot it): presumed abort.
+            if self.drives:
+                # Never heard of it (or forgot it): what its log says (2PC: presumed abort).
                 inst = self.new_instance(tx)
                 self.handle(inst, inst.role.on_recover)
             else:
                 ops = None
-                if wire["type"] == "PREPARE" and "op" in wire["payload"]:
+                if self.decides and "op" in wire["payload"] and "amount" in wire["payload"]:
                     ops = {self.name: (wire["payload"]["op"], int(wire["payload"]["amount"]))}
                 inst = self.new_instance(tx, ops)
                 self.handle(inst, inst.role.on_start)
@@ -453,10 +383,11 @@ class NodeHost:
             records = logged.get(tx, [])
             ops = None
             for r, _ in records:
-                if r.record == "PREPARED" and "op" in r.data and not self.is_coordinator:
+                if self.decides and r.record == STORE_PREPARED and "op" in r.data:
                     ops = {self.name: (r.data["op"], int(r.data["amount"]))}
             inst = self.new_instance(tx, ops)
-            inst.log = [r for r, _ in records]
+            inst.log = [protocol_record(self.protocol, r) if self.decides else r
+                        for r, _ in records]
             for _, decides in records:
                 if decides is not None:
                     inst.decision = decides

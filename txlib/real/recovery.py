@@ -75,14 +75,17 @@ def scan(system: RealSystem, participants: Sequence[str] | None = None) -> list[
 
 def decision(system: RealSystem, tx: str) -> str | None:
     """What the coordinator decided for ``tx``: ``"commit"`` if its log holds COMMIT,
-    ``"abort"`` otherwise (presumed abort), or None while a running coordinator is still
-    collecting votes (it will decide, and tell)."""
+    ``"abort"`` otherwise (presumed abort), or None while a running coordinator has not
+    finished (it will decide, and tell). Presumed abort is 2PC's rule; in 3PC and Paxos
+    Commit the outcome can be decided without the coordinator's log, so run the scan
+    there only once their participants had every chance to finish."""
     logged = {r.record for r, _ in read_records(system.store_spec(COORDINATOR),
                                                 COORDINATOR).get(tx, [])}
     if "COMMIT" in logged:
         return "commit"
     h = system.handles.get(COORDINATOR)
-    if h is not None and h.up and (h.status.get(tx) or {}).get("state") in ("INIT", "WAIT"):
+    state = (h.status.get(tx) or {}).get("state") if h is not None and h.up else None
+    if state is not None and state not in system.machines[COORDINATOR].terminal:
         return None
     return "abort"
 

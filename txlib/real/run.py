@@ -1,8 +1,8 @@
 """One transaction of a real run, once it is over: what happened and how it is judged.
 
 A :class:`RealRun` is judged like any other run: its values become a
-:class:`txlib.properties.History`, and the 2PC protocol's own ``judge`` and
-``violations`` give its outcome and broken invariants. On top of that it checks what
+:class:`txlib.properties.History`, and its protocol's own ``judge`` and ``violations``
+(2PC's, 3PC's, Paxos Commit's) give its outcome and broken invariants. On top of that it checks what
 only real databases can get wrong (:meth:`RealRun.problems`): money created or
 destroyed, prepared transactions or row locks left behind, data that disagrees with
 the decision.
@@ -25,14 +25,14 @@ from ..protocols.base import COORDINATOR
 from ..protocols.two_phase import TwoPhaseCommit
 
 PROTOCOL = TwoPhaseCommit.name
-"""The registered protocol whose roles the real nodes run, unchanged."""
+"""The registered protocol whose roles the real nodes run when none is named."""
 HEURISTIC_MIXED = "heuristic mixed"
 NO_TRACE = "this run was made with record=False, so it has no trace"
 
 
-def protocol() -> Protocol:
-    """The registered protocol of real runs: it names their nodes and judges them."""
-    return get_protocol(PROTOCOL)
+def protocol(name: str = PROTOCOL) -> Protocol:
+    """The registered protocol ``name`` of a real run: it names its nodes and judges it."""
+    return get_protocol(name)
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,7 +43,9 @@ class RealRun:
     when the transaction began; ``in_doubt`` lists prepared transactions still in a
     participant's database, ``locked`` the participants whose row is still locked.
     ``outcome`` and ``violations`` are the protocol's judgement of :meth:`history`;
-    ``problems()`` checks everything a crash test must hold.
+    ``problems()`` checks everything a crash test must hold. ``protocol_name`` names
+    the registered protocol the nodes ran; ``finishers`` are the nodes that must finish
+    and agree (the coordinator and the participants; not Paxos Commit's acceptors).
     """
 
     backend: str
@@ -66,11 +68,18 @@ class RealRun:
     options: dict[str, Any]
     workdir: Path
     trace_or_none: Trace | None = field(repr=False)
+    protocol_name: str = PROTOCOL
+    finishers: tuple[str, ...] = ()
 
     # --- the run as its protocol sees it ----------------------------------------------------
     @property
     def protocol(self) -> Protocol:
-        return protocol()
+        return protocol(self.protocol_name)
+
+    @property
+    def label(self) -> str:
+        """The protocol as a summary names it (``2PC``, ``3PC``, ``PAXOS-COMMIT``)."""
+        return self.protocol_name.upper()
 
     @property
     def roster(self) -> Roster:
@@ -175,8 +184,10 @@ class RealRun:
                 out.append(f"{p} still has transaction(s) in doubt: {list(gids)}")
         if self.locked:
             out.append(f"a lock is still held on {list(self.locked)}")
-        values = {self.decisions.get(n) for n in self.nodes}
-        if len(values) != 1 or None in values:
+        finishers = self.finishers or self.nodes
+        values = {self.decisions.get(n) for n in finishers}
+        helpers = {self.decisions.get(n) for n in self.nodes if n not in finishers}
+        if len(values) != 1 or None in values or not helpers <= values | {None}:
             out.append(f"the nodes do not agree: {self.decisions}")
         elif self.balances != self.expected_balances():
             out.append(f"the data disagrees with the {self.outcome} outcome: expected "
@@ -192,7 +203,7 @@ class RealRun:
                          for c in self.crashes) or "none"
 
     def summary(self) -> str:
-        lines = [f"real 2PC over {self.backend}, {self.tx}: {self.outcome} in "
+        lines = [f"real {self.label} over {self.backend}, {self.tx}: {self.outcome} in "
                  f"{self.elapsed * 1000:.0f} ms; crashes: {self._crashes()}",
                  "decisions: " + ", ".join(f"{n}={d}" for n, d in self.decisions.items()),
                  f"balances: {self.before} -> {self.balances}"]
@@ -207,8 +218,8 @@ class RealRun:
         from ..simulation.scenario import Scenario
 
         scenario = Scenario(
-            PROTOCOL, participants=self.participants, options=self.scenario_options,
-            name=f"real 2PC over {self.backend}",
+            self.protocol_name, participants=self.participants,
+            options=self.scenario_options, name=f"real {self.label} over {self.backend}",
             description="crashes: " + self._crashes(),
         )
         trace = self.trace

@@ -6,7 +6,8 @@ The system is the bookkeeping of transactions: which began when, with which
 operations and armed crashes, which crashes fired, and what each came to. Processes
 are the :class:`~txlib.real.supervisor.Supervisor`'s job, databases the
 :class:`~txlib.real.databases.Databases`' job; the nodes and their state machines
-come from the 2PC protocol's roster.
+come from the roster of the run's commit protocol (2PC unless told otherwise), and
+its own ``judge`` judges each transaction.
 """
 
 from __future__ import annotations
@@ -32,7 +33,14 @@ from .crashpoints import Crash, as_crashes
 from .databases import Databases
 from .merge import merge, read_events
 from .powercut import VFS_NAME, lose_unsynced
-from .run import RealRun, protocol
+from .roles import (
+    protocol_record,
+    protocol_record_name,
+    real_protocol,
+    real_timing,
+    store_record,
+)
+from .run import PROTOCOL, RealRun
 from .stores import read_records
 from .supervisor import NodeHandle, Supervisor
 
@@ -55,13 +63,15 @@ class InDoubtWarning(UserWarning):
 MADE_WORKDIRS: list[Path] = []  # every work folder a system of this process made
 MAX_TX_NAME = 64  # characters in a transaction's name
 MAX_PARTITION = 60.0  # seconds a partition may last: they always heal
-# The records 2PC forces, and whose node forces them: ``no_fsync`` may name them.
+# The records 2PC forces, and whose node forces them: ``no_fsync`` may name them (in
+# another protocol, its own name of the participant's prepared record).
 FORCED_RECORDS: dict[str, str] = {"COMMIT": "coordinator", "PREPARED": "participant",
                                   "COMMITTED": "participant"}
 
 
 class RealSystem:
-    """A coordinator and participants running as real processes.
+    """The nodes of a commit protocol running as real processes: a coordinator and
+    participants (and Paxos Commit's acceptors).
 
     >>> with RealSystem(participants=3) as system:            # doctest: +SKIP
     ...     system.begin("T1", crash=("coordinator", "after_decision_logged"))
@@ -72,8 +82,12 @@ class RealSystem:
     ``"postgres"`` (one database per participant on the server ``postgres``: a
     :class:`~txlib.real.PostgresServer` or a libpq connection string), or a mapping
     ``{participant: "sqlite" | "postgres"}``: different databases in one transaction,
-    what XA is for. ``options`` are
-    2PC options (timeouts in wall-clock ms; see :data:`REAL_TIMEOUTS`). A crashed node
+    what XA is for. ``protocol`` is a registered commit protocol whose participants
+    prepare (``"2pc"``, ``"3pc"``, ``"paxos-commit"``; see
+    :func:`txlib.real.roles.real_protocols`): one process per node of its roster. Its
+    ``options`` (e.g. Paxos Commit's ``acceptors``) have timeouts in wall-clock ms: see
+    :data:`REAL_TIMEOUTS`; the protocol's other timing options default to its simulated
+    ones times :data:`~txlib.real.roles.REAL_SCALE`. A crashed node
     is restarted ``restart_delay`` seconds later if ``restart`` is true.
 
     ``power_cuts=True`` tracks every write to the nodes' files that was not synced, so
@@ -92,6 +106,7 @@ class RealSystem:
         participants: int | Sequence[str] = 3,
         backend: str | Mapping[str, str] = "sqlite",
         *,
+        protocol: str = PROTOCOL,
         postgres: Any = None,
         amount: int = 100,
         operations: Mapping[str, Any] | None = None,
@@ -112,10 +127,15 @@ class RealSystem:
     ) -> None:
         from ..simulation.scenario import participant_names
 
-        proto = protocol()
-        self.options = {**REAL_TIMEOUTS, **dict(options or {})}
+        proto = self.protocol = real_protocol(protocol)
+        if options is not None and not isinstance(options, Mapping):
+            raise TxlibError(f"options must be a mapping of option names to values, "
+                             f"got {shown(options)}")
+        self.options = {**real_timing(proto), **REAL_TIMEOUTS, **dict(options or {})}
         self.options.pop("tx", None)
-        self.roster = proto.roster(participant_names(participants), self.options)
+        names = participant_names(participants)
+        proto.check_participants(names, self.options)
+        self.roster = proto.roster(names, self.options)
         self.participants = self.roster.deciders
         self.nodes = self.roster.names
         machines = {m.role: m for m in proto.machines}
@@ -127,6 +147,9 @@ class RealSystem:
                                    prefix=database_prefix,
                                    vfs=VFS_NAME if power_cuts else None)
         self.backend = self.databases.backend
+        # FORCED_RECORDS under the protocol's names (3PC's participant prepares by READY).
+        self.forced_records = {protocol_record_name(proto, r): who
+                               for r, who in FORCED_RECORDS.items()}
         self.no_fsync = self._check_no_fsync(no_fsync)
         if not isinstance(network, bool):
             raise TxlibError(f"network must be True or False, got {network!r}")
@@ -172,9 +195,10 @@ class RealSystem:
         if isinstance(raw, str) or not isinstance(raw, (Sequence, frozenset, set)):
             raise TxlibError(f"no_fsync must be a list of record names, got {raw!r}")
         for record in raw:
-            if record not in FORCED_RECORDS:
-                raise bad_choice("forced record in no_fsync", record, tuple(FORCED_RECORDS))
-            if FORCED_RECORDS[record] == "participant" and self.databases.on_postgres():
+            if record not in self.forced_records:
+                raise bad_choice("forced record in no_fsync", record,
+                                 tuple(self.forced_records))
+            if self.forced_records[record] == "participant" and self.databases.on_postgres():
                 raise TxlibError(
                     f"no_fsync={record!r} needs SQLite participants: PostgreSQL always "
                     "flushes its WAL for PREPARE TRANSACTION and COMMIT PREPARED")
@@ -283,12 +307,13 @@ class RealSystem:
         if node in self.participants:
             spec = self.databases.store(node)
             if self.databases.kinds[node] == "sqlite":
-                spec["no_fsync"] = sorted(r for r in self.no_fsync
-                                          if FORCED_RECORDS[r] == "participant")
+                spec["no_fsync"] = sorted(store_record(self.protocol, r) for r in self.no_fsync
+                                          if self.forced_records[r] == "participant")
             return spec
         return {"kind": "file", "path": str(self.workdir / "data" / f"{node}.log"),
                 "track": self.power_cuts,
-                "no_fsync": sorted(r for r in self.no_fsync if FORCED_RECORDS[r] != "participant")}
+                "no_fsync": sorted(r for r in self.no_fsync
+                                   if self.forced_records[r] != "participant")}
 
     def files(self, node: str) -> list[Path]:
         """The files holding ``node``'s durable state (what a power cut of its machine can
@@ -303,8 +328,8 @@ class RealSystem:
     def _node_spec(self, h: NodeHandle) -> dict[str, Any]:
         """What ``h``'s next process runs (the supervisor adds where and how)."""
         return {
-            "role": self.roster.roles[h.name], "participants": list(self.participants),
-            "options": self.options,
+            "protocol": self.protocol.name, "role": self.roster.roles[h.name],
+            "participants": list(self.participants), "options": self.options,
             "operations": {p: list(op) for p, op in self.operations.items()},
             "marks": ["vote_no"] if h.name in self.vote_no else [],
             "store": self._store(h.name), "txs": list(self.begun),
@@ -490,7 +515,7 @@ class RealSystem:
                 f"tx must be at most {MAX_TX_NAME} printable characters (it names the "
                 "prepared transactions in the databases, whose ids PostgreSQL limits to "
                 f"200 bytes), got {shown(tx)} ({len(tx)} characters)")
-        crashes = as_crashes(crash, self.nodes)
+        crashes = as_crashes(crash, self.nodes, self.roster.roles)
         for c in crashes:
             if c.power:
                 self._check_power(c.node)
@@ -527,14 +552,24 @@ class RealSystem:
                                          "triggers": triggers.get(name, []),
                                          "operations": {p: list(op) for p, op in ops.items()}})
 
+    @property
+    def finishers(self) -> tuple[str, ...]:
+        """The nodes that must finish a transaction: the driving node (the coordinator)
+        and the deciders (the participants). Helpers (Paxos Commit's acceptors) need
+        not: one that was never asked stays where it is."""
+        return (self.roster.first, *self.participants)
+
     def settled(self, tx: str) -> bool:
-        """Every node is up and has finished ``tx`` (is in a terminal state of its role's
-        state machine), and no kill or restart is pending."""
+        """Every node is up, the coordinator and every participant have finished ``tx``
+        (are in a terminal state of their role's state machine), and no kill or restart
+        is pending."""
         if self.supervisor.actions:
             return False
         for h in self.handles.values():
             if not (h.up and h.ready):
                 return False
+            if h.name not in self.finishers:
+                continue
             s = h.status.get(tx)
             if s is None or s["state"] not in self.machines[h.name].terminal:
                 return False
@@ -560,8 +595,10 @@ class RealSystem:
 
     def read_logs(self, tx: str) -> dict[str, tuple[LogRecord, ...]]:
         """Each node's durable log records of ``tx``, read back from its storage."""
-        return {n: tuple(r for r, _ in read_records(self._store(n), n).get(tx, []))
+        logs = {n: tuple(r for r, _ in read_records(self._store(n), n).get(tx, []))
                 for n in self.nodes}
+        return {n: tuple(protocol_record(self.protocol, r) for r in records)
+                if n in self.participants else records for n, records in logs.items()}
 
     def events(self) -> dict[tuple[str, int], list[dict[str, Any]]]:
         """Every recorded event so far, by source (see :func:`txlib.real.merge.merge`)."""
@@ -596,6 +633,7 @@ class RealSystem:
             elapsed=end - began, logs=self.read_logs(tx), options=dict(self.options),
             workdir=self.workdir,
             trace_or_none=self.trace(tx) if self.record and trace else None,
+            protocol_name=self.protocol.name, finishers=self.finishers,
         )
 
     def _unfired(self, tx: str) -> list[str]:
@@ -616,15 +654,17 @@ def run_transfer(
     timeout: float = 30.0,
     **options: Any,
 ) -> RealRun:
-    """Run one 2PC transfer over real processes and storage, with optional crashes.
+    """Run one transfer over real processes and storage, with optional crashes: by 2PC,
+    or by the commit protocol ``protocol=`` names (``"3pc"``, ``"paxos-commit"``).
 
     The first participant pays ``amount`` (default 100) to each other one. ``crash`` is
     ``(node, point)`` for a named protocol point (see :data:`CRASH_POINTS`),
     ``(node, seconds)`` for a kill -9 that long after the start, a :class:`Crash`, or a
     list of them; a killed node is restarted (``restart_delay``, default 0.1 s) and
-    recovers from its log. Other keywords go to :class:`RealSystem` (``postgres=``,
-    ``options=`` for 2PC timeouts, ``vote_no=``, ``workdir=``, ...). Returns once every
-    node is back and has finished (or after ``timeout`` seconds, unsettled).
+    recovers from its log. Other keywords go to :class:`RealSystem` (``protocol=``,
+    ``postgres=``, ``options=`` for the protocol's options and timeouts, ``vote_no=``,
+    ``workdir=``, ...). Returns once every node is back and has finished (or after
+    ``timeout`` seconds, unsettled).
 
     >>> run = txlib.real.run_transfer(crash=("coordinator", "after_decision_logged"))
     ... # doctest: +SKIP
