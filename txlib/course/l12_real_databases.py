@@ -24,6 +24,7 @@ on every machine; each measurement runs once per Python process and is then reus
 from __future__ import annotations
 
 import atexit
+import contextlib
 import html
 import json
 import sqlite3
@@ -167,6 +168,45 @@ def power_cut_runs() -> list[tuple[Any, ...]]:
                          run.outcome,
                          ", ".join(sorted({v.invariant for v in run.violations})) or "none"))
     return rows
+
+
+# --- a coordinator that dies after the votes, under each commit protocol -----------------
+
+# How soon, in wall-clock ms, the live nodes act without the coordinator: a 3PC
+# participant starts the termination protocol, a Paxos Commit acceptor takes over.
+WITHOUT_THE_COORDINATOR: dict[str, dict[str, int]] = {
+    "2pc": {},
+    "3pc": {"precommit_timeout": 300, "election_timeout": 150},
+    "paxos-commit": {"takeover_timeout": 300, "takeover_gap": 200},
+}
+PATIENCE = 3.0  # seconds the coordinator stays down
+
+
+def coordinator_dies_after_the_votes(protocol: str) -> tuple[str, ...]:
+    """kill -9 the coordinator of a real ``protocol`` run once every vote is in, before it
+    announces the outcome; keep it down for up to :data:`PATIENCE` seconds, then restart
+    it. One table row of what does not depend on timing: the participants' states and
+    held rows while it is down, who announced an outcome, and the end."""
+    options = {**TIMEOUTS, **WITHOUT_THE_COORDINATOR[protocol]}
+    with RealSystem(3, protocol=protocol, restart=False, options=options) as system:
+        system.begin("T1", crash=("coordinator", "before_decision_logged"))
+        with contextlib.suppress(TxlibError):  # still in doubt: the table says so
+            system.wait(lambda s: "coordinator" in s.down and all(
+                s.state(p, "T1") in TERMINAL for p in s.participants), PATIENCE,
+                "the participants to decide")
+        down = " / ".join(str(s) for s in states(system, "T1").values())
+        held = [p for p, info in system.inspect().items() if info["locked"]]
+        announcers = {system.roster.roles[e.node] for e in system.trace("T1")
+                      if e.kind == "send" and e.node not in (None, "coordinator")
+                      and e.message is not None
+                      and e.message.type.removeprefix("DO_") in ("COMMIT", "ABORT")}
+        system.restart("coordinator")
+        system.settle("T1", LIMIT)
+        system.stop_nodes()
+        run = system.result("T1")
+    return (protocol, down, ", ".join(held) or "none", ", ".join(sorted(announcers)) or
+            "nobody", run.outcome, " / ".join(str(b) for b in run.balances.values()),
+            "; ".join(run.problems()) or "none")
 
 
 # --- the cost of an orphan (PostgreSQL) ------------------------------------------------
