@@ -4,8 +4,10 @@ lesson's helpers, and exercises checked against real runs.
 The helpers read a real run's durable state from its files (:func:`read_database`,
 :func:`read_coordinator_log`, :func:`show_storage`), play another program that wants a
 held row (:func:`second_session`) and an operator who releases one by hand
-(:func:`release_by_hand`), run the power-cut experiment (:func:`power_cut_runs`), show
-what an orphaned PostgreSQL prepared transaction costs (:func:`orphans`,
+(:func:`release_by_hand`), run the power-cut experiment (:func:`power_cut_runs`) and
+each commit protocol with its coordinator killed after the votes
+(:func:`coordinator_dies_after_the_votes`), show what an orphaned PostgreSQL prepared
+transaction costs (:func:`orphans`,
 :func:`locks_of_prepared`, :func:`churn`, :func:`vacuum_report`,
 :func:`burn_transaction_ids`), draw a real run (:func:`draw`), and :class:`CrashPanel`
 is the lesson's kill -9 widget.
