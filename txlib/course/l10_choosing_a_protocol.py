@@ -1,22 +1,28 @@
 """Lesson 10 (choosing a protocol, ``notebooks/10_choosing_a_protocol.ipynb``): one piece
-of work, four protocols, the same faults.
+of work, five protocols, the same faults.
 
-2PC and 3PC run with four participants named after the order saga's services, so that
-one fault plan names the same nodes in every protocol; the sagas run the order saga
-(by orchestration and by choreography) over those four services. The lesson and the
-checkers below share the plans defined here, and every verdict comes from runs. The
-lesson's own helpers: :func:`table` (an HTML table), :func:`known_at`, :func:`delays`
-and :func:`longest`.
+2PC, 3PC and Paxos Commit run with four participants named after the order saga's
+services, so that one fault plan names the same nodes in every protocol (Paxos Commit's
+acceptors ``a1``..``a3`` are extra nodes, placed with the coordinator); the sagas run the
+order saga (by orchestration and by choreography) over those four services. The
+orchestrated saga's column is the design lesson 09 recommends (compensations registered
+*before* each call); ``"saga-after"`` is the same saga with the bug of registering them
+after success, shown as a named row. The lesson and the checkers below share the plans
+defined here, and every verdict comes from runs. The lesson's own helpers: :func:`table`
+(an HTML table), :func:`known_at`, :func:`delays`, :func:`longest`, :func:`cut` (the
+partition sweep's plan) and :func:`half_transfer` (what lesson 01's auditor sees).
 
 - ``3pc-message-count``: a function of n that predicts how many messages 3PC's happy
   path sends with n participants (txlib's convention); checked against runs for
   n = 1..8;
-- ``choose-never-blocks``: the protocol that is never left unfinished by a single crash
+- ``choose-never-blocks``: a protocol that is never left unfinished by a single crash
   of its coordinator (which never comes back) and never loses atomicity when the only
   failures are crashes. The checker crashes the coordinator at every step, and every
-  node at every step and right after every log record, with and without recovery;
-- ``saga-inconsistent-2pc-blocks``: the lesson's fault plan under which the
-  orchestrated saga ends inconsistent while 2PC only blocks.
+  node at every step and right after every log record, with and without recovery; every
+  protocol that passes is accepted (3PC and Paxos Commit do), and the feedback says what
+  a partition does to it;
+- ``saga-inconsistent-2pc-blocks``: the lesson's fault plan under which the saga with
+  the 'after' bug ends inconsistent while 2PC only blocks.
 """
 
 from __future__ import annotations
@@ -29,21 +35,35 @@ from IPython.display import HTML
 
 from ..engine.faults import Fault, crash, fail_step, heal, partition, recover, vote_no
 from ..errors import TxlibError, bad_choice
+from ..protocols.bank import balances_after
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, participant_names
 from . import Exercise, Feedback, register
 from .checking import formula, whole_number, wrong_predictions
+from .l01_why_distributed_transactions import half_transfers
 
 SERVICES = ("orders", "inventory", "payment", "shipping")
-PROTOCOLS = ("2pc", "3pc", "saga", "saga-choreography")
-LABELS = {"2pc": "2PC", "3pc": "3PC", "saga": "Saga (orchestration)",
-          "saga-choreography": "Saga (choreography)"}
+COMMIT_PROTOCOLS = ("2pc", "3pc", "paxos-commit")
+# The lesson's columns, and the named bug row: each is a protocol and its options.
+SETUPS: dict[str, tuple[str, dict[str, Any]]] = {
+    "2pc": ("2pc", {}),
+    "3pc": ("3pc", {}),
+    "paxos-commit": ("paxos-commit", {}),
+    "saga": ("saga", {"register_compensation": "before"}),
+    "saga-choreography": ("saga-choreography", {}),
+    "saga-after": ("saga", {"register_compensation": "after"}),
+}
+PROTOCOLS = ("2pc", "3pc", "paxos-commit", "saga", "saga-choreography")
+BUG = "saga-after"
+LABELS = {"2pc": "2PC", "3pc": "3PC", "paxos-commit": "Paxos Commit",
+          "saga": "Saga (orchestration)", "saga-choreography": "Saga (choreography)",
+          "saga-after": "Saga, 'after' (the bug)"}
 # The node that drives each protocol: the one whose crash the plans inject.
-DRIVER = {"2pc": "coordinator", "3pc": "coordinator", "saga": "orchestrator",
-          "saga-choreography": "broker"}
+DRIVER = {"2pc": "coordinator", "3pc": "coordinator", "paxos-commit": "coordinator",
+          "saga": "orchestrator", "saga-choreography": "broker", "saga-after": "orchestrator"}
 # The forced record with which a participant makes its part durable.
-WORK_RECORD = {"2pc": "PREPARED", "3pc": "READY", "saga": "LOCAL_TX",
-               "saga-choreography": "LOCAL_TX"}
+WORK_RECORD = {"2pc": "PREPARED", "3pc": "READY", "paxos-commit": "PREPARED",
+               "saga": "LOCAL_TX", "saga-choreography": "LOCAL_TX", "saga-after": "LOCAL_TX"}
 HORIZON = 1000  # every run of the lesson stops at 1000 ms of simulated time
 CRASH_AT, RECOVER_AT, CUT_AT, HEAL_AT = 20, 300, 20, 300
 
@@ -52,10 +72,11 @@ PLANS: dict[str, str] = {
     "coordinator crash": f"the coordinator (orchestrator, broker) crashes at {CRASH_AT} ms "
                          "and never comes back",
     "coordinator crash, back at 300": f"the same crash; it restarts at {RECOVER_AT} ms",
-    "payment fails": "payment cannot do its part: it votes NO (2PC, 3PC), its step fails "
-                     "(sagas)",
+    "payment fails": "payment cannot do its part: it votes NO (2PC, 3PC, Paxos Commit), its "
+                     "step fails (sagas)",
     "partition": f"from {CUT_AT} ms the network cuts {{coordinator, orders, inventory}} off "
-                 "from {payment, shipping}, for good",
+                 "from {payment, shipping}, for good (Paxos Commit's acceptors are on the "
+                 "coordinator's side)",
     "partition, healed at 300": f"the same cut, healed at {HEAL_AT} ms",
     "payment cut off": "the network cuts payment off from everyone right after it forces "
                        "its part to its log (PREPARED, READY, LOCAL_TX), for good",
@@ -64,9 +85,41 @@ PLANS: dict[str, str] = {
 
 
 def _protocol(protocol: Any) -> str:
-    if not isinstance(protocol, str) or protocol not in PROTOCOLS:
-        raise bad_choice("protocol", protocol, PROTOCOLS)
+    if not isinstance(protocol, str) or protocol not in SETUPS:
+        raise bad_choice("protocol", protocol, SETUPS)
     return protocol
+
+
+def scenario(protocol: str, faults: tuple[Fault, ...] | list[Fault] = (),
+             **options: Any) -> Scenario:
+    """``protocol`` (a key of :data:`SETUPS`) on the lesson's work: the commit protocols
+    with the four services as participants, the sagas with the order saga; runs stop at
+    :data:`HORIZON`."""
+    name, preset = SETUPS[_protocol(protocol)]
+    participants = SERVICES if name in COMMIT_PROTOCOLS else ()
+    return Scenario(name, participants, faults=tuple(faults),
+                    options={"horizon": HORIZON, **preset, **options})
+
+
+def simulate(protocol: str, faults: tuple[Fault, ...] | list[Fault] = (),
+             **options: Any) -> Run:
+    """Run :func:`scenario`."""
+    return scenario(protocol, faults, **options).run()
+
+
+def coordinating_side(protocol: str) -> list[str]:
+    """The coordinator's side of the lesson's partition: the driving node, the protocol's
+    other helper nodes (Paxos Commit's acceptors), orders and inventory."""
+    names = scenario(protocol).roster.names
+    helpers = [n for n in names if n not in SERVICES and n != DRIVER[protocol]]
+    return [DRIVER[protocol], *helpers, "orders", "inventory"]
+
+
+def cut(protocol: str, at: int, healed: bool) -> tuple[Fault, ...]:
+    """The lesson's partition at ``at`` ms ({payment, shipping} cut off from the
+    coordinator's side), healed at :data:`HEAL_AT` if ``healed``."""
+    faults = (partition(coordinating_side(protocol), ["payment", "shipping"], at_time=at),)
+    return (*faults, heal(at_time=HEAL_AT)) if healed else faults
 
 
 def plan(name: str, protocol: str) -> tuple[Fault, ...]:
@@ -75,35 +128,19 @@ def plan(name: str, protocol: str) -> tuple[Fault, ...]:
         raise bad_choice("fault plan", name, PLANS)
     protocol = _protocol(protocol)
     driver = DRIVER[protocol]
-    healed = (heal(at_time=HEAL_AT),) if name.endswith("healed at 300") else ()
+    healed = name.endswith("healed at 300")
     if name == "no fault":
         return ()
     if name.startswith("coordinator crash"):
         back = (recover(driver, at_time=RECOVER_AT),) if name.endswith("back at 300") else ()
         return (crash(driver, at_time=CRASH_AT), *back)
     if name == "payment fails":
-        commit = protocol in ("2pc", "3pc")
+        commit = SETUPS[protocol][0] in COMMIT_PROTOCOLS
         return (vote_no("payment") if commit else fail_step("process_payment"),)
     if name.startswith("partition"):
-        return (partition([driver, "orders", "inventory"], ["payment", "shipping"],
-                          at_time=CUT_AT), *healed)
-    return (partition(["payment"], when=f"payment logs {WORK_RECORD[protocol]}"), *healed)
-
-
-def scenario(protocol: str, faults: tuple[Fault, ...] | list[Fault] = (),
-             **options: Any) -> Scenario:
-    """``protocol`` on the lesson's work: 2PC and 3PC with the four services as
-    participants, the sagas with the order saga; runs stop at :data:`HORIZON`."""
-    protocol = _protocol(protocol)
-    participants = SERVICES if protocol in ("2pc", "3pc") else ()
-    return Scenario(protocol, participants, faults=tuple(faults),
-                    options={"horizon": HORIZON, **options})
-
-
-def simulate(protocol: str, faults: tuple[Fault, ...] | list[Fault] = (),
-             **options: Any) -> Run:
-    """Run :func:`scenario`."""
-    return scenario(protocol, faults, **options).run()
+        return cut(protocol, CUT_AT, healed)
+    lost = (partition(["payment"], when=f"payment logs {WORK_RECORD[protocol]}"),)
+    return (*lost, heal(at_time=HEAL_AT)) if healed else lost
 
 
 def run_plan(name: str, protocol: str, **options: Any) -> Run:
@@ -132,13 +169,29 @@ def single_crashes(protocol: str) -> Iterator[tuple[Fault, ...]]:
             yield (fault, recover(node, at_time=RECOVER_AT))
 
 
+def outcomes(protocol: str, plans: Iterable[tuple[Fault, ...]]) -> list[str]:
+    """The outcome of ``protocol`` under each plan (runs without a trace, for speed)."""
+    return [scenario(protocol, faults).run(record=False).outcome for faults in plans]
+
+
+def half_transfer(run: Run) -> tuple[int, int, int, int] | None:
+    """What lesson 01's auditor (a reader that takes no locks) sees in a commit run: the
+    first and last ms at which the committed balances do not add up, the total it reads
+    furthest from the true one, and the true total; None if it never sees that."""
+    seen = half_transfers(run)
+    if not seen:
+        return None
+    before = sum(balances_after(run.participants, run.scenario.options, {}).values())
+    worst = max(seen, key=lambda row: abs(row.total - before)).total
+    return seen[0].time, seen[-1].time, worst, before
+
+
 def _unfinished(run: Run) -> bool:
     return run.outcome in ("blocked", "stuck")
 
 
 # --- showing runs --------------------------------------------------------------------------
 CELL = "border:1px solid #999;padding:3px 6px;text-align:left;vertical-align:top"
-COMMIT_PROTOCOLS = ("2pc", "3pc")
 
 
 def _row(values: Iterable[Any], tag: str) -> str:
@@ -220,12 +273,19 @@ def _three_pc_count() -> Exercise:
                "more round trip, two more message delays and a forced PRECOMMITTED record at "
                "every participant for not blocking when the coordinator crashes.",
         example=lambda n: 6 * n,
+        wrong=((lambda n: 4 * n, "the run sent 6"),  # 2PC's count
+               (lambda n: 3 * n, "the run sent 6"),  # one message per phase
+               (lambda n: 5 * n, "the run sent 6")),  # no ACK after DO_COMMIT
     )
 
 
 # --- exercise: the protocol that never blocks on a coordinator crash ----------------------
 _ALIASES = {"orchestration": "saga", "saga (orchestration)": "saga",
-            "choreography": "saga-choreography", "saga (choreography)": "saga-choreography"}
+            "choreography": "saga-choreography", "saga (choreography)": "saga-choreography",
+            "paxos": "paxos-commit", "paxos commit": "paxos-commit"}
+# The protocols that the runs show pass the exercise (tests check both, and only them).
+NEVER_BLOCKED = ("3pc", "paxos-commit")
+MOMENTS = range(0, 100, 5)  # the partition sweep's cut times (ms)
 
 
 def _chosen_protocol(answer: Any) -> str:
@@ -252,6 +312,24 @@ def _faults_text(run: Run) -> str:
     return " and ".join(f.describe() for f in run.scenario.faults)
 
 
+def under_cuts(protocol: str) -> tuple[int, int]:
+    """Of the partition sweep's moments (never healed): how many runs end inconsistent,
+    and how many unfinished."""
+    ends = outcomes(protocol, (cut(protocol, t, False) for t in MOMENTS))
+    return ends.count("inconsistent"), sum(e in ("blocked", "stuck") for e in ends)
+
+
+def _partition_note(protocol: str) -> str:
+    split, waits = under_cuts(protocol)
+    other = next(p for p in NEVER_BLOCKED if p != protocol)
+    o_split, o_waits = under_cuts(other)
+    return (f"Under the partitions of section 5 (never healed) {LABELS[protocol]} splits in "
+            f"{split} of the {len(MOMENTS)} cut moments and waits in {waits}; "
+            f"{LABELS[other]} passes this test too, and splits in {o_split} (waits in "
+            f"{o_waits}). Only Paxos Commit never guesses: it decides by a majority of "
+            "acceptors or waits.")
+
+
 @register("choose-never-blocks")
 def _never_blocks() -> Exercise:
     def check(answer: Any) -> Feedback:
@@ -263,41 +341,42 @@ def _never_blocks() -> Exercise:
         notes = []
         if first is not None:
             notes.append(f"{label} is left unfinished by {unfinished} of the {tried} moments "
-                         f"at which its {DRIVER[protocol]} can crash for good; e.g. "
+                         f"at which its {DRIVER[protocol]} can crash for good: "
                          f"'{_faults_text(first)}' ends {first.outcome}.")
         if split is not None:
             notes.append(f"And {broken} of {crashes} single-crash plans break atomicity: "
-                         f"'{_faults_text(split)}' ends inconsistent ({split.violations[0]}).")
+                         f"'{_faults_text(split)}' ends inconsistent.")
         if notes:
             return Feedback(False, " ".join(notes))
         return Feedback(True, f"{label}: none of the {tried} moments at which the coordinator "
-                              f"can crash for good leaves it blocked (the participants run the "
-                              f"termination protocol), and none of {crashes} single-crash "
-                              "plans, of any node, with or without a restart, breaks "
-                              "atomicity. Only when a timeout lies (a slow link, a "
-                              "partition) does 3PC split, as lessons 04 and 05 showed.")
+                              f"can crash for good leaves it unfinished, and none of {crashes} "
+                              "single-crash plans, of any node, with or without a restart, "
+                              "breaks atomicity. " + _partition_note(protocol))
 
     return Exercise(
         name="choose-never-blocks",
-        prompt="Which protocol, among '2pc', '3pc', 'saga' and 'saga-choreography', is never "
-               "left unfinished (blocked, or a saga stuck) by a crash of its coordinator, "
-               "orchestrator or broker that never comes back, and never loses atomicity "
-               "(ends inconsistent) when the only failures are crashes? Answer with its name.",
+        prompt="Which protocol, among '2pc', '3pc', 'paxos-commit', 'saga' and "
+               "'saga-choreography', is never left unfinished (blocked, or a saga stuck) by a "
+               "crash of its coordinator, orchestrator or broker that never comes back, and "
+               "never loses atomicity (ends inconsistent) when the only failures are crashes? "
+               "Answer with its name; if more than one qualifies, any of them.",
         checker=check,
         hints=(
             "Look at the lesson's single-point-of-failure table (section 3.3): whose "
             "transaction finishes with its coordinator gone for good?",
             "A saga's services hold no locks, but does the saga finish without its "
             "orchestrator, or its broker?",
-            "Only one protocol lets the participants decide among themselves.",
+            "Two protocols let other nodes finish without the coordinator: one by a "
+            "termination protocol among the participants, one by a majority of acceptors.",
         ),
-        answer="'3pc': its participants time out, elect a new coordinator among themselves "
-               "and decide (commit if one of them is pre-committed, else abort), so a dead "
-               "coordinator never blocks them; with crashes only, the timeouts tell the "
-               "truth and it never splits. 2PC blocks; a saga without its orchestrator or "
-               "broker is stuck, and a service crash right after its local commit leaves the "
-               "orchestrated saga inconsistent.",
-        example="3pc",
+        answer="'3pc' or 'paxos-commit'. 3PC's participants time out, elect a new "
+               "coordinator among themselves and decide; with crashes only the timeouts "
+               "tell the truth, so it never splits. Paxos Commit's acceptors hold every vote, "
+               "and one of them takes over with a higher ballot. The difference shows under "
+               "a partition: 3PC decides on a guess and can split, Paxos Commit waits. 2PC "
+               "blocks; a saga without its orchestrator or broker is stuck.",
+        example="paxos-commit",
+        wrong=(("2pc", "blocked"), ("saga", "stuck"), ("saga-choreography", "stuck")),
     )
 
 
@@ -318,32 +397,33 @@ def _saga_inconsistent() -> Exercise:
     def check(answer: Any) -> Feedback:
         if not isinstance(answer, str) or answer not in PLANS:
             raise bad_choice("fault plan", answer, PLANS)
-        two, saga = run_plan(answer, "2pc"), run_plan(answer, "saga")
+        two, bug = run_plan(answer, "2pc"), run_plan(answer, BUG)
         waited = _in_doubt(two)
         blocks = two.outcome == "blocked" or waited >= RECOVER_AT - CUT_AT
-        if saga.outcome == "inconsistent" and blocks and two.outcome != "inconsistent":
-            rest = (f" until the run stops at {HORIZON} ms" if two.outcome == "blocked"
-                    else f" until the heal, and then 2PC ends {two.outcome}")
-            return Feedback(True, f"under '{answer}' the saga ends inconsistent "
-                                  f"({saga.violations[0]}), while 2PC only blocks: a "
+        if bug.outcome == "inconsistent" and blocks and two.outcome != "inconsistent":
+            good = run_plan(answer, "saga")
+            return Feedback(True, f"under '{answer}' the saga with the bug ends inconsistent "
+                                  f"({bug.violations[0]}), while 2PC only blocks: a "
                                   f"participant waits in doubt, holding its locks, for {waited} "
-                                  f"ms{rest}. Payment committed its part, and nobody heard. "
-                                  "The saga's orchestrator read the silence as a failure, gave "
-                                  "up, and compensated only the steps it knew had applied; a "
-                                  "2PC participant that voted YES never decides alone.")
+                                  "ms. Payment committed its part and nobody heard; the "
+                                  "orchestrator gave up and compensated only the steps it knew "
+                                  "had applied. Registered before the call, the compensation "
+                                  f"runs anyway: that saga ends {good.outcome}, waiting to "
+                                  "refund payment, never inconsistent.")
         parts = [f"under '{answer}' 2PC ends {two.outcome}"
                  + (f" (a participant in doubt for {waited} ms)" if waited else "")]
-        if saga.outcome == "inconsistent":
+        if bug.outcome == "inconsistent":
             parts.append("and the saga inconsistent: but 2PC did more than block")
         else:
-            parts.append(f"and the saga {saga.outcome}: "
-                         f"{_WHY_SAGA.get(saga.outcome, saga.outcome)}")
+            parts.append(f"and the saga with the bug {bug.outcome}: "
+                         f"{_WHY_SAGA.get(bug.outcome, bug.outcome)}")
         return Feedback(False, " ".join(parts) + ".")
 
     return Exercise(
         name="saga-inconsistent-2pc-blocks",
         prompt="Which of the lesson's fault plans (a key of PLANS) makes the orchestrated saga "
-               "end inconsistent, while 2PC, under the same plan, only blocks (a participant "
+               "with the bug (register_compensation='after', the row 'saga-after') end "
+               "inconsistent, while 2PC, under the same plan, only blocks (a participant "
                "waits in doubt; nothing is inconsistent)? Answer with the plan's name.",
         checker=check,
         hints=(
@@ -353,10 +433,15 @@ def _saga_inconsistent() -> Exercise:
             "A remote call has three outcomes: ok, failed, unknown.",
         ),
         answer="'payment cut off' (or the same plan healed at 300): payment forces its part "
-               "and is cut off before its answer leaves. The orchestrator's call times out "
-               "three times, it gives up and compensates the order and the reservation, but "
-               "the customer stays charged for a cancelled order. 2PC's coordinator misses "
-               "payment's YES and aborts, and payment, PREPARED, waits in doubt with its "
-               "locks until the network heals: blocked, never inconsistent.",
+               "and is cut off before its answer leaves. The buggy orchestrator's call times "
+               "out, it gives up and compensates the order and the reservation, and the "
+               "customer stays charged for a cancelled order. 2PC's payment, PREPARED, waits "
+               "in doubt with its locks until the network heals: blocked, never "
+               "inconsistent. The recommended saga registers payment's refund before the "
+               "call, so it keeps trying to refund: stuck while the cut lasts, compensated "
+               "after the heal.",
         example="payment cut off",
+        wrong=(("partition", "compensated every step it knew"),
+               ("payment fails", "2pc ends aborted"),
+               ("coordinator crash", "stuck")),
     )

@@ -1,0 +1,56 @@
+"""Lesson 10's claims, from runs: the orchestrated saga's baseline is the design lesson 09
+recommends and the 'after' bug is the only saga that a single crash leaves inconsistent;
+Paxos Commit's plans keep its acceptors with the coordinator; every commit protocol lets a
+snapshot reader see half a transfer; choose-never-blocks accepts exactly the protocols the
+runs support."""
+
+from __future__ import annotations
+
+import pytest
+
+import txlib
+from txlib.course import l10_choosing_a_protocol as lesson
+
+
+def test_the_saga_baseline_registers_before_and_only_the_bug_breaks_under_one_crash():
+    assert lesson.scenario("saga").options["register_compensation"] == "before"
+    assert lesson.scenario(lesson.BUG).options["register_compensation"] == "after"
+    baseline = lesson.outcomes("saga", lesson.single_crashes("saga"))
+    bug = lesson.outcomes(lesson.BUG, lesson.single_crashes(lesson.BUG))
+    assert "inconsistent" not in baseline
+    assert bug.count("inconsistent") > 0
+
+
+def test_paxos_commit_keeps_its_acceptors_on_the_coordinators_side():
+    (cut,) = lesson.plan("partition", "paxos-commit")
+    side = next(g for g in cut.groups if "coordinator" in g)
+    assert {"a1", "a2", "a3"} <= set(side)
+    assert lesson.run_plan("coordinator crash", "paxos-commit").outcome == "committed"
+    assert lesson.run_plan("partition", "paxos-commit").outcome == "blocked"
+
+
+@pytest.mark.parametrize("protocol", lesson.COMMIT_PROTOCOLS)
+def test_a_snapshot_reader_sees_half_a_transfer_under_every_commit_protocol(protocol):
+    seen = lesson.half_transfer(lesson.simulate(protocol))
+    assert seen is not None
+    first, last, total, true = seen
+    assert first <= last and total != true
+
+
+def test_choose_never_blocks_accepts_exactly_what_the_runs_support():
+    ex = txlib.exercise("choose-never-blocks")
+    accepted = {p for p in lesson.PROTOCOLS if ex.check(p).ok}
+    assert accepted == set(lesson.NEVER_BLOCKED) == {"3pc", "paxos-commit"}
+    message = ex.check("paxos-commit").message
+    assert "Paxos Commit splits in 0" in message and "3PC passes this test too" in message
+
+
+@pytest.mark.parametrize(("call", "named"), [
+    (lambda: lesson.plan("partition", "xa"), "'xa'"),
+    (lambda: lesson.plan("meteor", "2pc"), "'meteor'"),
+    (lambda: lesson.scenario("paxos"), "'paxos-commit'"),
+])
+def test_bad_names_are_reported_with_the_choices(call, named):
+    with pytest.raises(txlib.TxlibError, match="valid choices") as error:
+        call()
+    assert named in str(error.value)
