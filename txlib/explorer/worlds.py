@@ -62,7 +62,8 @@ Blocking is liveness
     enabled again and again is eventually taken). The analysis is the same for every
     protocol whose roster has deciders; it finds 2PC's blocking when the coordinator
     crashes, and none for Paxos Commit with the coordinator and one acceptor of three
-    down (``benchmarks/explore_paxos_commit.py`` gives the budgets and figures).
+    down (one participant), nor with any one crash (two participants)
+    (``benchmarks/explore_paxos_commit.py`` gives the budgets and figures).
 
 Infinite state spaces
     A protocol whose leaders retry with ever higher ballots (Paxos Commit) has
