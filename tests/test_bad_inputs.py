@@ -122,6 +122,10 @@ def _commit_cases() -> list[Case]:
                             (10**12, "got 1000000000000"), (17, "got 17"), (None, "None")):
         cases.append((f"{paxos}:acceptors={txlib.errors.shown(value)[:24]}",
                       lambda v=value: txlib.simulate(paxos, acceptors=v), fragment))
+    for value, fragment in ((-1, "at least 0"), (1.5, "whole number"), (True, "whole number"),
+                            (10**9 + 1, "at most"), ("1", "whole number")):
+        cases.append((f"{paxos}:max_ballots={txlib.errors.shown(value)[:24]}",
+                      lambda v=value: txlib.simulate(paxos, max_ballots=v), fragment))
     cases += [
         (f"{paxos}:participant named like an acceptor", lambda: txlib.simulate(
             paxos, participants=["p1", "a1"]), "'a1'"),

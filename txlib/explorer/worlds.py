@@ -36,7 +36,11 @@ Events and faults
       ``reorder=False`` only the oldest message of each channel);
     - *timeout*: a pending timer fires (when, see below);
     - *crash X* (``max_crashes``): node X stops between two steps, losing volatile
-      state, timers and unforced log records, as a crash fault does in a timed run;
+      state, timers and unforced log records, as a crash fault does in a timed run.
+      ``max_crashes`` is a number of crashes of any nodes, or a mapping from roles to
+      how many nodes of that role may be down at once (``{"coordinator": 1,
+      "acceptor": 1}``: the leader and one acceptor of three, "at most F acceptors
+      down"; a role not named never crashes);
       and *X crashes in the middle of a step*: right after its k-th send or log write of
       that step, for every k short of its last one (so "the coordinator crashes after
       sending COMMIT to p1 only" is covered); a crash before the step or after its last
@@ -47,6 +51,29 @@ Events and faults
       split), and later, possibly, the partition heals.
     The fault budget used is part of the state. The explorer draws nothing at random:
     network probabilities (``loss``, ``duplicate``) are refused; use ``max_drops``.
+
+Blocking is liveness
+    Within the explored graph (finite when the search is complete), "no blocking
+    state" says: from every reachable state, every live participant can still decide
+    by ordinary events alone (no further fault, no restart: a crashed leader never
+    returns). In a finite graph that is the liveness property "every continuation
+    without further faults leads every live participant to decide", for every
+    continuation that does not starve an event forever (strong fairness: an event
+    enabled again and again is eventually taken). The analysis is the same for every
+    protocol whose roster has deciders; it finds 2PC's blocking when the coordinator
+    crashes, and none for Paxos Commit with the coordinator and one acceptor of three
+    down (one participant), nor with any one crash (two participants)
+    (``benchmarks/explore_paxos_commit.py`` gives the budgets and figures).
+
+Infinite state spaces
+    A protocol whose leaders retry with ever higher ballots (Paxos Commit) has
+    infinitely many states once a crash or a partition makes a leader take over. The
+    explorer does not cut such runs silently; the protocol bounds them itself with an
+    ordinary option (Paxos Commit's ``max_ballots``: how many ballots above 0 each node
+    may start). The protocol names the bounds to explore with
+    (:attr:`~txlib.protocols.base.Protocol.explore_options`); :func:`explore` uses them
+    unless given other values, and the result's settings show them, since what is
+    proved is proved for the bounded protocol.
 
 Timeouts: the semantics chosen, and why
     A timed run fires a timer at its due time. The explorer ignores time, so it must say
@@ -92,10 +119,12 @@ from __future__ import annotations
 
 import hashlib
 import marshal
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..engine.records import Message
+from ..engine.roster import Roster
 from ..engine.scheduler import MessageEntry, PendingEvent, TimerDue
 from ..engine.world import World
 from ..errors import TxlibError, bad_choice
@@ -164,6 +193,7 @@ class WorldModel(Model[ExploredWorld]):
         recoveries: bool,
         timeouts: str,
         invariants: Sequence[str | Invariant] | None = None,
+        max_down: Mapping[str, int] | None = None,
     ) -> None:
         for f in scenario.faults:
             if f.at_time is not None:
@@ -175,6 +205,9 @@ class WorldModel(Model[ExploredWorld]):
         self.roster = scenario.roster
         self.participants = self.roster.deciders  # whose decisions blocking is about
         self.max_crashes = max_crashes
+        # role -> most nodes of that role down at once (None: any node may crash)
+        self.max_down = None if max_down is None else dict(max_down)
+        self._role = self.roster.roles
         self.max_drops = max_drops
         self.max_partitions = 1 if partitions else 0
         self.recoveries = recoveries
@@ -247,7 +280,7 @@ class WorldModel(Model[ExploredWorld]):
         can_crash = used.crashes < self.max_crashes
         for event, entry in self.events(w):
             c = w.clone()
-            watches = self._watch(c, event) if can_crash else []
+            watches = self._watch(c, event, self.may_crash) if can_crash else []
             self.take(c, event, entry)
             if watches:
                 c.unwatch()
@@ -262,7 +295,8 @@ class WorldModel(Model[ExploredWorld]):
                     out.append((CrashDuring(event, node, k, did[k - 1]), c2))
         faults: list[FaultAction] = []
         if can_crash:
-            faults += [Crash(name) for name, slot in w.nodes.items() if slot.up]
+            faults += [Crash(name) for name, slot in w.nodes.items()
+                       if slot.up and self.may_crash(w, name)]
         if self.recoveries and used.restarts < used.crashes:
             faults += [Recover(name) for name, slot in w.nodes.items() if not slot.up]
         if used.drops < self.max_drops:
@@ -277,16 +311,26 @@ class WorldModel(Model[ExploredWorld]):
             out.append((fault, c))
         return out
 
+    def may_crash(self, w: World, node: str) -> bool:
+        """Whether the per-role bound (``max_down``) lets up node ``node`` crash now:
+        fewer nodes of its role than the bound are down (always, without a bound)."""
+        if self.max_down is None:
+            return True
+        role = self._role[node]
+        down = sum(1 for n, slot in w.nodes.items() if not slot.up and self._role[n] == role)
+        return down < self.max_down.get(role, 0)
+
     @staticmethod
-    def _watch(w: World, event: Event) -> list[tuple[str, list[str]]]:
-        """Watch the node(s) that act in ``event``: (node, what it does) for each."""
+    def _watch(w: World, event: Event,
+               may_crash: Callable[[World, str], bool]) -> list[tuple[str, list[str]]]:
+        """Watch the node(s) that act in ``event`` and may crash: (node, what it does)."""
         if isinstance(event, Start):
             names = [n for n, s in w.nodes.items() if s.up]
         elif isinstance(event, Deliver):
             names = [event.message.dst] if w.nodes[event.message.dst].up else []
         else:
             names = [event.node]
-        return [(n, w.watch(n).did) for n in names]
+        return [(n, w.watch(n).did) for n in names if may_crash(w, n)]
 
     @staticmethod
     def take(w: World, event: Event, entry: PendingEvent | None) -> None:
@@ -403,6 +447,27 @@ def _protocol_of(target: str | Protocol | Scenario) -> tuple[Protocol, Scenario 
     return get_protocol(target), None
 
 
+def crash_budget(max_crashes: int | Mapping[str, int],
+                 roster: Roster) -> tuple[int, dict[str, int] | None]:
+    """``max_crashes`` as (total crashes, per-role bound on nodes down at once or None).
+
+    A whole number bounds the crashes of any nodes. A mapping from roles to whole
+    numbers, e.g. ``{"coordinator": 1, "acceptor": 1}``, lets at most that many nodes of
+    each role be down at once (a role not named never crashes), and at most their sum
+    crash in all: "the leader and at most F acceptors fail".
+    """
+    if not isinstance(max_crashes, Mapping):
+        return max_crashes, None
+    roles = tuple(dict.fromkeys(roster.roles.values()))
+    for role, n in max_crashes.items():
+        if role not in roles:
+            raise bad_choice("role in max_crashes", role, roles)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise TxlibError(f"max_crashes[{role!r}] must be a whole number of 0 or more, "
+                             f"got {n!r}")
+    return sum(max_crashes.values()), dict(max_crashes)
+
+
 # A search stops (reported incomplete, never silently) after this many distinct states
 # unless given another budget: about 300 MB and a minute, where a learner still waits.
 DEFAULT_MAX_STATES = 200_000
@@ -412,7 +477,7 @@ def explore(
     protocol: str | Protocol | Scenario = "2pc",
     *,
     participants: int | Sequence[str] | None = None,
-    max_crashes: int = 1,
+    max_crashes: int | Mapping[str, int] = 1,
     max_drops: int = 0,
     partitions: bool = False,
     recoveries: bool = False,
@@ -434,7 +499,9 @@ def explore(
     faults are refused). ``participants`` defaults to 2 for a commit protocol (keep it
     small: the state space grows fast) and to the protocol's own otherwise (a saga's
     services). ``max_crashes``, ``max_drops``, ``partitions`` and ``recoveries`` set the
-    fault budget; ``timeouts`` is ``"synchronous"`` or ``"asynchronous"`` (see the
+    fault budget (``max_crashes`` may map roles to how many of their nodes may be down
+    at once, e.g. ``{"coordinator": 1, "acceptor": 1}``, see :func:`crash_budget`);
+    ``timeouts`` is ``"synchronous"`` or ``"asynchronous"`` (see the
     module docstring). ``invariants`` (None: the protocol's own) lists names of a commit
     protocol's invariants (:data:`txlib.properties.INVARIANTS`) and functions of the
     world returning a reason (or None); any other protocol is always checked against
@@ -443,7 +510,9 @@ def explore(
     defaults to :data:`DEFAULT_MAX_STATES`. ``progress``: None shows a progress bar in a
     terminal or a notebook if the search lasts, True always, False never. Other keyword
     arguments are protocol
-    options, as for :func:`txlib.simulate`.
+    options, as for :func:`txlib.simulate`; the protocol's
+    :attr:`~txlib.protocols.base.Protocol.explore_options` (the bounds that make its
+    state space finite) apply unless given here or in the scenario.
 
     Returns an :class:`~txlib.explorer.search.Exploration`: distinct states, transitions,
     depth, time, whether it was complete, each invariant's shortest violation, and (for
@@ -455,6 +524,8 @@ def explore(
     if max_states is None:
         max_states = DEFAULT_MAX_STATES
     for name, value in (("max_crashes", max_crashes), ("max_drops", max_drops)):
+        if isinstance(value, Mapping) and name == "max_crashes":
+            continue  # checked against the roster's roles below
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise TxlibError(f"{name} must be a whole number of 0 or more, got {value!r}")
     for name, flag in (("partitions", partitions), ("recoveries", recoveries),
@@ -472,7 +543,8 @@ def explore(
     if base is not None:
         if participants is not None or options:
             raise TxlibError("give participants and options in the scenario, not to explore")
-        scenario = base
+        bounds = {k: v for k, v in proto.explore_options.items() if k not in base.options}
+        scenario = replace(base, options={**base.options, **bounds}) if bounds else base
     else:
         if participants is None:  # two for a commit protocol; the protocol's own otherwise
             names = participant_names(2) if isinstance(proto, CommitProtocol) else ()
@@ -481,20 +553,22 @@ def explore(
             if len(names) > MAX_PARTICIPANTS:
                 raise TxlibError(f"the explorer takes at most {MAX_PARTICIPANTS} participants "
                                  f"(states grow exponentially with them), got {len(names)}")
-        scenario = Scenario(proto.name, names, options=dict(options))
+        scenario = Scenario(proto.name, names, options={**proto.explore_options, **options})
     config = proto.make_config(scenario.participants, scenario.options)
     if getattr(config, "loss", 0) or getattr(config, "duplicate", 0):
         raise TxlibError("the explorer makes every choice itself: set loss and duplicate to 0 "
                          "and use max_drops for lost messages")
-    model = WorldModel(proto, scenario, config, max_crashes=max_crashes, max_drops=max_drops,
+    total, max_down = crash_budget(max_crashes, scenario.roster)
+    model = WorldModel(proto, scenario, config, max_crashes=total, max_drops=max_drops,
                        partitions=partitions, recoveries=recoveries, timeouts=timeouts,
-                       invariants=None if invariants is None else tuple(invariants))
+                       invariants=None if invariants is None else tuple(invariants),
+                       max_down=max_down)
     if timeouts == "asynchronous" and max_depth is None and max_states is None and (
             max_seconds is None):
         # Timers that fire at any moment can re-send faster than messages arrive: the
         # state space of a protocol that retries is infinite, so bound the search.
         max_depth = ASYNC_DEPTH
-    settings: dict[str, Any] = {"crashes": max_crashes}
+    settings: dict[str, Any] = {"crashes": max_crashes if max_down is None else max_down}
     if max_drops:
         settings["drops"] = max_drops
     if partitions:
@@ -502,6 +576,8 @@ def explore(
     if recoveries:
         settings["recoveries"] = True
     settings["timeouts"] = timeouts
+    for option in proto.explore_options:  # the bounds the claim is about
+        settings[option] = scenario.options[option]
     return search(model, max_states=max_states, max_seconds=max_seconds, max_depth=max_depth,
                   stop_on_violation=stop_on_violation, blocking=blocking, progress=progress,
                   settings=settings)

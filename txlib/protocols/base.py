@@ -41,6 +41,9 @@ class Protocol:
     machines: ClassVar[tuple[StateMachine, ...]]
     # Every outcome ``judge`` can give, and its kind (txlib.properties.outcomes).
     outcomes: ClassVar[dict[str, str]]
+    # Options the exhaustive explorer uses unless told otherwise: the bounds that make
+    # the protocol's state space finite (e.g. how many ballots a leader may start).
+    explore_options: ClassVar[dict[str, Any]] = {}
 
     # --- nodes --------------------------------------------------------------------
     def default_participants(self, options: dict[str, Any]) -> tuple[str, ...]:

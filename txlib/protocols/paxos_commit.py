@@ -25,7 +25,9 @@ acceptor accepted), then phase 2 with the value the majority's answers force, or
 over after ``takeover_timeout`` plus ``takeover_gap`` per rank (``a1`` first), with
 its own ballot, and announces the outcome to everyone. Ballot ``b > 0`` belongs to
 node ``b % (acceptors + 1)`` (0 the coordinator, ``i`` acceptor ``ai``), so two
-leaders never share one; a leader forces each ballot before using it. An acceptor
+leaders never share one; a leader forces each ballot before using it
+(``max_ballots`` bounds how many each node starts: no bound by default, 1 when
+explored). An acceptor
 forces its promises and accepted values before answering; a participant forces its
 vote. An acceptor that sees a higher ballot answers REJECT, and the lower leader
 stands by.
@@ -41,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..engine.config import MAX_NUMBER
 from ..engine.node import Context, Role
 from ..engine.records import Message
 from ..engine.roster import NodeSpec, Roster
@@ -92,6 +95,15 @@ class PaxosCommitConfig(CommitConfig):
     ``takeover_timeout`` and ``takeover_gap``, how long an asked acceptor waits for a
     leader before taking over (plus one gap per rank); ``phase_timeout``, how long a
     leader waits for a majority before sending a phase again.
+
+    ``max_ballots``: the most ballots above 0 any one node starts (its LEAD records);
+    a node that has started that many never leads again (it still accepts, learns and
+    answers). The default, :data:`~txlib.engine.config.MAX_NUMBER`, is no bound in
+    practice. It exists for the explorer: every takeover uses a higher ballot, so with
+    a crash the reachable states are infinite; bounding each node's ballots makes them
+    finite, and what the explorer then proves holds for every run in which no node
+    starts more than ``max_ballots`` ballots. ``max_ballots=0`` turns takeovers off
+    (then a leader crash blocks, as in 2PC).
     """
 
     AT_LEAST_ONE: ClassVar[frozenset[str]] = frozenset(
@@ -104,6 +116,7 @@ class PaxosCommitConfig(CommitConfig):
     takeover_timeout: int = 100
     takeover_gap: int = 60
     phase_timeout: int = 60
+    max_ballots: int = MAX_NUMBER
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -269,10 +282,15 @@ class Leader(Role):
         return max([int(ctx.vars.get("maxbal", 0)), *logged])
 
     # phases ------------------------------------------------------------------------
+    def _may_lead(self, ctx: Context) -> bool:
+        """False once this node has started ``max_ballots`` ballots (LEAD records)."""
+        started = sum(1 for r in ctx.log_records if r.record == "LEAD")
+        return started < self.config.max_ballots
+
     def _start_ballot(self, ctx: Context) -> None:
         chosen = ctx.vars.setdefault("chosen", {})
         todo = [p for p in self.participants if p not in chosen]
-        if not todo:
+        if not todo or not self._may_lead(ctx):
             return
         bal = next_ballot(self.owner, self._highest_ballot(ctx), self.classes)
         ctx.vars["maxbal"] = bal
@@ -400,7 +418,7 @@ class Coordinator(Leader, CommitCoordinator):
         outcome = ctx.vars.get("outcome")
         if outcome is not None:
             ctx.send(msg.src, "COMMIT" if outcome == "commit" else "ABORT", tx=self.config.tx)
-        elif ctx.state == "STANDBY":
+        elif ctx.state == "STANDBY" and self._may_lead(ctx):
             ctx.set_state("RECOVERING")
             self._start_ballot(ctx)
         elif ctx.state == "RECOVERING" and not self._leading(ctx):
@@ -414,7 +432,7 @@ class Coordinator(Leader, CommitCoordinator):
         self._told(ctx, "abort")
 
     def on_timer(self, ctx: Context, name: str) -> None:
-        if name == "votes" and ctx.state == "WAIT":
+        if name == "votes" and ctx.state == "WAIT" and self._may_lead(ctx):
             ctx.set_state("RECOVERING")
             self._start_ballot(ctx)
         elif name == "retry" and ctx.state == "RECOVERING" and not self._leading(ctx):
@@ -577,8 +595,8 @@ class Participant(CommitParticipant):
     def _ask(self, ctx: Context) -> None:
         """Ask the leader; from the second time on, the acceptors too (one of them
         takes over if the leader stays silent)."""
-        asked = ctx.vars.get("asked", 0)
-        ctx.vars["asked"] = asked + 1
+        asked = ctx.vars.get("asked", False)
+        ctx.vars["asked"] = True  # whether, not how often: a count would grow forever
         targets = [COORDINATOR, *(self.config.acceptor_names if asked else ())]
         ctx.broadcast(targets, "DECISION_REQ", tx=self.config.tx)
         ctx.set_timer("decision", self.config.retry_interval)
@@ -745,7 +763,8 @@ class Acceptor(Leader):
             self._flush(ctx)
         elif name == "takeover":
             ctx.vars.pop("armed", None)
-            if ctx.vars.get("outcome") is None and not self._leading(ctx):
+            if (ctx.vars.get("outcome") is None and not self._leading(ctx)
+                    and self._may_lead(ctx)):
                 ctx.set_state("LEADING")
                 self._start_ballot(ctx)
         else:
@@ -801,6 +820,10 @@ class PaxosCommit(CommitProtocol):
     machines = (COORDINATOR_MACHINE, PARTICIPANT_MACHINE, ACCEPTOR_MACHINE)
     coordinator_class = Coordinator
     participant_class = Participant
+    # Each takeover uses a higher ballot: explored without a bound, the states are
+    # infinite. One ballot above 0 per node covers a coordinator's own recovery and a
+    # takeover by each acceptor (the figures: benchmarks/explore_paxos_commit.py).
+    explore_options: ClassVar[dict[str, Any]] = {"max_ballots": 1}
 
     def check_participants(self, participants: tuple[str, ...], options: dict[str, Any]) -> None:
         names = acceptor_names(acceptor_count(options.get("acceptors", DEFAULT_ACCEPTORS)))
