@@ -224,6 +224,17 @@ def explored(result: Exploration) -> str:
     return f"{result.model}: {result.states:,} states, depth {result.depth} ({bound}): {found}"
 
 
+def liveness(result: Exploration) -> str:
+    """Whether a search found a blocking state, in one line without its timing."""
+    bound = "complete" if result.complete else f"stopped by {result.stopped_by}"
+    settings = ", ".join(f"{k}={v}" for k, v in result.settings.items())
+    head = f"{result.model} ({settings}): {result.states:,} states ({bound})"
+    if result.blocking is None:
+        return f"{head}: no blocking state"
+    return (f"{head}: {result.blocking_states:,} blocking states, the first after "
+            f"{plural(result.blocking.depth, 'step')}")
+
+
 # --- exercises -----------------------------------------------------------------------------
 CRASH_EXAMPLE = "[txlib.crash('a1', at_step=0)]"
 
