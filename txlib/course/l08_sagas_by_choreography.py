@@ -200,6 +200,9 @@ def _lose_an_event() -> Exercise:
                "outbox the event is part of the committed record, and the relay publishes "
                "it when inventory comes back.",
         example=crash("inventory", when="inventory logs LOCAL_TX"),
+        wrong=((crash("inventory", when="inventory receives EVENT"), "no event was lost"),
+               (crash("inventory", at_step=6), "a step boundary"),
+               (crash("broker", when="broker logs EVENT"), "the dual write is in the services")),
     )
 
 
@@ -238,6 +241,22 @@ def charge_once(store: Store, ctx: Context) -> dict[str, Any]:
     payment_id = f"PAY-{ctx['saga_id']}"
     if payment_id in store["payments"]:
         return {"payment_id": payment_id}  # already charged: the same reply, no effect
+    return ecommerce.process_payment(store, ctx)
+
+
+def charge_once_per_customer(store: Store, ctx: Context) -> dict[str, Any]:
+    """A plausible wrong answer: the customer is the key, so an earlier order's payment
+    makes this one look like a duplicate."""
+    if any(p["customer"] == ctx["customer_id"] for p in store["payments"].values()):
+        return {"payment_id": f"PAY-{ctx['saga_id']}"}
+    return ecommerce.process_payment(store, ctx)
+
+
+def charge_unless_the_event_says_paid(store: Store, ctx: Context) -> dict[str, Any]:
+    """A plausible wrong answer: it looks for the payment id in the event, but every copy
+    of the event carries the same context, without one."""
+    if ctx.get("payment_id"):
+        return {"payment_id": ctx["payment_id"]}
     return ecommerce.process_payment(store, ctx)
 
 
@@ -365,6 +384,9 @@ def _idempotent_consumer() -> Exercise:
                "it is checked and written in the same local transaction as the charge, so a "
                "crash can never separate the two.",
         example=charge_once,
+        wrong=((ecommerce.process_payment, "charged 2 times"),
+               (charge_once_per_customer, "only PAY-S0"),
+               (charge_unless_the_event_says_paid, "charged 2 times")),
     )
 
 
@@ -417,7 +439,10 @@ def _no_invented_event() -> Exercise:
             return Feedback(True, f"{design}: " + "; ".join(notes) + ". The change and its "
                                   "event are committed in one local transaction, so no crash "
                                   "can separate them: nothing is invented, nothing is lost.")
-        return Feedback(False, f"{design}: " + "; ".join(notes) + ".")
+        failed = [note for note, r in zip(notes, runs.values(), strict=True)
+                  if r.outcome != "completed" or r.violations]
+        return Feedback(False, f"{design}: {failed[0]}. Each order of two separate writes "
+                               "has a crash that falls between them.")
 
     return Exercise(
         name="choreo-no-invented-event",
@@ -439,4 +464,7 @@ def _no_invented_event() -> Exercise:
                "then commit' invents an event when it crashes in between; 'commit, then "
                "publish' loses one.",
         example={"outbox": True},
+        wrong=(({"outbox": False, "publish_first": False}, "lost event"),
+               ({"outbox": False, "publish_first": True}, "invented event"),
+               ({"outbox": True, "publish_first": True}, "only applies without the outbox")),
     )

@@ -148,6 +148,13 @@ def unmove_once(store: Store, ctx: Context) -> None:
     store["stock"][ctx["item"]] -= qty
 
 
+def subtract_the_qty(store: Store, ctx: Context) -> None:
+    """A plausible wrong answer: take the move back by the input's quantity, whether or
+    not it is still on record (so a second copy takes it back again)."""
+    store["stock"][ctx["item"]] -= ctx["qty"]
+    store["moves"].pop(ctx["saga_id"], None)
+
+
 def undo_saga(compensation: Callable[[Store, Context], None],
               name: str = "design-your-compensation") -> Saga:
     """The stock-move saga (move the stock, then settle the bill) with ``compensation``
@@ -201,6 +208,9 @@ def _survive_a_duplicate() -> Exercise:
                "and changes nothing; subtracting commutes with B's sale, so B's units stay "
                "sold.",
         example=unmove_once,
+        wrong=((subtract_the_qty, "arrives twice"),
+               (isolation.restore_stock, "two sales run at once"),
+               (isolation.unmove_stock, "the count is off")),
     )
 
 
@@ -301,6 +311,12 @@ def _pick_the_countermeasure() -> Exercise:
                "Only the countermeasures that keep B away from A's unfinished change, the "
                "lock and the reordering, fix those.",
         example={s: set(cms) for s, cms in COUNTERMEASURE_ANSWER.items()},
+        wrong=(({s: {"commutative"} for s in SITUATIONS},
+                "'dirty read': 'commutative' does not fix it"),
+               ({s: set(COUNTERMEASURES) for s in SITUATIONS}, "'commutative' does not fix it"),
+               ({"lost update": {"commutative"}, "dirty read": {"semantic lock", "reordered"},
+                 "dirty read, restore": {"semantic lock", "reordered"}},
+                "'lost update': 'semantic lock' is missing")),
     )
 
 
@@ -385,8 +401,10 @@ def _barrier_against_hanging() -> Exercise:
         if "a" in chosen:
             notes.append("Rule (a) never acted in this run: no command arrived twice "
                          "(it stops duplicates, not late arrivals).")
-        if chosen != needed:
-            return Feedback(False, " ".join(notes))
+        if chosen != needed:  # one note at a time: the first thing to reconsider
+            n = len(notes) - 1
+            more = f" ({n} more rule{'s' if n > 1 else ''} to reconsider.)" if n else ""
+            return Feedback(False, notes[0] + more)
         return Feedback(True, f"the Cancel reached payment first ({_at(acted['b'])}) and "
                               "found no Try: rule (b) released nothing and recorded the "
                               f"Cancel. The Try came later ({_at(acted['c'])}), found that "
@@ -413,4 +431,7 @@ def _barrier_against_hanging() -> Exercise:
                "part here. DTM's barrier does both with one insert: a Cancel inserts the "
                "Try's row itself, so the late Try's insert finds it and does nothing.",
         example={"b", "c"},
+        wrong=(({"c"}, "rule (b) recorded it anyway"),
+               ({"a", "b", "c"}, "rule (a) never acted"),
+               ({"a"}, "turned the late Try away")),
     )
