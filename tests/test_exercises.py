@@ -113,3 +113,18 @@ def test_choice_sets_accept_one_name_and_tidy_names():
     assert checking.choice_set("after", ("after", "before"), "setting", "") == {"after"}
     assert checking.choice_set([" Before "], ("after", "before"), "setting", "",
                                checking.tidy) == {"before"}
+
+
+def test_the_lamp_cannot_be_shipped_before_it_is_engraved():
+    """Issue 13 item 5: shipping before engraving was accepted and praised. The exercise
+    refuses it, and the saga itself cannot complete in that order."""
+    from txlib.course.l07_sagas_by_orchestration import lamp_saga
+
+    shipped_first = ["place_order", "reserve_lamp", "charge_card", "hand_to_courier",
+                     "engrave_lamp"]
+    verdict = txlib.exercise("saga-order-around-the-pivot").check(shipped_first)
+    assert not verdict.ok and "the courier needs the engraved lamp" in verdict.message
+    run = lamp_saga(shipped_first, pivot=False).simulate()
+    assert run.outcome == "compensated"
+    assert run.logs["courier"][-1].data["reply"]["body"]["reason"].startswith(
+        "the courier needs the engraved lamp")

@@ -180,16 +180,23 @@ def choices_against_runs(chosen: Mapping[str, Collection[str]], options: Sequenc
                          missing: Callable[[str, str, Run], str],
                          wrong: Callable[[str, str, Run], str]) -> Feedback | None:
     """Feedback on the :func:`disagreements` of ``chosen`` with the runs, None if there
-    are none: for each, ``missing(key, option, run)`` if the run ends consistent (the
-    option should have been chosen), else ``wrong(key, option, run)``; ``noun`` names
-    the keys in the score, e.g. 'plans'."""
+    are none: the score, then one counterexample, ``wrong(key, option, run)`` for an
+    option chosen whose run does not end consistent if there is one, else
+    ``missing(key, option, run)`` for one left out whose run does, then how many more
+    entries differ; ``noun`` names the keys in the score, e.g. 'plans'."""
     found = list(disagreements(chosen, options, run_of))
     if not found:
         return None
-    notes = [missing(key, option, run) if ends_consistent(run) else wrong(key, option, run)
-             for key, option, run in found]
+    # One counterexample, not a wall of text: an option chosen that fails if there is
+    # one (the run shows it), else one left out that works; then how many more differ.
+    bad = [(key, option, run) for key, option, run in found if not ends_consistent(run)]
+    key, option, run = (bad or found)[0]
+    note = wrong(key, option, run) if bad else missing(key, option, run)
+    more = len(found) - 1
+    rest = (f" {more} more {'entry differs' if more == 1 else 'entries differ'} from the "
+            "runs." if more else "")
     wrong_keys = {key for key, _, _ in found}
-    return Feedback(False, score(len(chosen), len(wrong_keys), noun) + " ".join(notes))
+    return Feedback(False, score(len(chosen), len(wrong_keys), noun) + note + rest)
 
 
 def wrong_predictions(fn: Callable[[int], Any], sizes: Iterable[int],

@@ -8,9 +8,11 @@ durable log as a table), :func:`story` (the orchestrator's log in one line) and
 The exercises:
 
 - ``saga-order-around-the-pivot``: order the steps of an engraved-lamp order so that no
-  failure ever needs to undo a step that cannot be undone. The checker runs the order as
-  a plain saga with every business failure and reads the domain rules, then runs it with
-  the first step that cannot be undone declared as the pivot;
+  failure ever needs to undo a step that cannot be undone. An order that puts a step
+  before the one it needs (:data:`LAMP_NEEDS`: the courier needs the engraved lamp) is
+  refused outright; otherwise the checker runs the order as a plain saga with every
+  business failure and reads the domain rules, then runs it with the first step that
+  cannot be undone declared as the pivot;
 - ``saga-write-a-refund``: write the compensation of the order saga's payment step. The
   checker runs the saga with it under four fault plans (a failed shipment, two orders at
   once, a compensation registered before a call that never arrived, a duplicated refund)
@@ -132,11 +134,12 @@ def cancel_order(store: Store, ctx: Context) -> None:
         store["orders"][_order(ctx)] = "CANCELLED"
 
 
-def reserve_lamp(store: Store, ctx: Context) -> None:
+def reserve_lamp(store: Store, ctx: Context) -> dict[str, Any]:
     if store["lamps"] < 1:
         raise StepFailed("no lamp left in stock")
     store["lamps"] -= 1
     store["reserved"][_order(ctx)] = 1
+    return {"lamp": _order(ctx)}
 
 
 def release_lamp(store: Store, ctx: Context) -> None:
@@ -158,11 +161,16 @@ def refund_card(store: Store, ctx: Context) -> None:
         store["merchant"] -= ctx["price"]
 
 
-def engrave_lamp(store: Store, ctx: Context) -> None:
+def engrave_lamp(store: Store, ctx: Context) -> dict[str, Any]:
+    if not ctx.get("lamp"):
+        raise StepFailed("no reserved lamp to engrave")
     store["engraved"][_order(ctx)] = ctx["text"]
+    return {"engraved": ctx["text"]}
 
 
 def hand_to_courier(store: Store, ctx: Context) -> None:
+    if not ctx.get("engraved"):
+        raise StepFailed("the courier needs the engraved lamp, and it is not engraved yet")
     store["parcels"][_order(ctx)] = "ON ITS WAY"
 
 
@@ -227,6 +235,11 @@ LAMP_STEPS: dict[str, tuple[str, Callable[..., Any], Callable[..., Any] | None, 
                         "but it always comes"),
 }
 LAMP_CAN_FAIL = ("reserve_lamp", "charge_card")
+# step -> (the step it needs done first, why): the lamp's path through the workshop
+LAMP_NEEDS: dict[str, tuple[str, str]] = {
+    "engrave_lamp": ("reserve_lamp", "the workshop engraves the lamp reserved for the order"),
+    "hand_to_courier": ("engrave_lamp", "the courier needs the engraved lamp"),
+}
 LAMP_ORDER_EXAMPLE = ["place_order", "reserve_lamp", "charge_card", "engrave_lamp",
                       "hand_to_courier"]
 
@@ -275,10 +288,22 @@ def _steps(answer: Any) -> list[str]:
     return names
 
 
+def unmet_need(order: Sequence[str]) -> str | None:
+    """Why ``order`` cannot run at all (a step before the step it needs), or None."""
+    for step, (need, why) in LAMP_NEEDS.items():
+        if order.index(step) < order.index(need):
+            return (f"{step} runs before {need}, but {why}: that order cannot run at all, "
+                    "whatever fails.")
+    return None
+
+
 @register("saga-order-around-the-pivot")
 def _order_around_the_pivot() -> Exercise:
     def check(answer: Any) -> Feedback:
         order = _steps(answer)
+        unmet = unmet_need(order)
+        if unmet:
+            return Feedback(False, unmet)
         plain = lamp_saga(order, pivot=False)
         for step in LAMP_CAN_FAIL:
             run = plain.simulate(faults=[fail_step(step)])
@@ -309,11 +334,13 @@ def _order_around_the_pivot() -> Exercise:
 
     rows = "; ".join(f"{n} ({LAMP_STEPS[n][3]})"
                      for n in sorted(LAMP_STEPS))
+    needs = " and ".join(f"{why} ({need} before {step})"
+                         for step, (need, why) in LAMP_NEEDS.items())
     return Exercise(
         name="saga-order-around-the-pivot",
-        prompt="An order for an engraved lamp has five steps: " + rows + ". Put them in an "
-               "order (a list of names) such that no failure ever needs to undo a step that "
-               "cannot be undone.",
+        prompt="An order for an engraved lamp has five steps: " + rows + ". Two of them "
+               "need another step first: " + needs + ". Put them in an order (a list of "
+               "names) such that no failure ever needs to undo a step that cannot be undone.",
         checker=check,
         hints=(
             "A step that cannot be undone commits you: after it, the saga may only go "
@@ -327,6 +354,16 @@ def _order_around_the_pivot() -> Exercise:
                "pivot. Before it, any failure is compensated; after it, nothing can fail for "
                "good, so a jammed machine or a late van is retried until it works.",
         example=list(LAMP_ORDER_EXAMPLE),
+        wrong=(
+            (["place_order", "reserve_lamp", "charge_card", "hand_to_courier", "engrave_lamp"],
+             "the courier needs the engraved lamp"),
+            (["place_order", "reserve_lamp", "engrave_lamp", "charge_card", "hand_to_courier"],
+             "engrave_lamp cannot be undone"),
+            (["place_order", "engrave_lamp", "reserve_lamp", "charge_card", "hand_to_courier"],
+             "engraves the lamp reserved"),
+            (["reserve_lamp", "place_order", "engrave_lamp", "hand_to_courier", "charge_card"],
+             "when charge_card fails"),
+        ),
     )
 
 
@@ -360,6 +397,18 @@ def refund_saga(refund: Callable[[Store, Context], None], name: str = "refund-ex
 
 
 ATLANTIS = {"address": NOWHERE}
+
+
+def skip_the_refund(store: Store, ctx: Context) -> None:
+    """The seed's way with a compensation that fails: log it and carry on with the next
+    one. Seen from the stores, the refund simply never happens."""
+
+
+def log_and_continue() -> Run:
+    """The order saga on an order that cannot be shipped, with its failed refund logged
+    and skipped as the seed's orchestrator does: the saga ends "compensated"."""
+    saga = refund_saga(skip_the_refund, name="refund-logged-and-skipped")
+    return saga.simulate(context=ATLANTIS)
 REFUND_PLANS: tuple[FaultPlan, ...] = (
     ("the order cannot be shipped, so the payment is refunded", {"context": ATLANTIS}, ()),
     ("two orders of the same customer run at once, and only the second cannot be shipped",
@@ -381,6 +430,29 @@ def refund_example(store: Store, ctx: Context) -> None:
     payment["status"] = "REFUNDED"
     store["wallets"][payment["customer"]] += payment["amount"]
     store["merchant"] -= payment["amount"]
+
+
+def give_the_money_back(store: Store, ctx: Context) -> None:
+    """A plausible wrong refund: the money moves back, the payment stays COMPLETED."""
+    store["wallets"][ctx["customer_id"]] += ctx["amount"]
+    store["merchant"] -= ctx["amount"]
+
+
+def erase_the_payment(store: Store, ctx: Context) -> None:
+    """A plausible wrong refund: the payment is deleted, as if it never happened."""
+    payment = store["payments"].pop(f"PAY-{ctx['saga_id']}", None)
+    if payment is not None:
+        store["wallets"][payment["customer"]] += payment["amount"]
+        store["merchant"] -= payment["amount"]
+
+
+def refund_every_time(store: Store, ctx: Context) -> None:
+    """A plausible wrong refund: it looks the payment up, but refunds it again and again."""
+    payment = store["payments"].get(f"PAY-{ctx['saga_id']}")
+    if payment is not None:
+        payment["status"] = "REFUNDED"
+        store["wallets"][payment["customer"]] += payment["amount"]
+        store["merchant"] -= payment["amount"]
 
 
 def _charged(run: Run) -> list[str]:
@@ -446,6 +518,9 @@ def _write_a_refund() -> Exercise:
                "payment, undone and recorded as such), idempotent (a second run finds it "
                "REFUNDED) and safe as a null compensation (no payment, nothing to do).",
         example=refund_example,
+        wrong=((give_the_money_back, "which is cancelled"),
+               (erase_the_payment, "not an erasure"),
+               (refund_every_time, "delivered twice")),
     )
 
 
@@ -530,4 +605,10 @@ def _when_to_register() -> Exercise:
                "leaves it alone and 'before' sends a refund that finds no payment, which is "
                "fine for the real refund and creates money with the naive one.",
         example={plan: set(settings) for plan, settings in REGISTER_ANSWER.items()},
+        wrong=(({plan: {"before"} for plan in REGISTER_PLANS},
+                "'request lost, naive refund': 'before' does not survive"),
+               ({plan: {"after"} for plan in REGISTER_PLANS},
+                "'reply lost': 'after' does not survive"),
+               ({"declined": set(), "reply lost": {"before"}, "request lost": {"before"},
+                 "request lost, naive refund": {"after"}}, "'declined': 'after' is missing")),
     )

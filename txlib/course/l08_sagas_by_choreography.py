@@ -4,7 +4,9 @@ lesson's helpers, and exercises checked by running the order saga by events.
 The helpers show a run in the notebook: :func:`headline`, :func:`events` and
 :func:`event_log` (the broker's durable event log), :func:`story` (that log in one line),
 :func:`charges`, :func:`delivered` and :func:`stores` (each service's store before and
-after some runs).
+after some runs). Section 9's comparisons of the two styles are here too:
+:func:`side_by_side`, :func:`decision_times`, :func:`with_fraud_check` and
+:func:`subscription_changes`, :func:`nodes_down`, :func:`where_to_look`.
 
 The exercises:
 
@@ -30,12 +32,12 @@ from ..engine.records import LogRecord
 from ..errors import TxlibError, choices
 from ..presets import scenario
 from ..properties.saga import effects, final_stores
-from ..protocols.choreography import BROKER, Flow
+from ..protocols.choreography import BROKER, STARTED, Flow
 from ..sagas import ecommerce, get_saga
 from ..sagas.definition import Context, SagaDefinition, StepFailed, Store
 from ..simulation.run import Run
 from ..simulation.saga import Saga
-from ..simulation.scenario import Scenario
+from ..simulation.scenario import Scenario, simulate
 from . import Exercise, Feedback, register, show
 from .checking import domain_violations, fault_plan, from_judge, function, rules_broken
 from .show import headline as headline  # re-exported for the notebook
@@ -90,6 +92,158 @@ def delivered(run: Run, node: str, kind: str = "EVENT") -> int:
 def stores(runs: Mapping[str, Run], saga: SagaDefinition = ORDER_SAGA) -> None:
     """Each service's store before and after each run (a dict label -> run)."""
     show.stores(runs, saga)
+
+
+# --- comparing the two styles (section 9) ---------------------------------------------
+
+def decided_at(run: Run) -> int:
+    """The simulated time at which the saga's outcome was known."""
+    return next(e.time for e in run.trace.of_kind("decision"))
+
+
+def who_starts_steps(run: Run) -> str:
+    """The nodes that send the messages that make a service act."""
+    kinds = {"DO", "UNDO", "PUBLISH"}
+    senders = {e.message.src for e in run.trace.of_kind("send")
+               if e.message is not None and e.message.type in kinds}
+    return ", ".join(n for n in run.nodes if n in senders)
+
+
+def who_records_the_end(run: Run) -> str:
+    """The nodes whose durable log holds a record of the saga's end."""
+    return ", ".join(n for n, log in run.logs.items()
+                     if any(r.record in ("END", "STUCK") for r in log)) or "none"
+
+
+FIGURES: dict[str, Callable[[Run], Any]] = {
+    "outcome": lambda r: r.outcome,
+    "messages": lambda r: r.metrics.messages,
+    "scheduler steps": lambda r: r.steps,
+    "outcome known at (ms)": decided_at,
+    "last message at (ms)": lambda r: r.end_time,
+    "forced log writes": lambda r: r.metrics.forced_writes,
+    "who makes the next service act": who_starts_steps,
+    "a log record of the saga's end": who_records_the_end,
+}
+
+
+def side_by_side(names: Iterable[str]) -> None:
+    """The named scenarios' figures, one column each."""
+    runs = {name: scenario(name).run() for name in names}
+    table(["", *runs], [(label, *(f(run) for run in runs.values()))
+                        for label, f in FIGURES.items()])
+
+
+def decision_times(seeds: Iterable[int]) -> None:
+    """When the order saga's outcome is known, in each style, over many seeds."""
+    seeds = list(seeds)
+    for protocol in ("saga", P):
+        times = [decided_at(simulate(protocol, seed=s)) for s in seeds]
+        print(f"{protocol}: outcome known at {sum(times) / len(times):.1f} ms on average "
+              f"over {len(times)} seeds (from {min(times)} to {max(times)})")
+
+
+def check_fraud(store: Store, ctx: Context) -> None:
+    """Refuse customers on the block list."""
+    if ctx["customer_id"] in store["blocked"]:
+        raise StepFailed("customer blocked for fraud")
+    store["checked"][ctx["order_id"]] = "OK"
+
+
+def forget_check(store: Store, ctx: Context) -> None:
+    store["checked"].pop(ctx.get("order_id", f"ORD-{ctx['saga_id']}"), None)
+
+
+def with_fraud_check(saga: SagaDefinition, name: str = "ecommerce-fraud") -> Saga:
+    """``saga`` with a new step, ``check_fraud`` at a new ``fraud`` service, before the
+    payment."""
+    fraud = Saga(name, services={**saga.services, "fraud": {"blocked": [], "checked": {}}},
+                 context=saga.context, invariants=saga.invariants)
+    for step in saga.steps:
+        if step.name == "process_payment":
+            fraud.step("check_fraud", service="fraud", action=check_fraud,
+                       compensation=forget_check)
+        fraud.step(step.name, service=step.service, action=step.action,
+                   compensation=step.compensation)
+    return fraud
+
+
+def subscribed(saga: SagaDefinition) -> dict[str, list[str]]:
+    """service -> the events it subscribes to, in this saga's choreography."""
+    flow = Flow(saga)
+    out: dict[str, list[str]] = {}
+    for event in [STARTED, *flow.published]:
+        for service in flow.subscribers(event):
+            out.setdefault(service, []).append(event)
+    return out
+
+
+def subscription_changes(before_saga: SagaDefinition, after_saga: SagaDefinition) -> None:
+    """Each service's subscriptions in two sagas, and whether they changed."""
+    before, after = subscribed(before_saga), subscribed(after_saga)
+    table(["service", "subscribes to, before", "subscribes to, with the fraud check",
+           "changed"],
+          [(s, ", ".join(before.get(s, ["—"])), ", ".join(after[s]),
+            "**yes**" if before.get(s) != after[s] else "no") for s in after])
+
+
+def _down(node: str, back: bool) -> list[Fault]:
+    """A crash at time 30, and a recovery at 250 if ``back``."""
+    return [crash(node, at_time=30), *([recover(node, at_time=250)] if back else [])]
+
+
+def _verdict(run: Run) -> str:
+    when = next((e.time for e in run.trace.of_kind("decision")), None)
+    return f"{run.outcome} at {when}" if when is not None else (
+        f"{run.outcome}: still {run.states[run.nodes[0]]} when the run stops")
+
+
+DOWN_PLANS = (
+    ("the central node is down from 30 to 250", "orchestrator", "broker", True),
+    ("the central node crashes at 30 for good", "orchestrator", "broker", False),
+    ("inventory is down from 30 to 250", "inventory", "inventory", True),
+    ("inventory crashes at 30 for good", "inventory", "inventory", False),
+)
+
+
+def nodes_down() -> None:
+    """The central node, then a service, down for a while or for good, in both styles."""
+    table(["fault", "orchestration", "choreography"],
+          [(label, _verdict(simulate("saga", faults=_down(o, back))),
+            _verdict(simulate(P, faults=_down(c, back))))
+           for label, o, c, back in DOWN_PLANS])
+
+
+def _suffix(record: LogRecord) -> str:
+    """The suffix of an event record (done, failed, compensation_failed, ...), if any."""
+    event = str(record.data.get("event", ""))
+    return "compensation_failed" if event.endswith("_compensation_failed") else (
+        event.rsplit("_", 1)[-1] if record.record == "EVENT" else "")
+
+
+QUESTIONS: dict[str, Callable[[LogRecord], bool]] = {
+    "which step failed?": lambda r: r.record == "FAILED" or r.data.get("kind") == "fail"
+    or _suffix(r) == "failed",
+    "how many times did the refund fail?": lambda r: r.record == "UNDO_FAILED",
+    "has the saga given up?": lambda r: r.record in ("STUCK", "GAVE_UP")
+    or _suffix(r) == "compensation_failed",
+}
+
+
+def where_to_look(names: Iterable[str]) -> None:
+    """For each question about a stuck saga, whose durable logs answer it, per run."""
+    runs = {name: scenario(name).run() for name in names}
+
+    def holders(run: Run, found: Callable[[LogRecord], bool]) -> list[str]:
+        return [n for n, log in run.logs.items() if any(found(r) for r in log)]
+
+    rows: list[tuple[Any, ...]] = [
+        (q, *(", ".join(holders(run, found)) for run in runs.values()))
+        for q, found in QUESTIONS.items()]
+    rows.append(("logs to read in all", *(len({n for found in QUESTIONS.values()
+                                               for n in holders(run, found)})
+                                          for run in runs.values())))
+    table(["question", *runs], rows)
 
 
 # --- checking ------------------------------------------------------------------------------
@@ -200,6 +354,9 @@ def _lose_an_event() -> Exercise:
                "outbox the event is part of the committed record, and the relay publishes "
                "it when inventory comes back.",
         example=crash("inventory", when="inventory logs LOCAL_TX"),
+        wrong=((crash("inventory", when="inventory receives EVENT"), "no event was lost"),
+               (crash("inventory", at_step=6), "a step boundary"),
+               (crash("broker", when="broker logs EVENT"), "the dual write is in the services")),
     )
 
 
@@ -238,6 +395,22 @@ def charge_once(store: Store, ctx: Context) -> dict[str, Any]:
     payment_id = f"PAY-{ctx['saga_id']}"
     if payment_id in store["payments"]:
         return {"payment_id": payment_id}  # already charged: the same reply, no effect
+    return ecommerce.process_payment(store, ctx)
+
+
+def charge_once_per_customer(store: Store, ctx: Context) -> dict[str, Any]:
+    """A plausible wrong answer: the customer is the key, so an earlier order's payment
+    makes this one look like a duplicate."""
+    if any(p["customer"] == ctx["customer_id"] for p in store["payments"].values()):
+        return {"payment_id": f"PAY-{ctx['saga_id']}"}
+    return ecommerce.process_payment(store, ctx)
+
+
+def charge_unless_the_event_says_paid(store: Store, ctx: Context) -> dict[str, Any]:
+    """A plausible wrong answer: it looks for the payment id in the event, but every copy
+    of the event carries the same context, without one."""
+    if ctx.get("payment_id"):
+        return {"payment_id": ctx["payment_id"]}
     return ecommerce.process_payment(store, ctx)
 
 
@@ -365,6 +538,9 @@ def _idempotent_consumer() -> Exercise:
                "it is checked and written in the same local transaction as the charge, so a "
                "crash can never separate the two.",
         example=charge_once,
+        wrong=((ecommerce.process_payment, "charged 2 times"),
+               (charge_once_per_customer, "only PAY-S0"),
+               (charge_unless_the_event_says_paid, "charged 2 times")),
     )
 
 
@@ -417,7 +593,10 @@ def _no_invented_event() -> Exercise:
             return Feedback(True, f"{design}: " + "; ".join(notes) + ". The change and its "
                                   "event are committed in one local transaction, so no crash "
                                   "can separate them: nothing is invented, nothing is lost.")
-        return Feedback(False, f"{design}: " + "; ".join(notes) + ".")
+        failed = [note for note, r in zip(notes, runs.values(), strict=True)
+                  if r.outcome != "completed" or r.violations]
+        return Feedback(False, f"{design}: {failed[0]}. Each order of two separate writes "
+                               "has a crash that falls between them.")
 
     return Exercise(
         name="choreo-no-invented-event",
@@ -439,4 +618,7 @@ def _no_invented_event() -> Exercise:
                "then commit' invents an event when it crashes in between; 'commit, then "
                "publish' loses one.",
         example={"outbox": True},
+        wrong=(({"outbox": False, "publish_first": False}, "lost event"),
+               ({"outbox": False, "publish_first": True}, "invented event"),
+               ({"outbox": True, "publish_first": True}, "only applies without the outbox")),
     )

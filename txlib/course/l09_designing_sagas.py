@@ -3,7 +3,8 @@ helpers, and exercises checked by running sagas and TCC on the engine.
 
 The helpers show runs in the notebook: :func:`notes` (a node's effects),
 :func:`inventory_log` (the inventory's local transactions), :func:`stock_runs` and
-:func:`tcc_runs` (one row per run).
+:func:`tcc_runs` (one row per run), and :func:`checklist` (the design rules, each with a
+run that breaks it and one that keeps it).
 
 The exercises:
 
@@ -48,6 +49,7 @@ from .checking import (
     saga_under_plans,
     tidy,
 )
+from .l07_sagas_by_orchestration import log_and_continue
 from .show import show_table
 
 ITEM = isolation.ITEM
@@ -123,6 +125,57 @@ def tcc_runs(runs: Iterable[Run]) -> None:
            "barrier table", "broken rules"], rows)
 
 
+# --- the checklist (section 8) ------------------------------------------------------------
+
+# (rule, a run or scenario that breaks it (None: none here), one that keeps it, where:
+# "09 §2" is this lesson's section 2, "07"/"08" the orchestration/choreography lessons).
+# "the final-bill run" is the run of section 6, passed to :func:`checklist`.
+CHECKLIST: tuple[tuple[str, str | None, str, str], ...] = (
+    ("Expect every command twice: deduplicate by key inside the local transaction, and "
+     "make compensations idempotent on their own",
+     "compensation-not-idempotent", "compensation-idempotent", "09 §2, 08 §5"),
+    ("Undo your own change (take the move back); never write back a value read earlier",
+     "isolation-lost-update", "isolation-lost-update-commutative", "09 §3"),
+    ("Keep others away from unfinished work with a semantic lock (PENDING), and release "
+     "it on every ending", "isolation-dirty-read", "isolation-dirty-read-semantic-lock",
+     "09 §5, 07 §3"),
+    ("Run the step that may fail before the steps whose effects others can see",
+     "isolation-dirty-read", "isolation-dirty-read-reordered", "09 §5"),
+    ("After the pivot, only steps that cannot fail for good", "the final-bill run",
+     "saga-pivot-forward-recovery", "09 §6, 07 §7"),
+    ("A compensation must do nothing when its action never ran (null compensation)",
+     "tcc-null-compensation", "tcc-null-compensation-barrier", "09 §7, 07 §10"),
+    ("An action that arrives after its compensation must be refused (no hanging)",
+     "tcc-hanging", "tcc-hanging-barrier", "09 §7, 07 §10"),
+    ("When a call's outcome is unknown, register its compensation before the call",
+     "saga-reply-lost-compensate-after", "saga-reply-lost-compensate-before", "07 §10"),
+    ("Retry a failing compensation a few times, then stop and hand over to an operator",
+     "refund-logged-and-skipped", "saga-stuck", "07 §8"),
+    ("Log before you send, and resume from the log after a crash",
+     None, "saga-orchestrator-crash", "07 §9"),
+)
+
+
+def _checked(run: Run | str | None, final_bill: Run) -> str:
+    """A scenario (or run) and how it ended."""
+    if run is None:
+        return "—"
+    if run == "the final-bill run":
+        run = final_bill
+    elif run == "refund-logged-and-skipped":
+        run = log_and_continue()
+    elif isinstance(run, str):
+        run = scenario(run).run()
+    return f"`{run.scenario.name or run.scenario.options['saga']}`: {run.outcome}"
+
+
+def checklist(final_bill: Run) -> None:
+    """Every rule of the checklist, with the runs that break and keep it, run again."""
+    table(["rule", "broken in", "kept in", "lesson"],
+          [(rule, _checked(bad, final_bill), _checked(good, final_bill), where)
+           for rule, bad, good, where in CHECKLIST])
+
+
 # --- exercise: a compensation that survives a duplicate ----------------------------------
 
 DECLINED_SALE = {"qty": -2, "payment": "declined"}
@@ -146,6 +199,13 @@ def unmove_once(store: Store, ctx: Context) -> None:
     if qty is None:
         return  # never moved, or taken back already
     store["stock"][ctx["item"]] -= qty
+
+
+def subtract_the_qty(store: Store, ctx: Context) -> None:
+    """A plausible wrong answer: take the move back by the input's quantity, whether or
+    not it is still on record (so a second copy takes it back again)."""
+    store["stock"][ctx["item"]] -= ctx["qty"]
+    store["moves"].pop(ctx["saga_id"], None)
 
 
 def undo_saga(compensation: Callable[[Store, Context], None],
@@ -201,6 +261,9 @@ def _survive_a_duplicate() -> Exercise:
                "and changes nothing; subtracting commutes with B's sale, so B's units stay "
                "sold.",
         example=unmove_once,
+        wrong=((subtract_the_qty, "arrives twice"),
+               (isolation.restore_stock, "two sales run at once"),
+               (isolation.unmove_stock, "the count is off")),
     )
 
 
@@ -301,6 +364,12 @@ def _pick_the_countermeasure() -> Exercise:
                "Only the countermeasures that keep B away from A's unfinished change, the "
                "lock and the reordering, fix those.",
         example={s: set(cms) for s, cms in COUNTERMEASURE_ANSWER.items()},
+        wrong=(({s: {"commutative"} for s in SITUATIONS},
+                "'dirty read': 'commutative' does not fix it"),
+               ({s: set(COUNTERMEASURES) for s in SITUATIONS}, "'commutative' does not fix it"),
+               ({"lost update": {"commutative"}, "dirty read": {"semantic lock", "reordered"},
+                 "dirty read, restore": {"semantic lock", "reordered"}},
+                "'lost update': 'semantic lock' is missing")),
     )
 
 
@@ -385,8 +454,10 @@ def _barrier_against_hanging() -> Exercise:
         if "a" in chosen:
             notes.append("Rule (a) never acted in this run: no command arrived twice "
                          "(it stops duplicates, not late arrivals).")
-        if chosen != needed:
-            return Feedback(False, " ".join(notes))
+        if chosen != needed:  # one note at a time: the first thing to reconsider
+            n = len(notes) - 1
+            more = f" ({n} more rule{'s' if n > 1 else ''} to reconsider.)" if n else ""
+            return Feedback(False, notes[0] + more)
         return Feedback(True, f"the Cancel reached payment first ({_at(acted['b'])}) and "
                               "found no Try: rule (b) released nothing and recorded the "
                               f"Cancel. The Try came later ({_at(acted['c'])}), found that "
@@ -413,4 +484,7 @@ def _barrier_against_hanging() -> Exercise:
                "part here. DTM's barrier does both with one insert: a Cancel inserts the "
                "Try's row itself, so the late Try's insert finds it and does nothing.",
         example={"b", "c"},
+        wrong=(({"c"}, "rule (b) recorded it anyway"),
+               ({"a", "b", "c"}, "rule (a) never acted"),
+               ({"a"}, "turned the late Try away")),
     )

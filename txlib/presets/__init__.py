@@ -136,8 +136,8 @@ _NAMED: tuple[Scenario, ...] = (
 _SAGAS: tuple[Scenario, ...] = (
     Scenario(
         "saga", name="saga-happy",
-        description="The seed's order saga: create order, reserve stock, pay, ship; every "
-                    "step succeeds.",
+        description="The seed's order saga: create order, reserve stock, pay, ship, approve "
+                    "the order; every step succeeds.",
     ),
     Scenario(
         "saga", name="saga-payment-declined", faults=(fail_step("process_payment"),),
