@@ -23,6 +23,8 @@ from ..protocols import PROTOCOLS
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, participant_names
 from .charts import role_charts
+from .clickable import click_bridge
+from .clicks import click_targets
 from .frames import NodeRow, node_rows
 from .lab import FAULT_CHOICES, LabModel, preset_names
 from .spacetime import spacetime_svg
@@ -186,6 +188,9 @@ class Lab:
         self.end_button = self._button("⏭", "jump to the end", self.to_end)
         self.diagram = w.HTML(layout=w.Layout(overflow="hidden", width="auto"))
         self.diagram.add_class("txlab-diagram")
+        # Click a message in flight or a node's header to inject a fault (where the
+        # front end loads; None without anywidget: then the fault panel alone).
+        self.clicks = click_bridge(lambda content: self._safely(lambda: self.click(content)))
         self.machines = w.HTML()
         self.table = w.HTML()
         self.status = w.HTML()
@@ -229,8 +234,10 @@ class Lab:
         for i, name in enumerate(TABS):
             tabs.set_title(i, name)
         self.tabs = tabs
-        self.widget = w.VBox([self.title, controls, self.status, self.diagram, tabs,
-                              self.message], layout=w.Layout(max_width="100%"))
+        parts = [self.title, controls, self.status, self.diagram]
+        if self.clicks is not None:
+            parts.append(self.clicks)
+        self.widget = w.VBox([*parts, tabs, self.message], layout=w.Layout(max_width="100%"))
         self.widget.add_class("txlab")
 
     def _button(self, label: str, tip: str, action: Callable[[], object]) -> w.Button:
@@ -279,6 +286,12 @@ class Lab:
         """Inject fault ``kind`` (see FAULT_CHOICES) on ``node`` right after the cursor."""
         self._edit(lambda: self.model.inject(kind, node))
 
+    def click(self, content: object) -> None:
+        """Do what a click on the diagram asked for (the front end's message: drop,
+        duplicate or delay a message in flight, crash or restart a node); a malformed
+        message raises TxlibError and changes nothing."""
+        self._edit(lambda: self.model.click(content), raising=True)
+
     def _inject(self) -> None:
         self.inject(self.fault_kind.value, self.fault_node.value)
 
@@ -298,10 +311,12 @@ class Lab:
     def load_json(self, text: str) -> None:
         self._edit(lambda: self.model.load_json(text))
 
-    def _edit(self, change: Callable[[], str]) -> None:
+    def _edit(self, change: Callable[[], str], raising: bool = False) -> None:
         try:
             note = change()
         except TxlibError as exc:
+            if raising:
+                raise
             self._say(str(exc), error=True)
             return
         self._sync_controls()
@@ -371,6 +386,9 @@ class Lab:
         self.machines.value = statecharts_html(run, m.cursor)
         self.table.value = node_table_html(node_rows(run.trace, index, run.roles))
         self.status.value = outcome_html(run, m.cursor)
+        if self.clicks is not None:
+            self.clicks.targets = click_targets(run.trace, run.nodes, m.cursor,
+                                                editable=not m.recorded)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
