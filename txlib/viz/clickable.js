@@ -10,7 +10,7 @@
 
 const CSS = `
 .txlab-diagram{position:relative}
-.txlab-diagram [data-click]{cursor:pointer}
+.txlab-diagram [data-click],.txlab-diagram .hit-dot{cursor:pointer}
 .txlab-diagram [data-click]:focus{outline:none}
 .txlab-diagram [data-click]:focus-visible .hit,.txlab-diagram [data-click]:hover .hit{
   stroke:#0072B2;stroke-opacity:.28}
@@ -90,6 +90,7 @@ function render({ model, el }) {
       }
       for (const hit of old.querySelectorAll(".hit")) hit.remove();
     }
+    for (const dot of picture.querySelectorAll(".hit-dot")) dot.remove();
     const t = targets();
     if (!t.editable) return;
     // Its parts are controls now, which the parts of an image cannot be.
@@ -117,6 +118,20 @@ function render({ model, el }) {
         hit.setAttribute("stroke-linecap", "round");
         hit.setAttribute("pointer-events", "stroke");
         g.insertBefore(hit, g.firstChild);
+      }
+      // Over everything, a transparent disc on the message's dot (where it is now):
+      // a label drawn over the dot does not stop a click on it.
+      const dot = g.querySelector("circle");
+      if (dot) {
+        const disc = document.createElementNS("http://www.w3.org/2000/svg", "circle");
+        disc.setAttribute("class", "hit-dot");
+        disc.setAttribute("data-msg", String(m.id));
+        disc.setAttribute("cx", dot.getAttribute("cx"));
+        disc.setAttribute("cy", dot.getAttribute("cy"));
+        disc.setAttribute("r", "9");
+        disc.setAttribute("fill", "transparent");
+        disc.setAttribute("pointer-events", "all");
+        picture.appendChild(disc);
       }
     }
     for (const n of t.nodes || []) {
@@ -193,8 +208,21 @@ function render({ model, el }) {
     menu.querySelector("button").focus();
   }
 
+  // The mark a click means: a clickable mark, the disc on a message's dot, or the label
+  // of a clickable message.
+  function markOf(target) {
+    if (!target.closest) return null;
+    const mark = target.closest("[data-click]");
+    if (mark) return mark;
+    const named = target.closest(".hit-dot, g.msg-label[data-msg]");
+    const picture = svg();
+    if (!named || !picture) return null;
+    const id = named.getAttribute("data-msg");
+    return picture.querySelector(`g.msg[data-click][data-msg="${id}"][data-copy="0"]`);
+  }
+
   function onClick(event) {
-    const mark = event.target.closest ? event.target.closest("[data-click]") : null;
+    const mark = markOf(event.target);
     if (!mark || !diagram.contains(mark)) { closeMenu(false); return; }
     event.preventDefault();
     openMenu(mark, event.clientX, event.clientY);

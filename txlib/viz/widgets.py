@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 import ipywidgets as w
 
@@ -41,7 +42,8 @@ LAB_STYLE = (
     ".txlab-nodes th,.txlab-nodes td{text-align:left;vertical-align:top;padding:3px 10px 3px 0;"
     "border-bottom:1px solid rgba(127,127,127,.25)}"
     ".txlab-charts{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}"
-    ".txlab-charts svg{max-height:300px;width:auto}"
+    # At their own size (text of 10 px and more), narrower only in a narrow notebook.
+    ".txlab-charts>div{max-width:100%}.txlab-charts svg{max-width:100%;height:auto}"
     ".txlab-diagram svg.txst{max-width:100%;height:auto}</style>")
 # Okabe–Ito hues darkened to a contrast of at least 4.5:1 on a light background.
 OUTCOME_STYLE = {
@@ -138,11 +140,17 @@ def node_table_html(rows: Sequence[NodeRow]) -> str:
     return (LAB_STYLE + '<table class="txlab-nodes">' + head + "".join(body) + "</table>")
 
 
-def statecharts_html(run: Run, cursor: int) -> str:
+def statecharts_html(run: Run, cursor: int, shown: str | None = None) -> str:
     """Each role's state machine with its nodes placed, and the last transition taken
-    in the cursor's step highlighted, side by side."""
+    in the cursor's step highlighted. Only role ``shown``'s is visible (the first role's
+    if None): at their own size, so that no text is under 10 px, two would not fit side
+    by side on a laptop screen."""
+    charts = role_charts(run, cursor)
+    if shown not in charts:
+        shown = next(iter(charts), None)
     return (LAB_STYLE + '<div class="txlab-charts">'
-            + "".join(f"<div>{svg}</div>" for svg in role_charts(run, cursor).values())
+            + "".join(f"<div data-role={quoteattr(role)}{'' if role == shown else ' hidden'}>"
+                      f"{svg}</div>" for role, svg in charts.items())
             + "</div>")
 
 
@@ -192,6 +200,12 @@ class Lab:
         # front end loads; None without anywidget: then the fault panel alone).
         self.clicks = click_bridge(lambda content: self._safely(lambda: self.click(content)))
         self.machines = w.HTML()
+        roles = list(m.run.machines)
+        self.machine_role = w.ToggleButtons(
+            options=roles, value=roles[0] if roles else None, description="machine",
+            tooltips=[f"the {r}'s state machine" for r in roles],
+            style={"description_width": "60px", "button_width": "auto"})
+        self.machine_role.observe(lambda _change: self._render_frame(), names="value")
         self.table = w.HTML()
         self.status = w.HTML()
         self.message = w.HTML()
@@ -229,7 +243,8 @@ class Lab:
         ])
         share = w.VBox([w.HTML("Copy this to share exactly what you see; paste one in and "
                                "load it to reproduce a run."), self.json, self.json_button])
-        tabs = w.Tab(children=[self.machines, self.table, fault_panel, share],
+        machines = w.VBox([self.machine_role, self.machines])
+        tabs = w.Tab(children=[machines, self.table, fault_panel, share],
                       layout=w.Layout(width="auto"))
         for i, name in enumerate(TABS):
             tabs.set_title(i, name)
@@ -362,6 +377,11 @@ class Lab:
         if list(self.fault_node.options) != nodes:
             self.fault_node.options = nodes
             self.fault_node.value = nodes[0]
+        roles = list(m.run.machines)
+        if list(self.machine_role.options) != roles:
+            self.machine_role.options = roles
+            self.machine_role.tooltips = [f"the {r}'s state machine" for r in roles]
+            self.machine_role.value = roles[0] if roles else None
         if self.slider.value != m.cursor:
             self.slider.value = m.cursor  # triggers a frame render
         self.json.value = m.scenario.to_json()
@@ -383,7 +403,7 @@ class Lab:
         self.diagram.value = spacetime_svg(run.trace, step=m.cursor, roles=run.roles,
                                            width=DIAGRAM_WIDTH, window=DIAGRAM_WINDOW,
                                            animate=True)
-        self.machines.value = statecharts_html(run, m.cursor)
+        self.machines.value = statecharts_html(run, m.cursor, self.machine_role.value)
         self.table.value = node_table_html(node_rows(run.trace, index, run.roles))
         self.status.value = outcome_html(run, m.cursor)
         if self.clicks is not None:
