@@ -202,9 +202,9 @@ class Lab:
         self.machines = w.HTML()
         roles = list(m.run.machines)
         self.machine_role = w.ToggleButtons(
-            options=roles, value=roles[0] if roles else None, description="machine",
+            options=roles, value=roles[0] if roles else None,
             tooltips=[f"the {r}'s state machine" for r in roles],
-            style={"description_width": "60px", "button_width": "auto"})
+            style={"button_width": "auto"})
         self.machine_role.observe(lambda _change: self._render_frame(), names="value")
         self.table = w.HTML()
         self.status = w.HTML()
