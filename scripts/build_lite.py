@@ -71,6 +71,10 @@ KERNEL_SETTINGS = "@jupyterlite/pyodide-kernel-extension:kernel"
 # Front-end parts of packages, never imported by the kernel: the site's JupyterLab has
 # the widget extension built in, and the kernel package ships its own widgetsnbextension.
 FRONT_END_ONLY = {"jupyterlab", "jupyterlab-widgets", "widgetsnbextension"}
+# Packages whose JupyterLab extension (installed here, in sys.prefix) the site must carry:
+# ``jupyter lite build`` copies every extension of this environment, and the check after
+# the build makes sure these are there (anywidget: the lab's clickable diagram).
+FRONT_ENDS = ("anywidget",)
 # The Pyodide runtime files the site needs (the npm package also has TypeScript types,
 # source maps and demo pages).
 RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
@@ -317,12 +321,13 @@ def inputs_hash() -> str:
     """A hash of everything the site is built from."""
     digest = hashlib.sha256()
     files = [*sorted((ROOT / "txlib").rglob("*.py")), *sorted((ROOT / "txlib").rglob("*.json")),
+             *sorted((ROOT / "txlib").rglob("*.js")),
              *sorted(NOTEBOOKS.glob("*.ipynb")), *sorted(CONFIG.glob("*")),
              ROOT / "pyproject.toml", Path(__file__).resolve()]
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     for dist in ("jupyterlite-core", "jupyterlite-pyodide-kernel", "ipywidgets",
-                 "jupyterlab-widgets"):
+                 "jupyterlab-widgets", *FRONT_ENDS):
         digest.update(f"{dist}=={metadata.version(dist)}".encode())
     return digest.hexdigest()
 
@@ -368,6 +373,10 @@ def check_site(site: Path, wheels: dict[str, Wheel]) -> None:
     if sorted(preloaded) != sorted(KERNEL_PACKAGES):
         raise BuildError(f"lite/jupyter-lite.json preloads {preloaded}, not the kernel's "
                          f"{list(KERNEL_PACKAGES)}")
+    for name in FRONT_ENDS:
+        if not (site / "extensions" / name / "package.json").exists():
+            raise BuildError(f"the site lacks {name}'s JupyterLab extension: install "
+                             f"{name} in this environment (the project depends on it)")
     for wheel in wheels.values():
         if not (site / "static" / "pyodide" / wheel.path.name).exists():
             raise BuildError(f"{wheel.path.name} is missing from the site")

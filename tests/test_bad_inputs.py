@@ -419,6 +419,46 @@ def _lab_cases() -> list[Case]:
                  "partition", "vote-no", "slow"):
         cases.append((f"inject {kind} unknown node",
                       lambda k=kind: model().inject(k, "nobody"), "'nobody'"))
+
+    # What the lab's clickable diagram sends (see tests/test_clicks.py for the good ones).
+    def at(step: int) -> LabModel:
+        m = model()
+        m.move(step)
+        return m
+
+    clicks: list[tuple[str, Any, str]] = [
+        ("not an object", "drop", "'drop'"),
+        ("a list", ["drop", 1], "['drop', 1]"),
+        ("no action", {"step": 1, "message": 1}, "None"),
+        ("unknown action", {"action": "explode", "step": 1, "message": 1}, "'explode'"),
+        ("action not text", {"action": 3, "step": 1, "message": 1}, "3"),
+        ("unknown field", {"action": "drop", "step": 1, "message": 1, "colour": "red"},
+         "'colour'"),
+        ("no step", {"action": "drop", "message": 1}, "None"),
+        ("step text", {"action": "drop", "step": "1", "message": 1}, "'1'"),
+        ("step bool", {"action": "drop", "step": True, "message": 1}, "True"),
+        ("step negative", {"action": "drop", "step": -1, "message": 1}, "-1"),
+        ("step huge", {"action": "drop", "step": 10**40, "message": 1}, "41 digits"),
+        ("stale step", {"action": "drop", "step": 2, "message": 1}, "step 2"),
+        ("no message", {"action": "drop", "step": 1}, "None"),
+        ("message text", {"action": "delay", "step": 1, "message": "1"}, "'1'"),
+        ("message zero", {"action": "duplicate", "step": 1, "message": 0}, "0"),
+        ("message float", {"action": "drop", "step": 1, "message": 1.5}, "1.5"),
+        ("message not in flight", {"action": "drop", "step": 1, "message": 99}, "99"),
+        ("message and node", {"action": "drop", "step": 1, "message": 1, "node": "p1"},
+         "'p1'"),
+        ("node missing", {"action": "crash", "step": 1}, "None"),
+        ("node empty", {"action": "crash", "step": 1, "node": ""}, "''"),
+        ("node number", {"action": "recover", "step": 1, "node": 7}, "7"),
+        ("node unknown", {"action": "crash", "step": 1, "node": "p9"}, "'p9'"),
+        ("node and message", {"action": "crash", "step": 1, "node": "p1", "message": 1},
+         "message 1"),
+        ("recover an up node", {"action": "recover", "step": 1, "node": "p1"}, "p1 is up"),
+    ]
+    cases += [(f"click {label}", lambda c=content: at(1).click(c), fragment)
+              for label, content, fragment in clicks]
+    cases.append(("click a recorded run", lambda: LabModel.of_run(model().run).click(
+        {"action": "crash", "step": 0, "node": "p1"}), "recorded"))
     return cases
 
 

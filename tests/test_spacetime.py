@@ -212,3 +212,58 @@ def test_the_current_steps_arrows_grow_when_animated():
     grown = groups(root, "msg", "grow")
     assert grown and all(g.get("data-step") == "2" for g in grown)
     assert not groups(parse(spacetime_svg(run.trace, step=2)), "grow")
+
+
+def test_a_partitions_label_in_the_margin_is_whole() -> None:
+    run = txlib.scenario("3pc-partition-split").run()
+    for step in (None, 8, 20):
+        root = parse(spacetime_svg(run.trace, step=step, roles=run.roles, width=860,
+                                   window=None if step is None else 420))
+        texts = [t.text for g in groups(root, "band-label") for t in g.iter(f"{{{NS['s']}}}text")]
+        assert texts == ["✂ partition", "{coordinator, p1}", "| {p2, p3}"], texts
+
+
+def test_wrapped_partition_groups_keep_every_name() -> None:
+    from txlib.viz.spacetime import SIDE_LABEL, SMALL, _wrap
+    from txlib.viz.textsize import text_width
+
+    text = "{orchestrator, orders} | {inventory, payment, shipping, warehouse}"
+    lines = _wrap(text, SMALL, SIDE_LABEL)
+    assert " ".join(lines) == text and len(lines) >= 3
+    assert all(text_width(line, SMALL) <= SIDE_LABEL for line in lines)
+
+
+SAGAS = ["saga-happy", "saga-payment-declined", "choreo-happy",
+         "choreo-duplicate-charged-twice", "2pc-happy", "3pc-partition-split"]
+
+
+@pytest.mark.parametrize("name", SAGAS)
+def test_no_message_label_reaches_behind_its_senders_lifeline(name: str) -> None:
+    """In the lab's frames (860 px wide, a 420 px window), a message's label sits on its
+    arrow's side of the sender's lifeline (a label behind it would read as the lane
+    behind's, and a saga's first lane has the time axis behind it)."""
+    from txlib.viz.spacetime import LABEL
+    from txlib.viz.textsize import text_width
+
+    run = txlib.scenario(name).run()
+    for step in range(run.steps + 1):
+        root = parse(spacetime_svg(run.trace, step=step, roles=run.roles, width=860,
+                                   window=420, animate=True))
+        lines = {}
+        for g in groups(root, "msg"):
+            line = g.find("s:line", NS)
+            lines[(g.get("data-msg"), g.get("data-copy"))] = (
+                float(line.get("x1")), float(line.get("x2")))
+        for label in groups(root, "msg-label"):
+            x1, x2 = lines[(label.get("data-msg"), label.get("data-copy"))]
+            swatch = label.find("s:rect", NS)
+            text = label.find("s:text", NS)
+            left = float(swatch.get("x")) - 1
+            right = float(text.get("x")) + text_width(
+                text.text or "", LABEL, "current" in label.get("class", ""))
+            where = f"{name} step {step}: {text.text!r}"
+            # (A label moved away with a leader line may touch the lifeline: 4 px.)
+            if x2 > x1:
+                assert left >= x1 - 4, f"{where} starts {x1 - left:.0f} px behind"
+            elif x2 < x1:
+                assert right <= x1 + 4, f"{where} ends {right - x1:.0f} px behind"

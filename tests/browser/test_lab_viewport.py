@@ -3,7 +3,8 @@
 Lesson 02's lab (``seed-transfer``) after three steps must fit the notebook's width with
 no horizontal scroll; its controls, the diagram around the current step and the outcome
 line must be in view together; the diagram must be its largest element and readable at
-100% zoom (no text under 10 px); axe-core (vendored, injected into the page: nothing
+100% zoom (no text under 10 px in the diagram, nor in any other picture of the lab,
+each role's state machine shown in turn); axe-core (vendored, injected into the page: nothing
 is fetched) must find no WCAG 2.1 AA violation; the step box must answer the arrow
 keys; the step's new arrow grows and its marks fade in, except under
 ``prefers-reduced-motion``. Lesson 05's lab (``3pc-partition-split``) must show all
@@ -65,6 +66,23 @@ def axe_violations(page: Any, selector: str) -> list[dict[str, Any]]:
                nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
            }""", [selector, WCAG])
     return result
+
+
+SMALLEST_TEXT_JS = """lab => [...lab.querySelectorAll('svg')].filter(
+    svg => svg.getClientRects().length && svg.viewBox.baseVal && svg.viewBox.baseVal.width)
+  .flatMap(svg => {
+    const k = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+    return [...svg.querySelectorAll('text')].filter(t => t.getClientRects().length
+        && t.textContent.trim())
+      .map(t => [Math.round(parseFloat(getComputedStyle(t).fontSize) * k * 100) / 100,
+                 t.textContent.trim().slice(0, 30)]); })
+  .sort((a, b) => a[0] - b[0])"""
+
+
+def smallest_text(lab: Any) -> list[float]:
+    """The rendered size (px) of every visible text of every picture in the lab, the
+    smallest first."""
+    return [size for size, _text in lab.evaluate(SMALLEST_TEXT_JS)]
 
 
 def box(locator: Any) -> dict[str, float]:
@@ -130,6 +148,7 @@ def test_lesson_02_lab_fits_a_laptop_screen(lab_page: Any, artifacts: Path) -> N
     for _ in range(3):
         lab.get_by_role("button", name="▶", exact=True).click()
     expect(status(lab)).to_have_text(re.compile(r"^\s*step 3 of \d+"))
+    page.mouse.move(0, 0)  # no hover effect in the screenshots
     at_top(page, lab)
     page.screenshot(path=artifacts / "lab-02-1366x768.png")
 
@@ -160,16 +179,28 @@ def test_lesson_02_lab_fits_a_laptop_screen(lab_page: Any, artifacts: Path) -> N
     lab_box, diagram_box = box(lab), box(diagram)
     share = diagram_box["width"] * diagram_box["height"] / (lab_box["width"] * lab_box["height"])
     assert share >= MIN_DIAGRAM_SHARE, f"the diagram is {share:.0%} of the lab"
-    charts = lab.locator("svg.txlib-statechart")
-    for i in range(charts.count()):
-        b = box(charts.nth(i))
-        assert b["width"] * b["height"] < diagram_box["width"] * diagram_box["height"] / 2
     smallest = diagram.evaluate("""svg => {
         const k = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
         return Math.min(...[...svg.querySelectorAll('text')].map(
             t => parseFloat(getComputedStyle(t).fontSize) * k));
     }""")
     assert smallest >= MIN_TEXT_PX - 0.01, f"diagram text of {smallest:.1f} px"
+    # ... and so is every other picture in it: each role's state machine, shown in turn.
+    roles = lab.locator(".widget-toggle-buttons button")
+    assert roles.count() == 2
+    for i in range(roles.count()):
+        roles.nth(i).click()
+        expect(roles.nth(i)).to_have_class(re.compile(r"\bmod-active\b"))
+        small = smallest_text(lab)
+        assert small and min(small) >= MIN_TEXT_PX - 0.01, f"text under 10 px: {small[:5]}"
+        # One role's machine at a time, at its own size (its text is 10 px): smaller
+        # than the diagram, which stays the lab's largest element.
+        shown = lab.locator("svg.txlib-statechart:visible")
+        expect(shown).to_have_count(1)
+        b = box(shown)
+        assert b["width"] * b["height"] < diagram_box["width"] * diagram_box["height"]
+    roles.first.click()
+    page.mouse.move(0, 0)  # no hover effect in the screenshots
 
     # The whole lab (for the README): a viewport tall enough to hold it.
     page.set_viewport_size({"width": LAPTOP["width"],
@@ -222,6 +253,7 @@ def test_lesson_05_lab_shows_every_lane(lab_page: Any, artifacts: Path) -> None:
     for _ in range(8):
         lab.get_by_role("button", name="▶", exact=True).click()
     expect(status(lab)).to_have_text(re.compile(r"^\s*step 8 of \d+"))
+    page.mouse.move(0, 0)
     at_top(page, lab)
     heads = lab.locator("svg.txst g.head")
     expect(heads).to_have_count(4)
@@ -245,3 +277,75 @@ def test_static_diagrams_have_no_accessibility_violation(browser: Any) -> None:
     finally:
         page.close()
     assert violations == [], json.dumps(violations, indent=1)
+
+
+def message_line(lab: Any) -> Any:
+    """The lab's message line (its last HTML child): notes and errors of an action."""
+    return lab.locator(":scope > .widget-html").last
+
+
+def go_to(lab: Any, step: int) -> None:
+    box_ = lab.get_by_label("step", exact=True)
+    box_.fill(str(step))
+    box_.press("Enter")
+    expect(status(lab)).to_have_text(re.compile(rf"^\s*step {step} of \d+"))
+
+
+def outcome(lab: Any) -> str:
+    lab.get_by_role("button", name="⏭", exact=True).click()
+    expect(status(lab)).to_have_text(re.compile(r"^\s*\S+ [a-z]+ after \d+ steps"))
+    return str(status(lab).inner_text()).split()[1]
+
+
+def test_clicking_the_diagram_injects_faults(lab_page: Any, artifacts: Path) -> None:
+    """A click on a message in flight drops it (lesson 02: a PREPARE lost on its way
+    aborts the transfer); Enter on a node's header crashes it (the coordinator after
+    the votes: the run blocks). Both have accessible names and pass axe-core."""
+    page = lab_page
+    lab = the_lab(page, "02")
+    at_top(page, lab)
+    assert outcome(lab) == "committed"
+    go_to(lab, 1)
+    at_top(page, lab)
+    marks = lab.locator("svg.txst g.msg.inflight[data-click]")
+    expect(marks).to_have_count(2)
+    names = marks.evaluate_all("gs => gs.map(g => [g.getAttribute('role'), "
+                               "g.getAttribute('tabindex'), g.getAttribute('aria-label')])")
+    assert all(role == "button" and tab == "0" and name.startswith("message ")
+               for role, tab, name in names), names
+    expect(lab.locator(".txlab-clickhint")).to_contain_text("Click a message in flight")
+    to_a = lab.locator('svg.txst g.msg.inflight[data-click][data-dst="AccountA"]')
+    # Its dot (where it is now), through the transparent disc laid over the picture.
+    lab.locator(f'svg.txst .hit-dot[data-msg="{to_a.get_attribute("data-msg")}"]').click()
+    menu = lab.locator(".txlab-pick")
+    expect(menu).to_be_visible()
+    expect(menu).to_contain_text("PREPARE coordinator → AccountA")
+    page.screenshot(path=artifacts / "lab-02-click-menu-1366x768.png")
+    violations = axe_violations(page, ".jp-NotebookPanel:not(.lm-mod-hidden) .txlab")
+    assert violations == [], json.dumps(violations, indent=1)
+    menu.get_by_role("button", name="drop it", exact=True).click()
+    expect(message_line(lab)).to_have_text(
+        re.compile(r"^\s*added: drop 1x PREPARE from coordinator to AccountA after step 0"))
+    expect(menu).to_have_count(0)
+    assert outcome(lab) == "aborted"
+    lab.get_by_role("tab", name="inject faults", exact=True).click()
+    lab.get_by_role("button", name="undo last fault", exact=True).click()
+    expect(message_line(lab)).to_have_text(re.compile(r"^\s*removed: drop"))
+
+    # The keyboard: Tab reaches a node's header, Enter opens its menu.
+    go_to(lab, 3)
+    head = lab.locator('svg.txst g.head[data-click][data-node="coordinator"]')
+    expect(head).to_have_attribute("aria-label", "coordinator: crash it right after step 3")
+    head.focus()
+    page.keyboard.press("Enter")
+    crash = menu.get_by_role("button", name="crash it after step 3", exact=True)
+    expect(crash).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(message_line(lab)).to_have_text(re.compile(r"^\s*added: crash coordinator after "
+                                                      r"step 3"))
+    assert outcome(lab) == "blocked"
+    go_to(lab, 4)
+    expect(lab.locator('svg.txst g.head[data-click="recover"][data-node="coordinator"]')
+           ).to_have_count(1)
+    lab.get_by_role("button", name="reset", exact=True).click()
+    expect(message_line(lab)).to_have_text(re.compile(r"^\s*reset"))

@@ -12,7 +12,10 @@ until every cell has run and the kernel is idle, then check that
 - in the lesson's main lab (the last ``txlib.lab`` of the notebook): ``▶`` moves the
   highlighted step of the space-time diagram and the states of the state machines,
   ``◀`` restores them, a crash injected from the fault panel changes the outcome, and
-  the scenario JSON box round-trips the changed scenario through ``reset``;
+  the scenario JSON box round-trips the changed scenario through ``reset``; a click
+  on a message in flight in the diagram drops it, and a click on the coordinator's
+  header crashes it with the same outcome as the panel's crash (the anywidget front
+  end, in JupyterLab and in the site);
 - no request of the page (or of its web workers) went anywhere but 127.0.0.1.
 
 After "Run All", every output (but those of ``# NBVAL_IGNORE_OUTPUT`` cells) must be
@@ -414,6 +417,42 @@ def test_lesson_runs_and_its_lab_works(
         assert reloaded == crashed, (
             f"{name}: the scenario loaded from JSON ran to {reloaded!r}, not {crashed!r}; "
             f"the lab's fault plan: {plan!r}")
+
+        # The picture itself (the anywidget front end): a click on a message in flight
+        # drops it, a click on a node's header crashes it -- as the panel's crash did.
+        open_tab(lab, "inject faults")
+        button(lab, "reset").click()  # to the scenario loaded from JSON: without its crash
+        expect(message(lab)).to_have_text("reset", timeout=ACTION_TIMEOUT)
+        button(lab, "undo last fault").click()
+        expect(message(lab)).to_have_text(re.compile(rf"^removed: crash {re.escape(coordinator)}"))
+        expect(lab.locator(".txlab-clickhint")).to_contain_text("Click a message in flight")
+        flying = lab.locator("svg.txst g.msg.inflight[data-click]")
+        at = 0
+        while flying.count() == 0:
+            assert at < MAX_STEPS, f"{name}: no message in flight in {MAX_STEPS} steps"
+            button(lab, "▶").click()
+            at += 1
+            expect_at_step(lab, at)
+        target = flying.first.get_attribute("data-msg")
+        kind = flying.first.get_attribute("data-type")
+        lab.locator(f'svg.txst .hit-dot[data-msg="{target}"]').click()
+        lab.locator(".txlab-pick").get_by_role("button", name="drop it").click()
+        expect(message(lab)).to_have_text(re.compile(rf"^added: drop 1x {re.escape(kind)} "))
+        expect(lab.locator(f'svg.txst g.msg.dropped[data-msg="{target}"]')).to_have_count(1)
+        button(lab, "undo last fault").click()
+        expect(message(lab)).to_have_text(re.compile(r"^removed: drop"))
+        lab.get_by_label("step", exact=True).fill(str(step))
+        lab.get_by_label("step", exact=True).press("Enter")
+        expect_at_step(lab, step)
+        lab.locator(f'svg.txst g.head[data-click][data-node="{coordinator}"]').click()
+        lab.locator(".txlab-pick").get_by_role("button", name=f"crash it after step {step}"
+                                                ).click()
+        expect(message(lab)).to_have_text(
+            re.compile(rf"^added: crash {re.escape(coordinator)} after step {step}\b"))
+        clicked = outcome_at_end(lab)
+        assert clicked == crashed, (
+            f"{name}: a crash clicked on the diagram ran to {clicked!r}, the panel's to "
+            f"{crashed!r}")
 
         expect(message(lab)).not_to_contain_text("⚠")
         assert not page_errors, f"{name}: JavaScript errors in the page: {page_errors}"

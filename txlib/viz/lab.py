@@ -26,10 +26,11 @@ from ..engine.faults import (
     slow,
     vote_no,
 )
-from ..errors import TxlibError, bad_choice, choices
+from ..errors import TxlibError, bad_choice, choices, shown
 from ..presets import NAMED_SCENARIOS, scenario
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario
+from .clicks import aimed, find_flying, message_fault_candidates, node_is_up, read_click
 from .frames import last_index_of_step
 
 # The faults a learner can inject at the cursor, with what each needs.
@@ -134,6 +135,44 @@ class LabModel:
                 note += f". It had no effect: {why}"
         return note
 
+    def click(self, content: object) -> str:
+        """Apply what the learner clicked on the diagram (the front end's message, see
+        :func:`txlib.viz.clicks.read_click`): drop, duplicate or delay a message in
+        flight at the cursor, or crash or restart a node right after the cursor."""
+        self._editable()
+        click = read_click(content)
+        if click.step != self.cursor:
+            raise TxlibError(f"that click was made at step {shown(click.step)}, but the lab "
+                             f"is at step {self.cursor} now; click again")
+        if click.node is not None:
+            names = self.scenario.roster.names
+            if click.node not in names:
+                raise bad_choice("node", click.node, names)
+            up = node_is_up(self.run.trace, click.node, self.cursor)
+            if click.action == "crash" and not up:
+                raise TxlibError(f"{click.node} is already down at step {self.cursor}; "
+                                 "restart it instead")
+            if click.action == "recover" and up:
+                raise TxlibError(f"{click.node} is up at step {self.cursor}; crash it first")
+            return self.inject(click.action, click.node)
+        assert click.message is not None  # read_click gives a message or a node
+        return self._aim_at_message(click.action, click.message)
+
+    def _aim_at_message(self, action: str, message: int) -> str:
+        before = self.run.trace
+        flying = find_flying(before, self.cursor, message)
+        for fault in message_fault_candidates(action, flying):
+            candidate = self.scenario.with_faults(fault)
+            run = candidate.run()
+            if aimed(fault, flying, before, run.trace):
+                self._replace(candidate, run=run)
+                m = flying.message
+                return (f"added: {fault.describe()}: it hits message {m.id}, in flight at "
+                        f"step {self.cursor} (the network decides a message's fate as it "
+                        f"is sent, at step {flying.sent_step})")
+        raise TxlibError(f"no fault of the plan can hit message {message} alone (other "
+                         f"messages like it were sent just before it); use the fault panel")
+
     def _step_fault(self, node: str | None, compensation: bool) -> Fault:
         """``fail_step`` for the step that service ``node`` runs in this saga."""
         scenario = self.scenario
@@ -199,8 +238,9 @@ class LabModel:
         self.move(found.step)
         return f"worse, with {found.faults[-1].describe()}: {found.reason}"
 
-    def _replace(self, new: Scenario, original: bool = False) -> None:
-        run = new.run()  # may raise: then nothing below happens
+    def _replace(self, new: Scenario, original: bool = False, run: Run | None = None) -> None:
+        if run is None:
+            run = new.run()  # may raise: then nothing below happens
         self.scenario, self.run, self.recorded = new, run, False
         if original:
             self.original = new

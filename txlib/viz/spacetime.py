@@ -122,6 +122,23 @@ def _fit(text: str, size: float, px: float, bold: bool = False) -> str:
     return text + "…"
 
 
+def _wrap(text: str, size: float, px: float) -> list[str]:
+    """A partition's groups (``{a, b} | {c}``) in lines of at most ``px`` pixels: each
+    group on a line of its own where it fits, else broken after a comma (a name longer
+    than a line is shortened, the whole text in the tooltip)."""
+    lines: list[str] = []
+    for k, group in enumerate(text.split(" | ")):
+        line = ""
+        for word in (("| " if k else "") + group).split(" "):
+            joined = f"{line} {word}" if line else word
+            if line and line != "|" and text_width(joined, size) > px:
+                lines.append(line)
+                joined = word
+            line = joined
+        lines.append(line)
+    return [_fit(part, size, px) for part in lines]
+
+
 def _f(v: float) -> str:
     s = f"{v:.1f}"
     return s[:-2] if s.endswith(".0") else s
@@ -210,10 +227,11 @@ def _text_size(label: Label) -> tuple[float, float]:
 
 
 def beside(x: float, y: float, w: float, h: float, prefer: str, room: float = 9.0,
-           reach: int = 2) -> list[Box]:
+           reach: int = 2, only: bool = False) -> list[Box]:
     """Candidate boxes of size ``w``x``h`` beside a mark at (x, y): on the ``prefer``
-    side first, then the other, then a little up or down (up to ``reach`` half rows)."""
-    sides = [prefer, "left" if prefer == "right" else "right"]
+    side first, then the other (not with ``only``), then a little up or down (up to
+    ``reach`` half rows)."""
+    sides = [prefer] if only else [prefer, "left" if prefer == "right" else "right"]
     out = []
     shifts = [0.0] + [s * k * ROW / 2 for k in range(1, reach + 1) for s in (1, -1)]
     for dy in shifts:
@@ -508,9 +526,9 @@ class _Drawing:
             groups = groups[len("partition "):] if groups.startswith("partition ") else groups
             y = max(y1, self.body_top + 8)
             x = lanes.right + 8
-            for k, (text, bold, size) in enumerate((("✂ partition", True, LABEL),
-                                                    (_fit(groups, SMALL, SIDE_LABEL), False,
-                                                     SMALL))):
+            lines = [("✂ partition", True, LABEL)] + [
+                (line, False, SMALL) for line in _wrap(groups, SMALL, SIDE_LABEL)]
+            for k, (text, bold, size) in enumerate(lines):
                 w = text_width(text, size, bold)
                 dy = k * 13.0
                 cands = [Box(x, y + dy + j * ROW / 2 - 7, x + w, y + dy + j * ROW / 2 + 7)
@@ -722,9 +740,12 @@ class _Drawing:
                           tip, group=rows.group_of(p), colour=colour)
             w, h = _text_size(label)
             lo, hi = max(y1, self.body_top + h), min(y2, self.body_bottom - h)
-            # Short arrows: the label may also sit beside the sender.
-            label.candidates = along(x1, y1, x2, y2, w + 8, h, lo, hi) + beside(
-                x1, y1 + 6, w + 8, h, "right" if direction > 0 else "left", reach=1)
+            # Short arrows: the label may also sit beside the sender, on the arrow's side
+            # (on the other, it would read as a message of the lane behind it).
+            label.candidates = [_ahead_of(b, x1, direction) for b in along(
+                x1, y1, x2, y2, w + 8, h, lo, hi)] + beside(
+                x1, y1 + 6, w + 8, h, "right" if direction > 0 else "left", reach=1,
+                only=True)
             label.near = len(label.candidates)
             label.segment = (x1, y1, x2, y2)
             self.pic.labels.append(label)
@@ -850,6 +871,16 @@ class _Drawing:
                 f'</text></g>')
 
     _written: list[str]
+
+
+def _ahead_of(box: Box, x: float, direction: float, room: float = 3.0) -> Box:
+    """``box`` moved, if it must be, so that it does not reach behind the sender's
+    lifeline at ``x`` (a short arrow's label centred on it would)."""
+    if direction > 0 and box.left < x + room:
+        return box.shifted(x + room - box.left, 0.0)
+    if direction < 0 and box.right > x - room:
+        return box.shifted(x - room - box.right, 0.0)
+    return box
 
 
 def _nearest_on_segment(seg: tuple[float, float, float, float],

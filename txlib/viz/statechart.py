@@ -81,7 +81,8 @@ def _label(e: Edge, last: bool) -> str:
     return f'<text text-anchor="middle" font-size="{LABEL_FONT_SIZE:g}"{style}>{spans}</text>'
 
 
-_BADGE_STYLES = ((BADGE_FONT_SIZE, 10.0, 4.0), (BADGE_FONT_SIZE - 1.5, 6.0, 3.0))
+# The second, for a crowded state: the smallest text the pictures use (10 px), tighter.
+_BADGE_STYLES = ((BADGE_FONT_SIZE, 10.0, 4.0), (10.0, 6.0, 3.0))
 
 Badge = tuple[str, str, bool, float]  # node, text, down, width
 

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 import ipywidgets as w
 
@@ -23,6 +24,8 @@ from ..protocols import PROTOCOLS
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, participant_names
 from .charts import role_charts
+from .clickable import click_bridge
+from .clicks import click_targets
 from .frames import NodeRow, node_rows
 from .lab import FAULT_CHOICES, LabModel, preset_names
 from .spacetime import spacetime_svg
@@ -39,7 +42,8 @@ LAB_STYLE = (
     ".txlab-nodes th,.txlab-nodes td{text-align:left;vertical-align:top;padding:3px 10px 3px 0;"
     "border-bottom:1px solid rgba(127,127,127,.25)}"
     ".txlab-charts{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}"
-    ".txlab-charts svg{max-height:300px;width:auto}"
+    # At their own size (text of 10 px and more), narrower only in a narrow notebook.
+    ".txlab-charts>div{max-width:100%}.txlab-charts svg{max-width:100%;height:auto}"
     ".txlab-diagram svg.txst{max-width:100%;height:auto}</style>")
 # Okabe–Ito hues darkened to a contrast of at least 4.5:1 on a light background.
 OUTCOME_STYLE = {
@@ -136,11 +140,17 @@ def node_table_html(rows: Sequence[NodeRow]) -> str:
     return (LAB_STYLE + '<table class="txlab-nodes">' + head + "".join(body) + "</table>")
 
 
-def statecharts_html(run: Run, cursor: int) -> str:
+def statecharts_html(run: Run, cursor: int, shown: str | None = None) -> str:
     """Each role's state machine with its nodes placed, and the last transition taken
-    in the cursor's step highlighted, side by side."""
+    in the cursor's step highlighted. Only role ``shown``'s is visible (the first role's
+    if None): at their own size, so that no text is under 10 px, two would not fit side
+    by side on a laptop screen."""
+    charts = role_charts(run, cursor)
+    if shown not in charts:
+        shown = next(iter(charts), None)
     return (LAB_STYLE + '<div class="txlab-charts">'
-            + "".join(f"<div>{svg}</div>" for svg in role_charts(run, cursor).values())
+            + "".join(f"<div data-role={quoteattr(role)}{'' if role == shown else ' hidden'}>"
+                      f"{svg}</div>" for role, svg in charts.items())
             + "</div>")
 
 
@@ -186,7 +196,16 @@ class Lab:
         self.end_button = self._button("⏭", "jump to the end", self.to_end)
         self.diagram = w.HTML(layout=w.Layout(overflow="hidden", width="auto"))
         self.diagram.add_class("txlab-diagram")
+        # Click a message in flight or a node's header to inject a fault (where the
+        # front end loads; None without anywidget: then the fault panel alone).
+        self.clicks = click_bridge(lambda content: self._safely(lambda: self.click(content)))
         self.machines = w.HTML()
+        roles = list(m.run.machines)
+        self.machine_role = w.ToggleButtons(
+            options=roles, value=roles[0] if roles else None,
+            tooltips=[f"the {r}'s state machine" for r in roles],
+            style={"button_width": "auto"})
+        self.machine_role.observe(lambda _change: self._render_frame(), names="value")
         self.table = w.HTML()
         self.status = w.HTML()
         self.message = w.HTML()
@@ -224,13 +243,16 @@ class Lab:
         ])
         share = w.VBox([w.HTML("Copy this to share exactly what you see; paste one in and "
                                "load it to reproduce a run."), self.json, self.json_button])
-        tabs = w.Tab(children=[self.machines, self.table, fault_panel, share],
+        machines = w.VBox([self.machine_role, self.machines])
+        tabs = w.Tab(children=[machines, self.table, fault_panel, share],
                       layout=w.Layout(width="auto"))
         for i, name in enumerate(TABS):
             tabs.set_title(i, name)
         self.tabs = tabs
-        self.widget = w.VBox([self.title, controls, self.status, self.diagram, tabs,
-                              self.message], layout=w.Layout(max_width="100%"))
+        parts = [self.title, controls, self.status, self.diagram]
+        if self.clicks is not None:
+            parts.append(self.clicks)
+        self.widget = w.VBox([*parts, tabs, self.message], layout=w.Layout(max_width="100%"))
         self.widget.add_class("txlab")
 
     def _button(self, label: str, tip: str, action: Callable[[], object]) -> w.Button:
@@ -279,6 +301,12 @@ class Lab:
         """Inject fault ``kind`` (see FAULT_CHOICES) on ``node`` right after the cursor."""
         self._edit(lambda: self.model.inject(kind, node))
 
+    def click(self, content: object) -> None:
+        """Do what a click on the diagram asked for (the front end's message: drop,
+        duplicate or delay a message in flight, crash or restart a node); a malformed
+        message raises TxlibError and changes nothing."""
+        self._edit(lambda: self.model.click(content), raising=True)
+
     def _inject(self) -> None:
         self.inject(self.fault_kind.value, self.fault_node.value)
 
@@ -298,10 +326,12 @@ class Lab:
     def load_json(self, text: str) -> None:
         self._edit(lambda: self.model.load_json(text))
 
-    def _edit(self, change: Callable[[], str]) -> None:
+    def _edit(self, change: Callable[[], str], raising: bool = False) -> None:
         try:
             note = change()
         except TxlibError as exc:
+            if raising:
+                raise
             self._say(str(exc), error=True)
             return
         self._sync_controls()
@@ -347,6 +377,11 @@ class Lab:
         if list(self.fault_node.options) != nodes:
             self.fault_node.options = nodes
             self.fault_node.value = nodes[0]
+        roles = list(m.run.machines)
+        if list(self.machine_role.options) != roles:
+            self.machine_role.options = roles
+            self.machine_role.tooltips = [f"the {r}'s state machine" for r in roles]
+            self.machine_role.value = roles[0] if roles else None
         if self.slider.value != m.cursor:
             self.slider.value = m.cursor  # triggers a frame render
         self.json.value = m.scenario.to_json()
@@ -368,9 +403,12 @@ class Lab:
         self.diagram.value = spacetime_svg(run.trace, step=m.cursor, roles=run.roles,
                                            width=DIAGRAM_WIDTH, window=DIAGRAM_WINDOW,
                                            animate=True)
-        self.machines.value = statecharts_html(run, m.cursor)
+        self.machines.value = statecharts_html(run, m.cursor, self.machine_role.value)
         self.table.value = node_table_html(node_rows(run.trace, index, run.roles))
         self.status.value = outcome_html(run, m.cursor)
+        if self.clicks is not None:
+            self.clicks.targets = click_targets(run.trace, run.nodes, m.cursor,
+                                                editable=not m.recorded)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
