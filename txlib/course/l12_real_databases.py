@@ -38,7 +38,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..errors import TxlibError, choices
+from ..errors import TxlibError, bad_choice, choices
 from ..real import CRASH_POINTS, Crash, RealRun, RealSystem, run_transfer
 from ..simulation.run import Run
 from ..viz.static import Picture, diagram
@@ -189,6 +189,8 @@ def coordinator_dies_after_the_votes(protocol: str) -> tuple[str, ...]:
     announces the outcome; keep it down for up to :data:`PATIENCE` seconds, then restart
     it. One table row of what does not depend on timing: the participants' states and
     held rows while it is down, who announced an outcome, and the end."""
+    if not isinstance(protocol, str) or protocol not in WITHOUT_THE_COORDINATOR:
+        raise bad_choice("protocol", protocol, WITHOUT_THE_COORDINATOR)
     options = {**TIMEOUTS, **WITHOUT_THE_COORDINATOR[protocol]}
     with RealSystem(3, protocol=protocol, restart=False, options=options) as system:
         system.begin("T1", crash=("coordinator", "before_decision_logged"))
