@@ -40,6 +40,7 @@ import ipywidgets as widgets
 
 from ..errors import TxlibError, bad_choice, choices
 from ..real import CRASH_POINTS, Crash, RealRun, RealSystem, run_transfer
+from ..real.system import QUICK_TIMEOUTS
 from ..simulation.run import Run
 from ..viz.static import Picture, diagram
 from . import Exercise, Feedback, register
@@ -48,15 +49,9 @@ from .show import show_table
 
 table = show_table
 
-# Wall-clock 2PC timeouts (ms) of these runs: the vote timeout far above a PREPARE round on
-# a loaded machine, the others short (as in tests/real).
-TIMEOUTS: dict[str, int] = {
-    "vote_timeout": 1000,
-    "prepare_timeout": 1000,
-    "decision_timeout": 150,
-    "retry_interval": 100,
-    "ack_timeout": 150,
-}
+# Wall-clock timeouts (ms) of these runs: the vote timeout far above a PREPARE round on
+# a loaded machine, the others short (tests/real uses them too).
+TIMEOUTS: dict[str, int] = QUICK_TIMEOUTS
 QUIET = 0.5  # seconds without any state change before a kept-down run counts as settled
 LIMIT = 20.0  # seconds a single measurement may take before it is reported as failed
 TERMINAL = ("COMMITTED", "ABORTED")

@@ -58,6 +58,18 @@ REAL_TIMEOUTS: dict[str, int] = {
 }
 
 
+# Wall-clock timeouts (ms) for runs that must reach one particular outcome (lesson 12's,
+# tests/real's): a vote timeout far above the slowest PREPARE round seen on a loaded
+# 2-core machine, the others short so that an in-doubt node asks again soon.
+QUICK_TIMEOUTS: dict[str, int] = {
+    "vote_timeout": 1000,
+    "prepare_timeout": 1000,
+    "decision_timeout": 150,
+    "retry_interval": 100,
+    "ack_timeout": 150,
+}
+
+
 class InDoubtWarning(UserWarning):
     """Prepared work was found in doubt and resolved by the coordinator's log (at close,
     or left by a dead process), or could not be resolved."""
