@@ -4,8 +4,11 @@ half a transfer."""
 
 from __future__ import annotations
 
+import pytest
+
 import txlib
 from txlib.course.l01_why_distributed_transactions import TRANSFER, TWO_PC, audit, half_transfers
+from txlib.protocols.bank import balances_after
 
 
 def _first_commit_step(run: txlib.Run) -> int:
@@ -40,3 +43,14 @@ def test_an_aborted_run_never_shows_a_changed_total():
 def test_the_naive_transfer_shows_the_debit_before_the_credit():
     half = half_transfers(TRANSFER.run())
     assert half and all(r.total == 900 for r in half)
+
+
+@pytest.mark.parametrize("protocol", ["2pc", "3pc", "paxos-commit", "naive"])
+def test_the_auditor_reads_every_commit_protocol(protocol: str) -> None:
+    """Its last reading is what the participants' logs committed, and in between it sees
+    part of the transfer (every one of these commits one participant at a time)."""
+    run = txlib.simulate(protocol, participants=("alice", "bob"))
+    rows = audit(run)
+    assert rows[-1].balances == balances_after(run.participants, run.scenario.options,
+                                               run.logs)
+    assert half_transfers(run)

@@ -386,6 +386,12 @@ def _picture_cases() -> list[Case]:
         ("lab unknown target", lambda: txlib.lab("4pc"), "'4pc'"),
         ("compare unknown", lambda: txlib.compare("2pc", "4pc"), "'4pc'"),
         ("compare third unknown", lambda: txlib.compare("2pc", "3pc", "4pc"), "'4pc'"),
+        ("compare says which run", lambda: txlib.compare("2pc", "paxos-commit", faults=[
+            txlib.crash("a1")]), "compare's run 1 ('2pc')"),
+        ("compare faults not a list", lambda: txlib.compare("2pc", "3pc", faults=5), "got 5"),
+        ("compare paxos option on 2pc", lambda: txlib.compare("paxos-commit", "2pc",
+                                                                 acceptors=5), "run 2"),
+        ("compare too many", lambda: txlib.compare(*["2pc"] * 27), "at most 26"),
         ("no trace", lambda: txlib.simulate("2pc", record=False).trace, "record=False"),
     ]
 
@@ -500,6 +506,12 @@ def _real(**kwargs: Any) -> Any:
     return RealSystem(**kwargs)
 
 
+def _transfer(**kwargs: Any) -> Any:
+    from txlib.real import run_transfer
+
+    return run_transfer(**kwargs)
+
+
 def _real_cases() -> list[Case]:
     paxos = "paxos-commit"
     cases: list[Case] = [
@@ -526,12 +538,65 @@ def _real_cases() -> list[Case]:
         ("real:3pc no_fsync 2pc's record", lambda: _real(protocol="3pc",
                                                           no_fsync=["PREPARED"]), "'READY'"),
         ("real:options not a mapping", lambda: _real(options="x"), "'x'"),
+        ("real:simulated network option", lambda: _real(options={"loss": 0.5}), "'loss'"),
+        ("real:simulated horizon", lambda: _real(protocol=paxos, options={"horizon": 5}),
+         "'horizon'"),
+        ("real:amount as an option", lambda: _real(options={"amount": 5}), "amount=..."),
+        ("real:amount huge", lambda: _real(amount=10**30), "about 31 digits"),
+        ("real:operation huge", lambda: _real(operations={
+            "p1": ("debit", 10**10), "p2": ("credit", 1), "p3": ("credit", 1)}),
+         "10000000000"),
+        ("real:balance huge", lambda: _real(balances={"p1": 10**12}), "1000000000000"),
+        ("real:restart_delay text", lambda: _real(restart_delay="x"), "'x'"),
+        ("real:start_timeout negative", lambda: _real(start_timeout=-1), "-1"),
+        ("real:paxos coordinator forces no COMMIT", lambda: _real(
+            protocol=paxos, no_fsync=["COMMIT"]), "does not force COMMIT"),
+        ("real:acceptor has no crash points", lambda: _transfer(
+            protocol=paxos, crash=("a1", "between_prepares")), "kill it at a moment"),
+        ("real:run_transfer protocol option", lambda: _transfer(
+            protocol=paxos, acceptors=3), "options={'acceptors': ...}"),
+        ("real:run_transfer timeout text", lambda: _transfer(timeout="x"),
+         "'x'"),
+        ("real:run_transfer timeout huge", lambda: _transfer(timeout=10**9),
+         "1000000000"),
+        ("real:run_transfer saga", lambda: _transfer(protocol="saga"),
+         "'saga'"),
+    ]
+    return cases
+
+
+# --- lesson helpers and Gray & Lamport's cost counting --------------------------------------
+def _lesson_cases() -> list[Case]:
+    from txlib.course.l01_why_distributed_transactions import audit, half_transfers
+    from txlib.course.l12_real_databases import coordinator_dies_after_the_votes
+    from txlib.properties.costs import paper_costs
+
+    run = txlib.simulate("2pc")
+    cases: list[Case] = [
+        (f"audit of a {p} run", lambda p=p: audit(txlib.simulate(p)), f"'{p}'")
+        for p in ("saga", "saga-choreography", "tcc")]
+    cases += [
+        ("half_transfers of a tcc run", lambda: half_transfers(txlib.simulate("tcc")),
+         "'tcc'"),
+        ("audit of a scenario", lambda: audit(txlib.scenario("2pc-happy")), "Scenario"),
+        ("audit of a name", lambda: audit("2pc"), "'2pc'"),
+        ("audit unrecorded", lambda: audit(txlib.simulate("2pc", record=False)),
+         "record=False"),
+        ("dies after the votes: saga", lambda: coordinator_dies_after_the_votes("saga"),
+         "'saga'"),
+        ("costs: participants as text", lambda: paper_costs(run.trace, "p1"), "'p1'"),
+        ("costs: unknown participant", lambda: paper_costs(run.trace, ["zz"]), "'zz'"),
+        ("costs: trace a number", lambda: paper_costs(5, run.participants), "5"),
+        ("costs: trace of numbers", lambda: paper_costs([1], ["p1"]), "1"),
+        ("costs: machine a number", lambda: paper_costs(run.trace, run.participants, 5),
+         "got 5"),
     ]
     return cases
 
 
 CASES: list[Case] = [*_option_cases(), *_commit_cases(), *_fault_cases(), *_scenario_cases(),
-                     *_saga_cases(), *_picture_cases(), *_lab_cases(), *_real_cases()]
+                     *_saga_cases(), *_picture_cases(), *_lab_cases(), *_real_cases(),
+                     *_lesson_cases()]
 
 
 def test_there_are_at_least_300_cases() -> None:

@@ -54,3 +54,17 @@ def test_bad_names_are_reported_with_the_choices(call, named):
     with pytest.raises(txlib.TxlibError, match="valid choices") as error:
         call()
     assert named in str(error.value)
+
+
+def test_the_recommended_saga_is_told_as_its_run_ends() -> None:
+    """Stuck while payment is cut off for good; refunded once a healed cut lets the
+    refund through (the feedback once said 'waiting to refund' for both)."""
+    ex = txlib.exercise("saga-inconsistent-2pc-blocks")
+    assert "still trying to refund payment" in ex.check("payment cut off").message
+    healed = ex.check("payment cut off, healed at 300")
+    assert healed.ok and "payment refunded once the network healed" in healed.message
+
+
+def test_a_huge_guess_is_shown_short() -> None:
+    feedback = txlib.exercise("3pc-message-count").check(lambda n: 10**5000)
+    assert not feedback.ok and "about 5,001 digits" in feedback.message

@@ -17,16 +17,10 @@ from typing import Any
 
 import pytest
 
-# Wall-clock 2PC timeouts (ms) for tests that expect one particular outcome: a vote
-# timeout far above the slowest PREPARE round seen on a loaded 2-core machine, the others
-# short so an in-doubt node asks again soon.
-TIMEOUTS: dict[str, int] = {
-    "vote_timeout": 1000,
-    "prepare_timeout": 1000,
-    "decision_timeout": 150,
-    "retry_interval": 100,
-    "ack_timeout": 150,
-}
+from txlib.real.system import QUICK_TIMEOUTS
+
+# Wall-clock timeouts (ms) for tests that expect one particular outcome.
+TIMEOUTS: dict[str, int] = QUICK_TIMEOUTS
 
 
 @pytest.fixture

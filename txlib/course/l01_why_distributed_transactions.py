@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.faults import crash, vote_no
+from ..errors import TxlibError, shown
+from ..protocols import PROTOCOLS, CommitProtocol
 from ..protocols.bank import apply, balances_after
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario
@@ -48,10 +50,30 @@ def _commits(run: Run) -> dict[str, tuple[int, tuple[str, int]]]:
     return out
 
 
+def _transfer_run(run: object) -> Run:
+    """``run`` if the auditor can read it: a recorded run of a commit protocol, whose
+    participants hold bank accounts; else a TxlibError naming what it can read."""
+    if not isinstance(run, Run):
+        raise TxlibError(f"the auditor reads a run (txlib.simulate(...) or "
+                         f"scenario.run()), got {shown(run)}")
+    if not isinstance(run.protocol, CommitProtocol):
+        valid = ", ".join(repr(n) for n, p in PROTOCOLS.items()
+                          if isinstance(p, CommitProtocol))
+        raise TxlibError(f"the auditor reads bank accounts, which a "
+                         f"{run.scenario.protocol!r} run does not have (its services keep "
+                         f"their own stores); it reads runs of a commit protocol: {valid}")
+    if not run.recorded:
+        raise TxlibError("the auditor reads the run's trace step by step, and this run was "
+                         "made with record=False")
+    return run
+
+
 def audit(run: Run) -> list[Audit]:
     """After every step of ``run``, each account's committed balance as an auditor that
     takes no locks reads it (a snapshot read, or a plain SELECT): an account changes at
-    the step its service writes its COMMITTED record."""
+    the step its service writes its COMMITTED record. ``run`` is a recorded run of a
+    commit protocol (2PC, 3PC, Paxos Commit, no protocol); any other is refused."""
+    run = _transfer_run(run)
     start = balances_after(run.participants, run.scenario.options, {})
     commits = _commits(run)
     rows = []

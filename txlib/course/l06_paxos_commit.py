@@ -14,6 +14,7 @@ from typing import Any
 from IPython.display import Markdown
 
 from ..engine.faults import Fault, crash
+from ..errors import shown
 from ..explorer.search import Exploration
 from ..presets.paxos import AFTER_THE_VOTES
 from ..properties.costs import PaperCosts, paper_costs
@@ -350,7 +351,8 @@ def _acceptors_for_two() -> Exercise:
     def check(answer: Any) -> Feedback:
         count = whole_number(answer, "the number of acceptors")
         if count < 1 or count > 15:
-            return Feedback(False, f"pick a number of acceptors from 1 to 15, not {count}.")
+            return Feedback(False, f"pick a number of acceptors from 1 to 15, not "
+                                   f"{shown(count)}.")
         stuck = survives_two(count)
         if stuck is not None:
             return Feedback(False, _why_it_waits(stuck, count))

@@ -34,7 +34,7 @@ from typing import Any
 from IPython.display import HTML
 
 from ..engine.faults import Fault, crash, fail_step, heal, partition, recover, vote_no
-from ..errors import TxlibError, bad_choice
+from ..errors import TxlibError, bad_choice, shown
 from ..protocols.bank import balances_after
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, participant_names
@@ -253,7 +253,7 @@ def _three_pc_count() -> Exercise:
                                   "trips, where 2PC needs two (4n messages).")
         n, guess, run = wrong[0]
         kinds = ", ".join(f"{c} {t}" for t, c in run.metrics.messages_by_type.items())
-        return Feedback(False, f"for n = {n} you predict {guess}, the run sent "
+        return Feedback(False, f"for n = {n} you predict {shown(guess)}, the run sent "
                                f"{run.metrics.messages} ({kinds}); wrong for "
                                f"{len(wrong)} of the {len(sizes)} sizes tried.")
 
@@ -388,6 +388,14 @@ _WHY_SAGA = {
 }
 
 
+# What the recommended saga (compensations registered before the call) did about
+# payment's charge, by its outcome.
+_REFUND = {
+    "stuck": "still trying to refund payment while the cut lasts, never inconsistent",
+    "compensated": "payment refunded once the network healed, never inconsistent",
+}
+
+
 def _in_doubt(run: Run) -> int:
     return max(run.metrics.blocked_time.values(), default=0)
 
@@ -408,8 +416,8 @@ def _saga_inconsistent() -> Exercise:
                                   "ms. Payment committed its part and nobody heard; the "
                                   "orchestrator gave up and compensated only the steps it knew "
                                   "had applied. Registered before the call, the compensation "
-                                  f"runs anyway: that saga ends {good.outcome}, waiting to "
-                                  "refund payment, never inconsistent.")
+                                  f"runs anyway: that saga ends {good.outcome}, "
+                                  f"{_REFUND.get(good.outcome, 'never inconsistent')}.")
         parts = [f"under '{answer}' 2PC ends {two.outcome}"
                  + (f" (a participant in doubt for {waited} ms)" if waited else "")]
         if bug.outcome == "inconsistent":

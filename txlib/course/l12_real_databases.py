@@ -38,8 +38,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..errors import TxlibError, choices
+from ..errors import TxlibError, bad_choice, choices
 from ..real import CRASH_POINTS, Crash, RealRun, RealSystem, run_transfer
+from ..real.system import QUICK_TIMEOUTS
 from ..simulation.run import Run
 from ..viz.static import Picture, diagram
 from . import Exercise, Feedback, register
@@ -48,15 +49,9 @@ from .show import show_table
 
 table = show_table
 
-# Wall-clock 2PC timeouts (ms) of these runs: the vote timeout far above a PREPARE round on
-# a loaded machine, the others short (as in tests/real).
-TIMEOUTS: dict[str, int] = {
-    "vote_timeout": 1000,
-    "prepare_timeout": 1000,
-    "decision_timeout": 150,
-    "retry_interval": 100,
-    "ack_timeout": 150,
-}
+# Wall-clock timeouts (ms) of these runs: the vote timeout far above a PREPARE round on
+# a loaded machine, the others short (tests/real uses them too).
+TIMEOUTS: dict[str, int] = QUICK_TIMEOUTS
 QUIET = 0.5  # seconds without any state change before a kept-down run counts as settled
 LIMIT = 20.0  # seconds a single measurement may take before it is reported as failed
 TERMINAL = ("COMMITTED", "ABORTED")
@@ -189,6 +184,8 @@ def coordinator_dies_after_the_votes(protocol: str) -> tuple[str, ...]:
     announces the outcome; keep it down for up to :data:`PATIENCE` seconds, then restart
     it. One table row of what does not depend on timing: the participants' states and
     held rows while it is down, who announced an outcome, and the end."""
+    if not isinstance(protocol, str) or protocol not in WITHOUT_THE_COORDINATOR:
+        raise bad_choice("protocol", protocol, WITHOUT_THE_COORDINATOR)
     options = {**TIMEOUTS, **WITHOUT_THE_COORDINATOR[protocol]}
     with RealSystem(3, protocol=protocol, restart=False, options=options) as system:
         system.begin("T1", crash=("coordinator", "before_decision_logged"))

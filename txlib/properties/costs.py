@@ -14,15 +14,17 @@
   leaving out the write with which a participant records an outcome it was told.
 
 ``machine`` maps a node to the machine it runs on; a node missing from it has a
-machine of its own. Computed from the trace alone.
+machine of its own. Computed from the trace alone; :func:`paper_costs` refuses inputs
+of the wrong shape with a :class:`~txlib.errors.TxlibError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..engine.records import TraceEvent
+from ..errors import TxlibError, bad_choice, shown
 
 ACKNOWLEDGEMENT = "ACK"
 
@@ -94,11 +96,36 @@ def stable_writes(trace: Sequence[TraceEvent], participants: Sequence[str]) -> i
     return count
 
 
+def _checked(trace: object, participants: object, machine: object
+             ) -> tuple[list[TraceEvent], tuple[str, ...], dict[str, str]]:
+    """The inputs of :func:`paper_costs`, checked: a trace (a run's ``trace``), the
+    participants' names (nodes of that trace) and a mapping of node names to machines."""
+    if isinstance(trace, (str, bytes, Mapping)) or not isinstance(trace, Iterable):
+        raise TxlibError(f"trace must be a run's trace (run.trace), got {shown(trace)}")
+    events = list(trace)
+    bad = next((e for e in events if not isinstance(e, TraceEvent)), None)
+    if bad is not None:
+        raise TxlibError(f"trace must be a run's trace (run.trace), but it holds {shown(bad)}")
+    if isinstance(participants, (str, bytes)) or not isinstance(participants, Sequence) \
+            or not all(isinstance(p, str) for p in participants):
+        raise TxlibError(f"participants must be a list of node names, e.g. "
+                         f"run.participants, got {shown(participants)}")
+    nodes = list(dict.fromkeys(e.node for e in events if e.node is not None))
+    for p in participants:
+        if p not in nodes:
+            raise bad_choice("participant (a node of the trace)", p, nodes)
+    if machine is not None and (not isinstance(machine, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in machine.items())):
+        raise TxlibError(f"machine must map node names to machine names, e.g. "
+                         f"{{'a1': 'coordinator'}}, got {shown(machine)}")
+    return events, tuple(participants), dict(machine or {})
+
+
 def paper_costs(trace: Sequence[TraceEvent], participants: Sequence[str],
                 machine: Mapping[str, str] | None = None) -> PaperCosts | None:
     """The run's costs as Gray & Lamport count them, nodes placed on machines by
-    ``machine``; None if no participant decided."""
-    placed = machine or {}
+    ``machine``; None if no participant decided (a saga's services never do)."""
+    trace, participants, placed = _checked(trace, participants, machine)
     delays = local_free_delays(trace, participants, placed)
     if delays is None:
         return None

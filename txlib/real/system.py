@@ -13,7 +13,9 @@ its own ``judge`` judges each transaction.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
+import inspect
 import json
 import os
 import shutil
@@ -24,9 +26,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..engine.config import MAX_NUMBER, EngineConfig
 from ..engine.records import LogRecord
 from ..engine.trace import Trace
-from ..errors import TxlibError, bad_choice, shown
+from ..errors import TxlibError, bad_choice, choices, shown
 from ..protocols import bank
 from ..protocols.base import COORDINATOR
 from .crashpoints import Crash, as_crashes
@@ -55,6 +58,18 @@ REAL_TIMEOUTS: dict[str, int] = {
 }
 
 
+# Wall-clock timeouts (ms) for runs that must reach one particular outcome (lesson 12's,
+# tests/real's): a vote timeout far above the slowest PREPARE round seen on a loaded
+# 2-core machine, the others short so that an in-doubt node asks again soon.
+QUICK_TIMEOUTS: dict[str, int] = {
+    "vote_timeout": 1000,
+    "prepare_timeout": 1000,
+    "decision_timeout": 150,
+    "retry_interval": 100,
+    "ack_timeout": 150,
+}
+
+
 class InDoubtWarning(UserWarning):
     """Prepared work was found in doubt and resolved by the coordinator's log (at close,
     or left by a dead process), or could not be resolved."""
@@ -67,6 +82,55 @@ MAX_PARTITION = 60.0  # seconds a partition may last: they always heal
 # another protocol, its own name of the participant's prepared record).
 FORCED_RECORDS: dict[str, str] = {"COMMIT": "coordinator", "PREPARED": "participant",
                                   "COMMITTED": "participant"}
+# Options of the simulated world (its network, clock and stop) that real processes do
+# not have: a real network, clock and disk take their place.
+SIMULATED_ONLY = tuple(f.name for f in dataclasses.fields(EngineConfig))
+# A transfer's own settings: arguments of RealSystem, not options of the protocol.
+OWN_ARGUMENTS = ("amount", "operations", "balances")
+MAX_SECONDS = 3600.0  # the longest wait, delay or timeout a real run accepts
+
+
+def seconds(what: str, value: object, *, zero: bool = False) -> float:
+    """``value`` as a number of seconds (more than 0, or at least 0 with ``zero``), at
+    most :data:`MAX_SECONDS`; else a TxlibError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not (value >= 0 if zero else value > 0) or not value <= MAX_SECONDS:
+        low = "at least 0" if zero else "more than 0"
+        raise TxlibError(f"{what} must be a number of seconds, {low} and at most "
+                         f"{MAX_SECONDS:.0f}, got {shown(value)}")
+    return float(value)
+
+
+@functools.cache
+def forced_by(protocol: str, participants: tuple[str, ...]) -> frozenset[tuple[str, str]]:
+    """(record, role) for every record ``protocol`` forces in a simulated commit."""
+    from ..simulation.scenario import Scenario
+
+    run = Scenario(protocol, participants).run(record=False)
+    return frozenset((r.record, run.roster.roles[node]) for node, records in run.logs.items()
+                     for r in records if r.forced)
+
+
+def _check_options(options: Mapping[str, Any]) -> None:
+    """Refuse options a real run would silently ignore (the protocol names the rest)."""
+    for key in options:
+        if key in SIMULATED_ONLY:
+            raise TxlibError(
+                f"option {key!r} belongs to the simulated world (network, clock, steps): a "
+                "real run has a real network and clock; its options are the protocol's "
+                "own (timeouts in wall-clock ms, Paxos Commit's acceptors, ...)")
+        if key in OWN_ARGUMENTS:
+            raise TxlibError(f"{key!r} is an argument of its own, not an option: "
+                             f"RealSystem(..., {key}=...) or run_transfer(..., {key}=...)")
+
+
+def _at_most_max(what: str, values: Mapping[str, Any]) -> None:
+    """Amounts and balances fit a database's 64-bit integers, with room to add."""
+    for name, value in values.items():
+        amount = value[1] if isinstance(value, tuple) else value
+        if amount > MAX_NUMBER:
+            raise TxlibError(f"{what} of {name} must be at most {MAX_NUMBER:,}, got "
+                             f"{shown(amount)}")
 
 
 class RealSystem:
@@ -131,6 +195,7 @@ class RealSystem:
         if options is not None and not isinstance(options, Mapping):
             raise TxlibError(f"options must be a mapping of option names to values, "
                              f"got {shown(options)}")
+        _check_options(options or {})
         self.options = {**real_timing(proto), **REAL_TIMEOUTS, **dict(options or {})}
         self.options.pop("tx", None)
         names = participant_names(participants)
@@ -147,9 +212,12 @@ class RealSystem:
                                    prefix=database_prefix,
                                    vfs=VFS_NAME if power_cuts else None)
         self.backend = self.databases.backend
-        # FORCED_RECORDS under the protocol's names (3PC's participant prepares by READY).
-        self.forced_records = {protocol_record_name(proto, r): who
-                               for r, who in FORCED_RECORDS.items()}
+        # FORCED_RECORDS under the protocol's names (3PC's participant prepares by READY),
+        # those it forces (Paxos Commit's coordinator logs COMMIT lazily).
+        forced = forced_by(proto.name, names)
+        self.forced_records = {name: who for name, who in (
+            (protocol_record_name(proto, r), who) for r, who in FORCED_RECORDS.items())
+            if (name, who) in forced}
         self.no_fsync = self._check_no_fsync(no_fsync)
         if not isinstance(network, bool):
             raise TxlibError(f"network must be True or False, got {network!r}")
@@ -159,12 +227,14 @@ class RealSystem:
                 "namespace cannot reach a PostgreSQL server on this machine's loopback")
         self.network_wanted = network
         self.network: Any = None
-        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
-            raise TxlibError(f"amount must be a whole number >= 0, got {amount!r}")
-        self.operations = (bank.check_operations(operations, self.participants)
-                           if operations is not None
-                           else bank.default_operations(self.participants, amount))
+        if not isinstance(amount, int) or isinstance(amount, bool) or not \
+                0 <= amount <= MAX_NUMBER:
+            raise TxlibError(f"amount must be a whole number from 0 to {MAX_NUMBER:,}, "
+                             f"got {shown(amount)}")
+        self.operations = self._check_operations(operations) if operations is not None \
+            else bank.default_operations(self.participants, amount)
         self.initial_balances = bank.check_balances(balances, self.participants)
+        _at_most_max("the balance", self.initial_balances)
         proto.make_config(self.participants, self.options)  # names any unknown option
         for p in vote_no:
             if p not in self.participants:
@@ -173,7 +243,8 @@ class RealSystem:
         self.record = record
         self.supervisor = Supervisor(
             self.nodes, host=host, ports=dict(ports or {}), record=record, restart=restart,
-            restart_delay=restart_delay, start_timeout=start_timeout,
+            restart_delay=seconds("restart_delay", restart_delay, zero=True),
+            start_timeout=seconds("start_timeout", start_timeout),
             spec=self._node_spec, self_killed=self._self_killed)
         self._own_workdir = workdir is None
         # The run's folder (trace files, node logs, SQLite files, the coordinator's log):
@@ -191,10 +262,21 @@ class RealSystem:
         self.closing_report: list[str] = []
         self._closed = False
 
+    def _check_operations(self, raw: Mapping[str, Any]) -> dict[str, tuple[str, int]]:
+        ops = bank.check_operations(raw, self.participants)
+        _at_most_max("the amount", ops)
+        return ops
+
     def _check_no_fsync(self, raw: Sequence[str]) -> frozenset[str]:
         if isinstance(raw, str) or not isinstance(raw, (Sequence, frozenset, set)):
             raise TxlibError(f"no_fsync must be a list of record names, got {raw!r}")
         for record in raw:
+            if record in FORCED_RECORDS and record not in self.forced_records and \
+                    protocol_record_name(self.protocol, record) == record:
+                raise TxlibError(
+                    f"no_fsync={record!r}: {self.protocol.name}'s {FORCED_RECORDS[record]} "
+                    f"does not force {record} (it writes it lazily or not at all); no_fsync "
+                    f"may name: {choices(self.forced_records)}")
             if record not in self.forced_records:
                 raise bad_choice("forced record in no_fsync", record,
                                  tuple(self.forced_records))
@@ -519,8 +601,7 @@ class RealSystem:
         for c in crashes:
             if c.power:
                 self._check_power(c.node)
-        ops = (bank.check_operations(operations, self.participants) if operations is not None
-               else self.operations)
+        ops = self._check_operations(operations) if operations is not None else self.operations
         self.tx_operations[tx] = ops
         if self.record:
             self.before[tx] = self.balances()
@@ -671,6 +752,14 @@ def run_transfer(
     >>> run.outcome, run.problems()                                  # doctest: +SKIP
     ('committed', [])
     """
+    unknown = [k for k in options if k not in SYSTEM_ARGUMENTS]
+    if unknown:
+        error = bad_choice("argument of run_transfer", unknown[0],
+                           ("participants", "backend", "crash", "tx", "timeout",
+                            *SYSTEM_ARGUMENTS))
+        raise TxlibError(f"{error} (a protocol's option goes in options=, e.g. "
+                         f"options={{{unknown[0]!r}: ...}})")
+    timeout = seconds("timeout", timeout)
     raw = crash if isinstance(crash, list) else [crash]
     if any(isinstance(c, Crash) and c.power for c in raw):
         options.setdefault("power_cuts", True)
@@ -679,3 +768,8 @@ def run_transfer(
         system.settle(tx, timeout)
         system.stop_nodes()
         return system.result(tx)
+
+
+# RealSystem's keyword arguments (run_transfer passes them on).
+SYSTEM_ARGUMENTS = tuple(name for name, p in inspect.signature(RealSystem).parameters.items()
+                         if p.kind is inspect.Parameter.KEYWORD_ONLY)

@@ -13,11 +13,13 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..errors import TxlibError, shown
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario
 from .spacetime import spacetime_svg
 from .widgets import as_scenario
 
+MAX_RUNS = 26  # runs side by side: one letter each to tell apart runs of the same name
 ROWS: tuple[tuple[str, str], ...] = (
     ("outcome", "outcome"),
     ("steps", "scheduler steps"),
@@ -108,7 +110,16 @@ def compare(
     protocol name, so ``compare("2pc", "3pc", "paxos-commit", faults=[...])`` runs the
     same fault plan over the three protocols.
     """
-    scenarios = [as_scenario(x, **kwargs) for x in (a, b, *more)]
+    targets = (a, b, *more)
+    if len(targets) > MAX_RUNS:
+        raise TxlibError(f"compare shows at most {MAX_RUNS} runs side by side, got "
+                         f"{len(targets)}")
+    scenarios = []
+    for i, target in enumerate(targets, 1):
+        try:
+            scenarios.append(as_scenario(target, **kwargs))
+        except TxlibError as exc:  # say which run: keyword arguments apply to each
+            raise TxlibError(f"compare's run {i} ({shown(target)}): {exc}") from None
     labels = [s.name or s.protocol for s in scenarios]
     if len(set(labels)) < len(labels):
         labels = [f"{label} ({chr(ord('A') + i)})" for i, label in enumerate(labels)]

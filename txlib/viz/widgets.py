@@ -85,7 +85,7 @@ def _scenario_changes(kwargs: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {k: v for k, v in kwargs.items() if k in fields}
     if "participants" in changes:
         changes["participants"] = participant_names(changes["participants"])
-    if "faults" in changes:
+    if isinstance(changes.get("faults"), list):  # anything else: Scenario names it
         changes["faults"] = tuple(changes["faults"])
     options = {k: v for k, v in kwargs.items() if k not in fields}
     if options:
