@@ -384,6 +384,8 @@ def _picture_cases() -> list[Case]:
         ("trace text limit negative", lambda: run.trace.text(limit=-1), "-1"),
         ("lab of number", lambda: txlib.lab(5), "5"),
         ("lab unknown target", lambda: txlib.lab("4pc"), "'4pc'"),
+        ("compare one run", lambda: txlib.compare("2pc"), "at least two"),
+        ("compare no run", lambda: txlib.compare(), "got 0"),
         ("compare unknown", lambda: txlib.compare("2pc", "4pc"), "'4pc'"),
         ("compare third unknown", lambda: txlib.compare("2pc", "3pc", "4pc"), "'4pc'"),
         ("compare says which run", lambda: txlib.compare("2pc", "paxos-commit", faults=[

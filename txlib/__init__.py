@@ -39,11 +39,11 @@ def lab(target="2pc", **kwargs):  # type: ignore[no-untyped-def]
     return _lab(target, **kwargs)
 
 
-def compare(a, b, *more, **kwargs):  # type: ignore[no-untyped-def]
+def compare(*targets, **kwargs):  # type: ignore[no-untyped-def]
     """Show two runs (or more) side by side (see :func:`txlib.viz.compare.compare`)."""
     from .viz.compare import compare as _compare
 
-    return _compare(a, b, *more, **kwargs)
+    return _compare(*targets, **kwargs)
 
 
 def diagram(target, step=None, **options):  # type: ignore[no-untyped-def]

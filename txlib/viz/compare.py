@@ -99,18 +99,17 @@ class Compare:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def compare(
-    a: str | Scenario | Run, b: str | Scenario | Run, *more: str | Scenario | Run,
-    **kwargs: Any
-) -> Compare:
-    """Show runs ``a``, ``b`` (and any ``more``) one above the other with a shared step
+def compare(*targets: str | Scenario | Run, **kwargs: Any) -> Compare:
+    """Show two or more runs (``targets``) one above the other with a shared step
     slider.
 
     Keyword arguments (participants, seed, faults, options) apply to each one that is a
     protocol name, so ``compare("2pc", "3pc", "paxos-commit", faults=[...])`` runs the
     same fault plan over the three protocols.
     """
-    targets = (a, b, *more)
+    if len(targets) < 2:
+        raise TxlibError(f"compare needs at least two runs, scenarios or protocol names, "
+                         f"got {len(targets)}: e.g. txlib.compare('2pc', '3pc')")
     if len(targets) > MAX_RUNS:
         raise TxlibError(f"compare shows at most {MAX_RUNS} runs side by side, got "
                          f"{len(targets)}")
