@@ -225,6 +225,8 @@ class World:
             self.step += 1
             why = self._strike(fault, planned=False)
         else:
+            if not self.faults.faults:  # an empty plan may be shared (snapshot.thaw)
+                self.faults = FaultPlanState(())
             self.faults.activate(self.faults.add(fault))
         self._apply_step_faults()
         return why
@@ -261,6 +263,8 @@ class World:
             if at > self.time:
                 self.time = at
             self.step += 1
+            if slot.shared:
+                slot = self._own(slot)
             del slot.timers[name]
             self.record("timeout", node, None, name)
             self._call(slot, slot.role.on_timer, name)
@@ -310,7 +314,16 @@ class World:
                 self._crash(node)  # raises NodeCrashed: the handler stops here
 
     # --- nodes -----------------------------------------------------------------------
+    def _own(self, slot: NodeSlot) -> NodeSlot:
+        """This world's own copy of a slot it shares with other worlds (copy on write,
+        see :func:`snapshot.freeze`), in place of the shared one."""
+        own = self.nodes[slot.name] = snapshot.copy_slot(slot, self)
+        return own
+
     def _call(self, slot: NodeSlot, fn: Any, *args: Any) -> None:
+        if slot.shared:
+            slot = self._own(slot)  # the role (and so ``fn``) is the same object
+        slot.memo = None  # the handler may change the slot
         previous = self._acting
         self._acting = slot
         try:
@@ -429,6 +442,8 @@ class World:
             self.record("drop", msg.dst, msg, "partition: cut off in flight")
             return
         if msg.hops > slot.hops:
+            if slot.shared:
+                slot = self._own(slot)
             slot.hops = msg.hops
         self.record("deliver", msg.dst, msg)
         self._call(slot, slot.role.on_message, msg)
@@ -481,6 +496,9 @@ class World:
         slot = self.nodes[name]
         if not slot.up:
             return f"{name} was already down"
+        if slot.shared:
+            slot = self._own(slot)
+        slot.memo = None
         slot.up = False
         slot.vars = {}
         slot.timers.clear()
@@ -502,6 +520,9 @@ class World:
         slot = self.nodes[name]
         if slot.up:
             return f"{name} was not down"
+        if slot.shared:
+            slot = self._own(slot)
+        slot.memo = None
         slot.up = True
         slot.vars = {}
         slot.incarnation += 1
@@ -524,6 +545,12 @@ class World:
         new._acting = None
         new._watches = None
         return new
+
+    def fork(self: W) -> W:
+        """An independent copy of this world, like :meth:`clone`, that shares the node
+        slots with it until either world changes one (copy on write): cheaper when a
+        step changes only a node or two. Watches are not copied."""
+        return snapshot.fork(self)
 
     def fingerprint(self) -> tuple[Any, ...]:
         """A canonical value of everything that decides what can happen next.

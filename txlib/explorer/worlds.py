@@ -90,13 +90,14 @@ grid, and ``worse``: can it get worse?).
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 from collections.abc import Callable, Hashable, Sequence
+from hashlib import blake2b
 from typing import Any
 
 from ..engine.records import Message
 from ..engine.scheduler import MessageEntry, PendingEvent, TimerDue
+from ..engine.snapshot import Frozen, freeze, node_part, pending_part, progress_part, thaw
 from ..engine.world import World
 from ..errors import TxlibError, bad_choice
 from ..protocols import PROTOCOLS, CommitProtocol, Protocol, get_protocol
@@ -186,6 +187,7 @@ class WorldModel(Model[ExploredWorld]):
         self.nodes = self.roster.names
         self.splits = _bipartitions(self.nodes) if partitions else []
         self._index = {p: i for i, p in enumerate(self.participants)}
+        self._parts: dict[bytes, int] = {}  # node parts of fingerprints, interned
         self.builtin: StateInvariants = invariants_of(protocol, self.roster, config, names,
                                                       self._explored())
 
@@ -246,7 +248,7 @@ class WorldModel(Model[ExploredWorld]):
         used = w.used
         can_crash = used.crashes < self.max_crashes
         for event, entry in self.events(w):
-            c = w.clone()
+            c = w.fork()
             watches = self._watch(c, event) if can_crash else []
             self.take(c, event, entry)
             if watches:
@@ -254,7 +256,7 @@ class WorldModel(Model[ExploredWorld]):
             out.append((event, c))
             for node, did in watches:
                 for k in range(1, len(did)):
-                    c2 = w.clone()
+                    c2 = w.fork()
                     c2.watch(node, crash_after=k)
                     self.take(c2, event, entry)
                     c2.unwatch()
@@ -272,7 +274,7 @@ class WorldModel(Model[ExploredWorld]):
         if w.partition is not None and used.heals < used.partitions:
             faults.append(HEAL)
         for fault in faults:
-            c = w.clone()
+            c = w.fork()
             self.apply(c, fault)
             out.append((fault, c))
         return out
@@ -333,14 +335,45 @@ class WorldModel(Model[ExploredWorld]):
         return min(found)
 
     # --- the state ----------------------------------------------------------------
-    def fingerprint(self, w: ExploredWorld) -> bytes:
-        """A 128-bit digest of the world's fingerprint, the budget used and the ghost.
+    def fingerprint(self, w: ExploredWorld) -> int:
+        """A 128-bit digest of the world's fingerprint, the budget used and the ghost
+        (as an int: smaller than bytes).
 
+        Each node's part of the fingerprint (:func:`~txlib.engine.snapshot.node_part`)
+        is interned: its ``marshal`` bytes get a number, kept in the node's slot
+        (``memo``) until the node changes, so only the nodes a step changed are looked
+        at again. The digest is of the node numbers and the rest of the fingerprint.
         ``marshal`` format 0 writes a value the same way whatever objects hold it (no
-        back-references, no interning marks), so equal states give equal digests.
+        back-references, no interning marks), and its encoding of a tuple is its
+        elements' encodings one after the other, so two states get equal digests
+        exactly when their fingerprints and ghosts are equal, as if the whole were
+        digested (but for a collision of 128-bit digests).
         """
-        return hashlib.blake2b(marshal.dumps((w.fingerprint(), w.ghost()), 0),
-                               digest_size=16).digest()
+        parts = self._parts
+        ids = []
+        for slot in w.nodes.values():
+            n = slot.memo
+            if n is None:
+                key = marshal.dumps(node_part(slot), 0)
+                n = parts.get(key)
+                if n is None:
+                    n = parts[key] = len(parts)
+                slot.memo = n
+            ids.append(n)
+        messages, timed = pending_part(w)
+        groups = w.network.groups
+        rest = (w.started, ids, messages, None if groups is None else w.network.sides(),
+                progress_part(w, timed) if w.faults.faults else (),
+                tuple((n, a, b) for n, a, b, _ in w.instability) if w.instability else (),
+                w.ghost())
+        return int.from_bytes(blake2b(marshal.dumps(rest, 0), digest_size=16).digest(), "big")
+
+    def store(self, w: ExploredWorld) -> Frozen:
+        """The compact snapshot the search keeps of a state while it waits."""
+        return freeze(w)
+
+    def restore(self, stored: Frozen) -> ExploredWorld:
+        return thaw(stored)  # type: ignore[return-value]  # snapshots of explored worlds
 
     def violations(self, w: ExploredWorld) -> list[tuple[str, str]]:
         out = self.builtin(w)
