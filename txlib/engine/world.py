@@ -32,9 +32,12 @@ from .scheduler import EventQueue, FaultDue, MessageEntry, PendingEvent, TimerDu
 
 def volatile_summary(slot: NodeSlot) -> str:
     """A short, deterministic text of a node's volatile state and pending timers."""
+    variables, timers = slot.vars, slot.timers
+    if not variables and not timers:
+        return ""
     parts = []
-    for key in sorted(slot.vars):
-        value = slot.vars[key]
+    for key in sorted(variables):
+        value = variables[key]
         if isinstance(value, (set, frozenset)):
             text = "{" + ", ".join(sorted(map(str, value))) + "}"
         elif isinstance(value, dict):
@@ -42,9 +45,12 @@ def volatile_summary(slot: NodeSlot) -> str:
         else:
             text = str(value)
         parts.append(f"{key}={text}")
-    for name in sorted(slot.timers):
-        parts.append(f"timer {name} at {slot.timers[name][1]}")
+    for name in sorted(timers):
+        parts.append(f"timer {name} at {timers[name][1]}")
     return "; ".join(parts)
+
+
+_new = tuple.__new__  # a NamedTuple without its (slower) constructor, on the hot path
 
 
 class NodeCrashed(Exception):
@@ -139,8 +145,8 @@ class World:
         """Append one event to the trace (if recording)."""
         tr = self.trace
         if tr is not None:
-            tr.append(TraceEvent(len(tr), self.step, self.time, kind, node, msg, detail,
-                                 self.states, self.down))
+            tr.append(_new(TraceEvent, (len(tr), self.step, self.time, kind, node, msg, detail,
+                                        self.states, self.down)))
 
     # --- steps -----------------------------------------------------------------------
     def pending(self) -> list[PendingEvent]:
