@@ -87,7 +87,8 @@ class Layout:
         self.rng = rng
 
 
-# A snapshot: (layout, queue seq, heap entries, partition groups, FIFO times, rng state,
+# A snapshot: (layout, queue seq, heap entries, partition groups, FIFO times, rng state
+# (or the generator itself if it has no state),
 # fault plan, instability, trace, volatile, *node slots, *plain attribute values).
 Frozen = tuple[Any, ...]
 _SLOTS_AT = 10
@@ -120,22 +121,29 @@ def freeze(world: World) -> Frozen:
     d["down"] = _STATES.setdefault(world.down, world.down)
     network = world.network
     rng = network.rng
-    keys = tuple(k for k in d if k not in _CONTAINERS)
-    shape = (type(world), keys, len(nodes), type(rng))
+    shape = (type(world), tuple(d), len(nodes), type(rng))
     layout = _LAYOUTS.get(shape)
     if layout is None:
-        layout = _LAYOUTS[shape] = Layout(*shape)
+        keys = tuple(k for k in d if k not in _CONTAINERS)
+        layout = _LAYOUTS[shape] = Layout(type(world), keys, len(nodes), type(rng))
     queue = world.queue
     trace = world.trace
     frozen = (layout, queue.seq, tuple(queue.heap), network.groups,
               tuple(network.fifo_last.items()) if network.fifo_last else (),
-              rng.getstate(), world.faults,
+              _rng_state(rng), world.faults,
               tuple(world.instability) if world.instability else (),
               None if trace is None else tuple(trace),
               tuple(world.volatile) if world.volatile else (),
-              *nodes.values(), *(d[k] for k in keys))
+              *nodes.values(), *(d[k] for k in layout.keys))
     d.clear()  # used up: nothing may go on changing what the snapshot holds
     return frozen
+
+
+def _rng_state(rng: Any) -> Any:
+    """What a snapshot keeps of the random generator: its state, or the generator
+    itself if it has none (``getstate()`` is None: the explorer's), to share."""
+    state = rng.getstate()
+    return rng if state is None else state
 
 
 def thaw(frozen: Frozen) -> World:
@@ -155,8 +163,10 @@ def thaw(frozen: Frozen) -> World:
     network.config = world.config
     network.groups = frozen[3]
     network.fifo_last = dict(frozen[4])
-    rng = layout.rng.__new__(layout.rng)  # setstate sets every field
-    rng.setstate(frozen[5])
+    rng = frozen[5]
+    if type(rng) is not layout.rng:  # the generator's state, to copy
+        rng = layout.rng.__new__(layout.rng)  # setstate sets every field
+        rng.setstate(frozen[5])
     network.rng = rng
     world.network = network
     plan: FaultPlanState = frozen[6]
@@ -284,8 +294,14 @@ def canonical(value: Any) -> Any:
         return value
     atoms = _ATOMS
     if t is dict:
-        return tuple((k, v if type(v) in atoms else canonical(v))
-                     for k, v in _sorted(value.items()))
+        try:
+            items = sorted(value.items())  # keys are unique: only they are compared
+        except TypeError:
+            items = sorted(value.items(), key=repr)
+        for _, v in items:
+            if type(v) not in atoms:
+                return tuple((k, v if type(v) in atoms else canonical(v)) for k, v in items)
+        return tuple(items)
     if t is set or t is frozenset:
         return ("set", _sorted(v if type(v) in atoms else canonical(v) for v in value))
     if t is list or t is tuple:

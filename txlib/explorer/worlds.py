@@ -118,6 +118,7 @@ from .actions import (
     MessageKey,
     Partition,
     Recover,
+    Spent,
     Start,
     Timeout,
     message_key,
@@ -128,6 +129,8 @@ from .search import Exploration, Finding, Model, SearchProgress, search
 TIMEOUTS: tuple[str, ...] = ("synchronous", "asynchronous")
 ASYNC_DEPTH = 20  # the default depth bound of an asynchronous search (see explore)
 START = Start()
+_SPENT_INDEX = {name: i for i, name in enumerate(Spent._fields)}
+_new_spent = tuple.__new__  # a NamedTuple without its (slower) constructor
 HEAL = Heal()
 
 Invariant = Callable[[World], "str | None"]
@@ -312,7 +315,9 @@ class WorldModel(Model[ExploredWorld]):
         else:
             w.apply_fault(action.as_fault())
         if isinstance(w, ExploredWorld):
-            w.used = w.used._replace(**{action.spends: getattr(w.used, action.spends) + 1})
+            used = list(w.used)
+            used[_SPENT_INDEX[action.spends]] += 1
+            w.used = _new_spent(Spent, used)
 
     def _entry(self, w: World, event: Event) -> PendingEvent | None:
         """The queue entry of ``event`` (the earliest, if several match)."""
