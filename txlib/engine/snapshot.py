@@ -97,8 +97,8 @@ _STATES: dict[Any, Any] = {}  # node states and down sets shared by snapshots (a
 
 
 def freeze(world: World) -> Frozen:
-    """Keep ``world`` compactly as a snapshot (a tuple); the world is used up (it is
-    emptied: what it held now belongs to the snapshot). :func:`thaw` goes on from it.
+    """Keep ``world`` compactly as a snapshot (a tuple), from which :func:`thaw` goes
+    on. The world itself may go on too.
 
     Its node slots become shared (copy on write, without a Context, which also breaks
     the world's reference cycles), so a snapshot holds only the slots that changed
@@ -130,12 +130,11 @@ def freeze(world: World) -> Frozen:
     trace = world.trace
     frozen = (layout, queue.seq, tuple(queue.heap), network.groups,
               tuple(network.fifo_last.items()) if network.fifo_last else (),
-              _rng_state(rng), world.faults,
+              _rng_state(rng), _copied_plan(world.faults) if world.faults.faults else world.faults,
               tuple(world.instability) if world.instability else (),
               None if trace is None else tuple(trace),
               tuple(world.volatile) if world.volatile else (),
               *nodes.values(), *(d[k] for k in layout.keys))
-    d.clear()  # used up: nothing may go on changing what the snapshot holds
     return frozen
 
 

@@ -91,6 +91,7 @@ grid, and ``worse``: can it get worse?).
 from __future__ import annotations
 
 import marshal
+import weakref
 from collections.abc import Callable, Hashable, Sequence
 from hashlib import blake2b
 from typing import Any
@@ -134,6 +135,18 @@ _new_spent = tuple.__new__  # a NamedTuple without its (slower) constructor
 HEAL = Heal()
 
 Invariant = Callable[[World], "str | None"]
+
+
+class Origin:
+    """Where a state came from: its parent's snapshot, the action and the queue entry
+    it took (what the search keeps of a state while it waits)."""
+
+    __slots__ = ("action", "entry", "parent")
+
+    def __init__(self, parent: Frozen, action: Action, entry: PendingEvent | None) -> None:
+        self.parent = parent
+        self.action = action
+        self.entry = entry
 
 
 def _bipartitions(nodes: Sequence[str]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -191,6 +204,9 @@ class WorldModel(Model[ExploredWorld]):
         self.splits = _bipartitions(self.nodes) if partitions else []
         self._index = {p: i for i, p in enumerate(self.participants)}
         self._parts: dict[bytes, int] = {}  # node parts of fingerprints, interned
+        # where each world successors() made came from, while the world lives
+        self._origins: weakref.WeakKeyDictionary[World, tuple[Any, ...]] = (
+            weakref.WeakKeyDictionary())
         self.builtin: StateInvariants = invariants_of(protocol, self.roster, config, names,
                                                       self._explored())
 
@@ -247,24 +263,29 @@ class WorldModel(Model[ExploredWorld]):
         return out
 
     def successors(self, w: ExploredWorld) -> list[tuple[Action, ExploredWorld]]:
+        """Each enabled action with the world it leads to. Each such world remembers
+        where it came from (``w``'s snapshot, the action and its queue entry), so the
+        search can keep that instead of the world (see :meth:`store`)."""
         out: list[tuple[Action, ExploredWorld]] = []
         used = w.used
         can_crash = used.crashes < self.max_crashes
+        parent = freeze(w)
+        origins = self._origins
         for event, entry in self.events(w):
-            c = w.fork()
+            c: ExploredWorld = thaw(parent)  # type: ignore[assignment]
             watches = self._watch(c, event) if can_crash else []
             self.take(c, event, entry)
             if watches:
                 c.unwatch()
             out.append((event, c))
+            origins[c] = (parent, event, entry)
             for node, did in watches:
                 for k in range(1, len(did)):
-                    c2 = w.fork()
-                    c2.watch(node, crash_after=k)
-                    self.take(c2, event, entry)
-                    c2.unwatch()
-                    c2.used = used._replace(crashes=used.crashes + 1)
-                    out.append((CrashDuring(event, node, k, did[k - 1]), c2))
+                    c2: ExploredWorld = thaw(parent)  # type: ignore[assignment]
+                    crash = CrashDuring(event, node, k, did[k - 1])
+                    self._crash_during(c2, crash, entry)
+                    out.append((crash, c2))
+                    origins[c2] = (parent, crash, entry)
         faults: list[FaultAction] = []
         if can_crash:
             faults += [Crash(name) for name, slot in w.nodes.items() if slot.up]
@@ -277,10 +298,19 @@ class WorldModel(Model[ExploredWorld]):
         if w.partition is not None and used.heals < used.partitions:
             faults.append(HEAL)
         for fault in faults:
-            c = w.fork()
+            c = thaw(parent)  # type: ignore[assignment]
             self.apply(c, fault)
             out.append((fault, c))
+            origins[c] = (parent, fault, None)
         return out
+
+    def _crash_during(self, w: ExploredWorld, crash: CrashDuring,
+                      entry: PendingEvent | None) -> None:
+        w.watch(crash.node, crash_after=crash.after)
+        self.take(w, crash.event, entry)
+        w.unwatch()
+        used = w.used
+        w.used = used._replace(crashes=used.crashes + 1)
 
     @staticmethod
     def _watch(w: World, event: Event) -> list[tuple[str, list[str]]]:
@@ -373,12 +403,30 @@ class WorldModel(Model[ExploredWorld]):
                 w.ghost())
         return int.from_bytes(blake2b(marshal.dumps(rest, 0), digest_size=16).digest(), "big")
 
-    def store(self, w: ExploredWorld) -> Frozen:
-        """The compact snapshot the search keeps of a state while it waits."""
-        return freeze(w)
+    def store(self, w: ExploredWorld) -> Frozen | Origin:
+        """What the search keeps of a state while it waits: where it came from (its
+        parent's snapshot, shared with its siblings, and the step from there), or its
+        own snapshot."""
+        origin = self._origins.pop(w, None)
+        if origin is None:
+            return freeze(w)
+        self.release(w)
+        return Origin(*origin)
 
-    def restore(self, stored: Frozen) -> ExploredWorld:
-        return thaw(stored)  # type: ignore[return-value]  # snapshots of explored worlds
+    def restore(self, stored: Frozen | Origin) -> ExploredWorld:
+        """The state back: thawed from its snapshot, or its parent's snapshot thawed
+        and the same step taken again (the same queue entry: the same world)."""
+        if not isinstance(stored, Origin):
+            return thaw(stored)  # type: ignore[return-value]  # snapshots of explored worlds
+        w: ExploredWorld = thaw(stored.parent)  # type: ignore[assignment]
+        action, entry = stored.action, stored.entry
+        if type(action) is CrashDuring:
+            self._crash_during(w, action, entry)
+        elif type(action) in FAULT_TYPES:
+            self.apply(w, action)
+        else:
+            self.take(w, action, entry)  # type: ignore[arg-type]
+        return w
 
     def violations(self, w: ExploredWorld) -> list[tuple[str, str]]:
         out = self.builtin(w)
