@@ -362,7 +362,7 @@ class World:
     ) -> None:
         if not slot.up:
             raise NodeCrashed(slot.name)
-        slot.log.append(LogRecord(record, data, forced, self.time))
+        slot.log.append(_new(LogRecord, (record, data, forced, self.time)))
         if forced:
             slot.durable = len(slot.log)
         self.record("log", slot.name, None, record + (" (forced)" if forced else " (lazy)"))
@@ -426,7 +426,7 @@ class World:
         src = slot.name
         self.msg_seq += 1
         self.messages_sent += 1
-        msg = Message(self.msg_seq, src, dst, type, payload, self.time, slot.hops + 1, 0)
+        msg = _new(Message, (self.msg_seq, src, dst, type, payload, self.time, slot.hops + 1, 0))
         self.record("send", src, msg)
         fate = self.network.transmit(msg, self.faults, self.time, self.queue)
         if fate is not None:
