@@ -136,19 +136,19 @@ def search_rate(run: Callable[[], object]) -> Callable[[], tuple[int, int]]:
     return work
 
 
-# Measured on this machine (2 cores, Python 3.11) before issue 16's changes, with this
-# script: the baseline of record. Rates are states/s as a ratio to the 5-RM bare BFS.
-# (Measured while other jobs shared the machine: the ratios hold better than the rates.)
+# Measured on this machine (2 cores, Python 3.11) before issue 16's changes (commit
+# e6ac338), with this script: the baseline of record. Ratios of states/s to the 5-RM bare
+# BFS, each search taking turns with it (other jobs shared the machine).
 BEFORE: dict[str, str] = {
-    "TwoPhase, 3 RMs": "0.347",
-    "TwoPhase, 6 RMs": "0.129",
-    "2PC, 3 participants, 1 crash": "0.034",
-    "3PC, 3 participants, 1 crash": "0.026",
-    "3PC, 4 participants, 1 crash": "0.016",
-    "world step floor: clone+execute+fingerprint": "0.042",
+    "TwoPhase, 3 RMs": "0.644",
+    "TwoPhase, 6 RMs": "0.238",
+    "2PC, 3 participants, 1 crash": "0.068",
+    "3PC, 3 participants, 1 crash": "0.050",
+    "3PC, 4 participants, 1 crash": "0.029",
+    "world step floor: clone+execute+fingerprint": "0.082",
     "3PC, 3 participants, 1 crash, partitions: bytes per visited state": "1,601 B",
     "3PC, 3 participants, 2 crashes, recoveries, partitions":
-        "739 MB peak RSS, 200,000 states in 121 s (stopped by its state budget)",
+        "738 MB peak RSS, 200,000 states in 39.1 s (stopped by its state budget)",
 }
 
 BIG_SEARCH = ("import resource, sys, time; sys.path.insert(0, {root!r}); "
