@@ -84,6 +84,17 @@ The state
     Time, message ids and counters are not part of it. Faults timed ``at_time`` are
     refused: the explorer ignores time.
 
+How states are kept (issue 16)
+    A state waiting to be expanded is kept as where it came from: its parent's
+    snapshot (:func:`txlib.engine.snapshot.freeze`, shared by its siblings, whose node
+    slots are shared copy-on-write with every other snapshot), the action and the queue
+    entry it took. Expanding it thaws the parent and takes that same step again, which
+    gives the very world the search found (so the states, their order and every path
+    are what they would be if the worlds themselves were kept). Each successor is a
+    world thawed from the parent's snapshot, so a step copies only the node slots it
+    changes; the fingerprint looks again only at those nodes (each node's part is
+    interned and remembered in its slot).
+
 See :mod:`txlib.explorer.grid` for fault placement under the *timed* scheduler (the
 grid, and ``worse``: can it get worse?).
 """
