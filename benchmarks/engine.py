@@ -39,14 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import txlib
 from txlib.simulation.scenario import Scenario
 
-# Measured on this machine (2 cores, Python 3.11) before issue 16's changes, with this
-# script: the baseline of record (ratios; other jobs shared the machine).
+# Measured on this machine (2 cores, Python 3.11) before issue 16's changes (commit
+# e6ac338), with this script: the baseline of record (ratios; the simulate rows take
+# turns with the SimPy model; other jobs shared the machine).
 BEFORE: dict[str, str] = {
     "engine, recording off": "0.10",
     "engine, recording on": "0.03",
     "trace of 10,016 events": "386 B/event",
-    "simulate('2pc', seed=s), recording on": "0.44",
-    "simulate('2pc', seed=s), recording off": "0.70",
+    "simulate('2pc', seed=s), recording on": "0.49",
+    "simulate('2pc', seed=s), recording off": "0.68",
 }
 
 
