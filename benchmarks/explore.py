@@ -4,22 +4,34 @@ Run: ``.venv/bin/python benchmarks/explore.py`` (add ``--quick`` for a short run
 
 Figures (each search is repeated for a time window and the rates averaged):
 - *baseline*: the smallest breadth-first search in pure Python (a deque, a set of
-  visited states, states as plain tuples) over Lamport's TwoPhase spec with 3 RMs, run
-  in the same process; the ratio explorer/baseline is the figure to compare across
-  machines;
+  visited states, states as plain tuples) over Lamport's TwoPhase spec with 5 RMs (and
+  3 RMs, the old baseline), run in the same process; the ratio explorer/baseline (5
+  RMs) is the figure to compare across machines (issue 16's target: >= 0.15);
 - *TwoPhase, 3 and 6 RMs*: the same spec through the explorer's generic search
   (fingerprints, parent pointers, invariants, counters);
 - *2PC / 3PC, 3 participants, 1 crash*: txlib's own protocols in the engine's worlds
-  (every transition clones a world, runs the step function, fingerprints the result);
-- *world step floor*: clone + execute + fingerprint of one 3PC event, the least one
-  world transition costs.
+  (every transition thaws its parent's snapshot, copying on write only the nodes the
+  step changes, runs the step function and fingerprints the result);
+- *world step floor*: clone + execute + fingerprint of one 3PC event with the public
+  ``World.clone`` and ``World.fingerprint`` (the explorer's own steps are cheaper);
+- *memory*: bytes per visited state (tracemalloc's peak during the search, over its
+  distinct states) of ``explore("3pc", participants=3, max_crashes=1, partitions=True)``
+  (target: <= 400), and the peak resident memory of a separate process running 3PC with
+  3 participants, 2 crashes, recoveries and partitions to its state budget (target:
+  within 1 GB; skipped with ``--quick``).
+
+Each row also shows the figure measured before issue 16's work ("before"), on the same
+machine, as the baseline of record (``BEFORE`` below).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import subprocess
 import sys
 import time
+import tracemalloc
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +55,24 @@ def rate(work: Callable[[], tuple[int, int]], seconds: float) -> tuple[float, fl
         done_s += s
         done_t += t
     return done_s / elapsed, done_t / elapsed, states, transitions
+
+
+def paired(work: Callable[[], tuple[int, int]], base: Callable[[], tuple[int, int]],
+           seconds: float, rounds: int = 6) -> tuple[float, float, int, int]:
+    """(ratio of states/s to the baseline's, states/s, states, transitions): ``work`` and
+    ``base`` take turns in short rounds, so both see the same load on a shared machine."""
+    states, transitions = work()
+    base()
+    spent = [0.0, 0.0]
+    done = [0, 0]
+    for _ in range(rounds):
+        for i, job in enumerate((base, work)):
+            start = time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < seconds / (2 * rounds):
+                done[i] += job()[0]
+            spent[i] += elapsed
+    base_rate, rate_ = done[0] / spent[0], done[1] / spent[1]
+    return rate_ / base_rate, rate_, states, transitions
 
 
 def baseline_twophase(rms: int) -> tuple[int, int]:
@@ -107,6 +137,52 @@ def search_rate(run: Callable[[], object]) -> Callable[[], tuple[int, int]]:
     return work
 
 
+# Measured on this machine (2 cores, Python 3.11) before issue 16's changes (commit
+# e6ac338), with this script: the baseline of record. Ratios of states/s to the 5-RM bare
+# BFS, each search taking turns with it (other jobs shared the machine).
+BEFORE: dict[str, str] = {
+    "TwoPhase, 3 RMs": "0.644",
+    "TwoPhase, 6 RMs": "0.238",
+    "2PC, 3 participants, 1 crash": "0.068",
+    "3PC, 3 participants, 1 crash": "0.050",
+    "3PC, 4 participants, 1 crash": "0.029",
+    "world step floor: clone+execute+fingerprint": "0.082",
+    "3PC, 3 participants, 1 crash, partitions: bytes per visited state": "1,601 B",
+    "3PC, 3 participants, 2 crashes, recoveries, partitions":
+        "738 MB peak RSS, 200,000 states in 39.1 s (stopped by its state budget)",
+}
+
+BIG_SEARCH = ("import resource, sys, time; sys.path.insert(0, {root!r}); "
+              "from txlib.explorer.worlds import explore; t = time.perf_counter(); "
+              "r = explore('3pc', participants=3, max_crashes=2, recoveries=True, "
+              "partitions=True, progress=False); "
+              "print(r.states, r.stopped_by.replace(' ', '_'), time.perf_counter() - t, "
+              "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+
+
+def bytes_per_state() -> tuple[int, float, float]:
+    """(states, bytes per visited state, seconds) of the 3PC search with a partition:
+    tracemalloc's peak during the search over its distinct states."""
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    start = time.perf_counter()
+    result = explore("3pc", participants=3, max_crashes=1, partitions=True, progress=False)
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return result.states, peak / result.states, seconds
+
+
+def big_search() -> tuple[int, str, float, float]:
+    """(states, stopped by, seconds, peak resident MB) of 3PC with 3 participants, 2
+    crashes, recoveries and partitions, in a process of its own."""
+    root = str(Path(__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-c", BIG_SEARCH.format(root=root)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return int(out[0]), out[1].replace("_", " "), float(out[2]), int(out[3]) / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timing windows")
@@ -114,10 +190,14 @@ def main() -> None:
     window = 0.5 if args.quick else 3.0
 
     rows: list[tuple[str, str, str, str]] = []
-    base, _, bs, bt = rate(lambda: baseline_twophase(3), window)
-    assert bs == 288, bs
-    rows.append(("baseline: bare BFS, TwoPhase 3 RMs", f"{bs:,} / {bt:,}",
+    base, _, bs, bt = rate(lambda: baseline_twophase(5), window)
+    assert bs == 8832, bs
+    rows.append(("baseline: bare BFS, TwoPhase 5 RMs", f"{bs:,} / {bt:,}",
                  f"{base:,.0f}", "1.00"))
+    base3, _, bs3, bt3 = rate(lambda: baseline_twophase(3), window)
+    assert bs3 == 288, bs3
+    rows.append(("bare BFS, TwoPhase 3 RMs (the old baseline)", f"{bs3:,} / {bt3:,}",
+                 f"{base3:,.0f}", f"{base3 / base:.3f}"))
     cases: list[tuple[str, Callable[[], object]]] = [
         ("TwoPhase, 3 RMs", lambda: check(TwoPhase(3))),
         ("TwoPhase, 6 RMs", lambda: check(TwoPhase(6))),
@@ -128,22 +208,37 @@ def main() -> None:
         ("3PC, 4 participants, 1 crash",
          lambda: explore("3pc", participants=4, max_crashes=1, progress=False)),
     ]
+    # Each search takes turns with the baseline (the ratio is then fair under load).
     for name, run in cases:
-        per_s, _, states, transitions = rate(search_rate(run), window)
+        ratio, per_s, states, transitions = paired(search_rate(run),
+                                                   lambda: baseline_twophase(5), 2 * window)
         rows.append((name, f"{states:,} / {transitions:,}", f"{per_s:,.0f}",
-                     f"{per_s / base:.2f}"))
-    floor, _, _, _ = rate(step_floor, window)
+                     f"{ratio:.3f}"))
+    ratio, floor, _, _ = paired(step_floor, lambda: baseline_twophase(5), 2 * window)
     rows.append(("world step floor: clone+execute+fingerprint", "-", f"{floor:,.0f}",
-                 f"{floor / base:.2f}"))
+                 f"{ratio:.3f}"))
+    states, per_state, seconds = bytes_per_state()
+    memory = [("3PC, 3 participants, 1 crash, partitions: bytes per visited state",
+               f"{per_state:,.0f} B ({states:,} states, {seconds:.1f} s under tracemalloc)")]
+    if not args.quick:
+        big, stopped, big_s, mb = big_search()
+        memory.append(("3PC, 3 participants, 2 crashes, recoveries, partitions",
+                       f"{mb:,.0f} MB peak RSS, {big:,} states in {big_s:.1f} s "
+                       f"(stopped by {stopped})"))
 
     width = max(len(r[0]) for r in rows)
     print(f"txlib explorer benchmark (Python {sys.version.split()[0]}, "
           f"window {window:g} s per row)")
     print(f"{'search':<{width}}  {'states / transitions':>22}  {'states/s':>10}  "
-          f"{'vs baseline':>11}")
+          f"{'vs baseline':>11}  {'before':>8}")
     for name, size, per_s, ratio in rows:
-        print(f"{name:<{width}}  {size:>22}  {per_s:>10}  {ratio:>11}")
-    print("(the floor row counts transitions/s: every transition clones a world)")
+        print(f"{name:<{width}}  {size:>22}  {per_s:>10}  {ratio:>11}  "
+              f"{BEFORE.get(name, '-'):>8}")
+    print("(the floor row counts transitions/s; target for txlib's worlds: >= 0.15 of the "
+          "5-RM baseline)")
+    for name, value in memory:
+        print(f"{name}: {value}; before: {BEFORE.get(name, '-')}")
+    print("(targets: <= 400 B per visited state; the big search within 1 GB)")
 
 
 if __name__ == "__main__":

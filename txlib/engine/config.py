@@ -48,29 +48,25 @@ class EngineConfig:
     AT_LEAST_ONE: ClassVar[frozenset[str]] = frozenset({"latency_min", "max_steps"})
 
     def __post_init__(self) -> None:
-        at_least_one = frozenset().union(
-            *(getattr(k, "AT_LEAST_ONE", frozenset()) for k in type(self).__mro__))
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("bool",) and not isinstance(value, bool):
-                raise TxlibError(f"option {f.name} must be True or False, got {shown(value)}")
-            if f.type == "int" and (not isinstance(value, int) or isinstance(value, bool)):
-                raise TxlibError(f"option {f.name} must be a whole number, got {shown(value)}")
-            if f.type == "float":
+        for name, kind, low, high in _checks(type(self)):
+            value = getattr(self, name)
+            if kind == "bool" and not isinstance(value, bool):
+                raise TxlibError(f"option {name} must be True or False, got {shown(value)}")
+            if kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+                raise TxlibError(f"option {name} must be a whole number, got {shown(value)}")
+            if kind == "float":
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise TxlibError(f"option {f.name} must be a probability, "
+                    raise TxlibError(f"option {name} must be a probability, "
                                      f"got {shown(value)}")
                 if not 0.0 <= value <= 1.0:
-                    raise TxlibError(f"option {f.name} must be between 0 and 1, "
+                    raise TxlibError(f"option {name} must be between 0 and 1, "
                                      f"got {shown(value)}")
-            if f.type == "int":
-                low = 1 if f.name in at_least_one else 0
-                high = MAX_STEPS if f.name == "max_steps" else MAX_NUMBER
+            if kind == "int":
                 if value < low:
-                    raise TxlibError(f"option {f.name} must be at least {low}, "
+                    raise TxlibError(f"option {name} must be at least {low}, "
                                      f"got {shown(value)}")
                 if value > high:
-                    raise TxlibError(f"option {f.name} must be at most {high:,}, "
+                    raise TxlibError(f"option {name} must be at most {high:,}, "
                                      f"got {shown(value)}")
         if self.latency_max < self.latency_min:
             raise TxlibError(
@@ -80,7 +76,10 @@ class EngineConfig:
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
+        names = _NAMES.get(cls)
+        if names is None:
+            names = _NAMES[cls] = tuple(name for name, _, _, _ in _checks(cls))
+        return names
 
     @classmethod
     def from_options(cls: type[C], options: dict[str, Any]) -> C:
@@ -91,3 +90,20 @@ class EngineConfig:
                 raise bad_choice("option", key, valid)
         return cls(**options)
 
+
+
+# Per config class: (name, type, lowest, highest) of each option, worked out once.
+_CHECKS: dict[type, tuple[tuple[str, Any, int, int], ...]] = {}
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _checks(cls: type[EngineConfig]) -> tuple[tuple[str, Any, int, int], ...]:
+    checks = _CHECKS.get(cls)
+    if checks is None:
+        at_least_one = frozenset().union(
+            *(getattr(k, "AT_LEAST_ONE", frozenset()) for k in cls.__mro__))
+        checks = _CHECKS[cls] = tuple(
+            (f.name, f.type, 1 if f.name in at_least_one else 0,
+             MAX_STEPS if f.name == "max_steps" else MAX_NUMBER)
+            for f in fields(cls))
+    return checks

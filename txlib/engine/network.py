@@ -130,11 +130,15 @@ class Network:
 
     def copy(self) -> Network:
         """An independent copy: the random generator and FIFO times are copied (the
-        partition map is replaced, never changed, so it is shared)."""
+        partition map is replaced, never changed, so it is shared, and so is a generator
+        whose ``getstate()`` is None: it has no state)."""
         new = Network.__new__(Network)
         new.config = self.config
-        rng = type(self.rng).__new__(type(self.rng))  # setstate sets every field
-        rng.setstate(self.rng.getstate())
+        rng = self.rng
+        state = rng.getstate()
+        if state is not None:  # a generator without state (the explorer's) is shared
+            rng = type(rng).__new__(type(rng))  # setstate sets every field
+            rng.setstate(state)
         new.rng = rng
         new.groups = self.groups
         new.fifo_last = self.fifo_last.copy()

@@ -71,6 +71,12 @@ class NodeSlot:
     resources held by a prepared transaction, which survive a restart too. ``decision``,
     ``hops`` and ``incarnation`` (how many times it restarted) are the engine's
     bookkeeping, invisible to the protocol.
+
+    A slot may be *shared* by several worlds (see :func:`txlib.engine.snapshot.freeze`):
+    then no world changes it in place; a world that must change it takes its own copy
+    first (copy on write), and ``ctx`` is unset. ``memo`` is a cache its reader may keep
+    about the slot's contents (the explorer keeps the slot's interned canonical form);
+    the world resets it whenever it changes the slot.
     """
 
     __slots__ = (
@@ -81,8 +87,10 @@ class NodeSlot:
         "incarnation",
         "locks",
         "log",
+        "memo",
         "name",
         "role",
+        "shared",
         "state",
         "timers",
         "up",
@@ -102,6 +110,8 @@ class NodeSlot:
         self.decision: str | None = None
         self.hops = 0
         self.incarnation = 0
+        self.shared = False
+        self.memo: Any = None
         self.ctx: Context
 
 

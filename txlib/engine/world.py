@@ -32,9 +32,12 @@ from .scheduler import EventQueue, FaultDue, MessageEntry, PendingEvent, TimerDu
 
 def volatile_summary(slot: NodeSlot) -> str:
     """A short, deterministic text of a node's volatile state and pending timers."""
+    variables, timers = slot.vars, slot.timers
+    if not variables and not timers:
+        return ""
     parts = []
-    for key in sorted(slot.vars):
-        value = slot.vars[key]
+    for key in sorted(variables):
+        value = variables[key]
         if isinstance(value, (set, frozenset)):
             text = "{" + ", ".join(sorted(map(str, value))) + "}"
         elif isinstance(value, dict):
@@ -42,9 +45,12 @@ def volatile_summary(slot: NodeSlot) -> str:
         else:
             text = str(value)
         parts.append(f"{key}={text}")
-    for name in sorted(slot.timers):
-        parts.append(f"timer {name} at {slot.timers[name][1]}")
+    for name in sorted(timers):
+        parts.append(f"timer {name} at {timers[name][1]}")
     return "; ".join(parts)
+
+
+_new = tuple.__new__  # a NamedTuple without its (slower) constructor, on the hot path
 
 
 class NodeCrashed(Exception):
@@ -139,8 +145,8 @@ class World:
         """Append one event to the trace (if recording)."""
         tr = self.trace
         if tr is not None:
-            tr.append(TraceEvent(len(tr), self.step, self.time, kind, node, msg, detail,
-                                 self.states, self.down))
+            tr.append(_new(TraceEvent, (len(tr), self.step, self.time, kind, node, msg, detail,
+                                        self.states, self.down)))
 
     # --- steps -----------------------------------------------------------------------
     def pending(self) -> list[PendingEvent]:
@@ -225,6 +231,8 @@ class World:
             self.step += 1
             why = self._strike(fault, planned=False)
         else:
+            if not self.faults.faults:  # an empty plan may be shared (snapshot.thaw)
+                self.faults = FaultPlanState(())
             self.faults.activate(self.faults.add(fault))
         self._apply_step_faults()
         return why
@@ -261,6 +269,8 @@ class World:
             if at > self.time:
                 self.time = at
             self.step += 1
+            if slot.shared:
+                slot = self._own(slot)
             del slot.timers[name]
             self.record("timeout", node, None, name)
             self._call(slot, slot.role.on_timer, name)
@@ -310,7 +320,16 @@ class World:
                 self._crash(node)  # raises NodeCrashed: the handler stops here
 
     # --- nodes -----------------------------------------------------------------------
+    def _own(self, slot: NodeSlot) -> NodeSlot:
+        """This world's own copy of a slot it shares with other worlds (copy on write,
+        see :func:`snapshot.freeze`), in place of the shared one."""
+        own = self.nodes[slot.name] = snapshot.copy_slot(slot, self)
+        return own
+
     def _call(self, slot: NodeSlot, fn: Any, *args: Any) -> None:
+        if slot.shared:
+            slot = self._own(slot)  # the role (and so ``fn``) is the same object
+        slot.memo = None  # the handler may change the slot
         previous = self._acting
         self._acting = slot
         try:
@@ -343,7 +362,7 @@ class World:
     ) -> None:
         if not slot.up:
             raise NodeCrashed(slot.name)
-        slot.log.append(LogRecord(record, data, forced, self.time))
+        slot.log.append(_new(LogRecord, (record, data, forced, self.time)))
         if forced:
             slot.durable = len(slot.log)
         self.record("log", slot.name, None, record + (" (forced)" if forced else " (lazy)"))
@@ -407,7 +426,7 @@ class World:
         src = slot.name
         self.msg_seq += 1
         self.messages_sent += 1
-        msg = Message(self.msg_seq, src, dst, type, payload, self.time, slot.hops + 1, 0)
+        msg = _new(Message, (self.msg_seq, src, dst, type, payload, self.time, slot.hops + 1, 0))
         self.record("send", src, msg)
         fate = self.network.transmit(msg, self.faults, self.time, self.queue)
         if fate is not None:
@@ -429,6 +448,8 @@ class World:
             self.record("drop", msg.dst, msg, "partition: cut off in flight")
             return
         if msg.hops > slot.hops:
+            if slot.shared:
+                slot = self._own(slot)
             slot.hops = msg.hops
         self.record("deliver", msg.dst, msg)
         self._call(slot, slot.role.on_message, msg)
@@ -481,6 +502,9 @@ class World:
         slot = self.nodes[name]
         if not slot.up:
             return f"{name} was already down"
+        if slot.shared:
+            slot = self._own(slot)
+        slot.memo = None
         slot.up = False
         slot.vars = {}
         slot.timers.clear()
@@ -502,6 +526,9 @@ class World:
         slot = self.nodes[name]
         if slot.up:
             return f"{name} was not down"
+        if slot.shared:
+            slot = self._own(slot)
+        slot.memo = None
         slot.up = True
         slot.vars = {}
         slot.incarnation += 1
@@ -524,6 +551,12 @@ class World:
         new._acting = None
         new._watches = None
         return new
+
+    def fork(self: W) -> W:
+        """An independent copy of this world, like :meth:`clone`, that shares the node
+        slots with it until either world changes one (copy on write): cheaper when a
+        step changes only a node or two. Watches are not copied."""
+        return snapshot.fork(self)
 
     def fingerprint(self) -> tuple[Any, ...]:
         """A canonical value of everything that decides what can happen next.

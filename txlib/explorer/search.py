@@ -16,6 +16,13 @@ textbook meaning of "blocked": only a recovery could help it.
 
 The txlib worlds (:mod:`txlib.explorer.worlds`) and Lamport's TLA+ models
 (:mod:`txlib.explorer.tla`) are both models of this one search.
+
+Memory: per distinct state the search keeps its fingerprint (the key of a dict), its
+parent, depth and action (arrays of machine integers and a list of shared action
+objects), and for the blocking analysis two small masks and the ordinary edges. A state
+waiting in the frontier is kept as whatever :meth:`Model.store` gives (txlib's worlds:
+where it came from, see :mod:`txlib.explorer.worlds`), and :meth:`Model.restore` gives
+it back when it is expanded.
 """
 
 from __future__ import annotations
@@ -80,6 +87,16 @@ class Model(ABC, Generic[S]):
     def decided(self, state: S) -> int:
         """Bit ``i`` set: participant ``i`` has decided."""
         return 0
+
+    def store(self, state: S) -> Any:
+        """What the search keeps of ``state`` until it expands it (the state itself by
+        default; a compact snapshot for txlib's worlds). The search no longer uses the
+        state after storing it."""
+        return state
+
+    def restore(self, stored: Any) -> S:
+        """The state back from what :meth:`store` gave."""
+        return stored  # type: ignore[no-any-return]
 
     def release(self, state: S) -> None:
         """The search no longer needs ``state`` (a duplicate, a violating or an expanded
@@ -386,19 +403,25 @@ def search(
     track = bool(blocking and model.participants)
     fingerprint, successors, violations_of = (model.fingerprint, model.successors,
                                               model.violations)
-    is_fault, release = model.is_fault, model.release
+    is_fault, release, store, restore = model.is_fault, model.release, model.store, model.restore
 
+    # Per state: its fingerprint (the key of ``seen``), its parent, depth and the action
+    # from the parent; the undecided and decided masks and the ordinary (non-fault)
+    # edges if blocking is analysed. Arrays of machine integers, a few bytes a state.
     seen: dict[Hashable, int] = {}
-    parent = array("q")
-    depth_of = array("l")
+    parent = array("i")
+    depth_of = array("i")
     via: list[Hashable] = []
-    undecided = array("q")
-    decided = array("q")
-    edge_src = array("q")
-    edge_dst = array("q")
+    actions: dict[Hashable, Hashable] = {}  # one object per distinct action, shared
+    mask = "B" if len(model.participants) <= 8 else "q"
+    undecided = array(mask)
+    decided = array(mask)
+    edge_src = array("i")
+    edge_dst = array("i")
     first_violation: dict[str, tuple[int, str]] = {}
     violating: set[int] = set()
-    frontier: deque[tuple[int, Any]] = deque()
+    frontier: deque[int] = deque()  # the ids of states found and not yet expanded
+    waiting: deque[Any] = deque()  # what model.store kept of each
     transitions = 0
     max_seen_depth = 0
     stopped_by = ""
@@ -415,7 +438,7 @@ def search(
         seen[key] = sid
         parent.append(from_id)
         depth_of.append(depth)
-        via.append(action)
+        via.append(actions.setdefault(action, action))
         if track:
             undecided.append(model.undecided(state))
             decided.append(model.decided(state))
@@ -426,7 +449,8 @@ def search(
                 first_violation.setdefault(invariant, (sid, reason))
             release(state)
         else:
-            frontier.append((sid, state))
+            frontier.append(sid)
+            waiting.append(store(state))
         return sid, True
 
     start = time.perf_counter()
@@ -450,7 +474,8 @@ def search(
             if max_states is not None and len(via) >= max_states:
                 stopped_by = f"max_states={max_states}"
                 break
-            sid, state = frontier.popleft()
+            sid = frontier.popleft()
+            state = restore(waiting.popleft())
             d = depth_of[sid]
             if max_depth is not None and d >= max_depth:
                 if not truncated and any(True for _ in successors(state)):

@@ -111,21 +111,34 @@ The state
     Time, message ids and counters are not part of it. Faults timed ``at_time`` are
     refused: the explorer ignores time.
 
+How states are kept (issue 16)
+    A state waiting to be expanded is kept as where it came from: its parent's
+    snapshot (:func:`txlib.engine.snapshot.freeze`, shared by its siblings, whose node
+    slots are shared copy-on-write with every other snapshot), the action and the queue
+    entry it took. Expanding it thaws the parent and takes that same step again, which
+    gives the very world the search found (so the states, their order and every path
+    are what they would be if the worlds themselves were kept). Each successor is a
+    world thawed from the parent's snapshot, so a step copies only the node slots it
+    changes; the fingerprint looks again only at those nodes (each node's part is
+    interned and remembered in its slot).
+
 See :mod:`txlib.explorer.grid` for fault placement under the *timed* scheduler (the
 grid, and ``worse``: can it get worse?).
 """
 
 from __future__ import annotations
 
-import hashlib
 import marshal
+import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
+from hashlib import blake2b
 from typing import Any
 
 from ..engine.records import Message
 from ..engine.roster import Roster
 from ..engine.scheduler import MessageEntry, PendingEvent, TimerDue
+from ..engine.snapshot import Frozen, freeze, node_part, pending_part, progress_part, thaw
 from ..engine.world import World
 from ..errors import TxlibError, bad_choice
 from ..protocols import PROTOCOLS, CommitProtocol, Protocol, get_protocol
@@ -146,6 +159,7 @@ from .actions import (
     MessageKey,
     Partition,
     Recover,
+    Spent,
     Start,
     Timeout,
     message_key,
@@ -156,9 +170,23 @@ from .search import Exploration, Finding, Model, SearchProgress, search
 TIMEOUTS: tuple[str, ...] = ("synchronous", "asynchronous")
 ASYNC_DEPTH = 20  # the default depth bound of an asynchronous search (see explore)
 START = Start()
+_SPENT_INDEX = {name: i for i, name in enumerate(Spent._fields)}
+_new_spent = tuple.__new__  # a NamedTuple without its (slower) constructor
 HEAL = Heal()
 
 Invariant = Callable[[World], "str | None"]
+
+
+class Origin:
+    """Where a state came from: its parent's snapshot, the action and the queue entry
+    it took (what the search keeps of a state while it waits)."""
+
+    __slots__ = ("action", "entry", "parent")
+
+    def __init__(self, parent: Frozen, action: Action, entry: PendingEvent | None) -> None:
+        self.parent = parent
+        self.action = action
+        self.entry = entry
 
 
 def _bipartitions(nodes: Sequence[str]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -219,6 +247,10 @@ class WorldModel(Model[ExploredWorld]):
         self.nodes = self.roster.names
         self.splits = _bipartitions(self.nodes) if partitions else []
         self._index = {p: i for i, p in enumerate(self.participants)}
+        self._parts: dict[bytes, int] = {}  # node parts of fingerprints, interned
+        # where each world successors() made came from, while the world lives
+        self._origins: weakref.WeakKeyDictionary[World, tuple[Any, ...]] = (
+            weakref.WeakKeyDictionary())
         self.builtin: StateInvariants = invariants_of(protocol, self.roster, config, names,
                                                       self._explored())
 
@@ -275,24 +307,29 @@ class WorldModel(Model[ExploredWorld]):
         return out
 
     def successors(self, w: ExploredWorld) -> list[tuple[Action, ExploredWorld]]:
+        """Each enabled action with the world it leads to. Each such world remembers
+        where it came from (``w``'s snapshot, the action and its queue entry), so the
+        search can keep that instead of the world (see :meth:`store`)."""
         out: list[tuple[Action, ExploredWorld]] = []
         used = w.used
         can_crash = used.crashes < self.max_crashes
+        parent = freeze(w)
+        origins = self._origins
         for event, entry in self.events(w):
-            c = w.clone()
+            c: ExploredWorld = thaw(parent)  # type: ignore[assignment]
             watches = self._watch(c, event, self.may_crash) if can_crash else []
             self.take(c, event, entry)
             if watches:
                 c.unwatch()
             out.append((event, c))
+            origins[c] = (parent, event, entry)
             for node, did in watches:
                 for k in range(1, len(did)):
-                    c2 = w.clone()
-                    c2.watch(node, crash_after=k)
-                    self.take(c2, event, entry)
-                    c2.unwatch()
-                    c2.used = used._replace(crashes=used.crashes + 1)
-                    out.append((CrashDuring(event, node, k, did[k - 1]), c2))
+                    c2: ExploredWorld = thaw(parent)  # type: ignore[assignment]
+                    crash = CrashDuring(event, node, k, did[k - 1])
+                    self._crash_during(c2, crash, entry)
+                    out.append((crash, c2))
+                    origins[c2] = (parent, crash, entry)
         faults: list[FaultAction] = []
         if can_crash:
             faults += [Crash(name) for name, slot in w.nodes.items()
@@ -306,9 +343,10 @@ class WorldModel(Model[ExploredWorld]):
         if w.partition is not None and used.heals < used.partitions:
             faults.append(HEAL)
         for fault in faults:
-            c = w.clone()
+            c = thaw(parent)  # type: ignore[assignment]
             self.apply(c, fault)
             out.append((fault, c))
+            origins[c] = (parent, fault, None)
         return out
 
     def may_crash(self, w: World, node: str) -> bool:
@@ -319,6 +357,14 @@ class WorldModel(Model[ExploredWorld]):
         role = self._role[node]
         down = sum(1 for n, slot in w.nodes.items() if not slot.up and self._role[n] == role)
         return down < self.max_down.get(role, 0)
+
+    def _crash_during(self, w: ExploredWorld, crash: CrashDuring,
+                      entry: PendingEvent | None) -> None:
+        w.watch(crash.node, crash_after=crash.after)
+        self.take(w, crash.event, entry)
+        w.unwatch()
+        used = w.used
+        w.used = used._replace(crashes=used.crashes + 1)
 
     @staticmethod
     def _watch(w: World, event: Event,
@@ -354,7 +400,9 @@ class WorldModel(Model[ExploredWorld]):
         else:
             w.apply_fault(action.as_fault())
         if isinstance(w, ExploredWorld):
-            w.used = w.used._replace(**{action.spends: getattr(w.used, action.spends) + 1})
+            used = list(w.used)
+            used[_SPENT_INDEX[action.spends]] += 1
+            w.used = _new_spent(Spent, used)
 
     def _entry(self, w: World, event: Event) -> PendingEvent | None:
         """The queue entry of ``event`` (the earliest, if several match)."""
@@ -377,14 +425,63 @@ class WorldModel(Model[ExploredWorld]):
         return min(found)
 
     # --- the state ----------------------------------------------------------------
-    def fingerprint(self, w: ExploredWorld) -> bytes:
-        """A 128-bit digest of the world's fingerprint, the budget used and the ghost.
+    def fingerprint(self, w: ExploredWorld) -> int:
+        """A 128-bit digest of the world's fingerprint, the budget used and the ghost
+        (as an int: smaller than bytes).
 
+        Each node's part of the fingerprint (:func:`~txlib.engine.snapshot.node_part`)
+        is interned: its ``marshal`` bytes get a number, kept in the node's slot
+        (``memo``) until the node changes, so only the nodes a step changed are looked
+        at again. The digest is of the node numbers and the rest of the fingerprint.
         ``marshal`` format 0 writes a value the same way whatever objects hold it (no
-        back-references, no interning marks), so equal states give equal digests.
+        back-references, no interning marks), and its encoding of a tuple is its
+        elements' encodings one after the other, so two states get equal digests
+        exactly when their fingerprints and ghosts are equal, as if the whole were
+        digested (but for a collision of 128-bit digests).
         """
-        return hashlib.blake2b(marshal.dumps((w.fingerprint(), w.ghost()), 0),
-                               digest_size=16).digest()
+        parts = self._parts
+        ids = []
+        for slot in w.nodes.values():
+            n = slot.memo
+            if n is None:
+                key = marshal.dumps(node_part(slot), 0)
+                n = parts.get(key)
+                if n is None:
+                    n = parts[key] = len(parts)
+                slot.memo = n
+            ids.append(n)
+        messages, timed = pending_part(w)
+        groups = w.network.groups
+        rest = (w.started, ids, messages, None if groups is None else w.network.sides(),
+                progress_part(w, timed) if w.faults.faults else (),
+                tuple((n, a, b) for n, a, b, _ in w.instability) if w.instability else (),
+                w.ghost())
+        return int.from_bytes(blake2b(marshal.dumps(rest, 0), digest_size=16).digest(), "big")
+
+    def store(self, w: ExploredWorld) -> Frozen | Origin:
+        """What the search keeps of a state while it waits: where it came from (its
+        parent's snapshot, shared with its siblings, and the step from there), or its
+        own snapshot."""
+        origin = self._origins.pop(w, None)
+        if origin is None:
+            return freeze(w)
+        self.release(w)
+        return Origin(*origin)
+
+    def restore(self, stored: Frozen | Origin) -> ExploredWorld:
+        """The state back: thawed from its snapshot, or its parent's snapshot thawed
+        and the same step taken again (the same queue entry: the same world)."""
+        if not isinstance(stored, Origin):
+            return thaw(stored)  # type: ignore[return-value]  # snapshots of explored worlds
+        w: ExploredWorld = thaw(stored.parent)  # type: ignore[assignment]
+        action, entry = stored.action, stored.entry
+        if type(action) is CrashDuring:
+            self._crash_during(w, action, entry)
+        elif type(action) in FAULT_TYPES:
+            self.apply(w, action)
+        else:
+            self.take(w, action, entry)  # type: ignore[arg-type]
+        return w
 
     def violations(self, w: ExploredWorld) -> list[tuple[str, str]]:
         out = self.builtin(w)

@@ -107,7 +107,7 @@ class Scenario:
         for text in ("name", "description"):
             if not isinstance(getattr(self, text), str):
                 raise TxlibError(f"{text} must be a string, got {getattr(self, text)!r}")
-        proto.make_config(self.participants, self.options)  # validate now, not mid-run
+        self._config(proto)  # validate now, not mid-run
         nodes = self.roster.names
         for f in self.faults:
             for n in f.nodes():
@@ -143,14 +143,30 @@ class Scenario:
     @property
     def roster(self) -> Roster:
         """Every node of this scenario, its role, and who must decide."""
-        return self.protocol_entry.roster(self.participants, self.options)
+        proto = self.protocol_entry
+        kept = self.__dict__.get("_kept_roster")
+        if kept is not None and kept[0] is proto:
+            return kept[1]  # type: ignore[no-any-return]
+        roster = proto.roster(self.participants, self.options)
+        object.__setattr__(self, "_kept_roster", (proto, roster))
+        return roster
+
+    def _config(self, proto: Protocol) -> Any:
+        """``proto``'s configuration for this scenario, made once per protocol object
+        (a scenario is immutable, and so is a configuration)."""
+        kept = self.__dict__.get("_kept_config")
+        if kept is not None and kept[0] is proto:
+            return kept[1]
+        config = proto.make_config(self.participants, self.options)
+        object.__setattr__(self, "_kept_config", (proto, config))
+        return config
 
     def world(self, *, record: bool = True, variant: Protocol | None = None) -> World:
         """A fresh world for this scenario, before its first step (the explorer and
         the lab start from it; :meth:`run` runs it to the end). ``variant`` builds the
         nodes with a variant of the scenario's protocol (see :meth:`run`)."""
         proto = self._variant(variant)
-        config = proto.make_config(self.participants, self.options)
+        config = self._config(proto)
         if record and config.max_steps > MAX_RECORDED_STEPS:
             raise TxlibError(
                 f"option max_steps is {config.max_steps:,}, but a recorded run keeps at most "
