@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..engine.node import Context
 from ..engine.records import Message
-from ..engine.statemachine import machine
+from ..engine.statemachine import machine, recovery
 from . import bank
 from .base import COORDINATOR, CommitCoordinator, CommitParticipant, CommitProtocol
 
@@ -28,7 +28,7 @@ COORDINATOR_MACHINE = machine(
         ("WAIT", "COMMITTED", "all voted YES: force COMMIT, send COMMIT"),
         ("WAIT", "ABORTED", "a NO vote or vote timeout: send ABORT"),
         ("COMMITTED", "ENDED", "every ACK in: write END"),
-        ("INIT", "ABORTED", "recovery finds no decision: presume abort"),
+        recovery("INIT", "ABORTED", "recovery finds no decision: presume abort"),
     ],
     terminal=("ENDED", "ABORTED"),
     describe={
