@@ -248,7 +248,8 @@ def test_the_recovery_scan_resolves_a_participant_that_never_returns(pg_server, 
                             restart=False) as system:
                 system.begin("T1", crash=("p2", "after_vote_sent"))
                 system.wait(lambda s: s.state("coordinator", "T1") == "COMMITTED" and all(
-                    s.state(p, "T1") == "COMMITTED" for p in ("p1", "p3")), 10, "commit")
+                    s.state(p, "T1") == "COMMITTED" for p in ("p1", "p3"))
+                    and "p2" in s.down, 10, "commit, with p2 known down")
                 (found,) = system.recovery_scan()
                 assert (found.participant, found.tx, found.where) == ("p2", "T1", "txlib_p2")
                 assert found.xid_age is not None and found.xid_age >= 1

@@ -283,8 +283,10 @@ def test_an_operator_releasing_a_held_row_is_reported_as_a_heuristic_rollback(ti
 def test_the_recovery_scan_finishes_a_participant_that_never_returns(timeouts):
     with RealSystem(3, options=timeouts, restart=False) as system:
         system.begin("T1", crash=("p2", "after_vote_sent"))
+        # Wait for p2's death to be noticed too: recover() finishes only nodes known down.
         system.wait(lambda s: s.state("coordinator", "T1") == "COMMITTED" and all(
-            s.state(p, "T1") == "COMMITTED" for p in ("p1", "p3")), 10, "commit")
+            s.state(p, "T1") == "COMMITTED" for p in ("p1", "p3")) and "p2" in s.down,
+            10, "commit, with p2 known down")
         assert [(x.participant, x.tx) for x in system.recovery_scan()] == [("p2", "T1")]
         (line,) = system.recover()
         assert line.endswith("committed (the coordinator's log has COMMIT)")
