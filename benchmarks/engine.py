@@ -36,6 +36,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pairing import take_turns  # benchmarks/pairing.py, beside this script
+
 import txlib
 from txlib.simulation.scenario import Scenario
 
@@ -62,19 +64,8 @@ def rate(work: Callable[[], int], seconds: float) -> float:
 
 def paired(work: Callable[[], int], base: Callable[[], int], seconds: float,
            rounds: int = 6) -> tuple[float, float, float]:
-    """(work per second, base per second, their ratio): the two take turns in short
-    rounds, so both see the same load on a shared machine."""
-    work()
-    base()
-    spent = [0.0, 0.0]
-    done = [0, 0]
-    for _ in range(rounds):
-        for i, job in enumerate((base, work)):
-            start = time.perf_counter()
-            while (elapsed := time.perf_counter() - start) < seconds / (2 * rounds):
-                done[i] += job()
-            spent[i] += elapsed
-    work_rate, base_rate = done[1] / spent[1], done[0] / spent[0]
+    """(work per second, base per second, their ratio), timed in turns."""
+    work_rate, base_rate = take_turns(work, base, seconds, rounds)
     return work_rate, base_rate, work_rate / base_rate
 
 

@@ -38,6 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pairing import take_turns  # benchmarks/pairing.py, beside this script
+
 from txlib.engine.world import World
 from txlib.explorer.tla import TwoPhase, check
 from txlib.explorer.worlds import explore
@@ -59,19 +61,10 @@ def rate(work: Callable[[], tuple[int, int]], seconds: float) -> tuple[float, fl
 
 def paired(work: Callable[[], tuple[int, int]], base: Callable[[], tuple[int, int]],
            seconds: float, rounds: int = 6) -> tuple[float, float, int, int]:
-    """(ratio of states/s to the baseline's, states/s, states, transitions): ``work`` and
-    ``base`` take turns in short rounds, so both see the same load on a shared machine."""
+    """(ratio of states/s to the baseline's, states/s, states, transitions), timed in
+    turns with the baseline."""
     states, transitions = work()
-    base()
-    spent = [0.0, 0.0]
-    done = [0, 0]
-    for _ in range(rounds):
-        for i, job in enumerate((base, work)):
-            start = time.perf_counter()
-            while (elapsed := time.perf_counter() - start) < seconds / (2 * rounds):
-                done[i] += job()[0]
-            spent[i] += elapsed
-    base_rate, rate_ = done[0] / spent[0], done[1] / spent[1]
+    rate_, base_rate = take_turns(lambda: work()[0], lambda: base()[0], seconds, rounds)
     return rate_ / base_rate, rate_, states, transitions
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import fault_timing
 
 import txlib
 from txlib.protocols.paxos_commit import ABORTED, PREPARED, next_ballot
@@ -146,18 +147,8 @@ def test_ballots_belong_to_one_node_each():
 
 
 # --- safety under any fault plan (hypothesis) --------------------------------------------
-@st.composite
-def timing(draw, nodes: list[str]) -> dict:
-    how = draw(st.sampled_from(["at_step", "at_time", "when"]))
-    if how == "at_step":
-        return {"at_step": draw(st.integers(0, 60))}
-    if how == "at_time":
-        return {"at_time": draw(st.integers(0, 700))}
-    node = draw(st.sampled_from(nodes))
-    if draw(st.booleans()):
-        return {"when": f"{node} logs {draw(st.sampled_from(LOG_RECORDS))}"}
-    action = draw(st.sampled_from(["sends", "receives"]))
-    return {"when": f"{node} {action} {draw(st.sampled_from(MESSAGE_TYPES))}"}
+def timing(nodes: list[str]) -> st.SearchStrategy[dict]:
+    return fault_timing(nodes, LOG_RECORDS, MESSAGE_TYPES, 60, 700)
 
 
 @st.composite

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import fault_timing
 
 import txlib
 
@@ -20,19 +21,9 @@ SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
-@st.composite
-def timing(draw, protocol: str, nodes: list[str]) -> dict:
+def timing(protocol: str, nodes: list[str]) -> st.SearchStrategy[dict]:
     """One of: after a step, at a time, or when a trigger fires."""
-    how = draw(st.sampled_from(["at_step", "at_time", "when"]))
-    if how == "at_step":
-        return {"at_step": draw(st.integers(0, 40))}
-    if how == "at_time":
-        return {"at_time": draw(st.integers(0, 600))}
-    node = draw(st.sampled_from(nodes))
-    if draw(st.booleans()):
-        return {"when": f"{node} logs {draw(st.sampled_from(LOG_RECORDS[protocol]))}"}
-    action = draw(st.sampled_from(["sends", "receives"]))
-    return {"when": f"{node} {action} {draw(st.sampled_from(MESSAGE_TYPES[protocol]))}"}
+    return fault_timing(nodes, LOG_RECORDS[protocol], MESSAGE_TYPES[protocol], 40, 600)
 
 
 @st.composite

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import TxlibError
+from .cluster import pid_alive
 
 PREFIX = "txlib-"
 NETNS_DIR = Path("/run/netns")
@@ -65,23 +66,13 @@ def enter(name: str) -> None:
         os.close(fd)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep() -> list[str]:
     """Delete the namespaces of txlib networks whose owner died (deleting a namespace
     deletes its links, and a veth's peer with it)."""
     gone = []
     for path in sorted(NETNS_DIR.glob(f"{PREFIX}*")) if NETNS_DIR.exists() else []:
         m = re.match(rf"{PREFIX}(\d+)-", path.name)
-        if m and not _alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             with contextlib.suppress(TxlibError):
                 ip("netns", "del", path.name)
             gone.append(path.name)
