@@ -17,8 +17,8 @@ textbook meaning of "blocked": only a recovery could help it.
 The txlib worlds (:mod:`txlib.explorer.worlds`) and Lamport's TLA+ models
 (:mod:`txlib.explorer.tla`) are both models of this one search.
 
-Memory: per distinct state the search keeps its fingerprint (the key of a dict), its
-parent, depth and action (arrays of machine integers and a list of shared action
+Memory: per distinct state the search keeps its fingerprint (in a table of digests
+for txlib's worlds, :mod:`txlib.explorer.table`; a dict for other models), its parent, depth and action (arrays of machine integers and a list of shared action
 objects), and for the blocking analysis two small masks and the ordinary edges. A state
 waiting in the frontier is kept as whatever :meth:`Model.store` gives (txlib's worlds:
 where it came from, see :mod:`txlib.explorer.worlds`), and :meth:`Model.restore` gives
@@ -41,6 +41,7 @@ from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from ..errors import TxlibError
+from .table import state_table
 
 S = TypeVar("S")
 
@@ -59,6 +60,9 @@ class Model(ABC, Generic[S]):
 
     name: str = "model"
     participants: tuple[str, ...] = ()
+    # True if every fingerprint is an int in [0, 2**128): a digest the search can keep in
+    # a compact table (:class:`txlib.explorer.table.DigestTable`) rather than a dict.
+    digests: bool = False
 
     @abstractmethod
     def initial(self) -> Iterable[S]:
@@ -405,10 +409,10 @@ def search(
                                               model.violations)
     is_fault, release, store, restore = model.is_fault, model.release, model.store, model.restore
 
-    # Per state: its fingerprint (the key of ``seen``), its parent, depth and the action
+    # Per state: its fingerprint (a key of ``seen``), its parent, depth and the action
     # from the parent; the undecided and decided masks and the ordinary (non-fault)
     # edges if blocking is analysed. Arrays of machine integers, a few bytes a state.
-    seen: dict[Hashable, int] = {}
+    seen = state_table(model.digests)
     parent = array("i")
     depth_of = array("i")
     via: list[Hashable] = []
@@ -429,13 +433,11 @@ def search(
 
     def add(state: Any, from_id: int, action: Hashable, depth: int) -> tuple[int, bool]:
         """Register a state; returns (id, is_new)."""
-        key = fingerprint(state)
-        sid = seen.get(key)
-        if sid is not None:
-            release(state)
-            return sid, False
         sid = len(via)
-        seen[key] = sid
+        found = seen.setdefault(fingerprint(state), sid)
+        if found != sid:
+            release(state)
+            return found, False
         parent.append(from_id)
         depth_of.append(depth)
         via.append(actions.setdefault(action, action))

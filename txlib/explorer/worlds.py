@@ -204,10 +204,14 @@ def _bipartitions(nodes: Sequence[str]) -> list[tuple[tuple[str, ...], tuple[str
 class WorldModel(Model[ExploredWorld]):
     """A protocol's worlds as a model for :func:`txlib.explorer.search.search`.
 
+    Fingerprints are 128-bit digests (:meth:`fingerprint`), kept in a compact table.
+
     ``invariants`` lists the checks: names of a commit protocol's invariants (None: all
     of them; any other protocol is always checked against all of its own) and
     functions of the world returning a reason or None.
     """
+
+    digests = True
 
     def __init__(
         self,
