@@ -267,3 +267,34 @@ def test_no_message_label_reaches_behind_its_senders_lifeline(name: str) -> None
                 assert left >= x1 - 4, f"{where} starts {x1 - left:.0f} px behind"
             elif x2 < x1:
                 assert right <= x1 + 4, f"{where} ends {right - x1:.0f} px behind"
+
+
+def _header_names(svg: str) -> list[tuple[str, str]]:
+    """(name, font-size style or '') of each lane header."""
+    root = ET.fromstring(svg)
+    out = []
+    for g in root.iter("{http://www.w3.org/2000/svg}g"):
+        if g.get("class") == "head":
+            text = next(t for t in g if t.tag.endswith("text") and t.get("class") != "role")
+            out.append((text.text or "", text.get("style") or ""))
+    return out
+
+
+def test_a_long_node_name_shrinks_before_it_is_cut_short() -> None:
+    """Seven lanes in the lab's width: "coordinator" stays whole at a smaller size (not
+    "coordina…"); a name too long even at 10 px is cut, and its tooltip keeps it."""
+    from txlib.viz.widgets import DIAGRAM_WIDTH
+
+    run = txlib.simulate("paxos-commit", participants=3, seed=1)
+    heads = _header_names(spacetime_svg(run.trace, roles=run.roles, width=DIAGRAM_WIDTH))
+    assert len(heads) == 7
+    assert heads[0][0] == "coordinator"
+    assert heads[0][1] in ("font-size:11px", "font-size:10px")
+    assert all(style == "" for name, style in heads[1:])  # short names keep 12 px
+    wide = _header_names(spacetime_svg(run.trace, roles=run.roles, width=2 * DIAGRAM_WIDTH))
+    assert wide[0] == ("coordinator", "")
+    long = "a-very-long-node-name-indeed"
+    trace = txlib.simulate("2pc", participants=[long, "p2"], seed=1).trace
+    svg = spacetime_svg(trace, width=DIAGRAM_WIDTH)
+    name = next(n for n, _ in _header_names(svg) if n.startswith("a-very"))
+    assert name.endswith("…") and name != long and f"<title>{long} (" in svg

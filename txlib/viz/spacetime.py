@@ -108,6 +108,22 @@ def _t(value: object) -> str:
     return escape(str(value))
 
 
+NAME = 12  # a lane header's node name, in px (bold); no smaller than NAME_MIN
+NAME_MIN = 10
+
+
+def _fit_name(name: str, px: float) -> tuple[str, int]:
+    """A node's name and font size for a lane header ``px`` wide: the whole name at 12
+    px, or at 11 or 10 px if that fits ("coordinator" over seven lanes), else cut short
+    with an ellipsis at 10 px (the header's tooltip always has the whole name)."""
+    for size in range(NAME, NAME_MIN - 1, -1):
+        if text_width(name, size, True) <= px:
+            return name, size
+    while len(name) > 2 and text_width(name, NAME_MIN, True) > px:
+        name = name[:-2] + "…"
+    return name, NAME_MIN
+
+
 def _short(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters with an ellipsis (tooltips keep it whole)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -464,9 +480,7 @@ class _Drawing:
         box = min(lanes.col - 8, 150.0)
         for n in lanes.nodes:
             x = lanes.x(n)
-            name = n
-            while len(name) > 2 and text_width(name, 12, True) > box - 8:
-                name = name[:-2] + "…"
+            name, size = _fit_name(n, box - 8)
             role = _short(self.roles.get(n, ""), 22)
             while len(role) > 2 and text_width(role, 10) > box - 8:
                 role = role[:-2] + "…"
@@ -474,7 +488,8 @@ class _Drawing:
                 f'<g class="head" data-node={_a(n)}><title>{_t(n)} '
                 f'({_t(self.roles.get(n, ""))})</title><rect x="{_f(x - box / 2)}" y="6" '
                 f'width="{_f(box)}" height="34" rx="6"/><text x="{_f(x)}" y="21" '
-                f'text-anchor="middle">{_t(name)}</text><text class="role" x="{_f(x)}" '
+                + ("" if size == NAME else f'style="font-size:{size}px" ')
+                + f'text-anchor="middle">{_t(name)}</text><text class="role" x="{_f(x)}" '
                 f'y="34" text-anchor="middle">{_t(role)}</text></g>')
             parts.append(f'<line class="life" x1="{_f(x)}" y1="{_f(top)}" x2="{_f(x)}" '
                          f'y2="{_f(bottom)}"/>')
