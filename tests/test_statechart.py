@@ -322,6 +322,33 @@ def test_no_stray_shipped_layouts():
     assert {p.name for p in LAYOUTS.glob("*.json")} == names
 
 
+@pytest.mark.parametrize(("protocol", "m"), BUILT_IN, ids=IDS)
+def test_no_edge_runs_through_a_label_or_a_state_it_does_not_join(protocol, m):
+    assert gl.crossings(layout(m)) == []
+
+
+@has_wasm
+def test_a_layout_whose_edges_cross_labels_is_laid_out_again_another_way():
+    """Paxos Commit's coordinator, laid out plainly, runs two edges through other
+    edges' labels; the layout kept is another of the alternatives, with none."""
+    m = next(x for x in PROTOCOLS["paxos-commit"].machines if x.role == "coordinator")
+    plain = gl.parse_json(m, *gl.graphviz_json(gl.dot_source(m), "wasm"))
+    assert len(gl.crossings(plain)) >= 1
+    kept = compute_layout(m, "wasm")
+    assert gl.crossings(kept) == [] and kept != plain
+    assert kept == layout(m)  # the shipped file is that layout
+
+
+def test_crossings_sees_an_edge_through_a_state_box():
+    lay = layout(PROTOCOLS["2pc"].machines[0])
+    e, box = lay.edges[0], next(b for b in lay.boxes
+                                if b.state not in (lay.edges[0].source, lay.edges[0].target))
+    through = replace(e, points=((box.x - box.width, box.y), (box.x, box.y),
+                                 (box.x, box.y), (box.x + box.width, box.y)))
+    moved = replace(lay, edges=(through, *lay.edges[1:]))
+    assert (e.trigger, box.state) in gl.crossings(moved)
+
+
 def test_changing_a_machine_changes_its_hash():
     m = PROTOCOLS["2pc"].machines[0]
     changed = machine(m.role, m.initial,

@@ -194,13 +194,14 @@ def _q(*lines: str) -> str:
                              for x in lines) + '"'
 
 
-def dot_source(machine: StateMachine) -> str:
-    """The DOT graph Graphviz lays out: nodes ``s<i>``, edges with ``id="t<i>"``."""
+def dot_source(machine: StateMachine, extra: str = "") -> str:
+    """The DOT graph Graphviz lays out: nodes ``s<i>``, edges with ``id="t<i>"``;
+    ``extra``: more graph attributes (one of :data:`ALTERNATIVES`)."""
     ids = {s: f"s{i}" for i, s in enumerate(machine.states)}
     lines = [
         "digraph machine {",
         '  graph [rankdir=TB, nodesep=0.2, ranksep=0.42, margin=0, pad=0, splines=true,'
-        ' fontname="Helvetica"];',
+        f' fontname="Helvetica"{", " + extra if extra else ""}];',
         '  node [shape=box, style=rounded, fixedsize=true, fontname="Helvetica",'
         f" fontsize={NAME_FONT_SIZE:g}];",
         f'  edge [fontname="Helvetica", fontsize={LABEL_LAYOUT_FONT_SIZE:g}, arrowsize=0.8];',
@@ -358,10 +359,63 @@ def parse_json(machine: StateMachine, text: str, engine: str) -> Layout:
     )
 
 
+# Graph attributes tried in turn when a layout runs an edge through another edge's label
+# or through a state it does not join: the first layout with the fewest such crossings
+# is kept (so a machine laid out cleanly at first keeps that layout).
+ALTERNATIVES = ("", "ordering=out", "nodesep=0.5")
+
+
 def compute_layout(machine: StateMachine, backend: str = "auto") -> Layout:
-    """Run Graphviz now (no cache, no shipped file)."""
-    text, engine = graphviz_json(dot_source(machine), backend)
-    return parse_json(machine, text, engine)
+    """Run Graphviz now (no cache, no shipped file), trying :data:`ALTERNATIVES` until
+    no edge crosses a label or a state box it does not join."""
+    best: tuple[int, Layout] | None = None
+    for extra in ALTERNATIVES:
+        text, engine = graphviz_json(dot_source(machine, extra), backend)
+        lay = parse_json(machine, text, engine)
+        n = len(crossings(lay))
+        if best is None or n < best[0]:
+            best = (n, lay)
+        if n == 0:
+            break
+    assert best is not None
+    return best[1]
+
+
+def _bezier_points(e: Edge, per_segment: int = 24) -> list[Point]:
+    """Points along ``e``'s spline, ``per_segment`` steps per cubic segment."""
+    out: list[Point] = []
+    p = e.points
+    for i in range(1, len(p) - 2, 3):
+        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = p[i - 1], p[i], p[i + 1], p[i + 2]
+        for k in range(per_segment + 1):
+            t = k / per_segment
+            u = 1 - t
+            a, b, c, d = u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t
+            out.append((a * x0 + b * x1 + c * x2 + d * x3, a * y0 + b * y1 + c * y2 + d * y3))
+    return out
+
+
+def crossings(lay: Layout) -> list[tuple[str, str]]:
+    """Where an edge runs through another edge's label (its text, a few pixels in from
+    the room :func:`_label_extent` keeps) or through a state box it does not join:
+    (the edge's trigger, the label's trigger or the state)."""
+    out: list[tuple[str, str]] = []
+    areas: list[tuple[int, str, tuple[float, float, float, float]]] = []
+    for j, f in enumerate(lay.edges):
+        if f.label_pos is not None:
+            left, top, right, bottom = _label_extent(f)
+            areas.append((j, f.trigger, (left + 4, top + 4, right - 4, bottom - 4)))
+    for b in lay.boxes:
+        areas.append((-1, b.state, (b.x - b.width / 2, b.y - b.height / 2,
+                                    b.x + b.width / 2, b.y + b.height / 2)))
+    for i, e in enumerate(lay.edges):
+        points = _bezier_points(e)
+        for j, what, (left, top, right, bottom) in areas:
+            if j == i or (j < 0 and what in (e.source, e.target)):
+                continue
+            if any(left < x < right and top < y < bottom for x, y in points):
+                out.append((e.trigger, what))
+    return out
 
 
 # --- shipped layouts and the cache --------------------------------------------------------
