@@ -23,6 +23,7 @@ from .network import Network
 from .node import Context, NodeSlot
 from .records import Message
 from .scheduler import EventQueue, FaultDue
+from .volatile import copied
 
 if TYPE_CHECKING:
     from .world import World
@@ -39,7 +40,7 @@ def copy_slot(old: NodeSlot, world: World) -> NodeSlot:
     slot.state = old.state
     slot.log = old.log.copy()
     slot.durable = old.durable
-    slot.vars = {k: _copied(v) for k, v in old.vars.items()} if old.vars else {}
+    slot.vars = {k: copied(v) for k, v in old.vars.items()} if old.vars else {}
     slot.timers = old.timers.copy()
     slot.locks = old.locks
     slot.decision = old.decision
@@ -265,19 +266,6 @@ def progress_part(world: World, timed_faults: list[int]) -> tuple[Any, ...]:
             if plan.by_step else (),
         )
     return progress
-
-
-def _copied(value: Any) -> Any:
-    """A copy of a volatile variable deep enough that the copy can change on its own:
-    sets, dicts and lists are copied (recursively), anything else is shared."""
-    t = type(value)
-    if t is set:
-        return set(value)
-    if t is dict:
-        return {k: _copied(v) for k, v in value.items()}
-    if t is list:
-        return [_copied(v) for v in value]
-    return value
 
 
 _ATOMS = frozenset({str, int, bool, float, type(None)})

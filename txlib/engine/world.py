@@ -28,27 +28,7 @@ from .network import DUPLICATE, Draws, Network
 from .node import Context, NodeSlot, Role
 from .records import LogRecord, Message, TraceEvent
 from .scheduler import EventQueue, FaultDue, MessageEntry, PendingEvent, TimerDue
-
-
-def volatile_summary(slot: NodeSlot) -> str:
-    """A short, deterministic text of a node's volatile state and pending timers."""
-    variables, timers = slot.vars, slot.timers
-    if not variables and not timers:
-        return ""
-    parts = []
-    for key in sorted(variables):
-        value = variables[key]
-        if isinstance(value, (set, frozenset)):
-            text = "{" + ", ".join(sorted(map(str, value))) + "}"
-        elif isinstance(value, dict):
-            text = "{" + ", ".join(f"{k}: {value[k]}" for k in sorted(value, key=str)) + "}"
-        else:
-            text = str(value)
-        parts.append(f"{key}={text}")
-    for name in sorted(timers):
-        parts.append(f"timer {name} at {timers[name][1]}")
-    return "; ".join(parts)
-
+from .volatile import Volatile, volatile_copy
 
 _new = tuple.__new__  # a NamedTuple without its (slower) constructor, on the hot path
 
@@ -106,8 +86,8 @@ class World:
         self.queue = EventQueue()
         self.network = Network(config, random.Random(seed))
         self.trace: list[TraceEvent] | None = [] if record else None
-        # (trace index, node, summary of its volatile state) after each handler, if recording
-        self.volatile: list[tuple[int, str, str]] = []
+        # (trace index, node, its volatile state) after each handler, if recording
+        self.volatile: list[tuple[int, str, Volatile]] = []
         self.states: dict[str, str] = {n: s.state for n, s in self.nodes.items()}
         self.down: frozenset[str] = frozenset()
         self.stopped_by = "nothing pending"
@@ -339,7 +319,8 @@ class World:
         finally:
             self._acting = previous
             if self.trace is not None and slot.up:
-                self.volatile.append((len(self.trace) - 1, slot.name, volatile_summary(slot)))
+                self.volatile.append((len(self.trace) - 1, slot.name,
+                                      volatile_copy(slot.vars, slot.timers)))
 
     @staticmethod
     def check_up(slot: NodeSlot) -> None:
