@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from ..errors import ProtocolError, TxlibError, bad_choice, choices
 from . import snapshot
 from .config import EngineConfig
-from .faultplan import FaultPlanState
+from .faultplan import NO_FAULTS, FaultPlanState
 from .faults import ONE_SHOT, Fault
 from .network import DUPLICATE, Draws, Network
 from .node import Context, NodeSlot, Role
@@ -82,10 +82,13 @@ class World:
             self.nodes[name] = slot
         for f in faults:
             self._check_nodes(f)
-        self.faults = FaultPlanState(tuple(faults))
+        self.faults = FaultPlanState(tuple(faults)) if faults else NO_FAULTS
         self.queue = EventQueue()
         self.network = Network(config, random.Random(seed))
         self.trace: list[TraceEvent] | None = [] if record else None
+        # Whether anyone sees the events: a trace is recorded, or a subclass observes
+        # them through its own record(). If not, the steps skip describing them.
+        self.observed = record or type(self).record is not World.record
         # (trace index, node, its volatile state) after each handler, if recording
         self.volatile: list[tuple[int, str, Volatile]] = []
         self.states: dict[str, str] = {n: s.state for n, s in self.nodes.items()}
@@ -151,7 +154,8 @@ class World:
         heap = self.queue.heap
         pop = heapq.heappop
         while True:
-            self._apply_step_faults()
+            if self.faults.by_step:
+                self._apply_step_faults()
             if self.step >= cfg.max_steps:
                 self.stopped_by = f"max_steps={cfg.max_steps}"
                 break
@@ -335,7 +339,8 @@ class World:
         states = dict(self.states)
         states[slot.name] = target
         self.states = states
-        self.record("state", slot.name, None, detail or target)
+        if self.observed:
+            self.record("state", slot.name, None, detail or target)
 
     def write_log(
         self, slot: NodeSlot, record: str, forced: bool, data: dict[str, Any],
@@ -346,7 +351,8 @@ class World:
         slot.log.append(_new(LogRecord, (record, data, forced, self.time)))
         if forced:
             slot.durable = len(slot.log)
-        self.record("log", slot.name, None, record + (" (forced)" if forced else " (lazy)"))
+        if self.observed:
+            self.record("log", slot.name, None, record + (" (forced)" if forced else " (lazy)"))
         if decides is not None:
             self.decide(slot, decides)
         if self.faults.waiting:
@@ -374,7 +380,8 @@ class World:
     def note(self, slot: NodeSlot, kind: str, detail: str) -> None:
         if not slot.up:
             raise NodeCrashed(slot.name)
-        self.record(kind, slot.name, None, detail)
+        if self.observed:
+            self.record(kind, slot.name, None, detail)
 
     def decide(self, slot: NodeSlot, value: str) -> None:
         if not slot.up:
@@ -386,13 +393,16 @@ class World:
         else:  # a different decision: stability is broken
             self.instability.append((slot.name, slot.decision, value, self.step))
             slot.decision = value
-        self.record("decision", slot.name, None, value)
+        if self.observed:
+            self.record("decision", slot.name, None, value)
 
     def set_locks(self, slot: NodeSlot, locks: tuple[str, ...]) -> None:
         if not slot.up:
             raise NodeCrashed(slot.name)
         slot.locks = locks
-        if locks:
+        if not self.observed:
+            pass
+        elif locks:
             self.record("lock", slot.name, None, ", ".join(locks))
         else:
             self.record("unlock", slot.name, None, "")
@@ -408,7 +418,8 @@ class World:
         self.msg_seq += 1
         self.messages_sent += 1
         msg = _new(Message, (self.msg_seq, src, dst, type, payload, self.time, slot.hops + 1, 0))
-        self.record("send", src, msg)
+        if self.observed:
+            self.record("send", src, msg)
         fate = self.network.transmit(msg, self.faults, self.time, self.queue)
         if fate is not None:
             if isinstance(fate, str):
@@ -432,7 +443,8 @@ class World:
             if slot.shared:
                 slot = self._own(slot)
             slot.hops = msg.hops
-        self.record("deliver", msg.dst, msg)
+        if self.observed:
+            self.record("deliver", msg.dst, msg)
         self._call(slot, slot.role.on_message, msg)
         if self.faults.waiting:
             self._fire_triggers("receives", msg.dst, msg.type, msg.src)

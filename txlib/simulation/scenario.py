@@ -17,7 +17,7 @@ from ..engine.roster import Roster
 from ..engine.world import World
 from ..errors import TxlibError, bad_choice, choices, shown, suggestion
 from ..protocols import COORDINATOR, PROTOCOLS, Protocol, get_protocol
-from .run import Run, history_of_world
+from .run import Run, history_of_world, node_values
 from .setup import Setup, check_key, checked, keep_checked, options_json, options_of, setup_of
 
 MAX_PARTICIPANTS = 64
@@ -189,8 +189,9 @@ class Scenario:
             raise TxlibError(f"record must be True or False, got {record!r}")
         proto = self._variant(variant)
         world = self.world(record=record, variant=variant).run()
-        verdict = proto.judge(history_of_world(world, self.roster, world.config))
-        return Run.of_world(self, world, verdict)
+        values = node_values(world)
+        verdict = proto.judge(history_of_world(world, self.roster, world.config, values))
+        return Run.of_world(self, world, verdict, values)
 
     def _variant(self, variant: Protocol | None) -> Protocol:
         proto = self.protocol_entry
