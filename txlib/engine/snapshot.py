@@ -184,13 +184,19 @@ def fork(world: W) -> W:
     """An independent copy of ``world`` that shares its node slots (copy on write):
     like :func:`clone`, but a slot is copied only when one of the two worlds changes
     it."""
-    for slot in world.nodes.values():
-        slot.shared = True
-        slot.ctx = None  # type: ignore[assignment]  # the world that changes it copies it
+    share_slots(world)
     new = object.__new__(type(world))
     new.__dict__.update(world.__dict__)
     new.nodes = world.nodes.copy()
     return _own_containers(new)
+
+
+def share_slots(world: World) -> None:
+    """Mark every node slot of ``world`` shared (copy on write), without its Context:
+    the world copies a slot, with a new Context, before it changes it."""
+    for slot in world.nodes.values():
+        slot.shared = True
+        slot.ctx = None  # type: ignore[assignment]  # the world that changes it copies it
 
 
 def _own_containers(new: W) -> W:

@@ -191,7 +191,9 @@ class Scenario:
         world = self.world(record=record, variant=variant).run()
         values = node_values(world)
         verdict = proto.judge(history_of_world(world, self.roster, world.config, values))
-        return Run.of_world(self, world, verdict, values)
+        run = Run.of_world(self, world, verdict, values)
+        world.release()  # nothing else holds it: let it go now
+        return run
 
     def _variant(self, variant: Protocol | None) -> Protocol:
         proto = self.protocol_entry
