@@ -6,6 +6,7 @@ trace: that is what makes runs shareable and lessons reproducible.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,7 @@ def participant_names(participants: int | Sequence[str]) -> tuple[str, ...]:
             raise TxlibError(
                 f"participants must be between 1 and {MAX_PARTICIPANTS}, got {participants}"
             )
-        return tuple(f"p{i}" for i in range(1, participants + 1))
+        return _numbered(participants)
     if isinstance(participants, str) or not isinstance(participants, Sequence):
         raise TxlibError(f"participants must be a count or a list of names, got {participants!r}")
     names = tuple(participants)
@@ -52,6 +53,12 @@ def participant_names(participants: int | Sequence[str]) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise TxlibError(f"participant names must be unique, got {list(names)}")
     return names
+
+
+@functools.cache
+def _numbered(count: int) -> tuple[str, ...]:
+    """``("p1", ..., "p<count>")``, made once per count (at most MAX_PARTICIPANTS)."""
+    return tuple(f"p{i}" for i in range(1, count + 1))
 
 
 def _check_faults(faults: Iterable[Any]) -> tuple[Fault, ...]:
