@@ -400,12 +400,11 @@ class World:
         if not slot.up:
             raise NodeCrashed(slot.name)
         slot.locks = locks
-        if not self.observed:
-            pass
-        elif locks:
-            self.record("lock", slot.name, None, ", ".join(locks))
-        else:
-            self.record("unlock", slot.name, None, "")
+        if self.observed:
+            if locks:
+                self.record("lock", slot.name, None, ", ".join(locks))
+            else:
+                self.record("unlock", slot.name, None, "")
 
     # --- messages --------------------------------------------------------------------
     def send(self, slot: NodeSlot, dst: str, type: str, payload: dict[str, Any]) -> None:
