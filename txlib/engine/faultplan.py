@@ -119,6 +119,8 @@ class FaultPlanState:
     def unfired(self, last_step: int, end_time: int, stopped_by: str) -> list[tuple[Fault, str]]:
         """Faults that never happened or had no effect, each with the reason."""
         out: list[tuple[Fault, str]] = []
+        if not self.faults:
+            return out
         end = f"the run ended at step {last_step}, time {end_time} ({stopped_by})"
         for i, f in enumerate(self.faults):
             if i in self.no_effect:
@@ -140,3 +142,8 @@ class FaultPlanState:
                 what = "compensation of " if f.compensation else ""
                 out.append((f, f"the {what}step {f.step} never ran while it was active"))
         return out
+
+
+# The plan of every world without faults. It never changes (World.apply_fault replaces
+# it with a plan of its own before adding a fault), so those worlds share it.
+NO_FAULTS = FaultPlanState(())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..errors import TxlibError, bad_choice
 
@@ -43,9 +44,9 @@ class Roster:
         """A roster from groups of node specs, in order."""
         return cls(tuple(spec for group in groups for spec in group))
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
-        """Every node, the driving node first."""
+        """Every node, the driving node first (worked out once: a roster is immutable)."""
         return tuple(n.name for n in self.nodes)
 
     @property
@@ -53,9 +54,9 @@ class Roster:
         """The node that drives the protocol (coordinator, orchestrator, broker)."""
         return self.nodes[0].name
 
-    @property
+    @cached_property
     def deciders(self) -> tuple[str, ...]:
-        """The nodes that must decide (commit participants)."""
+        """The nodes that must decide (commit participants), worked out once."""
         return tuple(n.name for n in self.nodes if n.decides)
 
     @property

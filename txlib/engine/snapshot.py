@@ -23,6 +23,7 @@ from .network import Network
 from .node import Context, NodeSlot
 from .records import Message
 from .scheduler import EventQueue, FaultDue
+from .volatile import copied
 
 if TYPE_CHECKING:
     from .world import World
@@ -39,7 +40,7 @@ def copy_slot(old: NodeSlot, world: World) -> NodeSlot:
     slot.state = old.state
     slot.log = old.log.copy()
     slot.durable = old.durable
-    slot.vars = {k: _copied(v) for k, v in old.vars.items()} if old.vars else {}
+    slot.vars = {k: copied(v) for k, v in old.vars.items()} if old.vars else {}
     slot.timers = old.timers.copy()
     slot.locks = old.locks
     slot.decision = old.decision
@@ -183,13 +184,19 @@ def fork(world: W) -> W:
     """An independent copy of ``world`` that shares its node slots (copy on write):
     like :func:`clone`, but a slot is copied only when one of the two worlds changes
     it."""
-    for slot in world.nodes.values():
-        slot.shared = True
-        slot.ctx = None  # type: ignore[assignment]  # the world that changes it copies it
+    share_slots(world)
     new = object.__new__(type(world))
     new.__dict__.update(world.__dict__)
     new.nodes = world.nodes.copy()
     return _own_containers(new)
+
+
+def share_slots(world: World) -> None:
+    """Mark every node slot of ``world`` shared (copy on write), without its Context:
+    the world copies a slot, with a new Context, before it changes it."""
+    for slot in world.nodes.values():
+        slot.shared = True
+        slot.ctx = None  # type: ignore[assignment]  # the world that changes it copies it
 
 
 def _own_containers(new: W) -> W:
@@ -265,19 +272,6 @@ def progress_part(world: World, timed_faults: list[int]) -> tuple[Any, ...]:
             if plan.by_step else (),
         )
     return progress
-
-
-def _copied(value: Any) -> Any:
-    """A copy of a volatile variable deep enough that the copy can change on its own:
-    sets, dicts and lists are copied (recursively), anything else is shared."""
-    t = type(value)
-    if t is set:
-        return set(value)
-    if t is dict:
-        return {k: _copied(v) for k, v in value.items()}
-    if t is list:
-        return [_copied(v) for v in value]
-    return value
 
 
 _ATOMS = frozenset({str, int, bool, float, type(None)})

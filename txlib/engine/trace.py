@@ -8,6 +8,7 @@ from typing import overload
 
 from ..errors import TxlibError, shown
 from .records import TraceEvent
+from .volatile import Volatile, volatile_text
 
 
 def check_limit(limit: object) -> None:
@@ -25,12 +26,22 @@ class Trace(Sequence[TraceEvent]):
         self,
         events: Sequence[TraceEvent],
         nodes: Sequence[str],
-        volatile: Sequence[tuple[int, str, str]] = (),
+        volatile: Sequence[tuple[int, str, Volatile]] = (),
     ) -> None:
         self._events = tuple(events)
         self.nodes: tuple[str, ...] = tuple(nodes)
-        # (event index, node, text): each node's volatile state right after that event.
-        self.volatile: tuple[tuple[int, str, str], ...] = tuple(volatile)
+        self._volatile: Sequence[tuple[int, str, Volatile]] = tuple(volatile)
+        self._volatile_text: tuple[tuple[int, str, str], ...] | None = None
+
+    @property
+    def volatile(self) -> tuple[tuple[int, str, str], ...]:
+        """(event index, node, text): each node's volatile state right after that
+        event (written out the first time it is read)."""
+        if self._volatile_text is None:
+            self._volatile_text = tuple((at, node, volatile_text(kept))
+                                        for at, node, kept in self._volatile)
+            self._volatile = ()
+        return self._volatile_text
 
     @overload
     def __getitem__(self, i: int) -> TraceEvent: ...

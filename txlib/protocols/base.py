@@ -44,6 +44,11 @@ class Protocol:
     # Options the exhaustive explorer uses unless told otherwise: the bounds that make
     # the protocol's state space finite (e.g. how many ballots a leader may start).
     explore_options: ClassVar[dict[str, Any]] = {}
+    # True if what :meth:`roster`, :meth:`make_config`, :meth:`build` and the checks give
+    # depends only on their arguments (no registry read at run time) and the roles hold
+    # no per-node state: then scenarios that differ only in seed share one set-up
+    # (checked, configured and built once; txlib.simulation.setup).
+    shared_setup: ClassVar[bool] = False
 
     # --- nodes --------------------------------------------------------------------
     def default_participants(self, options: dict[str, Any]) -> tuple[str, ...]:
@@ -163,6 +168,7 @@ class CommitProtocol(Protocol):
 
     config_class: ClassVar[type[CommitConfig]] = CommitConfig
     outcomes: ClassVar[dict[str, str]] = COMMIT_OUTCOMES
+    shared_setup: ClassVar[bool] = True
     coordinator_class: ClassVar[type[CommitCoordinator]]
     participant_class: ClassVar[type[CommitParticipant]]
 

@@ -40,7 +40,7 @@ from typing import Any
 
 from ..engine.node import Context, NodeSlot, Role
 from ..engine.records import LogRecord, Message
-from ..engine.world import volatile_summary
+from ..engine.volatile import volatile_summary
 from ..errors import ProtocolError
 from ..protocols.base import CommitConfig, CommitCoordinator, CommitParticipant
 from .roles import (

@@ -20,15 +20,27 @@ if TYPE_CHECKING:
     from .scenario import Scenario
 
 
-def history_of_world(world: World, roster: Roster, config: Any) -> History:
-    """What ``world`` holds now, as the plain values a protocol judges."""
-    slots = world.nodes
+NodeValues = tuple[dict[str, str | None], dict[str, str], dict[str, tuple[LogRecord, ...]]]
+
+
+def node_values(world: World) -> NodeValues:
+    """Each node's decision, state and log in ``world`` now."""
+    slots = world.nodes.items()
+    return ({n: s.decision for n, s in slots}, {n: s.state for n, s in slots},
+            {n: tuple(s.log) for n, s in slots})
+
+
+def history_of_world(world: World, roster: Roster, config: Any,
+                     values: NodeValues | None = None) -> History:
+    """What ``world`` holds now, as the plain values a protocol judges (``values``: its
+    :func:`node_values`, if the caller has them already)."""
+    decisions, states, logs = node_values(world) if values is None else values
     return History(
         roster=roster,
         config=config,
-        decisions={n: s.decision for n, s in slots.items()},
-        states={n: s.state for n, s in slots.items()},
-        logs={n: tuple(s.log) for n, s in slots.items()},
+        decisions=decisions,
+        states=states,
+        logs=logs,
         down=world.down,
         steps=world.step,
         events=world.trace,
@@ -61,24 +73,29 @@ class Run:
     _violations: tuple[Violation, ...] | None = field(default=None, repr=False)
 
     @classmethod
-    def of_world(cls, scenario: Scenario, world: World, verdict: Verdict | None = None) -> Run:
+    def of_world(cls, scenario: Scenario, world: World, verdict: Verdict | None = None,
+                 values: NodeValues | None = None) -> Run:
         """The Run of a finished ``world`` that simulated ``scenario``, judged by its
-        protocol (or by ``verdict``, when the caller judged it already)."""
+        protocol (or by ``verdict``, when the caller judged it already; ``values``:
+        the world's :func:`node_values`, if the caller has them already)."""
+        if values is None:
+            values = node_values(world)
         if verdict is None:
             protocol = get_protocol(scenario.protocol)
             roster = protocol.roster(scenario.participants, scenario.options)
             config = protocol.make_config(scenario.participants, scenario.options)
-            verdict = protocol.judge(history_of_world(world, roster, config))
+            verdict = protocol.judge(history_of_world(world, roster, config, values))
         slots = world.nodes
+        decisions, states, logs = values
         return cls(
             scenario=scenario,
             outcome=verdict.outcome,
-            decisions={n: s.decision for n, s in slots.items()},
+            decisions=decisions,
             participants=scenario.participants,
             roles={n: s.role.name for n, s in slots.items()},
-            states={n: s.state for n, s in slots.items()},
+            states=states,
             down=world.down,
-            logs={n: tuple(s.log) for n, s in slots.items()},
+            logs=logs,
             locks={n: s.locks for n, s in slots.items()},
             end_time=world.time,
             steps=world.step,

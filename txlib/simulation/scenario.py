@@ -6,18 +6,20 @@ trace: that is what makes runs shareable and lessons reproducible.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..engine.faults import Fault
-from ..engine.plain import MAX_INT, check_plain
+from ..engine.plain import MAX_INT
 from ..engine.roster import Roster
 from ..engine.world import World
 from ..errors import TxlibError, bad_choice, choices, shown, suggestion
 from ..protocols import COORDINATOR, PROTOCOLS, Protocol, get_protocol
-from .run import Run, history_of_world
+from .run import Run, history_of_world, node_values
+from .setup import Setup, check_key, checked, keep_checked, options_json, options_of, setup_of
 
 MAX_PARTICIPANTS = 64
 MAX_JSON_CHARS = 1_000_000  # a scenario is a few kB; this is a generous cap
@@ -35,7 +37,7 @@ def participant_names(participants: int | Sequence[str]) -> tuple[str, ...]:
             raise TxlibError(
                 f"participants must be between 1 and {MAX_PARTICIPANTS}, got {participants}"
             )
-        return tuple(f"p{i}" for i in range(1, participants + 1))
+        return _numbered(participants)
     if isinstance(participants, str) or not isinstance(participants, Sequence):
         raise TxlibError(f"participants must be a count or a list of names, got {participants!r}")
     names = tuple(participants)
@@ -51,6 +53,12 @@ def participant_names(participants: int | Sequence[str]) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise TxlibError(f"participant names must be unique, got {list(names)}")
     return names
+
+
+@functools.cache
+def _numbered(count: int) -> tuple[str, ...]:
+    """``("p1", ..., "p<count>")``, made once per count (at most MAX_PARTICIPANTS)."""
+    return tuple(f"p{i}" for i in range(1, count + 1))
 
 
 def _check_faults(faults: Iterable[Any]) -> tuple[Fault, ...]:
@@ -71,13 +79,6 @@ def _check_faults(faults: Iterable[Any]) -> tuple[Fault, ...]:
     return tuple(out)
 
 
-def _as_json(options: dict[str, Any]) -> dict[str, Any]:
-    """Options exactly as JSON will give them back (tuples become lists, keys sorted)."""
-    for key, value in options.items():
-        check_plain(value, f"option {key}")
-    return json.loads(json.dumps(options, sort_keys=True))  # type: ignore[no-any-return]
-
-
 @dataclass(frozen=True)
 class Scenario:
     """A protocol run, described as data. Build with :func:`txlib.scenario` or directly."""
@@ -94,21 +95,26 @@ class Scenario:
         proto = get_protocol(self.protocol)
         if not isinstance(self.options, dict):
             raise TxlibError(f"options must be a dict of option names, got {self.options!r}")
-        object.__setattr__(self, "options", _as_json(self.options))
+        options = options_json(self.options)
+        object.__setattr__(self, "_options_json", options)
+        object.__setattr__(self, "options", options_of(options))
+        key = check_key(proto, self.participants, options, self.faults)
+        done = checked(key)
+        if done is not None:  # the same scenario but for its seed passed every check
+            participants, faults, setup = done
+            object.__setattr__(self, "participants", participants)
+            object.__setattr__(self, "faults", faults)
+            self._check_fields()
+            object.__setattr__(self, "_setup", setup)
+            return
         if self.participants == ():  # the dataclass default: the protocol's own
             object.__setattr__(self, "participants", proto.default_participants(self.options))
         object.__setattr__(self, "participants", participant_names(self.participants))
         proto.check_participants(self.participants, self.options)
         object.__setattr__(self, "faults", _check_faults(self.faults))
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise TxlibError(f"seed must be a whole number, got {shown(self.seed)}")
-        if not 0 <= self.seed <= MAX_INT:
-            raise TxlibError(f"seed must be between 0 and {MAX_INT:,}, got {shown(self.seed)}")
-        for text in ("name", "description"):
-            if not isinstance(getattr(self, text), str):
-                raise TxlibError(f"{text} must be a string, got {getattr(self, text)!r}")
-        self._config(proto)  # validate now, not mid-run
-        nodes = self.roster.names
+        self._check_fields()
+        setup = self._setup_of(proto)  # validate now, not mid-run
+        nodes = setup.roster.names
         for f in self.faults:
             for n in f.nodes():
                 if n not in nodes:
@@ -116,8 +122,19 @@ class Scenario:
                         f"fault '{f.describe()}' names unknown node {n!r}"
                         f"{suggestion(n, nodes)}; valid choices: {choices(nodes)}"
                     )
-        proto.check_faults(self.faults, self.roster, self.options)
+        proto.check_faults(self.faults, setup.roster, self.options)
         self._check_message_types(proto)
+        keep_checked(key, (self.participants, self.faults, setup))
+
+    def _check_fields(self) -> None:
+        """Check the seed, name and description."""
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise TxlibError(f"seed must be a whole number, got {shown(self.seed)}")
+        if not 0 <= self.seed <= MAX_INT:
+            raise TxlibError(f"seed must be between 0 and {MAX_INT:,}, got {shown(self.seed)}")
+        for text in ("name", "description"):
+            if not isinstance(getattr(self, text), str):
+                raise TxlibError(f"{text} must be a string, got {getattr(self, text)!r}")
 
     def _check_message_types(self, proto: Protocol) -> None:
         """A fault or trigger naming a message type the protocol never sends is a
@@ -127,8 +144,8 @@ class Scenario:
                   if f.when is not None and f.when.action in ("sends", "receives")]
         if not named:
             return
-        config = proto.make_config(self.participants, self.options)
-        types = sorted(proto.message_types(self.roster, config))
+        setup = self._setup_of(proto)
+        types = sorted(proto.message_types(setup.roster, setup.config))
         for f, kind in named:
             if kind not in types:
                 raise TxlibError(f"fault '{f.describe()}' names message type {kind!r}"
@@ -143,37 +160,30 @@ class Scenario:
     @property
     def roster(self) -> Roster:
         """Every node of this scenario, its role, and who must decide."""
-        proto = self.protocol_entry
-        kept = self.__dict__.get("_kept_roster")
-        if kept is not None and kept[0] is proto:
-            return kept[1]  # type: ignore[no-any-return]
-        roster = proto.roster(self.participants, self.options)
-        object.__setattr__(self, "_kept_roster", (proto, roster))
-        return roster
+        return self._setup_of(self.protocol_entry).roster
 
-    def _config(self, proto: Protocol) -> Any:
-        """``proto``'s configuration for this scenario, made once per protocol object
-        (a scenario is immutable, and so is a configuration)."""
-        kept = self.__dict__.get("_kept_config")
-        if kept is not None and kept[0] is proto:
-            return kept[1]
-        config = proto.make_config(self.participants, self.options)
-        object.__setattr__(self, "_kept_config", (proto, config))
-        return config
+    def _setup_of(self, proto: Protocol) -> Setup:
+        """``proto``'s set-up (configuration, roster, roles) for this scenario, made once
+        per protocol object (a scenario is immutable, and so is a set-up)."""
+        kept: Setup | None = self.__dict__.get("_setup")
+        if kept is not None and kept.protocol is proto:
+            return kept
+        setup = setup_of(proto, self.participants, self.__dict__["_options_json"])
+        object.__setattr__(self, "_setup", setup)
+        return setup
 
     def world(self, *, record: bool = True, variant: Protocol | None = None) -> World:
         """A fresh world for this scenario, before its first step (the explorer and
         the lab start from it; :meth:`run` runs it to the end). ``variant`` builds the
         nodes with a variant of the scenario's protocol (see :meth:`run`)."""
-        proto = self._variant(variant)
-        config = self._config(proto)
+        setup = self._setup_of(self._variant(variant))
+        config = setup.config
         if record and config.max_steps > MAX_RECORDED_STEPS:
             raise TxlibError(
                 f"option max_steps is {config.max_steps:,}, but a recorded run keeps at most "
                 f"{MAX_RECORDED_STEPS:,} steps (about 130 MB of trace); lower max_steps, or "
                 "run with record=False for longer runs")
-        return World(proto.build(self.roster, config), config, self.seed, self.faults,
-                     record=record)
+        return World(setup.nodes(), config, self.seed, self.faults, record=record)
 
     def run(self, *, record: bool = True, variant: Protocol | None = None) -> Run:
         """Simulate this scenario. ``record=False`` skips the trace (for speed).
@@ -186,8 +196,11 @@ class Scenario:
             raise TxlibError(f"record must be True or False, got {record!r}")
         proto = self._variant(variant)
         world = self.world(record=record, variant=variant).run()
-        verdict = proto.judge(history_of_world(world, self.roster, world.config))
-        return Run.of_world(self, world, verdict)
+        values = node_values(world)
+        verdict = proto.judge(history_of_world(world, self.roster, world.config, values))
+        run = Run.of_world(self, world, verdict, values)
+        world.release()  # nothing else holds it: let it go now
+        return run
 
     def _variant(self, variant: Protocol | None) -> Protocol:
         proto = self.protocol_entry
