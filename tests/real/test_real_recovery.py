@@ -158,6 +158,19 @@ def test_paxos_commit_counts_a_majority_only_within_one_ballot():
     assert conclude("paxos-commit", fake)[0] is None
 
 
+def test_paxos_commit_aborts_when_a_participant_never_voted_prepared():
+    two = {"p1": "prepared", "p3": "prepared"}
+    logs = {"p1": [("PREPARED", {})], "p3": [("PREPARED", {})],
+            "a1": [accepted(0, **two)], "a2": [accepted(0, **two)]}
+    assert conclude("paxos-commit", logs) == (
+        "abort", "p2 never voted Prepared (no PREPARED in its log) and no acceptor "
+                 "accepted it: its instance can only choose Aborted")
+    # Still at work, p2 may yet vote; and if an acceptor accepted its Prepared, it voted
+    # (its record may be lost), so a leader may still choose Prepared.
+    assert conclude("paxos-commit", logs, running=("p2",))[0] is None
+    assert conclude("paxos-commit", {**logs, "a3": [accepted(0, p2="prepared")]})[0] is None
+
+
 def test_paxos_commit_follows_a_decision_any_node_logged():
     # An acceptor that took over logged COMMIT; the coordinator's log has none.
     logs = {"coordinator": [("LEAD", {"bal": 4})], "a1": [("LEAD", {"bal": 1}),
@@ -219,3 +232,30 @@ def test_close_commits_a_dead_participant_whose_peers_committed_without_the_coor
     assert len(report) == 1 and report[0].startswith("T1 at p3, in ")
     assert system.balances() == COMMITTED  # money conserved across the databases
     assert system.recovery_scan() == []
+
+
+def test_the_scan_leaves_paxos_commit_in_doubt_while_no_value_is_chosen(timeouts, tmp_path):
+    """Two of the three acceptors are down: every participant votes Prepared, but only a1
+    accepts, so no instance has a value chosen and nobody can decide. The scan must not
+    guess (presumed abort would roll all three back); once a2 and a3 are back, a leader
+    finds a1's Prepared in every instance and the protocol commits."""
+    system = RealSystem(3, protocol="paxos-commit", restart=False, workdir=tmp_path,
+                        options={**timeouts, **EXTRA["paxos-commit"]})
+    with system:
+        for acceptor in ("a2", "a3"):
+            system.kill(acceptor)
+        system.begin("T1")
+        system.wait(lambda s: all(s.state(p, "T1") == "PREPARED" for p in s.participants)
+                    and [r.record for r in s.read_logs("T1")["a1"]][:1] == ["ACCEPTED"],
+                    20, "every participant prepared, a1 accepted")
+        lines = system.recover(only_down=False)
+        assert len(lines) == 3 and all(line.endswith(
+            ": left in doubt (no value chosen yet for p1, p2, p3's instance: start the "
+            "system again so that a leader can finish)") for line in lines), lines
+        assert sorted(i.participant for i in system.recovery_scan()) == list(P)
+        for acceptor in ("a2", "a3"):
+            system.restart(acceptor)
+        assert system.settle("T1", 30), system.describe()
+        run = system.result("T1")
+    assert run.outcome == "committed" and run.problems() == [], run.summary()
+    assert run.balances == COMMITTED and system.closing_report == []

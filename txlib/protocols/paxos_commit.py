@@ -40,8 +40,9 @@ Recovery from the logs alone (:meth:`PaxosCommit.outcome_from_logs`, what a reco
 scan of real databases concludes): a decision any node logged (``COMMIT``,
 ``COMMITTED``, ``ABORT``); else the values chosen, read from the acceptors' forced
 ``ACCEPTED`` records (chosen: accepted by a majority of acceptors in one ballot):
-commit if every instance chose Prepared, abort if one chose Aborted. Otherwise the logs
-cannot tell: a leader must run a ballot. The coordinator's log alone never can: an
+commit if every instance chose Prepared, abort if one chose Aborted, or if a
+participant never voted Prepared (its instance can choose nothing else). Otherwise the
+logs cannot tell: a leader must run a ballot. The coordinator's log alone never can: an
 acceptor may have committed the transaction in its place.
 """
 
@@ -867,10 +868,11 @@ class PaxosCommit(CommitProtocol):
     def outcome_from_logs(self, logs: Logs, roster: Roster, config: Any,
                           running: Collection[str] = ()) -> Conclusion:
         """A decision any node logged; else the chosen values in the acceptors' logs
-        (every instance Prepared: commit; one Aborted: abort); else None: no value is
-        chosen yet in some instance, and only a leader running a ballot may choose one
-        (a guess could contradict it). Chosen values never change, so nodes still
-        running do not matter."""
+        (every instance Prepared: commit; one Aborted: abort); else abort if a
+        participant not at work never voted Prepared (its instance cannot choose it);
+        else None: no value is chosen yet in some instance, and only a leader running a
+        ballot may choose one (a guess could contradict it). Chosen values never change,
+        so nodes still running do not matter to those."""
         decided = logged_decision(logs, commit=("COMMIT", "COMMITTED"), abort=("ABORT",))
         if decided is not None:
             return decided
@@ -885,6 +887,20 @@ class PaxosCommit(CommitProtocol):
         if not open_:
             return Conclusion("commit", "every instance chose Prepared (a majority of "
                                         "acceptors accepted it in each)")
+        # Prepared enters an instance only as its participant's ballot-0 proposal, made
+        # after forcing its vote; a later leader proposes it only where an acceptor had
+        # accepted it. So an instance whose participant never logged its vote, is not at
+        # work and whose Prepared no acceptor accepted can only ever choose Aborted.
+        vote = self.participant_class.prepared_record
+        accepted = {i for a in config.acceptor_names for record, data in logs.get(a, ())
+                    if record == "ACCEPTED" for i, v in data.get("values", {}).items()
+                    if v == PREPARED}
+        unvoted = [i for i in open_ if i not in running and i not in accepted
+                   and not any(record == vote for record, _ in logs.get(i, ()))]
+        if unvoted:
+            return Conclusion("abort", f"{unvoted[0]} never voted Prepared (no {vote} in its "
+                                       "log) and no acceptor accepted it: its instance can "
+                                       "only choose Aborted")
         return Conclusion(None, f"no value chosen yet for {', '.join(open_)}'s instance: "
                                 "start the system again so that a leader can finish")
 

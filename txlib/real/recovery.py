@@ -19,7 +19,8 @@ decided by the rule of the system's protocol over every node's durable log
   node answering: commit if a node pre-committed, abort if none did.
 - Paxos Commit: a decision any node logged; else the values a majority of acceptors
   accepted in one ballot: commit if every instance chose Prepared, abort if one chose
-  Aborted.
+  Aborted (or if a participant never voted Prepared: its instance can choose nothing
+  else).
 
 In 3PC and Paxos Commit the coordinator's log alone cannot tell: the participants (the
 termination protocol) or an acceptor (a takeover) may have committed without it. When
