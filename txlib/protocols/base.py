@@ -8,7 +8,7 @@ the diagrams, the explorer) asks the protocol through this interface.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,6 +23,45 @@ from ..properties.outcomes import COMMIT_OUTCOMES
 from . import bank
 
 COORDINATOR = "coordinator"
+
+Logs = Mapping[str, Sequence[tuple[str, Mapping[str, Any]]]]
+"""Each node's durable log records of one transaction, in order, as ``(record, data)``."""
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """What a recovery can conclude about a transaction from the durable logs alone:
+    ``outcome`` is ``"commit"``, ``"abort"``, or None when the logs cannot tell it safely
+    (then nobody may guess: a node of the protocol must finish it); ``reason`` says why,
+    plainly."""
+
+    outcome: str | None
+    reason: str
+
+
+def logged_decision(logs: Logs, commit: Collection[str],
+                    abort: Collection[str]) -> Conclusion | None:
+    """The outcome a decision record of any node gives (``commit``: the record names that
+    mean commit, ``abort``: abort), None if no node logged one. A record marked
+    ``heuristic`` says what happened to a participant's work outside the protocol (see
+    :mod:`txlib.real.roles`), not what was decided, so it does not count. Records of both
+    kinds mean the nodes already disagree: no outcome can restore atomicity."""
+    said: dict[str, list[str]] = {"commit": [], "abort": []}
+    for node, records in logs.items():
+        for record, data in records:
+            if data.get("heuristic"):
+                continue
+            for outcome, names in (("commit", commit), ("abort", abort)):
+                if record in names and f"{node} logged {record}" not in said[outcome]:
+                    said[outcome].append(f"{node} logged {record}")
+    if said["commit"] and said["abort"]:
+        return Conclusion(None, f"the logs disagree ({said['commit'][0]}, "
+                                f"{said['abort'][0]}): atomicity is already lost, resolve "
+                                "it by hand")
+    for outcome, found in said.items():
+        if found:
+            return Conclusion(outcome, found[0])
+    return None
 
 
 class Protocol:
@@ -213,6 +252,25 @@ class CommitProtocol(Protocol):
             raise TxlibError("this run was made with record=False, so it has no trace; "
                              "run it again with record=True")
         return check_all(history.events, history.roster.deciders)
+
+    # --- recovery from the logs ---------------------------------------------------
+    def outcome_from_logs(self, logs: Logs, roster: Roster, config: Any,
+                          running: Collection[str] = ()) -> Conclusion:
+        """What a recovery concludes about one transaction from every node's durable
+        log (``logs``; a node missing from it logged nothing), as a transaction
+        manager's recovery scan does for prepared work nobody will finish (XA's
+        ``xa_recover``). ``running``: the nodes still at work on the transaction (up,
+        not finished): they may yet write records, so a conclusion drawn from their
+        silence must wait for them.
+
+        2PC's rule, presumed abort: ``COMMIT`` in the coordinator's log means commit;
+        otherwise abort, unless the coordinator is still deciding. A protocol that can
+        decide without its coordinator's log (3PC, Paxos Commit) overrides this."""
+        if any(record == "COMMIT" for record, _ in logs.get(COORDINATOR, ())):
+            return Conclusion("commit", "the coordinator's log has COMMIT")
+        if COORDINATOR in running:
+            return Conclusion(None, "the coordinator is still deciding")
+        return Conclusion("abort", "presumed abort: no COMMIT in the coordinator's log")
 
     @staticmethod
     def resources(

@@ -35,11 +35,20 @@ stands by.
 With at most ``F`` acceptors down, every live participant decides whatever happens to
 the leader; with a majority of acceptors unreachable it waits, and never decides
 differently from anyone else.
+
+Recovery from the logs alone (:meth:`PaxosCommit.outcome_from_logs`, what a recovery
+scan of real databases concludes): a decision any node logged (``COMMIT``,
+``COMMITTED``, ``ABORT``); else the values chosen, read from the acceptors' forced
+``ACCEPTED`` records (chosen: accepted by a majority of acceptors in one ballot):
+commit if every instance chose Prepared, abort if one chose Aborted, or if a
+participant never voted Prepared (its instance can choose nothing else). Otherwise the
+logs cannot tell: a leader must run a ballot. The coordinator's log alone never can: an
+acceptor may have committed the transaction in its place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -50,7 +59,16 @@ from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import machine
 from ..errors import TxlibError, choices, shown
 from . import bank
-from .base import COORDINATOR, CommitConfig, CommitCoordinator, CommitParticipant, CommitProtocol
+from .base import (
+    COORDINATOR,
+    CommitConfig,
+    CommitCoordinator,
+    CommitParticipant,
+    CommitProtocol,
+    Conclusion,
+    Logs,
+    logged_decision,
+)
 
 PREPARED, ABORTED, NONE = "prepared", "aborted", "none"  # an instance's values, as in the TLA+
 MAX_ACCEPTORS = 15
@@ -233,6 +251,28 @@ def outcome_of(chosen: dict[str, list[Any]], instances: Sequence[str]) -> str | 
     if all(ins in chosen for ins in instances):
         return "commit"
     return None
+
+
+def chosen_in_logs(logs: Logs, acceptors: Sequence[str], majority: int,
+                   instances: Sequence[str]) -> dict[str, list[Any]]:
+    """The instances whose value the acceptors' forced ``ACCEPTED`` records show chosen:
+    ``{instance: [ballot, value]}``, the lowest such ballot. A value is chosen when
+    ``majority`` acceptors accepted it in the same ballot; accepted in different
+    ballots it may not be (a higher ballot may have replaced it at some of them)."""
+    voters: dict[tuple[str, int, str], set[str]] = {}
+    for acceptor in acceptors:
+        for record, data in logs.get(acceptor, ()):
+            if record != "ACCEPTED":
+                continue
+            values = data.get("values", {})
+            for ins, val in (values.items() if isinstance(values, dict) else ()):
+                if ins in instances and val in (PREPARED, ABORTED):
+                    voters.setdefault((ins, int(data.get("bal", 0)), val), set()).add(acceptor)
+    chosen: dict[str, list[Any]] = {}
+    for (ins, bal, val), who in sorted(voters.items(), key=lambda kv: kv[0][1]):
+        if len(who) >= majority and ins not in chosen:
+            chosen[ins] = [bal, val]
+    return chosen
 
 
 def _payload_values(msg: Message) -> dict[str, str]:
@@ -824,6 +864,45 @@ class PaxosCommit(CommitProtocol):
     # infinite. One ballot above 0 per node covers a coordinator's own recovery and a
     # takeover by each acceptor (the figures: benchmarks/explore_paxos_commit.py).
     explore_options: ClassVar[dict[str, Any]] = {"max_ballots": 1}
+
+    def outcome_from_logs(self, logs: Logs, roster: Roster, config: Any,
+                          running: Collection[str] = ()) -> Conclusion:
+        """A decision any node logged; else the chosen values in the acceptors' logs
+        (every instance Prepared: commit; one Aborted: abort); else abort if a
+        participant not at work never voted Prepared (its instance cannot choose it);
+        else None: no value is chosen yet in some instance, and only a leader running a
+        ballot may choose one (a guess could contradict it). Chosen values never change,
+        so nodes still running do not matter to those."""
+        decided = logged_decision(logs, commit=("COMMIT", "COMMITTED"), abort=("ABORT",))
+        if decided is not None:
+            return decided
+        instances = roster.deciders
+        chosen = chosen_in_logs(logs, config.acceptor_names, config.majority,
+                                instances)
+        aborted = sorted(i for i, (_, val) in chosen.items() if val == ABORTED)
+        if aborted:
+            return Conclusion("abort", f"{aborted[0]}'s instance chose Aborted (a majority "
+                                       "of acceptors accepted it)")
+        open_ = [i for i in instances if i not in chosen]
+        if not open_:
+            return Conclusion("commit", "every instance chose Prepared (a majority of "
+                                        "acceptors accepted it in each)")
+        # Prepared enters an instance only as its participant's ballot-0 proposal, made
+        # after forcing its vote; a later leader proposes it only where an acceptor had
+        # accepted it. So an instance whose participant never logged its vote, is not at
+        # work and whose Prepared no acceptor accepted can only ever choose Aborted.
+        vote = self.participant_class.prepared_record
+        accepted = {i for a in config.acceptor_names for record, data in logs.get(a, ())
+                    if record == "ACCEPTED" for i, v in data.get("values", {}).items()
+                    if v == PREPARED}
+        unvoted = [i for i in open_ if i not in running and i not in accepted
+                   and not any(record == vote for record, _ in logs.get(i, ()))]
+        if unvoted:
+            return Conclusion("abort", f"{unvoted[0]} never voted Prepared (no {vote} in its "
+                                       "log) and no acceptor accepted it: its instance can "
+                                       "only choose Aborted")
+        return Conclusion(None, f"no value chosen yet for {', '.join(open_)}'s instance: "
+                                "start the system again so that a leader can finish")
 
     def check_participants(self, participants: tuple[str, ...], options: dict[str, Any]) -> None:
         names = acceptor_names(acceptor_count(options.get("acceptors", DEFAULT_ACCEPTORS)))

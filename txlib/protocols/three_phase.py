@@ -14,18 +14,37 @@ coordinator and decides: commit if any is committed; abort if any is aborted or
 uncommitted, or if all are uncertain; otherwise (some pre-committed) it pre-commits the
 uncertain ones and then commits. This never blocks when failures are crashes detected
 reliably; under a partition each side terminates alone and they may disagree.
+
+Recovery from the logs alone (:meth:`ThreePhaseCommit.outcome_from_logs`, what a
+recovery scan of real databases concludes once every log can be read): a logged
+decision (``COMMIT``, ``COMMITTED``, ``ABORT``) is the outcome; otherwise the
+termination protocol's rule with every node answering: commit if the coordinator forced
+``PRECOMMIT`` or a participant ``PRECOMMITTED`` (every vote was YES), abort if all are
+uncertain (``READY``) or never voted. The coordinator's log alone is not enough: the
+participants may have committed without it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..engine.node import Context
 from ..engine.records import Message
+from ..engine.roster import Roster
 from ..engine.statemachine import machine, recovery
 from . import bank
-from .base import COORDINATOR, CommitConfig, CommitCoordinator, CommitParticipant, CommitProtocol
+from .base import (
+    COORDINATOR,
+    CommitConfig,
+    CommitCoordinator,
+    CommitParticipant,
+    CommitProtocol,
+    Conclusion,
+    Logs,
+    logged_decision,
+)
 
 
 @dataclass(frozen=True)
@@ -439,3 +458,26 @@ class ThreePhaseCommit(CommitProtocol):
     machines = (COORDINATOR_MACHINE, PARTICIPANT_MACHINE)
     coordinator_class = Coordinator
     participant_class = Participant
+
+    def outcome_from_logs(self, logs: Logs, roster: Roster, config: Any,
+                          running: Collection[str] = ()) -> Conclusion:
+        """A logged decision of any node; else what the termination protocol decides
+        when every node answers (a recovering participant waits for that): commit if
+        some node is committable (the coordinator's ``PRECOMMIT``, a participant's
+        ``PRECOMMITTED``), abort if none is (Skeen: nobody can have committed). That
+        rule reads silence as "did not happen", so it waits while a node still runs."""
+        decided = logged_decision(logs, commit=("COMMIT", "COMMITTED", "END"),
+                                  abort=("ABORT",))
+        if decided is not None:
+            return decided
+        if running:
+            return Conclusion(None, f"{', '.join(sorted(running))} still running the "
+                                    "protocol: the termination protocol may yet decide")
+        committable = [f"{node} logged {record}" for node in roster.names
+                       for record, _ in logs.get(node, ())
+                       if record in ("PRECOMMIT", "PRECOMMITTED")]
+        if committable:
+            return Conclusion("commit", f"{committable[0]}: every vote was YES, and the "
+                                        "termination protocol commits")
+        return Conclusion("abort", "no node pre-committed, so none can have committed: "
+                                   "the termination protocol aborts")

@@ -1,5 +1,6 @@
 """The coordinator's recovery scan, XA's ``xa_recover``: find a system's prepared work
-left in the participants' databases and resolve it from the coordinator's log.
+left in the participants' databases and resolve it as its protocol concludes from the
+durable logs.
 
 A participant that voted YES keeps its work prepared (PostgreSQL: a prepared
 transaction in ``pg_prepared_xacts``; SQLite: the row held by ``locked_by``) until it
@@ -9,8 +10,23 @@ towards wraparound. The transaction manager of XA therefore asks every resource 
 for its prepared branches when it recovers (``xa_recover``) and commits or rolls back
 each from its own log. :func:`scan` and :func:`resolve` do that for a
 :class:`~txlib.real.RealSystem`: only this system's work (its gids carry its token),
-decided the coordinator's way: ``COMMIT`` logged means commit, anything else is
-presumed abort. A transaction the running coordinator is still deciding is left alone.
+decided by the rule of the system's protocol over every node's durable log
+(:meth:`~txlib.protocols.base.CommitProtocol.outcome_from_logs`):
+
+- 2PC: ``COMMIT`` in the coordinator's log means commit, anything else is presumed
+  abort; a transaction the running coordinator is still deciding is left alone.
+- 3PC: a decision any node logged; else the termination protocol's rule with every
+  node answering: commit if a node pre-committed, abort if none did.
+- Paxos Commit: a decision any node logged; else the values a majority of acceptors
+  accepted in one ballot: commit if every instance chose Prepared, abort if one chose
+  Aborted (or if a participant never voted Prepared: its instance can choose nothing
+  else).
+
+In 3PC and Paxos Commit the coordinator's log alone cannot tell: the participants (the
+termination protocol) or an acceptor (a takeover) may have committed without it. When
+the logs cannot tell (no value chosen yet in Paxos Commit; 3PC nodes still at work),
+the work is left in doubt, and the report line says why: a guess could contradict what
+the protocol decides.
 
 An operator finds orphans the same way, in SQL::
 
@@ -25,8 +41,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..protocols.base import COORDINATOR
-from .stores import SqliteAccount, read_records
+from ..protocols.base import Conclusion
+from .stores import SqliteAccount
 
 if TYPE_CHECKING:
     from .system import RealSystem
@@ -73,41 +89,51 @@ def scan(system: RealSystem, participants: Sequence[str] | None = None) -> list[
     return out
 
 
-def decision(system: RealSystem, tx: str) -> str | None:
-    """What the coordinator decided for ``tx``: ``"commit"`` if its log holds COMMIT,
-    ``"abort"`` otherwise (presumed abort), or None while a running coordinator has not
-    finished (it will decide, and tell). Presumed abort is 2PC's rule; in 3PC and Paxos
-    Commit the outcome can be decided without the coordinator's log, so run the scan
-    there only once their participants had every chance to finish."""
-    logged = {r.record for r, _ in read_records(system.store_spec(COORDINATOR),
-                                                COORDINATOR).get(tx, [])}
-    if "COMMIT" in logged:
-        return "commit"
-    h = system.handles.get(COORDINATOR)
-    state = (h.status.get(tx) or {}).get("state") if h is not None and h.up else None
-    if state is not None and state not in system.machines[COORDINATOR].terminal:
-        return None
-    return "abort"
+def running(system: RealSystem, tx: str) -> frozenset[str]:
+    """The nodes still at work on ``tx``: up, and in a state of their role that is not
+    final (a node that never heard of ``tx`` is not at work on it)."""
+    out = set()
+    for node, h in system.handles.items():
+        state = (h.status.get(tx) or {}).get("state") if h.up else None
+        if state is not None and state not in system.machines[node].terminal:
+            out.add(node)
+    return frozenset(out)
+
+
+def decision(system: RealSystem, tx: str) -> Conclusion:
+    """What ``tx``'s durable logs say about its outcome, by the rule of the system's
+    protocol (:meth:`~txlib.protocols.base.CommitProtocol.outcome_from_logs`): every
+    node's log (the coordinator's, the participants' databases, Paxos Commit's
+    acceptors'), and the nodes still at work on it. Its ``outcome`` is None when the
+    logs cannot tell yet: 2PC's coordinator is still deciding, 3PC's nodes may still
+    terminate, no value is chosen yet in one of Paxos Commit's instances."""
+    logs = {node: [(r.record, r.data) for r in records]
+            for node, records in system.read_logs(tx).items()}
+    config = system.protocol.make_config(system.participants, system.options)
+    return system.protocol.outcome_from_logs(logs, system.roster, config,
+                                             running(system, tx))
 
 
 def resolve(system: RealSystem, items: Sequence[Prepared]) -> list[str]:
-    """Commit or roll back each prepared item as the coordinator decided (see
-    :func:`decision`); one line per item saying what was done and why."""
+    """Commit or roll back each prepared item as the logs say (see :func:`decision`),
+    or leave it in doubt when they cannot tell; one line per item saying what was done
+    and why."""
     lines = []
+    concluded: dict[str, Conclusion] = {}
     for item in items:
-        verdict = decision(system, item.tx)
-        if verdict is None:
-            lines.append(f"{item.describe()}: left alone, the coordinator is still deciding")
+        if item.tx not in concluded:
+            concluded[item.tx] = decision(system, item.tx)
+        verdict = concluded[item.tx]
+        if verdict.outcome is None:
+            lines.append(f"{item.describe()}: left in doubt ({verdict.reason})")
             continue
-        why = ("the coordinator's log has COMMIT" if verdict == "commit"
-               else "presumed abort: no COMMIT in the coordinator's log")
+        commit = verdict.outcome == "commit"
         if item.gid is not None:
-            resolve_prepared(system.databases.conninfo, item.where, item.gid,
-                             commit=verdict == "commit")
+            resolve_prepared(system.databases.conninfo, item.where, item.gid, commit=commit)
         else:
-            _resolve_sqlite(system, item, verdict)
-        lines.append(f"{item.describe()}: {'committed' if verdict == 'commit' else 'rolled back'}"
-                     f" ({why})")
+            _resolve_sqlite(system, item, verdict.outcome)
+        lines.append(f"{item.describe()}: {'committed' if commit else 'rolled back'}"
+                     f" ({verdict.reason})")
     return lines
 
 

@@ -71,8 +71,8 @@ QUICK_TIMEOUTS: dict[str, int] = {
 
 
 class InDoubtWarning(UserWarning):
-    """Prepared work was found in doubt and resolved by the coordinator's log (at close,
-    or left by a dead process), or could not be resolved."""
+    """Prepared work was found in doubt and resolved from the logs (at close, or left by
+    a dead process), or could not be resolved."""
 
 
 MADE_WORKDIRS: list[Path] = []  # every work folder a system of this process made
@@ -327,8 +327,9 @@ class RealSystem:
 
     def close(self) -> list[str]:
         """Stop every node (gracefully if it is up); then resolve whatever this system
-        left prepared in a participant's database, as its coordinator decided (the
-        recovery scan of :mod:`txlib.real.recovery`), and say so with an
+        left prepared in a participant's database, as the protocol concludes from the
+        nodes' logs (the recovery scan of :mod:`txlib.real.recovery`; what they cannot
+        tell yet is left in doubt), and say so with an
         :class:`InDoubtWarning`; then remove the work folder (if it made it). Returns
         what the scan did (also kept in ``closing_report``). Cleanup goes on past an
         error; the error is reported in the warning."""
@@ -365,8 +366,9 @@ class RealSystem:
     def recover(self, *, only_down: bool = True) -> list[str]:
         """The coordinator's recovery scan (XA's ``xa_recover``): find this system's
         prepared work in the databases of the participants that are down (all of them
-        with ``only_down=False``) and commit or roll back each as the coordinator's log
-        says. Returns one line per item (see :mod:`txlib.real.recovery`)."""
+        with ``only_down=False``) and commit or roll back each as the durable logs say,
+        by the rule of the system's protocol (or leave it in doubt when they cannot tell
+        yet). Returns one line per item (see :mod:`txlib.real.recovery`)."""
         from .recovery import resolve, scan
 
         who = [p for p in self.participants
