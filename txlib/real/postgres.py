@@ -346,11 +346,12 @@ def _undecided_message(base: str, dbname: str, owners: Mapping[str, OwnerRow],
     return (
         f"database {dbname!r} on {describe_server(base)} holds prepared work that a dead "
         "txlib system left in doubt and that its coordinator's log cannot resolve: "
-        + "; ".join(items) + ". Its outcome may depend on logs this setup cannot read "
-        "(its participants' and acceptors' durable records: in 3PC the termination "
-        "protocol, in Paxos Commit an acceptor, may have committed without the "
-        "coordinator), so txlib will not guess: rolling it back could undo a commit. "
-        "Find the outcome from that system's logs, then finish each with "
+        + "; ".join(items) + ". Its outcome may depend on its other nodes' logs, which "
+        "this setup does not read (its protocol may have committed without the "
+        "coordinator: 3PC's termination protocol, a Paxos Commit acceptor), so txlib "
+        "will not guess: rolling it back could undo a commit; it is left prepared. "
+        "Find the outcome from that system's logs (the files beside its coordinator log, "
+        "the txlog tables of its participants' databases), then finish each with "
         f"txlib.real.recovery.resolve_prepared(conninfo, {dbname!r}, gid, commit=True or "
         "False); or choose another database_prefix=")
 
