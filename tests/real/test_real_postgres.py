@@ -7,14 +7,19 @@ must run (see conftest.py).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from txlib.errors import TxlibError
+from txlib.protocols.paxos_commit import PaxosCommit
+from txlib.protocols.three_phase import ThreePhaseCommit
+from txlib.protocols.two_phase import TwoPhaseCommit
 from txlib.real import (
     CRASH_POINTS,
     EXPECTED_OUTCOME,
@@ -392,7 +397,7 @@ def test_setup_resolves_a_dead_systems_leftovers_and_refuses_anything_else(pg_se
                      "VALUES ('T7', 'PREPARED', '{}', true, 1)")
         conn.execute("PREPARE TRANSACTION 'txlib:deadbeef:p2:credit:1:T7'")
         with pytest.warns(InDoubtWarning, match=r"committed txlib:deadbeef:p2:credit:1:T7.*"
-                                                r"its coordinator logged COMMIT"):
+                                                r"the coordinator's log has COMMIT"):
             run_transfer(3, "postgres", postgres=pg_server, options=timeouts)
         conn.execute("BEGIN")
         conn.execute("PREPARE TRANSACTION 'somebody-elses'")
@@ -402,4 +407,134 @@ def test_setup_resolves_a_dead_systems_leftovers_and_refuses_anything_else(pg_se
                 run_transfer(3, "postgres", postgres=pg_server, options=timeouts)
         finally:
             conn.execute("ROLLBACK PREPARED 'somebody-elses'")
+    assert gids_of(pg_server, "") == []
+
+
+DEAD_GID = "txlib:deadbeef:p2:credit:1:T7"
+
+
+@pytest.fixture
+def no_dead_gid_left(pg_server):
+    """A failed orphan test leaves its prepared DEAD_GID to itself, not to later tests."""
+    yield
+    if gids_of(pg_server, DEAD_GID):
+        from txlib.real.recovery import resolve_prepared
+
+        resolve_prepared(pg_server.conninfo, "txlib_p2", DEAD_GID, commit=False)
+
+
+def owner_row_of(pg: PostgresServer, protocol: str, timeouts: dict[str, int]) -> tuple[str, str]:
+    """The ``(protocol, protocol_setup)`` a started system running ``protocol`` records
+    in its owner row (it keeps the row only while open)."""
+    import psycopg
+
+    with RealSystem(3, "postgres", postgres=pg, protocol=protocol, options=timeouts) as system, \
+            psycopg.connect(pg.conninfo + " dbname=txlib_p2", autocommit=True) as conn:
+        row = conn.execute("SELECT protocol, protocol_setup FROM txlib_owners WHERE token = %s",
+                           (system.databases.token,)).fetchone()
+    return row[0], row[1]
+
+
+def leave_orphan(conn: Any, coordinator_log: Path, protocol: str | None,
+                 setup: str | None) -> None:
+    """A dead process's leftovers in txlib_p2: its owner row (pid 999999999, not alive;
+    ``protocol`` None: a row without one) and its prepared transaction DEAD_GID."""
+    if protocol is None:
+        conn.execute("INSERT INTO txlib_owners(token, host, pid, coordinator_log) "
+                     "VALUES ('deadbeef', %s, 999999999, %s)",
+                     (socket.gethostname(), str(coordinator_log)))
+    else:
+        conn.execute("INSERT INTO txlib_owners(token, host, pid, coordinator_log, "
+                     "protocol, protocol_setup) VALUES ('deadbeef', %s, 999999999, %s, %s, %s)",
+                     (socket.gethostname(), str(coordinator_log), protocol, setup))
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO txlog(tx, record, data, forced, time) "
+                 "VALUES ('T7', 'PREPARED', '{}', true, 1)")
+    conn.execute(f"PREPARE TRANSACTION '{DEAD_GID}'")
+
+
+def test_an_owner_table_of_an_older_txlib_is_brought_up_to_date_and_read_as_2pc(
+        pg_server, timeouts, tmp_path, no_dead_gid_left):
+    """A txlib_owners table made before the protocol was recorded (no protocol column),
+    holding a dead owner's row: its orphan is resolved by 2PC's rule (no COMMIT in its
+    coordinator's log: presumed abort), as before, and the table gains the columns."""
+    import psycopg
+
+    from txlib.real.system import InDoubtWarning
+
+    run_transfer(3, "postgres", postgres=pg_server, options=timeouts)  # the databases exist
+    with psycopg.connect(pg_server.conninfo + " dbname=txlib_p2", autocommit=True) as conn:
+        conn.execute("ALTER TABLE txlib_owners DROP COLUMN protocol, DROP COLUMN protocol_setup")
+        leave_orphan(conn, tmp_path / "missing.log", None, None)
+        with pytest.warns(InDoubtWarning, match=rf"rolled back {DEAD_GID}, left in doubt by a "
+                                                r"dead txlib process \(presumed abort"):
+            run_transfer(3, "postgres", postgres=pg_server, options=timeouts)
+        columns = {c for (c,) in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'txlib_owners'")}
+    assert {"protocol", "protocol_setup"} <= columns
+    assert gids_of(pg_server, "") == []
+
+
+@pytest.mark.parametrize("protocol", [ThreePhaseCommit.name, PaxosCommit.name])
+def test_a_dead_systems_orphan_its_coordinators_log_cannot_decide_is_refused_not_guessed(
+        pg_server, timeouts, tmp_path, protocol, no_dead_gid_left):
+    """A dead 3PC or Paxos Commit system left T7 prepared, with no COMMIT in its
+    coordinator's log. Its participants (3PC's termination protocol) or an acceptor
+    (Paxos Commit) may have committed T7 without the coordinator, so a new system's
+    setup refuses, naming the gid and the protocol, and leaves T7 prepared and the dead
+    owner's row in place, and wipes none of its databases (p1's records may be what
+    tells T7's outcome). 2PC's rule, the old behaviour, would have rolled it back."""
+    import psycopg
+
+    from txlib.real.system import InDoubtWarning
+
+    recorded, setup = owner_row_of(pg_server, protocol, timeouts)
+    assert recorded == protocol
+    assert json.loads(setup)["participants"] == ["p1", "p2", "p3"]
+    log = tmp_path / "coordinator.log"
+    log.write_text("")  # nothing logged: no COMMIT
+    with psycopg.connect(pg_server.conninfo + " dbname=txlib_p1", autocommit=True) as p1:
+        p1.execute("INSERT INTO txlog(tx, record, data, forced, time) "
+                   "VALUES ('T7', 'COMMITTED', '{}', true, 2)")
+    with psycopg.connect(pg_server.conninfo + " dbname=txlib_p2", autocommit=True) as conn:
+        leave_orphan(conn, log, protocol, setup)
+        with pytest.raises(TxlibError) as refused:
+            run_transfer(3, "postgres", postgres=pg_server, options=timeouts)
+        message = str(refused.value)
+        for part in ("'txlib_p2'", DEAD_GID, f"protocol {protocol!r}", str(log),
+                     "txlib.real.recovery.resolve_prepared", "database_prefix="):
+            assert part in message, (part, message)
+        assert gids_of(pg_server, DEAD_GID) == [DEAD_GID]  # still prepared
+        assert conn.execute("SELECT protocol FROM txlib_owners WHERE token = 'deadbeef'"
+                            ).fetchone() == (protocol,)
+        with psycopg.connect(pg_server.conninfo + " dbname=txlib_p1", autocommit=True) as p1:
+            assert p1.execute("SELECT record FROM txlog WHERE tx = 'T7'").fetchall() == [
+                ("COMMITTED",)]
+        # The old rule, 2PC's for every protocol: presumed abort rolls T7 back.
+        conn.execute("UPDATE txlib_owners SET protocol = %s, protocol_setup = NULL "
+                     "WHERE token = 'deadbeef'", (TwoPhaseCommit.name,))
+        with pytest.warns(InDoubtWarning, match=rf"rolled back {DEAD_GID}.*presumed abort"):
+            run_transfer(3, "postgres", postgres=pg_server, options=timeouts)
+    assert gids_of(pg_server, "") == []
+
+
+
+def test_a_dead_paxos_commit_systems_orphan_is_committed_when_its_coordinator_logged_commit(
+        pg_server, timeouts, tmp_path, no_dead_gid_left):
+    """The protocol decides what its coordinator's log tells: a Paxos Commit coordinator
+    logs COMMIT only once commit is chosen, so the orphan is committed."""
+    import psycopg
+
+    from txlib.real.system import InDoubtWarning
+
+    recorded, setup = owner_row_of(pg_server, PaxosCommit.name, timeouts)
+    log = tmp_path / "coordinator.log"
+    log.write_text('{"tx":"T7","record":"COMMIT","data":{},"forced":false,"decides":'
+                   '"commit","time":1}\n')
+    with psycopg.connect(pg_server.conninfo + " dbname=txlib_p2", autocommit=True) as conn:
+        leave_orphan(conn, log, recorded, setup)
+        with pytest.warns(InDoubtWarning, match=rf"committed {DEAD_GID}.*coordinator logged "
+                                                "COMMIT"):
+            run_transfer(3, "postgres", postgres=pg_server, options=timeouts)
     assert gids_of(pg_server, "") == []

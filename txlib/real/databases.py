@@ -83,14 +83,21 @@ class Databases:
         if self.on_postgres():
             pg.preflight(self.conninfo, len(self.on_postgres()))
 
-    def create(self, folder: Path, balances: Mapping[str, int],
-               coordinator_log: Path) -> list[str]:
+    def create(self, folder: Path, balances: Mapping[str, int], coordinator_log: Path,
+               protocol: str, options: Mapping[str, Any]) -> list[str]:
         """Give each participant a fresh database holding its balance (``folder``: the
-        run's folder). Returns what was done about prepared transactions a dead system
-        left in them (see :func:`txlib.real.postgres.setup_database`)."""
+        run's folder). ``protocol`` (a registered name) and its ``options``: what the
+        system runs, recorded with it in each PostgreSQL database, so that a later setup
+        knows how to resolve what it might leave behind. Returns what was done about
+        prepared transactions a dead system left in them (see
+        :func:`txlib.real.postgres.setup_database`)."""
         self.folder = folder
         done: list[str] = []
-        owner = {"token": self.token, "coordinator_log": str(coordinator_log)}
+        owner = {"token": self.token, "coordinator_log": str(coordinator_log),
+                 "protocol": protocol, "participants": list(self.participants),
+                 "options": dict(options)}
+        for p in self.on_postgres():  # refuse before wiping any of them
+            pg.check_database(self.conninfo, self.database_name(p))
         for p in self.participants:
             if self.kinds[p] == "sqlite":
                 sqlite_create(self.sqlite_path(p), p, balances[p])

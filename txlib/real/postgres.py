@@ -18,10 +18,13 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ..engine.records import LogRecord
 from ..errors import TxlibError
+from ..protocols import get_protocol
+from ..protocols.base import COORDINATOR, CommitProtocol, Conclusion
+from ..protocols.two_phase import TwoPhaseCommit
 from .cluster import PostgresServer, find_bindir, free_port, pid_alive, port_is_free
 from .stores import HeuristicOutcome, PrepareFailed, Records, delta
 
@@ -125,6 +128,32 @@ OPEN_TOKENS: set[str] = set()  # the systems of this process that have not close
 OWNERS_TABLE = ("CREATE TABLE IF NOT EXISTS txlib_owners(token text PRIMARY KEY, "
                 "host text NOT NULL, pid integer NOT NULL, coordinator_log text NOT NULL, "
                 "started timestamptz NOT NULL DEFAULT now())")
+# Columns added since: the commit protocol the system runs (a row an older txlib wrote is
+# 2PC's, the rule that txlib resolved its leftovers by), and the participants and
+# options its roster and configuration were made from (JSON; NULL in an older row).
+OLDER_PROTOCOL = TwoPhaseCommit.name
+OWNERS_COLUMNS = (
+    "ALTER TABLE txlib_owners ADD COLUMN IF NOT EXISTS protocol text NOT NULL "
+    f"DEFAULT '{OLDER_PROTOCOL}'",
+    "ALTER TABLE txlib_owners ADD COLUMN IF NOT EXISTS protocol_setup text",
+)
+
+
+class OwnerRow(NamedTuple):
+    """A row of ``txlib_owners``: a txlib system registered as using the database."""
+
+    host: str
+    pid: int
+    coordinator_log: str
+    protocol: str = OLDER_PROTOCOL
+    protocol_setup: str | None = None
+
+
+def owners_table(conn: Any) -> None:
+    """Make ``txlib_owners``, or bring one an older txlib made up to date."""
+    conn.execute(OWNERS_TABLE)
+    for statement in OWNERS_COLUMNS:
+        conn.execute(statement)
 
 
 def gid_token(gid: str) -> str | None:
@@ -149,15 +178,20 @@ def wal_syncs(base: str, timeout: float = 10.0, quiet: str = "txlib_") -> int:
 
 def setup_database(base: str, dbname: str, account: str, balance: int,
                    owner: Mapping[str, Any]) -> list[str]:
-    """Create ``dbname`` if needed, register ``owner`` (``token``, ``coordinator_log``)
-    as the system using it, and give it fresh tables holding one account.
+    """Create ``dbname`` if needed, register ``owner`` as the system using it, and give it
+    fresh tables holding one account. ``owner``: its ``token``, its ``coordinator_log``
+    (a path), and the commit ``protocol`` it runs (a registered name) with the
+    ``participants`` and ``options`` its roster was made from.
 
     Prepared transactions left in the database by a txlib system whose process has died
-    (on this host) are resolved from that system's coordinator log, the way its own
-    recovery would have (COMMIT logged: commit; otherwise presumed abort); the lines
-    returned say what was done. Anything else in use (a running system's tables or
-    prepared transactions, another program's prepared transactions) is refused: txlib
-    does not touch what is not its own.
+    (on this host) are resolved as that system's protocol concludes from the one log
+    this setup can read, its coordinator's (:func:`dead_owner_conclusion`; 2PC: COMMIT
+    logged, commit; otherwise presumed abort); the lines returned say what was done.
+    Where its protocol cannot conclude from that log (3PC, Paxos Commit: the participants
+    or an acceptor may have decided without the coordinator), the setup is refused and
+    the work left prepared: a guess could undo a commit. Anything else in use (a running
+    system's tables or prepared transactions, another program's prepared transactions)
+    is refused too: txlib does not touch what is not its own.
     """
     psycopg = _psycopg()
     sql = psycopg.sql
@@ -168,56 +202,26 @@ def setup_database(base: str, dbname: str, account: str, balance: int,
             with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     done: list[str] = []
-    here = socket.gethostname()
     with connect(base, dbname) as conn:
         conn.execute("SET lock_timeout = '10s'")  # an error, not a hang, if a lock is held
-        conn.execute(OWNERS_TABLE)
-        owners = {t: (h, pid, log) for t, h, pid, log in conn.execute(
-            "SELECT token, host, pid, coordinator_log FROM txlib_owners")}
-
-        def dead(token: str) -> bool:
-            host, pid, _ = owners[token]
-            if pid == os.getpid():  # this process: dead unless still open here
-                return host == here and token not in OPEN_TOKENS
-            return host == here and not pid_alive(pid)
-
-        gids = [g for (g,) in conn.execute(
-            "SELECT gid FROM pg_prepared_xacts WHERE database = current_database()")]
-        foreign = [g for g in gids if gid_token(g) is None]
-        alive = sorted({t for g in gids if (t := gid_token(g)) is not None
-                        and (t not in owners or not dead(t))})
-        alive += sorted(t for t in owners if t not in alive and not dead(t))
-        if foreign or alive:
-            what = []
-            if foreign:
-                what.append(f"prepared transactions txlib did not make: {foreign}")
-            for t in alive:
-                h, pid, _ = owners.get(t, ("an unknown host", 0, ""))
-                what.append(f"the tables or prepared transactions of another txlib system "
-                            f"(token {t}, pid {pid} on {h}, still running or not known here)")
-            raise TxlibError(
-                f"database {dbname!r} on {describe_server(base)} is in use: "
-                + "; ".join(what) + ". Choose another database_prefix=, or resolve them "
-                "(txlib.real.recovery.resolve_prepared) once their owner is gone")
-        for gid in gids:
-            token = gid_token(gid)
-            assert token is not None  # foreign gids were refused above
-            tx = gid.split(":", 5)[-1]
-            commit = "COMMIT" in {r.record for r, _ in
-                                  read_coordinator_records(owners[token][2]).get(tx, [])}
+        owners_table(conn)
+        found = examine(conn, base, dbname)
+        for gid, conclusion in found.concluded.items():
+            commit = conclusion.outcome == "commit"
             conn.execute(sql.SQL("COMMIT PREPARED {}" if commit else "ROLLBACK PREPARED {}")
                          .format(sql.Literal(gid)))
-            why = ("its coordinator logged COMMIT" if commit
-                   else "presumed abort: no COMMIT in its coordinator log")
             done.append(f"{dbname}: {'committed' if commit else 'rolled back'} {gid}, left "
-                        f"in doubt by a dead txlib process ({why})")
+                        f"in doubt by a dead txlib process ({conclusion.reason})")
         with conn.transaction():
-            conn.execute("DELETE FROM txlib_owners WHERE token <> ALL(%s)",
-                         ([t for t in owners if not dead(t)],))
+            conn.execute("DELETE FROM txlib_owners WHERE token = ANY(%s)", (found.dead,))
             OPEN_TOKENS.add(owner["token"])
-            conn.execute("INSERT INTO txlib_owners(token, host, pid, coordinator_log) "
-                         "VALUES (%s, %s, %s, %s)",
-                         (owner["token"], here, os.getpid(), str(owner["coordinator_log"])))
+            setup = {"participants": list(owner["participants"]),
+                     "options": dict(owner["options"])}
+            conn.execute("INSERT INTO txlib_owners(token, host, pid, coordinator_log, "
+                         "protocol, protocol_setup) VALUES (%s, %s, %s, %s, %s, %s)",
+                         (owner["token"], socket.gethostname(), os.getpid(),
+                          str(owner["coordinator_log"]), owner["protocol"],
+                          json.dumps(setup, sort_keys=True)))
             conn.execute("DROP TABLE IF EXISTS accounts, txlog")
             conn.execute("CREATE TABLE accounts(name text PRIMARY KEY, balance bigint NOT NULL)")
             conn.execute("CREATE TABLE txlog(id bigserial PRIMARY KEY, tx text NOT NULL, "
@@ -225,6 +229,131 @@ def setup_database(base: str, dbname: str, account: str, balance: int,
                          "decides text, time bigint NOT NULL)")
             conn.execute("INSERT INTO accounts VALUES (%s, %s)", (account, balance))
     return done
+
+
+class Leftovers(NamedTuple):
+    """What a setup found in a database that it may clear: the tokens of the systems
+    registered there, all dead (``dead``), and what their protocols conclude about each
+    prepared transaction they left (``concluded``: gid -> conclusion, never None)."""
+
+    dead: list[str]
+    concluded: dict[str, Conclusion]
+
+
+def examine(conn: Any, base: str, dbname: str) -> Leftovers:
+    """The leftovers in the database of ``conn`` (see :func:`setup_database`), or a
+    TxlibError if anything in it is in use or cannot be resolved safely."""
+    here = socket.gethostname()
+    owners = {t: OwnerRow(*rest) for t, *rest in conn.execute(
+        "SELECT token, host, pid, coordinator_log, protocol, protocol_setup "
+        "FROM txlib_owners")}
+
+    def dead(token: str) -> bool:
+        host, pid = owners[token].host, owners[token].pid
+        if pid == os.getpid():  # this process: dead unless still open here
+            return host == here and token not in OPEN_TOKENS
+        return host == here and not pid_alive(pid)
+
+    gids = [g for (g,) in conn.execute(
+        "SELECT gid FROM pg_prepared_xacts WHERE database = current_database()")]
+    foreign = [g for g in gids if gid_token(g) is None]
+    alive = sorted({t for g in gids if (t := gid_token(g)) is not None
+                    and (t not in owners or not dead(t))})
+    alive += sorted(t for t in owners if t not in alive and not dead(t))
+    if foreign or alive:
+        what = []
+        if foreign:
+            what.append(f"prepared transactions txlib did not make: {foreign}")
+        for t in alive:
+            row = owners.get(t, OwnerRow("an unknown host", 0, ""))
+            what.append(f"the tables or prepared transactions of another txlib system "
+                        f"(token {t}, pid {row.pid} on {row.host}, still running or "
+                        "not known here)")
+        raise TxlibError(
+            f"database {dbname!r} on {describe_server(base)} is in use: "
+            + "; ".join(what) + ". Choose another database_prefix=, or resolve them "
+            "(txlib.real.recovery.resolve_prepared) once their owner is gone")
+    concluded = {}
+    for gid in gids:
+        token = gid_token(gid)
+        assert token is not None  # foreign gids were refused above
+        concluded[gid] = dead_owner_conclusion(owners[token], gid)
+    undecided = [gid for gid, c in concluded.items() if c.outcome is None]
+    if undecided:
+        raise TxlibError(_undecided_message(base, dbname, owners, concluded, undecided))
+    return Leftovers(list(owners), concluded)
+
+
+def check_database(base: str, dbname: str) -> None:
+    """Refuse now what :func:`setup_database` would refuse in ``dbname`` (if it exists),
+    without changing it: a system checks all its databases before it wipes any, so that
+    a refusal leaves every database as it was (a dead system's records in one may be
+    what tells the outcome of its work left prepared in another)."""
+    with connect(base, "postgres") as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                            (dbname,)).fetchone():
+            return
+    with connect(base, dbname) as conn:
+        conn.execute("SET lock_timeout = '10s'")
+        owners_table(conn)
+        examine(conn, base, dbname)
+
+
+def dead_owner_conclusion(row: OwnerRow, gid: str) -> Conclusion:
+    """What the protocol of a dead system (``row``) concludes about the transaction of
+    its prepared ``gid`` from the one log the setup can read: its coordinator's. Its
+    other nodes' logs are unread (the participants' are in databases this setup may be
+    wiping, the acceptors' in the dead run's folder), so they count as nodes whose
+    silence says nothing (``running``): 2PC's presumed abort needs only the
+    coordinator's log; 3PC and Paxos Commit conclude only from a decision it logged,
+    and otherwise answer None. A row from an older txlib (no participants and options
+    recorded) is rebuilt from the gid's participant: 2PC's rule needs no more."""
+    tx = gid.split(":", 5)[-1]
+    try:
+        protocol = get_protocol(row.protocol)
+        if not isinstance(protocol, CommitProtocol):
+            raise TxlibError(f"{row.protocol!r} is not a commit protocol")
+        setup: Mapping[str, Any] = json.loads(row.protocol_setup) \
+            if row.protocol_setup is not None else \
+            {"participants": [gid.split(":")[2]], "options": {}}
+        participants, options = tuple(setup["participants"]), dict(setup["options"])
+        roster = protocol.roster(participants, options)
+        config = protocol.make_config(participants, options)
+    except (ValueError, KeyError, TypeError) as exc:  # TxlibError is a ValueError
+        return Conclusion(None, f"its protocol cannot be rebuilt here: {exc}")
+    records = read_coordinator_records(row.coordinator_log).get(tx, [])
+    logs = {COORDINATOR: [(r.record, r.data) for r, _ in records]}
+    unread = frozenset(roster.names) - {COORDINATOR}
+    conclusion = protocol.outcome_from_logs(logs, roster, config, unread)
+    if conclusion.outcome is None:  # its reason would speak of nodes still at work
+        return Conclusion(None, f"its coordinator's log alone does not decide it: the "
+                                f"logs of {', '.join(sorted(unread))} may")
+    return conclusion
+
+
+def _undecided_message(base: str, dbname: str, owners: Mapping[str, OwnerRow],
+                       concluded: Mapping[str, Conclusion], undecided: list[str]) -> str:
+    """The refusal of a setup that found a dead system's work its protocol cannot
+    resolve from the coordinator's log."""
+    items = []
+    for gid in undecided:
+        token = gid_token(gid)
+        assert token is not None
+        row = owners[token]
+        items.append(f"{gid} (left by a dead txlib process, pid {row.pid}, running protocol "
+                     f"{row.protocol!r}, coordinator log {row.coordinator_log}; "
+                     f"{concluded[gid].reason})")
+    return (
+        f"database {dbname!r} on {describe_server(base)} holds prepared work that a dead "
+        "txlib system left in doubt and that its coordinator's log cannot resolve: "
+        + "; ".join(items) + ". Its outcome may depend on its other nodes' logs, which "
+        "this setup does not read (its protocol may have committed without the "
+        "coordinator: 3PC's termination protocol, a Paxos Commit acceptor), so txlib "
+        "will not guess: rolling it back could undo a commit; it is left prepared. "
+        "Find the outcome from that system's logs (the files beside its coordinator log, "
+        "the txlog tables of its participants' databases), then finish each with "
+        f"txlib.real.recovery.resolve_prepared(conninfo, {dbname!r}, gid, commit=True or "
+        "False); or choose another database_prefix=")
 
 
 def release_database(base: str, dbname: str, token: str) -> None:

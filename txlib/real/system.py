@@ -315,7 +315,8 @@ class RealSystem:
                 shutil.rmtree(self.workdir / sub, ignore_errors=True)
                 (self.workdir / sub).mkdir(parents=True)
             done = self.databases.create(self.workdir, self.initial_balances,
-                                         self.workdir / "data" / f"{COORDINATOR}.log")
+                                         self.workdir / "data" / f"{COORDINATOR}.log",
+                                         self.protocol.name, self.options)
             if done:
                 warnings.warn("transactions a dead txlib process left in doubt were "
                               "resolved: " + "; ".join(done), InDoubtWarning, stacklevel=2)
