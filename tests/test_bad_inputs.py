@@ -71,6 +71,8 @@ def _option_cases() -> list[Case]:
             p, seed=10**5000), "about 5,001 digits"))
         cases.append((f"{protocol}:record text", lambda p=protocol: txlib.simulate(
             p, record="no"), "'no'"))
+        cases.append((f"{protocol}:volatile text", lambda p=protocol: txlib.Scenario(
+            p).run(volatile="no"), "'no'"))
         cases.append((f"{protocol}:faults not a list", lambda p=protocol: txlib.simulate(
             p, faults="crash p1"), "'crash p1'"))
         cases.append((f"{protocol}:fault not a fault", lambda p=protocol: txlib.simulate(

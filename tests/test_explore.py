@@ -640,3 +640,20 @@ def test_an_invariant_that_raises_is_named():
 
     with pytest.raises(txlib.TxlibError, match="invariant broken raised KeyError"):
         explore("2pc", invariants=[broken], max_crashes=0, progress=False)
+
+
+def test_can_it_get_worse_judges_its_candidates_without_volatile_states() -> None:
+    """The search's candidate runs skip the nodes' volatile states (they are only
+    judged); the run it returns is replayed with them, as the lab shows it."""
+    from txlib.explorer.worse import find_worse
+
+    base = txlib.scenario("2pc-happy")
+    lean = base.run(volatile=False)
+    full = base.run()
+    assert not lean.trace.volatile and full.trace.volatile
+    assert [e.kind for e in lean.trace] == [e.kind for e in full.trace]
+    assert lean.outcome == full.outcome and lean.violations == full.violations
+    found = find_worse(base)
+    assert found is not None and any(found.run.trace.volatile)
+    again = found.scenario.run()
+    assert [e.kind for e in found.run.trace] == [e.kind for e in again.trace]

@@ -66,6 +66,8 @@ class World:
         seed: int,
         faults: Sequence[Fault] = (),
         record: bool = True,
+        *,
+        volatile: bool = True,
     ) -> None:
         names = [n for n, _ in nodes]
         if len(set(names)) != len(names):
@@ -86,6 +88,9 @@ class World:
         self.queue = EventQueue()
         self.network = Network(config, random.Random(seed))
         self.trace: list[TraceEvent] | None = [] if record else None
+        # Whether a recording world keeps each node's volatile state after every handler
+        # (the lab's node table; off for searches that only judge their runs).
+        self.keeps_volatile = record and volatile
         # Whether anyone sees the events: a trace is recorded, or a subclass observes
         # them through its own record(). If not, the steps skip describing them.
         self.observed = record or type(self).record is not World.record
@@ -322,7 +327,7 @@ class World:
             pass
         finally:
             self._acting = previous
-            if self.trace is not None and slot.up:
+            if self.keeps_volatile and self.trace is not None and slot.up:
                 self.volatile.append((len(self.trace) - 1, slot.name,
                                       volatile_copy(slot.vars, slot.timers)))
 
@@ -508,7 +513,7 @@ class World:
         if lost and self.config.lose_unforced:
             detail += f"; {lost} unforced log record(s) lost"
         self.record("crash", name, None, detail)
-        if self.trace is not None:
+        if self.keeps_volatile and self.trace is not None:
             self.volatile.append((len(self.trace) - 1, name, ""))
         if self._acting is slot:
             raise NodeCrashed(name)

@@ -117,7 +117,7 @@ def find_worse(
             raise TxlibError(f"unknown fault kind {kind!r}; valid choices: {', '.join(valid)}")
     get_protocol(base.protocol)
     started = time.perf_counter()
-    base_run = base.run()
+    base_run = base.run(volatile=False)  # judged only: see the found run's replay below
     current = severity(base_run)
     if current >= 2:
         return None  # an invariant is already broken: nothing is worse
@@ -138,7 +138,7 @@ def find_worse(
                 faults = (*added, fault)
                 candidate = replace(base, faults=(*base.faults, *faults))
                 try:
-                    result = candidate.run()
+                    result = candidate.run(volatile=False)
                 except TxlibError:
                     continue
                 runs += 1
@@ -158,7 +158,8 @@ def find_worse(
                 name=(base.name or base.protocol) + "-worse",
                 description=f"Can it get worse? Yes: {what}. {found.reason}.",
             )
-            return replace(found, scenario=described, runs=runs)
+            # The run found, again with every node's volatile state, to show in full.
+            return replace(found, scenario=described, run=described.run(), runs=runs)
         level = next_level
     return None
 

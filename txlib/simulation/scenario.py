@@ -172,10 +172,12 @@ class Scenario:
         object.__setattr__(self, "_setup", setup)
         return setup
 
-    def world(self, *, record: bool = True, variant: Protocol | None = None) -> World:
+    def world(self, *, record: bool = True, variant: Protocol | None = None,
+              volatile: bool = True) -> World:
         """A fresh world for this scenario, before its first step (the explorer and
         the lab start from it; :meth:`run` runs it to the end). ``variant`` builds the
-        nodes with a variant of the scenario's protocol (see :meth:`run`)."""
+        nodes with a variant of the scenario's protocol (see :meth:`run`); ``volatile``
+        (see :meth:`run`)."""
         setup = self._setup_of(self._variant(variant))
         config = setup.config
         if record and config.max_steps > MAX_RECORDED_STEPS:
@@ -183,19 +185,25 @@ class Scenario:
                 f"option max_steps is {config.max_steps:,}, but a recorded run keeps at most "
                 f"{MAX_RECORDED_STEPS:,} steps (about 130 MB of trace); lower max_steps, or "
                 "run with record=False for longer runs")
-        return World(setup.nodes(), config, self.seed, self.faults, record=record)
+        return World(setup.nodes(), config, self.seed, self.faults, record=record,
+                     volatile=volatile)
 
-    def run(self, *, record: bool = True, variant: Protocol | None = None) -> Run:
+    def run(self, *, record: bool = True, variant: Protocol | None = None,
+            volatile: bool = True) -> Run:
         """Simulate this scenario. ``record=False`` skips the trace (for speed).
+        ``volatile=False`` records the trace without each node's volatile state after
+        every handler (what the lab's node table shows): for searches that only judge
+        their runs.
 
         ``variant``: run a teaching variant of the protocol instead (a subclass with a
         rule broken, :mod:`txlib.protocols.variants`). The Run's scenario still names the
         registered protocol, so replaying it, or opening it in the lab, runs the correct
         protocol: the difference is the lesson."""
-        if not isinstance(record, bool):
-            raise TxlibError(f"record must be True or False, got {record!r}")
+        for name, flag in (("record", record), ("volatile", volatile)):
+            if not isinstance(flag, bool):
+                raise TxlibError(f"{name} must be True or False, got {flag!r}")
         proto = self._variant(variant)
-        world = self.world(record=record, variant=variant).run()
+        world = self.world(record=record, variant=variant, volatile=volatile).run()
         values = node_values(world)
         verdict = proto.judge(history_of_world(world, self.roster, world.config, values))
         run = Run.of_world(self, world, verdict, values)
