@@ -15,6 +15,7 @@ for name in txlib.scenarios():
     run = txlib.scenario(name).run()
     h.update(run.trace.to_jsonl().encode())
     h.update(spacetime_svg(run.trace, window=None).encode())
+    h.update(repr(run.trace.volatile).encode())  # the lab's node table: sets inside sorted
     h.update(repr((run.outcome, run.violations, run.unfired_faults)).encode())
     h.update(txlib.Scenario.from_json(run.scenario.to_json()).to_json().encode())
 print(h.hexdigest())

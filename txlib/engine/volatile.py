@@ -71,10 +71,42 @@ def summary(variables: dict[str, Any], timers: dict[str, tuple[int, int]]) -> st
         if isinstance(value, (set, frozenset)):
             text = "{" + ", ".join(sorted(map(str, value))) + "}"
         elif isinstance(value, dict):
-            text = "{" + ", ".join(f"{k}: {value[k]}" for k in sorted(value, key=str)) + "}"
+            text = "{" + ", ".join(f"{k}: {_str(value[k])}"
+                                   for k in sorted(value, key=str)) + "}"
         else:
-            text = str(value)
+            text = _str(value)
         parts.append(f"{key}={text}")
     for name in sorted(timers):
         parts.append(f"timer {name} at {timers[name][1]}")
     return "; ".join(parts)
+
+
+def _str(value: Any) -> str:
+    """``str(value)``, but with the elements of every set inside it in sorted order: a
+    set of strings iterates in an order that changes with Python's hash seed, and the
+    text must be the same in every process."""
+    t = type(value)
+    if t in (set, frozenset, dict, list, tuple):
+        return _repr(value)
+    return str(value)
+
+
+def _repr(value: Any) -> str:
+    """``repr(value)`` with sets (at any depth) sorted (see :func:`_str`)."""
+    t = type(value)
+    if t is set or t is frozenset:
+        if not value:
+            return "set()" if t is set else "frozenset()"
+        try:
+            items = sorted(value)
+        except TypeError:  # values that do not compare: by their text
+            items = sorted(value, key=repr)
+        inner = "{" + ", ".join(_repr(v) for v in items) + "}"
+        return inner if t is set else f"frozenset({inner})"
+    if t is dict:
+        return "{" + ", ".join(f"{_repr(k)}: {_repr(v)}" for k, v in value.items()) + "}"
+    if t is list:
+        return "[" + ", ".join(_repr(v) for v in value) + "]"
+    if t is tuple:
+        return "(" + ", ".join(_repr(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
