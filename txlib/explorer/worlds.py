@@ -570,7 +570,8 @@ def crash_budget(max_crashes: int | Mapping[str, int],
 
 
 # A search stops (reported incomplete, never silently) after this many distinct states
-# unless given another budget: about 300 MB and a minute, where a learner still waits.
+# unless given another budget: about 150 MB and 15 to 60 s (benchmarks/explore.py),
+# where a learner still waits.
 DEFAULT_MAX_STATES = 200_000
 MAX_PARTICIPANTS = 8
 
