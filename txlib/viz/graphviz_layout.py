@@ -361,7 +361,8 @@ def parse_json(machine: StateMachine, text: str, engine: str) -> Layout:
 
 # Graph attributes tried in turn when a layout runs an edge through another edge's label
 # or through a state it does not join: the first layout with the fewest such crossings
-# is kept (so a machine laid out cleanly at first keeps that layout).
+# is kept (so a machine laid out cleanly at first keeps that layout). After changing
+# this list, run scripts/make_layouts.py (``--check`` says which shipped files differ).
 ALTERNATIVES = ("", "ordering=out", "nodesep=0.5")
 
 
