@@ -32,6 +32,8 @@ P   A   down (or partitions)          depth  states    CPU    result
                                                                every path of <= 18 steps)
 1   3   none, partitions              50     961,191   292 w  no violation (complete)
 1   3   none, partitions, FIFO        50     284,543   51     no violation (complete)
+1   3   any 1, partitions             58     14.3 M    2815 w no violation (complete:
+                                                               14,269,697 states, 2.9 GB)
 ==  ==  ============================  =====  ========  =====  ==========================
 
 ("w" = wall seconds, ~8,500 and ~6,500 states/s, about 5 GB each, after issue 16's
@@ -44,9 +46,10 @@ reached (incomplete: a lower bound on safety, not a proof). Blocking is expected
 How big the partition searches are (issue 14's last check, measured in this session):
 with one participant and partitions alone the search is complete at 961,191 states and
 depth 50 (284,543 with FIFO channels, ``reorder=False``); its levels grow to about
-50,000 states by depth 21 and stay there until depth 38. With two participants the
-levels still grow about 1.4x a step at depth 23 (4.2 million states found, 1.4 million
-waiting), and adding one crash multiplied the one-participant search by more than 8.
+50,000 states by depth 21 and stay there until depth 38. With one crash as well it is
+complete at 14,269,697 states and depth 58 (47 minutes, 2.9 GB): the crash multiplies
+it by 15. With two participants the levels still grow about 1.4x a step at depth 23
+(4.2 million states found, 1.4 million waiting).
 Projected from those shapes, two participants, three acceptors, one crash and
 partitions is some hundreds of millions of states: a day of CPU and over 100 GB at
 this explorer's 5,000-8,000 states a second and a few hundred bytes a state, beyond
