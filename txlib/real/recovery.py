@@ -109,8 +109,7 @@ def decision(system: RealSystem, tx: str) -> Conclusion:
     terminate, no value is chosen yet in one of Paxos Commit's instances."""
     logs = {node: [(r.record, r.data) for r in records]
             for node, records in system.read_logs(tx).items()}
-    config = system.protocol.make_config(system.participants, system.options)
-    return system.protocol.outcome_from_logs(logs, system.roster, config,
+    return system.protocol.outcome_from_logs(logs, system.roster, system.config,
                                              running(system, tx))
 
 

@@ -235,7 +235,8 @@ class RealSystem:
             else bank.default_operations(self.participants, amount)
         self.initial_balances = bank.check_balances(balances, self.participants)
         _at_most_max("the balance", self.initial_balances)
-        proto.make_config(self.participants, self.options)  # names any unknown option
+        # the protocol's configuration (making it names any unknown option)
+        self.config = proto.make_config(self.participants, self.options)
         for p in vote_no:
             if p not in self.participants:
                 raise bad_choice("participant in vote_no", p, self.participants)
