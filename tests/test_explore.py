@@ -657,3 +657,38 @@ def test_can_it_get_worse_judges_its_candidates_without_volatile_states() -> Non
     assert found is not None and any(found.run.trace.volatile)
     again = found.scenario.run()
     assert [e.kind for e in found.run.trace] == [e.kind for e in again.trace]
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOLS))
+def test_remembered_node_transitions_give_each_node_the_part_it_has(name, monkeypatch):
+    """The explorer numbers a node's part after a delivery or a timeout from the
+    (part, message) pairs it met before; with the check on, every such number is
+    compared with the node's actual part, for every protocol, with crashes, restarts
+    and a partition (the check raises on any difference)."""
+    monkeypatch.setattr(WorldModel, "check_local", True)
+    budget = {"max_crashes": 1, "recoveries": True, "partitions": True}
+    checked = explore(name, max_states=4000, stop_on_violation=False, progress=False,
+                      **budget)
+    monkeypatch.setattr(WorldModel, "check_local", False)
+    fast = explore(name, max_states=4000, stop_on_violation=False, progress=False, **budget)
+    assert (fast.states, fast.transitions) == (checked.states, checked.transitions)
+    assert checked.states > 100
+
+
+def test_the_node_transition_check_catches_a_wrong_memo(monkeypatch):
+    """The check is not vacuous: a remembered transition that points at another part is
+    reported."""
+    monkeypatch.setattr(WorldModel, "check_local", True)
+    model = model_of("2pc")
+    model._local = _Wrong()
+    with pytest.raises(AssertionError, match="two different"):
+        todo = deque(model.initial())
+        for _ in range(50):
+            todo.extend(c for _, c in model.successors(todo.popleft()))
+
+
+class _Wrong(dict):
+    """A memo of node transitions that remembers every one as leading to part 10**6."""
+
+    def get(self, key, default=None):
+        return 10**6

@@ -122,6 +122,15 @@ How states are kept (issue 16)
     changes; the fingerprint looks again only at those nodes (each node's part is
     interned and remembered in its slot).
 
+    Node transitions are remembered too: when a message is delivered to a node, or
+    one of its timers fires, the node's part after the step is a function of its part
+    before and the message (or the timer's name), as the fingerprint already assumes
+    (it leaves out time and message ids, so a handler's effect may not depend on
+    them). So the explorer numbers each (node part, message) pair it has seen and
+    gives the node its part's number without looking at it again. Not with a fault
+    plan (a handler may ask it about faults). ``tests/test_explore.py`` checks, for
+    every protocol, that the remembered number is the one the node's part has.
+
 See :mod:`txlib.explorer.grid` for fault placement under the *timed* scheduler (the
 grid, and ``worse``: can it get worse?).
 """
@@ -135,9 +144,10 @@ from dataclasses import replace
 from hashlib import blake2b
 from typing import Any
 
+from ..engine.node import NodeSlot
 from ..engine.records import Message
 from ..engine.roster import Roster
-from ..engine.scheduler import MessageEntry, PendingEvent, TimerDue
+from ..engine.scheduler import FaultDue, MessageEntry, PendingEvent, TimerDue
 from ..engine.snapshot import Frozen, freeze, node_part, pending_part, progress_part, thaw
 from ..engine.world import World
 from ..errors import TxlibError, bad_choice
@@ -172,6 +182,7 @@ ASYNC_DEPTH = 20  # the default depth bound of an asynchronous search (see explo
 START = Start()
 _SPENT_INDEX = {name: i for i, name in enumerate(Spent._fields)}
 _new_spent = tuple.__new__  # a NamedTuple without its (slower) constructor
+_ENTRIES_KEPT = 1024  # how many queue entries' message numbers the model remembers
 HEAL = Heal()
 
 Invariant = Callable[[World], "str | None"]
@@ -212,6 +223,7 @@ class WorldModel(Model[ExploredWorld]):
     """
 
     digests = True
+    check_local = False  # tests: compute every node's number and compare it with the memo
 
     def __init__(
         self,
@@ -252,6 +264,12 @@ class WorldModel(Model[ExploredWorld]):
         self.splits = _bipartitions(self.nodes) if partitions else []
         self._index = {p: i for i, p in enumerate(self.participants)}
         self._parts: dict[bytes, int] = {}  # node parts of fingerprints, interned
+        # node transitions: (node's number, message number or timer name) -> its number after
+        self._local: dict[tuple[int, Any], int] = {}
+        # messages in flight, interned: key -> number; and, for the queue entries met
+        # lately, id(entry) -> (entry, key, number) (holding the entry keeps its id its own)
+        self._message_ids: dict[bytes, int] = {}
+        self._entries: dict[int, tuple[PendingEvent, MessageKey, int]] = {}
         # where each world successors() made came from, while the world lives
         self._origins: weakref.WeakKeyDictionary[World, tuple[Any, ...]] = (
             weakref.WeakKeyDictionary())
@@ -298,7 +316,7 @@ class WorldModel(Model[ExploredWorld]):
                 in_flight = True
                 if fifo and oldest[(due.src, due.dst)] != due.id:
                     continue
-                key = message_key(due)
+                key = self._message(entry)[1]
                 if key not in seen:  # identical copies in flight are one choice
                     seen.add(key)
                     out.append((Deliver(key), entry))
@@ -315,16 +333,21 @@ class WorldModel(Model[ExploredWorld]):
         where it came from (``w``'s snapshot, the action and its queue entry), so the
         search can keep that instead of the world (see :meth:`store`)."""
         out: list[tuple[Action, ExploredWorld]] = []
+        if len(self._entries) > _ENTRIES_KEPT:
+            self._entries.clear()
         used = w.used
         can_crash = used.crashes < self.max_crashes
         parent = freeze(w)
         origins = self._origins
+        local = self._local if not w.faults.faults else None
         for event, entry in self.events(w):
             c: ExploredWorld = thaw(parent)  # type: ignore[assignment]
             watches = self._watch(c, event, self.may_crash) if can_crash else []
             self.take(c, event, entry)
             if watches:
                 c.unwatch()
+            if local is not None and entry is not None:
+                self._remember(local, w, c, event, entry)
             out.append((event, c))
             origins[c] = (parent, event, entry)
             for node, did in watches:
@@ -428,7 +451,54 @@ class WorldModel(Model[ExploredWorld]):
             raise TxlibError(f"cannot replay {action.describe()}: it is not enabled")
         return min(found)
 
+    def _remember(self, local: dict[tuple[int, Any], int], w: World, c: World,
+                  event: Event, entry: PendingEvent) -> None:
+        """Give the node that acted in ``event`` (taken from ``w`` to ``c``) its number,
+        from the node transitions met before, or remember this one."""
+        node = event.message.dst if type(event) is Deliver else event.node  # type: ignore[union-attr]
+        slot = c.nodes[node]
+        before = w.nodes[node]
+        if slot is before or slot.memo is not None:
+            return  # the node did not act (down, or cut off): nothing to learn
+        key = (self._node_id(before),
+               self._message(entry)[2] if type(event) is Deliver else event.timer)  # type: ignore[union-attr]
+        after = local.get(key)
+        if after is None:
+            local[key] = self._node_id(slot)
+        elif self.check_local and self._node_id(slot) != after:
+            raise AssertionError(f"{event.describe()} took {node} from the same state to "
+                                 "two different ones")
+        else:
+            slot.memo = after
+
+    def _node_id(self, slot: NodeSlot) -> int:
+        """The number node ``slot``'s part of the fingerprint is interned as."""
+        n = slot.memo
+        if n is None:
+            key = marshal.dumps(node_part(slot), 0)
+            parts = self._parts
+            n = parts.get(key)
+            if n is None:
+                n = parts[key] = len(parts)
+            slot.memo = n
+        return n  # type: ignore[no-any-return]
+
     # --- the state ----------------------------------------------------------------
+    def _message(self, entry: PendingEvent) -> tuple[PendingEvent, MessageKey, int]:
+        """(entry, key, number) of the message of queue ``entry``: its key and the
+        number the key is interned as, remembered for the entries met lately."""
+        known = self._entries.get(id(entry))
+        if known is not None and known[0] is entry:
+            return known
+        key = message_key(entry[2])  # type: ignore[arg-type]  # a message entry
+        ids = self._message_ids
+        text = marshal.dumps(tuple(key), 0)  # 1, 1.0 and True are told apart
+        n = ids.get(text)
+        if n is None:
+            n = ids[text] = len(ids)
+        known = self._entries[id(entry)] = (entry, key, n)
+        return known
+
     def fingerprint(self, w: ExploredWorld) -> int:
         """A 128-bit digest of the world's fingerprint, the budget used and the ghost
         (as an int: smaller than bytes).
@@ -436,7 +506,11 @@ class WorldModel(Model[ExploredWorld]):
         Each node's part of the fingerprint (:func:`~txlib.engine.snapshot.node_part`)
         is interned: its ``marshal`` bytes get a number, kept in the node's slot
         (``memo``) until the node changes, so only the nodes a step changed are looked
-        at again. The digest is of the node numbers and the rest of the fingerprint.
+        at again. The messages in flight are interned the same way (by their keys,
+        :func:`~txlib.explorer.actions.message_key`), remembered for the queue entries
+        met lately; with ``reorder`` (the default) they are a multiset, the sorted list
+        of their numbers. The digest is of the node and message numbers and the rest of
+        the fingerprint.
         ``marshal`` format 0 writes a value the same way whatever objects hold it (no
         back-references, no interning marks), and its encoding of a tuple is its
         elements' encodings one after the other, so two states get equal digests
@@ -454,7 +528,19 @@ class WorldModel(Model[ExploredWorld]):
                     n = parts[key] = len(parts)
                 slot.memo = n
             ids.append(n)
-        messages, timed = pending_part(w)
+        if self.config.reorder:  # a multiset: the sorted numbers of the keys
+            message = self._message
+            messages: Any = []
+            timed: list[int] = []
+            for entry in w.queue.heap:
+                due = entry[2]
+                if type(due) is Message:
+                    messages.append(message(entry)[2])
+                elif type(due) is FaultDue:
+                    timed.append(due.fault)
+            messages.sort()
+        else:  # each channel in sending order
+            messages, timed = pending_part(w)
         groups = w.network.groups
         rest = (w.started, ids, messages, None if groups is None else w.network.sides(),
                 progress_part(w, timed) if w.faults.faults else (),
