@@ -18,7 +18,7 @@ from txlib.explorer.tla import (
     check,
     refinement_violations,
 )
-from txlib.explorer.worlds import WorldModel, explore
+from txlib.explorer.worlds import Effect, WorldModel, explore
 from txlib.explorer.worse import find_worse, worse
 from txlib.protocols import PROTOCOLS, CommitProtocol, get_protocol
 from txlib.protocols.tcc import TryConfirmCancel
@@ -680,7 +680,7 @@ def test_the_node_transition_check_catches_a_wrong_memo(monkeypatch):
     reported."""
     monkeypatch.setattr(WorldModel, "check_local", True)
     model = model_of("2pc")
-    model._local = _Wrong()
+    model._effects = _Wrong()
     with pytest.raises(AssertionError, match="two different"):
         todo = deque(model.initial())
         for _ in range(50):
@@ -688,7 +688,8 @@ def test_the_node_transition_check_catches_a_wrong_memo(monkeypatch):
 
 
 class _Wrong(dict):
-    """A memo of node transitions that remembers every one as leading to part 10**6."""
+    """A memo of node transitions that remembers every one as leading to part 10**6,
+    sending nothing."""
 
     def get(self, key, default=None):
-        return 10**6
+        return Effect(10**6, (), (), (), ())

@@ -17,7 +17,7 @@ says so with a :class:`~txlib.TxlibError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..engine.config import EngineConfig
@@ -47,6 +47,26 @@ class Fixed:
         return None
 
 
+GhostEvent = tuple[str, "str | None", str]  # (kind, node, detail) of a vote or decision
+
+
+def next_ghost(votes: dict[str, str], invalid: str | None, deciders: tuple[str, ...],
+               event: GhostEvent) -> tuple[dict[str, str], str | None]:
+    """The ghost (first votes, why a commit was invalid) after a vote or a decision:
+    a node's first vote is kept; a commit decided while some decider had not voted
+    YES breaks validity (the first such reason is kept). New values, never changed
+    in place."""
+    kind, node, detail = event
+    if kind == "vote" and node is not None and node not in votes:
+        return {**votes, node: detail}, invalid
+    if kind == "decision" and detail == "commit" and invalid is None:
+        for p in deciders:
+            if votes.get(p) != "yes":
+                why = "voted NO" if votes.get(p) == "no" else "had not voted YES"
+                return votes, f"{node} committed but {p} {why}"
+    return votes, invalid
+
+
 class ExploredWorld(World):
     """A world as the explorer keeps it: no trace, nothing random, and a ghost.
 
@@ -63,18 +83,17 @@ class ExploredWorld(World):
         self.votes: dict[str, str] = {}
         self.invalid: str | None = None
         self.used = Spent()
+        # while the explorer learns a step (see txlib.explorer.worlds): the ghost's
+        # events, (kind, node, detail), in order
+        self.ghost_events: list[GhostEvent] | None = None
 
     def record(self, kind: str, node: str | None, msg: Message | None, detail: str = "") -> None:
         """Keep the ghost instead of a trace."""
-        if kind == "vote" and node is not None and node not in self.votes:
-            self.votes = {**self.votes, node: detail}
-        elif kind == "decision" and detail == "commit" and self.invalid is None:
-            votes = self.votes
-            for p in self.deciders:
-                if votes.get(p) != "yes":
-                    why = "voted NO" if votes.get(p) == "no" else "had not voted YES"
-                    self.invalid = f"{node} committed but {p} {why}"
-                    break
+        if kind == "vote" or kind == "decision":
+            if self.ghost_events is not None:
+                self.ghost_events.append((kind, node, detail))
+            self.votes, self.invalid = next_ghost(self.votes, self.invalid, self.deciders,
+                                                  (kind, node, detail))
 
     def ghost(self) -> tuple[Any, ...]:
         """The ghost and the budget, as a canonical value for the state's fingerprint."""
@@ -91,24 +110,32 @@ class CommitInvariants:
         self.names = tuple(names)
 
     def __call__(self, w: ExploredWorld) -> Broken:
+        return self.judge(((name, slot.decision) for name, slot in w.nodes.items()),
+                          [(n, a, b) for n, a, b, _ in w.instability], w.invalid)
+
+    def judge(self, decisions: Iterable[tuple[str, str | None]],
+              changes: Sequence[tuple[str, str, str]], invalid: str | None) -> Broken:
+        """The invariants broken by a state whose nodes hold ``decisions`` (name,
+        decision or None, in the roster's order), whose decision changes were
+        ``changes`` (node, from, to) and whose ghost's validity reason is ``invalid``."""
         out: Broken = []
         names = self.names
         if "atomicity" in names:
             ever: dict[str, list[str]] = {}
-            for name, slot in w.nodes.items():
-                if slot.decision is not None:
-                    ever.setdefault(name, []).append(slot.decision)
-            for n, a, b, _ in w.instability:
+            for name, decision in decisions:
+                if decision is not None:
+                    ever.setdefault(name, []).append(decision)
+            for n, a, b in changes:
                 ever.setdefault(n, []).extend((a, b))
             pair = disagreement(ever)
             if pair is not None:
                 out.append(("atomicity", f"{pair[0]} {past('commit')} while {pair[1]} "
                                          f"{past('abort')}"))
-        if "stability" in names and w.instability:
-            n, a, b, _ = w.instability[0]
+        if "stability" in names and changes:
+            n, a, b = changes[0]
             out.append(("stability", f"{n} {past(a)}, then {past(b)}"))
-        if "validity" in names and w.invalid is not None:
-            out.append(("validity", w.invalid))
+        if "validity" in names and invalid is not None:
+            out.append(("validity", invalid))
         return out
 
 

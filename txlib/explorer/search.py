@@ -93,6 +93,20 @@ class Model(ABC, Generic[S]):
         """Bit ``i`` set: participant ``i`` has decided."""
         return 0
 
+    def expand(self, state: S) -> Iterable[tuple[Hashable, Any]]:
+        """The successors as the search takes them: those of :meth:`successors`, but a
+        model may give, in place of a state, a stand-in that :meth:`fingerprint` and
+        :meth:`release` accept and :meth:`materialize` turns into the state (which the
+        search asks for a new state only)."""
+        return self.successors(state)
+
+    def materialize(self, candidate: Any) -> Any:
+        """What the search hands :meth:`violations`, :meth:`undecided`, :meth:`decided`
+        and :meth:`store` for a new state from :meth:`expand`: the state a stand-in
+        stands for, or the stand-in itself if the model can judge and keep it as it
+        is (the state itself, when it is one)."""
+        return candidate
+
     def store(self, state: S) -> Any:
         """What the search keeps of ``state`` until it expands it (the state itself by
         default; a compact snapshot for txlib's worlds). The search no longer uses the
@@ -406,8 +420,9 @@ def search(
         raise TxlibError(f"progress must be True, False or None, got {progress!r}")
     display = make_progress(progress, model.name, max_states, max_seconds)
     track = bool(blocking and model.participants)
-    fingerprint, successors, violations_of = (model.fingerprint, model.successors,
+    fingerprint, successors, violations_of = (model.fingerprint, model.expand,
                                               model.violations)
+    materialize = model.materialize
     is_fault, release, store, restore = model.is_fault, model.release, model.store, model.restore
 
     # Per state: its fingerprint (a key of ``seen``), its parent, depth and the action
@@ -439,6 +454,7 @@ def search(
         if found != sid:
             release(state)
             return found, False
+        state = materialize(state)
         parent.append(from_id)
         depth_of.append(depth)
         via.append(actions.setdefault(action, action))

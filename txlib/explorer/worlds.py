@@ -142,7 +142,7 @@ import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
 from hashlib import blake2b
-from typing import Any
+from typing import Any, NamedTuple, final
 
 from ..engine.node import NodeSlot
 from ..engine.records import Message
@@ -174,7 +174,15 @@ from .actions import (
     Timeout,
     message_key,
 )
-from .judging import ExploredWorld, Fixed, StateInvariants, invariants_of
+from .judging import (
+    CommitInvariants,
+    ExploredWorld,
+    Fixed,
+    GhostEvent,
+    StateInvariants,
+    invariants_of,
+    next_ghost,
+)
 from .search import Exploration, Finding, Model, SearchProgress, search
 
 TIMEOUTS: tuple[str, ...] = ("synchronous", "asynchronous")
@@ -198,6 +206,65 @@ class Origin:
         self.parent = parent
         self.action = action
         self.entry = entry
+
+
+class Effect(NamedTuple):
+    """What a delivery or a timeout did, as the explorer remembers it (see
+    :meth:`WorldModel.expand`): the acting node's part number after it, the numbers of
+    the messages it sent (sorted), the ghost's events, the decision changes (node,
+    from, to) and the node's sends and log writes as a watch notes them."""
+
+    after: int
+    sent: tuple[int, ...]
+    ghost: tuple[GhostEvent, ...]
+    instability: tuple[tuple[str, str, str], ...]
+    did: tuple[str, ...]
+
+
+class Parent:
+    """A world being expanded, frozen (:func:`~txlib.engine.snapshot.freeze`) the
+    first time one of its successors needs its snapshot, and only then."""
+
+    __slots__ = ("_frozen", "world")
+
+    def __init__(self, world: ExploredWorld) -> None:
+        self.world = world
+        self._frozen: Frozen | None = None
+
+    def frozen(self) -> Frozen:
+        if self._frozen is None:
+            self._frozen = freeze(self.world)
+        return self._frozen
+
+
+# What predicted successors' digests start from: the parent's node part numbers, the
+# sorted numbers of its messages in flight, its decision changes (node, from, to).
+Base = tuple[list[int], list[int], tuple[tuple[str, str, str], ...]]
+
+
+@final
+class Predicted:
+    """A successor the explorer worked out without taking its step: its digest, and
+    the step (the parent's snapshot, the event and its queue entry) to take if the
+    state is new."""
+
+    __slots__ = ("changes", "digest", "entry", "event", "ids", "invalid", "parent")
+
+    def __init__(self, digest: int, parent: Parent, event: Event, entry: PendingEvent,
+                 ids: list[int], changes: tuple[tuple[str, str, str], ...],
+                 invalid: str | None) -> None:
+        self.digest = digest
+        self.parent = parent
+        self.event = event
+        self.entry = entry
+        self.ids = ids  # the nodes' part numbers
+        self.changes = changes  # the decision changes (node, from, to)
+        self.invalid = invalid  # the ghost's validity reason
+
+
+def _digest(rest: tuple[Any, ...]) -> int:
+    """The 128-bit digest of a state's canonical value (see :meth:`WorldModel.fingerprint`)."""
+    return int.from_bytes(blake2b(marshal.dumps(rest, 0), digest_size=16).digest(), "big")
 
 
 def _bipartitions(nodes: Sequence[str]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -266,6 +333,13 @@ class WorldModel(Model[ExploredWorld]):
         self._parts: dict[bytes, int] = {}  # node parts of fingerprints, interned
         # node transitions: (node's number, message number or timer name) -> its number after
         self._local: dict[tuple[int, Any], int] = {}
+        # what a delivery or timeout did: (node's number, message number or timer name,
+        # whether the node's first vote is in the ghost) -> its effect (see expand)
+        self._effects: dict[tuple[int, int | str, bool], Effect] = {}
+        self._position = {name: i for i, name in enumerate(self.roster.names)}
+        self._delivers: dict[int, Deliver] = {}  # message number -> its Deliver action
+        self._timeouts: dict[TimerDue, Timeout] = {}
+        self._facts: list[tuple[bool, str | None]] = []  # part number -> (up, decision)
         # messages in flight, interned: key -> number; and, for the queue entries met
         # lately, id(entry) -> (entry, key, number) (holding the entry keeps its id its own)
         self._message_ids: dict[bytes, int] = {}
@@ -275,6 +349,10 @@ class WorldModel(Model[ExploredWorld]):
             weakref.WeakKeyDictionary())
         self.builtin: StateInvariants = invariants_of(protocol, self.roster, config, names,
                                                       self._explored())
+        # a commit protocol's own invariants judge a state from its nodes' decisions,
+        # its decision changes and its ghost: a predicted state needs no world for that
+        self._commit = self.builtin if isinstance(self.builtin, CommitInvariants) else None
+        self._judged_by_parts = self._commit is not None and not self.custom
 
     # --- worlds -------------------------------------------------------------------
     def fresh(self, record: bool) -> World:
@@ -298,11 +376,17 @@ class WorldModel(Model[ExploredWorld]):
     def events(self, w: World) -> list[tuple[Event, PendingEvent | None]]:
         """The ordinary events enabled in ``w``, each with its queue entry (None for the
         start). No timed fault is ever pending: the explorer refuses them."""
+        return [(event, entry) for event, entry, _ in self._events(w)[0]]
+
+    def _events(self, w: World) -> tuple[list[tuple[Event, PendingEvent | None, Any]],
+                                         list[int]]:
+        """:meth:`events`, each with its message's number or its timer's name, and the
+        numbers of every message in flight (in storage order)."""
         if not w.started:
-            return [(START, None)]
-        out: list[tuple[Event, PendingEvent | None]] = []
-        seen: set[MessageKey] = set()
-        in_flight = False
+            return [(START, None, None)], []
+        out: list[tuple[Event, PendingEvent | None, Any]] = []
+        numbers: list[int] = []
+        seen: set[int] = set()
         fifo = not self.config.reorder
         oldest: dict[tuple[str, str], int] = {}
         if fifo:
@@ -310,53 +394,101 @@ class WorldModel(Model[ExploredWorld]):
                 ch = (m.src, m.dst)
                 if ch not in oldest or m.id < oldest[ch]:
                     oldest[ch] = m.id
-        for entry in w.queue:
+        message, delivers = self._message, self._delivers
+        timers = []
+        for entry in w.queue.heap:
             due = entry[2]
             if type(due) is Message:
-                in_flight = True
+                _, key, n = message(entry)
+                numbers.append(n)
                 if fifo and oldest[(due.src, due.dst)] != due.id:
                     continue
-                key = self._message(entry)[1]
-                if key not in seen:  # identical copies in flight are one choice
-                    seen.add(key)
-                    out.append((Deliver(key), entry))
-        if in_flight and self.synchronous:
-            return out
-        for entry in w.queue:
-            timer = entry[2]
-            if type(timer) is TimerDue and not w.is_stale(entry):
-                out.append((Timeout(timer.node, timer.name), entry))
-        return out
+                if n not in seen:  # identical copies in flight are one choice
+                    seen.add(n)
+                    deliver = delivers.get(n)
+                    if deliver is None:
+                        deliver = delivers[n] = Deliver(key)
+                    out.append((deliver, entry, n))
+            elif type(due) is TimerDue:
+                timers.append(entry)
+        if numbers and self.synchronous:
+            return out, numbers
+        timeouts = self._timeouts
+        for entry in timers:
+            timer: TimerDue = entry[2]  # type: ignore[assignment]
+            if not w.is_stale(entry):
+                timeout = timeouts.get(timer)
+                if timeout is None:
+                    timeout = timeouts[timer] = Timeout(timer.node, timer.name)
+                out.append((timeout, entry, timer.name))
+        return out, numbers
 
     def successors(self, w: ExploredWorld) -> list[tuple[Action, ExploredWorld]]:
         """Each enabled action with the world it leads to. Each such world remembers
         where it came from (``w``'s snapshot, the action and its queue entry), so the
         search can keep that instead of the world (see :meth:`store`)."""
-        out: list[tuple[Action, ExploredWorld]] = []
+        return [(action, self._world(c)) for action, c in self.expand(w)]
+
+    def expand(self, w: ExploredWorld) -> list[tuple[Action, ExploredWorld | Predicted]]:
+        """:meth:`successors` as the search takes them: a delivery or a timeout whose
+        effect on its node the explorer has met before (the same node part, the same
+        message or timer, the same first-vote status) is not taken; its successor's
+        digest is worked out from the parent's and the effect (a :class:`Predicted`),
+        and the step is taken only if the state is new (:meth:`materialize`). Not with
+        a fault plan, a partition or FIFO channels (``reorder=False``), where a step
+        depends on more than its node and message. ``w`` is frozen (its snapshot is
+        the parent of the successors) only once a successor needs it."""
+        out: list[tuple[Action, ExploredWorld | Predicted]] = []
         if len(self._entries) > _ENTRIES_KEPT:
             self._entries.clear()
         used = w.used
         can_crash = used.crashes < self.max_crashes
-        parent = freeze(w)
+        parent = Parent(w)
         origins = self._origins
-        local = self._local if not w.faults.faults else None
-        for event, entry in self.events(w):
-            c: ExploredWorld = thaw(parent)  # type: ignore[assignment]
+        plain = not w.faults.faults
+        shortcut = plain and w.network.groups is None and self.config.reorder
+        events, numbers = self._events(w)
+        base: Base | None = None
+        for event, entry, number in events:
+            if shortcut and entry is not None:
+                node = event.message.dst if type(event) is Deliver else event.node  # type: ignore[union-attr]
+                before = w.nodes[node]
+                if before.up:
+                    key = (self._node_id(before), number, node in w.votes)
+                    effect = self._effects.get(key)
+                    if effect is None or self.check_local:
+                        taken, learned = self._learn(parent.frozen(), w, event, entry, node)
+                        if effect is None:
+                            self._effects[key] = effect = learned
+                        else:
+                            if base is None:
+                                base = self._base(w, numbers)
+                            self._check(w, base, node, event, entry, number, effect, learned,
+                                        taken)
+                        out.append((event, taken))
+                        origins[taken] = (parent.frozen(), event, entry)
+                    else:
+                        if base is None:
+                            base = self._base(w, numbers)
+                        digest, ids, changes, invalid = self._predict(
+                            w, base, node, event, number, effect)
+                        out.append((event, Predicted(digest, parent, event, entry, ids,
+                                                     changes, invalid)))
+                    if can_crash and self.may_crash(w, node):
+                        self._crashes_during(out, parent.frozen(), event, entry, node,
+                                             effect.did)
+                    continue
+            c: ExploredWorld = thaw(parent.frozen())  # type: ignore[assignment]
             watches = self._watch(c, event, self.may_crash) if can_crash else []
             self.take(c, event, entry)
             if watches:
                 c.unwatch()
-            if local is not None and entry is not None:
-                self._remember(local, w, c, event, entry)
+            if plain and entry is not None:
+                self._remember(self._local, w, c, event, entry)
             out.append((event, c))
-            origins[c] = (parent, event, entry)
+            origins[c] = (parent.frozen(), event, entry)
             for node, did in watches:
-                for k in range(1, len(did)):
-                    c2: ExploredWorld = thaw(parent)  # type: ignore[assignment]
-                    crash = CrashDuring(event, node, k, did[k - 1])
-                    self._crash_during(c2, crash, entry)
-                    out.append((crash, c2))
-                    origins[c2] = (parent, crash, entry)
+                self._crashes_during(out, parent.frozen(), event, entry, node, did)
         faults: list[FaultAction] = []
         if can_crash:
             faults += [Crash(name) for name, slot in w.nodes.items()
@@ -370,10 +502,10 @@ class WorldModel(Model[ExploredWorld]):
         if w.partition is not None and used.heals < used.partitions:
             faults.append(HEAL)
         for fault in faults:
-            c = thaw(parent)  # type: ignore[assignment]
+            c = thaw(parent.frozen())  # type: ignore[assignment]
             self.apply(c, fault)
             out.append((fault, c))
-            origins[c] = (parent, fault, None)
+            origins[c] = (parent.frozen(), fault, None)
         return out
 
     def may_crash(self, w: World, node: str) -> bool:
@@ -451,6 +583,111 @@ class WorldModel(Model[ExploredWorld]):
             raise TxlibError(f"cannot replay {action.describe()}: it is not enabled")
         return min(found)
 
+    def _crashes_during(self, out: list[tuple[Action, ExploredWorld | Predicted]],
+                        parent: Frozen, event: Event, entry: PendingEvent | None,
+                        node: str, did: Sequence[str]) -> None:
+        """The successors where ``node`` crashes in the middle of ``event``: right after
+        its k-th send or log write (``did``), for every k short of its last one."""
+        for k in range(1, len(did)):
+            c: ExploredWorld = thaw(parent)  # type: ignore[assignment]
+            crash = CrashDuring(event, node, k, did[k - 1])
+            self._crash_during(c, crash, entry)
+            out.append((crash, c))
+            self._origins[c] = (parent, crash, entry)
+
+    def _event_number(self, event: Event, entry: PendingEvent) -> int | str:
+        """The delivered message's number, or the timer's name."""
+        if type(event) is Deliver:
+            return self._message(entry)[2]
+        return event.timer  # type: ignore[union-attr]
+
+    def _learn(self, parent: Frozen, w: ExploredWorld, event: Event, entry: PendingEvent,
+               node: str) -> tuple[ExploredWorld, Effect]:
+        """Take ``event`` from ``w`` (thawed from ``parent``), noting its effect."""
+        c: ExploredWorld = thaw(parent)  # type: ignore[assignment]
+        ghost: list[GhostEvent] = []
+        c.ghost_events = ghost
+        watch = c.watch(node)
+        self.take(c, event, entry)
+        c.unwatch()
+        c.ghost_events = None
+        old = {id(e) for e in w.queue.heap}
+        message = self._message
+        sent = sorted(message(e)[2] for e in c.queue.heap
+                      if type(e[2]) is Message and id(e) not in old)
+        changes = tuple((n, a, b) for n, a, b, _ in c.instability[len(w.instability):])
+        effect = Effect(self._node_id(c.nodes[node]), tuple(sent), tuple(ghost), changes,
+                        tuple(watch.did))
+        return c, effect
+
+    def _base(self, w: ExploredWorld, numbers: list[int]) -> Base:
+        """What the digests of ``w``'s predicted successors start from: its node
+        numbers, the sorted ``numbers`` of its messages in flight, its decision
+        changes."""
+        node_id = self._node_id
+        return ([slot.memo if slot.memo is not None else node_id(slot)
+                 for slot in w.nodes.values()],
+                sorted(numbers), tuple((n, a, b) for n, a, b, _ in w.instability))
+
+    def _predict(self, w: ExploredWorld, base: Base, node: str, event: Event,
+                 number: int | str, effect: Effect,
+                 ) -> tuple[int, list[int], tuple[tuple[str, str, str], ...], str | None]:
+        """The world ``event`` leads to from ``w``, from ``effect``: its digest (what
+        :meth:`fingerprint` would give that world), node part numbers, decision
+        changes and the ghost's validity reason."""
+        ids, messages, changes = base
+        ids = ids.copy()
+        ids[self._position[node]] = effect.after
+        if type(event) is Deliver:
+            messages = messages.copy()
+            messages.remove(number)  # type: ignore[arg-type]  # a message's number
+            if effect.sent:
+                messages += effect.sent
+                messages.sort()
+        elif effect.sent:
+            messages = sorted(messages + list(effect.sent))
+        votes, invalid = w.votes, w.invalid
+        for ghost_event in effect.ghost:
+            votes, invalid = next_ghost(votes, invalid, self.participants, ghost_event)
+        ghost = (tuple(w.used), tuple(sorted(votes.items())), invalid is not None)
+        changes += effect.instability
+        return _digest((True, ids, messages, None, (), changes, ghost)), ids, changes, invalid
+
+    def _check(self, w: ExploredWorld, base: Base, node: str, event: Event,
+               entry: PendingEvent, number: int | str, effect: Effect, learned: Effect,
+               c: ExploredWorld) -> None:
+        """Tests (``check_local``): the step just taken had the remembered effect, and
+        the digest predicted from it is the taken step's."""
+        digest, ids, changes, invalid = self._predict(w, base, node, event, number, effect)
+        if learned != effect or digest != self.fingerprint(c):
+            raise AssertionError(f"{event.describe()} from the same state of {node} led "
+                                 "to two different states")
+        if self._judged_by_parts:
+            stand_in = Predicted(digest, Parent(w), event, entry, ids, changes, invalid)
+            if ((self.violations(stand_in), self.undecided(stand_in), self.decided(stand_in))
+                    != (self.violations(c), self.undecided(c), self.decided(c))):
+                raise AssertionError(f"the state after {event.describe()} is judged "
+                                     "differently from its parts and from its world")
+
+    def materialize(self, candidate: ExploredWorld | Predicted) -> ExploredWorld | Predicted:
+        """A new state as the search judges and keeps it: when it can be judged without
+        its world (a commit protocol's own invariants only, see :meth:`violations`),
+        a :class:`Predicted` stand-in itself (kept as its origin); otherwise its
+        world."""
+        if self._judged_by_parts:
+            return candidate
+        return self._world(candidate)
+
+    def _world(self, candidate: ExploredWorld | Predicted) -> ExploredWorld:
+        """The world a :class:`Predicted` successor stands for: its step taken."""
+        if type(candidate) is not Predicted:
+            return candidate
+        frozen = candidate.parent.frozen()
+        c: ExploredWorld = thaw(frozen)  # type: ignore[assignment]
+        self.take(c, candidate.event, candidate.entry)
+        self._origins[c] = (frozen, candidate.event, candidate.entry)
+        return c
+
     def _remember(self, local: dict[tuple[int, Any], int], w: World, c: World,
                   event: Event, entry: PendingEvent) -> None:
         """Give the node that acted in ``event`` (taken from ``w`` to ``c``) its number,
@@ -475,11 +712,13 @@ class WorldModel(Model[ExploredWorld]):
         """The number node ``slot``'s part of the fingerprint is interned as."""
         n = slot.memo
         if n is None:
-            key = marshal.dumps(node_part(slot), 0)
+            part = node_part(slot)
+            key = marshal.dumps(part, 0)
             parts = self._parts
             n = parts.get(key)
             if n is None:
                 n = parts[key] = len(parts)
+                self._facts.append((part[1], part[-1]))  # up, decision
             slot.memo = n
         return n  # type: ignore[no-any-return]
 
@@ -499,7 +738,7 @@ class WorldModel(Model[ExploredWorld]):
         known = self._entries[id(entry)] = (entry, key, n)
         return known
 
-    def fingerprint(self, w: ExploredWorld) -> int:
+    def fingerprint(self, w: ExploredWorld | Predicted) -> int:
         """A 128-bit digest of the world's fingerprint, the budget used and the ghost
         (as an int: smaller than bytes).
 
@@ -517,17 +756,11 @@ class WorldModel(Model[ExploredWorld]):
         exactly when their fingerprints and ghosts are equal, as if the whole were
         digested (but for a collision of 128-bit digests).
         """
-        parts = self._parts
-        ids = []
-        for slot in w.nodes.values():
-            n = slot.memo
-            if n is None:
-                key = marshal.dumps(node_part(slot), 0)
-                n = parts.get(key)
-                if n is None:
-                    n = parts[key] = len(parts)
-                slot.memo = n
-            ids.append(n)
+        if type(w) is Predicted:
+            return w.digest
+        node_id = self._node_id
+        ids = [slot.memo if slot.memo is not None else node_id(slot)
+               for slot in w.nodes.values()]
         if self.config.reorder:  # a multiset: the sorted numbers of the keys
             message = self._message
             messages: Any = []
@@ -546,12 +779,14 @@ class WorldModel(Model[ExploredWorld]):
                 progress_part(w, timed) if w.faults.faults else (),
                 tuple((n, a, b) for n, a, b, _ in w.instability) if w.instability else (),
                 w.ghost())
-        return int.from_bytes(blake2b(marshal.dumps(rest, 0), digest_size=16).digest(), "big")
+        return _digest(rest)
 
-    def store(self, w: ExploredWorld) -> Frozen | Origin:
+    def store(self, w: ExploredWorld | Predicted) -> Frozen | Origin:
         """What the search keeps of a state while it waits: where it came from (its
         parent's snapshot, shared with its siblings, and the step from there), or its
         own snapshot."""
+        if type(w) is Predicted:
+            return Origin(w.parent.frozen(), w.event, w.entry)
         origin = self._origins.pop(w, None)
         if origin is None:
             return freeze(w)
@@ -569,11 +804,34 @@ class WorldModel(Model[ExploredWorld]):
             self._crash_during(w, action, entry)
         elif type(action) in FAULT_TYPES:
             self.apply(w, action)
-        else:
+        elif entry is None:
             self.take(w, action, entry)  # type: ignore[arg-type]
+        else:
+            self._settled(w, action, entry)  # type: ignore[arg-type]
         return w
 
-    def violations(self, w: ExploredWorld) -> list[tuple[str, str]]:
+    def _settled(self, w: ExploredWorld, event: Event, entry: PendingEvent) -> None:
+        """Take delivery or timeout ``event``, giving the acting node its part number
+        from the effect remembered for it, if any (see :meth:`expand`)."""
+        node = event.message.dst if type(event) is Deliver else event.node  # type: ignore[union-attr]
+        before = w.nodes[node]
+        key = None
+        if (before.up and not w.faults.faults and w.network.groups is None
+                and self.config.reorder):
+            key = (self._node_id(before), self._event_number(event, entry), node in w.votes)
+        self.take(w, event, entry)
+        effect = self._effects.get(key) if key is not None else None
+        if effect is not None:
+            slot = w.nodes[node]
+            if slot.memo is None:
+                slot.memo = effect.after
+
+    def violations(self, w: ExploredWorld | Predicted) -> list[tuple[str, str]]:
+        if type(w) is Predicted:  # judged by its parts (only when _judged_by_parts)
+            facts = self._facts
+            return self._commit.judge(  # type: ignore[union-attr]
+                zip(self.nodes, (facts[n][1] for n in w.ids), strict=True), w.changes,
+                w.invalid)
         out = self.builtin(w)
         for name, check in self.custom:
             try:
@@ -585,24 +843,39 @@ class WorldModel(Model[ExploredWorld]):
                 out.append((name, str(reason)))
         return out
 
-    def release(self, w: ExploredWorld) -> None:
+    def release(self, w: ExploredWorld | Predicted) -> None:
         """Break the world's reference cycles (world -> slot -> context -> world)."""
+        if type(w) is Predicted:
+            return
         for slot in w.nodes.values():
             slot.ctx = None  # type: ignore[assignment]  # the world is never used again
 
     def is_fault(self, action: Hashable) -> bool:
         return type(action) in FAULT_TYPES
 
-    def undecided(self, w: ExploredWorld) -> int:
+    def undecided(self, w: ExploredWorld | Predicted) -> int:
         mask = 0
+        if type(w) is Predicted:
+            facts, ids, at = self._facts, w.ids, self._position
+            for p, i in self._index.items():
+                up, decision = facts[ids[at[p]]]
+                if up and decision is None:
+                    mask |= 1 << i
+            return mask
         for p, i in self._index.items():
             slot = w.nodes[p]
             if slot.up and slot.decision is None:
                 mask |= 1 << i
         return mask
 
-    def decided(self, w: ExploredWorld) -> int:
+    def decided(self, w: ExploredWorld | Predicted) -> int:
         mask = 0
+        if type(w) is Predicted:
+            facts, ids, at = self._facts, w.ids, self._position
+            for p, i in self._index.items():
+                if facts[ids[at[p]]][1] is not None:
+                    mask |= 1 << i
+            return mask
         for p, i in self._index.items():
             if w.nodes[p].decision is not None:
                 mask |= 1 << i
