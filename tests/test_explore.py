@@ -693,3 +693,20 @@ class _Wrong(dict):
 
     def get(self, key, default=None):
         return Effect(10**6, (), (), (), ())
+
+
+def test_the_check_catches_a_wrong_prediction_for_a_message_to_a_node_that_is_down(
+        monkeypatch):
+    """A message delivered to a crashed node is predicted as lost; the check compares
+    that with the step taken (here a prediction made wrong on purpose is caught)."""
+    monkeypatch.setattr(WorldModel, "check_local", True)
+    right = WorldModel._lost
+
+    def wrong(self, *args):
+        lost = right(self, *args)
+        lost.digest += 1
+        return lost
+
+    monkeypatch.setattr(WorldModel, "_lost", wrong)
+    with pytest.raises(AssertionError, match="node that is down"):
+        explore("2pc", participants=2, max_crashes=1, progress=False)

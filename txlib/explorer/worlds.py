@@ -238,8 +238,9 @@ class Parent:
 
 
 # What predicted successors' digests start from: the parent's node part numbers, the
-# sorted numbers of its messages in flight, its decision changes (node, from, to).
-Base = tuple[list[int], list[int], tuple[tuple[str, str, str], ...]]
+# sorted numbers of its messages in flight, its decision changes (node, from, to) and
+# its ghost (ExploredWorld.ghost).
+Base = tuple[list[int], list[int], tuple[tuple[str, str, str], ...], tuple[Any, ...]]
 
 
 @final
@@ -248,11 +249,11 @@ class Predicted:
     the step (the parent's snapshot, the event and its queue entry) to take if the
     state is new."""
 
-    __slots__ = ("changes", "digest", "entry", "event", "ids", "invalid", "parent")
+    __slots__ = ("changes", "digest", "entry", "event", "ids", "invalid", "parent", "quiet")
 
     def __init__(self, digest: int, parent: Parent, event: Event, entry: PendingEvent,
                  ids: list[int], changes: tuple[tuple[str, str, str], ...],
-                 invalid: str | None) -> None:
+                 invalid: str | None, quiet: bool) -> None:
         self.digest = digest
         self.parent = parent
         self.event = event
@@ -260,6 +261,9 @@ class Predicted:
         self.ids = ids  # the nodes' part numbers
         self.changes = changes  # the decision changes (node, from, to)
         self.invalid = invalid  # the ghost's validity reason
+        # True if judged as its parent is (no invariant broken): the step changed no
+        # decision, made no decision change and left the validity reason as it was
+        self.quiet = quiet
 
 
 def _digest(rest: tuple[Any, ...]) -> int:
@@ -449,13 +453,16 @@ class WorldModel(Model[ExploredWorld]):
         shortcut = plain and w.network.groups is None and self.config.reorder
         events, numbers = self._events(w)
         base: Base | None = None
+        nodes, votes, remembered, node_id = w.nodes, w.votes, self._effects.get, self._node_id
+        expected: int | None = None  # check_local: the digest predicted for the next step
         for event, entry, number in events:
             if shortcut and entry is not None:
                 node = event.message.dst if type(event) is Deliver else event.node  # type: ignore[union-attr]
-                before = w.nodes[node]
+                before = nodes[node]
                 if before.up:
-                    key = (self._node_id(before), number, node in w.votes)
-                    effect = self._effects.get(key)
+                    key = (before.memo if before.memo is not None else node_id(before),
+                           number, node in votes)
+                    effect = remembered(key)
                     if effect is None or self.check_local:
                         taken, learned = self._learn(parent.frozen(), w, event, entry, node)
                         if effect is None:
@@ -470,19 +477,33 @@ class WorldModel(Model[ExploredWorld]):
                     else:
                         if base is None:
                             base = self._base(w, numbers)
-                        digest, ids, changes, invalid = self._predict(
+                        digest, ids, changes, invalid, quiet = self._predict(
                             w, base, node, event, number, effect)
                         out.append((event, Predicted(digest, parent, event, entry, ids,
-                                                     changes, invalid)))
-                    if can_crash and self.may_crash(w, node):
+                                                     changes, invalid, quiet)))
+                    if can_crash and len(effect.did) > 1 and self.may_crash(w, node):
                         self._crashes_during(out, parent.frozen(), event, entry, node,
                                              effect.did)
                     continue
+                if type(event) is Deliver:
+                    # to a node that is down: the message is lost, nothing else changes
+                    if base is None:
+                        base = self._base(w, numbers)
+                    lost = self._lost(w, base, parent, event, entry, number)
+                    if not self.check_local:
+                        out.append((event, lost))
+                        continue
+                    expected = lost.digest  # checked below, against the step taken
             c: ExploredWorld = thaw(parent.frozen())  # type: ignore[assignment]
             watches = self._watch(c, event, self.may_crash) if can_crash else []
             self.take(c, event, entry)
             if watches:
                 c.unwatch()
+            if expected is not None:
+                if self.fingerprint(c) != expected:
+                    raise AssertionError(f"{event.describe()}: a message to a node that is "
+                                         "down changed more than the messages in flight")
+                expected = None
             if plain and entry is not None:
                 self._remember(self._local, w, c, event, entry)
             out.append((event, c))
@@ -627,17 +648,22 @@ class WorldModel(Model[ExploredWorld]):
         node_id = self._node_id
         return ([slot.memo if slot.memo is not None else node_id(slot)
                  for slot in w.nodes.values()],
-                sorted(numbers), tuple((n, a, b) for n, a, b, _ in w.instability))
+                sorted(numbers), tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost())
 
     def _predict(self, w: ExploredWorld, base: Base, node: str, event: Event,
                  number: int | str, effect: Effect,
-                 ) -> tuple[int, list[int], tuple[tuple[str, str, str], ...], str | None]:
+                 ) -> tuple[int, list[int], tuple[tuple[str, str, str], ...], str | None,
+                            bool]:
         """The world ``event`` leads to from ``w``, from ``effect``: its digest (what
         :meth:`fingerprint` would give that world), node part numbers, decision
-        changes and the ghost's validity reason."""
-        ids, messages, changes = base
+        changes, the ghost's validity reason, and whether it is judged as ``w`` is
+        (see :class:`Predicted`)."""
+        ids, messages, changes, _ = base
         ids = ids.copy()
-        ids[self._position[node]] = effect.after
+        at = self._position[node]
+        facts = self._facts
+        same_decision = facts[effect.after][1] == facts[ids[at]][1]
+        ids[at] = effect.after
         if type(event) is Deliver:
             messages = messages.copy()
             messages.remove(number)  # type: ignore[arg-type]  # a message's number
@@ -646,24 +672,45 @@ class WorldModel(Model[ExploredWorld]):
                 messages.sort()
         elif effect.sent:
             messages = sorted(messages + list(effect.sent))
-        votes, invalid = w.votes, w.invalid
-        for ghost_event in effect.ghost:
-            votes, invalid = next_ghost(votes, invalid, self.participants, ghost_event)
-        ghost = (tuple(w.used), tuple(sorted(votes.items())), invalid is not None)
-        changes += effect.instability
-        return _digest((True, ids, messages, None, (), changes, ghost)), ids, changes, invalid
+        invalid = w.invalid
+        if effect.ghost:
+            votes = w.votes
+            for ghost_event in effect.ghost:
+                votes, invalid = next_ghost(votes, invalid, self.participants, ghost_event)
+            ghost = (tuple(w.used), tuple(sorted(votes.items())), invalid is not None)
+        else:
+            ghost = base[3]
+        if effect.instability:
+            changes += effect.instability
+        quiet = same_decision and not effect.instability and invalid is w.invalid
+        return (_digest((True, ids, messages, None, (), changes, ghost)), ids, changes, invalid,
+                quiet)
+
+    def _lost(self, w: ExploredWorld, base: Base, parent: Parent, event: Event,
+              entry: PendingEvent, number: int) -> Predicted:
+        """The successor where message ``number`` reaches a node that is down: it is
+        lost (see :meth:`World._deliver`), and that is all that changes."""
+        ids, messages, changes, ghost = base
+        messages = messages.copy()
+        messages.remove(number)
+        digest = _digest((True, ids, messages, None, (), changes, ghost))
+        return Predicted(digest, parent, event, entry, ids, changes, w.invalid, True)
 
     def _check(self, w: ExploredWorld, base: Base, node: str, event: Event,
                entry: PendingEvent, number: int | str, effect: Effect, learned: Effect,
                c: ExploredWorld) -> None:
         """Tests (``check_local``): the step just taken had the remembered effect, and
         the digest predicted from it is the taken step's."""
-        digest, ids, changes, invalid = self._predict(w, base, node, event, number, effect)
-        if learned != effect or digest != self.fingerprint(c):
+        if learned != effect:
+            raise AssertionError(f"{event.describe()} from the same state of {node} led "
+                                 "to two different states")
+        digest, ids, changes, invalid, quiet = self._predict(w, base, node, event, number,
+                                                             effect)
+        if digest != self.fingerprint(c):
             raise AssertionError(f"{event.describe()} from the same state of {node} led "
                                  "to two different states")
         if self._judged_by_parts:
-            stand_in = Predicted(digest, Parent(w), event, entry, ids, changes, invalid)
+            stand_in = Predicted(digest, Parent(w), event, entry, ids, changes, invalid, quiet)
             if ((self.violations(stand_in), self.undecided(stand_in), self.decided(stand_in))
                     != (self.violations(c), self.undecided(c), self.decided(c))):
                 raise AssertionError(f"the state after {event.describe()} is judged "
@@ -828,6 +875,8 @@ class WorldModel(Model[ExploredWorld]):
 
     def violations(self, w: ExploredWorld | Predicted) -> list[tuple[str, str]]:
         if type(w) is Predicted:  # judged by its parts (only when _judged_by_parts)
+            if w.quiet:
+                return []
             facts = self._facts
             return self._commit.judge(  # type: ignore[union-attr]
                 zip(self.nodes, (facts[n][1] for n in w.ids), strict=True), w.changes,
