@@ -239,8 +239,8 @@ class Parent:
 
 # What predicted successors' digests start from: the parent's node part numbers, the
 # sorted numbers of its messages in flight, its decision changes (node, from, to) and
-# its ghost (ExploredWorld.ghost).
-Base = tuple[list[int], list[int], tuple[tuple[str, str, str], ...], tuple[Any, ...]]
+# its ghost (ExploredWorld.ghost) and the partition's sides (None: whole).
+Base = tuple[list[int], list[int], tuple[tuple[str, str, str], ...], tuple[Any, ...], Any]
 
 
 @final
@@ -335,12 +335,12 @@ class WorldModel(Model[ExploredWorld]):
         self.splits = _bipartitions(self.nodes) if partitions else []
         self._index = {p: i for i, p in enumerate(self.participants)}
         self._parts: dict[bytes, int] = {}  # node parts of fingerprints, interned
-        # node transitions: (node's number, message number or timer name) -> its number after
-        self._local: dict[tuple[int, Any], int] = {}
         # what a delivery or timeout did: (node's number, message number or timer name,
-        # whether the node's first vote is in the ghost) -> its effect (see expand)
-        self._effects: dict[tuple[int, int | str, bool], Effect] = {}
+        # whether the node's first vote is in the ghost, the partition's sides or None)
+        # -> its effect (see expand)
+        self._effects: dict[tuple[int, int | str, bool, Any], Effect] = {}
         self._position = {name: i for i, name in enumerate(self.roster.names)}
+        self._last_sides: tuple[Any, Any] = (None, None)  # (groups, their sides)
         self._delivers: dict[int, Deliver] = {}  # message number -> its Deliver action
         self._timeouts: dict[TimerDue, Timeout] = {}
         self._facts: list[tuple[bool, str | None]] = []  # part number -> (up, decision)
@@ -438,8 +438,10 @@ class WorldModel(Model[ExploredWorld]):
         effect on its node the explorer has met before (the same node part, the same
         message or timer, the same first-vote status) is not taken; its successor's
         digest is worked out from the parent's and the effect (a :class:`Predicted`),
-        and the step is taken only if the state is new (:meth:`materialize`). Not with
-        a fault plan, a partition or FIFO channels (``reorder=False``), where a step
+        and the step is taken only if the state is new (:meth:`materialize`). Under a
+        partition the effects are remembered per partition (what it cuts off is lost);
+        a message to a node that is down or cut off is lost, and nothing else changes.
+        Not with a fault plan or FIFO channels (``reorder=False``), where a step
         depends on more than its node and message. ``w`` is frozen (its snapshot is
         the parent of the successors) only once a successor needs it."""
         out: list[tuple[Action, ExploredWorld | Predicted]] = []
@@ -450,18 +452,24 @@ class WorldModel(Model[ExploredWorld]):
         parent = Parent(w)
         origins = self._origins
         plain = not w.faults.faults
-        shortcut = plain and w.network.groups is None and self.config.reorder
+        shortcut = plain and self.config.reorder
+        network = w.network
+        sides = self._sides(w)
         events, numbers = self._events(w)
         base: Base | None = None
         nodes, votes, remembered, node_id = w.nodes, w.votes, self._effects.get, self._node_id
         expected: int | None = None  # check_local: the digest predicted for the next step
         for event, entry, number in events:
             if shortcut and entry is not None:
-                node = event.message.dst if type(event) is Deliver else event.node  # type: ignore[union-attr]
+                if type(event) is Deliver:
+                    node = event.message.dst
+                    cut = sides is not None and network.cut(event.message.src, node)
+                else:
+                    node, cut = event.node, False  # type: ignore[union-attr]
                 before = nodes[node]
-                if before.up:
+                if before.up and not cut:
                     key = (before.memo if before.memo is not None else node_id(before),
-                           number, node in votes)
+                           number, node in votes, sides)
                     effect = remembered(key)
                     if effect is None or self.check_local:
                         taken, learned = self._learn(parent.frozen(), w, event, entry, node)
@@ -486,7 +494,7 @@ class WorldModel(Model[ExploredWorld]):
                                              effect.did)
                     continue
                 if type(event) is Deliver:
-                    # to a node that is down: the message is lost, nothing else changes
+                    # to a node that is down or cut off: lost; nothing else changes
                     if base is None:
                         base = self._base(w, numbers)
                     lost = self._lost(w, base, parent, event, entry, number)
@@ -502,10 +510,11 @@ class WorldModel(Model[ExploredWorld]):
             if expected is not None:
                 if self.fingerprint(c) != expected:
                     raise AssertionError(f"{event.describe()}: a message to a node that is "
-                                         "down changed more than the messages in flight")
+                                         "down or cut off changed more than the messages "
+                                         "in flight")
                 expected = None
             if plain and entry is not None:
-                self._remember(self._local, w, c, event, entry)
+                self._remember(w, c, event, entry, number, sides)
             out.append((event, c))
             origins[c] = (parent.frozen(), event, entry)
             for node, did in watches:
@@ -604,6 +613,17 @@ class WorldModel(Model[ExploredWorld]):
             raise TxlibError(f"cannot replay {action.describe()}: it is not enabled")
         return min(found)
 
+    def _sides(self, w: World) -> Any:
+        """``w.network.sides()``, remembered for the last partition met (a partition's
+        groups are replaced, never changed, and shared by the worlds under it)."""
+        groups = w.network.groups
+        if groups is None:
+            return None
+        last = self._last_sides
+        if last[0] is not groups:
+            last = self._last_sides = (groups, w.network.sides())
+        return last[1]
+
     def _crashes_during(self, out: list[tuple[Action, ExploredWorld | Predicted]],
                         parent: Frozen, event: Event, entry: PendingEvent | None,
                         node: str, did: Sequence[str]) -> None:
@@ -648,7 +668,8 @@ class WorldModel(Model[ExploredWorld]):
         node_id = self._node_id
         return ([slot.memo if slot.memo is not None else node_id(slot)
                  for slot in w.nodes.values()],
-                sorted(numbers), tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost())
+                sorted(numbers), tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost(),
+                self._sides(w))
 
     def _predict(self, w: ExploredWorld, base: Base, node: str, event: Event,
                  number: int | str, effect: Effect,
@@ -658,7 +679,7 @@ class WorldModel(Model[ExploredWorld]):
         :meth:`fingerprint` would give that world), node part numbers, decision
         changes, the ghost's validity reason, and whether it is judged as ``w`` is
         (see :class:`Predicted`)."""
-        ids, messages, changes, _ = base
+        ids, messages, changes, _, sides = base
         ids = ids.copy()
         at = self._position[node]
         facts = self._facts
@@ -683,17 +704,17 @@ class WorldModel(Model[ExploredWorld]):
         if effect.instability:
             changes += effect.instability
         quiet = same_decision and not effect.instability and invalid is w.invalid
-        return (_digest((True, ids, messages, None, (), changes, ghost)), ids, changes, invalid,
-                quiet)
+        return (_digest((True, ids, messages, sides, (), changes, ghost)), ids, changes,
+                invalid, quiet)
 
     def _lost(self, w: ExploredWorld, base: Base, parent: Parent, event: Event,
               entry: PendingEvent, number: int) -> Predicted:
-        """The successor where message ``number`` reaches a node that is down: it is
-        lost (see :meth:`World._deliver`), and that is all that changes."""
-        ids, messages, changes, ghost = base
+        """The successor where message ``number`` reaches a node that is down or cut
+        off: it is lost (see :meth:`World._deliver`), and that is all that changes."""
+        ids, messages, changes, ghost, sides = base
         messages = messages.copy()
         messages.remove(number)
-        digest = _digest((True, ids, messages, None, (), changes, ghost))
+        digest = _digest((True, ids, messages, sides, (), changes, ghost))
         return Predicted(digest, parent, event, entry, ids, changes, w.invalid, True)
 
     def _check(self, w: ExploredWorld, base: Base, node: str, event: Event,
@@ -735,25 +756,23 @@ class WorldModel(Model[ExploredWorld]):
         self._origins[c] = (frozen, candidate.event, candidate.entry)
         return c
 
-    def _remember(self, local: dict[tuple[int, Any], int], w: World, c: World,
-                  event: Event, entry: PendingEvent) -> None:
-        """Give the node that acted in ``event`` (taken from ``w`` to ``c``) its number,
-        from the node transitions met before, or remember this one."""
+    def _remember(self, w: ExploredWorld, c: World, event: Event, entry: PendingEvent,
+                  number: int | str, sides: Any) -> None:
+        """Give the node that acted in ``event`` (taken from ``w`` to ``c``) its part
+        number from the effect remembered for that step (see :meth:`expand`), if any:
+        with FIFO channels, where the rest is not predicted."""
         node = event.message.dst if type(event) is Deliver else event.node  # type: ignore[union-attr]
         slot = c.nodes[node]
         before = w.nodes[node]
         if slot is before or slot.memo is not None:
-            return  # the node did not act (down, or cut off): nothing to learn
-        key = (self._node_id(before),
-               self._message(entry)[2] if type(event) is Deliver else event.timer)  # type: ignore[union-attr]
-        after = local.get(key)
-        if after is None:
-            local[key] = self._node_id(slot)
-        elif self.check_local and self._node_id(slot) != after:
+            return  # the node did not act (down, or cut off)
+        effect = self._effects.get((self._node_id(before), number, node in w.votes, sides))
+        if effect is None:
+            return
+        if self.check_local and self._node_id(slot) != effect.after:
             raise AssertionError(f"{event.describe()} took {node} from the same state to "
                                  "two different ones")
-        else:
-            slot.memo = after
+        slot.memo = effect.after
 
     def _node_id(self, slot: NodeSlot) -> int:
         """The number node ``slot``'s part of the fingerprint is interned as."""
@@ -863,9 +882,9 @@ class WorldModel(Model[ExploredWorld]):
         node = event.message.dst if type(event) is Deliver else event.node  # type: ignore[union-attr]
         before = w.nodes[node]
         key = None
-        if (before.up and not w.faults.faults and w.network.groups is None
-                and self.config.reorder):
-            key = (self._node_id(before), self._event_number(event, entry), node in w.votes)
+        if before.up and not w.faults.faults and self.config.reorder:
+            key = (self._node_id(before), self._event_number(event, entry), node in w.votes,
+                   self._sides(w))
         self.take(w, event, entry)
         effect = self._effects.get(key) if key is not None else None
         if effect is not None:
