@@ -122,14 +122,26 @@ How states are kept (issue 16)
     changes; the fingerprint looks again only at those nodes (each node's part is
     interned and remembered in its slot).
 
-    Node transitions are remembered too: when a message is delivered to a node, or
-    one of its timers fires, the node's part after the step is a function of its part
-    before and the message (or the timer's name), as the fingerprint already assumes
-    (it leaves out time and message ids, so a handler's effect may not depend on
-    them). So the explorer numbers each (node part, message) pair it has seen and
-    gives the node its part's number without looking at it again. Not with a fault
-    plan (a handler may ask it about faults). ``tests/test_explore.py`` checks, for
-    every protocol, that the remembered number is the one the node's part has.
+    Steps are remembered too (:meth:`WorldModel.expand`). When a message is delivered
+    to a node, or one of its timers fires, what the step does is a function of the
+    node's part of the fingerprint before it, the message (or the timer's name),
+    whether the node's first vote is already in the ghost, and the partition, as the
+    fingerprint itself assumes (it leaves out time and message ids, so a handler's
+    effect may not depend on them). The first time the explorer meets such a step it
+    takes it and notes its *effect*: the node's part after it, the messages it sent,
+    its votes and decisions, its decision changes and the sends and log writes a
+    crash could cut. Every later time, the successor's digest is worked out from the
+    parent's and the effect, without taking the step (a :class:`Predicted`
+    successor); a message to a node that is down or cut off is simply lost. A
+    successor already seen costs no step at all. A new one is judged from its parts
+    (a commit protocol's own invariants need only the nodes' decisions, the decision
+    changes and the ghost) and kept as its origin; its step is taken when it is
+    expanded. A protocol judged on its history, or a search with invariants of your
+    own, takes the step of each new state at once. Not with a fault plan or FIFO
+    channels, where a step depends on more than its node and message. With
+    ``WorldModel.check_local`` (the tests) every remembered step is taken as well
+    and compared: ``tests/test_explore.py`` runs it over every protocol, with
+    crashes, restarts and a partition.
 
 See :mod:`txlib.explorer.grid` for fault placement under the *timed* scheduler (the
 grid, and ``worse``: can it get worse?).
