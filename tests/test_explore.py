@@ -10,6 +10,7 @@ import txlib
 from txlib.engine.world import World
 from txlib.explorer.actions import Crash, CrashDuring, Drop, Partition, Recover
 from txlib.explorer.judging import ExploredWorld
+from txlib.explorer.memo import Effect, Memo
 from txlib.explorer.search import RichProgress, SearchProgress
 from txlib.explorer.tla import (
     TLC_COUNTS,
@@ -18,7 +19,7 @@ from txlib.explorer.tla import (
     check,
     refinement_violations,
 )
-from txlib.explorer.worlds import Effect, WorldModel, explore
+from txlib.explorer.worlds import WorldModel, explore
 from txlib.explorer.worse import find_worse, worse
 from txlib.protocols import PROTOCOLS, CommitProtocol, get_protocol
 from txlib.protocols.tcc import TryConfirmCancel
@@ -680,7 +681,7 @@ def test_the_node_transition_check_catches_a_wrong_memo(monkeypatch):
     reported."""
     monkeypatch.setattr(WorldModel, "check_local", True)
     model = model_of("2pc")
-    model._effects = _Wrong()
+    model.memo.effects = _Wrong()
     with pytest.raises(AssertionError, match="two different"):
         todo = deque(model.initial())
         for _ in range(50):
@@ -700,13 +701,13 @@ def test_the_check_catches_a_wrong_prediction_for_a_message_to_a_node_that_is_do
     """A message delivered to a crashed node is predicted as lost; the check compares
     that with the step taken (here a prediction made wrong on purpose is caught)."""
     monkeypatch.setattr(WorldModel, "check_local", True)
-    right = WorldModel._lost
+    right = Memo.lost
 
     def wrong(self, *args):
         lost = right(self, *args)
         lost.digest += 1
         return lost
 
-    monkeypatch.setattr(WorldModel, "_lost", wrong)
+    monkeypatch.setattr(Memo, "lost", wrong)
     with pytest.raises(AssertionError, match="node that is down"):
         explore("2pc", participants=2, max_crashes=1, progress=False)

@@ -149,18 +149,15 @@ grid, and ``worse``: can it get worse?).
 
 from __future__ import annotations
 
-import marshal
 import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
-from hashlib import blake2b
-from typing import Any, NamedTuple, final
+from typing import Any
 
-from ..engine.node import NodeSlot
 from ..engine.records import Message
 from ..engine.roster import Roster
 from ..engine.scheduler import FaultDue, MessageEntry, PendingEvent, TimerDue
-from ..engine.snapshot import Frozen, freeze, node_part, pending_part, progress_part, thaw
+from ..engine.snapshot import Frozen, freeze, pending_part, progress_part, thaw
 from ..engine.world import World
 from ..errors import TxlibError, bad_choice
 from ..protocols import PROTOCOLS, CommitProtocol, Protocol, get_protocol
@@ -178,7 +175,6 @@ from .actions import (
     Event,
     FaultAction,
     Heal,
-    MessageKey,
     Partition,
     Recover,
     Spent,
@@ -190,11 +186,10 @@ from .judging import (
     CommitInvariants,
     ExploredWorld,
     Fixed,
-    GhostEvent,
     StateInvariants,
     invariants_of,
-    next_ghost,
 )
+from .memo import Base, Effect, Memo, Parent, Predicted, digest
 from .search import Exploration, Finding, Model, SearchProgress, search
 
 TIMEOUTS: tuple[str, ...] = ("synchronous", "asynchronous")
@@ -202,7 +197,6 @@ ASYNC_DEPTH = 20  # the default depth bound of an asynchronous search (see explo
 START = Start()
 _SPENT_INDEX = {name: i for i, name in enumerate(Spent._fields)}
 _new_spent = tuple.__new__  # a NamedTuple without its (slower) constructor
-_ENTRIES_KEPT = 1024  # how many queue entries' message numbers the model remembers
 HEAL = Heal()
 
 Invariant = Callable[[World], "str | None"]
@@ -218,69 +212,6 @@ class Origin:
         self.parent = parent
         self.action = action
         self.entry = entry
-
-
-class Effect(NamedTuple):
-    """What a delivery or a timeout did, as the explorer remembers it (see
-    :meth:`WorldModel.expand`): the acting node's part number after it, the numbers of
-    the messages it sent (sorted), the ghost's events, the decision changes (node,
-    from, to) and the node's sends and log writes as a watch notes them."""
-
-    after: int
-    sent: tuple[int, ...]
-    ghost: tuple[GhostEvent, ...]
-    instability: tuple[tuple[str, str, str], ...]
-    did: tuple[str, ...]
-
-
-class Parent:
-    """A world being expanded, frozen (:func:`~txlib.engine.snapshot.freeze`) the
-    first time one of its successors needs its snapshot, and only then."""
-
-    __slots__ = ("_frozen", "world")
-
-    def __init__(self, world: ExploredWorld) -> None:
-        self.world = world
-        self._frozen: Frozen | None = None
-
-    def frozen(self) -> Frozen:
-        if self._frozen is None:
-            self._frozen = freeze(self.world)
-        return self._frozen
-
-
-# What predicted successors' digests start from: the parent's node part numbers, the
-# sorted numbers of its messages in flight, its decision changes (node, from, to) and
-# its ghost (ExploredWorld.ghost) and the partition's sides (None: whole).
-Base = tuple[list[int], list[int], tuple[tuple[str, str, str], ...], tuple[Any, ...], Any]
-
-
-@final
-class Predicted:
-    """A successor the explorer worked out without taking its step: its digest, and
-    the step (the parent's snapshot, the event and its queue entry) to take if the
-    state is new."""
-
-    __slots__ = ("changes", "digest", "entry", "event", "ids", "invalid", "parent", "quiet")
-
-    def __init__(self, digest: int, parent: Parent, event: Event, entry: PendingEvent,
-                 ids: list[int], changes: tuple[tuple[str, str, str], ...],
-                 invalid: str | None, quiet: bool) -> None:
-        self.digest = digest
-        self.parent = parent
-        self.event = event
-        self.entry = entry
-        self.ids = ids  # the nodes' part numbers
-        self.changes = changes  # the decision changes (node, from, to)
-        self.invalid = invalid  # the ghost's validity reason
-        # True if judged as its parent is (no invariant broken): the step changed no
-        # decision, made no decision change and left the validity reason as it was
-        self.quiet = quiet
-
-
-def _digest(rest: tuple[Any, ...]) -> int:
-    """The 128-bit digest of a state's canonical value (see :meth:`WorldModel.fingerprint`)."""
-    return int.from_bytes(blake2b(marshal.dumps(rest, 0), digest_size=16).digest(), "big")
 
 
 def _bipartitions(nodes: Sequence[str]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -346,20 +277,10 @@ class WorldModel(Model[ExploredWorld]):
         self.nodes = self.roster.names
         self.splits = _bipartitions(self.nodes) if partitions else []
         self._index = {p: i for i, p in enumerate(self.participants)}
-        self._parts: dict[bytes, int] = {}  # node parts of fingerprints, interned
-        # what a delivery or timeout did: (node's number, message number or timer name,
-        # whether the node's first vote is in the ghost, the partition's sides or None)
-        # -> its effect (see expand)
-        self._effects: dict[tuple[int, int | str, bool, Any], Effect] = {}
-        self._position = {name: i for i, name in enumerate(self.roster.names)}
-        self._last_sides: tuple[Any, Any] = (None, None)  # (groups, their sides)
+        # interned node parts and messages, and the effects of the steps met so far
+        self.memo = Memo(self.nodes, self.participants)
         self._delivers: dict[int, Deliver] = {}  # message number -> its Deliver action
         self._timeouts: dict[TimerDue, Timeout] = {}
-        self._facts: list[tuple[bool, str | None]] = []  # part number -> (up, decision)
-        # messages in flight, interned: key -> number; and, for the queue entries met
-        # lately, id(entry) -> (entry, key, number) (holding the entry keeps its id its own)
-        self._message_ids: dict[bytes, int] = {}
-        self._entries: dict[int, tuple[PendingEvent, MessageKey, int]] = {}
         # where each world successors() made came from, while the world lives
         self._origins: weakref.WeakKeyDictionary[World, tuple[Any, ...]] = (
             weakref.WeakKeyDictionary())
@@ -410,7 +331,7 @@ class WorldModel(Model[ExploredWorld]):
                 ch = (m.src, m.dst)
                 if ch not in oldest or m.id < oldest[ch]:
                     oldest[ch] = m.id
-        message, delivers = self._message, self._delivers
+        message, delivers = self.memo.message, self._delivers
         timers = []
         for entry in w.queue.heap:
             due = entry[2]
@@ -457,8 +378,7 @@ class WorldModel(Model[ExploredWorld]):
         depends on more than its node and message. ``w`` is frozen (its snapshot is
         the parent of the successors) only once a successor needs it."""
         out: list[tuple[Action, ExploredWorld | Predicted]] = []
-        if len(self._entries) > _ENTRIES_KEPT:
-            self._entries.clear()
+        self.memo.trim()
         used = w.used
         can_crash = used.crashes < self.max_crashes
         parent = Parent(w)
@@ -466,10 +386,11 @@ class WorldModel(Model[ExploredWorld]):
         plain = not w.faults.faults
         shortcut = plain and self.config.reorder
         network = w.network
-        sides = self._sides(w)
+        sides = self.memo.sides(w)
         events, numbers = self._events(w)
         base: Base | None = None
-        nodes, votes, remembered, node_id = w.nodes, w.votes, self._effects.get, self._node_id
+        memo = self.memo
+        nodes, votes, remembered, node_id = w.nodes, w.votes, memo.effects.get, memo.node_id
         expected: int | None = None  # check_local: the digest predicted for the next step
         for event, entry, number in events:
             if shortcut and entry is not None:
@@ -484,20 +405,20 @@ class WorldModel(Model[ExploredWorld]):
                            number, node in votes, sides)
                     effect = remembered(key)
                     if effect is None or self.check_local:
-                        taken, learned = self._learn(parent.frozen(), w, event, entry, node)
+                        taken, learned = self.memo.learn(parent.frozen(), w, event, entry, node)
                         if effect is None:
-                            self._effects[key] = effect = learned
+                            self.memo.effects[key] = effect = learned
                         else:
                             if base is None:
-                                base = self._base(w, numbers)
+                                base = self.memo.base(w, numbers)
                             self._check(w, base, node, event, entry, number, effect, learned,
                                         taken)
                         out.append((event, taken))
                         origins[taken] = (parent.frozen(), event, entry)
                     else:
                         if base is None:
-                            base = self._base(w, numbers)
-                        digest, ids, changes, invalid, quiet = self._predict(
+                            base = self.memo.base(w, numbers)
+                        digest, ids, changes, invalid, quiet = self.memo.predict(
                             w, base, node, event, number, effect)
                         out.append((event, Predicted(digest, parent, event, entry, ids,
                                                      changes, invalid, quiet)))
@@ -508,8 +429,8 @@ class WorldModel(Model[ExploredWorld]):
                 if type(event) is Deliver:
                     # to a node that is down or cut off: lost; nothing else changes
                     if base is None:
-                        base = self._base(w, numbers)
-                    lost = self._lost(w, base, parent, event, entry, number)
+                        base = self.memo.base(w, numbers)
+                    lost = self.memo.lost(w, base, parent, event, entry, number)
                     if not self.check_local:
                         out.append((event, lost))
                         continue
@@ -625,17 +546,6 @@ class WorldModel(Model[ExploredWorld]):
             raise TxlibError(f"cannot replay {action.describe()}: it is not enabled")
         return min(found)
 
-    def _sides(self, w: World) -> Any:
-        """``w.network.sides()``, remembered for the last partition met (a partition's
-        groups are replaced, never changed, and shared by the worlds under it)."""
-        groups = w.network.groups
-        if groups is None:
-            return None
-        last = self._last_sides
-        if last[0] is not groups:
-            last = self._last_sides = (groups, w.network.sides())
-        return last[1]
-
     def _crashes_during(self, out: list[tuple[Action, ExploredWorld | Predicted]],
                         parent: Frozen, event: Event, entry: PendingEvent | None,
                         node: str, did: Sequence[str]) -> None:
@@ -648,87 +558,6 @@ class WorldModel(Model[ExploredWorld]):
             out.append((crash, c))
             self._origins[c] = (parent, crash, entry)
 
-    def _event_number(self, event: Event, entry: PendingEvent) -> int | str:
-        """The delivered message's number, or the timer's name."""
-        if type(event) is Deliver:
-            return self._message(entry)[2]
-        return event.timer  # type: ignore[union-attr]
-
-    def _learn(self, parent: Frozen, w: ExploredWorld, event: Event, entry: PendingEvent,
-               node: str) -> tuple[ExploredWorld, Effect]:
-        """Take ``event`` from ``w`` (thawed from ``parent``), noting its effect."""
-        c: ExploredWorld = thaw(parent)  # type: ignore[assignment]
-        ghost: list[GhostEvent] = []
-        c.ghost_events = ghost
-        watch = c.watch(node)
-        self.take(c, event, entry)
-        c.unwatch()
-        c.ghost_events = None
-        old = {id(e) for e in w.queue.heap}
-        message = self._message
-        sent = sorted(message(e)[2] for e in c.queue.heap
-                      if type(e[2]) is Message and id(e) not in old)
-        changes = tuple((n, a, b) for n, a, b, _ in c.instability[len(w.instability):])
-        effect = Effect(self._node_id(c.nodes[node]), tuple(sent), tuple(ghost), changes,
-                        tuple(watch.did))
-        return c, effect
-
-    def _base(self, w: ExploredWorld, numbers: list[int]) -> Base:
-        """What the digests of ``w``'s predicted successors start from: its node
-        numbers, the sorted ``numbers`` of its messages in flight, its decision
-        changes."""
-        node_id = self._node_id
-        return ([slot.memo if slot.memo is not None else node_id(slot)
-                 for slot in w.nodes.values()],
-                sorted(numbers), tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost(),
-                self._sides(w))
-
-    def _predict(self, w: ExploredWorld, base: Base, node: str, event: Event,
-                 number: int | str, effect: Effect,
-                 ) -> tuple[int, list[int], tuple[tuple[str, str, str], ...], str | None,
-                            bool]:
-        """The world ``event`` leads to from ``w``, from ``effect``: its digest (what
-        :meth:`fingerprint` would give that world), node part numbers, decision
-        changes, the ghost's validity reason, and whether it is judged as ``w`` is
-        (see :class:`Predicted`)."""
-        ids, messages, changes, _, sides = base
-        ids = ids.copy()
-        at = self._position[node]
-        facts = self._facts
-        same_decision = facts[effect.after][1] == facts[ids[at]][1]
-        ids[at] = effect.after
-        if type(event) is Deliver:
-            messages = messages.copy()
-            messages.remove(number)  # type: ignore[arg-type]  # a message's number
-            if effect.sent:
-                messages += effect.sent
-                messages.sort()
-        elif effect.sent:
-            messages = sorted(messages + list(effect.sent))
-        invalid = w.invalid
-        if effect.ghost:
-            votes = w.votes
-            for ghost_event in effect.ghost:
-                votes, invalid = next_ghost(votes, invalid, self.participants, ghost_event)
-            ghost = (tuple(w.used), tuple(sorted(votes.items())), invalid is not None)
-        else:
-            ghost = base[3]
-        if effect.instability:
-            changes += effect.instability
-        quiet = same_decision and not effect.instability and invalid is w.invalid
-        return (_digest((True, ids, messages, sides, (), changes, ghost)), ids, changes,
-                invalid, quiet)
-
-    def _lost(self, w: ExploredWorld, base: Base, parent: Parent, event: Event,
-              entry: PendingEvent, number: int) -> Predicted:
-        """The successor where message ``number`` reaches a node that is down or cut
-        off: it is lost (see :meth:`World._deliver`), and that is all that changes."""
-        ids, messages, changes, ghost, sides = base
-        messages = messages.copy()
-        messages.remove(number)
-        digest = _digest((True, ids, messages, sides, (), changes, ghost))
-        return Predicted(digest, parent, event, entry, ids, changes, w.invalid, True)
-
     def _check(self, w: ExploredWorld, base: Base, node: str, event: Event,
                entry: PendingEvent, number: int | str, effect: Effect, learned: Effect,
                c: ExploredWorld) -> None:
@@ -737,7 +566,7 @@ class WorldModel(Model[ExploredWorld]):
         if learned != effect:
             raise AssertionError(f"{event.describe()} from the same state of {node} led "
                                  "to two different states")
-        digest, ids, changes, invalid, quiet = self._predict(w, base, node, event, number,
+        digest, ids, changes, invalid, quiet = self.memo.predict(w, base, node, event, number,
                                                              effect)
         if digest != self.fingerprint(c):
             raise AssertionError(f"{event.describe()} from the same state of {node} led "
@@ -778,44 +607,15 @@ class WorldModel(Model[ExploredWorld]):
         before = w.nodes[node]
         if slot is before or slot.memo is not None:
             return  # the node did not act (down, or cut off)
-        effect = self._effects.get((self._node_id(before), number, node in w.votes, sides))
+        effect = self.memo.effects.get((self.memo.node_id(before), number, node in w.votes, sides))
         if effect is None:
             return
-        if self.check_local and self._node_id(slot) != effect.after:
+        if self.check_local and self.memo.node_id(slot) != effect.after:
             raise AssertionError(f"{event.describe()} took {node} from the same state to "
                                  "two different ones")
         slot.memo = effect.after
 
-    def _node_id(self, slot: NodeSlot) -> int:
-        """The number node ``slot``'s part of the fingerprint is interned as."""
-        n = slot.memo
-        if n is None:
-            part = node_part(slot)
-            key = marshal.dumps(part, 0)
-            parts = self._parts
-            n = parts.get(key)
-            if n is None:
-                n = parts[key] = len(parts)
-                self._facts.append((part[1], part[-1]))  # up, decision
-            slot.memo = n
-        return n  # type: ignore[no-any-return]
-
     # --- the state ----------------------------------------------------------------
-    def _message(self, entry: PendingEvent) -> tuple[PendingEvent, MessageKey, int]:
-        """(entry, key, number) of the message of queue ``entry``: its key and the
-        number the key is interned as, remembered for the entries met lately."""
-        known = self._entries.get(id(entry))
-        if known is not None and known[0] is entry:
-            return known
-        key = message_key(entry[2])  # type: ignore[arg-type]  # a message entry
-        ids = self._message_ids
-        text = marshal.dumps(tuple(key), 0)  # 1, 1.0 and True are told apart
-        n = ids.get(text)
-        if n is None:
-            n = ids[text] = len(ids)
-        known = self._entries[id(entry)] = (entry, key, n)
-        return known
-
     def fingerprint(self, w: ExploredWorld | Predicted) -> int:
         """A 128-bit digest of the world's fingerprint, the budget used and the ghost
         (as an int: smaller than bytes).
@@ -836,11 +636,11 @@ class WorldModel(Model[ExploredWorld]):
         """
         if type(w) is Predicted:
             return w.digest
-        node_id = self._node_id
+        node_id = self.memo.node_id
         ids = [slot.memo if slot.memo is not None else node_id(slot)
                for slot in w.nodes.values()]
         if self.config.reorder:  # a multiset: the sorted numbers of the keys
-            message = self._message
+            message = self.memo.message
             messages: Any = []
             timed: list[int] = []
             for entry in w.queue.heap:
@@ -853,11 +653,11 @@ class WorldModel(Model[ExploredWorld]):
         else:  # each channel in sending order
             messages, timed = pending_part(w)
         groups = w.network.groups
-        rest = (w.started, ids, messages, None if groups is None else w.network.sides(),
+        rest = (w.started, ids, messages, None if groups is None else self.memo.sides(w),
                 progress_part(w, timed) if w.faults.faults else (),
                 tuple((n, a, b) for n, a, b, _ in w.instability) if w.instability else (),
                 w.ghost())
-        return _digest(rest)
+        return digest(rest)
 
     def store(self, w: ExploredWorld | Predicted) -> Frozen | Origin:
         """What the search keeps of a state while it waits: where it came from (its
@@ -895,10 +695,10 @@ class WorldModel(Model[ExploredWorld]):
         before = w.nodes[node]
         key = None
         if before.up and not w.faults.faults and self.config.reorder:
-            key = (self._node_id(before), self._event_number(event, entry), node in w.votes,
-                   self._sides(w))
+            key = (self.memo.node_id(before), self.memo.event_number(event, entry), node in w.votes,
+                   self.memo.sides(w))
         self.take(w, event, entry)
-        effect = self._effects.get(key) if key is not None else None
+        effect = self.memo.effects.get(key) if key is not None else None
         if effect is not None:
             slot = w.nodes[node]
             if slot.memo is None:
@@ -908,7 +708,7 @@ class WorldModel(Model[ExploredWorld]):
         if type(w) is Predicted:  # judged by its parts (only when _judged_by_parts)
             if w.quiet:
                 return []
-            facts = self._facts
+            facts = self.memo.facts
             return self._commit.judge(  # type: ignore[union-attr]
                 zip(self.nodes, (facts[n][1] for n in w.ids), strict=True), w.changes,
                 w.invalid)
@@ -936,7 +736,7 @@ class WorldModel(Model[ExploredWorld]):
     def undecided(self, w: ExploredWorld | Predicted) -> int:
         mask = 0
         if type(w) is Predicted:
-            facts, ids, at = self._facts, w.ids, self._position
+            facts, ids, at = self.memo.facts, w.ids, self.memo.position
             for p, i in self._index.items():
                 up, decision = facts[ids[at[p]]]
                 if up and decision is None:
@@ -951,7 +751,7 @@ class WorldModel(Model[ExploredWorld]):
     def decided(self, w: ExploredWorld | Predicted) -> int:
         mask = 0
         if type(w) is Predicted:
-            facts, ids, at = self._facts, w.ids, self._position
+            facts, ids, at = self.memo.facts, w.ids, self.memo.position
             for p, i in self._index.items():
                 if facts[ids[at[p]]][1] is not None:
                     mask |= 1 << i

@@ -1,0 +1,236 @@
+"""What the explorer remembers from state to state (see :mod:`txlib.explorer.worlds`).
+
+The numbers a state's digest is made of: each node's part of the fingerprint and each
+message in flight, interned (:meth:`Memo.node_id`, :meth:`Memo.message`); and the
+*effect* of every delivery and timeout met so far (:class:`Effect`: what the step did
+to its node, the messages it sent, its votes and decisions), from which the digest of a
+successor is worked out without taking its step (:meth:`Memo.predict`, a
+:class:`Predicted` successor). The explorer's docstring says what this assumes and how
+the tests check it.
+"""
+
+from __future__ import annotations
+
+import marshal
+from hashlib import blake2b
+from typing import Any, NamedTuple, final
+
+from ..engine.node import NodeSlot
+from ..engine.records import Message
+from ..engine.scheduler import PendingEvent
+from ..engine.snapshot import Frozen, freeze, node_part, thaw
+from ..engine.world import World
+from .actions import Deliver, Event, MessageKey, message_key
+from .judging import ExploredWorld, GhostEvent, next_ghost
+
+ENTRIES_KEPT = 1024  # how many queue entries' message numbers are remembered
+
+
+class Effect(NamedTuple):
+    """What a delivery or a timeout did, as the explorer remembers it: the acting
+    node's part number after it, the numbers of the messages it sent (sorted), the
+    ghost's events, the decision changes (node, from, to) and the node's sends and log
+    writes as a watch notes them."""
+
+    after: int
+    sent: tuple[int, ...]
+    ghost: tuple[GhostEvent, ...]
+    instability: tuple[tuple[str, str, str], ...]
+    did: tuple[str, ...]
+
+
+class Parent:
+    """A world being expanded, frozen (:func:`~txlib.engine.snapshot.freeze`) the
+    first time one of its successors needs its snapshot, and only then."""
+
+    __slots__ = ("_frozen", "world")
+
+    def __init__(self, world: ExploredWorld) -> None:
+        self.world = world
+        self._frozen: Frozen | None = None
+
+    def frozen(self) -> Frozen:
+        if self._frozen is None:
+            self._frozen = freeze(self.world)
+        return self._frozen
+
+
+# What predicted successors' digests start from: the parent's node part numbers, the
+# sorted numbers of its messages in flight, its decision changes (node, from, to) and
+# its ghost (ExploredWorld.ghost) and the partition's sides (None: whole).
+Base = tuple[list[int], list[int], tuple[tuple[str, str, str], ...], tuple[Any, ...], Any]
+
+
+@final
+class Predicted:
+    """A successor the explorer worked out without taking its step: its digest, and
+    the step (the parent's snapshot, the event and its queue entry) to take if the
+    state is new."""
+
+    __slots__ = ("changes", "digest", "entry", "event", "ids", "invalid", "parent", "quiet")
+
+    def __init__(self, digest: int, parent: Parent, event: Event, entry: PendingEvent,
+                 ids: list[int], changes: tuple[tuple[str, str, str], ...],
+                 invalid: str | None, quiet: bool) -> None:
+        self.digest = digest
+        self.parent = parent
+        self.event = event
+        self.entry = entry
+        self.ids = ids  # the nodes' part numbers
+        self.changes = changes  # the decision changes (node, from, to)
+        self.invalid = invalid  # the ghost's validity reason
+        # True if judged as its parent is (no invariant broken): the step changed no
+        # decision, made no decision change and left the validity reason as it was
+        self.quiet = quiet
+
+
+def digest(rest: tuple[Any, ...]) -> int:
+    """The 128-bit digest of a state's canonical value (see
+    :meth:`txlib.explorer.worlds.WorldModel.fingerprint`)."""
+    return int.from_bytes(blake2b(marshal.dumps(rest, 0), digest_size=16).digest(), "big")
+
+
+class Memo:
+    """The explorer's memory of one search: interned node parts (with each part's up
+    flag and decision, :attr:`facts`) and messages, and the effects of the deliveries
+    and timeouts met so far."""
+
+    def __init__(self, nodes: tuple[str, ...], deciders: tuple[str, ...]) -> None:
+        self.deciders = deciders
+        self.position = {name: i for i, name in enumerate(nodes)}
+        self.parts: dict[bytes, int] = {}  # node parts of fingerprints, interned
+        self.facts: list[tuple[bool, str | None]] = []  # part number -> (up, decision)
+        # messages in flight, interned: key -> number; and, for the queue entries met
+        # lately, id(entry) -> (entry, key, number) (holding the entry keeps its id its own)
+        self.message_ids: dict[bytes, int] = {}
+        self.entries: dict[int, tuple[PendingEvent, MessageKey, int]] = {}
+        # what a delivery or timeout did: (node's number, message number or timer name,
+        # whether the node's first vote is in the ghost, the partition's sides or None)
+        # -> its effect
+        self.effects: dict[tuple[int, int | str, bool, Any], Effect] = {}
+        self.last_sides: tuple[Any, Any] = (None, None)  # (groups, their sides)
+
+    def trim(self) -> None:
+        """Forget the queue entries met lately once there are many of them."""
+        if len(self.entries) > ENTRIES_KEPT:
+            self.entries.clear()
+
+    def event_number(self, event: Event, entry: PendingEvent) -> int | str:
+        """The delivered message's number, or the timer's name."""
+        if type(event) is Deliver:
+            return self.message(entry)[2]
+        return event.timer  # type: ignore[union-attr]
+
+    def sides(self, w: World) -> Any:
+        """``w.network.sides()``, remembered for the last partition met (a partition's
+        groups are replaced, never changed, and shared by the worlds under it)."""
+        groups = w.network.groups
+        if groups is None:
+            return None
+        last = self.last_sides
+        if last[0] is not groups:
+            last = self.last_sides = (groups, w.network.sides())
+        return last[1]
+
+    def node_id(self, slot: NodeSlot) -> int:
+        """The number node ``slot``'s part of the fingerprint is interned as."""
+        n = slot.memo
+        if n is None:
+            part = node_part(slot)
+            key = marshal.dumps(part, 0)
+            parts = self.parts
+            n = parts.get(key)
+            if n is None:
+                n = parts[key] = len(parts)
+                self.facts.append((part[1], part[-1]))  # up, decision
+            slot.memo = n
+        return n  # type: ignore[no-any-return]
+
+    def message(self, entry: PendingEvent) -> tuple[PendingEvent, MessageKey, int]:
+        """(entry, key, number) of the message of queue ``entry``: its key and the
+        number the key is interned as, remembered for the entries met lately."""
+        known = self.entries.get(id(entry))
+        if known is not None and known[0] is entry:
+            return known
+        key = message_key(entry[2])  # type: ignore[arg-type]  # a message entry
+        ids = self.message_ids
+        text = marshal.dumps(tuple(key), 0)  # 1, 1.0 and True are told apart
+        n = ids.get(text)
+        if n is None:
+            n = ids[text] = len(ids)
+        known = self.entries[id(entry)] = (entry, key, n)
+        return known
+
+    def learn(self, parent: Frozen, w: ExploredWorld, event: Event, entry: PendingEvent,
+              node: str) -> tuple[ExploredWorld, Effect]:
+        """Take ``event`` from ``w`` (thawed from ``parent``), noting its effect."""
+        c: ExploredWorld = thaw(parent)  # type: ignore[assignment]
+        ghost: list[GhostEvent] = []
+        c.ghost_events = ghost
+        watch = c.watch(node)
+        c.execute(entry)
+        c.unwatch()
+        c.ghost_events = None
+        old = {id(e) for e in w.queue.heap}
+        message = self.message
+        sent = sorted(message(e)[2] for e in c.queue.heap
+                      if type(e[2]) is Message and id(e) not in old)
+        changes = tuple((n, a, b) for n, a, b, _ in c.instability[len(w.instability):])
+        effect = Effect(self.node_id(c.nodes[node]), tuple(sent), tuple(ghost), changes,
+                        tuple(watch.did))
+        return c, effect
+
+    def base(self, w: ExploredWorld, numbers: list[int]) -> Base:
+        """What the digests of ``w``'s predicted successors start from (a
+        :data:`Base`), given the ``numbers`` of its messages in flight."""
+        node_id = self.node_id
+        return ([slot.memo if slot.memo is not None else node_id(slot)
+                 for slot in w.nodes.values()],
+                sorted(numbers), tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost(),
+                self.sides(w))
+
+    def predict(self, w: ExploredWorld, base: Base, node: str, event: Event,
+                number: int | str, effect: Effect,
+                ) -> tuple[int, list[int], tuple[tuple[str, str, str], ...], str | None, bool]:
+        """The world ``event`` leads to from ``w``, from ``effect``: its digest (what
+        the model's fingerprint would give that world), node part numbers, decision
+        changes, the ghost's validity reason, and whether it is judged as ``w`` is
+        (see :class:`Predicted`)."""
+        ids, messages, changes, _, sides = base
+        ids = ids.copy()
+        at = self.position[node]
+        facts = self.facts
+        same_decision = facts[effect.after][1] == facts[ids[at]][1]
+        ids[at] = effect.after
+        if type(event) is Deliver:
+            messages = messages.copy()
+            messages.remove(number)  # type: ignore[arg-type]  # a message's number
+            if effect.sent:
+                messages += effect.sent
+                messages.sort()
+        elif effect.sent:
+            messages = sorted(messages + list(effect.sent))
+        invalid = w.invalid
+        if effect.ghost:
+            votes = w.votes
+            for ghost_event in effect.ghost:
+                votes, invalid = next_ghost(votes, invalid, self.deciders, ghost_event)
+            ghost = (tuple(w.used), tuple(sorted(votes.items())), invalid is not None)
+        else:
+            ghost = base[3]
+        if effect.instability:
+            changes += effect.instability
+        quiet = same_decision and not effect.instability and invalid is w.invalid
+        return (digest((True, ids, messages, sides, (), changes, ghost)), ids, changes,
+                invalid, quiet)
+
+    def lost(self, w: ExploredWorld, base: Base, parent: Parent, event: Event,
+             entry: PendingEvent, number: int) -> Predicted:
+        """The successor where message ``number`` reaches a node that is down or cut
+        off: it is lost (see :meth:`World._deliver`), and that is all that changes."""
+        ids, messages, changes, ghost, sides = base
+        messages = messages.copy()
+        messages.remove(number)
+        return Predicted(digest((True, ids, messages, sides, (), changes, ghost)), parent,
+                         event, entry, ids, changes, w.invalid, True)
+
