@@ -29,14 +29,16 @@ ENTRIES_KEPT = 1024  # how many queue entries' message numbers are remembered
 class Effect(NamedTuple):
     """What a delivery or a timeout did, as the explorer remembers it: the acting
     node's part number after it, the numbers of the messages it sent (sorted), the
-    ghost's events, the decision changes (node, from, to) and the node's sends and log
-    writes as a watch notes them."""
+    ghost's events, the decision changes (node, from, to), the node's sends and log
+    writes as a watch notes them, and the numbers of the messages sent in sending
+    order."""
 
     after: int
     sent: tuple[int, ...]
     ghost: tuple[GhostEvent, ...]
     instability: tuple[tuple[str, str, str], ...]
     did: tuple[str, ...]
+    order: tuple[int, ...] = ()  # the numbers of the messages sent, in sending order
 
 
 class Parent:
@@ -90,6 +92,12 @@ def digest(rest: tuple[Any, ...]) -> int:
     return int.from_bytes(blake2b(marshal.dumps(rest, 0), digest_size=16).digest(), "big")
 
 
+def _sent(w: World, seq: int) -> list[PendingEvent]:
+    """The message entries ``w`` queued after its queue's ``seq``, in sending order."""
+    return sorted((e for e in w.queue.heap if e[1] > seq and type(e[2]) is Message),
+                  key=lambda e: e[1])
+
+
 class Memo:
     """The explorer's memory of one search: interned node parts (with each part's up
     flag and decision, :attr:`facts`) and messages, and the effects of the deliveries
@@ -103,6 +111,7 @@ class Memo:
         # messages in flight, interned: key -> number; and, for the queue entries met
         # lately, id(entry) -> (entry, key, number) (holding the entry keeps its id its own)
         self.message_ids: dict[bytes, int] = {}
+        self.keys: list[MessageKey] = []  # message number -> its key
         self.entries: dict[int, tuple[PendingEvent, MessageKey, int]] = {}
         # what a delivery or timeout did: (node's number, message number or timer name,
         # whether the node's first vote is in the ghost, the partition's sides or None)
@@ -149,16 +158,20 @@ class Memo:
     def message(self, entry: PendingEvent) -> tuple[PendingEvent, MessageKey, int]:
         """(entry, key, number) of the message of queue ``entry``: its key and the
         number the key is interned as, remembered for the entries met lately."""
-        known = self.entries.get(id(entry))
+        entries = self.entries
+        known = entries.get(id(entry))
         if known is not None and known[0] is entry:
             return known
+        if len(entries) > 4 * ENTRIES_KEPT:  # a caller that never trims (successors)
+            entries.clear()
         key = message_key(entry[2])  # type: ignore[arg-type]  # a message entry
         ids = self.message_ids
         text = marshal.dumps(tuple(key), 0)  # 1, 1.0 and True are told apart
         n = ids.get(text)
         if n is None:
             n = ids[text] = len(ids)
-        known = self.entries[id(entry)] = (entry, key, n)
+            self.keys.append(key)
+        known = entries[id(entry)] = (entry, key, n)
         return known
 
     def learn(self, parent: Frozen, w: ExploredWorld, event: Event, entry: PendingEvent,
@@ -171,14 +184,21 @@ class Memo:
         c.execute(entry)
         c.unwatch()
         c.ghost_events = None
-        old = {id(e) for e in w.queue.heap}
         message = self.message
-        sent = sorted(message(e)[2] for e in c.queue.heap
-                      if type(e[2]) is Message and id(e) not in old)
+        order = tuple(message(e)[2] for e in _sent(c, w.queue.seq))
         changes = tuple((n, a, b) for n, a, b, _ in c.instability[len(w.instability):])
-        effect = Effect(self.node_id(c.nodes[node]), tuple(sent), tuple(ghost), changes,
-                        tuple(watch.did))
+        effect = Effect(self.node_id(c.nodes[node]), tuple(sorted(order)), tuple(ghost),
+                        changes, tuple(watch.did), order)
         return c, effect
+
+    def sent(self, w: World, seq: int, effect: Effect) -> None:
+        """Remember the numbers of the messages a step with ``effect`` just sent in
+        ``w`` (queued after ``seq``), without reading them again."""
+        new = _sent(w, seq)
+        if len(new) == len(effect.order):
+            entries, keys = self.entries, self.keys
+            for e, n in zip(new, effect.order, strict=True):
+                entries[id(e)] = (e, keys[n], n)
 
     def base(self, w: ExploredWorld, numbers: list[int]) -> Base:
         """What the digests of ``w``'s predicted successors start from (a

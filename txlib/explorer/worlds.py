@@ -280,6 +280,7 @@ class WorldModel(Model[ExploredWorld]):
         # interned node parts and messages, and the effects of the steps met so far
         self.memo = Memo(self.nodes, self.participants)
         self._delivers: dict[int, Deliver] = {}  # message number -> its Deliver action
+        self._numbers: dict[int, int] = {}  # id of one of those actions -> the number
         self._timeouts: dict[TimerDue, Timeout] = {}
         # where each world successors() made came from, while the world lives
         self._origins: weakref.WeakKeyDictionary[World, tuple[Any, ...]] = (
@@ -345,6 +346,7 @@ class WorldModel(Model[ExploredWorld]):
                     deliver = delivers.get(n)
                     if deliver is None:
                         deliver = delivers[n] = Deliver(key)
+                        self._numbers[id(deliver)] = n
                     out.append((deliver, entry, n))
             elif type(due) is TimerDue:
                 timers.append(entry)
@@ -378,7 +380,6 @@ class WorldModel(Model[ExploredWorld]):
         depends on more than its node and message. ``w`` is frozen (its snapshot is
         the parent of the successors) only once a successor needs it."""
         out: list[tuple[Action, ExploredWorld | Predicted]] = []
-        self.memo.trim()
         used = w.used
         can_crash = used.crashes < self.max_crashes
         parent = Parent(w)
@@ -676,6 +677,7 @@ class WorldModel(Model[ExploredWorld]):
         and the same step taken again (the same queue entry: the same world)."""
         if not isinstance(stored, Origin):
             return thaw(stored)  # type: ignore[return-value]  # snapshots of explored worlds
+        self.memo.trim()  # before the step: the messages it sends are remembered
         w: ExploredWorld = thaw(stored.parent)  # type: ignore[assignment]
         action, entry = stored.action, stored.entry
         if type(action) is CrashDuring:
@@ -693,16 +695,22 @@ class WorldModel(Model[ExploredWorld]):
         from the effect remembered for it, if any (see :meth:`expand`)."""
         node = event.message.dst if type(event) is Deliver else event.node  # type: ignore[union-attr]
         before = w.nodes[node]
+        memo = self.memo
         key = None
         if before.up and not w.faults.faults and self.config.reorder:
-            key = (self.memo.node_id(before), self.memo.event_number(event, entry), node in w.votes,
-                   self.memo.sides(w))
+            number: int | str | None = self._numbers.get(id(event))  # Delivers are kept
+            if number is None:
+                number = memo.event_number(event, entry)
+            key = (memo.node_id(before), number, node in w.votes, memo.sides(w))
+        seq = w.queue.seq
         self.take(w, event, entry)
-        effect = self.memo.effects.get(key) if key is not None else None
+        effect = memo.effects.get(key) if key is not None else None
         if effect is not None:
             slot = w.nodes[node]
             if slot.memo is None:
                 slot.memo = effect.after
+            if effect.order and not self.check_local:
+                memo.sent(w, seq, effect)
 
     def violations(self, w: ExploredWorld | Predicted) -> list[tuple[str, str]]:
         if type(w) is Predicted:  # judged by its parts (only when _judged_by_parts)
