@@ -676,6 +676,25 @@ def test_remembered_node_transitions_give_each_node_the_part_it_has(name, monkey
     assert checked.states > 100
 
 
+@pytest.mark.parametrize(("name", "options"), [
+    ("2pc", {"max_drops": 1, "timeouts": "asynchronous", "max_depth": 12}),
+    ("3pc", {"reorder": False, "partitions": True}),
+    ("paxos-commit", {"participants": 1, "max_drops": 1, "partitions": True}),
+    ("3pc", {"invariants": [lambda w: None]}),  # judged on worlds, not on parts
+])
+def test_remembered_steps_hold_with_drops_fifo_channels_and_own_invariants(
+        name, options, monkeypatch):
+    """The same check under the other fault kinds and search options."""
+    monkeypatch.setattr(WorldModel, "check_local", True)
+    checked = explore(name, max_states=3000, stop_on_violation=False, progress=False,
+                      **options)
+    monkeypatch.setattr(WorldModel, "check_local", False)
+    fast = explore(name, max_states=3000, stop_on_violation=False, progress=False, **options)
+    assert (fast.states, fast.transitions) == (checked.states, checked.transitions)
+    assert [v.path for v in fast.violations] == [v.path for v in checked.violations]
+    assert checked.states > 100
+
+
 def test_the_node_transition_check_catches_a_wrong_memo(monkeypatch):
     """The check is not vacuous: a remembered transition that points at another part is
     reported."""
