@@ -67,6 +67,11 @@ def next_ghost(votes: dict[str, str], invalid: str | None, deciders: tuple[str, 
     return votes, invalid
 
 
+def ghost_value(used: Spent, votes: dict[str, str], invalid: str | None) -> tuple[Any, ...]:
+    """The budget used and the ghost as a canonical value (part of a state's digest)."""
+    return (tuple(used), tuple(sorted(votes.items())), invalid is not None)
+
+
 class ExploredWorld(World):
     """A world as the explorer keeps it: no trace, nothing random, and a ghost.
 
@@ -97,7 +102,7 @@ class ExploredWorld(World):
 
     def ghost(self) -> tuple[Any, ...]:
         """The ghost and the budget, as a canonical value for the state's fingerprint."""
-        return (tuple(self.used), tuple(sorted(self.votes.items())), self.invalid is not None)
+        return ghost_value(self.used, self.votes, self.invalid)
 
 
 Broken = list[tuple[str, str]]  # (invariant, reason) pairs

@@ -21,7 +21,7 @@ from ..engine.scheduler import PendingEvent
 from ..engine.snapshot import Frozen, freeze, node_part, thaw
 from ..engine.world import World
 from .actions import Deliver, Event, MessageKey, message_key
-from .judging import ExploredWorld, GhostEvent, next_ghost
+from .judging import ExploredWorld, GhostEvent, ghost_value, next_ghost
 
 ENTRIES_KEPT = 1024  # how many queue entries' message numbers are remembered
 
@@ -86,9 +86,13 @@ class Predicted:
         self.quiet = quiet
 
 
-def digest(rest: tuple[Any, ...]) -> int:
-    """The 128-bit digest of a state's canonical value (see
+def digest(started: bool, ids: list[int], messages: Any, sides: Any, progress: Any,
+           changes: tuple[tuple[str, str, str], ...], ghost: tuple[Any, ...]) -> int:
+    """The 128-bit digest (an int) of a state's canonical value: whether it started, its
+    nodes' part numbers, its messages in flight, the partition's sides, the fault plan's
+    progress, its decision changes and its ghost (see
     :meth:`txlib.explorer.worlds.WorldModel.fingerprint`)."""
+    rest = (started, ids, messages, sides, progress, changes, ghost)
     return int.from_bytes(blake2b(marshal.dumps(rest, 0), digest_size=16).digest(), "big")
 
 
@@ -235,13 +239,13 @@ class Memo:
             votes = w.votes
             for ghost_event in effect.ghost:
                 votes, invalid = next_ghost(votes, invalid, self.deciders, ghost_event)
-            ghost = (tuple(w.used), tuple(sorted(votes.items())), invalid is not None)
+            ghost = ghost_value(w.used, votes, invalid)
         else:
             ghost = base[3]
         if effect.instability:
             changes += effect.instability
         quiet = same_decision and not effect.instability and invalid is w.invalid
-        return (digest((True, ids, messages, sides, (), changes, ghost)), ids, changes,
+        return (digest(True, ids, messages, sides, (), changes, ghost), ids, changes,
                 invalid, quiet)
 
     def lost(self, w: ExploredWorld, base: Base, parent: Parent, event: Event,
@@ -251,6 +255,6 @@ class Memo:
         ids, messages, changes, ghost, sides = base
         messages = messages.copy()
         messages.remove(number)
-        return Predicted(digest((True, ids, messages, sides, (), changes, ghost)), parent,
+        return Predicted(digest(True, ids, messages, sides, (), changes, ghost), parent,
                          event, entry, ids, changes, w.invalid, True)
 

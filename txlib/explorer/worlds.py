@@ -654,11 +654,10 @@ class WorldModel(Model[ExploredWorld]):
         else:  # each channel in sending order
             messages, timed = pending_part(w)
         groups = w.network.groups
-        rest = (w.started, ids, messages, None if groups is None else self.memo.sides(w),
-                progress_part(w, timed) if w.faults.faults else (),
-                tuple((n, a, b) for n, a, b, _ in w.instability) if w.instability else (),
-                w.ghost())
-        return digest(rest)
+        return digest(w.started, ids, messages,
+                      None if groups is None else self.memo.sides(w),
+                      progress_part(w, timed) if w.faults.faults else (),
+                      tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost())
 
     def store(self, w: ExploredWorld | Predicted) -> Frozen | Origin:
         """What the search keeps of a state while it waits: where it came from (its
