@@ -816,8 +816,9 @@ def crash_budget(max_crashes: int | Mapping[str, int],
 
 
 # A search stops (reported incomplete, never silently) after this many distinct states
-# unless given another budget: about 150 MB and 15 to 60 s (benchmarks/explore.py),
-# where a learner still waits.
+# unless given another budget: about 150 MB and 10 to 15 s on this project's 2-core
+# machine (3PC, Paxos Commit and 2PC with crashes, restarts or partitions; measured with
+# benchmarks/explore.py's big search), where a learner still waits.
 DEFAULT_MAX_STATES = 200_000
 MAX_PARTICIPANTS = 8
 
