@@ -17,6 +17,8 @@ from ..errors import ProtocolError
 from .records import LogRecord, Message
 from .statemachine import StateMachine
 
+Handler = Callable[["Role", "Context", Message], None]  # an ``on_<TYPE>`` method
+
 
 class Role:
     """The logic of one role (coordinator, participant, ...). Holds no per-node state.
@@ -26,7 +28,11 @@ class Role:
     """
 
     machine: StateMachine
-    _handlers: ClassVar[dict[str, Callable[[Role, Context, Message], None]]] = {}
+    _handlers: ClassVar[dict[str, Handler]] = {}
+    # How the simulator delivers a message: straight to the ``on_<TYPE>`` handler found
+    # in this table, as :meth:`on_message` would; None if the class overrides
+    # ``on_message``, which then receives every message itself.
+    dispatch: ClassVar[dict[str, Handler] | None] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Collect the ``on_<TYPE>`` handlers once per class, not once per node."""
@@ -36,6 +42,7 @@ class Role:
             for attr in dir(cls)
             if attr.startswith("on_") and attr[3:].isupper()
         }
+        cls.dispatch = cls._handlers if cls.on_message is Role.on_message else None
 
     @property
     def name(self) -> str:

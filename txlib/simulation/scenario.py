@@ -178,7 +178,9 @@ class Scenario:
         the lab start from it; :meth:`run` runs it to the end). ``variant`` builds the
         nodes with a variant of the scenario's protocol (see :meth:`run`); ``volatile``
         (see :meth:`run`)."""
-        setup = self._setup_of(self._variant(variant))
+        return self._world(self._setup_of(self._variant(variant)), record, volatile)
+
+    def _world(self, setup: Setup, record: bool, volatile: bool) -> World:
         config = setup.config
         if record and config.max_steps > MAX_RECORDED_STEPS:
             raise TxlibError(
@@ -199,13 +201,17 @@ class Scenario:
         rule broken, :mod:`txlib.protocols.variants`). The Run's scenario still names the
         registered protocol, so replaying it, or opening it in the lab, runs the correct
         protocol: the difference is the lesson."""
-        for name, flag in (("record", record), ("volatile", volatile)):
-            if not isinstance(flag, bool):
-                raise TxlibError(f"{name} must be True or False, got {flag!r}")
+        if type(record) is not bool or type(volatile) is not bool:
+            for name, flag in (("record", record), ("volatile", volatile)):
+                if not isinstance(flag, bool):
+                    raise TxlibError(f"{name} must be True or False, got {flag!r}")
         proto = self._variant(variant)
-        world = self.world(record=record, variant=variant, volatile=volatile).run()
+        setup = self._setup_of(proto)
+        # A variant is judged with the registered protocol's roster, as its run names it.
+        roster = setup.roster if variant is None else self.roster
+        world = self._world(setup, record, volatile).run()
         values = node_values(world)
-        verdict = proto.judge(history_of_world(world, self.roster, world.config, values))
+        verdict = proto.judge(history_of_world(world, roster, world.config, values))
         run = Run.of_world(self, world, verdict, values)
         world.release()  # nothing else holds it: let it go now
         return run

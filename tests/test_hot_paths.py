@@ -1,0 +1,142 @@
+"""The engine's short cuts behave exactly as the general paths they stand for.
+
+- A message goes straight to its ``on_<TYPE>`` handler (``Role.dispatch``) unless the
+  role overrides ``on_message``, which then receives every message itself.
+- A send in a plain network (no random loss, delay or duplicate, no partition or message
+  fault) skips ``Network.transmit``.
+- A Run and a History are made without their dataclass ``__init__``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import txlib
+from txlib import ProtocolError
+from txlib.engine.config import EngineConfig
+from txlib.engine.node import Context, Role
+from txlib.engine.records import Message
+from txlib.engine.simcontext import WorldContext
+from txlib.engine.statemachine import machine
+from txlib.engine.world import World
+from txlib.presets import NAMED_SCENARIOS
+from txlib.properties import History
+from txlib.protocols import two_phase as two
+from txlib.simulation.run import history_of_world
+
+SCENARIOS = [
+    txlib.Scenario("2pc", seed=3),
+    txlib.Scenario("2pc", seed=4, options={"loss": 0.2, "duplicate": 0.3, "delay": 0.2}),
+    txlib.Scenario("2pc", seed=5, options={"reorder": False, "cooperative": True},
+                   faults=(txlib.crash("coordinator", when="coordinator logs COMMIT"),
+                           txlib.recover("coordinator", at_time=300))),
+    txlib.Scenario("2pc", seed=6, faults=(txlib.drop(type="YES", src="p2"),
+                                          txlib.partition(["p1"], at_time=40),
+                                          txlib.heal(at_time=200))),
+]
+
+DELIVERED: list[str] = []
+
+
+class CountingCoordinator(two.Coordinator):
+    """Overrides on_message: it must still receive every message."""
+
+    def on_message(self, ctx: Context, msg: Message) -> None:
+        DELIVERED.append(f"{ctx.name} {msg.type}")
+        super().on_message(ctx, msg)
+
+
+class CountingParticipant(two.Participant):
+    def on_message(self, ctx: Context, msg: Message) -> None:
+        DELIVERED.append(f"{ctx.name} {msg.type}")
+        super().on_message(ctx, msg)
+
+
+class Counting2PC(two.TwoPhaseCommit):
+    coordinator_class = CountingCoordinator
+    participant_class = CountingParticipant
+
+
+def test_dispatch_is_the_handler_table_unless_on_message_is_overridden():
+    assert two.Participant.dispatch is two.Participant._handlers
+    assert set(two.Participant.dispatch or ()) >= {"PREPARE", "COMMIT", "ABORT"}
+    assert CountingParticipant.dispatch is None
+    assert CountingCoordinator.dispatch is None
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=range(len(SCENARIOS)))
+def test_an_overriding_on_message_gets_every_message_and_the_same_trace(scenario):
+    DELIVERED.clear()
+    plain = scenario.run()
+    counted = scenario.run(variant=Counting2PC())
+    assert counted.trace.to_jsonl() == plain.trace.to_jsonl()
+    assert counted.trace.volatile == plain.trace.volatile
+    delivered = [f"{e.node} {e.message.type}" for e in plain.trace if e.kind == "deliver"]
+    assert delivered and delivered == DELIVERED
+
+
+PING = machine("pinger", "IDLE", [("IDLE", "SENT", "start")])
+
+
+class Pinger(Role):
+    machine = PING
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.set_state("SENT")
+        ctx.send("other", "PING")
+
+
+class Deaf(Role):
+    """Handles no message type at all."""
+
+    machine = machine("deaf", "IDLE", [("IDLE", "IDLE", "nothing")])
+
+
+class DeafOverriding(Deaf):
+    def on_message(self, ctx: Context, msg: Message) -> None:
+        super().on_message(ctx, msg)
+
+
+@pytest.mark.parametrize("deaf", [Deaf, DeafOverriding])
+def test_a_message_without_handler_is_the_same_protocol_error_either_way(deaf):
+    world = World([("pinger", Pinger()), ("other", deaf())], EngineConfig(), 0)
+    with pytest.raises(ProtocolError, match=r"^other \(deaf\) has no handler for PING$"):
+        world.run()
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_SCENARIOS))
+def test_the_plain_network_short_cut_gives_the_trace_transmit_gives(name):
+    scenario = NAMED_SCENARIOS[name]
+    short = scenario.world()
+    long = scenario.world()
+    long.plain_network = False  # every send through Network.transmit
+    short.run()
+    long.run()
+    assert short.trace == long.trace
+    assert short.rng.getstate() == long.rng.getstate()
+
+
+def test_a_copied_node_acts_through_a_world_context_on_its_own_world():
+    world = txlib.Scenario("2pc", seed=2).world()
+    world.start()
+    copy = world.clone()
+    for w in (world, copy):
+        for slot in w.nodes.values():
+            assert type(slot.ctx) is WorldContext
+            assert slot.ctx._world is w
+    world.run()
+    copy.run()
+    assert world.trace == copy.trace
+
+
+def test_a_run_and_its_history_hold_every_field_of_their_dataclasses():
+    run = txlib.simulate("2pc", seed=1, faults=[txlib.crash("p1", at_time=10)])
+    assert set(vars(run)) == {f.name for f in dataclasses.fields(run)}
+    again = dataclasses.replace(run)
+    assert vars(again) == vars(run)
+    world = txlib.Scenario("2pc", seed=1).world().run()
+    history = history_of_world(world, txlib.Scenario("2pc").roster, world.config)
+    assert set(vars(history)) == {f.name for f in dataclasses.fields(History)}
+    assert history == History(**vars(history))
