@@ -20,6 +20,7 @@ from txlib.engine.node import Context, Role
 from txlib.engine.records import Message
 from txlib.engine.simcontext import WorldContext
 from txlib.engine.statemachine import machine
+from txlib.engine.volatile import volatile_text
 from txlib.engine.world import World
 from txlib.presets import NAMED_SCENARIOS
 from txlib.properties import History
@@ -107,15 +108,47 @@ def test_a_message_without_handler_is_the_same_protocol_error_either_way(deaf):
 
 
 @pytest.mark.parametrize("name", sorted(NAMED_SCENARIOS))
-def test_the_plain_network_short_cut_gives_the_trace_transmit_gives(name):
+@pytest.mark.parametrize("flag", ["plain_network", "plain_record"])
+def test_the_short_cuts_give_the_trace_the_general_paths_give(name, flag):
+    """plain_network: a send skips Network.transmit; plain_record: an event goes into
+    the trace without a call to World.record."""
     scenario = NAMED_SCENARIOS[name]
     short = scenario.world()
     long = scenario.world()
-    long.plain_network = False  # every send through Network.transmit
+    assert getattr(short, flag) is True
+    setattr(long, flag, False)  # the general path, every time
     short.run()
     long.run()
     assert short.trace == long.trace
+    assert texts(short.volatile) == texts(long.volatile)
     assert short.rng.getstate() == long.rng.getstate()
+
+
+def texts(kept: list) -> list:
+    return [(at, node, volatile_text(v)) for at, node, v in kept]
+
+
+class Observing(World):
+    """Observes every event through its own record(), as the explorer's worlds do."""
+
+    def record(self, kind: str, node: str | None, msg: Message | None, detail: str = "") -> None:
+        self.seen.append((kind, node, detail))
+        super().record(kind, node, msg, detail)
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_a_subclass_that_records_sees_every_event(record):
+    scenario = txlib.Scenario("2pc", seed=7, faults=(txlib.crash("p2", at_time=30),))
+    plain = scenario.world()
+    plain.run()
+    assert plain.trace is not None
+    setup = scenario._setup_of(scenario.protocol_entry)
+    observing = Observing(setup.nodes(), setup.config, scenario.seed, scenario.faults,
+                          record=record)
+    observing.seen = []
+    observing.run()
+    assert observing.seen == [(e.kind, e.node, e.detail) for e in plain.trace]
+    assert observing.trace == (plain.trace if record else None)
 
 
 def test_a_copied_node_acts_through_a_world_context_on_its_own_world():

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ProtocolError
 from .network import DUPLICATE
 from .node import Context, NodeSlot
-from .records import LogRecord, Message
+from .records import LogRecord, Message, TraceEvent
 from .scheduler import _TIMERS, TimerDue
 
 if TYPE_CHECKING:
@@ -76,7 +76,12 @@ class WorldContext(Context):
         now = w.time
         msg = _new(Message, (seq, src, dst, type, payload, now, slot.hops + 1, 0))
         if w.observed:
-            w.record("send", src, msg)
+            tr = w.trace
+            if tr is not None and w.plain_record:  # World.record, written out
+                tr.append(_new(TraceEvent, (len(tr), w.step, w.time, "send", src, msg,
+                                            "", w.states, w.down)))
+            else:
+                w.record("send", src, msg)
         faults = w.faults
         network = w.network
         if w.plain_network and network.groups is None and not faults.active_messages \
@@ -116,7 +121,13 @@ class WorldContext(Context):
         if forced:
             slot.durable = len(log)
         if w.observed:
-            w.record("log", slot.name, None, record + (" (forced)" if forced else " (lazy)"))
+            detail = record + (" (forced)" if forced else " (lazy)")
+            tr = w.trace
+            if tr is not None and w.plain_record:  # World.record, written out
+                tr.append(_new(TraceEvent, (len(tr), w.step, w.time, "log", slot.name, None,
+                                            detail, w.states, w.down)))
+            else:
+                w.record("log", slot.name, None, detail)
         if decides is not None:
             self.decide(decides)
         if w.faults.waiting:
@@ -140,7 +151,12 @@ class WorldContext(Context):
         states[slot.name] = target
         w.states = states
         if w.observed:
-            w.record("state", slot.name, None, target)
+            tr = w.trace
+            if tr is not None and w.plain_record:  # World.record, written out
+                tr.append(_new(TraceEvent, (len(tr), w.step, w.time, "state", slot.name, None,
+                                            target, w.states, w.down)))
+            else:
+                w.record("state", slot.name, None, target)
 
     def restore_state(self, target: str) -> None:
         slot = self._slot
@@ -157,7 +173,12 @@ class WorldContext(Context):
         states[slot.name] = target
         w.states = states
         if w.observed:
-            w.record("state", slot.name, None, detail or target)
+            tr = w.trace
+            if tr is not None and w.plain_record:  # World.record, written out
+                tr.append(_new(TraceEvent, (len(tr), w.step, w.time, "state", slot.name, None,
+                                            detail or target, w.states, w.down)))
+            else:
+                w.record("state", slot.name, None, detail or target)
 
     def set_timer(self, name: str, delay: int) -> None:
         if delay < 0:
@@ -189,7 +210,12 @@ class WorldContext(Context):
             raise NodeCrashed(slot.name)
         w = self._world
         if w.observed:
-            w.record("vote", slot.name, None, value)
+            tr = w.trace
+            if tr is not None and w.plain_record:  # World.record, written out
+                tr.append(_new(TraceEvent, (len(tr), w.step, w.time, "vote", slot.name, None,
+                                            value, w.states, w.down)))
+            else:
+                w.record("vote", slot.name, None, value)
 
     def note(self, kind: str, detail: str) -> None:
         slot = self._slot
@@ -197,7 +223,12 @@ class WorldContext(Context):
             raise NodeCrashed(slot.name)
         w = self._world
         if w.observed:
-            w.record(kind, slot.name, None, detail)
+            tr = w.trace
+            if tr is not None and w.plain_record:  # World.record, written out
+                tr.append(_new(TraceEvent, (len(tr), w.step, w.time, kind, slot.name, None,
+                                            detail, w.states, w.down)))
+            else:
+                w.record(kind, slot.name, None, detail)
 
     def decide(self, value: str) -> None:
         slot = self._slot
@@ -210,7 +241,12 @@ class WorldContext(Context):
             w.instability.append((slot.name, slot.decision, value, w.step))
         slot.decision = value
         if w.observed:
-            w.record("decision", slot.name, None, value)
+            tr = w.trace
+            if tr is not None and w.plain_record:  # World.record, written out
+                tr.append(_new(TraceEvent, (len(tr), w.step, w.time, "decision", slot.name,
+                                            None, value, w.states, w.down)))
+            else:
+                w.record("decision", slot.name, None, value)
 
     def lock(self, *resources: str) -> None:
         slot = self._slot
@@ -220,10 +256,13 @@ class WorldContext(Context):
         slot.locks = locks
         w = self._world
         if w.observed:
-            if locks:
-                w.record("lock", slot.name, None, ", ".join(locks))
+            kind, detail = ("lock", ", ".join(locks)) if locks else ("unlock", "")
+            tr = w.trace
+            if tr is not None and w.plain_record:  # World.record, written out
+                tr.append(_new(TraceEvent, (len(tr), w.step, w.time, kind, slot.name, None,
+                                            detail, w.states, w.down)))
             else:
-                w.record("unlock", slot.name, None, "")
+                w.record(kind, slot.name, None, detail)
 
     def unlock(self) -> None:
         slot = self._slot
@@ -233,4 +272,9 @@ class WorldContext(Context):
             slot.locks = ()
             w = self._world
             if w.observed:
-                w.record("unlock", slot.name, None, "")
+                tr = w.trace
+                if tr is not None and w.plain_record:  # World.record, written out
+                        tr.append(_new(TraceEvent, (len(tr), w.step, w.time, "unlock", slot.name,
+                                                None, "", w.states, w.down)))
+                else:
+                    w.record("unlock", slot.name, None, "")

@@ -29,7 +29,7 @@ from .node import NodeSlot, Role
 from .records import Message, TraceEvent
 from .scheduler import EventQueue, FaultDue, MessageEntry, PendingEvent, TimerDue
 from .simcontext import NodeCrashed, WorldContext
-from .volatile import Volatile, volatile_copy
+from .volatile import NO_VARS, Volatile, volatile_copy
 
 _new = tuple.__new__  # a NamedTuple without its (slower) constructor, on the hot path
 
@@ -97,6 +97,8 @@ class World:
         # Whether anyone sees the events: a trace is recorded, or a subclass observes
         # them through its own record(). If not, the steps skip describing them.
         self.observed = record or type(self).record is not World.record
+        # Whether record() is World's own, which the hot paths then write out in place.
+        self.plain_record = type(self).record is World.record
         # (trace index, node, its volatile state) after each handler, if recording
         self.volatile: list[tuple[int, str, Volatile]] = []
         self.states: dict[str, str] = {n: s.state for n, s in self.nodes.items()}
@@ -372,8 +374,13 @@ class World:
             slot = self._own(slot)
         if msg.hops > slot.hops:
             slot.hops = msg.hops
+        trace = self.trace
         if self.observed:
-            self.record("deliver", dst, msg)
+            if trace is not None and self.plain_record:  # record(), written out
+                trace.append(_new(TraceEvent, (len(trace), self.step, self.time, "deliver", dst,
+                                               msg, "", self.states, self.down)))
+            else:
+                self.record("deliver", dst, msg)
         slot.memo = None  # the handler may change the slot
         role = slot.role
         handlers = role.dispatch
@@ -389,9 +396,11 @@ class World:
             pass
         finally:
             self._acting = previous
-            if self.keeps_volatile and self.trace is not None and slot.up:
-                self.volatile.append((len(self.trace) - 1, dst,
-                                      volatile_copy(slot.vars, slot.timers)))
+            if self.keeps_volatile and trace is not None and slot.up:
+                variables, timers = slot.vars, slot.timers  # volatile_copy(), written out
+                self.volatile.append((len(trace) - 1, dst, volatile_copy(variables, timers)
+                                      if variables else (NO_VARS, tuple(timers.items()))
+                                      if timers else ""))
         if self.faults.waiting:
             self._fire_triggers("receives", dst, msg.type, msg.src)
 
