@@ -173,3 +173,20 @@ def test_a_run_and_its_history_hold_every_field_of_their_dataclasses():
     history = history_of_world(world, txlib.Scenario("2pc").roster, world.config)
     assert set(vars(history)) == {f.name for f in dataclasses.fields(History)}
     assert history == History(**vars(history))
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_SCENARIOS))
+def test_run_gives_the_trace_of_executing_the_earliest_event_each_step(name):
+    """World.run delivers in place; World.execute goes through World._deliver."""
+    scenario = NAMED_SCENARIOS[name]
+    ran = scenario.world().run()
+    stepped = scenario.world()
+    stepped.start()
+    cfg = stepped.config
+    while stepped.step < cfg.max_steps:
+        pending = stepped.pending()
+        if not pending or pending[0][0] > cfg.horizon:
+            break
+        stepped.execute(pending[0])
+    assert stepped.trace == ran.trace
+    assert texts(stepped.volatile) == texts(ran.volatile)

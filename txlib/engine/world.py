@@ -168,6 +168,9 @@ class World:
             self.start()
         heap = self.queue.heap
         nodes = self.nodes
+        network = self.network
+        trace = self.trace
+        plain_record = self.plain_record
         pop = heapq.heappop
         while True:
             if self.faults.by_step:
@@ -190,7 +193,41 @@ class World:
                 if at > self.time:
                     self.time = at
                 self.step += 1
-                self._deliver(due)
+                slot = nodes[due.dst]
+                if not slot.up or slot.shared or network.groups is not None:
+                    self._deliver(due)
+                    continue
+                # _deliver(due), for a node that is up, owns its slot, and no partition
+                if due.hops > slot.hops:
+                    slot.hops = due.hops
+                if trace is not None and plain_record:
+                    trace.append(_new(TraceEvent, (len(trace), self.step, self.time, "deliver",
+                                                   due.dst, due, "", self.states, self.down)))
+                elif self.observed:
+                    self.record("deliver", due.dst, due)
+                slot.memo = None
+                role = slot.role
+                handlers = role.dispatch
+                handler = handlers.get(due.type) if handlers is not None else None
+                previous = self._acting
+                self._acting = slot
+                try:
+                    if handler is not None:
+                        handler(role, slot.ctx, due)
+                    else:
+                        role.on_message(slot.ctx, due)
+                except NodeCrashed:
+                    pass
+                finally:
+                    self._acting = previous
+                    if self.keeps_volatile and trace is not None and slot.up:
+                        variables, timers = slot.vars, slot.timers  # see _deliver
+                        self.volatile.append((len(trace) - 1, due.dst,
+                                              volatile_copy(variables, timers) if variables
+                                              else (NO_VARS, tuple(timers.items())) if timers
+                                              else ""))
+                if self.faults.waiting:
+                    self._fire_triggers("receives", due.dst, due.type, due.src)
             elif type(due) is TimerDue:
                 slot = nodes[due[0]]
                 timer = slot.timers.get(due[1])

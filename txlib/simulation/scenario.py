@@ -96,16 +96,14 @@ class Scenario:
         if not isinstance(self.options, dict):
             raise TxlibError(f"options must be a dict of option names, got {self.options!r}")
         options = options_json(self.options)
-        object.__setattr__(self, "_options_json", options)
-        object.__setattr__(self, "options", options_of(options))
+        d = self.__dict__  # the fields are set here, before anyone sees the scenario
+        d["_options_json"] = options
+        d["options"] = options_of(options)
         key = check_key(proto, self.participants, options, self.faults)
         done = checked(key)
         if done is not None:  # the same scenario but for its seed passed every check
-            participants, faults, setup = done
-            object.__setattr__(self, "participants", participants)
-            object.__setattr__(self, "faults", faults)
+            d["participants"], d["faults"], d["_setup"] = done
             self._check_fields()
-            object.__setattr__(self, "_setup", setup)
             return
         if self.participants == ():  # the dataclass default: the protocol's own
             object.__setattr__(self, "participants", proto.default_participants(self.options))
@@ -132,9 +130,10 @@ class Scenario:
             raise TxlibError(f"seed must be a whole number, got {shown(self.seed)}")
         if not 0 <= self.seed <= MAX_INT:
             raise TxlibError(f"seed must be between 0 and {MAX_INT:,}, got {shown(self.seed)}")
-        for text in ("name", "description"):
-            if not isinstance(getattr(self, text), str):
-                raise TxlibError(f"{text} must be a string, got {getattr(self, text)!r}")
+        if type(self.name) is not str or type(self.description) is not str:
+            for text in ("name", "description"):
+                if not isinstance(getattr(self, text), str):
+                    raise TxlibError(f"{text} must be a string, got {getattr(self, text)!r}")
 
     def _check_message_types(self, proto: Protocol) -> None:
         """A fault or trigger naming a message type the protocol never sends is a
@@ -318,11 +317,13 @@ def simulate(
     its definition); ``options`` are network, timeout and protocol settings.
     """
     own = ("participants", "seed", "faults", "record")
-    valid = get_protocol(protocol).config_class.option_names()
-    for key in options:
-        if key not in valid and suggestion(key, own):
-            raise TxlibError(f"unknown option {key!r}{suggestion(key, own)}; "
-                             f"valid choices: {choices([*own, *valid])}")
+    proto = get_protocol(protocol)
+    if options:
+        valid = proto.config_class.option_names()
+        for key in options:
+            if key not in valid and suggestion(key, own):
+                raise TxlibError(f"unknown option {key!r}{suggestion(key, own)}; "
+                                 f"valid choices: {choices([*own, *valid])}")
     scenario = Scenario(
         protocol=protocol,
         participants=() if participants is None else participant_names(participants),
