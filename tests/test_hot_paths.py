@@ -188,5 +188,31 @@ def test_run_gives_the_trace_of_executing_the_earliest_event_each_step(name):
         if not pending or pending[0][0] > cfg.horizon:
             break
         stepped.execute(pending[0])
+        assert stepped.stale == sum(stepped.is_stale(e) for e in stepped.queue)
     assert stepped.trace == ran.trace
+    assert ran.stale == sum(ran.is_stale(e) for e in ran.queue)
+    assert (ran.stopped_by, ran.time, ran.step) == (stepped_stop(stepped), stepped.time,
+                                                    stepped.step)
     assert texts(stepped.volatile) == texts(ran.volatile)
+
+
+def stepped_stop(world: World) -> str:
+    """Why World.run would stop now (for a world stepped by hand to the same point)."""
+    cfg = world.config
+    if world.step >= cfg.max_steps:
+        return f"max_steps={cfg.max_steps}"
+    if any(e[0] > cfg.horizon for e in world.queue):
+        return f"horizon={cfg.horizon}"
+    return "nothing pending"
+
+
+def test_the_scheduler_stops_at_the_horizon_even_when_only_a_cancelled_timer_is_left():
+    """Timers that never fire do nothing, but one due after the horizon still stops the
+    run there, as it did when the scheduler took each one out of the queue."""
+    world = txlib.Scenario("2pc", options={"prepare_timeout": 900, "horizon": 300}).world()
+    world.run()
+    assert world.stopped_by == "horizon=300"
+    assert world.pending() == []
+    world = txlib.Scenario("2pc", options={"prepare_timeout": 900}).world()
+    world.run()
+    assert world.stopped_by == "nothing pending"

@@ -196,13 +196,17 @@ class WorldContext(Context):
         queue = w.queue
         queue.seq = token = queue.seq + 1
         heappush(queue.heap, (due, token, timer))
-        slot.timers[name] = (token, due)
+        timers = slot.timers
+        if name in timers:
+            w.stale += 1  # set again: the entry of the timer it replaces never fires
+        timers[name] = (token, due)
 
     def cancel_timer(self, name: str) -> None:
         slot = self._slot
         if not slot.up:
             raise NodeCrashed(slot.name)
-        slot.timers.pop(name, None)
+        if slot.timers.pop(name, None) is not None:
+            self._world.stale += 1  # its queue entry never fires
 
     def vote(self, value: str) -> None:
         slot = self._slot

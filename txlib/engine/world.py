@@ -69,23 +69,29 @@ class World:
         *,
         volatile: bool = True,
     ) -> None:
-        names = [n for n, _ in nodes]
-        if len(set(names)) != len(names):
-            raise TxlibError(f"node names must be unique, got {names}")
+        if len(dict(nodes)) != len(nodes):
+            raise TxlibError(f"node names must be unique, got {[n for n, _ in nodes]}")
         self.config = config
         self.seed = seed
         self.time = 0
         self.step = 0
         self.msg_seq = 0
         self.nodes: dict[str, NodeSlot] = {}
+        states: dict[str, str] = {}
+        context = self.context_class
         for name, role in nodes:
             slot = NodeSlot(name, role)
-            slot.ctx = self.context_class(self, slot)
+            slot.ctx = context(self, slot)
             self.nodes[name] = slot
+            states[name] = slot.state
         for f in faults:
             self._check_nodes(f)
         self.faults = FaultPlanState(tuple(faults)) if faults else NO_FAULTS
         self.queue = EventQueue()
+        # How many of the queue's entries are timers that will never fire: cancelled,
+        # set again, or their node crashed (see is_stale). The queue keeps them until
+        # their time comes; the scheduler stops when nothing else is left.
+        self.stale = 0
         self.network = Network(config, random.Random(seed))
         # Whether the configuration never loses, delays or duplicates a message at
         # random (then, with no partition or fault about, a send takes a short cut).
@@ -101,7 +107,7 @@ class World:
         self.plain_record = type(self).record is World.record
         # (trace index, node, its volatile state) after each handler, if recording
         self.volatile: list[tuple[int, str, Volatile]] = []
-        self.states: dict[str, str] = {n: s.state for n, s in self.nodes.items()}
+        self.states = states
         self.down: frozenset[str] = frozenset()
         self.stopped_by = "nothing pending"
         self.instability: list[tuple[str, str, str, int]] = []
@@ -178,8 +184,10 @@ class World:
             if self.step >= max_steps:
                 self.stopped_by = f"max_steps={max_steps}"
                 break
-            if not heap:
-                self.stopped_by = "nothing pending"
+            if len(heap) == self.stale:  # nothing pending but timers that never fire
+                # (they would be taken out one by one, up to the horizon)
+                self.stopped_by = ("nothing pending" if not heap or max(heap)[0] <= horizon
+                                   else f"horizon={horizon}")
                 break
             entry = heap[0]
             at = entry[0]
@@ -233,7 +241,8 @@ class World:
                 timer = slot.timers.get(due[1])
                 if slot.up and timer is not None and timer[0] == entry[1]:
                     self._execute(entry)
-                # else: cancelled, set again, or its node crashed: nothing happens
+                else:  # cancelled, set again, or its node crashed: nothing happens
+                    self.stale -= 1
             else:
                 self._execute(entry)
         return self
@@ -317,6 +326,7 @@ class World:
             slot = self.nodes[node]
             timer = slot.timers.get(name)
             if not slot.up or timer is None or timer[0] != seq:
+                self.stale -= 1
                 return  # cancelled, set again, or its node crashed
             if at > self.time:
                 self.time = at
@@ -492,6 +502,7 @@ class World:
         slot.memo = None
         slot.up = False
         slot.vars = {}
+        self.stale += len(slot.timers)  # their queue entries will never fire
         slot.timers.clear()
         lost = len(slot.log) - slot.durable
         if self.config.lose_unforced and lost:
