@@ -254,7 +254,12 @@ class WorldContext(Context):
 
     def lock(self, *resources: str) -> None:
         slot = self._slot
-        locks = tuple(sorted(set(slot.locks) | set(resources)))
+        held = slot.locks
+        locks: tuple[str, ...]
+        if not held and len(resources) == 1:
+            locks = resources  # what sorting the one resource gives
+        else:
+            locks = tuple(sorted(set(held) | set(resources)))
         if not slot.up:
             raise NodeCrashed(slot.name)
         slot.locks = locks

@@ -47,7 +47,11 @@ def volatile_copy(variables: dict[str, Any], timers: dict[str, tuple[int, int]])
     """What a node's ``variables`` and ``timers`` hold now, kept apart from them."""
     if not variables:
         return (NO_VARS, tuple(timers.items())) if timers else ""
-    return {k: copied(v) for k, v in variables.items()}, tuple(timers.items())
+    kept: dict[str, Any] = {}
+    for k, v in variables.items():  # copied(v), with its commonest cases written out
+        t = type(v)
+        kept[k] = set(v) if t is set else copied(v) if t is dict or t is list else v
+    return kept, tuple(timers.items())
 
 
 def volatile_text(kept: Volatile) -> str:
