@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 
 import pytest
 
@@ -216,3 +217,19 @@ def test_the_scheduler_stops_at_the_horizon_even_when_only_a_cancelled_timer_is_
     world = txlib.Scenario("2pc", options={"prepare_timeout": 900}).world()
     world.run()
     assert world.stopped_by == "nothing pending"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_recorded_run_leaves_the_cycle_collector_as_it_found_it(enabled):
+    """World.run pauses Python's cycle collector while it records, and only then."""
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        txlib.simulate("2pc", seed=1)
+        assert gc.isenabled() is enabled
+        world = World([("pinger", Pinger()), ("other", Deaf())], EngineConfig(), 0)
+        with pytest.raises(ProtocolError):
+            world.run()  # a handler raised in the middle of the run
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
