@@ -87,10 +87,9 @@ class WorldContext(Context):
         if w.plain_network and network.groups is None and not faults.active_messages \
                 and not faults.marks:
             # The network's common case, as transmit() has it: one latency draw.
-            cfg = w.config
-            lo, hi = cfg.latency_min, cfg.latency_max
-            at = now + (lo if lo == hi else lo + int(network.rng.random() * (hi - lo + 1)))
-            if not cfg.reorder:
+            lo, span = w.latency
+            at = now + (lo if span == 1 else lo + int(network.rng.random() * span))
+            if w.fifo:
                 key = (src, dst)
                 last = network.fifo_last.get(key, 0)
                 if last > at:

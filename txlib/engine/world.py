@@ -97,6 +97,10 @@ class World:
         # Whether the configuration never loses, delays or duplicates a message at
         # random (then, with no partition or fault about, a send takes a short cut).
         self.plain_network = not (config.loss or config.delay or config.duplicate)
+        # (the least latency, how many latencies there are) and whether each channel
+        # keeps the order it was sent in, as Network.transmit reads them off the config
+        self.latency = (config.latency_min, config.latency_max - config.latency_min + 1)
+        self.fifo = not config.reorder
         self.trace: list[TraceEvent] | None = [] if record else None
         # Whether a recording world keeps each node's volatile state after every handler
         # (the lab's node table; off for searches that only judge their runs).
