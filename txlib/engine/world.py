@@ -257,13 +257,22 @@ class World:
                                               else ""))
                 if self.faults.waiting:
                     self._fire_triggers("receives", due.dst, due.type, due.src)
-            elif type(due) is TimerDue:
-                slot = nodes[due[0]]
-                timer = slot.timers.get(due[1])
-                if slot.up and timer is not None and timer[0] == entry[1]:
-                    self._execute(entry)
-                else:  # cancelled, set again, or its node crashed: nothing happens
-                    self.stale -= 1
+            elif type(due) is TimerDue:  # as _execute has it
+                node, name = due
+                slot = nodes[node]
+                timer = slot.timers.get(name)
+                if not slot.up or timer is None or timer[0] != entry[1]:
+                    self.stale -= 1  # cancelled, set again, or its node crashed
+                    continue
+                if at > self.time:
+                    self.time = at
+                self.step += 1
+                if slot.shared:
+                    slot = self._own(slot)
+                del slot.timers[name]
+                if self.observed:
+                    self.record("timeout", node, None, name)
+                self._call(slot, slot.role.on_timer, name)
             else:
                 self._execute(entry)
 
@@ -432,10 +441,12 @@ class World:
         dst = msg.dst
         slot = self.nodes[dst]
         if not slot.up:
-            self.record("drop", dst, msg, dst + " is down")
+            if self.observed:
+                self.record("drop", dst, msg, dst + " is down")
             return
         if self.network.groups is not None and self.network.cut(msg.src, dst):
-            self.record("drop", dst, msg, "partition: cut off in flight")
+            if self.observed:
+                self.record("drop", dst, msg, "partition: cut off in flight")
             return
         if slot.shared:
             slot = self._own(slot)
