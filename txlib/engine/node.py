@@ -123,9 +123,10 @@ class NodeSlot:
 
 
 class Host(Protocol):
-    """What a node's :class:`Context` needs from whatever runs the node: the simulated
-    :class:`~txlib.engine.world.World`, or a real process (:mod:`txlib.real`). Each
-    action takes the node's :class:`NodeSlot` and refuses it if the node is down."""
+    """What a node's :class:`Context` needs from whatever runs the node, such as a real
+    process (:mod:`txlib.real`). Each action takes the node's :class:`NodeSlot` and
+    refuses it if the node is down. (The simulator's nodes act through a
+    :class:`~txlib.engine.simcontext.WorldContext`, which changes the world itself.)"""
 
     @property
     def time(self) -> int: ...
@@ -157,7 +158,8 @@ class Host(Protocol):
 
 class Context:
     """What a node may do: the only surface protocol code sees. One per node, bound to
-    its :class:`Host` (the simulated world, or a real process)."""
+    its :class:`Host` (a real process); in the simulated world, the
+    :class:`~txlib.engine.simcontext.WorldContext` subclass."""
 
     __slots__ = ("_host", "_slot", "memo", "name")
 

@@ -126,14 +126,17 @@ class Scenario:
 
     def _check_fields(self) -> None:
         """Check the seed, name and description."""
+        seed = self.seed
+        if type(seed) is int and 0 <= seed <= MAX_INT and type(self.name) is str \
+                and type(self.description) is str:
+            return  # the common case, which every check below passes
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise TxlibError(f"seed must be a whole number, got {shown(self.seed)}")
         if not 0 <= self.seed <= MAX_INT:
             raise TxlibError(f"seed must be between 0 and {MAX_INT:,}, got {shown(self.seed)}")
-        if type(self.name) is not str or type(self.description) is not str:
-            for text in ("name", "description"):
-                if not isinstance(getattr(self, text), str):
-                    raise TxlibError(f"{text} must be a string, got {getattr(self, text)!r}")
+        for text in ("name", "description"):
+            if not isinstance(getattr(self, text), str):
+                raise TxlibError(f"{text} must be a string, got {getattr(self, text)!r}")
 
     def _check_message_types(self, proto: Protocol) -> None:
         """A fault or trigger naming a message type the protocol never sends is a
