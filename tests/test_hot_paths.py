@@ -116,8 +116,13 @@ def test_the_short_cuts_give_the_trace_the_general_paths_give(name, flag):
     scenario = NAMED_SCENARIOS[name]
     short = scenario.world()
     long = scenario.world()
-    assert getattr(short, flag) is True
-    setattr(long, flag, False)  # the general path, every time
+    if flag == "plain_network":  # a copy of the config that says otherwise
+        long.config = dataclasses.replace(long.config)
+        long.config.__dict__["plain_network"] = False  # what its cached_property gives
+        assert long.config.plain_network is False
+    else:
+        assert short.plain_record is True
+        long.plain_record = False  # the general path, every time
     short.run()
     long.run()
     assert short.trace == long.trace

@@ -84,12 +84,13 @@ class WorldContext(Context):
                 w.record("send", src, msg)
         faults = w.faults
         network = w.network
-        if w.plain_network and network.groups is None and not faults.active_messages \
+        cfg = w.config
+        if cfg.plain_network and network.groups is None and not faults.active_messages \
                 and not faults.marks:
             # The network's common case, as transmit() has it: one latency draw.
-            lo, span = w.latency
+            lo, span = cfg.latencies
             at = now + (lo if span == 1 else lo + int(network.rng.random() * span))
-            if w.fifo:
+            if not cfg.reorder:
                 key = (src, dst)
                 last = network.fifo_last.get(key, 0)
                 if last > at:

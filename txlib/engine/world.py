@@ -59,6 +59,13 @@ class World:
 
     # The context each node acts through (also for the node slots a copy makes).
     context_class = WorldContext
+    # Whether record() is World's own, which the hot paths then write out in place (a
+    # class attribute, set for each subclass: a snapshot of a world need not keep it).
+    plain_record = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.plain_record = cls.record is World.record
 
     def __init__(
         self,
@@ -94,13 +101,6 @@ class World:
         # their time comes; the scheduler stops when nothing else is left.
         self.stale = 0
         self.network = Network(config, random.Random(seed))
-        # Whether the configuration never loses, delays or duplicates a message at
-        # random (then, with no partition or fault about, a send takes a short cut).
-        self.plain_network = not (config.loss or config.delay or config.duplicate)
-        # (the least latency, how many latencies there are) and whether each channel
-        # keeps the order it was sent in, as Network.transmit reads them off the config
-        self.latency = (config.latency_min, config.latency_max - config.latency_min + 1)
-        self.fifo = not config.reorder
         self.trace: list[TraceEvent] | None = [] if record else None
         # Whether a recording world keeps each node's volatile state after every handler
         # (the lab's node table; off for searches that only judge their runs).
@@ -108,8 +108,6 @@ class World:
         # Whether anyone sees the events: a trace is recorded, or a subclass observes
         # them through its own record(). If not, the steps skip describing them.
         self.observed = record or type(self).record is not World.record
-        # Whether record() is World's own, which the hot paths then write out in place.
-        self.plain_record = type(self).record is World.record
         # (trace index, node, its volatile state) after each handler, if recording
         self.volatile: list[tuple[int, str, Volatile]] = []
         self.states = states
