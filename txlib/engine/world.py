@@ -279,15 +279,18 @@ class World:
         that is up and has never crashed. Then any faults due after it happen."""
         if self.started:
             raise TxlibError("the world has started already")
-        self._apply_step_faults()
+        if self.faults.by_step:
+            self._apply_step_faults()
         self.started = True
         self.step += 1
-        self.record("start", None, None, "the transaction begins")
+        if self.observed:
+            self.record("start", None, None, "the transaction begins")
         for slot in self.nodes.values():
             # A node that crashed before the start never began; it only ever recovers.
             if slot.up and slot.incarnation == 0:
                 self._call(slot, slot.role.on_start)
-        self._apply_step_faults()
+        if self.faults.by_step:
+            self._apply_step_faults()
 
     def execute(self, entry: PendingEvent) -> None:
         """The step function: take pending ``entry`` out of the queue and apply it. Then
