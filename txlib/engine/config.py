@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 
 from ..errors import TxlibError, bad_choice, shown
@@ -73,6 +74,17 @@ class EngineConfig:
                 f"option latency_max ({self.latency_max}) must be at least "
                 f"latency_min ({self.latency_min})"
             )
+
+    @cached_property
+    def plain_network(self) -> bool:
+        """True if the network never loses, duplicates or delays a message at random
+        (then a send with no partition or message fault about takes a short cut)."""
+        return not (self.loss or self.duplicate or self.delay)
+
+    @cached_property
+    def latencies(self) -> tuple[int, int]:
+        """(the least latency, how many latencies there are), for a send's draw."""
+        return self.latency_min, self.latency_max - self.latency_min + 1
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:

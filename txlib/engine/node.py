@@ -17,6 +17,8 @@ from ..errors import ProtocolError
 from .records import LogRecord, Message
 from .statemachine import StateMachine
 
+Handler = Callable[["Role", "Context", Message], None]  # an ``on_<TYPE>`` method
+
 
 class Role:
     """The logic of one role (coordinator, participant, ...). Holds no per-node state.
@@ -26,7 +28,11 @@ class Role:
     """
 
     machine: StateMachine
-    _handlers: ClassVar[dict[str, Callable[[Role, Context, Message], None]]] = {}
+    _handlers: ClassVar[dict[str, Handler]] = {}
+    # How the simulator delivers a message: straight to the ``on_<TYPE>`` handler found
+    # in this table, as :meth:`on_message` would; None if the class overrides
+    # ``on_message``, which then receives every message itself.
+    dispatch: ClassVar[dict[str, Handler] | None] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Collect the ``on_<TYPE>`` handlers once per class, not once per node."""
@@ -36,6 +42,7 @@ class Role:
             for attr in dir(cls)
             if attr.startswith("on_") and attr[3:].isupper()
         }
+        cls.dispatch = cls._handlers if cls.on_message is Role.on_message else None
 
     @property
     def name(self) -> str:
@@ -116,9 +123,10 @@ class NodeSlot:
 
 
 class Host(Protocol):
-    """What a node's :class:`Context` needs from whatever runs the node: the simulated
-    :class:`~txlib.engine.world.World`, or a real process (:mod:`txlib.real`). Each
-    action takes the node's :class:`NodeSlot` and refuses it if the node is down."""
+    """What a node's :class:`Context` needs from whatever runs the node, such as a real
+    process (:mod:`txlib.real`). Each action takes the node's :class:`NodeSlot` and
+    refuses it if the node is down. (The simulator's nodes act through a
+    :class:`~txlib.engine.simcontext.WorldContext`, which changes the world itself.)"""
 
     @property
     def time(self) -> int: ...
@@ -150,7 +158,8 @@ class Host(Protocol):
 
 class Context:
     """What a node may do: the only surface protocol code sees. One per node, bound to
-    its :class:`Host` (the simulated world, or a real process)."""
+    its :class:`Host` (a real process); in the simulated world, the
+    :class:`~txlib.engine.simcontext.WorldContext` subclass."""
 
     __slots__ = ("_host", "_slot", "memo", "name")
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .faultplan import FaultPlanState
 from .network import Network
-from .node import Context, NodeSlot
+from .node import NodeSlot
 from .records import Message
 from .scheduler import EventQueue, FaultDue
 from .volatile import copied
@@ -48,7 +48,7 @@ def copy_slot(old: NodeSlot, world: World) -> NodeSlot:
     slot.incarnation = old.incarnation
     slot.shared = False
     slot.memo = old.memo
-    slot.ctx = Context(world, slot)
+    slot.ctx = world.context_class(world, slot)
     return slot
 
 

@@ -13,28 +13,26 @@ event, or a fault, instead. Copies and fingerprints for the model checker are in
 
 from __future__ import annotations
 
+import gc
 import heapq
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..errors import ProtocolError, TxlibError, bad_choice, choices
+from ..errors import TxlibError, bad_choice, choices
 from . import snapshot
 from .config import EngineConfig
 from .faultplan import NO_FAULTS, FaultPlanState
 from .faults import ONE_SHOT, Fault
-from .network import DUPLICATE, Draws, Network
-from .node import Context, NodeSlot, Role
-from .records import LogRecord, Message, TraceEvent
+from .network import Draws, Network
+from .node import NodeSlot, Role
+from .records import Message, TraceEvent
 from .scheduler import EventQueue, FaultDue, MessageEntry, PendingEvent, TimerDue
-from .volatile import Volatile, volatile_copy
+from .simcontext import NodeCrashed, WorldContext
+from .volatile import NO_VARS, Volatile, volatile_copy
 
 _new = tuple.__new__  # a NamedTuple without its (slower) constructor, on the hot path
-
-
-class NodeCrashed(Exception):
-    """Raised inside a handler when its own node crashes mid-step (a triggered crash)."""
 
 
 @dataclass
@@ -59,6 +57,16 @@ class World:
     (the explorer keeps what its invariants need that way).
     """
 
+    # The context each node acts through (also for the node slots a copy makes).
+    context_class = WorldContext
+    # Whether record() is World's own, which the hot paths then write out in place (a
+    # class attribute, set for each subclass: a snapshot of a world need not keep it).
+    plain_record = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.plain_record = cls.record is World.record
+
     def __init__(
         self,
         nodes: Sequence[tuple[str, Role]],
@@ -69,23 +77,29 @@ class World:
         *,
         volatile: bool = True,
     ) -> None:
-        names = [n for n, _ in nodes]
-        if len(set(names)) != len(names):
-            raise TxlibError(f"node names must be unique, got {names}")
+        if len(dict(nodes)) != len(nodes):
+            raise TxlibError(f"node names must be unique, got {[n for n, _ in nodes]}")
         self.config = config
         self.seed = seed
         self.time = 0
         self.step = 0
         self.msg_seq = 0
         self.nodes: dict[str, NodeSlot] = {}
+        states: dict[str, str] = {}
+        context = self.context_class
         for name, role in nodes:
             slot = NodeSlot(name, role)
-            slot.ctx = Context(self, slot)
+            slot.ctx = context(self, slot)
             self.nodes[name] = slot
+            states[name] = slot.state
         for f in faults:
             self._check_nodes(f)
         self.faults = FaultPlanState(tuple(faults)) if faults else NO_FAULTS
         self.queue = EventQueue()
+        # How many of the queue's entries are timers that will never fire: cancelled,
+        # set again, or their node crashed (see is_stale). The queue keeps them until
+        # their time comes; the scheduler stops when nothing else is left.
+        self.stale = 0
         self.network = Network(config, random.Random(seed))
         self.trace: list[TraceEvent] | None = [] if record else None
         # Whether a recording world keeps each node's volatile state after every handler
@@ -96,11 +110,10 @@ class World:
         self.observed = record or type(self).record is not World.record
         # (trace index, node, its volatile state) after each handler, if recording
         self.volatile: list[tuple[int, str, Volatile]] = []
-        self.states: dict[str, str] = {n: s.state for n, s in self.nodes.items()}
+        self.states = states
         self.down: frozenset[str] = frozenset()
         self.stopped_by = "nothing pending"
         self.instability: list[tuple[str, str, str, int]] = []
-        self.messages_sent = 0
         self._acting: NodeSlot | None = None
         self.started = False  # True once the first step (start) has happened
         self._watches: dict[str, StepWatch] | None = None
@@ -118,6 +131,11 @@ class World:
     def partition(self) -> dict[str, int] | None:
         """Each node's side of the current partition, or None if the network is whole."""
         return self.network.groups
+
+    @property
+    def messages_sent(self) -> int:
+        """How many messages the nodes have sent (each send numbers its message)."""
+        return self.msg_seq
 
     @property
     def rng(self) -> Draws:
@@ -153,42 +171,126 @@ class World:
 
     def run(self) -> World:
         """Run the seeded timed scheduler until nothing is pending or a limit is reached."""
-        cfg = self.config
         if not self.started:
             self.start()
+        if self.trace is None or not gc.isenabled():
+            self._schedule()
+            return self
+        # A recorded run keeps every event, each a few objects that Python's cycle
+        # collector would go through again and again as the trace grows: over half the
+        # time of a long recorded run. A run makes no reference cycles that need it (its
+        # objects are freed when their last reference goes), so it waits until the end.
+        gc.disable()
+        try:
+            self._schedule()
+        finally:
+            gc.enable()
+        return self
+
+    def _schedule(self) -> None:
+        """The timed scheduler's loop (see :meth:`run`)."""
+        cfg = self.config
+        max_steps, horizon = cfg.max_steps, cfg.horizon
         heap = self.queue.heap
+        nodes = self.nodes
+        network = self.network
+        trace = self.trace
+        plain_record = self.plain_record
         pop = heapq.heappop
         while True:
             if self.faults.by_step:
                 self._apply_step_faults()
-            if self.step >= cfg.max_steps:
-                self.stopped_by = f"max_steps={cfg.max_steps}"
+            if self.step >= max_steps:
+                self.stopped_by = f"max_steps={max_steps}"
                 break
-            if not heap:
-                self.stopped_by = "nothing pending"
+            if len(heap) == self.stale:  # nothing pending but timers that never fire
+                # (they would be taken out one by one, up to the horizon)
+                self.stopped_by = ("nothing pending" if not heap or max(heap)[0] <= horizon
+                                   else f"horizon={horizon}")
                 break
             entry = heap[0]
-            if entry[0] > cfg.horizon:
-                self.stopped_by = f"horizon={cfg.horizon}"
+            at = entry[0]
+            if at > horizon:
+                self.stopped_by = f"horizon={horizon}"
                 break
             pop(heap)
-            self._execute(entry)  # a stale timer does nothing
-        return self
+            # _execute(entry), with its commonest cases written out in place
+            due = entry[2]
+            if type(due) is Message:
+                if at > self.time:
+                    self.time = at
+                self.step += 1
+                slot = nodes[due.dst]
+                if not slot.up or slot.shared or network.groups is not None:
+                    self._deliver(due)
+                    continue
+                # _deliver(due), for a node that is up, owns its slot, and no partition
+                if due.hops > slot.hops:
+                    slot.hops = due.hops
+                if trace is not None and plain_record:
+                    trace.append(_new(TraceEvent, (len(trace), self.step, self.time, "deliver",
+                                                   due.dst, due, "", self.states, self.down)))
+                elif self.observed:
+                    self.record("deliver", due.dst, due)
+                slot.memo = None
+                role = slot.role
+                handlers = role.dispatch
+                handler = handlers.get(due.type) if handlers is not None else None
+                previous = self._acting
+                self._acting = slot
+                try:
+                    if handler is not None:
+                        handler(role, slot.ctx, due)
+                    else:
+                        role.on_message(slot.ctx, due)
+                except NodeCrashed:
+                    pass
+                finally:
+                    self._acting = previous
+                    if self.keeps_volatile and trace is not None and slot.up:
+                        variables, timers = slot.vars, slot.timers  # see _deliver
+                        self.volatile.append((len(trace) - 1, due.dst,
+                                              volatile_copy(variables, timers) if variables
+                                              else (NO_VARS, tuple(timers.items())) if timers
+                                              else ""))
+                if self.faults.waiting:
+                    self._fire_triggers("receives", due.dst, due.type, due.src)
+            elif type(due) is TimerDue:  # as _execute has it
+                node, name = due
+                slot = nodes[node]
+                timer = slot.timers.get(name)
+                if not slot.up or timer is None or timer[0] != entry[1]:
+                    self.stale -= 1  # cancelled, set again, or its node crashed
+                    continue
+                if at > self.time:
+                    self.time = at
+                self.step += 1
+                if slot.shared:
+                    slot = self._own(slot)
+                del slot.timers[name]
+                if self.observed:
+                    self.record("timeout", node, None, name)
+                self._call(slot, slot.role.on_timer, name)
+            else:
+                self._execute(entry)
 
     def start(self) -> None:
         """The first step, after any faults due at step 0: ``on_start`` of every node
         that is up and has never crashed. Then any faults due after it happen."""
         if self.started:
             raise TxlibError("the world has started already")
-        self._apply_step_faults()
+        if self.faults.by_step:
+            self._apply_step_faults()
         self.started = True
         self.step += 1
-        self.record("start", None, None, "the transaction begins")
+        if self.observed:
+            self.record("start", None, None, "the transaction begins")
         for slot in self.nodes.values():
             # A node that crashed before the start never began; it only ever recovers.
             if slot.up and slot.incarnation == 0:
                 self._call(slot, slot.role.on_start)
-        self._apply_step_faults()
+        if self.faults.by_step:
+            self._apply_step_faults()
 
     def execute(self, entry: PendingEvent) -> None:
         """The step function: take pending ``entry`` out of the queue and apply it. Then
@@ -254,6 +356,7 @@ class World:
             slot = self.nodes[node]
             timer = slot.timers.get(name)
             if not slot.up or timer is None or timer[0] != seq:
+                self.stale -= 1
                 return  # cancelled, set again, or its node crashed
             if at > self.time:
                 self.time = at
@@ -331,127 +434,54 @@ class World:
                 self.volatile.append((len(self.trace) - 1, slot.name,
                                       volatile_copy(slot.vars, slot.timers)))
 
-    @staticmethod
-    def check_up(slot: NodeSlot) -> None:
-        """Stop a handler whose node crashed under it (a crash triggered mid-step)."""
-        if not slot.up:
-            raise NodeCrashed(slot.name)
-
-    def change_state(self, slot: NodeSlot, target: str, detail: str = "") -> None:
-        if not slot.up:
-            raise NodeCrashed(slot.name)
-        slot.state = target
-        states = dict(self.states)
-        states[slot.name] = target
-        self.states = states
-        if self.observed:
-            self.record("state", slot.name, None, detail or target)
-
-    def write_log(
-        self, slot: NodeSlot, record: str, forced: bool, data: dict[str, Any],
-        decides: str | None = None,
-    ) -> None:
-        if not slot.up:
-            raise NodeCrashed(slot.name)
-        slot.log.append(_new(LogRecord, (record, data, forced, self.time)))
-        if forced:
-            slot.durable = len(slot.log)
-        if self.observed:
-            self.record("log", slot.name, None, record + (" (forced)" if forced else " (lazy)"))
-        if decides is not None:
-            self.decide(slot, decides)
-        if self.faults.waiting:
-            self._fire_triggers("logs", slot.name, record, None)
-        if self._watches is not None:
-            self._watched(slot.name, f"{slot.name} logs {record}")
-
-    def set_timer(self, slot: NodeSlot, name: str, delay: int) -> None:
-        if not slot.up:
-            raise NodeCrashed(slot.name)
-        due = self.time + delay
-        slot.timers[name] = (self.queue.add_timer(due, slot.name, name), due)
-
-    def cancel_timer(self, slot: NodeSlot, name: str) -> None:
-        if not slot.up:
-            raise NodeCrashed(slot.name)
-        slot.timers.pop(name, None)
-
-    def step_fails(self, step: str, compensation: bool) -> bool:
-        return self.faults.step_fails(step, compensation)
-
-    def has_mark(self, node: str, kind: str) -> bool:
-        return self.faults.has_mark(node, kind)
-
-    def note(self, slot: NodeSlot, kind: str, detail: str) -> None:
-        if not slot.up:
-            raise NodeCrashed(slot.name)
-        if self.observed:
-            self.record(kind, slot.name, None, detail)
-
-    def decide(self, slot: NodeSlot, value: str) -> None:
-        if not slot.up:
-            raise NodeCrashed(slot.name)
-        if slot.decision == value:
-            return  # e.g. a restart re-reading a decision it had already taken
-        if slot.decision is None:
-            slot.decision = value
-        else:  # a different decision: stability is broken
-            self.instability.append((slot.name, slot.decision, value, self.step))
-            slot.decision = value
-        if self.observed:
-            self.record("decision", slot.name, None, value)
-
-    def set_locks(self, slot: NodeSlot, locks: tuple[str, ...]) -> None:
-        if not slot.up:
-            raise NodeCrashed(slot.name)
-        slot.locks = locks
-        if self.observed:
-            if locks:
-                self.record("lock", slot.name, None, ", ".join(locks))
-            else:
-                self.record("unlock", slot.name, None, "")
-
-    # --- messages --------------------------------------------------------------------
-    def send(self, slot: NodeSlot, dst: str, type: str, payload: dict[str, Any]) -> None:
-        """A node sends a message; the network decides its fate now."""
-        if not slot.up:
-            raise NodeCrashed(slot.name)
-        if dst not in self.nodes:
-            raise ProtocolError(f"{slot.name} sent {type} to unknown node {dst!r}")
-        src = slot.name
-        self.msg_seq += 1
-        self.messages_sent += 1
-        msg = _new(Message, (self.msg_seq, src, dst, type, payload, self.time, slot.hops + 1, 0))
-        if self.observed:
-            self.record("send", src, msg)
-        fate = self.network.transmit(msg, self.faults, self.time, self.queue)
-        if fate is not None:
-            if isinstance(fate, str):
-                self.record("drop", src, msg, fate)
-            else:
-                self.record("duplicate", src, fate, DUPLICATE)
-        if self.faults.waiting:
-            self._fire_triggers("sends", src, type, dst)
-        if self._watches is not None:
-            self._watched(src, f"{src} sends {type} to {dst}")
-
     def _deliver(self, msg: Message) -> None:
-        slot = self.nodes[msg.dst]
+        """Deliver ``msg`` to its node (a step already counted): its ``on_<TYPE>``
+        handler, or the role's own ``on_message`` if it overrides it (see
+        :attr:`Role.dispatch`). As :meth:`_call` does for the other handlers, written
+        out in place: it is the engine's hot path."""
+        dst = msg.dst
+        slot = self.nodes[dst]
         if not slot.up:
-            self.record("drop", msg.dst, msg, msg.dst + " is down")
+            if self.observed:
+                self.record("drop", dst, msg, dst + " is down")
             return
-        if self.network.groups is not None and self.network.cut(msg.src, msg.dst):
-            self.record("drop", msg.dst, msg, "partition: cut off in flight")
+        if self.network.groups is not None and self.network.cut(msg.src, dst):
+            if self.observed:
+                self.record("drop", dst, msg, "partition: cut off in flight")
             return
+        if slot.shared:
+            slot = self._own(slot)
         if msg.hops > slot.hops:
-            if slot.shared:
-                slot = self._own(slot)
             slot.hops = msg.hops
+        trace = self.trace
         if self.observed:
-            self.record("deliver", msg.dst, msg)
-        self._call(slot, slot.role.on_message, msg)
+            if trace is not None and self.plain_record:  # record(), written out
+                trace.append(_new(TraceEvent, (len(trace), self.step, self.time, "deliver", dst,
+                                               msg, "", self.states, self.down)))
+            else:
+                self.record("deliver", dst, msg)
+        slot.memo = None  # the handler may change the slot
+        role = slot.role
+        handlers = role.dispatch
+        handler = handlers.get(msg.type) if handlers is not None else None
+        previous = self._acting
+        self._acting = slot
+        try:
+            if handler is not None:
+                handler(role, slot.ctx, msg)
+            else:
+                role.on_message(slot.ctx, msg)
+        except NodeCrashed:
+            pass
+        finally:
+            self._acting = previous
+            if self.keeps_volatile and trace is not None and slot.up:
+                variables, timers = slot.vars, slot.timers  # volatile_copy(), written out
+                self.volatile.append((len(trace) - 1, dst, volatile_copy(variables, timers)
+                                      if variables else (NO_VARS, tuple(timers.items()))
+                                      if timers else ""))
         if self.faults.waiting:
-            self._fire_triggers("receives", msg.dst, msg.type, msg.src)
+            self._fire_triggers("receives", dst, msg.type, msg.src)
 
     # --- faults ----------------------------------------------------------------------
     def _fire_triggers(self, action: str, node: str, what: str, peer: str | None) -> None:
@@ -504,6 +534,7 @@ class World:
         slot.memo = None
         slot.up = False
         slot.vars = {}
+        self.stale += len(slot.timers)  # their queue entries will never fire
         slot.timers.clear()
         lost = len(slot.log) - slot.durable
         if self.config.lose_unforced and lost:

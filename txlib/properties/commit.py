@@ -109,9 +109,13 @@ def commit_outcome(
     - ``committed`` / ``aborted``: every live participant decided, all the same way.
       A participant that is down may still be undecided: it learns on recovery.
     """
-    values = {d for d in decisions.values() if d is not None}
+    values = set(decisions.values())
+    values.discard(None)
     if len(values) > 1:
         return "inconsistent"
-    if not values or any(decisions.get(p) is None and p not in down for p in participants):
+    if not values:
         return "blocked"
+    for p in participants:
+        if decisions.get(p) is None and p not in down:
+            return "blocked"
     return "committed" if "commit" in values else "aborted"

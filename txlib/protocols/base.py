@@ -200,6 +200,10 @@ class CommitParticipant(Role):
         self.balance = balance
 
 
+# A commit protocol's verdict for each outcome (immutable, so made once).
+_VERDICTS = {outcome: Verdict(outcome) for outcome in COMMIT_OUTCOMES}
+
+
 class CommitProtocol(Protocol):
     """A commit protocol over bank accounts: the node ``"coordinator"`` and participants
     that must all decide. A protocol names its role classes; a variant (a teaching bug)
@@ -245,7 +249,8 @@ class CommitProtocol(Protocol):
         return nodes
 
     def judge(self, history: History) -> Verdict:
-        return Verdict(commit_outcome(history.decisions, history.roster.deciders, history.down))
+        return _VERDICTS[commit_outcome(history.decisions, history.roster.deciders,
+                                        history.down)]
 
     def violations(self, history: History) -> list[Violation]:
         if history.events is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..engine.faults import Fault
 from ..engine.records import LogRecord
@@ -25,9 +25,14 @@ NodeValues = tuple[dict[str, str | None], dict[str, str], dict[str, tuple[LogRec
 
 def node_values(world: World) -> NodeValues:
     """Each node's decision, state and log in ``world`` now."""
-    slots = world.nodes.items()
-    return ({n: s.decision for n, s in slots}, {n: s.state for n, s in slots},
-            {n: tuple(s.log) for n, s in slots})
+    decisions: dict[str, str | None] = {}
+    states: dict[str, str] = {}
+    logs: dict[str, tuple[LogRecord, ...]] = {}
+    for n, s in world.nodes.items():
+        decisions[n] = s.decision
+        states[n] = s.state
+        logs[n] = tuple(s.log)
+    return decisions, states, logs
 
 
 def history_of_world(world: World, roster: Roster, config: Any,
@@ -35,16 +40,22 @@ def history_of_world(world: World, roster: Roster, config: Any,
     """What ``world`` holds now, as the plain values a protocol judges (``values``: its
     :func:`node_values`, if the caller has them already)."""
     decisions, states, logs = node_values(world) if values is None else values
-    return History(
-        roster=roster,
-        config=config,
-        decisions=decisions,
-        states=states,
-        logs=logs,
-        down=world.down,
-        steps=world.step,
-        events=world.trace,
-    )
+    return made(History, {"roster": roster, "config": config, "decisions": decisions,
+                          "states": states, "logs": logs, "down": world.down,
+                          "steps": world.step, "events": world.trace})
+
+
+T = TypeVar("T")
+
+
+def made(cls: type[T], fields: dict[str, Any]) -> T:
+    """An instance of the frozen dataclass ``cls`` (without ``__slots__`` or
+    ``__post_init__``) holding ``fields``, every one of its fields: what ``cls(**fields)``
+    makes, without the generated ``__init__`` setting each field through
+    ``object.__setattr__``, which cost as much as judging a run."""
+    obj: T = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,26 +96,30 @@ class Run:
             roster = protocol.roster(scenario.participants, scenario.options)
             config = protocol.make_config(scenario.participants, scenario.options)
             verdict = protocol.judge(history_of_world(world, roster, config, values))
-        slots = world.nodes
         decisions, states, logs = values
-        return cls(
-            scenario=scenario,
-            outcome=verdict.outcome,
-            decisions=decisions,
-            participants=scenario.participants,
-            roles={n: s.role.name for n, s in slots.items()},
-            states=states,
-            down=world.down,
-            logs=logs,
-            locks={n: s.locks for n, s in slots.items()},
-            end_time=world.time,
-            steps=world.step,
-            stopped_by=world.stopped_by,
-            unfired_faults=tuple(world.unfired_faults()),
-            _trace=None if world.trace is None else Trace(world.trace, list(slots),
-                                                          world.volatile),
-            _violations=verdict.violations,
-        )
+        roles: dict[str, str] = {}
+        locks: dict[str, tuple[str, ...]] = {}
+        for n, s in world.nodes.items():
+            roles[n] = s.role.name
+            locks[n] = s.locks
+        return made(cls, {
+            "scenario": scenario,
+            "outcome": verdict.outcome,
+            "decisions": decisions,
+            "participants": scenario.participants,
+            "roles": roles,
+            "states": states,
+            "down": world.down,
+            "logs": logs,
+            "locks": locks,
+            "end_time": world.time,
+            "steps": world.step,
+            "stopped_by": world.stopped_by,
+            "unfired_faults": tuple(world.unfired_faults()),
+            "_trace": None if world.trace is None else Trace(world.trace, list(roles),
+                                                              world.volatile),
+            "_violations": verdict.violations,
+        })
 
     @property
     def protocol(self) -> Protocol:

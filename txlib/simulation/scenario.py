@@ -96,16 +96,14 @@ class Scenario:
         if not isinstance(self.options, dict):
             raise TxlibError(f"options must be a dict of option names, got {self.options!r}")
         options = options_json(self.options)
-        object.__setattr__(self, "_options_json", options)
-        object.__setattr__(self, "options", options_of(options))
+        d = self.__dict__  # the fields are set here, before anyone sees the scenario
+        d["_options_json"] = options
+        d["options"] = options_of(options)
         key = check_key(proto, self.participants, options, self.faults)
         done = checked(key)
         if done is not None:  # the same scenario but for its seed passed every check
-            participants, faults, setup = done
-            object.__setattr__(self, "participants", participants)
-            object.__setattr__(self, "faults", faults)
+            d["participants"], d["faults"], d["_setup"] = done
             self._check_fields()
-            object.__setattr__(self, "_setup", setup)
             return
         if self.participants == ():  # the dataclass default: the protocol's own
             object.__setattr__(self, "participants", proto.default_participants(self.options))
@@ -128,6 +126,10 @@ class Scenario:
 
     def _check_fields(self) -> None:
         """Check the seed, name and description."""
+        seed = self.seed
+        if type(seed) is int and 0 <= seed <= MAX_INT and type(self.name) is str \
+                and type(self.description) is str:
+            return  # the common case, which every check below passes
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise TxlibError(f"seed must be a whole number, got {shown(self.seed)}")
         if not 0 <= self.seed <= MAX_INT:
@@ -178,7 +180,9 @@ class Scenario:
         the lab start from it; :meth:`run` runs it to the end). ``variant`` builds the
         nodes with a variant of the scenario's protocol (see :meth:`run`); ``volatile``
         (see :meth:`run`)."""
-        setup = self._setup_of(self._variant(variant))
+        return self._world(self._setup_of(self._variant(variant)), record, volatile)
+
+    def _world(self, setup: Setup, record: bool, volatile: bool) -> World:
         config = setup.config
         if record and config.max_steps > MAX_RECORDED_STEPS:
             raise TxlibError(
@@ -199,13 +203,17 @@ class Scenario:
         rule broken, :mod:`txlib.protocols.variants`). The Run's scenario still names the
         registered protocol, so replaying it, or opening it in the lab, runs the correct
         protocol: the difference is the lesson."""
-        for name, flag in (("record", record), ("volatile", volatile)):
-            if not isinstance(flag, bool):
-                raise TxlibError(f"{name} must be True or False, got {flag!r}")
+        if type(record) is not bool or type(volatile) is not bool:
+            for name, flag in (("record", record), ("volatile", volatile)):
+                if not isinstance(flag, bool):
+                    raise TxlibError(f"{name} must be True or False, got {flag!r}")
         proto = self._variant(variant)
-        world = self.world(record=record, variant=variant, volatile=volatile).run()
+        setup = self._setup_of(proto)
+        # A variant is judged with the registered protocol's roster, as its run names it.
+        roster = setup.roster if variant is None else self.roster
+        world = self._world(setup, record, volatile).run()
         values = node_values(world)
-        verdict = proto.judge(history_of_world(world, self.roster, world.config, values))
+        verdict = proto.judge(history_of_world(world, roster, world.config, values))
         run = Run.of_world(self, world, verdict, values)
         world.release()  # nothing else holds it: let it go now
         return run
@@ -312,11 +320,13 @@ def simulate(
     its definition); ``options`` are network, timeout and protocol settings.
     """
     own = ("participants", "seed", "faults", "record")
-    valid = get_protocol(protocol).config_class.option_names()
-    for key in options:
-        if key not in valid and suggestion(key, own):
-            raise TxlibError(f"unknown option {key!r}{suggestion(key, own)}; "
-                             f"valid choices: {choices([*own, *valid])}")
+    proto = get_protocol(protocol)
+    if options:
+        valid = proto.config_class.option_names()
+        for key in options:
+            if key not in valid and suggestion(key, own):
+                raise TxlibError(f"unknown option {key!r}{suggestion(key, own)}; "
+                                 f"valid choices: {choices([*own, *valid])}")
     scenario = Scenario(
         protocol=protocol,
         participants=() if participants is None else participant_names(participants),

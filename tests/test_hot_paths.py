@@ -1,0 +1,240 @@
+"""The engine's short cuts behave exactly as the general paths they stand for.
+
+- A message goes straight to its ``on_<TYPE>`` handler (``Role.dispatch``) unless the
+  role overrides ``on_message``, which then receives every message itself.
+- A send in a plain network (no random loss, delay or duplicate, no partition or message
+  fault) skips ``Network.transmit``.
+- A Run and a History are made without their dataclass ``__init__``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+
+import pytest
+
+import txlib
+from txlib import ProtocolError
+from txlib.engine.config import EngineConfig
+from txlib.engine.node import Context, Role
+from txlib.engine.records import Message
+from txlib.engine.simcontext import WorldContext
+from txlib.engine.statemachine import machine
+from txlib.engine.volatile import volatile_text
+from txlib.engine.world import World
+from txlib.presets import NAMED_SCENARIOS
+from txlib.properties import History
+from txlib.protocols import two_phase as two
+from txlib.simulation.run import history_of_world
+
+SCENARIOS = [
+    txlib.Scenario("2pc", seed=3),
+    txlib.Scenario("2pc", seed=4, options={"loss": 0.2, "duplicate": 0.3, "delay": 0.2}),
+    txlib.Scenario("2pc", seed=5, options={"reorder": False, "cooperative": True},
+                   faults=(txlib.crash("coordinator", when="coordinator logs COMMIT"),
+                           txlib.recover("coordinator", at_time=300))),
+    txlib.Scenario("2pc", seed=6, faults=(txlib.drop(type="YES", src="p2"),
+                                          txlib.partition(["p1"], at_time=40),
+                                          txlib.heal(at_time=200))),
+]
+
+DELIVERED: list[str] = []
+
+
+class CountingCoordinator(two.Coordinator):
+    """Overrides on_message: it must still receive every message."""
+
+    def on_message(self, ctx: Context, msg: Message) -> None:
+        DELIVERED.append(f"{ctx.name} {msg.type}")
+        super().on_message(ctx, msg)
+
+
+class CountingParticipant(two.Participant):
+    def on_message(self, ctx: Context, msg: Message) -> None:
+        DELIVERED.append(f"{ctx.name} {msg.type}")
+        super().on_message(ctx, msg)
+
+
+class Counting2PC(two.TwoPhaseCommit):
+    coordinator_class = CountingCoordinator
+    participant_class = CountingParticipant
+
+
+def test_dispatch_is_the_handler_table_unless_on_message_is_overridden():
+    assert two.Participant.dispatch is two.Participant._handlers
+    assert set(two.Participant.dispatch or ()) >= {"PREPARE", "COMMIT", "ABORT"}
+    assert CountingParticipant.dispatch is None
+    assert CountingCoordinator.dispatch is None
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=range(len(SCENARIOS)))
+def test_an_overriding_on_message_gets_every_message_and_the_same_trace(scenario):
+    DELIVERED.clear()
+    plain = scenario.run()
+    counted = scenario.run(variant=Counting2PC())
+    assert counted.trace.to_jsonl() == plain.trace.to_jsonl()
+    assert counted.trace.volatile == plain.trace.volatile
+    delivered = [f"{e.node} {e.message.type}" for e in plain.trace if e.kind == "deliver"]
+    assert delivered and delivered == DELIVERED
+
+
+PING = machine("pinger", "IDLE", [("IDLE", "SENT", "start")])
+
+
+class Pinger(Role):
+    machine = PING
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.set_state("SENT")
+        ctx.send("other", "PING")
+
+
+class Deaf(Role):
+    """Handles no message type at all."""
+
+    machine = machine("deaf", "IDLE", [("IDLE", "IDLE", "nothing")])
+
+
+class DeafOverriding(Deaf):
+    def on_message(self, ctx: Context, msg: Message) -> None:
+        super().on_message(ctx, msg)
+
+
+@pytest.mark.parametrize("deaf", [Deaf, DeafOverriding])
+def test_a_message_without_handler_is_the_same_protocol_error_either_way(deaf):
+    world = World([("pinger", Pinger()), ("other", deaf())], EngineConfig(), 0)
+    with pytest.raises(ProtocolError, match=r"^other \(deaf\) has no handler for PING$"):
+        world.run()
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_SCENARIOS))
+@pytest.mark.parametrize("flag", ["plain_network", "plain_record"])
+def test_the_short_cuts_give_the_trace_the_general_paths_give(name, flag):
+    """plain_network: a send skips Network.transmit; plain_record: an event goes into
+    the trace without a call to World.record."""
+    scenario = NAMED_SCENARIOS[name]
+    short = scenario.world()
+    long = scenario.world()
+    if flag == "plain_network":  # a copy of the config that says otherwise
+        long.config = dataclasses.replace(long.config)
+        long.config.__dict__["plain_network"] = False  # what its cached_property gives
+        assert long.config.plain_network is False
+    else:
+        assert short.plain_record is True
+        long.plain_record = False  # the general path, every time
+    short.run()
+    long.run()
+    assert short.trace == long.trace
+    assert texts(short.volatile) == texts(long.volatile)
+    assert short.rng.getstate() == long.rng.getstate()
+
+
+def texts(kept: list) -> list:
+    return [(at, node, volatile_text(v)) for at, node, v in kept]
+
+
+class Observing(World):
+    """Observes every event through its own record(), as the explorer's worlds do."""
+
+    def record(self, kind: str, node: str | None, msg: Message | None, detail: str = "") -> None:
+        self.seen.append((kind, node, detail))
+        super().record(kind, node, msg, detail)
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_a_subclass_that_records_sees_every_event(record):
+    scenario = txlib.Scenario("2pc", seed=7, faults=(txlib.crash("p2", at_time=30),))
+    plain = scenario.world()
+    plain.run()
+    assert plain.trace is not None
+    setup = scenario._setup_of(scenario.protocol_entry)
+    observing = Observing(setup.nodes(), setup.config, scenario.seed, scenario.faults,
+                          record=record)
+    observing.seen = []
+    observing.run()
+    assert observing.seen == [(e.kind, e.node, e.detail) for e in plain.trace]
+    assert observing.trace == (plain.trace if record else None)
+
+
+def test_a_copied_node_acts_through_a_world_context_on_its_own_world():
+    world = txlib.Scenario("2pc", seed=2).world()
+    world.start()
+    copy = world.clone()
+    for w in (world, copy):
+        for slot in w.nodes.values():
+            assert type(slot.ctx) is WorldContext
+            assert slot.ctx._world is w
+    world.run()
+    copy.run()
+    assert world.trace == copy.trace
+
+
+def test_a_run_and_its_history_hold_every_field_of_their_dataclasses():
+    run = txlib.simulate("2pc", seed=1, faults=[txlib.crash("p1", at_time=10)])
+    assert set(vars(run)) == {f.name for f in dataclasses.fields(run)}
+    again = dataclasses.replace(run)
+    assert vars(again) == vars(run)
+    world = txlib.Scenario("2pc", seed=1).world().run()
+    history = history_of_world(world, txlib.Scenario("2pc").roster, world.config)
+    assert set(vars(history)) == {f.name for f in dataclasses.fields(History)}
+    assert history == History(**vars(history))
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_SCENARIOS))
+def test_run_gives_the_trace_of_executing_the_earliest_event_each_step(name):
+    """World.run delivers in place; World.execute goes through World._deliver."""
+    scenario = NAMED_SCENARIOS[name]
+    ran = scenario.world().run()
+    stepped = scenario.world()
+    stepped.start()
+    cfg = stepped.config
+    while stepped.step < cfg.max_steps:
+        pending = stepped.pending()
+        if not pending or pending[0][0] > cfg.horizon:
+            break
+        stepped.execute(pending[0])
+        assert stepped.stale == sum(stepped.is_stale(e) for e in stepped.queue)
+    assert stepped.trace == ran.trace
+    assert ran.stale == sum(ran.is_stale(e) for e in ran.queue)
+    assert (ran.stopped_by, ran.time, ran.step) == (stepped_stop(stepped), stepped.time,
+                                                    stepped.step)
+    assert texts(stepped.volatile) == texts(ran.volatile)
+
+
+def stepped_stop(world: World) -> str:
+    """Why World.run would stop now (for a world stepped by hand to the same point)."""
+    cfg = world.config
+    if world.step >= cfg.max_steps:
+        return f"max_steps={cfg.max_steps}"
+    if any(e[0] > cfg.horizon for e in world.queue):
+        return f"horizon={cfg.horizon}"
+    return "nothing pending"
+
+
+def test_the_scheduler_stops_at_the_horizon_even_when_only_a_cancelled_timer_is_left():
+    """Timers that never fire do nothing, but one due after the horizon still stops the
+    run there, as it did when the scheduler took each one out of the queue."""
+    world = txlib.Scenario("2pc", options={"prepare_timeout": 900, "horizon": 300}).world()
+    world.run()
+    assert world.stopped_by == "horizon=300"
+    assert world.pending() == []
+    world = txlib.Scenario("2pc", options={"prepare_timeout": 900}).world()
+    world.run()
+    assert world.stopped_by == "nothing pending"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_recorded_run_leaves_the_cycle_collector_as_it_found_it(enabled):
+    """World.run pauses Python's cycle collector while it records, and only then."""
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        txlib.simulate("2pc", seed=1)
+        assert gc.isenabled() is enabled
+        world = World([("pinger", Pinger()), ("other", Deaf())], EngineConfig(), 0)
+        with pytest.raises(ProtocolError):
+            world.run()  # a handler raised in the middle of the run
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
