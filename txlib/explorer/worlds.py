@@ -387,10 +387,10 @@ class WorldModel(Model[ExploredWorld]):
         plain = not w.faults.faults
         shortcut = plain and self.config.reorder
         network = w.network
-        sides = self.memo.sides(w)
+        memo = self.memo
+        sides = memo.sides(w)
         events, numbers = self._events(w)
         base: Base | None = None
-        memo = self.memo
         nodes, votes, remembered, node_id = w.nodes, w.votes, memo.effects.get, memo.node_id
         expected: int | None = None  # check_local: the digest predicted for the next step
         for event, entry, number in events:
@@ -406,20 +406,20 @@ class WorldModel(Model[ExploredWorld]):
                            number, node in votes, sides)
                     effect = remembered(key)
                     if effect is None or self.check_local:
-                        taken, learned = self.memo.learn(parent.frozen(), w, event, entry, node)
+                        taken, learned = memo.learn(parent.frozen(), w, event, entry, node)
                         if effect is None:
-                            self.memo.effects[key] = effect = learned
+                            memo.effects[key] = effect = learned
                         else:
                             if base is None:
-                                base = self.memo.base(w, numbers)
+                                base = memo.base(w, numbers)
                             self._check(w, base, node, event, entry, number, effect, learned,
                                         taken)
                         out.append((event, taken))
                         origins[taken] = (parent.frozen(), event, entry)
                     else:
                         if base is None:
-                            base = self.memo.base(w, numbers)
-                        digest, ids, changes, invalid, quiet = self.memo.predict(
+                            base = memo.base(w, numbers)
+                        digest, ids, changes, invalid, quiet = memo.predict(
                             w, base, node, event, number, effect)
                         out.append((event, Predicted(digest, parent, event, entry, ids,
                                                      changes, invalid, quiet)))
@@ -430,8 +430,8 @@ class WorldModel(Model[ExploredWorld]):
                 if type(event) is Deliver:
                     # to a node that is down or cut off: lost; nothing else changes
                     if base is None:
-                        base = self.memo.base(w, numbers)
-                    lost = self.memo.lost(w, base, parent, event, entry, number)
+                        base = memo.base(w, numbers)
+                    lost = memo.lost(w, base, parent, event, entry, number)
                     if not self.check_local:
                         out.append((event, lost))
                         continue
