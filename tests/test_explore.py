@@ -21,7 +21,7 @@ from txlib.explorer.tla import (
 )
 from txlib.explorer.worlds import WorldModel, explore
 from txlib.explorer.worse import find_worse, worse
-from txlib.protocols import PROTOCOLS, CommitProtocol, get_protocol
+from txlib.protocols import PROTOCOLS, CommitProtocol, get_protocol, two_phase
 from txlib.protocols.tcc import TryConfirmCancel
 from txlib.protocols.variants import Eager2PC, Impatient2PC
 from txlib.viz.grid import fault_grid
@@ -701,7 +701,7 @@ def test_the_node_transition_check_catches_a_wrong_memo(monkeypatch):
     monkeypatch.setattr(WorldModel, "check_local", True)
     model = model_of("2pc")
     model.memo.effects = _Wrong()
-    with pytest.raises(AssertionError, match="two different"):
+    with pytest.raises(txlib.TxlibError, match="two different"):
         todo = deque(model.initial())
         for _ in range(50):
             todo.extend(c for _, c in model.successors(todo.popleft()))
@@ -713,6 +713,28 @@ class _Wrong(dict):
 
     def get(self, key, default=None):
         return Effect(10**6, (), (), (), ())
+
+
+class _Clocked(two_phase.Participant):
+    """A participant that writes the time into its PREPARED record: what it does on a
+    PREPARE depends on more than its state and the message."""
+
+    def on_PREPARE(self, ctx, msg):
+        if ctx.state == "INIT":
+            ctx.log("SEEN", forced=False, at=ctx.now)
+        super().on_PREPARE(ctx, msg)
+
+
+class _ClockedTwoPhase(two_phase.TwoPhaseCommit):
+    participant_class = _Clocked
+
+
+def test_a_handler_that_reads_the_time_is_caught_not_explored_wrongly():
+    """Remembered steps rest on handlers that depend only on their node's state and the
+    message; the search checks that as it goes, and says so plainly when it fails."""
+    with pytest.raises(txlib.TxlibError, match=r"read the time \(ctx.now\)"):
+        explore(_ClockedTwoPhase(), participants=3, max_crashes=1, max_drops=1,
+                timeouts="asynchronous", max_depth=12, progress=False)
 
 
 def test_the_check_catches_a_wrong_prediction_for_a_message_to_a_node_that_is_down(

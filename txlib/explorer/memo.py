@@ -24,6 +24,7 @@ from .actions import Deliver, Event, MessageKey, message_key
 from .judging import ExploredWorld, GhostEvent, ghost_value, next_ghost
 
 ENTRIES_KEPT = 1024  # how many queue entries' message numbers are remembered
+CHECK_EVERY = 97  # one remembered step in this many is taken again and compared
 
 
 class Effect(NamedTuple):
@@ -122,6 +123,18 @@ class Memo:
         # -> its effect
         self.effects: dict[tuple[int, int | str, bool, Any], Effect] = {}
         self.last_sides: tuple[Any, Any] = (None, None)  # (groups, their sides)
+        self.checked: set[tuple[int, int | str, bool, Any]] = set()  # effects used twice
+        self.hits = 0  # how many times a remembered effect was used
+
+    def due_check(self, key: tuple[int, int | str, bool, Any]) -> bool:
+        """Whether to take a remembered step again and compare: the first time its
+        effect is used, and one time in :data:`CHECK_EVERY` after that (a sampled check
+        of the assumption the memo rests on, see :mod:`txlib.explorer.worlds`)."""
+        self.hits += 1
+        if key in self.checked and self.hits % CHECK_EVERY:
+            return False
+        self.checked.add(key)
+        return True
 
     def trim(self) -> None:
         """Forget the queue entries met lately once there are many of them."""

@@ -138,10 +138,14 @@ How states are kept (issue 16)
     changes and the ghost) and kept as its origin; its step is taken when it is
     expanded. A protocol judged on its history, or a search with invariants of your
     own, takes the step of each new state at once. Not with a fault plan or FIFO
-    channels, where a step depends on more than its node and message. With
-    ``WorldModel.check_local`` (the tests) every remembered step is taken as well
-    and compared: ``tests/test_explore.py`` runs it over every protocol, with
-    crashes, restarts and a partition.
+    channels, where a step depends on more than its node and message. Every search
+    checks that assumption as it goes: a remembered effect is taken again the first
+    time it is used and once in every 97 uses after that, and a step that does
+    something else from the same state stops the search with a TxlibError saying so
+    (a handler that reads the time would). With ``WorldModel.check_local`` (the tests)
+    every remembered step is taken as well and compared, digests and judgements too:
+    ``tests/test_explore.py`` runs it over every protocol, with crashes, restarts and
+    a partition.
 
 See :mod:`txlib.explorer.grid` for fault placement under the *timed* scheduler (the
 grid, and ``worse``: can it get worse?).
@@ -405,15 +409,16 @@ class WorldModel(Model[ExploredWorld]):
                     key = (before.memo if before.memo is not None else node_id(before),
                            number, node in votes, sides)
                     effect = remembered(key)
-                    if effect is None or self.check_local:
+                    if effect is None or self.check_local or memo.due_check(key):
                         taken, learned = memo.learn(parent.frozen(), w, event, entry, node)
                         if effect is None:
                             memo.effects[key] = effect = learned
-                        else:
+                        elif learned != effect:
+                            raise self._not_remembered(event, node)
+                        elif self.check_local:
                             if base is None:
                                 base = memo.base(w, numbers)
-                            self._check(w, base, node, event, entry, number, effect, learned,
-                                        taken)
+                            self._check(w, base, node, event, entry, number, effect, taken)
                         out.append((event, taken))
                         origins[taken] = (parent.frozen(), event, entry)
                     else:
@@ -559,14 +564,21 @@ class WorldModel(Model[ExploredWorld]):
             out.append((crash, c))
             self._origins[c] = (parent, crash, entry)
 
+    def _not_remembered(self, event: Event, node: str) -> TxlibError:
+        """The error when a step taken again from the same state of its node did
+        something else (see :meth:`expand`)."""
+        return TxlibError(
+            f"{event.describe()} from the same state of {node} led to two different "
+            f"states. The explorer assumes that what a node does on a message or a timeout "
+            f"depends only on its own state and that message, as its states leave out time "
+            f"and message ids; does a handler of {self.protocol.name!r} read the time "
+            f"(ctx.now), a message's id or its send time?")
+
     def _check(self, w: ExploredWorld, base: Base, node: str, event: Event,
-               entry: PendingEvent, number: int | str, effect: Effect, learned: Effect,
+               entry: PendingEvent, number: int | str, effect: Effect,
                c: ExploredWorld) -> None:
-        """Tests (``check_local``): the step just taken had the remembered effect, and
-        the digest predicted from it is the taken step's."""
-        if learned != effect:
-            raise AssertionError(f"{event.describe()} from the same state of {node} led "
-                                 "to two different states")
+        """Tests (``check_local``): the digest predicted from the remembered effect is
+        the taken step's, and so is the judgement."""
         digest, ids, changes, invalid, quiet = self.memo.predict(w, base, node, event, number,
                                                              effect)
         if digest != self.fingerprint(c):
