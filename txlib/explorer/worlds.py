@@ -452,8 +452,6 @@ class WorldModel(Model[ExploredWorld]):
                                          "down or cut off changed more than the messages "
                                          "in flight")
                 expected = None
-            if plain and entry is not None:
-                self._remember(w, c, event, entry, number, sides)
             out.append((event, c))
             origins[c] = (parent.frozen(), event, entry)
             for node, did in watches:
@@ -609,24 +607,6 @@ class WorldModel(Model[ExploredWorld]):
         self.take(c, candidate.event, candidate.entry)
         self._origins[c] = (frozen, candidate.event, candidate.entry)
         return c
-
-    def _remember(self, w: ExploredWorld, c: World, event: Event, entry: PendingEvent,
-                  number: int | str, sides: Any) -> None:
-        """Give the node that acted in ``event`` (taken from ``w`` to ``c``) its part
-        number from the effect remembered for that step (see :meth:`expand`), if any:
-        with FIFO channels, where the rest is not predicted."""
-        node = event.message.dst if type(event) is Deliver else event.node  # type: ignore[union-attr]
-        slot = c.nodes[node]
-        before = w.nodes[node]
-        if slot is before or slot.memo is not None:
-            return  # the node did not act (down, or cut off)
-        effect = self.memo.effects.get((self.memo.node_id(before), number, node in w.votes, sides))
-        if effect is None:
-            return
-        if self.check_local and self.memo.node_id(slot) != effect.after:
-            raise AssertionError(f"{event.describe()} took {node} from the same state to "
-                                 "two different ones")
-        slot.memo = effect.after
 
     # --- the state ----------------------------------------------------------------
     def fingerprint(self, w: ExploredWorld | Predicted) -> int:
