@@ -678,11 +678,11 @@ def test_remembered_node_transitions_give_each_node_the_part_it_has(name, monkey
 
 @pytest.mark.parametrize(("name", "options"), [
     ("2pc", {"max_drops": 1, "timeouts": "asynchronous", "max_depth": 12}),
-    ("3pc", {"reorder": False, "partitions": True}),
+    ("3pc", {"participants": 3, "max_crashes": 2, "recoveries": True}),
     ("paxos-commit", {"participants": 1, "max_drops": 1, "partitions": True}),
     ("3pc", {"invariants": [lambda w: None]}),  # judged on worlds, not on parts
 ])
-def test_remembered_steps_hold_with_drops_fifo_channels_and_own_invariants(
+def test_remembered_steps_hold_with_drops_two_crashes_and_own_invariants(
         name, options, monkeypatch):
     """The same check under the other fault kinds and search options."""
     monkeypatch.setattr(WorldModel, "check_local", True)
