@@ -259,3 +259,23 @@ def test_the_scan_leaves_paxos_commit_in_doubt_while_no_value_is_chosen(timeouts
         run = system.result("T1")
     assert run.outcome == "committed" and run.problems() == [], run.summary()
     assert run.balances == COMMITTED and system.closing_report == []
+
+
+def test_a_node_that_is_up_and_has_not_reported_the_transaction_counts_as_at_work():
+    """Its PREPARE may be on its way: Paxos Commit's "never voted" rule must wait for it,
+    or a recovery could roll back work the protocol then commits."""
+    from types import SimpleNamespace
+
+    from txlib.real.recovery import running
+
+    machine = SimpleNamespace(terminal=frozenset({"COMMITTED", "ABORTED"}))
+    system = SimpleNamespace(
+        handles={"p1": SimpleNamespace(up=True, status={}),  # not reported yet
+                 "p2": SimpleNamespace(up=True, status={"T1": {"state": "PREPARED"}}),
+                 "p3": SimpleNamespace(up=True, status={"T1": {"state": "COMMITTED"}}),
+                 "a1": SimpleNamespace(up=False, status={})},
+        machines={n: machine for n in ("p1", "p2", "p3", "a1")})
+    assert running(system, "T1") == {"p1", "p2"}
+    logs = {"p2": [("PREPARED", {})], "p3": [("PREPARED", {})]}
+    assert conclude("paxos-commit", logs, running=("p1",))[0] is None
+    assert conclude("paxos-commit", logs)[0] == "abort", "the rule it waits for"

@@ -91,11 +91,14 @@ def scan(system: RealSystem, participants: Sequence[str] | None = None) -> list[
 
 def running(system: RealSystem, tx: str) -> frozenset[str]:
     """The nodes still at work on ``tx``: up, and in a state of their role that is not
-    final (a node that never heard of ``tx`` is not at work on it)."""
+    final. A node that is up and has not reported ``tx`` yet counts as at work: its
+    PREPARE, or its own report, may still be on its way, and it may yet vote."""
     out = set()
     for node, h in system.handles.items():
-        state = (h.status.get(tx) or {}).get("state") if h.up else None
-        if state is not None and state not in system.machines[node].terminal:
+        if not h.up:
+            continue
+        state = (h.status.get(tx) or {}).get("state")
+        if state is None or state not in system.machines[node].terminal:
             out.add(node)
     return frozenset(out)
 
