@@ -209,17 +209,7 @@ class WorldContext(Context):
             self._world.stale += 1  # its queue entry never fires
 
     def vote(self, value: str) -> None:
-        slot = self._slot
-        if not slot.up:
-            raise NodeCrashed(slot.name)
-        w = self._world
-        if w.observed:
-            tr = w.trace
-            if tr is not None and w.plain_record:  # World.record, written out
-                tr.append(_new(TraceEvent, (len(tr), w.step, w.time, "vote", slot.name, None,
-                                            value, w.states, w.down)))
-            else:
-                w.record("vote", slot.name, None, value)
+        self.note("vote", value)
 
     def note(self, kind: str, detail: str) -> None:
         slot = self._slot
@@ -283,7 +273,7 @@ class WorldContext(Context):
             if w.observed:
                 tr = w.trace
                 if tr is not None and w.plain_record:  # World.record, written out
-                        tr.append(_new(TraceEvent, (len(tr), w.step, w.time, "unlock", slot.name,
+                    tr.append(_new(TraceEvent, (len(tr), w.step, w.time, "unlock", slot.name,
                                                 None, "", w.states, w.down)))
                 else:
                     w.record("unlock", slot.name, None, "")

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 Timers = tuple[tuple[str, tuple[int, int]], ...]
 Volatile = str | tuple[dict[str, Any], Timers]
 
-NO_VARS: dict[str, Any] = {}  # shared by kept states without variables (never changed)
+_NO_VARS: dict[str, Any] = {}  # shared by kept states without variables (never changed)
 
 
 class HasVolatile(Protocol):
@@ -46,7 +46,7 @@ def copied(value: Any) -> Any:
 def volatile_copy(variables: dict[str, Any], timers: dict[str, tuple[int, int]]) -> Volatile:
     """What a node's ``variables`` and ``timers`` hold now, kept apart from them."""
     if not variables:
-        return (NO_VARS, tuple(timers.items())) if timers else ""
+        return (_NO_VARS, tuple(timers.items())) if timers else ""
     kept: dict[str, Any] = {}
     for k, v in variables.items():  # copied(v), with its commonest cases written out
         t = type(v)

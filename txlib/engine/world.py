@@ -30,7 +30,7 @@ from .node import NodeSlot, Role
 from .records import Message, TraceEvent
 from .scheduler import EventQueue, FaultDue, MessageEntry, PendingEvent, TimerDue
 from .simcontext import NodeCrashed, WorldContext
-from .volatile import NO_VARS, Volatile, volatile_copy
+from .volatile import Volatile, volatile_copy
 
 _new = tuple.__new__  # a NamedTuple without its (slower) constructor, on the hot path
 
@@ -107,7 +107,7 @@ class World:
         self.keeps_volatile = record and volatile
         # Whether anyone sees the events: a trace is recorded, or a subclass observes
         # them through its own record(). If not, the steps skip describing them.
-        self.observed = record or type(self).record is not World.record
+        self.observed = record or not self.plain_record
         # (trace index, node, its volatile state) after each handler, if recording
         self.volatile: list[tuple[int, str, Volatile]] = []
         self.states = states
@@ -248,30 +248,11 @@ class World:
                 finally:
                     self._acting = previous
                     if self.keeps_volatile and trace is not None and slot.up:
-                        variables, timers = slot.vars, slot.timers  # see _deliver
                         self.volatile.append((len(trace) - 1, due.dst,
-                                              volatile_copy(variables, timers) if variables
-                                              else (NO_VARS, tuple(timers.items())) if timers
-                                              else ""))
+                                              volatile_copy(slot.vars, slot.timers)))
                 if self.faults.waiting:
                     self._fire_triggers("receives", due.dst, due.type, due.src)
-            elif type(due) is TimerDue:  # as _execute has it
-                node, name = due
-                slot = nodes[node]
-                timer = slot.timers.get(name)
-                if not slot.up or timer is None or timer[0] != entry[1]:
-                    self.stale -= 1  # cancelled, set again, or its node crashed
-                    continue
-                if at > self.time:
-                    self.time = at
-                self.step += 1
-                if slot.shared:
-                    slot = self._own(slot)
-                del slot.timers[name]
-                if self.observed:
-                    self.record("timeout", node, None, name)
-                self._call(slot, slot.role.on_timer, name)
-            else:
+            else:  # a timer or a fault of the plan
                 self._execute(entry)
 
     def start(self) -> None:
@@ -364,7 +345,8 @@ class World:
             if slot.shared:
                 slot = self._own(slot)
             del slot.timers[name]
-            self.record("timeout", node, None, name)
+            if self.observed:
+                self.record("timeout", node, None, name)
             self._call(slot, slot.role.on_timer, name)
         elif type(due) is FaultDue:
             if at > self.time:
@@ -476,10 +458,7 @@ class World:
         finally:
             self._acting = previous
             if self.keeps_volatile and trace is not None and slot.up:
-                variables, timers = slot.vars, slot.timers  # volatile_copy(), written out
-                self.volatile.append((len(trace) - 1, dst, volatile_copy(variables, timers)
-                                      if variables else (NO_VARS, tuple(timers.items()))
-                                      if timers else ""))
+                self.volatile.append((len(trace) - 1, dst, volatile_copy(slot.vars, slot.timers)))
         if self.faults.waiting:
             self._fire_triggers("receives", dst, msg.type, msg.src)
 
