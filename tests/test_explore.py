@@ -8,6 +8,7 @@ import pytest
 
 import txlib
 from txlib.engine.world import World
+from txlib.explorer import schedule
 from txlib.explorer.actions import Crash, CrashDuring, Drop, Partition, Recover
 from txlib.explorer.judging import ExploredWorld
 from txlib.explorer.memo import Effect, Memo
@@ -695,6 +696,61 @@ def test_remembered_steps_hold_with_drops_two_crashes_and_own_invariants(
     assert checked.states > 100
 
 
+def _count_schedules(monkeypatch) -> list[int]:
+    """Count the states expanded from their schedules (without their worlds)."""
+    expanded = [0]
+    original = WorldModel._expand_schedule
+
+    def counted(self, s):
+        expanded[0] += 1
+        return original(self, s)
+
+    monkeypatch.setattr(WorldModel, "_expand_schedule", counted)
+    return expanded
+
+
+@pytest.mark.parametrize("name", ["2pc", "3pc", "paxos-commit"])  # judged by parts
+@pytest.mark.parametrize("budget", [{"max_crashes": 0}, {"max_crashes": 1},
+                                    {"max_crashes": 1, "recoveries": True,
+                                     "timeouts": "asynchronous", "max_depth": 12}])
+def test_states_with_no_fault_left_are_expanded_from_their_schedules_exactly(
+        name, budget, monkeypatch):
+    """Once no fault is left to make, a state is expanded from its schedule (its queue
+    entries, timer tokens, time, node parts and ghost) without its world. With the
+    check on, every such state's world is rebuilt as well and compared with the
+    schedule, and every remembered step is taken and compared; the search's figures
+    and findings are those of the search without the check."""
+    expanded = _count_schedules(monkeypatch)
+    monkeypatch.setattr(WorldModel, "check_local", True)
+    size = 2 if "recoveries" in budget else 3
+    checked = explore(name, participants=size, max_states=5000, stop_on_violation=False,
+                      progress=False, **budget)
+    assert expanded[0] > 10  # the schedules were used, and checked
+    monkeypatch.setattr(WorldModel, "check_local", False)
+    fast = explore(name, participants=size, max_states=5000, stop_on_violation=False,
+                   progress=False, **budget)
+    assert (fast.states, fast.transitions, fast.depth, fast.blocking_states) == (
+        checked.states, checked.transitions, checked.depth, checked.blocking_states)
+    assert [v.path for v in fast.violations] == [v.path for v in checked.violations]
+
+
+def test_the_schedule_check_catches_a_wrong_schedule(monkeypatch):
+    """The check is not vacuous: a schedule whose time is not advanced to the due time
+    of the entry it took (so later due times, and the order of the heap, go wrong) is
+    reported."""
+    monkeypatch.setattr(WorldModel, "check_local", True)
+    right = schedule.advance
+
+    def late(p, deciders):
+        s = right(p, deciders)
+        s.time += 1
+        return s
+
+    monkeypatch.setattr("txlib.explorer.worlds.advance", late)
+    with pytest.raises(AssertionError, match="schedule differs from its world in time"):
+        explore("3pc", participants=2, max_crashes=0, progress=False)
+
+
 def test_the_node_transition_check_catches_a_wrong_memo(monkeypatch):
     """The check is not vacuous: a remembered transition that points at another part is
     reported."""
@@ -734,6 +790,14 @@ def test_a_handler_that_reads_the_time_is_caught_not_explored_wrongly():
     message; the search checks that as it goes, and says so plainly when it fails."""
     with pytest.raises(txlib.TxlibError, match=r"read the time \(ctx.now\)"):
         explore(_ClockedTwoPhase(), participants=3, max_crashes=1, max_drops=1,
+                timeouts="asynchronous", max_depth=12, progress=False)
+
+
+def test_a_handler_that_reads_the_time_is_caught_where_states_have_no_world():
+    """The same check where every state after the start is expanded from its schedule
+    (no fault to make): the steps it samples are taken from rebuilt worlds."""
+    with pytest.raises(txlib.TxlibError, match=r"read the time \(ctx.now\)"):
+        explore(_ClockedTwoPhase(), participants=3, max_crashes=0,
                 timeouts="asynchronous", max_depth=12, progress=False)
 
 

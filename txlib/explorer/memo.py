@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, final
 
 from ..engine.node import NodeSlot
 from ..engine.records import Message
-from ..engine.scheduler import PendingEvent
+from ..engine.scheduler import PendingEvent, TimerDue
 from ..engine.snapshot import Frozen, freeze, node_part, thaw
 from ..engine.world import World
 from .actions import Deliver, Event, MessageKey, message_key
@@ -31,8 +31,11 @@ class Effect(NamedTuple):
     """What a delivery or a timeout did, as the explorer remembers it: the acting
     node's part number after it, the numbers of the messages it sent (sorted), the
     ghost's events, the decision changes (node, from, to), the node's sends and log
-    writes as a watch notes them, and the numbers of the messages sent in sending
-    order."""
+    writes as a watch notes them, the numbers of the messages sent in sending order,
+    what it scheduled (in order: the delay and the message's number or the timer) and
+    the node's timers after it (each with the position of its entry among those
+    scheduled, from 1, or 0 if it was set before the step): what a
+    :class:`~txlib.explorer.schedule.Schedule` needs."""
 
     after: int
     sent: tuple[int, ...]
@@ -40,17 +43,21 @@ class Effect(NamedTuple):
     instability: tuple[tuple[str, str, str], ...]
     did: tuple[str, ...]
     order: tuple[int, ...] = ()  # the numbers of the messages sent, in sending order
+    pushes: tuple[tuple[int, int | TimerDue], ...] = ()
+    timers: tuple[tuple[TimerDue, int], ...] = ()
 
 
 class Parent:
     """A world being expanded, frozen (:func:`~txlib.engine.snapshot.freeze`) the
-    first time one of its successors needs its snapshot, and only then."""
+    first time one of its successors needs its snapshot, and only then; and its
+    schedule (:mod:`txlib.explorer.schedule`), once a successor needs that."""
 
-    __slots__ = ("_frozen", "world")
+    __slots__ = ("_frozen", "schedule", "world")
 
     def __init__(self, world: ExploredWorld) -> None:
         self.world = world
         self._frozen: Frozen | None = None
+        self.schedule: Any = None
 
     def frozen(self) -> Frozen:
         if self._frozen is None:
@@ -67,18 +74,22 @@ Base = tuple[list[int], list[int], tuple[tuple[str, str, str], ...], tuple[Any, 
 @final
 class Predicted:
     """A successor the explorer worked out without taking its step: its digest, and
-    the step (the parent's snapshot, the event and its queue entry) to take if the
-    state is new."""
+    the step to take if the state is new: from its parent (a world being expanded,
+    or a :class:`~txlib.explorer.schedule.Schedule`), the event, its queue entry
+    (the schedule's, for a schedule) and the effect remembered for it (None for a
+    message that is lost)."""
 
-    __slots__ = ("changes", "digest", "entry", "event", "ids", "invalid", "parent", "quiet")
+    __slots__ = ("changes", "digest", "effect", "entry", "event", "ids", "invalid", "parent",
+                 "quiet")
 
-    def __init__(self, digest: int, parent: Parent, event: Event, entry: PendingEvent,
+    def __init__(self, digest: int, parent: Any, event: Event, entry: Any,
                  ids: list[int], changes: tuple[tuple[str, str, str], ...],
-                 invalid: str | None, quiet: bool) -> None:
+                 invalid: str | None, quiet: bool, effect: Effect | None) -> None:
         self.digest = digest
-        self.parent = parent
+        self.parent: Any = parent  # a Parent, or a Schedule
         self.event = event
         self.entry = entry
+        self.effect = effect
         self.ids = ids  # the nodes' part numbers
         self.changes = changes  # the decision changes (node, from, to)
         self.invalid = invalid  # the ghost's validity reason
@@ -202,10 +213,16 @@ class Memo:
         c.unwatch()
         c.ghost_events = None
         message = self.message
-        order = tuple(message(e)[2] for e in _sent(c, w.queue.seq))
+        seq = w.queue.seq
+        new = sorted((e for e in c.queue.heap if e[1] > seq), key=lambda e: e[1])
+        order = tuple(message(e)[2] for e in new if type(e[2]) is Message)
+        pushes = tuple((e[0] - c.time, message(e)[2] if type(e[2]) is Message else e[2])
+                       for e in new)
+        timers = tuple(sorted((TimerDue(node, name), token - seq if token > seq else 0)
+                              for name, (token, _) in c.nodes[node].timers.items()))
         changes = tuple((n, a, b) for n, a, b, _ in c.instability[len(w.instability):])
         effect = Effect(self.node_id(c.nodes[node]), tuple(sorted(order)), tuple(ghost),
-                        changes, tuple(watch.did), order)
+                        changes, tuple(watch.did), order, pushes, timers)  # type: ignore[arg-type]
         return c, effect
 
     def sent(self, w: World, seq: int, effect: Effect) -> None:
@@ -226,7 +243,7 @@ class Memo:
                 sorted(numbers), tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost(),
                 self.sides(w))
 
-    def predict(self, w: ExploredWorld, base: Base, node: str, event: Event,
+    def predict(self, w: Any, base: Base, node: str, event: Event,
                 number: int | str, effect: Effect,
                 ) -> tuple[int, list[int], tuple[tuple[str, str, str], ...], str | None, bool]:
         """The world ``event`` leads to from ``w``, from ``effect``: its digest (what
@@ -261,13 +278,13 @@ class Memo:
         return (digest(True, ids, messages, sides, (), changes, ghost), ids, changes,
                 invalid, quiet)
 
-    def lost(self, w: ExploredWorld, base: Base, parent: Parent, event: Event,
-             entry: PendingEvent, number: int) -> Predicted:
+    def lost(self, w: Any, base: Base, parent: Any, event: Event, entry: Any,
+             number: int) -> Predicted:
         """The successor where message ``number`` reaches a node that is down or cut
         off: it is lost (see :meth:`World._deliver`), and that is all that changes."""
         ids, messages, changes, ghost, sides = base
         messages = messages.copy()
         messages.remove(number)
         return Predicted(digest(True, ids, messages, sides, (), changes, ghost), parent,
-                         event, entry, ids, changes, w.invalid, True)
+                         event, entry, ids, changes, w.invalid, True, None)
 

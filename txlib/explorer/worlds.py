@@ -156,7 +156,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from ..engine.records import Message
 from ..engine.roster import Roster
@@ -191,9 +191,11 @@ from .judging import (
     ExploredWorld,
     Fixed,
     StateInvariants,
+    ghost_value,
     invariants_of,
 )
 from .memo import Base, Effect, Memo, Parent, Predicted, digest
+from .schedule import Schedule, advance, entry_of, schedule_of
 from .search import Exploration, Finding, Model, SearchProgress, search
 
 TIMEOUTS: tuple[str, ...] = ("synchronous", "asynchronous")
@@ -218,6 +220,34 @@ class Origin:
         self.entry = entry
 
 
+class _Rebuilt:
+    """The world of a :class:`Schedule` being expanded, rebuilt the first time a step
+    must be taken from it, and frozen the first time a successor needs its snapshot."""
+
+    __slots__ = ("_frozen", "_model", "_schedule", "_world")
+
+    def __init__(self, model: WorldModel, schedule: Schedule) -> None:
+        self._model = model
+        self._schedule = schedule
+        self._world: ExploredWorld | None = None
+        self._frozen: Frozen | None = None
+
+    def world(self) -> ExploredWorld:
+        if self._world is None:
+            self._world = self._model._rebuild(self._schedule)
+        return self._world
+
+    def frozen(self) -> Frozen:
+        if self._frozen is None:
+            self._frozen = freeze(self.world())
+        return self._frozen
+
+    @property
+    def rebuilt(self) -> Frozen | None:
+        """The rebuilt world's snapshot, if it was rebuilt and frozen."""
+        return self._frozen
+
+
 def _bipartitions(nodes: Sequence[str]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
     """Every split of ``nodes`` into two non-empty groups, the first holding nodes[0]."""
     first, rest = nodes[0], list(nodes[1:])
@@ -230,7 +260,7 @@ def _bipartitions(nodes: Sequence[str]) -> list[tuple[tuple[str, ...], tuple[str
     return out
 
 
-class WorldModel(Model[ExploredWorld]):
+class WorldModel(Model[ExploredWorld | Schedule]):
     """A protocol's worlds as a model for :func:`txlib.explorer.search.search`.
 
     Fingerprints are 128-bit digests (:meth:`fingerprint`), kept in a compact table.
@@ -295,6 +325,11 @@ class WorldModel(Model[ExploredWorld]):
         # its decision changes and its ghost: a predicted state needs no world for that
         self._commit = self.builtin if isinstance(self.builtin, CommitInvariants) else None
         self._judged_by_parts = self._commit is not None and not self.custom
+        # whether a state with no fault left to make is expanded from its schedule,
+        # without its world (see txlib.explorer.schedule): steps are remembered (no
+        # fault plan, reordering channels) and states judged by their parts
+        self._schedules = (self._judged_by_parts and config.reorder
+                           and not scenario.faults)
 
     # --- worlds -------------------------------------------------------------------
     def fresh(self, record: bool) -> World:
@@ -366,13 +401,14 @@ class WorldModel(Model[ExploredWorld]):
                 out.append((timeout, entry, timer.name))
         return out, numbers
 
-    def successors(self, w: ExploredWorld) -> list[tuple[Action, ExploredWorld]]:
+    def successors(self, w: ExploredWorld | Schedule) -> list[tuple[Action, ExploredWorld]]:
         """Each enabled action with the world it leads to. Each such world remembers
         where it came from (``w``'s snapshot, the action and its queue entry), so the
         search can keep that instead of the world (see :meth:`store`)."""
         return [(action, self._world(c)) for action, c in self.expand(w)]
 
-    def expand(self, w: ExploredWorld) -> list[tuple[Action, ExploredWorld | Predicted]]:
+    def expand(self, w: ExploredWorld | Schedule,
+               ) -> list[tuple[Action, ExploredWorld | Predicted]]:
         """:meth:`successors` as the search takes them: a delivery or a timeout whose
         effect on its node the explorer has met before (the same node part, the same
         message or timer, the same first-vote status) is not taken; its successor's
@@ -383,6 +419,8 @@ class WorldModel(Model[ExploredWorld]):
         Not with a fault plan or FIFO channels (``reorder=False``), where a step
         depends on more than its node and message. ``w`` is frozen (its snapshot is
         the parent of the successors) only once a successor needs it."""
+        if isinstance(w, Schedule):
+            return self._expand_schedule(w)
         out: list[tuple[Action, ExploredWorld | Predicted]] = []
         used = w.used
         can_crash = used.crashes < self.max_crashes
@@ -409,16 +447,19 @@ class WorldModel(Model[ExploredWorld]):
                     key = (before.memo if before.memo is not None else node_id(before),
                            number, node in votes, sides)
                     effect = remembered(key)
+                    taken = None
                     if effect is None or self.check_local or memo.due_check(key):
                         taken, learned = memo.learn(parent.frozen(), w, event, entry, node)
                         if effect is None:
                             memo.effects[key] = effect = learned
                         elif learned != effect:
                             raise self._not_remembered(event, node)
-                        elif self.check_local:
+                        elif self.check_local:  # then the prediction, checked, goes on
                             if base is None:
                                 base = memo.base(w, numbers)
                             self._check(w, base, node, event, entry, number, effect, taken)
+                            taken = None
+                    if taken is not None:
                         out.append((event, taken))
                         origins[taken] = (parent.frozen(), event, entry)
                     else:
@@ -427,7 +468,7 @@ class WorldModel(Model[ExploredWorld]):
                         digest, ids, changes, invalid, quiet = memo.predict(
                             w, base, node, event, number, effect)
                         out.append((event, Predicted(digest, parent, event, entry, ids,
-                                                     changes, invalid, quiet)))
+                                                     changes, invalid, quiet, effect)))
                     if can_crash and len(effect.did) > 1 and self.may_crash(w, node):
                         self._crashes_during(out, parent.frozen(), event, entry, node,
                                              effect.did)
@@ -474,6 +515,116 @@ class WorldModel(Model[ExploredWorld]):
             out.append((fault, c))
             origins[c] = (parent.frozen(), fault, None)
         return out
+
+    def fault_free(self, used: Spent) -> bool:
+        """Whether a state that has used ``used`` of the budget may make no fault any
+        more (and its network is whole): its successors are deliveries and timeouts
+        only. (A crash may still be out of reach for a bound of ``max_down``; such a
+        state is simply expanded with its world.)"""
+        return (used.crashes >= self.max_crashes and used.drops >= self.max_drops
+                and used.partitions >= self.max_partitions and used.heals >= used.partitions
+                and not (self.recoveries and used.restarts < used.crashes))
+
+    def _expand_schedule(self, s: Schedule) -> list[tuple[Action, ExploredWorld | Predicted]]:
+        """:meth:`expand` for a state kept as its :class:`Schedule` (no fault left to
+        make): the same successors in the same order, each predicted from its
+        remembered effect; a step not met before, or sampled for checking, is taken
+        from the state's world, rebuilt for it."""
+        out: list[tuple[Action, ExploredWorld | Predicted]] = []
+        memo = self.memo
+        remembered, facts, position = memo.effects.get, memo.facts, memo.position
+        source = _Rebuilt(self, s)
+        if self.check_local:
+            self._check_schedule(s, source.world())
+        numbers = [tag for _, _, tag in s.heap if type(tag) is int]
+        base: Base = (s.ids, sorted(numbers), s.changes,
+                      ghost_value(s.used, s.votes, s.invalid), None)
+        votes = s.votes
+        for event, entry, number, node in self._scheduled(s, bool(numbers)):
+            part = s.ids[position[node]]
+            if not facts[part][0]:  # to a node that is down: lost
+                out.append((event, memo.lost(s, base, s, event, entry, number)))
+                continue
+            key = (part, number, node in votes, None)
+            effect = remembered(key)
+            taken = None
+            if effect is None or self.check_local or memo.due_check(key):
+                w = source.world()
+                real = entry_of(w, entry[1])
+                frozen = source.frozen()
+                taken, learned = memo.learn(frozen, w, event, real, node)
+                if effect is None:
+                    memo.effects[key] = effect = learned
+                    self._origins[taken] = (frozen, event, real)
+                elif learned != effect:
+                    raise self._not_remembered(event, node)
+                elif self.check_local:  # then the prediction, checked, goes on
+                    self._check(w, base, node, event, real, number, effect, taken)
+                    taken = None
+                else:
+                    self._origins[taken] = (frozen, event, real)
+            if taken is not None:
+                out.append((event, taken))
+            else:
+                digest, ids, changes, invalid, quiet = memo.predict(s, base, node, event,
+                                                                    number, effect)
+                out.append((event, Predicted(digest, s, event, entry, ids, changes, invalid,
+                                             quiet, effect)))
+        if source.rebuilt is not None:  # the successors' worlds are rebuilt from here on
+            s.anchor, s.steps = source.rebuilt, ()
+        return out
+
+    def _scheduled(self, s: Schedule, in_flight: bool,
+                   ) -> list[tuple[Event, Any, Any, str]]:
+        """The events enabled in schedule ``s``, as :meth:`_events` lists them for its
+        world: (event, the schedule's entry, message number or timer name, node)."""
+        out: list[tuple[Event, Any, Any, str]] = []
+        seen: set[int] = set()
+        delivers, keys = self._delivers, self.memo.keys
+        timers = []
+        for entry in s.heap:
+            tag = entry[2]
+            if type(tag) is int:
+                if tag not in seen:  # identical copies in flight are one choice
+                    seen.add(tag)
+                    deliver = delivers.get(tag)
+                    if deliver is None:
+                        deliver = delivers[tag] = Deliver(keys[tag])
+                        self._numbers[id(deliver)] = tag
+                    out.append((deliver, entry, tag, deliver.message.dst))
+            else:
+                timers.append(entry)
+        if in_flight and self.synchronous:
+            return out
+        live, timeouts = s.timers, self._timeouts
+        for entry in timers:
+            timer: TimerDue = entry[2]  # type: ignore[assignment]
+            if live.get(timer) == entry[1]:
+                timeout = timeouts.get(timer)
+                if timeout is None:
+                    timeout = timeouts[timer] = Timeout(timer.node, timer.name)
+                out.append((timeout, entry, timer.name, timer.node))
+        return out
+
+    def _rebuild(self, s: Schedule) -> ExploredWorld:
+        """The world of schedule ``s``: its anchor thawed, and the same steps taken
+        again."""
+        w: ExploredWorld = thaw(s.anchor)  # type: ignore[assignment]
+        for order in s.steps:
+            entry = entry_of(w, order)
+            due = entry[2]
+            if type(due) is Message:
+                self._settled(w, due.dst, self.memo.message(entry)[2], entry)
+            else:
+                self._settled(w, due.node, due.name, entry)
+        return w
+
+    def _check_schedule(self, s: Schedule, w: ExploredWorld) -> None:
+        """Tests (``check_local``): schedule ``s`` is what its world ``w`` holds."""
+        expected = schedule_of(w, self.memo, s.anchor, self.fingerprint(w))
+        differs = s.same(expected) or ("digest" if s.digest != expected.digest else None)
+        if differs is not None:
+            raise AssertionError(f"a state's schedule differs from its world in {differs}")
 
     def may_crash(self, w: World, node: str) -> bool:
         """Whether the per-role bound (``max_down``) lets up node ``node`` crash now:
@@ -583,7 +734,8 @@ class WorldModel(Model[ExploredWorld]):
             raise AssertionError(f"{event.describe()} from the same state of {node} led "
                                  "to two different states")
         if self._judged_by_parts:
-            stand_in = Predicted(digest, Parent(w), event, entry, ids, changes, invalid, quiet)
+            stand_in = Predicted(digest, Parent(w), event, entry, ids, changes, invalid, quiet,
+                                 effect)
             if ((self.violations(stand_in), self.undecided(stand_in), self.decided(stand_in))
                     != (self.violations(c), self.undecided(c), self.decided(c))):
                 raise AssertionError(f"the state after {event.describe()} is judged "
@@ -602,14 +754,19 @@ class WorldModel(Model[ExploredWorld]):
         """The world a :class:`Predicted` successor stands for: its step taken."""
         if type(candidate) is not Predicted:
             return candidate
-        frozen = candidate.parent.frozen()
+        parent, entry = candidate.parent, candidate.entry
+        if type(parent) is Schedule:
+            rebuilt = self._rebuild(parent)
+            frozen, entry = freeze(rebuilt), entry_of(rebuilt, entry[1])
+        else:
+            frozen = parent.frozen()
         c: ExploredWorld = thaw(frozen)  # type: ignore[assignment]
-        self.take(c, candidate.event, candidate.entry)
-        self._origins[c] = (frozen, candidate.event, candidate.entry)
+        self.take(c, candidate.event, entry)
+        self._origins[c] = (frozen, candidate.event, entry)
         return c
 
     # --- the state ----------------------------------------------------------------
-    def fingerprint(self, w: ExploredWorld | Predicted) -> int:
+    def fingerprint(self, w: ExploredWorld | Predicted | Schedule) -> int:
         """A 128-bit digest of the world's fingerprint, the budget used and the ghost
         (as an int: smaller than bytes).
 
@@ -627,7 +784,7 @@ class WorldModel(Model[ExploredWorld]):
         exactly when their fingerprints and ghosts are equal, as if the whole were
         digested (but for a collision of 128-bit digests).
         """
-        if type(w) is Predicted:
+        if type(w) is Predicted or isinstance(w, Schedule):
             return w.digest
         node_id = self.memo.node_id
         ids = [slot.memo if slot.memo is not None else node_id(slot)
@@ -651,21 +808,39 @@ class WorldModel(Model[ExploredWorld]):
                       progress_part(w, timed) if w.faults.faults else (),
                       tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost())
 
-    def store(self, w: ExploredWorld | Predicted) -> Frozen | Origin:
+    def store(self, w: ExploredWorld | Predicted | Schedule) -> Frozen | Origin | Predicted:
         """What the search keeps of a state while it waits: where it came from (its
         parent's snapshot, shared with its siblings, and the step from there), or its
         own snapshot."""
         if type(w) is Predicted:
-            return Origin(w.parent.frozen(), w.event, w.entry)
+            parent = w.parent
+            if type(parent) is Schedule:
+                return w  # restored from its parent's schedule
+            if self._schedules and self.fault_free(parent.world.used):
+                if parent.schedule is None:  # once for every successor kept so
+                    world = parent.world
+                    parent.schedule = schedule_of(world, self.memo, parent.frozen(),
+                                                  self.fingerprint(world))
+                entry = w.entry
+                if type(entry[2]) is Message:  # as the schedule holds it
+                    w.entry = (entry[0], entry[1], self.memo.message(entry)[2])
+                w.parent = parent.schedule
+                return w
+            return Origin(parent.frozen(), w.event, w.entry)
+        if isinstance(w, Schedule):
+            return freeze(self._rebuild(w))
         origin = self._origins.pop(w, None)
         if origin is None:
             return freeze(w)
         self.release(w)
         return Origin(*origin)
 
-    def restore(self, stored: Frozen | Origin) -> ExploredWorld:
+    def restore(self, stored: Frozen | Origin | Predicted) -> ExploredWorld | Schedule:
         """The state back: thawed from its snapshot, or its parent's snapshot thawed
-        and the same step taken again (the same queue entry: the same world)."""
+        and the same step taken again (the same queue entry: the same world), or, for a
+        state with no fault left to make, its schedule (see :meth:`store`)."""
+        if type(stored) is Predicted:
+            return advance(stored, self.participants)
         if not isinstance(stored, Origin):
             return thaw(stored)  # type: ignore[return-value]  # snapshots of explored worlds
         self.memo.trim()  # before the step: the messages it sends are remembered
@@ -678,23 +853,26 @@ class WorldModel(Model[ExploredWorld]):
         elif entry is None:
             self.take(w, action, entry)  # type: ignore[arg-type]
         else:
-            self._settled(w, action, entry)  # type: ignore[arg-type]
+            event = cast(Deliver | Timeout, action)
+            number: int | str | None = self._numbers.get(id(event))  # Delivers are kept
+            if number is None:
+                number = self.memo.event_number(event, entry)
+            node = event.message.dst if type(event) is Deliver else event.node  # type: ignore[union-attr]
+            self._settled(w, node, number, entry)
         return w
 
-    def _settled(self, w: ExploredWorld, event: Event, entry: PendingEvent) -> None:
-        """Take delivery or timeout ``event``, giving the acting node its part number
-        from the effect remembered for it, if any (see :meth:`expand`)."""
-        node = event.message.dst if type(event) is Deliver else event.node  # type: ignore[union-attr]
+    def _settled(self, w: ExploredWorld, node: str, number: int | str,
+                 entry: PendingEvent) -> None:
+        """Take the delivery of message ``number`` or the timeout of timer ``number``
+        at ``node`` (queue ``entry``), giving the node its part number from the effect
+        remembered for it, if any (see :meth:`expand`)."""
         before = w.nodes[node]
         memo = self.memo
         key = None
         if before.up and not w.faults.faults and self.config.reorder:
-            number: int | str | None = self._numbers.get(id(event))  # Delivers are kept
-            if number is None:
-                number = memo.event_number(event, entry)
             key = (memo.node_id(before), number, node in w.votes, memo.sides(w))
         seq = w.queue.seq
-        self.take(w, event, entry)
+        w.execute(entry)
         effect = memo.effects.get(key) if key is not None else None
         if effect is not None:
             slot = w.nodes[node]
@@ -703,9 +881,9 @@ class WorldModel(Model[ExploredWorld]):
             if effect.order and not self.check_local:
                 memo.sent(w, seq, effect)
 
-    def violations(self, w: ExploredWorld | Predicted) -> list[tuple[str, str]]:
-        if type(w) is Predicted:  # judged by its parts (only when _judged_by_parts)
-            if w.quiet:
+    def violations(self, w: ExploredWorld | Predicted | Schedule) -> list[tuple[str, str]]:
+        if not isinstance(w, ExploredWorld):  # judged by its parts (when _judged_by_parts)
+            if type(w) is Predicted and w.quiet:
                 return []
             facts = self.memo.facts
             return self._commit.judge(  # type: ignore[union-attr]
@@ -722,9 +900,9 @@ class WorldModel(Model[ExploredWorld]):
                 out.append((name, str(reason)))
         return out
 
-    def release(self, w: ExploredWorld | Predicted) -> None:
+    def release(self, w: ExploredWorld | Predicted | Schedule) -> None:
         """Break the world's reference cycles (world -> slot -> context -> world)."""
-        if type(w) is Predicted:
+        if type(w) is Predicted or isinstance(w, Schedule):
             return
         for slot in w.nodes.values():
             slot.ctx = None  # type: ignore[assignment]  # the world is never used again
@@ -732,9 +910,9 @@ class WorldModel(Model[ExploredWorld]):
     def is_fault(self, action: Hashable) -> bool:
         return type(action) in FAULT_TYPES
 
-    def undecided(self, w: ExploredWorld | Predicted) -> int:
+    def undecided(self, w: ExploredWorld | Predicted | Schedule) -> int:
         mask = 0
-        if type(w) is Predicted:
+        if not isinstance(w, ExploredWorld):
             facts, ids, at = self.memo.facts, w.ids, self.memo.position
             for p, i in self._index.items():
                 up, decision = facts[ids[at[p]]]
@@ -747,9 +925,9 @@ class WorldModel(Model[ExploredWorld]):
                 mask |= 1 << i
         return mask
 
-    def decided(self, w: ExploredWorld | Predicted) -> int:
+    def decided(self, w: ExploredWorld | Predicted | Schedule) -> int:
         mask = 0
-        if type(w) is Predicted:
+        if not isinstance(w, ExploredWorld):
             facts, ids, at = self.memo.facts, w.ids, self.memo.position
             for p, i in self._index.items():
                 if facts[ids[at[p]]][1] is not None:

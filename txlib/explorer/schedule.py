@@ -1,0 +1,132 @@
+"""A state the explorer expands without its world: its :class:`Schedule`.
+
+Once a search has spent every fault it may make (and the network is whole), a state's
+successors are only deliveries and timeouts, and the explorer has usually met each of
+them before (:mod:`txlib.explorer.memo`). Such a state needs no world to be expanded,
+only what decides which events are enabled and in what order the search meets them:
+
+- the queue, entry for entry in the heap's storage order: ``(at, order, tag)`` with
+  the message's number or the :class:`~txlib.engine.scheduler.TimerDue`, the same due
+  times and scheduling order the world's queue holds, so that taking an entry out
+  (``list.remove`` and ``heapify``, as :meth:`EventQueue.take` does) and pushing new
+  ones leaves the very same storage order the world's heap would have;
+- each live timer's token (a timer set again or cancelled leaves a stale entry, as in
+  the world), the time and the queue's counter;
+- the nodes' part numbers, the ghost (votes, validity, budget used) and the decision
+  changes, from which digests and judgements are worked out.
+
+A :class:`Predicted` successor of such a state becomes a schedule when the search
+expands it (:func:`advance`: the remembered effect applied to its parent's schedule).
+Its world is rebuilt only when a step must be taken for real (a step not met before,
+or one sampled for checking): from the snapshot of its nearest ancestor that had a
+world (``anchor``), taking the same entries again (``steps``, by their order).
+"""
+
+from __future__ import annotations
+
+from heapq import heapify, heappush
+from typing import Any
+
+from ..engine.node import NodeSlot
+from ..engine.records import Message
+from ..engine.scheduler import TimerDue
+from ..engine.snapshot import Frozen
+from .actions import Spent
+from .judging import ExploredWorld, next_ghost
+from .memo import Memo, Predicted
+
+Tag = int | TimerDue  # a message's number, or a timer
+Entry = tuple[int, int, Tag]  # (due time, scheduling order, tag), as the world's queue
+
+
+class Schedule:
+    """A state without its world (see the module docstring)."""
+
+    __slots__ = ("anchor", "changes", "digest", "heap", "ids", "invalid", "seq", "steps",
+                 "time", "timers", "used", "votes")
+
+    def __init__(self, heap: list[Entry], timers: dict[TimerDue, int], time: int, seq: int,
+                 ids: list[int], votes: dict[str, str], invalid: str | None, used: Spent,
+                 changes: tuple[tuple[str, str, str], ...], digest: int, anchor: Frozen,
+                 steps: tuple[int, ...]) -> None:
+        self.heap = heap
+        self.timers = timers  # each live timer's token (timers of nodes that are up)
+        self.time = time
+        self.seq = seq  # the queue's counter: the order of the last entry scheduled
+        self.ids = ids  # the nodes' part numbers
+        self.votes = votes
+        self.invalid = invalid
+        self.used = used
+        self.changes = changes  # the decision changes (node, from, to)
+        self.digest = digest
+        self.anchor = anchor  # the snapshot of the nearest ancestor that had a world
+        self.steps = steps  # the orders of the entries taken since, in turn
+
+    def same(self, other: Schedule) -> str | None:
+        """What differs between two schedules of one state (None: nothing); tests."""
+        for name in ("heap", "timers", "time", "seq", "ids", "votes", "invalid", "used",
+                     "changes"):
+            if getattr(self, name) != getattr(other, name):
+                return name
+        return None
+
+
+def live_timers(nodes: dict[str, NodeSlot]) -> dict[TimerDue, int]:
+    """Each live timer of the nodes that are up, with its token."""
+    return {TimerDue(name, timer): token for name, slot in nodes.items() if slot.up
+            for timer, (token, _) in slot.timers.items()}
+
+
+def schedule_of(w: ExploredWorld, memo: Memo, anchor: Frozen, digest: int) -> Schedule:
+    """The schedule of world ``w`` (whose snapshot is ``anchor``, its digest
+    ``digest``)."""
+    message = memo.message
+    heap: list[Entry] = [(e[0], e[1], message(e)[2]) if type(e[2]) is Message
+                         else e for e in w.queue.heap]  # type: ignore[misc]
+    node_id = memo.node_id
+    return Schedule(heap, live_timers(w.nodes), w.time, w.queue.seq,
+                    [slot.memo if slot.memo is not None else node_id(slot)
+                     for slot in w.nodes.values()],
+                    w.votes, w.invalid, w.used,
+                    tuple((n, a, b) for n, a, b, _ in w.instability), digest, anchor, ())
+
+
+def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
+    """The schedule of predicted successor ``p`` of a schedule: its entry taken out,
+    and its remembered effect (if any: none for a message that is lost) applied."""
+    s: Schedule = p.parent
+    entry: Entry = p.entry
+    heap = s.heap.copy()
+    heap.remove(entry)  # as EventQueue.take does, so the storage order is the world's
+    heapify(heap)
+    at = entry[0]
+    time = at if at > s.time else s.time
+    timers, seq, votes = s.timers, s.seq, s.votes
+    effect = p.effect
+    if effect is not None:
+        tag = entry[2]
+        node = tag.node if type(tag) is TimerDue else p.event.message.dst  # type: ignore[union-attr]
+        timers = timers.copy()
+        if type(tag) is TimerDue:
+            del timers[tag]  # it fires
+        kept = {due: token for due, token in timers.items() if due.node == node}
+        for due in kept:
+            del timers[due]
+        for due, k in effect.timers:
+            timers[due] = seq + k if k else kept[due]
+        for delay, pushed in effect.pushes:
+            seq += 1
+            heappush(heap, (time + delay, seq, pushed))
+        invalid = s.invalid
+        for ghost_event in effect.ghost:
+            votes, invalid = next_ghost(votes, invalid, deciders, ghost_event)
+    return Schedule(heap, timers, time, seq, p.ids, votes, p.invalid, s.used, p.changes,
+                    p.digest, s.anchor, (*s.steps, entry[1]))
+
+
+def entry_of(w: ExploredWorld, order: int) -> Any:
+    """The entry of ``w``'s queue scheduled ``order``-th."""
+    for entry in w.queue.heap:
+        if entry[1] == order:
+            return entry
+    raise AssertionError(f"no queue entry scheduled {order}th")
