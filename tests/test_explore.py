@@ -734,6 +734,38 @@ def test_states_with_no_fault_left_are_expanded_from_their_schedules_exactly(
     assert [v.path for v in fast.violations] == [v.path for v in checked.violations]
 
 
+@pytest.mark.parametrize("check", [False, True])
+def test_a_crash_before_the_start_still_lets_the_world_start(check, monkeypatch):
+    """A crash between steps is predicted once its node's part has crashed before,
+    and a state with no fault left is kept as a schedule, whose events are
+    deliveries and timeouts only. A world that has not started is neither: after a
+    crash before the start (met twice), the state still begins with the start."""
+    monkeypatch.setattr(WorldModel, "check_local", check)
+    model = model_of("3pc", max_crashes=1)
+    (initial,) = model.initial()
+    for _ in range(2):
+        for action, child in model.expand(initial):
+            if isinstance(action, Crash):
+                state = model.restore(model.store(model.materialize(child)))
+                assert [type(a).__name__ for a, _ in model.expand(state)][:1] == ["Start"]
+
+
+def test_the_check_catches_a_wrong_crash_prediction(monkeypatch):
+    """With the check on, each predicted crash is also taken and compared: a
+    prediction made wrong on purpose is caught."""
+    monkeypatch.setattr(WorldModel, "check_local", True)
+    right = Memo.crash
+
+    def wrong(self, *args):
+        crashed = right(self, *args)
+        crashed.digest += 1
+        return crashed
+
+    monkeypatch.setattr(Memo, "crash", wrong)
+    with pytest.raises(AssertionError, match="crashes was predicted wrongly"):
+        explore("3pc", participants=2, max_crashes=1, progress=False)
+
+
 def test_the_schedule_check_catches_a_wrong_schedule(monkeypatch):
     """The check is not vacuous: a schedule whose time is not advanced to the due time
     of the entry it took (so later due times, and the order of the heap, go wrong) is

@@ -20,7 +20,7 @@ from ..engine.records import Message
 from ..engine.scheduler import PendingEvent, TimerDue
 from ..engine.snapshot import Frozen, freeze, node_part, thaw
 from ..engine.world import World
-from .actions import Deliver, Event, MessageKey, message_key
+from .actions import Crash, Deliver, Event, MessageKey, message_key
 from .judging import ExploredWorld, GhostEvent, ghost_value, next_ghost
 
 ENTRIES_KEPT = 1024  # how many queue entries' message numbers are remembered
@@ -82,7 +82,7 @@ class Predicted:
     __slots__ = ("changes", "digest", "effect", "entry", "event", "ids", "invalid", "parent",
                  "quiet")
 
-    def __init__(self, digest: int, parent: Any, event: Event, entry: Any,
+    def __init__(self, digest: int, parent: Any, event: Event | Crash, entry: Any,
                  ids: list[int], changes: tuple[tuple[str, str, str], ...],
                  invalid: str | None, quiet: bool, effect: Effect | None) -> None:
         self.digest = digest
@@ -135,14 +135,17 @@ class Memo:
         self.effects: dict[tuple[int, int | str, bool, Any], Effect] = {}
         self.last_sides: tuple[Any, Any] = (None, None)  # (groups, their sides)
         self.checked: set[tuple[int, int | str, bool, Any]] = set()  # effects used twice
+        self.crashed: dict[int, int] = {}  # a node's part -> its part once it crashes
         self.hits = 0  # how many times a remembered effect was used
 
-    def due_check(self, key: tuple[int, int | str, bool, Any]) -> bool:
-        """Whether to take a remembered step again and compare: the first time its
-        effect is used, and one time in :data:`CHECK_EVERY` after that (a sampled check
-        of the assumption the memo rests on, see :mod:`txlib.explorer.worlds`)."""
+    def due_check(self, key: tuple[int, int | str, bool, Any], at_hand: bool = True) -> bool:
+        """Whether to take a remembered step again and compare: one use in
+        :data:`CHECK_EVERY`, and the first use of each effect where the state's world
+        is ``at_hand`` (a state kept as its schedule has its world rebuilt for this
+        only one use in CHECK_EVERY) (a sampled check of the assumption the memo rests
+        on, see :mod:`txlib.explorer.worlds`)."""
         self.hits += 1
-        if key in self.checked and self.hits % CHECK_EVERY:
+        if self.hits % CHECK_EVERY and (key in self.checked or not at_hand):
             return False
         self.checked.add(key)
         return True
@@ -277,6 +280,18 @@ class Memo:
         quiet = same_decision and not effect.instability and invalid is w.invalid
         return (digest(True, ids, messages, sides, (), changes, ghost), ids, changes,
                 invalid, quiet)
+
+    def crash(self, w: ExploredWorld, base: Base, parent: Parent, crash: Any,
+              after: int) -> Predicted:
+        """The successor where ``crash`` (a :class:`~.actions.Crash`) happens to a node
+        whose part is then ``after``: nothing else changes but the budget used."""
+        ids, messages, changes, _, sides = base
+        ids = ids.copy()
+        ids[self.position[crash.node]] = after
+        used = w.used
+        ghost = ghost_value(used._replace(crashes=used.crashes + 1), w.votes, w.invalid)
+        return Predicted(digest(w.started, ids, messages, sides, (), changes, ghost), parent,
+                         crash, None, ids, changes, w.invalid, True, None)
 
     def lost(self, w: Any, base: Base, parent: Any, event: Event, entry: Any,
              number: int) -> Predicted:

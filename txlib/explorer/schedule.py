@@ -31,7 +31,7 @@ from ..engine.node import NodeSlot
 from ..engine.records import Message
 from ..engine.scheduler import TimerDue
 from ..engine.snapshot import Frozen
-from .actions import Spent
+from .actions import Crash, Spent
 from .judging import ExploredWorld, next_ghost
 from .memo import Memo, Predicted
 
@@ -48,7 +48,7 @@ class Schedule:
     def __init__(self, heap: list[Entry], timers: dict[TimerDue, int], time: int, seq: int,
                  ids: list[int], votes: dict[str, str], invalid: str | None, used: Spent,
                  changes: tuple[tuple[str, str, str], ...], digest: int, anchor: Frozen,
-                 steps: tuple[int, ...]) -> None:
+                 steps: tuple[int | Crash, ...]) -> None:
         self.heap = heap
         self.timers = timers  # each live timer's token (timers of nodes that are up)
         self.time = time
@@ -60,7 +60,8 @@ class Schedule:
         self.changes = changes  # the decision changes (node, from, to)
         self.digest = digest
         self.anchor = anchor  # the snapshot of the nearest ancestor that had a world
-        self.steps = steps  # the orders of the entries taken since, in turn
+        # the steps taken since, in turn: the order of the entry taken, or a crash
+        self.steps = steps
 
     def same(self, other: Schedule) -> str | None:
         """What differs between two schedules of one state (None: nothing); tests."""
@@ -95,6 +96,12 @@ def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
     """The schedule of predicted successor ``p`` of a schedule: its entry taken out,
     and its remembered effect (if any: none for a message that is lost) applied."""
     s: Schedule = p.parent
+    if type(p.event) is Crash:  # its node's timers are lost; the queue keeps their entries
+        node = p.event.node
+        return Schedule(s.heap, {due: token for due, token in s.timers.items()
+                                 if due.node != node}, s.time, s.seq, p.ids, s.votes,
+                        s.invalid, s.used._replace(crashes=s.used.crashes + 1), s.changes,
+                        p.digest, s.anchor, (*s.steps, p.event))
     entry: Entry = p.entry
     heap = s.heap.copy()
     heap.remove(entry)  # as EventQueue.take does, so the storage order is the world's

@@ -138,12 +138,26 @@ How states are kept (issue 16)
     changes and the ghost) and kept as its origin; its step is taken when it is
     expanded. A protocol judged on its history, or a search with invariants of your
     own, takes the step of each new state at once. Not with a fault plan or FIFO
-    channels, where a step depends on more than its node and message. Every search
-    checks that assumption as it goes: a remembered effect is taken again the first
-    time it is used and once in every 97 uses after that, and a step that does
-    something else from the same state stops the search with a TxlibError saying so
-    (a handler that reads the time would). With ``WorldModel.check_local`` (the tests)
-    every remembered step is taken as well and compared, digests and judgements too:
+    channels, where a step depends on more than its node and message. A crash between
+    steps is predicted the same way: it changes only its node's part (down, volatile
+    state and timers lost, unforced log records too if so configured), a function of
+    the part before it.
+
+    A state with no fault left to make (the budget spent, the network whole) is kept
+    and expanded without its world, as its *schedule*
+    (:mod:`txlib.explorer.schedule`): the queue's entries in the heap's storage order
+    with message numbers, the live timers' tokens, the time, the node parts and the
+    ghost. Its successors come in the order its world would give them; its world is
+    rebuilt (from the nearest snapshot, taking the same entries again) only to take a
+    step not met before, or one sampled for checking.
+
+    Every search checks the assumption the remembered steps rest on as it goes: one
+    use of a remembered effect in every 97, and the first use of each where the
+    state's world is at hand, is taken again, and a step that does something else
+    from the same state stops the search with a TxlibError saying so (a handler that
+    reads the time would). With ``WorldModel.check_local`` (the tests) every
+    remembered step and every predicted crash is taken as well and compared, digests
+    and judgements too, and every schedule with its rebuilt world:
     ``tests/test_explore.py`` runs it over every protocol, with crashes, restarts and
     a partition.
 
@@ -241,6 +255,11 @@ class _Rebuilt:
         if self._frozen is None:
             self._frozen = freeze(self.world())
         return self._frozen
+
+    @property
+    def at_hand(self) -> bool:
+        """Whether the world was rebuilt already."""
+        return self._world is not None
 
     @property
     def rebuilt(self) -> Frozen | None:
@@ -510,11 +529,45 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         if w.partition is not None and used.heals < used.partitions:
             faults.append(HEAL)
         for fault in faults:
+            if type(fault) is Crash and self._schedules and w.started and w.partition is None:
+                if base is None:
+                    base = memo.base(w, numbers)
+                crashed = self._crash_predicted(w, parent, base, fault)
+                if crashed is not None:
+                    out.append((fault, crashed))
+                    continue
             c = thaw(parent.frozen())  # type: ignore[assignment]
             self.apply(c, fault)
             out.append((fault, c))
             origins[c] = (parent.frozen(), fault, None)
         return out
+
+    def _crash_predicted(self, w: ExploredWorld, parent: Parent, base: Base,
+                         crash: Crash) -> Predicted | None:
+        """The successor where ``crash`` happens, worked out without taking it: a
+        crash between steps changes only its node's part (down, volatile state and
+        timers lost, and unforced log records if the configuration says so), which is
+        a function of the part before it, and the budget used. None the first time a
+        part crashes (the crash is then taken, and what it gives remembered)."""
+        memo = self.memo
+        slot = w.nodes[crash.node]
+        part = slot.memo if slot.memo is not None else memo.node_id(slot)
+        after = memo.crashed.get(part)
+        if after is not None and not self.check_local:
+            return memo.crash(w, base, parent, crash, after)
+        c: ExploredWorld = thaw(parent.frozen())  # type: ignore[assignment]
+        self.apply(c, crash)
+        taken = memo.node_id(c.nodes[crash.node])
+        if after is None:
+            memo.crashed[part] = taken
+            return None
+        predicted = memo.crash(w, base, parent, crash, after)  # check_local: compare
+        if (taken, self.fingerprint(c)) != (after, predicted.digest) or (
+                (self.violations(predicted), self.undecided(predicted),
+                 self.decided(predicted))
+                != (self.violations(c), self.undecided(c), self.decided(c))):
+            raise AssertionError(f"{crash.describe()} was predicted wrongly")
+        return predicted
 
     def fault_free(self, used: Spent) -> bool:
         """Whether a state that has used ``used`` of the budget may make no fault any
@@ -548,7 +601,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             key = (part, number, node in votes, None)
             effect = remembered(key)
             taken = None
-            if effect is None or self.check_local or memo.due_check(key):
+            if effect is None or self.check_local or memo.due_check(key, source.at_hand):
                 w = source.world()
                 real = entry_of(w, entry[1])
                 frozen = source.frozen()
@@ -611,6 +664,9 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         again."""
         w: ExploredWorld = thaw(s.anchor)  # type: ignore[assignment]
         for order in s.steps:
+            if isinstance(order, Crash):
+                self.apply(w, order)
+                continue
             entry = entry_of(w, order)
             due = entry[2]
             if type(due) is Message:
@@ -623,6 +679,10 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         """Tests (``check_local``): schedule ``s`` is what its world ``w`` holds."""
         expected = schedule_of(w, self.memo, s.anchor, self.fingerprint(w))
         differs = s.same(expected) or ("digest" if s.digest != expected.digest else None)
+        events = [(event, number) for event, _, number, _ in
+                  self._scheduled(s, any(type(e[2]) is int for e in s.heap))]
+        if differs is None and events != [(e, n) for e, _, n in self._events(w)[0]]:
+            differs = "the events enabled"
         if differs is not None:
             raise AssertionError(f"a state's schedule differs from its world in {differs}")
 
@@ -761,8 +821,12 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         else:
             frozen = parent.frozen()
         c: ExploredWorld = thaw(frozen)  # type: ignore[assignment]
-        self.take(c, candidate.event, entry)
-        self._origins[c] = (frozen, candidate.event, entry)
+        event = candidate.event
+        if isinstance(event, Crash):
+            self.apply(c, event)
+        else:
+            self.take(c, event, entry)
+        self._origins[c] = (frozen, event, entry)
         return c
 
     # --- the state ----------------------------------------------------------------
@@ -816,13 +880,16 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             parent = w.parent
             if type(parent) is Schedule:
                 return w  # restored from its parent's schedule
-            if self._schedules and self.fault_free(parent.world.used):
+            used = parent.world.used
+            if type(w.event) is Crash:
+                used = used._replace(crashes=used.crashes + 1)
+            if self._schedules and self.fault_free(used) and parent.world.started:
                 if parent.schedule is None:  # once for every successor kept so
                     world = parent.world
                     parent.schedule = schedule_of(world, self.memo, parent.frozen(),
                                                   self.fingerprint(world))
                 entry = w.entry
-                if type(entry[2]) is Message:  # as the schedule holds it
+                if entry is not None and type(entry[2]) is Message:  # as the schedule has it
                     w.entry = (entry[0], entry[1], self.memo.message(entry)[2])
                 w.parent = parent.schedule
                 return w
