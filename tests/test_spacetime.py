@@ -298,3 +298,25 @@ def test_a_long_node_name_shrinks_before_it_is_cut_short() -> None:
     svg = spacetime_svg(trace, width=DIAGRAM_WIDTH)
     name = next(n for n, _ in _header_names(svg) if n.startswith("a-very"))
     assert name.endswith("…") and name != long and f"<title>{long} (" in svg
+
+
+
+def test_a_headers_name_and_role_are_cut_short_alike() -> None:
+    """Eight lanes in the lab's width: a long name (at 10 px, bold) and a long role (at
+    10 px) are cut the same way, from the end with an ellipsis, to the longest such text
+    that fits the header; the tooltip keeps both whole."""
+    from txlib.viz.textsize import text_width
+    from txlib.viz.widgets import DIAGRAM_WIDTH
+
+    long, role_long = "a-very-long-node-name-indeed", "W" * 30
+    run = txlib.simulate("2pc", participants=[long, *(f"p{i}" for i in range(2, 8))], seed=1)
+    svg = spacetime_svg(run.trace, roles={**run.roles, long: role_long}, width=DIAGRAM_WIDTH)
+    head = next(g for g in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}g")
+                if g.get("class") == "head" and g.get("data-node") == long)
+    room = float(next(e for e in head if e.tag.endswith("rect")).get("width", 0)) - 8
+    name, role = (t.text or "" for t in head if t.tag.endswith("text"))
+    assert (name, role) == ("a-very-lo…", "WWWWW…")
+    for shown, whole, bold in ((name, long, True), (role, role_long, False)):
+        kept = len(shown) - 1
+        assert text_width(shown, 10, bold) <= room < text_width(whole[:kept + 1] + "…", 10, bold)
+    assert f"<title>{long} ({role_long})</title>" in svg

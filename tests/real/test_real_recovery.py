@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from txlib.protocols import CommitProtocol, get_protocol
+from txlib.protocols.base import Conclusion, Logged, logged, logged_decision
 from txlib.real import RealSystem
 from txlib.real.recovery import decision
 from txlib.real.system import InDoubtWarning
@@ -23,7 +24,12 @@ EXTRA = {"paxos-commit": {"takeover_timeout": 300, "takeover_gap": 200},
 KILL = ("coordinator", "before_decision_logged")  # every vote is in, nothing announced
 
 
-def conclude(name: str, logs: dict[str, list[tuple[str, dict[str, Any]]]],
+def rec(record: str, decides: str | None = None, **data: Any) -> Logged:
+    """A hand-made log record; ``decides``: the outcome it is a decision for."""
+    return Logged(record, data, decides)
+
+
+def conclude(name: str, logs: dict[str, list[Logged]],
              running: tuple[str, ...] = (), **options: Any) -> tuple[str | None, str]:
     """``name``'s conclusion from hand-made logs of participants p1, p2, p3."""
     proto = get_protocol(name)
@@ -33,7 +39,7 @@ def conclude(name: str, logs: dict[str, list[tuple[str, dict[str, Any]]]],
     return c.outcome, c.reason
 
 
-def presumed(name: str, logs: dict[str, list[tuple[str, dict[str, Any]]]]) -> str | None:
+def presumed(name: str, logs: dict[str, list[Logged]]) -> str | None:
     """What 2PC's rule (presumed abort from the coordinator's log) says for ``name``'s logs."""
     proto = get_protocol(name)
     assert isinstance(proto, CommitProtocol)
@@ -42,8 +48,8 @@ def presumed(name: str, logs: dict[str, list[tuple[str, dict[str, Any]]]]) -> st
                                             proto.make_config(P, {})).outcome
 
 
-def accepted(bal: int, **values: str) -> tuple[str, dict[str, Any]]:
-    return ("ACCEPTED", {"tx": "T1", "bal": bal, "values": values})
+def accepted(bal: int, **values: str) -> Logged:
+    return rec("ACCEPTED", tx="T1", bal=bal, values=values)
 
 
 PREPARED_ALL = {p: "prepared" for p in P}
@@ -51,14 +57,14 @@ PREPARED_ALL = {p: "prepared" for p in P}
 
 # --- 2PC: unchanged --------------------------------------------------------------------------
 def test_2pc_commits_on_the_coordinators_commit_and_otherwise_presumes_abort():
-    votes = {p: [("PREPARED", {})] for p in P}
-    assert conclude("2pc", {**votes, "coordinator": [("COMMIT", {})]}) == (
+    votes = {p: [rec("PREPARED")] for p in P}
+    assert conclude("2pc", {**votes, "coordinator": [rec("COMMIT", "commit")]}) == (
         "commit", "the coordinator's log has COMMIT")
     assert conclude("2pc", votes) == ("abort", "presumed abort: no COMMIT in the "
                                                "coordinator's log")
     # A participant's COMMITTED does not count: only the coordinator decides in 2PC.
-    assert conclude("2pc", {**votes, "p1": [("PREPARED", {}), ("COMMITTED", {})]})[0] == \
-        "abort"
+    p1_committed = [rec("PREPARED"), rec("COMMITTED", "commit")]
+    assert conclude("2pc", {**votes, "p1": p1_committed})[0] == "abort"
     assert conclude("2pc", votes, running=("coordinator",)) == (
         None, "the coordinator is still deciding")
     assert conclude("2pc", votes, running=("p1",))[0] == "abort"
@@ -66,51 +72,103 @@ def test_2pc_commits_on_the_coordinators_commit_and_otherwise_presumes_abort():
 
 # --- 3PC ----------------------------------------------------------------------------------
 def test_3pc_commits_when_a_participant_precommitted_though_the_coordinator_never_logged_commit():
-    logs = {"coordinator": [("START", {}), ("PRECOMMIT", {})],
-            "p1": [("READY", {}), ("PRECOMMITTED", {})],
-            "p2": [("READY", {})], "p3": [("READY", {})]}
+    logs = {"coordinator": [rec("START"), rec("PRECOMMIT")],
+            "p1": [rec("READY"), rec("PRECOMMITTED")],
+            "p2": [rec("READY")], "p3": [rec("READY")]}
     outcome, reason = conclude("3pc", logs)
     assert outcome == "commit" and "PRECOMMIT" in reason
     assert presumed("3pc", logs) == "abort"  # the old rule: money created or destroyed
     # Only the coordinator's PRECOMMIT (it died before sending PRE_COMMIT): everyone voted
     # YES, and with every node back the termination protocol commits.
-    assert conclude("3pc", {**logs, "p1": [("READY", {})]})[0] == "commit"
+    assert conclude("3pc", {**logs, "p1": [rec("READY")]})[0] == "commit"
 
 
 def test_3pc_follows_a_logged_decision_and_otherwise_aborts_when_nobody_precommitted():
-    ready = {p: [("READY", {})] for p in P}
-    coordinator = {"coordinator": [("START", {}), ("PRECOMMIT", {})]}
-    committed = {**ready, **coordinator, "p2": [("READY", {}), ("PRECOMMITTED", {}),
-                                                  ("COMMITTED", {})]}
+    ready = {p: [rec("READY")] for p in P}
+    coordinator = {"coordinator": [rec("START"), rec("PRECOMMIT")]}
+    committed = {**ready, **coordinator, "p2": [rec("READY"), rec("PRECOMMITTED"),
+                                                  rec("COMMITTED", "commit")]}
     assert conclude("3pc", committed) == ("commit", "p2 logged COMMITTED")
     # The termination protocol aborted while p1 (pre-committed) was down: ABORT wins.
-    aborted = {**ready, **coordinator, "p1": [("READY", {}), ("PRECOMMITTED", {})],
-               "p2": [("READY", {}), ("ABORT", {})]}
+    aborted = {**ready, **coordinator, "p1": [rec("READY"), rec("PRECOMMITTED")],
+               "p2": [rec("READY"), rec("ABORT", "abort")]}
     assert conclude("3pc", aborted) == ("abort", "p2 logged ABORT")
-    outcome, reason = conclude("3pc", {**ready, "coordinator": [("START", {})]})
+    outcome, reason = conclude("3pc", {**ready, "coordinator": [rec("START")]})
     assert outcome == "abort" and "no node pre-committed" in reason
     # Decided both ways (a partition split the termination protocol): no guess.
-    split = {**committed, "p3": [("READY", {}), ("ABORT", {})]}
+    split = {**committed, "p3": [rec("READY"), rec("ABORT", "abort")]}
     outcome, reason = conclude("3pc", split)
     assert outcome is None and "disagree" in reason
     # A heuristic record says what happened to the work, not what was decided.
-    heuristic = {**ready, "coordinator": [("START", {})],
-                 "p2": [("READY", {}), ("COMMITTED", {"heuristic": "commit"})]}
+    heuristic = {**ready, "coordinator": [rec("START")],
+                 "p2": [rec("READY"), rec("COMMITTED", "commit", heuristic="commit")]}
     assert conclude("3pc", heuristic)[0] == "abort"
 
 
 def test_3pc_waits_while_a_node_may_still_terminate():
-    logs = {"coordinator": [("START", {}), ("PRECOMMIT", {})],
-            "p1": [("READY", {}), ("PRECOMMITTED", {})], "p2": [("READY", {})]}
+    logs = {"coordinator": [rec("START"), rec("PRECOMMIT")],
+            "p1": [rec("READY"), rec("PRECOMMITTED")], "p2": [rec("READY")]}
     outcome, reason = conclude("3pc", logs, running=("p2",))
     assert outcome is None and "p2 still running" in reason
-    decided = {**logs, "p2": [("READY", {}), ("ABORT", {})]}
+    decided = {**logs, "p2": [rec("READY"), rec("ABORT", "abort")]}
     assert conclude("3pc", decided, running=("p3",)) == ("abort", "p2 logged ABORT")
+
+
+def test_a_decision_is_a_record_logged_as_one_whatever_its_name():
+    """What makes a record a decision is its ``decides``, as the protocol logged it (the
+    one place that says so), not its name: 3PC and Paxos Commit read no list of names."""
+    ready = {p: [rec("READY")] for p in P}
+    undecided = {**ready, "coordinator": [rec("START")],
+                 "p1": [rec("READY"), rec("COMMITTED")]}  # named so, not logged as one
+    outcome, reason = conclude("3pc", undecided)
+    assert outcome == "abort" and "no node pre-committed" in reason
+    renamed = {**undecided, "p2": [rec("READY"), rec("SETTLED", "commit")]}
+    assert conclude("3pc", renamed) == ("commit", "p2 logged SETTLED")
+    assert conclude("paxos-commit", {"a2": [rec("LEARNT", "abort")]}) == (
+        "abort", "a2 logged LEARNT")
+    # 3PC's END is no decision: it follows the coordinator's forced COMMIT.
+    assert conclude("3pc", {**ready, "coordinator": [rec("START"), rec("PRECOMMIT"),
+                                                     rec("COMMIT", "commit"), rec("END")]}
+                    ) == ("commit", "coordinator logged COMMIT")
+
+
+def test_the_recovery_reads_a_decision_back_from_the_stores(tmp_path):
+    """A store keeps what each record decides, and a recovery reads it back: the
+    coordinator's log file (a dead PostgreSQL system's owner row names it) and a
+    participant's SQLite database. A line an older txlib wrote without the field is read
+    as deciding nothing, and 2PC's rule (the coordinator's COMMIT by name) still holds."""
+    from txlib.real.postgres import OwnerRow, dead_owner_conclusion
+    from txlib.real.stores import FileLog, SqliteAccount, sqlite_create
+
+    gid = "txlib:deadbeef:p2:credit:1:T7"
+    setup = '{"participants": ["p1", "p2", "p3"], "options": {}}'
+    path = tmp_path / "coordinator.log"
+    log = FileLog(path)
+    log.append("T7", "COMMIT", {"tx": "T7"}, True, "commit", 1)
+    log.close()
+    for name in ("3pc", "paxos-commit"):
+        row = OwnerRow("here", 1, str(path), name, setup)
+        assert dead_owner_conclusion(row, gid) == Conclusion(
+            "commit", "coordinator logged COMMIT"), name
+    path.write_text('{"tx":"T7","record":"COMMIT","data":{},"forced":true,"time":1}\n')
+    assert dead_owner_conclusion(OwnerRow("here", 1, str(path), "3pc", setup), gid
+                                 ).outcome is None
+    assert dead_owner_conclusion(OwnerRow("here", 1, str(path), "2pc", setup), gid) == \
+        Conclusion("commit", "the coordinator's log has COMMIT")
+    sqlite_create(tmp_path / "p2.db", "p2", 500)
+    acct = SqliteAccount(tmp_path / "p2.db", "p2")
+    try:
+        acct.append("T7", "PREPARED", {"tx": "T7", "op": "credit", "amount": 1}, True, None, 1)
+        acct.append("T7", "ABORT", {"tx": "T7"}, False, "abort", 2)
+        records = acct.read()["T7"]
+    finally:
+        acct.close()
+    assert logged_decision({"p2": logged(records)}) == Conclusion("abort", "p2 logged ABORT")
 
 
 # --- Paxos Commit -----------------------------------------------------------------------------
 def test_paxos_commit_commits_when_a_majority_accepted_prepared_in_every_instance():
-    logs = {"coordinator": [], **{p: [("PREPARED", {})] for p in P},
+    logs = {"coordinator": [], **{p: [rec("PREPARED")] for p in P},
             "a1": [accepted(0, **PREPARED_ALL)], "a2": [accepted(0, **PREPARED_ALL)]}
     outcome, reason = conclude("paxos-commit", logs)
     assert outcome == "commit" and "every instance chose Prepared" in reason
@@ -118,7 +176,7 @@ def test_paxos_commit_commits_when_a_majority_accepted_prepared_in_every_instanc
 
 
 def test_paxos_commit_cannot_tell_when_only_a_minority_accepted_prepared():
-    logs = {**{p: [("PREPARED", {})] for p in P}, "a1": [accepted(0, **PREPARED_ALL)]}
+    logs = {**{p: [rec("PREPARED")] for p in P}, "a1": [accepted(0, **PREPARED_ALL)]}
     outcome, reason = conclude("paxos-commit", logs)
     assert outcome is None
     assert reason == ("no value chosen yet for p1, p2, p3's instance: start the system "
@@ -160,7 +218,7 @@ def test_paxos_commit_counts_a_majority_only_within_one_ballot():
 
 def test_paxos_commit_aborts_when_a_participant_never_voted_prepared():
     two = {"p1": "prepared", "p3": "prepared"}
-    logs = {"p1": [("PREPARED", {})], "p3": [("PREPARED", {})],
+    logs = {"p1": [rec("PREPARED")], "p3": [rec("PREPARED")],
             "a1": [accepted(0, **two)], "a2": [accepted(0, **two)]}
     assert conclude("paxos-commit", logs) == (
         "abort", "p2 never voted Prepared (no PREPARED in its log) and no acceptor "
@@ -169,17 +227,24 @@ def test_paxos_commit_aborts_when_a_participant_never_voted_prepared():
     # (its record may be lost), so a leader may still choose Prepared.
     assert conclude("paxos-commit", logs, running=("p2",))[0] is None
     assert conclude("paxos-commit", {**logs, "a3": [accepted(0, p2="prepared")]})[0] is None
+    # Both rules read the acceptors' ACCEPTED records alike: another node's, or one whose
+    # values are not a mapping, counts for nothing.
+    assert conclude("paxos-commit", {**logs, "p1": [rec("PREPARED"),
+                                                    accepted(0, p2="prepared")]})[0] == "abort"
+    garbled = rec("ACCEPTED", tx="T1", bal=0, values=["p2", "prepared"])
+    assert conclude("paxos-commit", {**logs, "a3": [garbled]})[0] == "abort"
 
 
 def test_paxos_commit_follows_a_decision_any_node_logged():
     # An acceptor that took over logged COMMIT; the coordinator's log has none.
-    logs = {"coordinator": [("LEAD", {"bal": 4})], "a1": [("LEAD", {"bal": 1}),
-                                                          ("COMMIT", {})],
-            "p3": [("PREPARED", {})]}
+    logs = {"coordinator": [rec("LEAD", bal=4)], "a1": [rec("LEAD", bal=1),
+                                                          rec("COMMIT", "commit")],
+            "p3": [rec("PREPARED")]}
     assert conclude("paxos-commit", logs) == ("commit", "a1 logged COMMIT")
     assert presumed("paxos-commit", logs) == "abort"
     # A participant that aborted before voting: its instance can never choose Prepared.
-    assert conclude("paxos-commit", {"p2": [("ABORT", {})]}) == ("abort", "p2 logged ABORT")
+    assert conclude("paxos-commit", {"p2": [rec("ABORT", "abort")]}) == (
+        "abort", "p2 logged ABORT")
     # Nodes still running do not matter: a chosen value never changes.
     chosen = {"a1": [accepted(0, **PREPARED_ALL)], "a2": [accepted(0, **PREPARED_ALL)]}
     assert conclude("paxos-commit", chosen, running=("coordinator", "p1"))[0] == "commit"
@@ -214,15 +279,17 @@ def test_close_commits_a_dead_participant_whose_peers_committed_without_the_coor
         assert system.balances() == {"p1": 800, "p2": 600, "p3": 500}  # 100 in flight
 
         # The old rule, 2PC's presumed abort, on these very logs: roll p3 back.
-        plain = {n: [(r.record, r.data) for r in rs] for n, rs in logs.items()}
+        plain = {n: logged(rs) for n, rs in system.read_decisions("T1").items()}
         config = system.protocol.make_config(system.participants, system.options)
         old = CommitProtocol.outcome_from_logs(system.protocol, plain, system.roster, config)
         assert old.outcome == "abort"
         assert decision(system, "T1").outcome == "commit"
+        # p1 decided, and its store kept that the record it wrote is its decision.
+        assert logged_decision(plain) == Conclusion("commit", "p1 logged COMMITTED")
         if protocol == "paxos-commit":
             # The acceptors' ACCEPTED records alone say so too: every instance chose
             # Prepared (a majority of acceptors in ballot 0).
-            votes = {n: [(rec, d) for rec, d in rs if rec == "ACCEPTED"]
+            votes = {n: [r for r in rs if r.record == "ACCEPTED"]
                      for n, rs in plain.items()}
             new = system.protocol.outcome_from_logs(votes, system.roster, config)
             assert new.outcome == "commit" and "every instance chose Prepared" in new.reason
@@ -276,6 +343,6 @@ def test_a_node_that_is_up_and_has_not_reported_the_transaction_counts_as_at_wor
                  "a1": SimpleNamespace(up=False, status={})},
         machines={n: machine for n in ("p1", "p2", "p3", "a1")})
     assert running(system, "T1") == {"p1", "p2"}
-    logs = {"p2": [("PREPARED", {})], "p3": [("PREPARED", {})]}
+    logs = {"p2": [rec("PREPARED")], "p3": [rec("PREPARED")]}
     assert conclude("paxos-commit", logs, running=("p1",))[0] is None
     assert conclude("paxos-commit", logs)[0] == "abort", "the rule it waits for"

@@ -133,11 +133,6 @@ class World:
         return self.network.groups
 
     @property
-    def messages_sent(self) -> int:
-        """How many messages the nodes have sent (each send numbers its message)."""
-        return self.msg_seq
-
-    @property
     def rng(self) -> Draws:
         """The random generator the network draws latencies, losses and copies from."""
         return self.network.rng

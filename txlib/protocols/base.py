@@ -8,13 +8,14 @@ the diagrams, the explorer) asks the protocol through this interface.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from ..engine.config import EngineConfig
 from ..engine.faults import Fault
 from ..engine.node import Role
+from ..engine.records import LogRecord
 from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import StateMachine
 from ..errors import TxlibError, choices
@@ -24,8 +25,25 @@ from . import bank
 
 COORDINATOR = "coordinator"
 
-Logs = Mapping[str, Sequence[tuple[str, Mapping[str, Any]]]]
-"""Each node's durable log records of one transaction, in order, as ``(record, data)``."""
+
+class Logged(NamedTuple):
+    """One durable log record as a recovery reads it: its name, its data, and the outcome
+    writing it decided (``ctx.log(..., decides=...)``; None for a record that decides
+    nothing). ``decides`` is what makes a record a decision, whatever its name."""
+
+    record: str
+    data: Mapping[str, Any]
+    decides: str | None = None
+
+
+def logged(records: Iterable[tuple[LogRecord, str | None]]) -> list[Logged]:
+    """A store's records, ``(LogRecord, decides)`` as a real node keeps them, as a
+    recovery reads them."""
+    return [Logged(r.record, r.data, decides) for r, decides in records]
+
+
+Logs = Mapping[str, Sequence[Logged]]
+"""Each node's durable log records of one transaction, in order."""
 
 
 @dataclass(frozen=True)
@@ -39,21 +57,20 @@ class Conclusion:
     reason: str
 
 
-def logged_decision(logs: Logs, commit: Collection[str],
-                    abort: Collection[str]) -> Conclusion | None:
-    """The outcome a decision record of any node gives (``commit``: the record names that
-    mean commit, ``abort``: abort), None if no node logged one. A record marked
+def logged_decision(logs: Logs) -> Conclusion | None:
+    """The outcome a decision record of any node gives (a record whose ``decides`` says
+    ``"commit"`` or ``"abort"``), None if no node logged one. A record marked
     ``heuristic`` says what happened to a participant's work outside the protocol (see
     :mod:`txlib.real.roles`), not what was decided, so it does not count. Records of both
     kinds mean the nodes already disagree: no outcome can restore atomicity."""
     said: dict[str, list[str]] = {"commit": [], "abort": []}
     for node, records in logs.items():
-        for record, data in records:
-            if data.get("heuristic"):
+        for r in records:
+            lines = said.get(r.decides or "")
+            if lines is None or r.data.get("heuristic"):
                 continue
-            for outcome, names in (("commit", commit), ("abort", abort)):
-                if record in names and f"{node} logged {record}" not in said[outcome]:
-                    said[outcome].append(f"{node} logged {record}")
+            if f"{node} logged {r.record}" not in lines:
+                lines.append(f"{node} logged {r.record}")
     if said["commit"] and said["abort"]:
         return Conclusion(None, f"the logs disagree ({said['commit'][0]}, "
                                 f"{said['abort'][0]}): atomicity is already lost, resolve "
@@ -271,7 +288,7 @@ class CommitProtocol(Protocol):
         2PC's rule, presumed abort: ``COMMIT`` in the coordinator's log means commit;
         otherwise abort, unless the coordinator is still deciding. A protocol that can
         decide without its coordinator's log (3PC, Paxos Commit) overrides this."""
-        if any(record == "COMMIT" for record, _ in logs.get(COORDINATOR, ())):
+        if any(r.record == "COMMIT" for r in logs.get(COORDINATOR, ())):
             return Conclusion("commit", "the coordinator's log has COMMIT")
         if COORDINATOR in running:
             return Conclusion(None, "the coordinator is still deciding")

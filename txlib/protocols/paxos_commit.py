@@ -37,18 +37,18 @@ the leader; with a majority of acceptors unreachable it waits, and never decides
 differently from anyone else.
 
 Recovery from the logs alone (:meth:`PaxosCommit.outcome_from_logs`, what a recovery
-scan of real databases concludes): a decision any node logged (``COMMIT``,
-``COMMITTED``, ``ABORT``); else the values chosen, read from the acceptors' forced
-``ACCEPTED`` records (chosen: accepted by a majority of acceptors in one ballot):
-commit if every instance chose Prepared, abort if one chose Aborted, or if a
-participant never voted Prepared (its instance can choose nothing else). Otherwise the
-logs cannot tell: a leader must run a ballot. The coordinator's log alone never can: an
-acceptor may have committed the transaction in its place.
+scan of real databases concludes): a decision any node logged (its ``COMMIT``,
+``COMMITTED`` or ``ABORT``, each logged as a decision); else the values chosen, read
+from the acceptors' forced ``ACCEPTED`` records (chosen: accepted by a majority of
+acceptors in one ballot): commit if every instance chose Prepared, abort if one chose
+Aborted, or if a participant never voted Prepared (its instance can choose nothing
+else). Otherwise the logs cannot tell: a leader must run a ballot. The coordinator's
+log alone never can: an acceptor may have committed the transaction in its place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -253,23 +253,32 @@ def outcome_of(chosen: dict[str, list[Any]], instances: Sequence[str]) -> str | 
     return None
 
 
-def chosen_in_logs(logs: Logs, acceptors: Sequence[str], majority: int,
-                   instances: Sequence[str]) -> dict[str, list[Any]]:
-    """The instances whose value the acceptors' forced ``ACCEPTED`` records show chosen:
+def accepted_in_logs(logs: Logs, acceptors: Sequence[str],
+                     instances: Collection[str]) -> dict[tuple[str, int, str], set[str]]:
+    """What the acceptors' forced ``ACCEPTED`` records say they accepted:
+    ``{(instance, ballot, value): acceptors}``, for ``instances`` and the values Prepared
+    and Aborted (a malformed record counts for nothing)."""
+    voters: dict[tuple[str, int, str], set[str]] = {}
+    for acceptor in acceptors:
+        for r in logs.get(acceptor, ()):
+            if r.record != "ACCEPTED":
+                continue
+            values = r.data.get("values", {})
+            for ins, val in (values.items() if isinstance(values, dict) else ()):
+                if ins in instances and val in (PREPARED, ABORTED):
+                    voters.setdefault((ins, int(r.data.get("bal", 0)), val),
+                                      set()).add(acceptor)
+    return voters
+
+
+def chosen_values(accepted: Mapping[tuple[str, int, str], set[str]],
+                  majority: int) -> dict[str, list[Any]]:
+    """The instances whose value ``accepted`` (:func:`accepted_in_logs`) shows chosen:
     ``{instance: [ballot, value]}``, the lowest such ballot. A value is chosen when
     ``majority`` acceptors accepted it in the same ballot; accepted in different
     ballots it may not be (a higher ballot may have replaced it at some of them)."""
-    voters: dict[tuple[str, int, str], set[str]] = {}
-    for acceptor in acceptors:
-        for record, data in logs.get(acceptor, ()):
-            if record != "ACCEPTED":
-                continue
-            values = data.get("values", {})
-            for ins, val in (values.items() if isinstance(values, dict) else ()):
-                if ins in instances and val in (PREPARED, ABORTED):
-                    voters.setdefault((ins, int(data.get("bal", 0)), val), set()).add(acceptor)
     chosen: dict[str, list[Any]] = {}
-    for (ins, bal, val), who in sorted(voters.items(), key=lambda kv: kv[0][1]):
+    for (ins, bal, val), who in sorted(accepted.items(), key=lambda kv: kv[0][1]):
         if len(who) >= majority and ins not in chosen:
             chosen[ins] = [bal, val]
     return chosen
@@ -873,12 +882,12 @@ class PaxosCommit(CommitProtocol):
         else None: no value is chosen yet in some instance, and only a leader running a
         ballot may choose one (a guess could contradict it). Chosen values never change,
         so nodes still running do not matter to those."""
-        decided = logged_decision(logs, commit=("COMMIT", "COMMITTED"), abort=("ABORT",))
+        decided = logged_decision(logs)
         if decided is not None:
             return decided
         instances = roster.deciders
-        chosen = chosen_in_logs(logs, config.acceptor_names, config.majority,
-                                instances)
+        accepted = accepted_in_logs(logs, config.acceptor_names, instances)
+        chosen = chosen_values(accepted, config.majority)
         aborted = sorted(i for i, (_, val) in chosen.items() if val == ABORTED)
         if aborted:
             return Conclusion("abort", f"{aborted[0]}'s instance chose Aborted (a majority "
@@ -892,11 +901,9 @@ class PaxosCommit(CommitProtocol):
         # accepted it. So an instance whose participant never logged its vote, is not at
         # work and whose Prepared no acceptor accepted can only ever choose Aborted.
         vote = self.participant_class.prepared_record
-        accepted = {i for a in config.acceptor_names for record, data in logs.get(a, ())
-                    if record == "ACCEPTED" for i, v in data.get("values", {}).items()
-                    if v == PREPARED}
-        unvoted = [i for i in open_ if i not in running and i not in accepted
-                   and not any(record == vote for record, _ in logs.get(i, ()))]
+        prepared = {i for i, _, val in accepted if val == PREPARED}
+        unvoted = [i for i in open_ if i not in running and i not in prepared
+                   and not any(r.record == vote for r in logs.get(i, ()))]
         if unvoted:
             return Conclusion("abort", f"{unvoted[0]} never voted Prepared (no {vote} in its "
                                        "log) and no acceptor accepted it: its instance can "

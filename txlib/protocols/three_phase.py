@@ -461,21 +461,22 @@ class ThreePhaseCommit(CommitProtocol):
 
     def outcome_from_logs(self, logs: Logs, roster: Roster, config: Any,
                           running: Collection[str] = ()) -> Conclusion:
-        """A logged decision of any node; else what the termination protocol decides
-        when every node answers (a recovering participant waits for that): commit if
-        some node is committable (the coordinator's ``PRECOMMIT``, a participant's
-        ``PRECOMMITTED``), abort if none is (Skeen: nobody can have committed). That
-        rule reads silence as "did not happen", so it waits while a node still runs."""
-        decided = logged_decision(logs, commit=("COMMIT", "COMMITTED", "END"),
-                                  abort=("ABORT",))
+        """A logged decision of any node (the coordinator's ``END`` is none, and needs
+        no reading: it follows its forced ``COMMIT`` in the same log); else what the
+        termination protocol decides when every node answers (a recovering participant
+        waits for that): commit if some node is committable (the coordinator's
+        ``PRECOMMIT``, a participant's ``PRECOMMITTED``), abort if none is (Skeen: nobody
+        can have committed). That rule reads silence as "did not happen", so it waits
+        while a node still runs."""
+        decided = logged_decision(logs)
         if decided is not None:
             return decided
         if running:
             return Conclusion(None, f"{', '.join(sorted(running))} still running the "
                                     "protocol: the termination protocol may yet decide")
-        committable = [f"{node} logged {record}" for node in roster.names
-                       for record, _ in logs.get(node, ())
-                       if record in ("PRECOMMIT", "PRECOMMITTED")]
+        committable = [f"{node} logged {r.record}" for node in roster.names
+                       for r in logs.get(node, ())
+                       if r.record in ("PRECOMMIT", "PRECOMMITTED")]
         if committable:
             return Conclusion("commit", f"{committable[0]}: every vote was YES, and the "
                                         "termination protocol commits")

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, TypeVar
 from ..engine.records import LogRecord
 from ..errors import TxlibError
 from ..protocols import get_protocol
-from ..protocols.base import COORDINATOR, CommitProtocol, Conclusion
+from ..protocols.base import COORDINATOR, CommitProtocol, Conclusion, logged
 from ..protocols.two_phase import TwoPhaseCommit
 from .cluster import PostgresServer, find_bindir, free_port, pid_alive, port_is_free
 from .stores import HeuristicOutcome, PrepareFailed, Records, delta
@@ -322,7 +322,7 @@ def dead_owner_conclusion(row: OwnerRow, gid: str) -> Conclusion:
     except (ValueError, KeyError, TypeError) as exc:  # TxlibError is a ValueError
         return Conclusion(None, f"its protocol cannot be rebuilt here: {exc}")
     records = read_coordinator_records(row.coordinator_log).get(tx, [])
-    logs = {COORDINATOR: [(r.record, r.data) for r, _ in records]}
+    logs = {COORDINATOR: logged(records)}
     unread = frozenset(roster.names) - {COORDINATOR}
     conclusion = protocol.outcome_from_logs(logs, roster, config, unread)
     if conclusion.outcome is None:  # its reason would speak of nodes still at work

@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..protocols.base import Conclusion
+from ..protocols.base import Conclusion, logged
 from .stores import SqliteAccount
 
 if TYPE_CHECKING:
@@ -110,8 +110,7 @@ def decision(system: RealSystem, tx: str) -> Conclusion:
     acceptors'), and the nodes still at work on it. Its ``outcome`` is None when the
     logs cannot tell yet: 2PC's coordinator is still deciding, 3PC's nodes may still
     terminate, no value is chosen yet in one of Paxos Commit's instances."""
-    logs = {node: [(r.record, r.data) for r in records]
-            for node, records in system.read_logs(tx).items()}
+    logs = {node: logged(records) for node, records in system.read_decisions(tx).items()}
     return system.protocol.outcome_from_logs(logs, system.roster, system.config,
                                              running(system, tx))
 

@@ -680,9 +680,14 @@ class RealSystem:
 
     def read_logs(self, tx: str) -> dict[str, tuple[LogRecord, ...]]:
         """Each node's durable log records of ``tx``, read back from its storage."""
-        logs = {n: tuple(r for r, _ in read_records(self._store(n), n).get(tx, []))
-                for n in self.nodes}
-        return {n: tuple(protocol_record(self.protocol, r) for r in records)
+        return {n: tuple(r for r, _ in records)
+                for n, records in self.read_decisions(tx).items()}
+
+    def read_decisions(self, tx: str) -> dict[str, tuple[tuple[LogRecord, str | None], ...]]:
+        """Each node's durable log records of ``tx`` (as :meth:`read_logs`), each with
+        the outcome writing it decided (None for a record that decides nothing)."""
+        logs = {n: tuple(read_records(self._store(n), n).get(tx, [])) for n in self.nodes}
+        return {n: tuple((protocol_record(self.protocol, r), d) for r, d in records)
                 if n in self.participants else records for n, records in logs.items()}
 
     def events(self) -> dict[tuple[str, int], list[dict[str, Any]]]:

@@ -119,9 +119,16 @@ def _fit_name(name: str, px: float) -> tuple[str, int]:
     for size in range(NAME, NAME_MIN - 1, -1):
         if text_width(name, size, True) <= px:
             return name, size
-    while len(name) > 2 and text_width(name, NAME_MIN, True) > px:
-        name = name[:-2] + "…"
-    return name, NAME_MIN
+    return _cut(name, NAME_MIN, px, bold=True), NAME_MIN
+
+
+def _cut(text: str, size: float, px: float, bold: bool = False) -> str:
+    """A lane header's line (a node's name, its role) at most ``px`` pixels wide: cut
+    from the end, an ellipsis in place of what was cut, down to one character and the
+    ellipsis."""
+    while len(text) > 2 and text_width(text, size, bold) > px:
+        text = text[:-2] + "…"
+    return text
 
 
 def _short(text: str, limit: int) -> str:
@@ -481,9 +488,7 @@ class _Drawing:
         for n in lanes.nodes:
             x = lanes.x(n)
             name, size = _fit_name(n, box - 8)
-            role = _short(self.roles.get(n, ""), 22)
-            while len(role) > 2 and text_width(role, 10) > box - 8:
-                role = role[:-2] + "…"
+            role = _cut(_short(self.roles.get(n, ""), 22), 10, box - 8)
             parts.append(
                 f'<g class="head" data-node={_a(n)}><title>{_t(n)} '
                 f'({_t(self.roles.get(n, ""))})</title><rect x="{_f(x - box / 2)}" y="6" '
