@@ -20,7 +20,7 @@ from ..engine.records import Message
 from ..engine.scheduler import PendingEvent, TimerDue
 from ..engine.snapshot import Frozen, freeze, node_part, thaw
 from ..engine.world import World
-from .actions import Crash, Deliver, Event, MessageKey, message_key
+from .actions import Crash, Deliver, Event, MessageKey, message_key, one_more_crash
 from .judging import ExploredWorld, GhostEvent, ghost_value, next_ghost
 
 ENTRIES_KEPT = 1024  # how many queue entries' message numbers are remembered
@@ -79,17 +79,19 @@ class Predicted:
     (the schedule's, for a schedule) and the effect remembered for it (None for a
     message that is lost)."""
 
-    __slots__ = ("changes", "digest", "effect", "entry", "event", "ids", "invalid", "parent",
-                 "quiet")
+    __slots__ = ("changes", "digest", "effect", "entry", "event", "ghost", "ids", "invalid",
+                 "parent", "quiet")
 
     def __init__(self, digest: int, parent: Any, event: Event | Crash, entry: Any,
                  ids: list[int], changes: tuple[tuple[str, str, str], ...],
-                 invalid: str | None, quiet: bool, effect: Effect | None) -> None:
+                 invalid: str | None, quiet: bool, effect: Effect | None,
+                 ghost: tuple[Any, ...]) -> None:
         self.digest = digest
         self.parent: Any = parent  # a Parent, or a Schedule
         self.event = event
         self.entry = entry
         self.effect = effect
+        self.ghost = ghost  # the ghost's value (judging.ghost_value), part of the digest
         self.ids = ids  # the nodes' part numbers
         self.changes = changes  # the decision changes (node, from, to)
         self.invalid = invalid  # the ghost's validity reason
@@ -246,13 +248,12 @@ class Memo:
                 sorted(numbers), tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost(),
                 self.sides(w))
 
-    def predict(self, w: Any, base: Base, node: str, event: Event,
-                number: int | str, effect: Effect,
-                ) -> tuple[int, list[int], tuple[tuple[str, str, str], ...], str | None, bool]:
-        """The world ``event`` leads to from ``w``, from ``effect``: its digest (what
-        the model's fingerprint would give that world), node part numbers, decision
-        changes, the ghost's validity reason, and whether it is judged as ``w`` is
-        (see :class:`Predicted`)."""
+    def predict(self, w: Any, base: Base, parent: Any, event: Event, entry: Any, node: str,
+                number: int | str, effect: Effect) -> Predicted:
+        """The state ``event`` (queue ``entry``, at ``node``, message number or timer
+        name ``number``) leads to from ``w`` (a world or a schedule, kept as
+        ``parent``), worked out from ``effect``: a :class:`Predicted` successor, its
+        digest what the model's fingerprint would give its world."""
         ids, messages, changes, _, sides = base
         ids = ids.copy()
         at = self.position[node]
@@ -278,8 +279,8 @@ class Memo:
         if effect.instability:
             changes += effect.instability
         quiet = same_decision and not effect.instability and invalid is w.invalid
-        return (digest(True, ids, messages, sides, (), changes, ghost), ids, changes,
-                invalid, quiet)
+        return Predicted(digest(True, ids, messages, sides, (), changes, ghost), parent, event,
+                         entry, ids, changes, invalid, quiet, effect, ghost)
 
     def crash(self, w: ExploredWorld, base: Base, parent: Parent, crash: Any,
               after: int) -> Predicted:
@@ -288,10 +289,9 @@ class Memo:
         ids, messages, changes, _, sides = base
         ids = ids.copy()
         ids[self.position[crash.node]] = after
-        used = w.used
-        ghost = ghost_value(used._replace(crashes=used.crashes + 1), w.votes, w.invalid)
+        ghost = ghost_value(one_more_crash(w.used), w.votes, w.invalid)
         return Predicted(digest(w.started, ids, messages, sides, (), changes, ghost), parent,
-                         crash, None, ids, changes, w.invalid, True, None)
+                         crash, None, ids, changes, w.invalid, True, None, ghost)
 
     def lost(self, w: Any, base: Base, parent: Any, event: Event, entry: Any,
              number: int) -> Predicted:
@@ -301,5 +301,5 @@ class Memo:
         messages = messages.copy()
         messages.remove(number)
         return Predicted(digest(True, ids, messages, sides, (), changes, ghost), parent,
-                         event, entry, ids, changes, w.invalid, True, None)
+                         event, entry, ids, changes, w.invalid, True, None, ghost)
 

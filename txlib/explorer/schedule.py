@@ -31,7 +31,7 @@ from ..engine.node import NodeSlot
 from ..engine.records import Message
 from ..engine.scheduler import TimerDue
 from ..engine.snapshot import Frozen
-from .actions import Crash, Spent
+from .actions import Crash, Spent, one_more_crash
 from .judging import ExploredWorld, next_ghost
 from .memo import Memo, Predicted
 
@@ -42,13 +42,13 @@ Entry = tuple[int, int, Tag]  # (due time, scheduling order, tag), as the world'
 class Schedule:
     """A state without its world (see the module docstring)."""
 
-    __slots__ = ("anchor", "changes", "digest", "heap", "ids", "invalid", "seq", "steps",
-                 "time", "timers", "used", "votes")
+    __slots__ = ("anchor", "changes", "digest", "ghost", "heap", "ids", "invalid", "seq",
+                 "steps", "time", "timers", "used", "votes")
 
     def __init__(self, heap: list[Entry], timers: dict[TimerDue, int], time: int, seq: int,
                  ids: list[int], votes: dict[str, str], invalid: str | None, used: Spent,
-                 changes: tuple[tuple[str, str, str], ...], digest: int, anchor: Frozen,
-                 steps: tuple[int | Crash, ...]) -> None:
+                 changes: tuple[tuple[str, str, str], ...], ghost: tuple[Any, ...],
+                 digest: int, anchor: Frozen, steps: tuple[int | Crash, ...]) -> None:
         self.heap = heap
         self.timers = timers  # each live timer's token (timers of nodes that are up)
         self.time = time
@@ -58,6 +58,7 @@ class Schedule:
         self.invalid = invalid
         self.used = used
         self.changes = changes  # the decision changes (node, from, to)
+        self.ghost = ghost  # votes, validity and budget used, as judging.ghost_value
         self.digest = digest
         self.anchor = anchor  # the snapshot of the nearest ancestor that had a world
         # the steps taken since, in turn: the order of the entry taken, or a crash
@@ -66,7 +67,7 @@ class Schedule:
     def same(self, other: Schedule) -> str | None:
         """What differs between two schedules of one state (None: nothing); tests."""
         for name in ("heap", "timers", "time", "seq", "ids", "votes", "invalid", "used",
-                     "changes"):
+                     "changes", "ghost"):
             if getattr(self, name) != getattr(other, name):
                 return name
         return None
@@ -89,7 +90,8 @@ def schedule_of(w: ExploredWorld, memo: Memo, anchor: Frozen, digest: int) -> Sc
                     [slot.memo if slot.memo is not None else node_id(slot)
                      for slot in w.nodes.values()],
                     w.votes, w.invalid, w.used,
-                    tuple((n, a, b) for n, a, b, _ in w.instability), digest, anchor, ())
+                    tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost(), digest,
+                    anchor, ())
 
 
 def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
@@ -100,8 +102,8 @@ def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
         node = p.event.node
         return Schedule(s.heap, {due: token for due, token in s.timers.items()
                                  if due.node != node}, s.time, s.seq, p.ids, s.votes,
-                        s.invalid, s.used._replace(crashes=s.used.crashes + 1), s.changes,
-                        p.digest, s.anchor, (*s.steps, p.event))
+                        s.invalid, one_more_crash(s.used), s.changes, p.ghost, p.digest,
+                        s.anchor, (*s.steps, p.event))
     entry: Entry = p.entry
     heap = s.heap.copy()
     heap.remove(entry)  # as EventQueue.take does, so the storage order is the world's
@@ -128,7 +130,7 @@ def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
         for ghost_event in effect.ghost:
             votes, invalid = next_ghost(votes, invalid, deciders, ghost_event)
     return Schedule(heap, timers, time, seq, p.ids, votes, p.invalid, s.used, p.changes,
-                    p.digest, s.anchor, (*s.steps, entry[1]))
+                    p.ghost, p.digest, s.anchor, (*s.steps, entry[1]))
 
 
 def entry_of(w: ExploredWorld, order: int) -> Any:

@@ -199,13 +199,13 @@ from .actions import (
     Start,
     Timeout,
     message_key,
+    one_more_crash,
 )
 from .judging import (
     CommitInvariants,
     ExploredWorld,
     Fixed,
     StateInvariants,
-    ghost_value,
     invariants_of,
 )
 from .memo import Base, Effect, Memo, Parent, Predicted, digest
@@ -484,10 +484,8 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                     else:
                         if base is None:
                             base = memo.base(w, numbers)
-                        digest, ids, changes, invalid, quiet = memo.predict(
-                            w, base, node, event, number, effect)
-                        out.append((event, Predicted(digest, parent, event, entry, ids,
-                                                     changes, invalid, quiet, effect)))
+                        out.append((event, memo.predict(w, base, parent, event, entry, node,
+                                                        number, effect)))
                     if can_crash and len(effect.did) > 1 and self.may_crash(w, node):
                         self._crashes_during(out, parent.frozen(), event, entry, node,
                                              effect.did)
@@ -591,7 +589,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             self._check_schedule(s, source.world())
         numbers = [tag for _, _, tag in s.heap if type(tag) is int]
         base: Base = (s.ids, sorted(numbers), s.changes,
-                      ghost_value(s.used, s.votes, s.invalid), None)
+                      s.ghost, None)
         votes = s.votes
         for event, entry, number, node in self._scheduled(s, bool(numbers)):
             part = s.ids[position[node]]
@@ -619,10 +617,8 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             if taken is not None:
                 out.append((event, taken))
             else:
-                digest, ids, changes, invalid, quiet = memo.predict(s, base, node, event,
-                                                                    number, effect)
-                out.append((event, Predicted(digest, s, event, entry, ids, changes, invalid,
-                                             quiet, effect)))
+                out.append((event, memo.predict(s, base, s, event, entry, node, number,
+                                                effect)))
         if source.rebuilt is not None:  # the successors' worlds are rebuilt from here on
             s.anchor, s.steps = source.rebuilt, ()
         return out
@@ -701,7 +697,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         self.take(w, crash.event, entry)
         w.unwatch()
         used = w.used
-        w.used = used._replace(crashes=used.crashes + 1)
+        w.used = one_more_crash(used)
 
     @staticmethod
     def _watch(w: World, event: Event,
@@ -788,18 +784,15 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                c: ExploredWorld) -> None:
         """Tests (``check_local``): the digest predicted from the remembered effect is
         the taken step's, and so is the judgement."""
-        digest, ids, changes, invalid, quiet = self.memo.predict(w, base, node, event, number,
-                                                             effect)
-        if digest != self.fingerprint(c):
+        stand_in = self.memo.predict(w, base, Parent(w), event, entry, node, number, effect)
+        if stand_in.digest != self.fingerprint(c):
             raise AssertionError(f"{event.describe()} from the same state of {node} led "
                                  "to two different states")
-        if self._judged_by_parts:
-            stand_in = Predicted(digest, Parent(w), event, entry, ids, changes, invalid, quiet,
-                                 effect)
-            if ((self.violations(stand_in), self.undecided(stand_in), self.decided(stand_in))
-                    != (self.violations(c), self.undecided(c), self.decided(c))):
-                raise AssertionError(f"the state after {event.describe()} is judged "
-                                     "differently from its parts and from its world")
+        if self._judged_by_parts and (
+                (self.violations(stand_in), self.undecided(stand_in), self.decided(stand_in))
+                != (self.violations(c), self.undecided(c), self.decided(c))):
+            raise AssertionError(f"the state after {event.describe()} is judged "
+                                 "differently from its parts and from its world")
 
     def materialize(self, candidate: ExploredWorld | Predicted) -> ExploredWorld | Predicted:
         """A new state as the search judges and keeps it: when it can be judged without
@@ -882,7 +875,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                 return w  # restored from its parent's schedule
             used = parent.world.used
             if type(w.event) is Crash:
-                used = used._replace(crashes=used.crashes + 1)
+                used = one_more_crash(used)
             if self._schedules and self.fault_free(used) and parent.world.started:
                 if parent.schedule is None:  # once for every successor kept so
                     world = parent.world
