@@ -45,6 +45,7 @@ class Effect(NamedTuple):
     order: tuple[int, ...] = ()  # the numbers of the messages sent, in sending order
     pushes: tuple[tuple[int, int | TimerDue], ...] = ()
     timers: tuple[tuple[TimerDue, int], ...] = ()
+    sent_hash: int = 0  # the sum of the hashes of the messages sent (Memo.digest)
 
 
 class Parent:
@@ -65,10 +66,11 @@ class Parent:
         return self._frozen
 
 
-# What predicted successors' digests start from: the parent's node part numbers, the
-# sorted numbers of its messages in flight, its decision changes (node, from, to) and
-# its ghost (ExploredWorld.ghost) and the partition's sides (None: whole).
-Base = tuple[list[int], list[int], tuple[tuple[str, str, str], ...], tuple[Any, ...], Any]
+# What predicted successors' digests start from: the parent's node part numbers, its
+# digest, the hash of the rest of its state (Memo.rest), its decision changes (node,
+# from, to), its ghost's value (judging.ghost_value) and the partition's sides (None:
+# whole).
+Base = tuple[list[int], int, int, tuple[tuple[str, str, str], ...], tuple[Any, ...], Any]
 
 
 @final
@@ -80,18 +82,19 @@ class Predicted:
     message that is lost)."""
 
     __slots__ = ("changes", "digest", "effect", "entry", "event", "ghost", "ids", "invalid",
-                 "parent", "quiet")
+                 "parent", "quiet", "rest")
 
     def __init__(self, digest: int, parent: Any, event: Event | Crash, entry: Any,
                  ids: list[int], changes: tuple[tuple[str, str, str], ...],
                  invalid: str | None, quiet: bool, effect: Effect | None,
-                 ghost: tuple[Any, ...]) -> None:
+                 ghost: tuple[Any, ...], rest: int) -> None:
         self.digest = digest
         self.parent: Any = parent  # a Parent, or a Schedule
         self.event = event
         self.entry = entry
         self.effect = effect
         self.ghost = ghost  # the ghost's value (judging.ghost_value), part of the digest
+        self.rest = rest  # the hash of the rest of the state (Memo.rest)
         self.ids = ids  # the nodes' part numbers
         self.changes = changes  # the decision changes (node, from, to)
         self.invalid = invalid  # the ghost's validity reason
@@ -100,14 +103,12 @@ class Predicted:
         self.quiet = quiet
 
 
-def digest(started: bool, ids: list[int], messages: Any, sides: Any, progress: Any,
-           changes: tuple[tuple[str, str, str], ...], ghost: tuple[Any, ...]) -> int:
-    """The 128-bit digest (an int) of a state's canonical value: whether it started, its
-    nodes' part numbers, its messages in flight, the partition's sides, the fault plan's
-    progress, its decision changes and its ghost (see
-    :meth:`txlib.explorer.worlds.WorldModel.fingerprint`)."""
-    rest = (started, ids, messages, sides, progress, changes, ghost)
-    return int.from_bytes(blake2b(marshal.dumps(rest, 0), digest_size=16).digest(), "big")
+_MASK = (1 << 128) - 1  # digests are sums modulo 2**128
+
+
+def _hash(data: bytes) -> int:
+    """A 128-bit hash (an int) of ``data``."""
+    return int.from_bytes(blake2b(data, digest_size=16).digest(), "big")
 
 
 def _sent(w: World, seq: int) -> list[PendingEvent]:
@@ -138,6 +139,11 @@ class Memo:
         self.last_sides: tuple[Any, Any] = (None, None)  # (groups, their sides)
         self.checked: set[tuple[int, int | str, bool, Any]] = set()  # effects used twice
         self.crashed: dict[int, int] = {}  # a node's part -> its part once it crashes
+        # the 128-bit hash of each node part and message (by number) and of each rest
+        # of a state (Memo.rest) met so far: a digest is their sum (Memo.digest)
+        self.part_hashes: list[int] = []
+        self.message_hashes: list[int] = []
+        self.rests: dict[tuple[Any, ...], int] = {}
         self.hits = 0  # how many times a remembered effect was used
 
     def due_check(self, key: tuple[int, int | str, bool, Any], at_hand: bool = True) -> bool:
@@ -185,6 +191,7 @@ class Memo:
             if n is None:
                 n = parts[key] = len(parts)
                 self.facts.append((part[1], part[-1]))  # up, decision
+                self.part_hashes.append(_hash(b"n" + key))
             slot.memo = n
         return n  # type: ignore[no-any-return]
 
@@ -204,8 +211,41 @@ class Memo:
         if n is None:
             n = ids[text] = len(ids)
             self.keys.append(key)
+            self.message_hashes.append(_hash(b"m" + text))
         known = entries[id(entry)] = (entry, key, n)
         return known
+
+    def rest(self, started: bool, sides: Any, progress: tuple[Any, ...],
+             changes: tuple[tuple[str, str, str], ...], ghost: tuple[Any, ...],
+             channels: Any = None) -> int:
+        """The hash of a state's canonical value but its nodes and messages in flight:
+        whether it started, the partition's sides, the fault plan's progress, its
+        decision changes and its ghost's value (and, for FIFO channels, the messages in
+        flight in channel order). Remembered, but for a fault plan's progress or
+        channels, which vary from state to state."""
+        key = (started, sides, progress, changes, ghost, channels)
+        if progress or channels is not None:
+            return _hash(b"r" + marshal.dumps(key, 0))
+        known = self.rests.get(key)  # each position holds values of one type only
+        if known is None:
+            known = self.rests[key] = _hash(b"r" + marshal.dumps(key, 0))
+        return known
+
+    def digest(self, ids: list[int], numbers: Any, rest: int) -> int:
+        """A state's 128-bit digest (an int): the sum modulo 2**128 of the hashes of
+        its nodes' parts (numbers ``ids``), of its messages in flight (``numbers``, a
+        message in flight twice counting twice) and of the rest of it (``rest``, see
+        :meth:`rest`). A sum, so that a successor's digest is its parent's with what
+        changed taken out and put in (:meth:`predict`). The hashes are uniformly
+        random and independent, so two different states have equal sums with a
+        probability of about 2**-128, as for one hash of the whole."""
+        parts, messages = self.part_hashes, self.message_hashes
+        total = rest
+        for i in ids:
+            total += parts[i]
+        for n in numbers:
+            total += messages[n]
+        return total & _MASK
 
     def learn(self, parent: Frozen, w: ExploredWorld, event: Event, entry: PendingEvent,
               node: str) -> tuple[ExploredWorld, Effect]:
@@ -226,8 +266,10 @@ class Memo:
         timers = tuple(sorted((TimerDue(node, name), token - seq if token > seq else 0)
                               for name, (token, _) in c.nodes[node].timers.items()))
         changes = tuple((n, a, b) for n, a, b, _ in c.instability[len(w.instability):])
+        hashes = self.message_hashes
         effect = Effect(self.node_id(c.nodes[node]), tuple(sorted(order)), tuple(ghost),
-                        changes, tuple(watch.did), order, pushes, timers)  # type: ignore[arg-type]
+                        changes, tuple(watch.did), order, pushes,  # type: ignore[arg-type]
+                        timers, sum(hashes[n] for n in order))
         return c, effect
 
     def sent(self, w: World, seq: int, effect: Effect) -> None:
@@ -241,12 +283,15 @@ class Memo:
 
     def base(self, w: ExploredWorld, numbers: list[int]) -> Base:
         """What the digests of ``w``'s predicted successors start from (a
-        :data:`Base`), given the ``numbers`` of its messages in flight."""
+        :data:`Base`), given the ``numbers`` of its messages in flight (a world with
+        no fault plan)."""
         node_id = self.node_id
-        return ([slot.memo if slot.memo is not None else node_id(slot)
-                 for slot in w.nodes.values()],
-                sorted(numbers), tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost(),
-                self.sides(w))
+        ids = [slot.memo if slot.memo is not None else node_id(slot)
+               for slot in w.nodes.values()]
+        changes = tuple((n, a, b) for n, a, b, _ in w.instability)
+        ghost, sides = w.ghost(), self.sides(w)
+        rest = self.rest(w.started, sides, (), changes, ghost)
+        return ids, self.digest(ids, numbers, rest), rest, changes, ghost, sides
 
     def predict(self, w: Any, base: Base, parent: Any, event: Event, entry: Any, node: str,
                 number: int | str, effect: Effect) -> Predicted:
@@ -254,52 +299,52 @@ class Memo:
         name ``number``) leads to from ``w`` (a world or a schedule, kept as
         ``parent``), worked out from ``effect``: a :class:`Predicted` successor, its
         digest what the model's fingerprint would give its world."""
-        ids, messages, changes, _, sides = base
+        ids, total, rest, changes, ghost, sides = base
         ids = ids.copy()
         at = self.position[node]
+        before, after = ids[at], effect.after
         facts = self.facts
-        same_decision = facts[effect.after][1] == facts[ids[at]][1]
-        ids[at] = effect.after
+        same_decision = facts[after][1] == facts[before][1]
+        ids[at] = after
+        parts = self.part_hashes
+        total += parts[after] - parts[before] + effect.sent_hash
         if type(event) is Deliver:
-            messages = messages.copy()
-            messages.remove(number)  # type: ignore[arg-type]  # a message's number
-            if effect.sent:
-                messages += effect.sent
-                messages.sort()
-        elif effect.sent:
-            messages = sorted(messages + list(effect.sent))
+            total -= self.message_hashes[number]  # type: ignore[index]  # a message
         invalid = w.invalid
-        if effect.ghost:
-            votes = w.votes
-            for ghost_event in effect.ghost:
-                votes, invalid = next_ghost(votes, invalid, self.deciders, ghost_event)
-            ghost = ghost_value(w.used, votes, invalid)
-        else:
-            ghost = base[3]
-        if effect.instability:
+        if effect.ghost or effect.instability:
+            if effect.ghost:
+                votes = w.votes
+                for ghost_event in effect.ghost:
+                    votes, invalid = next_ghost(votes, invalid, self.deciders, ghost_event)
+                ghost = ghost_value(w.used, votes, invalid)
             changes += effect.instability
+            changed = self.rest(True, sides, (), changes, ghost)
+            total += changed - rest
+            rest = changed
         quiet = same_decision and not effect.instability and invalid is w.invalid
-        return Predicted(digest(True, ids, messages, sides, (), changes, ghost), parent, event,
-                         entry, ids, changes, invalid, quiet, effect, ghost)
+        return Predicted(total & _MASK, parent, event, entry, ids, changes, invalid, quiet,
+                         effect, ghost, rest)
 
     def crash(self, w: ExploredWorld, base: Base, parent: Parent, crash: Any,
               after: int) -> Predicted:
         """The successor where ``crash`` (a :class:`~.actions.Crash`) happens to a node
         whose part is then ``after``: nothing else changes but the budget used."""
-        ids, messages, changes, _, sides = base
+        ids, total, rest, changes, _, sides = base
         ids = ids.copy()
-        ids[self.position[crash.node]] = after
+        at = self.position[crash.node]
+        parts = self.part_hashes
+        total += parts[after] - parts[ids[at]] - rest
+        ids[at] = after
         ghost = ghost_value(one_more_crash(w.used), w.votes, w.invalid)
-        return Predicted(digest(w.started, ids, messages, sides, (), changes, ghost), parent,
-                         crash, None, ids, changes, w.invalid, True, None, ghost)
+        rest = self.rest(w.started, sides, (), changes, ghost)
+        return Predicted((total + rest) & _MASK, parent, crash, None, ids, changes, w.invalid,
+                         True, None, ghost, rest)
 
     def lost(self, w: Any, base: Base, parent: Any, event: Event, entry: Any,
              number: int) -> Predicted:
         """The successor where message ``number`` reaches a node that is down or cut
         off: it is lost (see :meth:`World._deliver`), and that is all that changes."""
-        ids, messages, changes, ghost, sides = base
-        messages = messages.copy()
-        messages.remove(number)
-        return Predicted(digest(True, ids, messages, sides, (), changes, ghost), parent,
-                         event, entry, ids, changes, w.invalid, True, None, ghost)
+        ids, total, rest, changes, ghost, _ = base
+        return Predicted((total - self.message_hashes[number]) & _MASK, parent, event, entry,
+                         ids, changes, w.invalid, True, None, ghost, rest)
 

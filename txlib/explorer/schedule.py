@@ -42,13 +42,14 @@ Entry = tuple[int, int, Tag]  # (due time, scheduling order, tag), as the world'
 class Schedule:
     """A state without its world (see the module docstring)."""
 
-    __slots__ = ("anchor", "changes", "digest", "ghost", "heap", "ids", "invalid", "seq",
-                 "steps", "time", "timers", "used", "votes")
+    __slots__ = ("anchor", "changes", "digest", "ghost", "heap", "ids", "invalid", "rest",
+                 "seq", "steps", "time", "timers", "used", "votes")
 
     def __init__(self, heap: list[Entry], timers: dict[TimerDue, int], time: int, seq: int,
                  ids: list[int], votes: dict[str, str], invalid: str | None, used: Spent,
                  changes: tuple[tuple[str, str, str], ...], ghost: tuple[Any, ...],
-                 digest: int, anchor: Frozen, steps: tuple[int | Crash, ...]) -> None:
+                 digest: int, rest: int, anchor: Frozen, steps: tuple[int | Crash, ...],
+                 ) -> None:
         self.heap = heap
         self.timers = timers  # each live timer's token (timers of nodes that are up)
         self.time = time
@@ -60,6 +61,7 @@ class Schedule:
         self.changes = changes  # the decision changes (node, from, to)
         self.ghost = ghost  # votes, validity and budget used, as judging.ghost_value
         self.digest = digest
+        self.rest = rest  # the hash of the rest of the state (Memo.rest)
         self.anchor = anchor  # the snapshot of the nearest ancestor that had a world
         # the steps taken since, in turn: the order of the entry taken, or a crash
         self.steps = steps
@@ -67,7 +69,7 @@ class Schedule:
     def same(self, other: Schedule) -> str | None:
         """What differs between two schedules of one state (None: nothing); tests."""
         for name in ("heap", "timers", "time", "seq", "ids", "votes", "invalid", "used",
-                     "changes", "ghost"):
+                     "changes", "ghost", "rest"):
             if getattr(self, name) != getattr(other, name):
                 return name
         return None
@@ -86,12 +88,13 @@ def schedule_of(w: ExploredWorld, memo: Memo, anchor: Frozen, digest: int) -> Sc
     heap: list[Entry] = [(e[0], e[1], message(e)[2]) if type(e[2]) is Message
                          else e for e in w.queue.heap]  # type: ignore[misc]
     node_id = memo.node_id
+    changes = tuple((n, a, b) for n, a, b, _ in w.instability)
+    ghost = w.ghost()
     return Schedule(heap, live_timers(w.nodes), w.time, w.queue.seq,
                     [slot.memo if slot.memo is not None else node_id(slot)
                      for slot in w.nodes.values()],
-                    w.votes, w.invalid, w.used,
-                    tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost(), digest,
-                    anchor, ())
+                    w.votes, w.invalid, w.used, changes, ghost, digest,
+                    memo.rest(w.started, None, (), changes, ghost), anchor, ())
 
 
 def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
@@ -103,7 +106,7 @@ def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
         return Schedule(s.heap, {due: token for due, token in s.timers.items()
                                  if due.node != node}, s.time, s.seq, p.ids, s.votes,
                         s.invalid, one_more_crash(s.used), s.changes, p.ghost, p.digest,
-                        s.anchor, (*s.steps, p.event))
+                        p.rest, s.anchor, (*s.steps, p.event))
     entry: Entry = p.entry
     heap = s.heap.copy()
     heap.remove(entry)  # as EventQueue.take does, so the storage order is the world's
@@ -130,7 +133,7 @@ def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
         for ghost_event in effect.ghost:
             votes, invalid = next_ghost(votes, invalid, deciders, ghost_event)
     return Schedule(heap, timers, time, seq, p.ids, votes, p.invalid, s.used, p.changes,
-                    p.ghost, p.digest, s.anchor, (*s.steps, entry[1]))
+                    p.ghost, p.digest, p.rest, s.anchor, (*s.steps, entry[1]))
 
 
 def entry_of(w: ExploredWorld, order: int) -> Any:

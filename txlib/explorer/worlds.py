@@ -208,7 +208,7 @@ from .judging import (
     StateInvariants,
     invariants_of,
 )
-from .memo import Base, Effect, Memo, Parent, Predicted, digest
+from .memo import Base, Effect, Memo, Parent, Predicted
 from .schedule import Schedule, advance, entry_of, schedule_of
 from .search import Exploration, Finding, Model, SearchProgress, search
 
@@ -587,11 +587,9 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         source = _Rebuilt(self, s)
         if self.check_local:
             self._check_schedule(s, source.world())
-        numbers = [tag for _, _, tag in s.heap if type(tag) is int]
-        base: Base = (s.ids, sorted(numbers), s.changes,
-                      s.ghost, None)
+        base: Base = (s.ids, s.digest, s.rest, s.changes, s.ghost, None)
         votes = s.votes
-        for event, entry, number, node in self._scheduled(s, bool(numbers)):
+        for event, entry, number, node in self._scheduled(s):
             part = s.ids[position[node]]
             if not facts[part][0]:  # to a node that is down: lost
                 out.append((event, memo.lost(s, base, s, event, entry, number)))
@@ -623,8 +621,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             s.anchor, s.steps = source.rebuilt, ()
         return out
 
-    def _scheduled(self, s: Schedule, in_flight: bool,
-                   ) -> list[tuple[Event, Any, Any, str]]:
+    def _scheduled(self, s: Schedule) -> list[tuple[Event, Any, Any, str]]:
         """The events enabled in schedule ``s``, as :meth:`_events` lists them for its
         world: (event, the schedule's entry, message number or timer name, node)."""
         out: list[tuple[Event, Any, Any, str]] = []
@@ -643,7 +640,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                     out.append((deliver, entry, tag, deliver.message.dst))
             else:
                 timers.append(entry)
-        if in_flight and self.synchronous:
+        if out and self.synchronous:  # a message is in flight
             return out
         live, timeouts = s.timers, self._timeouts
         for entry in timers:
@@ -675,8 +672,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         """Tests (``check_local``): schedule ``s`` is what its world ``w`` holds."""
         expected = schedule_of(w, self.memo, s.anchor, self.fingerprint(w))
         differs = s.same(expected) or ("digest" if s.digest != expected.digest else None)
-        events = [(event, number) for event, _, number, _ in
-                  self._scheduled(s, any(type(e[2]) is int for e in s.heap))]
+        events = [(event, number) for event, _, number, _ in self._scheduled(s)]
         if differs is None and events != [(e, n) for e, _, n in self._events(w)[0]]:
             differs = "the events enabled"
         if differs is not None:
@@ -832,38 +828,40 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         (``memo``) until the node changes, so only the nodes a step changed are looked
         at again. The messages in flight are interned the same way (by their keys,
         :func:`~txlib.explorer.actions.message_key`), remembered for the queue entries
-        met lately; with ``reorder`` (the default) they are a multiset, the sorted list
-        of their numbers. The digest is of the node and message numbers and the rest of
-        the fingerprint.
-        ``marshal`` format 0 writes a value the same way whatever objects hold it (no
-        back-references, no interning marks), and its encoding of a tuple is its
-        elements' encodings one after the other, so two states get equal digests
-        exactly when their fingerprints and ghosts are equal, as if the whole were
-        digested (but for a collision of 128-bit digests).
+        met lately. Each number has a 128-bit hash, and so has the rest of the
+        fingerprint (whether it started, the partition, the fault plan's progress,
+        the decision changes, the ghost; and with ``reorder=False`` the messages in
+        each channel's order). The digest is their sum (:meth:`Memo.digest`): with
+        ``reorder`` (the default) the messages in flight are a multiset, each copy
+        counted. ``marshal`` format 0 writes a value the same way whatever objects hold
+        it (no back-references, no interning marks), so two states get equal digests
+        exactly when their fingerprints and ghosts are equal (but for a collision of
+        128-bit digests, about 2**-128 for two states).
         """
         if type(w) is Predicted or isinstance(w, Schedule):
             return w.digest
-        node_id = self.memo.node_id
+        memo = self.memo
+        node_id = memo.node_id
         ids = [slot.memo if slot.memo is not None else node_id(slot)
                for slot in w.nodes.values()]
-        if self.config.reorder:  # a multiset: the sorted numbers of the keys
-            message = self.memo.message
-            messages: Any = []
+        channels: Any = None
+        numbers: list[int] = []
+        if self.config.reorder:  # a multiset: the numbers of the keys
+            message = memo.message
             timed: list[int] = []
             for entry in w.queue.heap:
                 due = entry[2]
                 if type(due) is Message:
-                    messages.append(message(entry)[2])
+                    numbers.append(message(entry)[2])
                 elif type(due) is FaultDue:
                     timed.append(due.fault)
-            messages.sort()
         else:  # each channel in sending order
-            messages, timed = pending_part(w)
+            channels, timed = pending_part(w)
         groups = w.network.groups
-        return digest(w.started, ids, messages,
-                      None if groups is None else self.memo.sides(w),
-                      progress_part(w, timed) if w.faults.faults else (),
-                      tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost())
+        rest = memo.rest(w.started, None if groups is None else memo.sides(w),
+                         progress_part(w, timed) if w.faults.faults else (),
+                         tuple((n, a, b) for n, a, b, _ in w.instability), w.ghost(), channels)
+        return memo.digest(ids, numbers, rest)
 
     def store(self, w: ExploredWorld | Predicted | Schedule) -> Frozen | Origin | Predicted:
         """What the search keeps of a state while it waits: where it came from (its
