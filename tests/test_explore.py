@@ -766,6 +766,21 @@ def test_the_check_catches_a_wrong_crash_prediction(monkeypatch):
         explore("3pc", participants=2, max_crashes=1, progress=False)
 
 
+def test_the_check_catches_a_step_learned_wrongly_without_its_world(monkeypatch):
+    """A step met first in a state kept as its schedule is learned in a stand-in
+    world; with the check on it is also taken in the state's own world and compared
+    (here a stand-in made to learn something else is caught)."""
+    monkeypatch.setattr(WorldModel, "check_local", True)
+    right = Memo.learn_at
+
+    def wrong(self, *args):
+        return right(self, *args)._replace(after=10**6)
+
+    monkeypatch.setattr(Memo, "learn_at", wrong)
+    with pytest.raises(AssertionError, match="did something else without its world"):
+        explore("3pc", participants=2, max_crashes=0, progress=False)
+
+
 def test_the_schedule_check_catches_a_wrong_schedule(monkeypatch):
     """The check is not vacuous: a schedule whose time is not advanced to the due time
     of the entry it took (so later due times, and the order of the heap, go wrong) is

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, final
 from ..engine.node import NodeSlot
 from ..engine.records import Message
 from ..engine.scheduler import PendingEvent, TimerDue
-from ..engine.snapshot import Frozen, freeze, node_part, thaw
+from ..engine.snapshot import Frozen, copy_slot, freeze, node_part, thaw
 from ..engine.world import World
 from .actions import Crash, Deliver, Event, MessageKey, message_key, one_more_crash
 from .judging import ExploredWorld, GhostEvent, ghost_value, next_ghost
@@ -144,16 +144,19 @@ class Memo:
         self.part_hashes: list[int] = []
         self.message_hashes: list[int] = []
         self.rests: dict[tuple[Any, ...], int] = {}
+        # a node slot with each part (shared: copied before any change) and a message
+        # with each key, by number: what a step is learned from without its world
+        self.samples: list[NodeSlot] = []
+        self.message_samples: list[Message] = []
         self.hits = 0  # how many times a remembered effect was used
 
-    def due_check(self, key: tuple[int, int | str, bool, Any], at_hand: bool = True) -> bool:
+    def due_check(self, key: tuple[int, int | str, bool, Any], world: bool = True) -> bool:
         """Whether to take a remembered step again and compare: one use in
-        :data:`CHECK_EVERY`, and the first use of each effect where the state's world
-        is ``at_hand`` (a state kept as its schedule has its world rebuilt for this
-        only one use in CHECK_EVERY) (a sampled check of the assumption the memo rests
-        on, see :mod:`txlib.explorer.worlds`)."""
+        :data:`CHECK_EVERY`, and the first use of each effect from a state that has
+        its ``world`` (a sampled check of the assumption the memo rests on, see
+        :mod:`txlib.explorer.worlds`)."""
         self.hits += 1
-        if self.hits % CHECK_EVERY and (key in self.checked or not at_hand):
+        if self.hits % CHECK_EVERY and (key in self.checked or not world):
             return False
         self.checked.add(key)
         return True
@@ -192,6 +195,9 @@ class Memo:
                 n = parts[key] = len(parts)
                 self.facts.append((part[1], part[-1]))  # up, decision
                 self.part_hashes.append(_hash(b"n" + key))
+                slot.shared = True  # its world copies it before changing it (freeze)
+                slot.ctx = None  # type: ignore[assignment]  # a shared slot is never called
+                self.samples.append(slot)
             slot.memo = n
         return n  # type: ignore[no-any-return]
 
@@ -212,6 +218,7 @@ class Memo:
             n = ids[text] = len(ids)
             self.keys.append(key)
             self.message_hashes.append(_hash(b"m" + text))
+            self.message_samples.append(entry[2])  # type: ignore[arg-type]  # a message
         known = entries[id(entry)] = (entry, key, n)
         return known
 
@@ -251,6 +258,36 @@ class Memo:
               node: str) -> tuple[ExploredWorld, Effect]:
         """Take ``event`` from ``w`` (thawed from ``parent``), noting its effect."""
         c: ExploredWorld = thaw(parent)  # type: ignore[assignment]
+        return c, self._effect(c, entry, node, w.queue.seq, len(w.instability))
+
+    def learn_at(self, template: Frozen, s: Any, entry: Any, number: int | str,
+                 node: str) -> Effect:
+        """The effect of delivery or timeout ``number`` at ``node`` in schedule ``s``
+        (its ``entry``), learned without the state's world: in a world thawed from
+        ``template`` (the schedule's anchor: a world of this search), with the node's
+        slot a copy of one met with the same part (its timers given the schedule's
+        tokens), the message one met with the same key, and the schedule's time,
+        queue counter and ghost. What the step does depends on nothing else (the
+        assumption every remembered step rests on, checked as the search goes)."""
+        c: ExploredWorld = thaw(template)  # type: ignore[assignment]
+        slot = c.nodes[node] = copy_slot(self.samples[s.ids[self.position[node]]], c)
+        if slot.timers:
+            due_at = {seq: at for at, seq, _ in s.heap}
+            tokens = s.timers
+            slot.timers = {name: (tokens[TimerDue(node, name)], due_at[tokens[TimerDue(
+                node, name)]]) for name in slot.timers}
+        c.time = s.time
+        c.queue.heap = [(entry[0], entry[1], self.message_samples[number])  # type: ignore[index]
+                        if type(entry[2]) is int else entry]
+        c.queue.seq = s.seq
+        c.votes, c.invalid, c.used = s.votes, s.invalid, s.used
+        c.instability = []
+        return self._effect(c, c.queue.heap[0], node, s.seq, 0)
+
+    def _effect(self, c: ExploredWorld, entry: PendingEvent, node: str, seq: int,
+                changes_from: int) -> Effect:
+        """Take queue ``entry`` in ``c`` (whose queue counter was ``seq`` and which had
+        ``changes_from`` decision changes), noting what it does at ``node``."""
         ghost: list[GhostEvent] = []
         c.ghost_events = ghost
         watch = c.watch(node)
@@ -258,19 +295,17 @@ class Memo:
         c.unwatch()
         c.ghost_events = None
         message = self.message
-        seq = w.queue.seq
         new = sorted((e for e in c.queue.heap if e[1] > seq), key=lambda e: e[1])
         order = tuple(message(e)[2] for e in new if type(e[2]) is Message)
         pushes = tuple((e[0] - c.time, message(e)[2] if type(e[2]) is Message else e[2])
                        for e in new)
         timers = tuple(sorted((TimerDue(node, name), token - seq if token > seq else 0)
                               for name, (token, _) in c.nodes[node].timers.items()))
-        changes = tuple((n, a, b) for n, a, b, _ in c.instability[len(w.instability):])
+        changes = tuple((n, a, b) for n, a, b, _ in c.instability[changes_from:])
         hashes = self.message_hashes
-        effect = Effect(self.node_id(c.nodes[node]), tuple(sorted(order)), tuple(ghost),
-                        changes, tuple(watch.did), order, pushes,  # type: ignore[arg-type]
-                        timers, sum(hashes[n] for n in order))
-        return c, effect
+        return Effect(self.node_id(c.nodes[node]), tuple(sorted(order)), tuple(ghost),
+                      changes, tuple(watch.did), order, pushes,  # type: ignore[arg-type]
+                      timers, sum(hashes[n] for n in order))
 
     def sent(self, w: World, seq: int, effect: Effect) -> None:
         """Remember the numbers of the messages a step with ``effect`` just sent in

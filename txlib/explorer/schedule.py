@@ -17,9 +17,11 @@ only what decides which events are enabled and in what order the search meets th
 
 A :class:`Predicted` successor of such a state becomes a schedule when the search
 expands it (:func:`advance`: the remembered effect applied to its parent's schedule).
-Its world is rebuilt only when a step must be taken for real (a step not met before,
-or one sampled for checking): from the snapshot of its nearest ancestor that had a
-world (``anchor``), taking the same entries again (``steps``, by their order).
+A step not met before is learned without its world
+(:meth:`~txlib.explorer.memo.Memo.learn_at`). Its world is rebuilt only when asked
+for (to show the state, or by the tests' check): from the snapshot of its nearest
+ancestor that had a world (``anchor``), taking the same steps again (``steps``: the
+entries by their order, and crashes).
 """
 
 from __future__ import annotations

@@ -147,19 +147,23 @@ How states are kept (issue 16)
     and expanded without its world, as its *schedule*
     (:mod:`txlib.explorer.schedule`): the queue's entries in the heap's storage order
     with message numbers, the live timers' tokens, the time, the node parts and the
-    ghost. Its successors come in the order its world would give them; its world is
-    rebuilt (from the nearest snapshot, taking the same entries again) only to take a
-    step not met before, or one sampled for checking.
+    ghost. Its successors come in the order its world would give them. A step met
+    for the first time there is learned without the state's world
+    (:meth:`Memo.learn_at`): in a world thawed from the nearest snapshot, the acting
+    node's slot a copy of one met with the same part, the message one met with the
+    same key, at the schedule's time. Its world is rebuilt (from that snapshot,
+    taking the same steps again) only when asked for: to show a state, or by the
+    tests' check.
 
     Every search checks the assumption the remembered steps rest on as it goes: one
-    use of a remembered effect in every 97, and the first use of each where the
-    state's world is at hand, is taken again, and a step that does something else
-    from the same state stops the search with a TxlibError saying so (a handler that
-    reads the time would). With ``WorldModel.check_local`` (the tests) every
-    remembered step and every predicted crash is taken as well and compared, digests
-    and judgements too, and every schedule with its rebuilt world:
-    ``tests/test_explore.py`` runs it over every protocol, with crashes, restarts and
-    a partition.
+    use of a remembered effect in every 97, and the first use of each from a state
+    that has its world, is taken again, and a step that does something else from the
+    same state stops the search with a TxlibError saying so (a handler that reads the
+    time would). With ``WorldModel.check_local`` (the tests) every remembered step and
+    every predicted crash is taken as well and compared, digests and judgements too,
+    every schedule with its rebuilt world, and every step learned without a world
+    with the same step taken in it: ``tests/test_explore.py`` runs it over every
+    protocol, with crashes, restarts and a partition.
 
 See :mod:`txlib.explorer.grid` for fault placement under the *timed* scheduler (the
 grid, and ``worse``: can it get worse?).
@@ -232,39 +236,6 @@ class Origin:
         self.parent = parent
         self.action = action
         self.entry = entry
-
-
-class _Rebuilt:
-    """The world of a :class:`Schedule` being expanded, rebuilt the first time a step
-    must be taken from it, and frozen the first time a successor needs its snapshot."""
-
-    __slots__ = ("_frozen", "_model", "_schedule", "_world")
-
-    def __init__(self, model: WorldModel, schedule: Schedule) -> None:
-        self._model = model
-        self._schedule = schedule
-        self._world: ExploredWorld | None = None
-        self._frozen: Frozen | None = None
-
-    def world(self) -> ExploredWorld:
-        if self._world is None:
-            self._world = self._model._rebuild(self._schedule)
-        return self._world
-
-    def frozen(self) -> Frozen:
-        if self._frozen is None:
-            self._frozen = freeze(self.world())
-        return self._frozen
-
-    @property
-    def at_hand(self) -> bool:
-        """Whether the world was rebuilt already."""
-        return self._world is not None
-
-    @property
-    def rebuilt(self) -> Frozen | None:
-        """The rebuilt world's snapshot, if it was rebuilt and frozen."""
-        return self._frozen
 
 
 def _bipartitions(nodes: Sequence[str]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -579,14 +550,17 @@ class WorldModel(Model[ExploredWorld | Schedule]):
     def _expand_schedule(self, s: Schedule) -> list[tuple[Action, ExploredWorld | Predicted]]:
         """:meth:`expand` for a state kept as its :class:`Schedule` (no fault left to
         make): the same successors in the same order, each predicted from its
-        remembered effect; a step not met before, or sampled for checking, is taken
-        from the state's world, rebuilt for it."""
+        remembered effect. A step not met before, or sampled for checking, is learned
+        without the state's world (:meth:`Memo.learn_at`); with ``check_local`` it is
+        also taken in the world, rebuilt, and everything compared."""
         out: list[tuple[Action, ExploredWorld | Predicted]] = []
         memo = self.memo
         remembered, facts, position = memo.effects.get, memo.facts, memo.position
-        source = _Rebuilt(self, s)
-        if self.check_local:
-            self._check_schedule(s, source.world())
+        if self.check_local:  # its world rebuilt, compared, and its successors' anchor
+            w = self._rebuild(s)
+            self._check_schedule(s, w)
+            frozen = freeze(w)
+            s.anchor, s.steps = frozen, ()
         base: Base = (s.ids, s.digest, s.rest, s.changes, s.ghost, None)
         votes = s.votes
         for event, entry, number, node in self._scheduled(s):
@@ -596,29 +570,26 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                 continue
             key = (part, number, node in votes, None)
             effect = remembered(key)
-            taken = None
-            if effect is None or self.check_local or memo.due_check(key, source.at_hand):
-                w = source.world()
+            if self.check_local:  # the step taken in the rebuilt world, and compared
                 real = entry_of(w, entry[1])
-                frozen = source.frozen()
                 taken, learned = memo.learn(frozen, w, event, real, node)
+                if memo.learn_at(s.anchor, s, entry, number, node) != learned:
+                    raise AssertionError(f"{event.describe()} did something else without "
+                                         "its world")
                 if effect is None:
                     memo.effects[key] = effect = learned
-                    self._origins[taken] = (frozen, event, real)
                 elif learned != effect:
                     raise self._not_remembered(event, node)
-                elif self.check_local:  # then the prediction, checked, goes on
-                    self._check(w, base, node, event, real, number, effect, taken)
-                    taken = None
-                else:
-                    self._origins[taken] = (frozen, event, real)
-            if taken is not None:
-                out.append((event, taken))
-            else:
-                out.append((event, memo.predict(s, base, s, event, entry, node, number,
-                                                effect)))
-        if source.rebuilt is not None:  # the successors' worlds are rebuilt from here on
-            s.anchor, s.steps = source.rebuilt, ()
+                self._check(w, base, node, event, real, number, effect, taken)
+            elif effect is None or memo.due_check(key, False):
+                # a step not met before, or sampled: learned without the state's world
+                learned = memo.learn_at(s.anchor, s, entry, number, node)
+                if effect is None:
+                    memo.effects[key] = effect = learned
+                elif learned != effect:
+                    raise self._not_remembered(event, node)
+            out.append((event, memo.predict(s, base, s, event, entry, node, number,
+                                            effect)))
         return out
 
     def _scheduled(self, s: Schedule) -> list[tuple[Event, Any, Any, str]]:
