@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import random
 
 import pytest
 
 import txlib
-from txlib import ProtocolError
+from txlib import ProtocolError, TxlibError
 from txlib.engine.config import EngineConfig
+from txlib.engine.network import seeded
 from txlib.engine.node import Context, Role
 from txlib.engine.records import Message
 from txlib.engine.simcontext import WorldContext
@@ -238,3 +240,40 @@ def test_a_recorded_run_leaves_the_cycle_collector_as_it_found_it(enabled):
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 2**31, 2**32 - 1, 2**32, 2**32 + 1, 10**9, 2**64 + 3,
+                                  -5, True, 2.5, "seed", b"seed"])
+def test_a_seeded_generator_is_the_one_random_random_makes(seed):
+    """seeded() calls the C generator's seed directly for an int, and gives anything
+    else to random.Random."""
+    made, plain = seeded(seed), random.Random(seed)
+    assert type(made) is random.Random
+    assert vars(made) == vars(plain)
+    assert made.getstate() == plain.getstate()
+    assert [made.random() for _ in range(5)] == [plain.random() for _ in range(5)]
+    assert [made.gauss(0, 1) for _ in range(3)] == [plain.gauss(0, 1) for _ in range(3)]
+
+
+_OPS = {"p1": ["debit", 5], "p2": ["credit", 5], "p3": ["credit", 0]}
+
+
+@pytest.mark.parametrize(("given", "fields"), [
+    ({}, {}),
+    ({"participants": ["a", "b"]}, {"participants": ("a", "b")}),
+    ({"faults": [txlib.crash("p1", at_time=12), txlib.drop("YES")]},
+     {"faults": (txlib.crash("p1", at_time=12), txlib.drop("YES"))}),
+    ({"loss": 0.2, "operations": _OPS}, {"options": {"loss": 0.2, "operations": _OPS}}),
+])
+def test_simulate_makes_the_scenario_the_dataclass_makes(given, fields):
+    """simulate() makes a scenario that passed its checks before (but for its seed)
+    without the dataclass's __init__: it holds the same fields, in the same order."""
+    for seed in (3, 4, 3):  # the first one is checked; the others reuse its checks
+        ran = txlib.simulate("2pc", seed=seed, record=False, **given)
+        made = txlib.Scenario("2pc", seed=seed, **fields)
+        assert list(vars(ran.scenario)) == list(vars(made))
+        assert vars(ran.scenario) == vars(made)
+        assert ran.scenario.options is not made.options
+        assert ran.scenario.run(record=False).logs == ran.logs
+    with pytest.raises(TxlibError, match=r"^seed must be a whole number, got 'x'$"):
+        txlib.simulate("2pc", seed="x", **given)

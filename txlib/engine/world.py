@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import heapq
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -25,7 +24,7 @@ from . import snapshot
 from .config import EngineConfig
 from .faultplan import NO_FAULTS, FaultPlanState
 from .faults import ONE_SHOT, Fault
-from .network import Draws, Network
+from .network import Draws, Network, seeded
 from .node import NodeSlot, Role
 from .records import Message, TraceEvent
 from .scheduler import EventQueue, FaultDue, MessageEntry, PendingEvent, TimerDue
@@ -77,21 +76,22 @@ class World:
         *,
         volatile: bool = True,
     ) -> None:
-        if len(dict(nodes)) != len(nodes):
-            raise TxlibError(f"node names must be unique, got {[n for n, _ in nodes]}")
         self.config = config
         self.seed = seed
         self.time = 0
         self.step = 0
         self.msg_seq = 0
         self.nodes: dict[str, NodeSlot] = {}
+        slots = self.nodes
         states: dict[str, str] = {}
         context = self.context_class
         for name, role in nodes:
             slot = NodeSlot(name, role)
             slot.ctx = context(self, slot)
-            self.nodes[name] = slot
+            slots[name] = slot
             states[name] = slot.state
+        if len(slots) != len(nodes):
+            raise TxlibError(f"node names must be unique, got {[n for n, _ in nodes]}")
         for f in faults:
             self._check_nodes(f)
         self.faults = FaultPlanState(tuple(faults)) if faults else NO_FAULTS
@@ -100,7 +100,7 @@ class World:
         # set again, or their node crashed (see is_stale). The queue keeps them until
         # their time comes; the scheduler stops when nothing else is left.
         self.stale = 0
-        self.network = Network(config, random.Random(seed))
+        self.network = Network(config, seeded(seed))
         self.trace: list[TraceEvent] | None = [] if record else None
         # Whether a recording world keeps each node's volatile state after every handler
         # (the lab's node table; off for searches that only judge their runs).
