@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import random
+from typing import ClassVar
 
 import pytest
 
@@ -27,6 +28,7 @@ from txlib.engine.volatile import volatile_text
 from txlib.engine.world import World
 from txlib.presets import NAMED_SCENARIOS
 from txlib.properties import History
+from txlib.protocols import PROTOCOLS
 from txlib.protocols import two_phase as two
 from txlib.simulation.run import history_of_world
 
@@ -277,3 +279,60 @@ def test_simulate_makes_the_scenario_the_dataclass_makes(given, fields):
         assert ran.scenario.run(record=False).logs == ran.logs
     with pytest.raises(TxlibError, match=r"^seed must be a whole number, got 'x'$"):
         txlib.simulate("2pc", seed="x", **given)
+
+
+LEAN = [txlib.Scenario(name, seed=seed, options=options)
+        for name in sorted(PROTOCOLS)
+        for seed in (1, 2)
+        for options in ({}, {"loss": 0.2, "duplicate": 0.3, "delay": 0.2},
+                        {"reorder": False, "latency_min": 7, "latency_max": 7})]
+
+
+def ends(world: World) -> tuple:
+    """Everything a finished world holds that its steps decide."""
+    return (world.rng.getstate(), world.time, world.step, world.msg_seq, world.stopped_by,
+            world.stale, world.queue.seq, sorted(world.queue.heap), world.states, world.down,
+            world.instability, world.fingerprint(),
+            [(n, s.state, s.log, s.durable, s.vars, s.timers, s.locks, s.decision, s.hops,
+              s.up) for n, s in world.nodes.items()])
+
+
+@pytest.mark.parametrize("scenario", LEAN, ids=range(len(LEAN)))
+def test_a_lean_run_ends_where_the_general_steps_end(scenario):
+    """A world that nobody observes, without faults or watches, runs leanly: the
+    scheduler, start and the nodes' actions skip their checks and set_state changes the
+    states in place. It ends exactly where the general paths end."""
+    lean = scenario.world(record=False)
+    general = scenario.world(record=False)
+    general.lean_runs = False
+    states = lean.states
+    assert lean._may_be_lean() and not general._may_be_lean()
+    lean.run()
+    general.run()
+    assert ends(lean) == ends(general)
+    assert states == scenario.world(record=False).states  # the states it began with
+    assert not lean.lean  # only while it runs
+
+
+class LeanSpy(Pinger):
+    """Notes whether its world runs leanly, when it starts and when it hears a PING."""
+
+    seen: ClassVar[list[bool]] = []
+
+    def on_start(self, ctx: Context) -> None:
+        LeanSpy.seen.append(ctx._world.lean)  # type: ignore[attr-defined]
+        super().on_start(ctx)
+
+    def on_PING(self, ctx: Context, msg: Message) -> None:
+        LeanSpy.seen.append(ctx._world.lean)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("record", "faults", "lean"), [
+    (False, (), True), (True, (), False), (False, (txlib.crash("other", at_time=99),), False)])
+def test_a_world_runs_leanly_only_unobserved_and_without_faults(record, faults, lean):
+    LeanSpy.seen = []
+    world = World([("pinger", LeanSpy()), ("other", LeanSpy())], EngineConfig(), 0, faults,
+                  record=record)
+    world.run()
+    assert LeanSpy.seen == [lean] * 4  # each starts and hears a PING
+    assert world.lean is False
