@@ -125,7 +125,10 @@ class WorldContext(Context):
             slot.durable = len(log)
         if w.lean:  # nothing observes the write or reacts to it
             if decides is not None:
-                self.decide(decides)
+                if slot.decision is None:
+                    slot.decision = decides  # decide(), for a first decision
+                else:
+                    self.decide(decides)
             return
         if w.observed:
             detail = record + (" (forced)" if forced else " (lazy)")
@@ -219,7 +222,11 @@ class WorldContext(Context):
             self._world.stale += 1  # its queue entry never fires
 
     def vote(self, value: str) -> None:
-        self.note("vote", value)
+        slot = self._slot
+        if not slot.up:
+            raise NodeCrashed(slot.name)
+        if self._world.observed:  # else a note does nothing
+            self.note("vote", value)
 
     def note(self, kind: str, detail: str) -> None:
         slot = self._slot
