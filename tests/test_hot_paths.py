@@ -4,7 +4,11 @@
   role overrides ``on_message``, which then receives every message itself.
 - A send in a plain network (no random loss, delay or duplicate, no partition or message
   fault) skips ``Network.transmit``.
-- A Run and a History are made without their dataclass ``__init__``.
+- A Run and a History are made without their dataclass ``__init__``; so is the scenario
+  ``simulate()`` makes when one like it (but for its seed) passed its checks before.
+- The network's generator is seeded through the C generator's own ``seed``.
+- A world nobody observes, without faults or watches, runs *leanly*: its scheduler loop,
+  start and the nodes' actions skip their checks, and its states change in place.
 """
 
 from __future__ import annotations

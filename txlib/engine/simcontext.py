@@ -86,8 +86,9 @@ class WorldContext(Context):
         faults = w.faults
         network = w.network
         cfg = w.config
-        if cfg.plain_network and (lean or (network.groups is None and not faults.active_messages
-                                  and not faults.marks)):
+        if cfg.plain_network and (lean or (network.groups is None
+                                           and not faults.active_messages
+                                           and not faults.marks)):
             # The network's common case, as transmit() has it: one latency draw.
             lo, span = cfg.latencies
             at = now + (lo if span == 1 else lo + int(network.rng.random() * span))
