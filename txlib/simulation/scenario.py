@@ -342,8 +342,8 @@ def _scenario(proto: Protocol, protocol: str, participants: tuple[str, ...], see
     If a scenario that differs from it only in its seed passed every check before (see
     :func:`~.setup.checked`), it is made from what those checks gave, holding exactly
     the fields ``Scenario(...)`` would hold, without the dataclass's ``__init__`` (which
-    sets each field through ``object.__setattr__``) and the rest of ``__post_init__``:
-    over a series of seeds, making the scenario cost a twentieth of a whole run."""
+    sets each field through ``object.__setattr__``) and the rest of ``__post_init__``,
+    which over a series of seeds cost about a twentieth of each whole run."""
     text = options_json(options)
     done = checked(check_key(proto, participants, text, faults))
     if done is None:
