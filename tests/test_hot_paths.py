@@ -109,11 +109,13 @@ class DeafOverriding(Deaf):
         super().on_message(ctx, msg)
 
 
+@pytest.mark.parametrize("record", [True, False])  # a lean run, if not recorded
 @pytest.mark.parametrize("deaf", [Deaf, DeafOverriding])
-def test_a_message_without_handler_is_the_same_protocol_error_either_way(deaf):
-    world = World([("pinger", Pinger()), ("other", deaf())], EngineConfig(), 0)
+def test_a_message_without_handler_is_the_same_protocol_error_either_way(deaf, record):
+    world = World([("pinger", Pinger()), ("other", deaf())], EngineConfig(), 0, record=record)
     with pytest.raises(ProtocolError, match=r"^other \(deaf\) has no handler for PING$"):
         world.run()
+    assert world.lean is False
 
 
 @pytest.mark.parametrize("name", sorted(NAMED_SCENARIOS))
