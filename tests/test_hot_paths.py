@@ -342,3 +342,25 @@ def test_a_world_runs_leanly_only_unobserved_and_without_faults(record, faults, 
     world.run()
     assert LeanSpy.seen == [lean] * 4  # each starts and hears a PING
     assert world.lean is False
+
+
+@pytest.mark.parametrize("faults", [
+    (txlib.crash("p2"),),
+    (txlib.partition(["p1"]), txlib.heal(at_step=0)),
+    (txlib.crash("coordinator"), txlib.recover("coordinator", at_step=0)),
+])
+def test_a_lean_run_after_faults_applied_by_hand_ends_where_the_general_steps_end(faults):
+    """A crash, recovery, partition or heal applied by hand joins no fault plan: a world
+    that is whole again may still run leanly, with its node down or recovered."""
+    scenario = txlib.Scenario("2pc", seed=5)
+    lean = scenario.world(record=False)
+    general = scenario.world(record=False)
+    general.lean_runs = False
+    for world in (lean, general):
+        world.start()
+        for fault in faults:
+            world.apply_fault(fault)
+    assert lean._may_be_lean()
+    lean.run()
+    general.run()
+    assert ends(lean) == ends(general)
