@@ -4,19 +4,26 @@
   role overrides ``on_message``, which then receives every message itself.
 - A send in a plain network (no random loss, delay or duplicate, no partition or message
   fault) skips ``Network.transmit``.
-- A Run and a History are made without their dataclass ``__init__``.
+- A Run and a History are made without their dataclass ``__init__``; so is the scenario
+  ``simulate()`` makes when one like it (but for its seed) passed its checks before.
+- The network's generator is seeded through the C generator's own ``seed``.
+- A world nobody observes, without faults or watches, runs *leanly*: its scheduler loop,
+  start and the nodes' actions skip their checks, and its states change in place.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
+import random
+from typing import ClassVar
 
 import pytest
 
 import txlib
-from txlib import ProtocolError
+from txlib import ProtocolError, TxlibError
 from txlib.engine.config import EngineConfig
+from txlib.engine.network import seeded
 from txlib.engine.node import Context, Role
 from txlib.engine.records import Message
 from txlib.engine.simcontext import WorldContext
@@ -25,6 +32,7 @@ from txlib.engine.volatile import volatile_text
 from txlib.engine.world import World
 from txlib.presets import NAMED_SCENARIOS
 from txlib.properties import History
+from txlib.protocols import PROTOCOLS
 from txlib.protocols import two_phase as two
 from txlib.simulation.run import history_of_world
 
@@ -101,11 +109,13 @@ class DeafOverriding(Deaf):
         super().on_message(ctx, msg)
 
 
+@pytest.mark.parametrize("record", [True, False])  # a lean run, if not recorded
 @pytest.mark.parametrize("deaf", [Deaf, DeafOverriding])
-def test_a_message_without_handler_is_the_same_protocol_error_either_way(deaf):
-    world = World([("pinger", Pinger()), ("other", deaf())], EngineConfig(), 0)
+def test_a_message_without_handler_is_the_same_protocol_error_either_way(deaf, record):
+    world = World([("pinger", Pinger()), ("other", deaf())], EngineConfig(), 0, record=record)
     with pytest.raises(ProtocolError, match=r"^other \(deaf\) has no handler for PING$"):
         world.run()
+    assert world.lean is False
 
 
 @pytest.mark.parametrize("name", sorted(NAMED_SCENARIOS))
@@ -238,3 +248,119 @@ def test_a_recorded_run_leaves_the_cycle_collector_as_it_found_it(enabled):
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 2**31, 2**32 - 1, 2**32, 2**32 + 1, 10**9, 2**64 + 3,
+                                  -5, True, 2.5, "seed", b"seed"])
+def test_a_seeded_generator_is_the_one_random_random_makes(seed):
+    """seeded() calls the C generator's seed directly for an int, and gives anything
+    else to random.Random."""
+    made, plain = seeded(seed), random.Random(seed)
+    assert type(made) is random.Random
+    assert vars(made) == vars(plain)
+    assert made.getstate() == plain.getstate()
+    assert [made.random() for _ in range(5)] == [plain.random() for _ in range(5)]
+    assert [made.gauss(0, 1) for _ in range(3)] == [plain.gauss(0, 1) for _ in range(3)]
+
+
+_OPS = {"p1": ["debit", 5], "p2": ["credit", 5], "p3": ["credit", 0]}
+
+
+@pytest.mark.parametrize(("given", "fields"), [
+    ({}, {}),
+    ({"participants": ["a", "b"]}, {"participants": ("a", "b")}),
+    ({"faults": [txlib.crash("p1", at_time=12), txlib.drop("YES")]},
+     {"faults": (txlib.crash("p1", at_time=12), txlib.drop("YES"))}),
+    ({"loss": 0.2, "operations": _OPS}, {"options": {"loss": 0.2, "operations": _OPS}}),
+])
+def test_simulate_makes_the_scenario_the_dataclass_makes(given, fields):
+    """simulate() makes a scenario that passed its checks before (but for its seed)
+    without the dataclass's __init__: it holds the same fields, in the same order."""
+    for seed in (3, 4, 3):  # the first one is checked; the others reuse its checks
+        ran = txlib.simulate("2pc", seed=seed, record=False, **given)
+        made = txlib.Scenario("2pc", seed=seed, **fields)
+        assert list(vars(ran.scenario)) == list(vars(made))
+        assert vars(ran.scenario) == vars(made)
+        assert ran.scenario.options is not made.options
+        assert ran.scenario.run(record=False).logs == ran.logs
+    with pytest.raises(TxlibError, match=r"^seed must be a whole number, got 'x'$"):
+        txlib.simulate("2pc", seed="x", **given)
+
+
+LEAN = [txlib.Scenario(name, seed=seed, options=options)
+        for name in sorted(PROTOCOLS)
+        for seed in (1, 2)
+        for options in ({}, {"loss": 0.2, "duplicate": 0.3, "delay": 0.2},
+                        {"reorder": False, "latency_min": 7, "latency_max": 7})]
+
+
+def ends(world: World) -> tuple:
+    """Everything a finished world holds that its steps decide."""
+    return (world.rng.getstate(), world.time, world.step, world.msg_seq, world.stopped_by,
+            world.stale, world.queue.seq, sorted(world.queue.heap), world.states, world.down,
+            world.instability, world.fingerprint(),
+            [(n, s.state, s.log, s.durable, s.vars, s.timers, s.locks, s.decision, s.hops,
+              s.up) for n, s in world.nodes.items()])
+
+
+@pytest.mark.parametrize("scenario", LEAN, ids=range(len(LEAN)))
+def test_a_lean_run_ends_where_the_general_steps_end(scenario):
+    """A world that nobody observes, without faults or watches, runs leanly: the
+    scheduler, start and the nodes' actions skip their checks and set_state changes the
+    states in place. It ends exactly where the general paths end."""
+    lean = scenario.world(record=False)
+    general = scenario.world(record=False)
+    general.lean_runs = False
+    states = lean.states
+    assert lean._may_be_lean() and not general._may_be_lean()
+    lean.run()
+    general.run()
+    assert ends(lean) == ends(general)
+    assert states == scenario.world(record=False).states  # the states it began with
+    assert not lean.lean  # only while it runs
+
+
+class LeanSpy(Pinger):
+    """Notes whether its world runs leanly, when it starts and when it hears a PING."""
+
+    seen: ClassVar[list[bool]] = []
+
+    def on_start(self, ctx: Context) -> None:
+        LeanSpy.seen.append(ctx._world.lean)  # type: ignore[attr-defined]
+        super().on_start(ctx)
+
+    def on_PING(self, ctx: Context, msg: Message) -> None:
+        LeanSpy.seen.append(ctx._world.lean)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("record", "faults", "lean"), [
+    (False, (), True), (True, (), False), (False, (txlib.crash("other", at_time=99),), False)])
+def test_a_world_runs_leanly_only_unobserved_and_without_faults(record, faults, lean):
+    LeanSpy.seen = []
+    world = World([("pinger", LeanSpy()), ("other", LeanSpy())], EngineConfig(), 0, faults,
+                  record=record)
+    world.run()
+    assert LeanSpy.seen == [lean] * 4  # each starts and hears a PING
+    assert world.lean is False
+
+
+@pytest.mark.parametrize("faults", [
+    (txlib.crash("p2"),),
+    (txlib.partition(["p1"]), txlib.heal(at_step=0)),
+    (txlib.crash("coordinator"), txlib.recover("coordinator", at_step=0)),
+])
+def test_a_lean_run_after_faults_applied_by_hand_ends_where_the_general_steps_end(faults):
+    """A crash, recovery, partition or heal applied by hand joins no fault plan: a world
+    that is whole again may still run leanly, with its node down or recovered."""
+    scenario = txlib.Scenario("2pc", seed=5)
+    lean = scenario.world(record=False)
+    general = scenario.world(record=False)
+    general.lean_runs = False
+    for world in (lean, general):
+        world.start()
+        for fault in faults:
+            world.apply_fault(fault)
+    assert lean._may_be_lean()
+    lean.run()
+    general.run()
+    assert ends(lean) == ends(general)

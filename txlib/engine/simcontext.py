@@ -75,7 +75,8 @@ class WorldContext(Context):
         w.msg_seq = seq = w.msg_seq + 1
         now = w.time
         msg = _new(Message, (seq, src, dst, type, payload, now, slot.hops + 1, 0))
-        if w.observed:
+        lean = w.lean  # then nothing observes the send, cuts the link or reacts to it
+        if not lean and w.observed:
             tr = w.trace
             if tr is not None and w.plain_record:  # World.record, written out
                 tr.append(_new(TraceEvent, (len(tr), w.step, w.time, "send", src, msg,
@@ -85,8 +86,9 @@ class WorldContext(Context):
         faults = w.faults
         network = w.network
         cfg = w.config
-        if cfg.plain_network and network.groups is None and not faults.active_messages \
-                and not faults.marks:
+        if cfg.plain_network and (lean or (network.groups is None
+                                           and not faults.active_messages
+                                           and not faults.marks)):
             # The network's common case, as transmit() has it: one latency draw.
             lo, span = cfg.latencies
             at = now + (lo if span == 1 else lo + int(network.rng.random() * span))
@@ -106,6 +108,8 @@ class WorldContext(Context):
                     w.record("drop", src, msg, fate)
                 else:
                     w.record("duplicate", src, fate, DUPLICATE)
+        if lean:
+            return
         if faults.waiting:
             w._fire_triggers("sends", src, type, dst)
         if w._watches is not None:
@@ -120,6 +124,13 @@ class WorldContext(Context):
         log.append(_new(LogRecord, (record, data, forced, w.time)))
         if forced:
             slot.durable = len(log)
+        if w.lean:  # nothing observes the write or reacts to it
+            if decides is not None:
+                if slot.decision is None:
+                    slot.decision = decides  # decide(), for a first decision
+                else:
+                    self.decide(decides)
+            return
         if w.observed:
             detail = record + (" (forced)" if forced else " (lazy)")
             tr = w.trace
@@ -147,6 +158,9 @@ class WorldContext(Context):
             raise NodeCrashed(slot.name)
         w = self._world
         slot.state = target
+        if w.lean:  # the world's own dict, which nobody sees until the run ends
+            w.states[slot.name] = target
+            return
         states = w.states.copy()  # trace events hold the old one: replaced, never changed
         states[slot.name] = target
         w.states = states
@@ -209,7 +223,11 @@ class WorldContext(Context):
             self._world.stale += 1  # its queue entry never fires
 
     def vote(self, value: str) -> None:
-        self.note("vote", value)
+        slot = self._slot
+        if not slot.up:
+            raise NodeCrashed(slot.name)
+        if self._world.observed:  # else a note does nothing
+            self.note("vote", value)
 
     def note(self, kind: str, detail: str) -> None:
         slot = self._slot

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import heapq
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -25,7 +24,7 @@ from . import snapshot
 from .config import EngineConfig
 from .faultplan import NO_FAULTS, FaultPlanState
 from .faults import ONE_SHOT, Fault
-from .network import Draws, Network
+from .network import Draws, Network, seeded
 from .node import NodeSlot, Role
 from .records import Message, TraceEvent
 from .scheduler import EventQueue, FaultDue, MessageEntry, PendingEvent, TimerDue
@@ -62,6 +61,9 @@ class World:
     # Whether record() is World's own, which the hot paths then write out in place (a
     # class attribute, set for each subclass: a snapshot of a world need not keep it).
     plain_record = True
+    # Whether run() takes the steps of a world leanly when it can (see ``lean``); a
+    # subclass, or a test, may switch that off.
+    lean_runs = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -77,21 +79,22 @@ class World:
         *,
         volatile: bool = True,
     ) -> None:
-        if len(dict(nodes)) != len(nodes):
-            raise TxlibError(f"node names must be unique, got {[n for n, _ in nodes]}")
         self.config = config
         self.seed = seed
         self.time = 0
         self.step = 0
         self.msg_seq = 0
         self.nodes: dict[str, NodeSlot] = {}
+        slots = self.nodes
         states: dict[str, str] = {}
         context = self.context_class
         for name, role in nodes:
             slot = NodeSlot(name, role)
             slot.ctx = context(self, slot)
-            self.nodes[name] = slot
+            slots[name] = slot
             states[name] = slot.state
+        if len(slots) != len(nodes):
+            raise TxlibError(f"node names must be unique, got {[n for n, _ in nodes]}")
         for f in faults:
             self._check_nodes(f)
         self.faults = FaultPlanState(tuple(faults)) if faults else NO_FAULTS
@@ -100,7 +103,7 @@ class World:
         # set again, or their node crashed (see is_stale). The queue keeps them until
         # their time comes; the scheduler stops when nothing else is left.
         self.stale = 0
-        self.network = Network(config, random.Random(seed))
+        self.network = Network(config, seeded(seed))
         self.trace: list[TraceEvent] | None = [] if record else None
         # Whether a recording world keeps each node's volatile state after every handler
         # (the lab's node table; off for searches that only judge their runs).
@@ -117,6 +120,11 @@ class World:
         self._acting: NodeSlot | None = None
         self.started = False  # True once the first step (start) has happened
         self._watches: dict[str, StepWatch] | None = None
+        # True while run() takes the steps of a lean world: nobody observes its events
+        # (no trace, no record() of a subclass), and it has no fault plan, no watches and
+        # no partition. Nothing a handler does changes any of that, so for that long the
+        # scheduler and the nodes' actions skip what only other worlds need.
+        self.lean = False
         for index in self.faults.at_time:
             self.queue.add_fault(self.faults.faults[index].at_time or 0, index)
 
@@ -166,6 +174,18 @@ class World:
 
     def run(self) -> World:
         """Run the seeded timed scheduler until nothing is pending or a limit is reached."""
+        if self._may_be_lean():
+            self.lean = True
+            # Nobody sees the states while the world is lean, so it changes a dict of its
+            # own in place instead of replacing it at each change (see set_state).
+            self.states = self.states.copy()
+            try:
+                if not self.started:
+                    self.start()
+                self._schedule_lean()
+            finally:
+                self.lean = False
+            return self
         if not self.started:
             self.start()
         if self.trace is None or not gc.isenabled():
@@ -250,6 +270,57 @@ class World:
             else:  # a timer or a fault of the plan
                 self._execute(entry)
 
+    def _may_be_lean(self) -> bool:
+        """Whether a run of this world may take its steps leanly (see :attr:`lean`)."""
+        return (not self.observed and not self.faults.faults and self._watches is None
+                and self.network.groups is None and self.lean_runs)
+
+    def _schedule_lean(self) -> None:
+        """:meth:`_schedule` for a lean world (see :attr:`lean`), which has no fault plan
+        to follow, no events to describe, no partition to cut messages and no node that
+        can crash in the middle of a handler: a message to a node that is up and owns its
+        slot goes straight to its handler; everything else takes the general path."""
+        cfg = self.config
+        max_steps, horizon = cfg.max_steps, cfg.horizon
+        heap = self.queue.heap
+        nodes = self.nodes
+        pop = heapq.heappop
+        while True:
+            if self.step >= max_steps:
+                self.stopped_by = f"max_steps={max_steps}"
+                break
+            if len(heap) == self.stale:  # nothing pending but timers that never fire
+                self.stopped_by = ("nothing pending" if not heap or max(heap)[0] <= horizon
+                                   else f"horizon={horizon}")
+                break
+            entry = heap[0]
+            at = entry[0]
+            if at > horizon:
+                self.stopped_by = f"horizon={horizon}"
+                break
+            pop(heap)
+            due = entry[2]
+            if type(due) is not Message:
+                self._execute(entry)  # a timer (a lean world has no faults due)
+                continue
+            if at > self.time:
+                self.time = at
+            self.step += 1
+            slot = nodes[due.dst]
+            if not slot.up or slot.shared:
+                self._deliver(due)
+                continue
+            if due.hops > slot.hops:
+                slot.hops = due.hops
+            slot.memo = None
+            role = slot.role
+            handlers = role.dispatch
+            handler = handlers.get(due.type) if handlers is not None else None
+            if handler is not None:
+                handler(role, slot.ctx, due)
+            else:
+                role.on_message(slot.ctx, due)
+
     def start(self) -> None:
         """The first step, after any faults due at step 0: ``on_start`` of every node
         that is up and has never crashed. Then any faults due after it happen."""
@@ -261,10 +332,15 @@ class World:
         self.step += 1
         if self.observed:
             self.record("start", None, None, "the transaction begins")
+        lean = self.lean
         for slot in self.nodes.values():
             # A node that crashed before the start never began; it only ever recovers.
             if slot.up and slot.incarnation == 0:
-                self._call(slot, slot.role.on_start)
+                if lean and not slot.shared:  # _call, for a lean world (see lean)
+                    slot.memo = None
+                    slot.role.on_start(slot.ctx)
+                else:
+                    self._call(slot, slot.role.on_start)
         if self.faults.by_step:
             self._apply_step_faults()
 

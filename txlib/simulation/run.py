@@ -20,26 +20,32 @@ if TYPE_CHECKING:
     from .scenario import Scenario
 
 
-NodeValues = tuple[dict[str, str | None], dict[str, str], dict[str, tuple[LogRecord, ...]]]
+NodeValues = tuple[dict[str, str | None], dict[str, str], dict[str, tuple[LogRecord, ...]],
+                   dict[str, str], dict[str, tuple[str, ...]]]
 
 
 def node_values(world: World) -> NodeValues:
-    """Each node's decision, state and log in ``world`` now."""
+    """Each node's decision, state, log, role name and locks in ``world`` now (what a
+    protocol judges, then what a :class:`Run` adds; one pass over the nodes)."""
     decisions: dict[str, str | None] = {}
     states: dict[str, str] = {}
     logs: dict[str, tuple[LogRecord, ...]] = {}
+    roles: dict[str, str] = {}
+    locks: dict[str, tuple[str, ...]] = {}
     for n, s in world.nodes.items():
         decisions[n] = s.decision
         states[n] = s.state
         logs[n] = tuple(s.log)
-    return decisions, states, logs
+        roles[n] = s.role.name
+        locks[n] = s.locks
+    return decisions, states, logs, roles, locks
 
 
 def history_of_world(world: World, roster: Roster, config: Any,
                      values: NodeValues | None = None) -> History:
     """What ``world`` holds now, as the plain values a protocol judges (``values``: its
     :func:`node_values`, if the caller has them already)."""
-    decisions, states, logs = node_values(world) if values is None else values
+    decisions, states, logs, _, _ = node_values(world) if values is None else values
     return made(History, {"roster": roster, "config": config, "decisions": decisions,
                           "states": states, "logs": logs, "down": world.down,
                           "steps": world.step, "events": world.trace})
@@ -96,12 +102,7 @@ class Run:
             roster = protocol.roster(scenario.participants, scenario.options)
             config = protocol.make_config(scenario.participants, scenario.options)
             verdict = protocol.judge(history_of_world(world, roster, config, values))
-        decisions, states, logs = values
-        roles: dict[str, str] = {}
-        locks: dict[str, tuple[str, ...]] = {}
-        for n, s in world.nodes.items():
-            roles[n] = s.role.name
-            locks[n] = s.locks
+        decisions, states, logs, roles, locks = values
         return made(cls, {
             "scenario": scenario,
             "outcome": verdict.outcome,
@@ -115,7 +116,7 @@ class Run:
             "end_time": world.time,
             "steps": world.step,
             "stopped_by": world.stopped_by,
-            "unfired_faults": tuple(world.unfired_faults()),
+            "unfired_faults": tuple(world.unfired_faults()) if world.faults.faults else (),
             "_trace": None if world.trace is None else Trace(world.trace, list(roles),
                                                               world.volatile),
             "_violations": verdict.violations,
