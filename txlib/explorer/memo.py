@@ -144,6 +144,7 @@ class Memo:
         self.part_hashes: list[int] = []
         self.message_hashes: list[int] = []
         self.rests: dict[tuple[Any, ...], int] = {}
+        self.ghosts: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # one of each ghost value
         # a node slot with each part (shared: copied before any change) and a message
         # with each key, by number: what a step is learned from without its world
         self.samples: list[NodeSlot] = []
@@ -221,6 +222,10 @@ class Memo:
             self.message_samples.append(entry[2])  # type: ignore[arg-type]  # a message
         known = entries[id(entry)] = (entry, key, n)
         return known
+
+    def interned(self, ghost: tuple[Any, ...]) -> tuple[Any, ...]:
+        """One object for each ghost value (judging.ghost_value) that states keep."""
+        return self.ghosts.setdefault(ghost, ghost)
 
     def rest(self, started: bool, sides: Any, progress: tuple[Any, ...],
              changes: tuple[tuple[str, str, str], ...], ghost: tuple[Any, ...],
@@ -324,7 +329,7 @@ class Memo:
         ids = [slot.memo if slot.memo is not None else node_id(slot)
                for slot in w.nodes.values()]
         changes = tuple((n, a, b) for n, a, b, _ in w.instability)
-        ghost, sides = w.ghost(), self.sides(w)
+        ghost, sides = self.interned(w.ghost()), self.sides(w)
         rest = self.rest(w.started, sides, (), changes, ghost)
         return ids, self.digest(ids, numbers, rest), rest, changes, ghost, sides
 
@@ -351,7 +356,7 @@ class Memo:
                 votes = w.votes
                 for ghost_event in effect.ghost:
                     votes, invalid = next_ghost(votes, invalid, self.deciders, ghost_event)
-                ghost = ghost_value(w.used, votes, invalid)
+                ghost = self.interned(ghost_value(w.used, votes, invalid))
             changes += effect.instability
             changed = self.rest(True, sides, (), changes, ghost)
             total += changed - rest
@@ -370,7 +375,7 @@ class Memo:
         parts = self.part_hashes
         total += parts[after] - parts[ids[at]] - rest
         ids[at] = after
-        ghost = ghost_value(one_more_crash(w.used), w.votes, w.invalid)
+        ghost = self.interned(ghost_value(one_more_crash(w.used), w.votes, w.invalid))
         rest = self.rest(w.started, sides, (), changes, ghost)
         return Predicted((total + rest) & _MASK, parent, crash, None, ids, changes, w.invalid,
                          True, None, ghost, rest)

@@ -21,7 +21,8 @@ A step not met before is learned without its world
 (:meth:`~txlib.explorer.memo.Memo.learn_at`). Its world is rebuilt only when asked
 for (to show the state, or by the tests' check): from the snapshot of its nearest
 ancestor that had a world (``anchor``), taking the same steps again (``steps``: the
-entries by their order, and crashes).
+entries by their order, and crashes, as a chain shared with the schedule's ancestors,
+see :func:`steps_of`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,20 @@ from .memo import Memo, Predicted
 
 Tag = int | TimerDue  # a message's number, or a timer
 Entry = tuple[int, int, Tag]  # (due time, scheduling order, tag), as the world's queue
+# The steps taken since a schedule's anchor, last first: (the steps before it, the last
+# step: an entry's order or a crash), or None for none. A chain, so that a schedule
+# shares the steps of its parent's instead of copying them.
+Steps = tuple[Any, "int | Crash"] | None
+
+
+def steps_of(steps: Steps) -> list[int | Crash]:
+    """The steps of a chain, first first."""
+    out: list[int | Crash] = []
+    while steps is not None:
+        steps, step = steps
+        out.append(step)
+    out.reverse()
+    return out
 
 
 class Schedule:
@@ -50,8 +65,7 @@ class Schedule:
     def __init__(self, heap: list[Entry], timers: dict[TimerDue, int], time: int, seq: int,
                  ids: list[int], votes: dict[str, str], invalid: str | None, used: Spent,
                  changes: tuple[tuple[str, str, str], ...], ghost: tuple[Any, ...],
-                 digest: int, rest: int, anchor: Frozen, steps: tuple[int | Crash, ...],
-                 ) -> None:
+                 digest: int, rest: int, anchor: Frozen, steps: Steps) -> None:
         self.heap = heap
         self.timers = timers  # each live timer's token (timers of nodes that are up)
         self.time = time
@@ -91,12 +105,12 @@ def schedule_of(w: ExploredWorld, memo: Memo, anchor: Frozen, digest: int) -> Sc
                          else e for e in w.queue.heap]  # type: ignore[misc]
     node_id = memo.node_id
     changes = tuple((n, a, b) for n, a, b, _ in w.instability)
-    ghost = w.ghost()
+    ghost = memo.interned(w.ghost())
     return Schedule(heap, live_timers(w.nodes), w.time, w.queue.seq,
                     [slot.memo if slot.memo is not None else node_id(slot)
                      for slot in w.nodes.values()],
                     w.votes, w.invalid, w.used, changes, ghost, digest,
-                    memo.rest(w.started, None, (), changes, ghost), anchor, ())
+                    memo.rest(w.started, None, (), changes, ghost), anchor, None)
 
 
 def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
@@ -108,7 +122,7 @@ def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
         return Schedule(s.heap, {due: token for due, token in s.timers.items()
                                  if due.node != node}, s.time, s.seq, p.ids, s.votes,
                         s.invalid, one_more_crash(s.used), s.changes, p.ghost, p.digest,
-                        p.rest, s.anchor, (*s.steps, p.event))
+                        p.rest, s.anchor, (s.steps, p.event))
     entry: Entry = p.entry
     heap = s.heap.copy()
     heap.remove(entry)  # as EventQueue.take does, so the storage order is the world's
@@ -135,7 +149,7 @@ def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
         for ghost_event in effect.ghost:
             votes, invalid = next_ghost(votes, invalid, deciders, ghost_event)
     return Schedule(heap, timers, time, seq, p.ids, votes, p.invalid, s.used, p.changes,
-                    p.ghost, p.digest, p.rest, s.anchor, (*s.steps, entry[1]))
+                    p.ghost, p.digest, p.rest, s.anchor, (s.steps, entry[1]))
 
 
 def entry_of(w: ExploredWorld, order: int) -> Any:

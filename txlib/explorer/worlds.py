@@ -213,7 +213,7 @@ from .judging import (
     invariants_of,
 )
 from .memo import Base, Effect, Memo, Parent, Predicted
-from .schedule import Schedule, advance, entry_of, schedule_of
+from .schedule import Schedule, advance, entry_of, schedule_of, steps_of
 from .search import Exploration, Finding, Model, SearchProgress, search
 
 TIMEOUTS: tuple[str, ...] = ("synchronous", "asynchronous")
@@ -560,7 +560,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             w = self._rebuild(s)
             self._check_schedule(s, w)
             frozen = freeze(w)
-            s.anchor, s.steps = frozen, ()
+            s.anchor, s.steps = frozen, None
         base: Base = (s.ids, s.digest, s.rest, s.changes, s.ghost, None)
         votes = s.votes
         for event, entry, number, node in self._scheduled(s):
@@ -627,7 +627,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         """The world of schedule ``s``: its anchor thawed, and the same steps taken
         again."""
         w: ExploredWorld = thaw(s.anchor)  # type: ignore[assignment]
-        for order in s.steps:
+        for order in steps_of(s.steps):
             if isinstance(order, Crash):
                 self.apply(w, order)
                 continue
