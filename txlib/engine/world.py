@@ -215,20 +215,11 @@ class World:
         while True:
             if self.faults.by_step:
                 self._apply_step_faults()
-            if self.step >= max_steps:
-                self.stopped_by = f"max_steps={max_steps}"
+            if self.step >= max_steps or len(heap) == self.stale or heap[0][0] > horizon:
+                self.stopped_by = self._stop_reason()
                 break
-            if len(heap) == self.stale:  # nothing pending but timers that never fire
-                # (they would be taken out one by one, up to the horizon)
-                self.stopped_by = ("nothing pending" if not heap or max(heap)[0] <= horizon
-                                   else f"horizon={horizon}")
-                break
-            entry = heap[0]
+            entry = pop(heap)
             at = entry[0]
-            if at > horizon:
-                self.stopped_by = f"horizon={horizon}"
-                break
-            pop(heap)
             # _execute(entry), with its commonest cases written out in place
             due = entry[2]
             if type(due) is Message:
@@ -270,6 +261,17 @@ class World:
             else:  # a timer or a fault of the plan
                 self._execute(entry)
 
+    def _stop_reason(self) -> str:
+        """Why the scheduler stops now: the step limit, nothing pending but timers that
+        never fire (they would be taken out one by one, up to the horizon), or the
+        horizon reached."""
+        cfg, heap = self.config, self.queue.heap
+        if self.step >= cfg.max_steps:
+            return f"max_steps={cfg.max_steps}"
+        if len(heap) == self.stale and (not heap or max(heap)[0] <= cfg.horizon):
+            return "nothing pending"
+        return f"horizon={cfg.horizon}"
+
     def _may_be_lean(self) -> bool:
         """Whether a run of this world may take its steps leanly (see :attr:`lean`)."""
         return (not self.observed and not self.faults.faults and self._watches is None
@@ -286,19 +288,11 @@ class World:
         nodes = self.nodes
         pop = heapq.heappop
         while True:
-            if self.step >= max_steps:
-                self.stopped_by = f"max_steps={max_steps}"
+            if self.step >= max_steps or len(heap) == self.stale or heap[0][0] > horizon:
+                self.stopped_by = self._stop_reason()
                 break
-            if len(heap) == self.stale:  # nothing pending but timers that never fire
-                self.stopped_by = ("nothing pending" if not heap or max(heap)[0] <= horizon
-                                   else f"horizon={horizon}")
-                break
-            entry = heap[0]
+            entry = pop(heap)
             at = entry[0]
-            if at > horizon:
-                self.stopped_by = f"horizon={horizon}"
-                break
-            pop(heap)
             due = entry[2]
             if type(due) is not Message:
                 self._execute(entry)  # a timer (a lean world has no faults due)
