@@ -261,7 +261,9 @@ class WorldModel(Model[ExploredWorld | Schedule]):
     """
 
     digests = True
-    check_local = False  # tests: compute every node's number and compare it with the memo
+    # tests: take every remembered or predicted step as well, rebuild every schedule's
+    # world, and compare (see the module docstring)
+    check_local = False
 
     def __init__(
         self,
