@@ -30,16 +30,18 @@ P   A   down (or partitions)          depth  states    CPU    result
                                                                every path of <= 23 steps)
 2   3   any 1, partitions             19     6,000,000 701 w  no violation (incomplete:
                                                                every path of <= 18 steps)
-1   3   none, partitions              50     961,191   58 w   no violation (complete)
+1   3   none, partitions              50     961,191   30 w   no violation (complete)
 1   3   none, partitions, FIFO        50     284,543   51     no violation (complete)
-1   3   any 1, partitions             58     14.3 M    ~1230 w no violation (complete:
-                                                               14,269,697 states, 3.6 GB)
+1   3   any 1, partitions             58     14.3 M    706 w  no violation (complete:
+                                                               14,269,697 states, 4.2 GB)
 ==  ==  ============================  =====  ========  =====  ==========================
 
 ("w" = wall seconds. The two incomplete rows: ~8,500 and ~6,500 states/s, about 5 GB
 each, after issue 16's compact snapshots. The two complete searches with partitions were
 measured again once the explorer remembered steps (:mod:`txlib.explorer.memo`): 292 s
-became 58 s, and 2,815 s about 1,230 s; the other rows are older figures.)
+became 58 s, and 2,815 s about 1,230 s; and again once states with no fault left were
+expanded from their schedules (:mod:`txlib.explorer.schedule`): 30 s and 706 s (peak
+4.2 GB, from 3.6). The other rows are older figures.)
 With a partition (any split of the nodes, healing or not) the state space is far
 larger: every split at every moment, each side evolving on its own. Those searches did
 not finish within the budgets above; they found no violation in the states they
@@ -50,12 +52,12 @@ How big the partition searches are (issue 14's last check, measured in this sess
 with one participant and partitions alone the search is complete at 961,191 states and
 depth 50 (284,543 with FIFO channels, ``reorder=False``); its levels grow to about
 50,000 states by depth 21 and stay there until depth 38. With one crash as well it is
-complete at 14,269,697 states and depth 58 (about 21 minutes, 3.6 GB): the crash multiplies
+complete at 14,269,697 states and depth 58 (about 12 minutes, 4.2 GB): the crash multiplies
 it by 15. With two participants the levels still grow about 1.4x a step at depth 23
 (4.2 million states found, 1.4 million waiting).
 Projected from those shapes, two participants, three acceptors, one crash and
 partitions is some hundreds of millions of states: many hours of CPU and over 100 GB
-at this explorer's 11,000-17,000 states a second and a few hundred bytes a state,
+at this explorer's 20,000-30,000 states a second and a few hundred bytes a state,
 beyond this machine. What it would take: a reduction that keeps every interleaving that
 matters (partial-order reduction is hard here: with a reordering network any node may
 still be sent a message that races with one in flight, and a crash or a partition
