@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import marshal
 from hashlib import blake2b
-from typing import Any, NamedTuple, final
+from typing import TYPE_CHECKING, Any, NamedTuple, final
 
 from ..engine.node import NodeSlot
 from ..engine.records import Message
@@ -22,6 +22,9 @@ from ..engine.snapshot import Frozen, copy_slot, freeze, node_part, thaw
 from ..engine.world import World
 from .actions import Crash, Deliver, Event, MessageKey, message_key, one_more_crash
 from .judging import ExploredWorld, GhostEvent, ghost_value, next_ghost
+
+if TYPE_CHECKING:
+    from .schedule import Schedule
 
 ENTRIES_KEPT = 1024  # how many queue entries' message numbers are remembered
 CHECK_EVERY = 97  # one remembered step in this many is taken again and compared
@@ -58,7 +61,7 @@ class Parent:
     def __init__(self, world: ExploredWorld) -> None:
         self.world = world
         self._frozen: Frozen | None = None
-        self.schedule: Any = None
+        self.schedule: Schedule | None = None
 
     def frozen(self) -> Frozen:
         if self._frozen is None:
@@ -84,12 +87,12 @@ class Predicted:
     __slots__ = ("changes", "digest", "effect", "entry", "event", "ghost", "ids", "invalid",
                  "parent", "quiet", "rest")
 
-    def __init__(self, digest: int, parent: Any, event: Event | Crash, entry: Any,
+    def __init__(self, digest: int, parent: Parent | Schedule, event: Event | Crash, entry: Any,
                  ids: list[int], changes: tuple[tuple[str, str, str], ...],
                  invalid: str | None, quiet: bool, effect: Effect | None,
                  ghost: tuple[Any, ...], rest: int) -> None:
         self.digest = digest
-        self.parent: Any = parent  # a Parent, or a Schedule
+        self.parent = parent
         self.event = event
         self.entry = entry
         self.effect = effect
@@ -265,7 +268,7 @@ class Memo:
         c: ExploredWorld = thaw(parent)  # type: ignore[assignment]
         return c, self._effect(c, entry, node, w.queue.seq, len(w.instability))
 
-    def learn_at(self, template: Frozen, s: Any, entry: Any, number: int | str,
+    def learn_at(self, template: Frozen, s: Schedule, entry: Any, number: int | str,
                  node: str) -> Effect:
         """The effect of delivery or timeout ``number`` at ``node`` in schedule ``s``
         (its ``entry``), learned without the state's world: in a world thawed from
@@ -333,7 +336,8 @@ class Memo:
         rest = self.rest(w.started, sides, (), changes, ghost)
         return ids, self.digest(ids, numbers, rest), rest, changes, ghost, sides
 
-    def predict(self, w: Any, base: Base, parent: Any, event: Event, entry: Any, node: str,
+    def predict(self, w: ExploredWorld | Schedule, base: Base, parent: Parent | Schedule,
+                event: Event, entry: Any, node: str,
                 number: int | str, effect: Effect) -> Predicted:
         """The state ``event`` (queue ``entry``, at ``node``, message number or timer
         name ``number``) leads to from ``w`` (a world or a schedule, kept as
@@ -365,7 +369,7 @@ class Memo:
         return Predicted(total & _MASK, parent, event, entry, ids, changes, invalid, quiet,
                          effect, ghost, rest)
 
-    def crash(self, w: ExploredWorld, base: Base, parent: Parent, crash: Any,
+    def crash(self, w: ExploredWorld, base: Base, parent: Parent, crash: Crash,
               after: int) -> Predicted:
         """The successor where ``crash`` (a :class:`~.actions.Crash`) happens to a node
         whose part is then ``after``: nothing else changes but the budget used."""
@@ -380,7 +384,8 @@ class Memo:
         return Predicted((total + rest) & _MASK, parent, crash, None, ids, changes, w.invalid,
                          True, None, ghost, rest)
 
-    def lost(self, w: Any, base: Base, parent: Any, event: Event, entry: Any,
+    def lost(self, w: ExploredWorld | Schedule, base: Base, parent: Parent | Schedule,
+             event: Event, entry: Any,
              number: int) -> Predicted:
         """The successor where message ``number`` reaches a node that is down or cut
         off: it is lost (see :meth:`World._deliver`), and that is all that changes."""

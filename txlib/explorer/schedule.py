@@ -116,7 +116,7 @@ def schedule_of(w: ExploredWorld, memo: Memo, anchor: Frozen, digest: int) -> Sc
 def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
     """The schedule of predicted successor ``p`` of a schedule: its entry taken out,
     and its remembered effect (if any: none for a message that is lost) applied."""
-    s: Schedule = p.parent
+    s: Schedule = p.parent  # type: ignore[assignment]  # a schedule's successor
     if type(p.event) is Crash:  # its node's timers are lost; the queue keeps their entries
         node = p.event.node
         return Schedule(s.heap, {due: token for due, token in s.timers.items()

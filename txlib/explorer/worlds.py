@@ -777,7 +777,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         if type(candidate) is not Predicted:
             return candidate
         parent, entry = candidate.parent, candidate.entry
-        if type(parent) is Schedule:
+        if isinstance(parent, Schedule):
             rebuilt = self._rebuild(parent)
             frozen, entry = freeze(rebuilt), entry_of(rebuilt, entry[1])
         else:
@@ -842,7 +842,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         own snapshot."""
         if type(w) is Predicted:
             parent = w.parent
-            if type(parent) is Schedule:
+            if isinstance(parent, Schedule):
                 return w  # restored from its parent's schedule
             used = parent.world.used
             if type(w.event) is Crash:
