@@ -575,8 +575,10 @@ def _blocking(
     """Per state, the participants (a bit mask) that are up, undecided and cannot reach a
     state where they have decided along ordinary (non-fault) transitions.
 
-    Backward reachability over the event edges, once per participant. Violating states
-    were not expanded, so they count as able to decide (no false blocking claims).
+    Backward reachability over the event edges, for every participant at once (each
+    state's mask of participants that can still decide grows until it holds). Violating
+    states were not expanded, so they count as able to decide (no false blocking
+    claims).
     """
     # predecessors in compressed form: preds[start[v]:start[v + 1]] are v's predecessors
     counts = [0] * (n + 1)
@@ -589,21 +591,17 @@ def _blocking(
     for u, v in zip(src, dst, strict=True):
         preds[fill[v]] = u
         fill[v] += 1
-    out = [0] * n
-    for b in range(participants):
-        bit = 1 << b
-        can = bytearray(n)
-        todo = [s for s in range(n) if decided[s] & bit or s in violating]
-        for s in todo:
-            can[s] = 1
-        while todo:
-            v = todo.pop()
-            for i in range(counts[v], counts[v + 1]):
-                u = preds[i]
-                if not can[u]:
-                    can[u] = 1
-                    todo.append(u)
-        for s in range(n):
-            if undecided[s] & bit and not can[s]:
-                out[s] |= bit
-    return out
+    # can[s]: the participants (a bit mask) that decide in some state reachable from s,
+    # for every participant at once: a state's mask grows until no successor adds to it
+    everyone = (1 << participants) - 1
+    can = [everyone if s in violating else decided[s] for s in range(n)]
+    todo = [s for s in range(n) if can[s]]
+    while todo:
+        v = todo.pop()
+        reach = can[v]
+        for i in range(counts[v], counts[v + 1]):
+            u = preds[i]
+            if reach & ~can[u]:
+                can[u] |= reach
+                todo.append(u)
+    return [undecided[s] & ~can[s] for s in range(n)]
