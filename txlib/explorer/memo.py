@@ -49,6 +49,8 @@ class Effect(NamedTuple):
     pushes: tuple[tuple[int, int | TimerDue], ...] = ()
     timers: tuple[tuple[TimerDue, int], ...] = ()
     sent_hash: int = 0  # the sum of the hashes of the messages sent (Memo.digest)
+    # the node's timers before the step that are gone after it, or set again in it
+    dropped: tuple[TimerDue, ...] = ()
 
 
 class Parent:
@@ -296,6 +298,7 @@ class Memo:
                 changes_from: int) -> Effect:
         """Take queue ``entry`` in ``c`` (whose queue counter was ``seq`` and which had
         ``changes_from`` decision changes), noting what it does at ``node``."""
+        before = tuple(c.nodes[node].timers)
         ghost: list[GhostEvent] = []
         c.ghost_events = ghost
         watch = c.watch(node)
@@ -309,11 +312,13 @@ class Memo:
                        for e in new)
         timers = tuple(sorted((TimerDue(node, name), token - seq if token > seq else 0)
                               for name, (token, _) in c.nodes[node].timers.items()))
+        kept = {due.name for due, k in timers if not k}
+        dropped = tuple(sorted(TimerDue(node, name) for name in before if name not in kept))
         changes = tuple((n, a, b) for n, a, b, _ in c.instability[changes_from:])
         hashes = self.message_hashes
         return Effect(self.node_id(c.nodes[node]), tuple(sorted(order)), tuple(ghost),
                       changes, tuple(watch.did), order, pushes,  # type: ignore[arg-type]
-                      timers, sum(hashes[n] for n in order))
+                      timers, sum(hashes[n] for n in order), dropped)
 
     def sent(self, w: World, seq: int, effect: Effect) -> None:
         """Remember the numbers of the messages a step with ``effect`` just sent in

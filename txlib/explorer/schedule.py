@@ -132,16 +132,14 @@ def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
     timers, seq, votes = s.timers, s.seq, s.votes
     effect = p.effect
     if effect is not None:
-        tag = entry[2]
-        node = tag.node if type(tag) is TimerDue else p.event.message.dst  # type: ignore[union-attr]
-        timers = timers.copy()
-        if type(tag) is TimerDue:
-            del timers[tag]  # it fires
-        kept = {due: token for due, token in timers.items() if due.node == node}
-        for due in kept:
-            del timers[due]
-        for due, k in effect.timers:
-            timers[due] = seq + k if k else kept[due]
+        new = effect.timers
+        if effect.dropped or new:  # the node's timers: those it no longer has (the one
+            timers = timers.copy()  # that fires, too) out, those it set in
+            for due in effect.dropped:
+                del timers[due]
+            for due, k in new:
+                if k:
+                    timers[due] = seq + k
         for delay, pushed in effect.pushes:
             seq += 1
             heappush(heap, (time + delay, seq, pushed))
