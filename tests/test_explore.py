@@ -750,20 +750,26 @@ def test_a_crash_before_the_start_still_lets_the_world_start(check, monkeypatch)
                 assert [type(a).__name__ for a, _ in model.expand(state)][:1] == ["Start"]
 
 
-def test_the_check_catches_a_wrong_crash_prediction(monkeypatch):
-    """With the check on, each predicted crash is also taken and compared: a
-    prediction made wrong on purpose is caught."""
+@pytest.mark.parametrize(("prediction", "match", "protocol"), [
+    ("lost", "node that is down", "2pc"),  # a message to a crashed node: lost
+    ("crash", "crashes was predicted wrongly", "3pc"),  # a crash between steps
+])
+def test_the_check_catches_a_prediction_made_wrong(prediction, match, protocol,
+                                                   monkeypatch):
+    """A message to a crashed node is predicted as lost, and a crash between steps from
+    the part of the node that crashes; with the check on, each such prediction is also
+    taken and compared (here a prediction made wrong on purpose is caught)."""
     monkeypatch.setattr(WorldModel, "check_local", True)
-    right = Memo.crash
+    right = getattr(Memo, prediction)
 
     def wrong(self, *args):
-        crashed = right(self, *args)
-        crashed.digest += 1
-        return crashed
+        predicted = right(self, *args)
+        predicted.digest += 1
+        return predicted
 
-    monkeypatch.setattr(Memo, "crash", wrong)
-    with pytest.raises(AssertionError, match="crashes was predicted wrongly"):
-        explore("3pc", participants=2, max_crashes=1, progress=False)
+    monkeypatch.setattr(Memo, prediction, wrong)
+    with pytest.raises(AssertionError, match=match):
+        explore(protocol, participants=2, max_crashes=1, progress=False)
 
 
 def test_the_check_catches_a_step_learned_wrongly_without_its_world(monkeypatch):
@@ -848,18 +854,3 @@ def test_a_handler_that_reads_the_time_is_caught_where_states_have_no_world():
                 timeouts="asynchronous", max_depth=12, progress=False)
 
 
-def test_the_check_catches_a_wrong_prediction_for_a_message_to_a_node_that_is_down(
-        monkeypatch):
-    """A message delivered to a crashed node is predicted as lost; the check compares
-    that with the step taken (here a prediction made wrong on purpose is caught)."""
-    monkeypatch.setattr(WorldModel, "check_local", True)
-    right = Memo.lost
-
-    def wrong(self, *args):
-        lost = right(self, *args)
-        lost.digest += 1
-        return lost
-
-    monkeypatch.setattr(Memo, "lost", wrong)
-    with pytest.raises(AssertionError, match="node that is down"):
-        explore("2pc", participants=2, max_crashes=1, progress=False)

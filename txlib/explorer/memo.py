@@ -172,12 +172,6 @@ class Memo:
         if len(self.entries) > ENTRIES_KEPT:
             self.entries.clear()
 
-    def event_number(self, event: Event, entry: PendingEvent) -> int | str:
-        """The delivered message's number, or the timer's name."""
-        if type(event) is Deliver:
-            return self.message(entry)[2]
-        return event.timer  # type: ignore[union-attr]
-
     def sides(self, w: World) -> Any:
         """``w.network.sides()``, remembered for the last partition met (a partition's
         groups are replaced, never changed, and shared by the worlds under it)."""

@@ -174,7 +174,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 from ..engine.records import Message
 from ..engine.roster import Roster
@@ -633,12 +633,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             if isinstance(order, Crash):
                 self.apply(w, order)
                 continue
-            entry = entry_of(w, order)
-            due = entry[2]
-            if type(due) is Message:
-                self._settled(w, due.dst, self.memo.message(entry)[2], entry)
-            else:
-                self._settled(w, due.node, due.name, entry)
+            self._settled(w, entry_of(w, order))
         return w
 
     def _check_schedule(self, s: Schedule, w: ExploredWorld) -> None:
@@ -884,24 +879,23 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         elif entry is None:
             self.take(w, action, entry)  # type: ignore[arg-type]
         else:
-            event = cast(Deliver | Timeout, action)
-            number: int | str | None = self._numbers.get(id(event))  # Delivers are kept
-            if number is None:
-                number = self.memo.event_number(event, entry)
-            node = event.message.dst if type(event) is Deliver else event.node  # type: ignore[union-attr]
-            self._settled(w, node, number, entry)
+            self._settled(w, entry, self._numbers.get(id(action)))  # Delivers are kept
         return w
 
-    def _settled(self, w: ExploredWorld, node: str, number: int | str,
-                 entry: PendingEvent) -> None:
-        """Take the delivery of message ``number`` or the timeout of timer ``number``
-        at ``node`` (queue ``entry``), giving the node its part number from the effect
+    def _settled(self, w: ExploredWorld, entry: PendingEvent,
+                 number: int | None = None) -> None:
+        """Take the delivery or timeout of queue ``entry`` (``number``: its message's
+        number, if known), giving the acting node its part number from the effect
         remembered for it, if any (see :meth:`expand`)."""
+        due = entry[2]
+        node = due.dst if type(due) is Message else due.node  # type: ignore[union-attr]
         before = w.nodes[node]
         memo = self.memo
         key = None
         if before.up and not w.faults.faults and self.config.reorder:
-            key = (memo.node_id(before), number, node in w.votes, memo.sides(w))
+            step: int | str = (due.name if type(due) is TimerDue
+                               else number if number is not None else memo.message(entry)[2])
+            key = (memo.node_id(before), step, node in w.votes, memo.sides(w))
         seq = w.queue.seq
         w.execute(entry)
         effect = memo.effects.get(key) if key is not None else None
