@@ -420,8 +420,7 @@ def search(
         raise TxlibError(f"progress must be True, False or None, got {progress!r}")
     display = make_progress(progress, model.name, max_states, max_seconds)
     track = bool(blocking and model.participants)
-    fingerprint, successors, violations_of = (model.fingerprint, model.expand,
-                                              model.violations)
+    fingerprint, expand, violations_of = model.fingerprint, model.expand, model.violations
     materialize = model.materialize
     is_fault, release, store, restore = model.is_fault, model.release, model.store, model.restore
 
@@ -497,11 +496,11 @@ def search(
             state = restore(waiting.popleft())
             d = depth_of[sid]
             if max_depth is not None and d >= max_depth:
-                if not truncated and any(True for _ in successors(state)):
+                if not truncated and any(True for _ in expand(state)):
                     truncated = True
                 continue
             expanded += 1
-            for action, nxt in successors(state):
+            for action, nxt in expand(state):
                 if max_states is not None and len(via) >= max_states:
                     stopped_by = f"max_states={max_states}"  # exactly at the budget
                     break
