@@ -154,6 +154,16 @@ class WorldContext(Context):
         machine = slot.role.machine
         if (source, target) not in machine._edges:
             machine.check(slot.name, source, target)  # raises: not a declared transition
+        self._change_state(slot, target, target)
+
+    def restore_state(self, target: str) -> None:
+        slot = self._slot
+        slot.role.machine.check_state(slot.name, target)
+        if target != slot.state:
+            self._change_state(slot, target, "restored from log")
+
+    def _change_state(self, slot: NodeSlot, target: str, detail: str) -> None:
+        """Move ``slot`` to state ``target``, described as ``detail`` in the trace."""
         if not slot.up:
             raise NodeCrashed(slot.name)
         w = self._world
@@ -168,31 +178,9 @@ class WorldContext(Context):
             tr = w.trace
             if tr is not None and w.plain_record:  # World.record, written out
                 tr.append(_new(TraceEvent, (len(tr), w.step, w.time, "state", slot.name, None,
-                                            target, w.states, w.down)))
+                                            detail, w.states, w.down)))
             else:
-                w.record("state", slot.name, None, target)
-
-    def restore_state(self, target: str) -> None:
-        slot = self._slot
-        slot.role.machine.check_state(slot.name, target)
-        if target != slot.state:
-            self._change_state(slot, target, "restored from log")
-
-    def _change_state(self, slot: NodeSlot, target: str, detail: str) -> None:
-        if not slot.up:
-            raise NodeCrashed(slot.name)
-        w = self._world
-        slot.state = target
-        states = w.states.copy()  # trace events hold the old one: replaced, never changed
-        states[slot.name] = target
-        w.states = states
-        if w.observed:
-            tr = w.trace
-            if tr is not None and w.plain_record:  # World.record, written out
-                tr.append(_new(TraceEvent, (len(tr), w.step, w.time, "state", slot.name, None,
-                                            detail or target, w.states, w.down)))
-            else:
-                w.record("state", slot.name, None, detail or target)
+                w.record("state", slot.name, None, detail)
 
     def set_timer(self, name: str, delay: int) -> None:
         if delay < 0:
