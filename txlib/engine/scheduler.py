@@ -44,7 +44,12 @@ MessageEntry = tuple[int, int, Message]  # a message in flight
 
 # Every TimerDue made so far, by node and name. They are immutable, so one of each serves
 # every queue; there are as many as distinct node and timer names a process ever uses.
-_TIMERS: dict[str, dict[str, TimerDue]] = {}
+TIMERS: dict[str, dict[str, TimerDue]] = {}
+
+
+def timer_due(node: str, name: str) -> TimerDue:
+    """The one :class:`TimerDue` of timer ``name`` of ``node`` (see :data:`TIMERS`)."""
+    return TIMERS.setdefault(node, {}).setdefault(name, TimerDue(node, name))
 
 
 class EventQueue:
@@ -64,16 +69,6 @@ class EventQueue:
         """Schedule the delivery of ``message`` at ``at``."""
         self.seq += 1
         heapq.heappush(self.heap, (at, self.seq, message))
-
-    def add_timer(self, at: int, node: str, name: str) -> int:
-        """Schedule timer ``name`` of ``node`` at ``at``; returns its token."""
-        of_node = _TIMERS.get(node)
-        due = of_node.get(name) if of_node is not None else None
-        if due is None:
-            due = _TIMERS.setdefault(node, {}).setdefault(name, TimerDue(node, name))
-        self.seq = seq = self.seq + 1
-        heapq.heappush(self.heap, (at, seq, due))
-        return seq
 
     def add_fault(self, at: int, fault: int) -> None:
         """Schedule fault number ``fault`` of the plan at ``at``."""

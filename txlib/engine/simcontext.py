@@ -21,7 +21,7 @@ from ..errors import ProtocolError
 from .network import DUPLICATE
 from .node import Context, NodeSlot
 from .records import LogRecord, Message, TraceEvent
-from .scheduler import _TIMERS, TimerDue
+from .scheduler import TIMERS, timer_due
 
 if TYPE_CHECKING:
     from .world import World
@@ -192,9 +192,9 @@ class WorldContext(Context):
         due = w.time + delay
         node = slot.name
         try:
-            timer = _TIMERS[node][name]  # see EventQueue.add_timer
+            timer = TIMERS[node][name]  # timer_due(node, name), when it exists already
         except KeyError:
-            timer = _TIMERS.setdefault(node, {}).setdefault(name, TimerDue(node, name))
+            timer = timer_due(node, name)
         queue = w.queue
         queue.seq = token = queue.seq + 1
         heappush(queue.heap, (due, token, timer))

@@ -13,7 +13,6 @@ event, or a fault, instead. Copies and fingerprints for the model checker are in
 
 from __future__ import annotations
 
-import gc
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any, TypeVar
 
 from ..errors import TxlibError, bad_choice, choices
 from . import snapshot
+from .collector import collector_paused
 from .config import EngineConfig
 from .faultplan import NO_FAULTS, FaultPlanState
 from .faults import ONE_SHOT, Fault
@@ -188,18 +188,11 @@ class World:
             return self
         if not self.started:
             self.start()
-        if self.trace is None or not gc.isenabled():
+        if self.trace is None:
             self._schedule()
             return self
-        # A recorded run keeps every event, each a few objects that Python's cycle
-        # collector would go through again and again as the trace grows: over half the
-        # time of a long recorded run. A run makes no reference cycles that need it (its
-        # objects are freed when their last reference goes), so it waits until the end.
-        gc.disable()
-        try:
+        with collector_paused():  # a recorded run keeps every event (see collector)
             self._schedule()
-        finally:
-            gc.enable()
         return self
 
     def _schedule(self) -> None:

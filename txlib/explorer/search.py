@@ -28,7 +28,6 @@ when it is expanded.
 
 from __future__ import annotations
 
-import gc
 import io
 import math
 import sys
@@ -41,6 +40,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
+from ..engine.collector import collector_paused
 from ..errors import TxlibError
 from .table import state_table
 
@@ -473,52 +473,49 @@ def search(
 
     start = time.perf_counter()
     initial = 0
-    collecting = gc.isenabled()
-    gc.disable()  # released states free themselves; the collector would only walk the heap
     try:
-        for i, state in enumerate(model.initial()):
-            initial += 1
-            add(state, -1, ("init", i), 0)
-        if violating and stop_on_violation:
-            stopped_by = "a violation"
-        expanded = 0
-        while frontier and not stopped_by:
-            if expanded % _CHECK_EVERY == 0:
-                elapsed = time.perf_counter() - start
-                display.update(len(via), transitions, len(frontier), max_seen_depth, elapsed)
-                if max_seconds is not None and elapsed >= max_seconds:
-                    stopped_by = f"max_seconds={max_seconds}"
-                    break
-            if max_states is not None and len(via) >= max_states:
-                stopped_by = f"max_states={max_states}"
-                break
-            sid = frontier.popleft()
-            state = restore(waiting.popleft())
-            d = depth_of[sid]
-            if max_depth is not None and d >= max_depth:
-                if not truncated and any(True for _ in expand(state)):
-                    truncated = True
-                continue
-            expanded += 1
-            for action, nxt in expand(state):
-                if max_states is not None and len(via) >= max_states:
-                    stopped_by = f"max_states={max_states}"  # exactly at the budget
-                    break
-                transitions += 1
-                nid, new = add(nxt, sid, action, d + 1)
-                if new:
-                    if d + 1 > max_seen_depth:
-                        max_seen_depth = d + 1
-                    if nid in violating and stop_on_violation:
-                        stopped_by = "a violation"
+        with collector_paused():  # released states free themselves (see collector)
+            for i, state in enumerate(model.initial()):
+                initial += 1
+                add(state, -1, ("init", i), 0)
+            if violating and stop_on_violation:
+                stopped_by = "a violation"
+            expanded = 0
+            while frontier and not stopped_by:
+                if expanded % _CHECK_EVERY == 0:
+                    elapsed = time.perf_counter() - start
+                    display.update(len(via), transitions, len(frontier), max_seen_depth, elapsed)
+                    if max_seconds is not None and elapsed >= max_seconds:
+                        stopped_by = f"max_seconds={max_seconds}"
                         break
-                if track and not is_fault(action):
-                    edge_src.append(sid)
-                    edge_dst.append(nid)
-            release(state)
+                if max_states is not None and len(via) >= max_states:
+                    stopped_by = f"max_states={max_states}"
+                    break
+                sid = frontier.popleft()
+                state = restore(waiting.popleft())
+                d = depth_of[sid]
+                if max_depth is not None and d >= max_depth:
+                    if not truncated and any(True for _ in expand(state)):
+                        truncated = True
+                    continue
+                expanded += 1
+                for action, nxt in expand(state):
+                    if max_states is not None and len(via) >= max_states:
+                        stopped_by = f"max_states={max_states}"  # exactly at the budget
+                        break
+                    transitions += 1
+                    nid, new = add(nxt, sid, action, d + 1)
+                    if new:
+                        if d + 1 > max_seen_depth:
+                            max_seen_depth = d + 1
+                        if nid in violating and stop_on_violation:
+                            stopped_by = "a violation"
+                            break
+                    if track and not is_fault(action):
+                        edge_src.append(sid)
+                        edge_dst.append(nid)
+                release(state)
     finally:
-        if collecting:
-            gc.enable()
         display.close()
     seconds = time.perf_counter() - start
     if not stopped_by and truncated:

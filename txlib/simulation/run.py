@@ -116,7 +116,7 @@ class Run:
             "end_time": world.time,
             "steps": world.step,
             "stopped_by": world.stopped_by,
-            "unfired_faults": tuple(world.unfired_faults()) if world.faults.faults else (),
+            "unfired_faults": tuple(world.unfired_faults()),
             "_trace": None if world.trace is None else Trace(world.trace, list(roles),
                                                               world.volatile),
             "_violations": verdict.violations,
