@@ -284,6 +284,7 @@ class Memo:
         c.queue.heap = [(entry[0], entry[1], self.message_samples[number])  # type: ignore[index]
                         if type(entry[2]) is int else entry]
         c.queue.seq = s.seq
+        c.stale = 0  # the one entry in its queue is live
         c.votes, c.invalid, c.used = s.votes, s.invalid, s.used
         c.instability = []
         return self._effect(c, c.queue.heap[0], node, s.seq, 0)
