@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from ..engine.collector import collector_paused
 from ..engine.faults import Fault, crash, drop, partition
 from ..errors import TxlibError
 from ..protocols import get_protocol
@@ -121,10 +122,34 @@ def find_worse(
     current = severity(base_run)
     if current >= 2:
         return None  # an invariant is already broken: nothing is worse
+    # A candidate's run is freed when the next one starts (no reference cycles), so the
+    # collector waits until the search ends instead of going through each run's trace.
+    with collector_paused():
+        found, runs = _search(base, base_run, current, budget, kinds, max_runs,
+                              started + max_seconds)
+    if found is None:
+        return None
+    what = "; ".join(f.describe() for f in found.faults)
+    described = replace(
+        found.scenario,
+        name=(base.name or base.protocol) + "-worse",
+        description=f"Can it get worse? Yes: {what}. {found.reason}.",
+    )
+    # The run found, again with every node's volatile state, to show in full.
+    return replace(found, scenario=described, run=described.run(), runs=runs)
+
+
+def _search(base: Scenario, base_run: Run, current: int, budget: int,
+            kinds: Sequence[str], max_runs: int, deadline: float) -> tuple[Worse | None, int]:
+    """:func:`find_worse`'s search, level by level (one more added fault each): the
+    worst, earliest run found at the first level that has one, and the runs tried."""
     runs = 0
     level: list[tuple[tuple[Fault, ...], Run, int]] = [((), base_run, 0)]
     tried: set[frozenset[Fault]] = set()
-    for _ in range(budget):
+    for depth in range(1, budget + 1):
+        # The runs a level keeps are where the next level's candidates come from; the
+        # last level keeps none (thousands of traces that would only slow the collector).
+        keep = depth < budget
         best: tuple[tuple[int, int, int], Worse] | None = None
         next_level: list[tuple[tuple[Fault, ...], Run, int]] = []
         for added, run, after in level:
@@ -133,7 +158,7 @@ def find_worse(
                 if key in tried:
                     continue
                 tried.add(key)
-                if runs >= max_runs or time.perf_counter() - started > max_seconds:
+                if runs >= max_runs or time.perf_counter() > deadline:
                     break
                 faults = (*added, fault)
                 candidate = replace(base, faults=(*base.faults, *faults))
@@ -148,20 +173,12 @@ def find_worse(
                     rank = (-bad, step, runs)
                     if best is None or rank < best[0]:
                         best = (rank, Worse(candidate, result, faults, bad, step, runs))
-                else:
+                elif keep:
                     next_level.append((faults, result, fault.at_step or after))
         if best is not None:
-            found = best[1]
-            what = "; ".join(f.describe() for f in found.faults)
-            described = replace(
-                found.scenario,
-                name=(base.name or base.protocol) + "-worse",
-                description=f"Can it get worse? Yes: {what}. {found.reason}.",
-            )
-            # The run found, again with every node's volatile state, to show in full.
-            return replace(found, scenario=described, run=described.run(), runs=runs)
+            return best[1], runs
         level = next_level
-    return None
+    return None, runs
 
 
 def worse(
