@@ -183,6 +183,22 @@ def test_can_it_get_worse_loads_a_run_that_blocks_or_breaks():
     assert L.model.run.outcome == "committed"
 
 
+def test_can_it_get_worse_says_when_its_run_limit_stopped_it(monkeypatch):
+    """"No worse run" is claimed only when every candidate was tried."""
+    import txlib.explorer.worse as worse_module
+
+    real = worse_module.search_worse
+    monkeypatch.setattr(worse_module, "search_worse",
+                        lambda s, budget=1, **kw: real(s, budget, max_runs=5, **kw))
+    L = lab("2pc-coordinator-crash-blocks")  # blocked: no single fault breaks a rule
+    L.worse_button.click()
+    assert "none of the 5 runs tried" in L.message.value
+    assert "never tried" in L.message.value and not L.model.scenario.faults[1:]
+    monkeypatch.undo()
+    L.worse_button.click()
+    assert ">no run with one added fault (a crash" in L.message.value
+
+
 def test_a_recorded_run_that_its_scenario_does_not_replay_is_shown_as_recorded():
     finding = txlib.explore("3pc", participants=2, max_crashes=0, timeouts="asynchronous",
                             progress=False).violations[0]

@@ -23,15 +23,47 @@ class FaultPlanState:
         self.marks: dict[tuple[str, str], int] = {}
         self.step_failures: list[int] = []
         self.at_time: list[int] = []
-        for i, f in enumerate(faults):
-            if f.at_step is not None:
-                self.by_step[f.at_step].append(i)
-            elif f.at_time is not None:
-                self.at_time.append(i)
-            elif f.when is not None:
-                self.waiting.append((i, f.when))
-            elif f.kind in MESSAGE_FAULTS or f.kind in NODE_MARKS or f.kind in STEP_MARKS:
-                self.activate(i)
+        for i in range(len(faults)):
+            self._arm(i)
+
+    def _arm(self, index: int) -> None:
+        """Make fault ``index`` wait for its moment, as the plan has it from the start
+        (an untimed message fault or mark is on at once)."""
+        f = self.faults[index]
+        if f.at_step is not None:
+            self.by_step[f.at_step].append(index)
+        elif f.at_time is not None:
+            self.at_time.append(index)
+        elif f.when is not None:
+            self.waiting.append((index, f.when))
+        elif f.kind in MESSAGE_FAULTS or f.kind in NODE_MARKS or f.kind in STEP_MARKS:
+            self.activate(index)
+
+    def copy(self) -> FaultPlanState:
+        """An independent copy of this plan's progress (the faults themselves are
+        shared)."""
+        new = object.__new__(FaultPlanState)
+        new.__dict__.update(self.__dict__)
+        new.fired = self.fired.copy()
+        new.used = self.used.copy()
+        new.no_effect = self.no_effect.copy()
+        new.remaining = self.remaining.copy()
+        new.by_step = defaultdict(list, {k: v.copy() for k, v in self.by_step.items()})
+        new.waiting = self.waiting.copy()
+        new.active_messages = self.active_messages.copy()
+        new.marks = self.marks.copy()
+        new.step_failures = self.step_failures.copy()
+        new.at_time = self.at_time.copy()
+        return new
+
+    def plus(self, fault: Fault) -> FaultPlanState:
+        """A copy of this plan's progress with ``fault`` added at the end of the plan,
+        armed as if it had been there from the start: what the plan with ``fault``
+        would hold now, if ``fault`` could not have fired yet (the caller knows)."""
+        new = self.copy()
+        new.add(fault)
+        new._arm(len(new.faults) - 1)
+        return new
 
     def add(self, fault: Fault) -> int:
         """Add ``fault`` to the plan during the run (the world applies it at once,

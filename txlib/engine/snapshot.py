@@ -15,7 +15,6 @@ what its own world-level values cost, plus the slots that changed since its pare
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .faultplan import FaultPlanState
@@ -58,7 +57,7 @@ def clone(world: W) -> W:
     new = object.__new__(type(world))
     new.__dict__.update(world.__dict__)
     new.nodes = {name: copy_slot(old, new) for name, old in world.nodes.items()}
-    new.faults = _copied_plan(world.faults)
+    new.faults = world.faults.copy()
     new.queue = world.queue.copy()
     new.network = world.network.copy()
     new.trace = None if world.trace is None else world.trace.copy()
@@ -131,7 +130,7 @@ def freeze(world: World) -> Frozen:
     trace = world.trace
     frozen = (layout, queue.seq, tuple(queue.heap), network.groups,
               tuple(network.fifo_last.items()) if network.fifo_last else (),
-              _rng_state(rng), _copied_plan(world.faults) if world.faults.faults else world.faults,
+              _rng_state(rng), world.faults.copy() if world.faults.faults else world.faults,
               tuple(world.instability) if world.instability else (),
               None if trace is None else tuple(trace),
               tuple(world.volatile) if world.volatile else (),
@@ -170,7 +169,7 @@ def thaw(frozen: Frozen) -> World:
     network.rng = rng
     world.network = network
     plan: FaultPlanState = frozen[6]
-    world.faults = _copied_plan(plan) if plan.faults else plan  # an empty plan never
+    world.faults = plan.copy() if plan.faults else plan  # an empty plan never
     # changes (World.apply_fault replaces it before adding to it), so it is shared
     world.instability = list(frozen[7])
     world.trace = None if frozen[8] is None else list(frozen[8])
@@ -203,7 +202,7 @@ def _own_containers(new: W) -> W:
     """Give ``new`` its own copies of the world-level containers it shares."""
     plan = new.faults
     if plan.faults:  # an empty plan never changes (apply_fault replaces it), so share it
-        new.faults = _copied_plan(plan)
+        new.faults = plan.copy()
     new.queue = new.queue.copy()
     new.network = new.network.copy()
     if new.trace is not None:
@@ -313,20 +312,3 @@ def _sorted(items: Any) -> tuple[Any, ...]:
         return tuple(sorted(items))
     except TypeError:
         return tuple(sorted(items, key=repr))
-
-
-def _copied_plan(plan: FaultPlanState) -> FaultPlanState:
-    """An independent copy of a fault plan's progress (the faults themselves are shared)."""
-    new = object.__new__(FaultPlanState)
-    new.__dict__.update(plan.__dict__)
-    new.fired = plan.fired.copy()
-    new.used = plan.used.copy()
-    new.no_effect = plan.no_effect.copy()
-    new.remaining = plan.remaining.copy()
-    new.by_step = defaultdict(list, {k: v.copy() for k, v in plan.by_step.items()})
-    new.waiting = plan.waiting.copy()
-    new.active_messages = plan.active_messages.copy()
-    new.marks = plan.marks.copy()
-    new.step_failures = plan.step_failures.copy()
-    new.at_time = plan.at_time.copy()
-    return new

@@ -308,6 +308,24 @@ class World:
             else:
                 role.on_message(slot.ctx, due)
 
+    def turn(self) -> bool:
+        """One turn of :meth:`run`'s scheduler loop, for a world that has started: the
+        faults due after the last step, then the next queue entry (by the general path,
+        which the loop writes out in place). False, with ``stopped_by`` set, where
+        :meth:`run` stops instead. Taking turns until False leaves the world as
+        :meth:`run` would, so a copy made between two turns (:func:`snapshot.freeze`)
+        can run on from there."""
+        if not self.started:
+            raise TxlibError("the world has not started: call start() first")
+        if self.faults.by_step:
+            self._apply_step_faults()
+        cfg, heap = self.config, self.queue.heap
+        if self.step >= cfg.max_steps or len(heap) == self.stale or heap[0][0] > cfg.horizon:
+            self.stopped_by = self._stop_reason()
+            return False
+        self._execute(heapq.heappop(heap))
+        return True
+
     def start(self) -> None:
         """The first step, after any faults due at step 0: ``on_start`` of every node
         that is up and has never crashed. Then any faults due after it happen."""

@@ -8,14 +8,16 @@ budget of faults whose run blocks or breaks an invariant is returned. The lab's
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from ..engine.collector import collector_paused
 from ..engine.faults import Fault, crash, drop, partition
 from ..errors import TxlibError
 from ..protocols import get_protocol
+from ..simulation.branches import branch_runs
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario
 from .grid import _as_scenario, _down_after, severity
@@ -99,6 +101,18 @@ def _bad_step(run: Run, added: Sequence[Fault]) -> int:
     return max(steps)
 
 
+@dataclass(frozen=True, eq=False)
+class WorseSearch:
+    """What :func:`search_worse` did: the worse run it found (None: none among the runs
+    it tried), how many runs it tried, and whether it tried every candidate of the
+    levels it searched (False: ``max_runs`` or ``max_seconds`` stopped it first, so a
+    worse run may still exist among the candidates it never tried)."""
+
+    found: Worse | None
+    runs: int
+    complete: bool
+
+
 def find_worse(
     scenario: Scenario | Run | str,
     budget: int = 1,
@@ -109,6 +123,20 @@ def find_worse(
 ) -> Worse | None:
     """Search added faults, fewest first, for a run worse than ``scenario``'s; see
     :func:`worse`. Returns the details, or None if nothing within the budget."""
+    return search_worse(scenario, budget, kinds=kinds, max_runs=max_runs,
+                        max_seconds=max_seconds).found
+
+
+def search_worse(
+    scenario: Scenario | Run | str,
+    budget: int = 1,
+    *,
+    kinds: Sequence[str] = ("crash", "drop", "partition"),
+    max_runs: int = 3000,
+    max_seconds: float = 10.0,
+) -> WorseSearch:
+    """:func:`find_worse`, saying also how far the search went (see
+    :class:`WorseSearch`)."""
     base = _as_scenario(scenario)
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
         raise TxlibError(f"budget must be a whole number of faults, 1 or more, got {budget!r}")
@@ -121,14 +149,15 @@ def find_worse(
     base_run = base.run(volatile=False)  # judged only: see the found run's replay below
     current = severity(base_run)
     if current >= 2:
-        return None  # an invariant is already broken: nothing is worse
+        return WorseSearch(None, 0, True)  # an invariant is already broken: nothing is worse
     # A candidate's run is freed when the next one starts (no reference cycles), so the
     # collector waits until the search ends instead of going through each run's trace.
     with collector_paused():
-        found, runs = _search(base, base_run, current, budget, kinds, max_runs,
-                              started + max_seconds)
+        search = _search(base, base_run, current, budget, kinds, max_runs,
+                         started + max_seconds)
+    found = search.found
     if found is None:
-        return None
+        return search
     what = "; ".join(f.describe() for f in found.faults)
     described = replace(
         found.scenario,
@@ -136,49 +165,106 @@ def find_worse(
         description=f"Can it get worse? Yes: {what}. {found.reason}.",
     )
     # The run found, again with every node's volatile state, to show in full.
-    return replace(found, scenario=described, run=described.run(), runs=runs)
+    found = replace(found, scenario=described, run=described.run(), runs=search.runs)
+    return replace(search, found=found)
+
+
+Added = tuple[Fault, ...]  # the faults a candidate adds to the scenario's own
 
 
 def _search(base: Scenario, base_run: Run, current: int, budget: int,
-            kinds: Sequence[str], max_runs: int, deadline: float) -> tuple[Worse | None, int]:
-    """:func:`find_worse`'s search, level by level (one more added fault each): the
-    worst, earliest run found at the first level that has one, and the runs tried."""
+            kinds: Sequence[str], max_runs: int, deadline: float) -> WorseSearch:
+    """:func:`search_worse`'s search, level by level (one more added fault each): the
+    worst, earliest run found at the first level that has one.
+
+    The candidates that add one fault to the same run are run in batches
+    (:func:`branch_runs`: sharing the steps before each fault), then looked at in
+    their order, as if run one after another: the same runs are tried, counted and
+    ranked, and the answer is the same."""
     runs = 0
-    level: list[tuple[tuple[Fault, ...], Run, int]] = [((), base_run, 0)]
+    complete = True
+    level: list[tuple[Added, Run, int]] = [((), base_run, 0)]
     tried: set[frozenset[Fault]] = set()
     for depth in range(1, budget + 1):
         # The runs a level keeps are where the next level's candidates come from; the
         # last level keeps none (thousands of traces that would only slow the collector).
         keep = depth < budget
         best: tuple[tuple[int, int, int], Worse] | None = None
-        next_level: list[tuple[tuple[Fault, ...], Run, int]] = []
+        next_level: list[tuple[Added, Run, int]] = []
         for added, run, after in level:
-            for fault in _candidates(run, after, kinds):
-                key = frozenset((*added, fault))
-                if key in tried:
-                    continue
-                tried.add(key)
-                if runs >= max_runs or time.perf_counter() > deadline:
+            parent = replace(base, faults=(*base.faults, *added))
+            todo = iter(_candidates(run, after, kinds))
+            held: list[Fault] = []  # the next candidate, when a batch was full
+            while True:
+                room = max_runs - runs if time.perf_counter() <= deadline else 0
+                batch, held = _batch(itertools.chain(held, todo), added, tried, room)
+                judged = _judged(parent, base, batch, current, keep, deadline)
+                for faults, outcome in zip(batch, judged, strict=True):
+                    if outcome is None:  # a run that raised: not counted
+                        continue
+                    runs += 1
+                    bad, result = outcome
+                    if bad > current:
+                        assert result is not None
+                        step = _bad_step(result, faults)
+                        rank = (-bad, step, runs)
+                        if best is None or rank < best[0]:
+                            candidate = replace(base, faults=(*base.faults, *faults))
+                            best = (rank, Worse(candidate, result, faults, bad, step, runs))
+                    elif keep:
+                        assert result is not None
+                        next_level.append((faults, result, faults[-1].at_step or after))
+                if len(judged) < len(batch):  # the deadline came in the middle
+                    complete = False
                     break
-                faults = (*added, fault)
-                candidate = replace(base, faults=(*base.faults, *faults))
-                try:
-                    result = candidate.run(volatile=False)
-                except TxlibError:
-                    continue
-                runs += 1
-                bad = severity(result)
-                if bad > current:
-                    step = _bad_step(result, faults)
-                    rank = (-bad, step, runs)
-                    if best is None or rank < best[0]:
-                        best = (rank, Worse(candidate, result, faults, bad, step, runs))
-                elif keep:
-                    next_level.append((faults, result, fault.at_step or after))
+                if not held:  # every candidate of this run is tried
+                    break
+                # Candidates are left: go on only if some runs of the batch raised
+                # (they do not count), as one run after another would.
+                if runs >= max_runs or time.perf_counter() > deadline:
+                    complete = False
+                    break
         if best is not None:
-            return best[1], runs
+            return WorseSearch(best[1], runs, complete)
         level = next_level
-    return None, runs
+    return WorseSearch(None, runs, complete)
+
+
+def _batch(todo: Iterator[Fault], added: Added, tried: set[frozenset[Fault]],
+           room: int) -> tuple[list[Added], list[Fault]]:
+    """Up to ``room`` candidates from ``todo`` not tried before (each: ``added`` plus
+    one fault), now tried; and the next such fault if ``todo`` has more ([] if not)."""
+    batch: list[Added] = []
+    for fault in todo:
+        key = frozenset((*added, fault))
+        if key in tried:
+            continue
+        if len(batch) >= room:
+            return batch, [fault]
+        tried.add(key)
+        batch.append((*added, fault))
+    return batch, []
+
+
+def _judged(parent: Scenario, base: Scenario, batch: list[Added], current: int,
+            keep: bool, deadline: float) -> list[tuple[int, Run | None] | None]:
+    """For each candidate of ``batch`` in order, until the deadline: its severity and
+    its run (kept only if it is worse than ``current``, or if ``keep``), or None if
+    its run raised."""
+    children = [replace(base, faults=(*base.faults, *faults)) for faults in batch]
+    done: dict[int, tuple[int, Run | None] | None] = {}
+    for i, result in branch_runs(parent, children, deadline):
+        if isinstance(result, TxlibError):
+            done[i] = None
+            continue
+        bad = severity(result)
+        done[i] = (bad, result if bad > current or keep else None)
+    out = []
+    for i in range(len(batch)):
+        if i not in done:
+            break
+        out.append(done[i])
+    return out
 
 
 def worse(

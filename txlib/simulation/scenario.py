@@ -213,7 +213,16 @@ class Scenario:
         setup = self._setup_of(proto)
         # A variant is judged with the registered protocol's roster, as its run names it.
         roster = setup.roster if variant is None else self.roster
-        world = self._world(setup, record, volatile).run()
+        return self._finished(self._world(setup, record, volatile).run(), proto, roster)
+
+    def run_of(self, world: World) -> Run:
+        """The :class:`Run` of ``world``, a world of this scenario (see :meth:`world`)
+        that has run to its end, judged as :meth:`run` judges it; the world is released
+        (see :meth:`World.release`)."""
+        proto = self.protocol_entry
+        return self._finished(world, proto, self._setup_of(proto).roster)
+
+    def _finished(self, world: World, proto: Protocol, roster: Roster) -> Run:
         values = node_values(world)
         verdict = proto.judge(history_of_world(world, roster, world.config, values))
         run = Run.of_world(self, world, verdict, values)

@@ -224,19 +224,27 @@ class LabModel:
         """Search for up to ``budget`` more faults that make this run block or break an
         invariant; load the first such run (fewest faults) with the cursor where it
         goes wrong."""
-        from ..explorer.worse import find_worse  # local: the search is only needed here
+        from ..explorer.worse import search_worse  # local: the search is only needed here
 
         self._editable()
 
         # No time limit: the answer must not depend on how fast the machine is.
-        found = find_worse(self.scenario, budget=budget, max_seconds=math.inf)
+        search = search_worse(self.scenario, budget=budget, max_seconds=math.inf)
+        found = search.found
+        up_to = "one added fault" if budget == 1 else f"up to {budget} added faults"
+        if found is None and search.complete:
+            return (f"no run with {up_to} (a crash, a lost message or a partition after any "
+                    "step) blocks or breaks a safety rule")
         if found is None:
-            return (f"no {budget} added fault{'s' if budget > 1 else ''} (a crash, a lost "
-                    "message or a partition after any step) make this run block or break a "
-                    "safety rule")
+            return (f"none of the {search.runs:,} runs tried with {up_to} blocks or breaks a "
+                    f"safety rule, but the search stops at {search.runs:,} runs: some "
+                    "placements were never tried")
         self._replace(found.scenario)
         self.move(found.step)
-        return f"worse, with {found.faults[-1].describe()}: {found.reason}"
+        earliest = "" if search.complete else (
+            f" (the earliest of the {search.runs:,} runs tried; the search stops there, and "
+            "some placements were never tried)")
+        return f"worse, with {found.faults[-1].describe()}: {found.reason}{earliest}"
 
     def _replace(self, new: Scenario, original: bool = False, run: Run | None = None) -> None:
         if run is None:
