@@ -50,7 +50,7 @@ def test_each_branch_run_is_the_run_its_scenario_gives_from_the_start(name: str)
     messages and partitions (and a child that is not its parent plus one fault, which
     runs from the start): the same trace, outcome, logs, faults that never fired..."""
     parent = scenario(name)
-    every = _candidates(parent.run(volatile=False), 0, KINDS)
+    every = list(_candidates(parent.run(volatile=False), 0, KINDS))
     faults = sample(every, every=max(41, len(every) // 100))
     children = [*children_of(parent, faults), replace(parent, seed=parent.seed + 1)]
     got = dict(branch_runs(parent, children))
@@ -129,7 +129,7 @@ def test_the_search_finds_what_one_run_after_another_finds(name: str, max_runs: 
 
 def test_a_search_stopped_by_its_run_limit_says_so() -> None:
     base = scenario("2pc-coordinator-crash-blocks")  # blocked; no single fault breaks it
-    every = len(_candidates(base.run(volatile=False), 0, KINDS))
+    every = len(list(_candidates(base.run(volatile=False), 0, KINDS)))
     done = search_worse(base, max_runs=every, max_seconds=float("inf"))
     assert done.found is None and done.complete and done.runs == every
     cut = search_worse(base, max_runs=every - 1, max_seconds=float("inf"))

@@ -47,15 +47,15 @@ class Worse:
         return f"{self.run.outcome}: {' and '.join(stuck)} {verb}"
 
 
-def _candidates(run: Run, after: int, kinds: Sequence[str]) -> list[Fault]:
-    """Single faults to add to ``run``'s scenario, happening after step ``after``."""
+def _candidates(run: Run, after: int, kinds: Sequence[str]) -> Iterator[Fault]:
+    """Single faults to add to ``run``'s scenario, happening after step ``after``, one
+    at a time (a search that stops at its run limit makes only those it tries)."""
     nodes = run.nodes
-    out: list[Fault] = []
     trace = run.trace
     down = _down_after(trace, run.steps)
     if "crash" in kinds:
         for k in range(after, run.steps):
-            out.extend(crash(n, at_step=k) for n in nodes if n not in down[k])
+            yield from (crash(n, at_step=k) for n in nodes if n not in down[k])
         seen: set[str] = set()
         for e in trace:
             if e.step <= after or e.node is None or e.node in e.down:
@@ -68,19 +68,18 @@ def _candidates(run: Run, after: int, kinds: Sequence[str]) -> list[Fault]:
                 continue
             if when not in seen:
                 seen.add(when)
-                out.append(crash(e.node, when=when))
+                yield crash(e.node, when=when)
     if "drop" in kinds:
         for e in trace:
             if e.kind == "send" and e.message is not None and e.step > after:
                 m = e.message
-                out.append(drop(m.type, src=m.src, dst=m.dst, at_step=e.step - 1))
+                yield drop(m.type, src=m.src, dst=m.dst, at_step=e.step - 1)
     if "partition" in kinds:
         from .worlds import _bipartitions
 
         splits = _bipartitions(nodes)
         for k in range(after, run.steps):
-            out.extend(partition(*split, at_step=k) for split in splits)
-    return out
+            yield from (partition(*split, at_step=k) for split in splits)
 
 
 def _bad_step(run: Run, added: Sequence[Fault]) -> int:
@@ -193,7 +192,7 @@ def _search(base: Scenario, base_run: Run, current: int, budget: int,
         next_level: list[tuple[Added, Run, int]] = []
         for added, run, after in level:
             parent = replace(base, faults=(*base.faults, *added))
-            todo = iter(_candidates(run, after, kinds))
+            todo = _candidates(run, after, kinds)
             held: list[Fault] = []  # the next candidate, when a batch was full
             while True:
                 room = max_runs - runs if time.perf_counter() <= deadline else 0

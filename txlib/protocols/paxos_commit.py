@@ -48,6 +48,7 @@ log alone never can: an acceptor may have committed the transaction in its place
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -86,6 +87,7 @@ def acceptor_count(value: object) -> int:
     return value
 
 
+@functools.cache  # at most MAX_ACCEPTORS counts; a handler asks for them often
 def acceptor_names(count: int) -> tuple[str, ...]:
     """``3 -> ("a1", "a2", "a3")``."""
     return tuple(f"a{i}" for i in range(1, count + 1))
