@@ -37,6 +37,7 @@ from ..errors import TxlibError
 from ..presets import NAMED_SCENARIOS
 from ..properties.outcomes import BROKEN, SEVERITY, SYMBOLS
 from ..protocols import get_protocol
+from ..simulation.branches import branch_runs
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario
 
@@ -253,35 +254,33 @@ def fault_grid(
         columns += [f"crash {n}" for n in nodes]
     if drops:
         columns += [f"drop → {n}" for n in nodes]
-    rows: list[tuple[Cell, ...]] = []
+    # Each cell is (step, column, fault or None, note); the faults' runs come after.
+    planned: list[list[tuple[int, str, Fault | None, str]]] = []
     down_after = _down_after(base.trace, last + 1)
     for k in steps:
-        row: list[Cell] = []
+        row: list[tuple[int, str, Fault | None, str]] = []
         if crashes:
             for n in nodes:
                 if n in down_after[k]:
-                    row.append(Cell(k, f"crash {n}", None, f"{n} is already down"))
+                    row.append((k, f"crash {n}", None, f"{n} is already down"))
                     continue
-                f = crash(n, at_step=k)
-                row.append(_cell(base_scenario, k, f"crash {n}", f,
-                                 f"{n} crashes right after step {k}"))
+                row.append((k, f"crash {n}", crash(n, at_step=k),
+                            f"{n} crashes right after step {k}"))
         if drops:
             for n in nodes:
                 sent = sends.get((k, n), [])
                 if not sent:
-                    row.append(Cell(k, f"drop → {n}", None,
-                                    f"nothing is sent to {n} in step {k}"))
+                    row.append((k, f"drop → {n}", None, f"nothing is sent to {n} in step {k}"))
                     continue
                 m = sent[0].message
                 assert m is not None
-                f = drop(m.type, src=m.src, dst=m.dst, at_step=k - 1)
                 more = f" (the first of {len(sent)})" if len(sent) > 1 else ""
-                cell = _cell(base_scenario, k, f"drop → {n}", f,
-                             f"{m.type} from {m.src} to {n}, sent in step {k}, is lost{more}")
-                row.append(cell)
-        rows.append(tuple(row))
+                row.append((k, f"drop → {n}", drop(m.type, src=m.src, dst=m.dst, at_step=k - 1),
+                            f"{m.type} from {m.src} to {n}, sent in step {k}, is lost{more}"))
+        planned.append(row)
+    cells = _cells(base_scenario, planned)
     labels = tuple(step_label(base.trace, k) for k in steps)
-    return FaultGrid(base_scenario, base, steps, labels, tuple(columns), tuple(rows),
+    return FaultGrid(base_scenario, base, steps, labels, tuple(columns), cells,
                      time.perf_counter() - started)
 
 
@@ -299,11 +298,31 @@ def _down_after(trace: Sequence[TraceEvent], last: int) -> list[frozenset[str]]:
     return out
 
 
-def _cell(base: Scenario, k: int, column: str, fault: Fault, note: str) -> Cell:
-    scenario = base.with_faults(fault)
-    run = scenario.run()
-    if fault.kind == "drop" and _lost(run, fault.src or "", fault.dst or "", fault.type or "") \
-            is None:
-        note += " (no such message was sent in this run)"
-    return Cell(k, column, fault, note, scenario, run.outcome,
-                tuple(v.invariant for v in run.violations))
+def _cells(base: Scenario, planned: list[list[tuple[int, str, Fault | None, str]]],
+           ) -> tuple[tuple[Cell, ...], ...]:
+    """The grid's cells: each fault's run judged (:func:`branch_runs`, sharing the base
+    run's steps before the fault; judged only, so without volatile states: a cell's
+    :attr:`Cell.run` replays it in full)."""
+    scenarios = {(k, column): base.with_faults(fault)
+                 for row in planned for k, column, fault, _ in row if fault is not None}
+    order = list(scenarios)
+    runs: dict[tuple[int, str], Run] = {}
+    for i, run in branch_runs(base, list(scenarios.values())):
+        if isinstance(run, TxlibError):
+            raise run
+        runs[order[i]] = run
+    out = []
+    for row in planned:
+        cells = []
+        for k, column, fault, note in row:
+            if fault is None:
+                cells.append(Cell(k, column, None, note))
+                continue
+            run = runs[(k, column)]
+            if fault.kind == "drop" and _lost(run, fault.src or "", fault.dst or "",
+                                              fault.type or "") is None:
+                note += " (no such message was sent in this run)"
+            cells.append(Cell(k, column, fault, note, scenarios[(k, column)], run.outcome,
+                              tuple(v.invariant for v in run.violations)))
+        out.append(tuple(cells))
+    return tuple(out)
