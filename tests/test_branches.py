@@ -4,16 +4,22 @@ start, event for event, and the search gives the answer of one run after another
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
+import txlib
 from txlib.engine.faultplan import FaultPlanState
 from txlib.engine.faults import Fault, crash
+from txlib.errors import TxlibError
 from txlib.explorer.grid import severity
 from txlib.explorer.worse import _bad_step, _candidates, find_worse, search_worse
 from txlib.presets import scenario, scenarios
+from txlib.protocols import PROTOCOLS
 from txlib.simulation.branches import branch_runs
 from txlib.simulation.run import Run
 from txlib.simulation.scenario import Scenario
@@ -135,3 +141,93 @@ def test_a_search_stopped_by_its_run_limit_says_so() -> None:
     cut = search_worse(base, max_runs=every - 1, max_seconds=float("inf"))
     assert cut.found is None and not cut.complete and cut.runs == every - 1
     assert search_worse("3pc-partition-split").complete, "already broken: nothing to try"
+
+
+# --- every protocol, every fault kind and timing, a network that loses and delays ---
+FAULT_KINDS = ("crash", "recover", "partition", "heal", "drop", "duplicate", "delay", "slow",
+               "vote_no")
+
+
+@st.composite
+def a_fault(draw: st.DrawFn, nodes: tuple[str, ...], types: list[str],
+            records: list[str]) -> Fault | None:
+    """Any fault, with any timing: after a step (early ones included), at a time, on a
+    node's action or any node's, or none (a message fault or mark then holds from the
+    start). None where txlib refuses the combination."""
+    how = draw(st.sampled_from(["at_step", "at_step", "at_time", "when", "when", "none"]))
+    timing: dict[str, Any] = {}
+    if how == "at_step":
+        timing["at_step"] = draw(st.integers(0, 60))
+    elif how == "at_time":
+        timing["at_time"] = draw(st.integers(0, 500))
+    elif how == "when":
+        node = draw(st.sampled_from([*nodes, "any"]))
+        logs: bool = bool(records) and draw(st.booleans())
+        if logs:
+            timing["when"] = f"{node} logs {draw(st.sampled_from(records))}"
+        else:
+            action = draw(st.sampled_from(["sends", "receives"]))
+            timing["when"] = f"{node} {action} {draw(st.sampled_from(types))}"
+    kind = draw(st.sampled_from(FAULT_KINDS))
+    node = draw(st.sampled_from(nodes))
+    pattern: dict[str, Any] = {"src": draw(st.sampled_from([None, *nodes])),
+                               "count": draw(st.sampled_from([1, 2, None]))}
+    message_type = draw(st.sampled_from([None, *types]))
+    try:
+        if kind in ("crash", "recover", "vote_no"):
+            return getattr(txlib, kind)(node, **timing)  # type: ignore[no-any-return]
+        if kind == "slow":
+            return txlib.slow(node, draw(st.integers(1, 80)), **timing)
+        if kind == "partition":
+            group = draw(st.lists(st.sampled_from(nodes), min_size=1, max_size=3, unique=True))
+            return txlib.partition(group, **timing)
+        if kind == "heal":
+            return txlib.heal(**timing)
+        if kind == "delay":
+            return txlib.delay(draw(st.integers(1, 150)), message_type, **pattern, **timing)
+        return getattr(txlib, kind)(message_type, **pattern, **timing)  # type: ignore[no-any-return]
+    except TxlibError:
+        return None
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.filter_too_much])
+@given(data=st.data())
+@pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
+def test_a_branch_run_is_the_run_from_the_start_under_any_fault(protocol: str,
+                                                              data: st.DataObject) -> None:
+    """Whatever the protocol, the network (losses, copies, delays, FIFO or not), the
+    parent's own faults and the added fault (any kind, any timing)."""
+    options = {"loss": data.draw(st.sampled_from([0.0, 0.1])),
+               "duplicate": data.draw(st.sampled_from([0.0, 0.1])),
+               "delay": data.draw(st.sampled_from([0.0, 0.2])),
+               "reorder": data.draw(st.booleans())}
+    base = txlib.Scenario(protocol, seed=data.draw(st.integers(0, 10**6)), options=options)
+    nodes = base.roster.names
+    proto = base.protocol_entry
+    config = proto.make_config(base.participants, base.options)
+    types = sorted(proto.message_types(base.roster, config))
+    records = sorted({e.detail.split(" ")[0] for e in base.run(volatile=False).trace
+                      if e.kind == "log"})
+    fault = a_fault(nodes, types, records)
+    own = [f for f in data.draw(st.lists(fault, max_size=3)) if f is not None]
+    try:
+        parent = base.with_faults(*own)
+        parent.run(volatile=False)
+    except TxlibError:
+        assume(False)  # a plan txlib refuses, or a run too long to record
+    kept: list[Scenario] = []
+    for f in data.draw(st.lists(fault, min_size=1, max_size=6)):
+        if f is not None:
+            with contextlib.suppress(TxlibError):  # a fault txlib refuses on this scenario
+                kept.append(parent.with_faults(f))
+    assume(kept)
+    got = dict(branch_runs(parent, kept))
+    assert sorted(got) == list(range(len(kept)))
+    for i, child in enumerate(kept):
+        try:
+            expected: Any = signature(child.run(volatile=False))
+        except TxlibError as exc:
+            expected = str(exc)
+        result = got[i]
+        assert (str(result) if isinstance(result, TxlibError) else signature(result)) == expected
