@@ -212,6 +212,24 @@ def test_run_gives_the_trace_of_executing_the_earliest_event_each_step(name):
     assert texts(stepped.volatile) == texts(ran.volatile)
 
 
+@pytest.mark.parametrize("name", sorted(NAMED_SCENARIOS))
+def test_taking_turns_gives_the_run(name):
+    """World.turn is one turn of run()'s loop, by the general path (what branch runs
+    are taken with): turn after turn, the same trace, volatile states and end."""
+    scenario = NAMED_SCENARIOS[name]
+    ran = scenario.world().run()
+    turned = scenario.world()
+    with pytest.raises(txlib.TxlibError, match="has not started"):
+        turned.turn()
+    turned.start()
+    while turned.turn():
+        pass
+    assert not turned.turn(), "stopped, it stays stopped"
+    assert turned.trace == ran.trace and texts(turned.volatile) == texts(ran.volatile)
+    assert (turned.stopped_by, turned.time, turned.step, turned.stale) == (
+        ran.stopped_by, ran.time, ran.step, ran.stale)
+
+
 def stepped_stop(world: World) -> str:
     """Why World.run would stop now (for a world stepped by hand to the same point)."""
     cfg = world.config
