@@ -598,9 +598,29 @@ def _lesson_cases() -> list[Case]:
     return cases
 
 
+# --- can it get worse? ---------------------------------------------------------------------
+def _worse_cases() -> list[Case]:
+    from txlib.explorer.worse import search_worse
+
+    def search(**kw: Any) -> Any:
+        return search_worse("2pc-happy", **kw)
+
+    return [
+        ("worse: max_runs text", lambda: search(max_runs="x"), "'x'"),
+        ("worse: max_runs 0", lambda: search(max_runs=0), "got 0"),
+        ("worse: max_runs True", lambda: search(max_runs=True), "True"),
+        ("worse: max_seconds text", lambda: search(max_seconds="a"), "'a'"),
+        ("worse: max_seconds negative", lambda: search(max_seconds=-1), "-1"),
+        ("worse: max_seconds nan", lambda: search(max_seconds=math.nan), "nan"),
+        ("worse: kinds a string", lambda: search(kinds="crash"), "'crash'"),
+        ("worse: kinds misspelt", lambda: search(kinds=["crsh"]), "did you mean 'crash'"),
+        ("worse: budget 0", lambda: search(budget=0), "got 0"),
+    ]
+
+
 CASES: list[Case] = [*_option_cases(), *_commit_cases(), *_fault_cases(), *_scenario_cases(),
                      *_saga_cases(), *_picture_cases(), *_lab_cases(), *_real_cases(),
-                     *_lesson_cases()]
+                     *_lesson_cases(), *_worse_cases()]
 
 
 def test_there_are_at_least_300_cases() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from ..engine.collector import collector_paused
 from ..engine.faults import Fault, crash, drop, partition
-from ..errors import TxlibError
+from ..errors import TxlibError, bad_choice, choices, shown
 from ..protocols import get_protocol
 from ..simulation.branches import branch_runs
 from ..simulation.run import Run
@@ -140,9 +140,19 @@ def search_worse(
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
         raise TxlibError(f"budget must be a whole number of faults, 1 or more, got {budget!r}")
     valid = ("crash", "drop", "partition")
+    if isinstance(kinds, str) or not isinstance(kinds, (list, tuple, set, frozenset)):
+        raise TxlibError(f"kinds must be a list of fault kinds ({choices(valid)}), "
+                         f"got {shown(kinds)}")
     for kind in kinds:
         if kind not in valid:
-            raise TxlibError(f"unknown fault kind {kind!r}; valid choices: {', '.join(valid)}")
+            raise bad_choice("fault kind", kind, valid)
+    if not isinstance(max_runs, int) or isinstance(max_runs, bool) or max_runs < 1:
+        raise TxlibError(f"max_runs must be a whole number of runs, 1 or more, got "
+                         f"{shown(max_runs)}")
+    if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not (
+            max_seconds > 0):
+        raise TxlibError(f"max_seconds must be a positive number of seconds (inf: no limit), "
+                         f"got {shown(max_seconds)}")
     get_protocol(base.protocol)
     started = time.perf_counter()
     base_run = base.run(volatile=False)  # judged only: see the found run's replay below
