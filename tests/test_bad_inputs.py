@@ -598,7 +598,7 @@ def _lesson_cases() -> list[Case]:
     return cases
 
 
-# --- can it get worse? ---------------------------------------------------------------------
+# --- can it get worse? and the fault grid -------------------------------------------------------
 def _worse_cases() -> list[Case]:
     from txlib.explorer.worse import search_worse
 
@@ -615,6 +615,12 @@ def _worse_cases() -> list[Case]:
         ("worse: kinds a string", lambda: search(kinds="crash"), "'crash'"),
         ("worse: kinds misspelt", lambda: search(kinds=["crsh"]), "did you mean 'crash'"),
         ("worse: budget 0", lambda: search(budget=0), "got 0"),
+        ("grid: max_steps text", lambda: txlib.fault_grid("2pc-happy", max_steps="x"), "'x'"),
+        ("grid: max_steps negative", lambda: txlib.fault_grid("2pc-happy", max_steps=-1),
+         "-1"),
+        ("grid: crashes text", lambda: txlib.fault_grid("2pc-happy", crashes="no"), "'no'"),
+        ("grid: nothing to try", lambda: txlib.fault_grid("2pc-happy", crashes=False,
+                                                          drops=False), "crashes=True"),
     ]
 
 

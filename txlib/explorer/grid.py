@@ -33,7 +33,7 @@ from typing import Any
 
 from ..engine.faults import Fault, crash, drop
 from ..engine.records import TraceEvent
-from ..errors import TxlibError
+from ..errors import TxlibError, shown
 from ..presets import NAMED_SCENARIOS
 from ..properties.outcomes import BROKEN, SEVERITY, SYMBOLS
 from ..protocols import get_protocol
@@ -242,6 +242,15 @@ def fault_grid(
     (row 0: before the start), and lose the message sent to each node in each step.
     Row ``k`` is scheduler step ``k`` of the base run. ``max_steps`` limits the rows
     (a blocked run can go on for many steps of retries)."""
+    for name, flag in (("crashes", crashes), ("drops", drops)):
+        if not isinstance(flag, bool):
+            raise TxlibError(f"{name} must be True or False, got {shown(flag)}")
+    if not (crashes or drops):
+        raise TxlibError("a fault grid needs crashes=True, drops=True or both")
+    if max_steps is not None and (not isinstance(max_steps, int) or isinstance(max_steps, bool)
+                                  or max_steps < 0):
+        raise TxlibError(f"max_steps must be a whole number of steps, 0 or more (or None), "
+                         f"got {shown(max_steps)}")
     base_scenario = _as_scenario(scenario)
     started = time.perf_counter()
     base = base_scenario.run()
