@@ -681,6 +681,7 @@ def test_remembered_node_transitions_give_each_node_the_part_it_has(name, monkey
     ("2pc", {"max_drops": 1, "timeouts": "asynchronous", "max_depth": 12}),
     ("3pc", {"participants": 3, "max_crashes": 2, "recoveries": True}),
     ("paxos-commit", {"participants": 1, "max_drops": 1, "partitions": True}),
+    ("3pc", {"participants": 2, "max_crashes": 2, "recoveries": True, "partitions": True}),
     ("3pc", {"invariants": [lambda w: None]}),  # judged on worlds, not on parts
 ])
 def test_remembered_steps_hold_with_drops_two_crashes_and_own_invariants(
@@ -750,15 +751,18 @@ def test_a_crash_before_the_start_still_lets_the_world_start(check, monkeypatch)
                 assert [type(a).__name__ for a, _ in model.expand(state)][:1] == ["Start"]
 
 
-@pytest.mark.parametrize(("prediction", "match", "protocol"), [
-    ("lost", "node that is down", "2pc"),  # a message to a crashed node: lost
-    ("crash", "crashes was predicted wrongly", "3pc"),  # a crash between steps
+@pytest.mark.parametrize(("prediction", "match", "protocol", "faults"), [
+    ("lost", "node that is down", "2pc", {}),  # a message to a crashed node: lost
+    ("crash", "crashes was predicted wrongly", "3pc", {}),  # a crash between steps
+    ("crash", "crashes was predicted wrongly", "3pc", {"partitions": True}),  # cut off
+    ("split", "network splits.*was predicted wrongly", "3pc", {"partitions": True}),
 ])
-def test_the_check_catches_a_prediction_made_wrong(prediction, match, protocol,
+def test_the_check_catches_a_prediction_made_wrong(prediction, match, protocol, faults,
                                                    monkeypatch):
-    """A message to a crashed node is predicted as lost, and a crash between steps from
-    the part of the node that crashes; with the check on, each such prediction is also
-    taken and compared (here a prediction made wrong on purpose is caught)."""
+    """A message to a crashed node is predicted as lost, a crash between steps from
+    the part of the node that crashes (under a partition too), and a partition from
+    its sides; with the check on, each such prediction is also taken and compared
+    (here a prediction made wrong on purpose is caught)."""
     monkeypatch.setattr(WorldModel, "check_local", True)
     right = getattr(Memo, prediction)
 
@@ -768,8 +772,12 @@ def test_the_check_catches_a_prediction_made_wrong(prediction, match, protocol,
         return predicted
 
     monkeypatch.setattr(Memo, prediction, wrong)
+    if faults:  # only the predictions made under a partition are wrong
+        monkeypatch.setattr(Memo, prediction, lambda self, w, *args: (
+            wrong if w.partition is not None or prediction == "split" else right)(
+                self, w, *args))
     with pytest.raises(AssertionError, match=match):
-        explore(protocol, participants=2, max_crashes=1, progress=False)
+        explore(protocol, participants=2, max_crashes=1, progress=False, **faults)
 
 
 def test_the_check_catches_a_step_learned_wrongly_without_its_world(monkeypatch):

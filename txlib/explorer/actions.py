@@ -57,6 +57,17 @@ class Spent(NamedTuple):
     restarts: int = 0
 
 
+_SPENT_AT = {name: i for i, name in enumerate(Spent._fields)}
+
+
+def spent_on(used: Spent, spends: str) -> Spent:
+    """``used`` with one more of the budget ``spends`` names (a fault action's
+    ``spends``: "crashes", "drops", "partitions", "heals" or "restarts")."""
+    values = list(used)
+    values[_SPENT_AT[spends]] += 1
+    return _new(Spent, values)
+
+
 def one_more_crash(used: Spent) -> Spent:
     """``used`` with one more crash (without NamedTuple._replace: on the explorer's hot
     path)."""

@@ -20,7 +20,17 @@ from ..engine.records import Message
 from ..engine.scheduler import PendingEvent, TimerDue
 from ..engine.snapshot import Frozen, copy_slot, freeze, node_part, thaw
 from ..engine.world import World
-from .actions import Crash, Deliver, Event, MessageKey, message_key, one_more_crash
+from .actions import (
+    Crash,
+    Deliver,
+    Event,
+    Heal,
+    MessageKey,
+    Partition,
+    Spent,
+    message_key,
+    one_more_crash,
+)
 from .judging import ExploredWorld, GhostEvent, ghost_value, next_ghost
 
 if TYPE_CHECKING:
@@ -89,7 +99,8 @@ class Predicted:
     __slots__ = ("changes", "digest", "effect", "entry", "event", "ghost", "ids", "invalid",
                  "parent", "quiet", "rest")
 
-    def __init__(self, digest: int, parent: Parent | Schedule, event: Event | Crash, entry: Any,
+    def __init__(self, digest: int, parent: Parent | Schedule,
+                 event: Event | Crash | Partition | Heal, entry: Any,
                  ids: list[int], changes: tuple[tuple[str, str, str], ...],
                  invalid: str | None, quiet: bool, effect: Effect | None,
                  ghost: tuple[Any, ...], rest: int) -> None:
@@ -383,6 +394,17 @@ class Memo:
         rest = self.rest(w.started, sides, (), changes, ghost)
         return Predicted((total + rest) & _MASK, parent, crash, None, ids, changes, w.invalid,
                          True, None, ghost, rest)
+
+    def split(self, w: ExploredWorld, base: Base, parent: Parent, fault: Partition | Heal,
+              sides: Any, used: Spent) -> Predicted:
+        """The successor where the network's sides become ``sides`` (None: whole) by
+        ``fault`` (a :class:`~.actions.Partition` or :class:`~.actions.Heal`), its
+        budget used then ``used``: nothing else changes."""
+        ids, total, rest, changes, _, _ = base
+        ghost = self.interned(ghost_value(used, w.votes, w.invalid))
+        new_rest = self.rest(w.started, sides, (), changes, ghost)
+        return Predicted((total - rest + new_rest) & _MASK, parent, fault, None, ids,
+                         changes, w.invalid, True, None, ghost, new_rest)
 
     def lost(self, w: ExploredWorld | Schedule, base: Base, parent: Parent | Schedule,
              event: Event, entry: Any,

@@ -171,6 +171,7 @@ grid, and ``worse``: can it get worse?).
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
@@ -204,6 +205,7 @@ from .actions import (
     Timeout,
     message_key,
     one_more_crash,
+    spent_on,
 )
 from .judging import (
     CommitInvariants,
@@ -219,8 +221,6 @@ from .search import Exploration, Finding, Model, SearchProgress, search
 TIMEOUTS: tuple[str, ...] = ("synchronous", "asynchronous")
 ASYNC_DEPTH = 20  # the default depth bound of an asynchronous search (see explore)
 START = Start()
-_SPENT_INDEX = {name: i for i, name in enumerate(Spent._fields)}
-_new_spent = tuple.__new__  # a NamedTuple without its (slower) constructor
 HEAL = Heal()
 
 Invariant = Callable[[World], "str | None"]
@@ -236,6 +236,13 @@ class Origin:
         self.parent = parent
         self.action = action
         self.entry = entry
+
+
+@functools.cache
+def _sides(groups: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+    """What :meth:`Network.sides` gives for a network split into ``groups`` (every
+    node in one of them)."""
+    return tuple(sorted(tuple(sorted(g)) for g in groups))
 
 
 def _bipartitions(nodes: Sequence[str]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -500,13 +507,18 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         if w.partition is not None and used.heals < used.partitions:
             faults.append(HEAL)
         for fault in faults:
-            if type(fault) is Crash and self._schedules and w.started and w.partition is None:
+            if type(fault) is Crash and self._schedules and w.started:
                 if base is None:
                     base = memo.base(w, numbers)
                 crashed = self._crash_predicted(w, parent, base, fault)
                 if crashed is not None:
                     out.append((fault, crashed))
                     continue
+            elif isinstance(fault, (Partition, Heal)) and self._schedules and w.started:
+                if base is None:
+                    base = memo.base(w, numbers)
+                out.append((fault, self._split_predicted(w, parent, base, fault)))
+                continue
             c = thaw(parent.frozen())  # type: ignore[assignment]
             self.apply(c, fault)
             out.append((fault, c))
@@ -538,6 +550,25 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                  self.decided(predicted))
                 != (self.violations(c), self.undecided(c), self.decided(c))):
             raise AssertionError(f"{crash.describe()} was predicted wrongly")
+        return predicted
+
+    def _split_predicted(self, w: ExploredWorld, parent: Parent, base: Base,
+                         fault: Partition | Heal) -> Predicted:
+        """The successor where the network splits (or heals), worked out without
+        taking the step: only the partition and the budget used change (a message is
+        cut off when it arrives, not when the network splits). With ``check_local``
+        the step is also taken and compared."""
+        sides = None if isinstance(fault, Heal) else _sides(fault.groups)
+        predicted = self.memo.split(w, base, parent, fault, sides,
+                                    spent_on(w.used, fault.spends))
+        if self.check_local:
+            c: ExploredWorld = thaw(parent.frozen())  # type: ignore[assignment]
+            self.apply(c, fault)
+            if self.fingerprint(c) != predicted.digest or (
+                    (self.violations(predicted), self.undecided(predicted),
+                     self.decided(predicted))
+                    != (self.violations(c), self.undecided(c), self.decided(c))):
+                raise AssertionError(f"{fault.describe()} was predicted wrongly")
         return predicted
 
     def fault_free(self, used: Spent) -> bool:
@@ -697,9 +728,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         else:
             w.apply_fault(action.as_fault())
         if isinstance(w, ExploredWorld):
-            used = list(w.used)
-            used[_SPENT_INDEX[action.spends]] += 1
-            w.used = _new_spent(Spent, used)
+            w.used = spent_on(w.used, action.spends)
 
     def _entry(self, w: World, event: Event) -> PendingEvent | None:
         """The queue entry of ``event`` (the earliest, if several match)."""
@@ -779,7 +808,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             frozen = parent.frozen()
         c: ExploredWorld = thaw(frozen)  # type: ignore[assignment]
         event = candidate.event
-        if isinstance(event, Crash):
+        if isinstance(event, (Crash, Partition, Heal)):
             self.apply(c, event)
         else:
             self.take(c, event, entry)
@@ -839,6 +868,8 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             parent = w.parent
             if isinstance(parent, Schedule):
                 return w  # restored from its parent's schedule
+            if isinstance(w.event, (Partition, Heal)):  # restored by taking it again
+                return Origin(parent.frozen(), w.event, w.entry)
             used = parent.world.used
             if type(w.event) is Crash:
                 used = one_more_crash(used)
