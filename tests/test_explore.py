@@ -780,6 +780,24 @@ def test_the_check_catches_a_prediction_made_wrong(prediction, match, protocol, 
         explore(protocol, participants=2, max_crashes=1, progress=False, **faults)
 
 
+def test_the_check_catches_a_restart_predicted_wrongly(monkeypatch):
+    """A restart is predicted from what a restart did before from the same part of the
+    node (its durable log); with the check on it is also taken and compared (here a
+    prediction made wrong on purpose is caught)."""
+    monkeypatch.setattr(WorldModel, "check_local", True)
+    right = Memo.predict
+
+    def wrong(self, w, base, parent, event, *args):
+        predicted = right(self, w, base, parent, event, *args)
+        if isinstance(event, Recover):
+            predicted.digest += 1
+        return predicted
+
+    monkeypatch.setattr(Memo, "predict", wrong)
+    with pytest.raises(AssertionError, match="restarts was predicted wrongly"):
+        explore("3pc", participants=2, max_crashes=1, recoveries=True, progress=False)
+
+
 def test_the_check_catches_a_step_learned_wrongly_without_its_world(monkeypatch):
     """A step met first in a state kept as its schedule is learned in a stand-in
     world; with the check on it is also taken in the state's own world and compared

@@ -12,6 +12,7 @@ the tests check it.
 from __future__ import annotations
 
 import marshal
+from collections.abc import Callable
 from hashlib import blake2b
 from typing import TYPE_CHECKING, Any, NamedTuple, final
 
@@ -27,6 +28,7 @@ from .actions import (
     Heal,
     MessageKey,
     Partition,
+    Recover,
     Spent,
     message_key,
     one_more_crash,
@@ -100,7 +102,7 @@ class Predicted:
                  "parent", "quiet", "rest")
 
     def __init__(self, digest: int, parent: Parent | Schedule,
-                 event: Event | Crash | Partition | Heal, entry: Any,
+                 event: Event | Crash | Partition | Heal | Recover, entry: Any,
                  ids: list[int], changes: tuple[tuple[str, str, str], ...],
                  invalid: str | None, quiet: bool, effect: Effect | None,
                  ghost: tuple[Any, ...], rest: int) -> None:
@@ -118,6 +120,13 @@ class Predicted:
         # decision, made no decision change and left the validity reason as it was
         self.quiet = quiet
 
+
+# What a remembered effect is the effect of: a message's number, a timer's name, or a
+# fault that runs a handler (a restart: ("restart",)).
+Step = int | str | tuple[str]
+# A remembered effect's key: the node's part, the step, whether the node had voted, and
+# the partition's sides (None: whole).
+EffectKey = tuple[int, Step, bool, Any]
 
 _MASK = (1 << 128) - 1  # digests are sums modulo 2**128
 
@@ -151,9 +160,9 @@ class Memo:
         # what a delivery or timeout did: (node's number, message number or timer name,
         # whether the node's first vote is in the ghost, the partition's sides or None)
         # -> its effect
-        self.effects: dict[tuple[int, int | str, bool, Any], Effect] = {}
+        self.effects: dict[EffectKey, Effect] = {}
         self.last_sides: tuple[Any, Any] = (None, None)  # (groups, their sides)
-        self.checked: set[tuple[int, int | str, bool, Any]] = set()  # effects used twice
+        self.checked: set[EffectKey] = set()  # effects used twice
         self.crashed: dict[int, int] = {}  # a node's part -> its part once it crashes
         # the 128-bit hash of each node part and message (by number) and of each rest
         # of a state (Memo.rest) met so far: a digest is their sum (Memo.digest)
@@ -167,7 +176,7 @@ class Memo:
         self.message_samples: list[Message] = []
         self.hits = 0  # how many times a remembered effect was used
 
-    def due_check(self, key: tuple[int, int | str, bool, Any], world: bool = True) -> bool:
+    def due_check(self, key: EffectKey, world: bool = True) -> bool:
         """Whether to take a remembered step again and compare: one use in
         :data:`CHECK_EVERY`, and the first use of each effect from a state that has
         its ``world`` (a sampled check of the assumption the memo rests on, see
@@ -273,7 +282,15 @@ class Memo:
               node: str) -> tuple[ExploredWorld, Effect]:
         """Take ``event`` from ``w`` (thawed from ``parent``), noting its effect."""
         c: ExploredWorld = thaw(parent)  # type: ignore[assignment]
-        return c, self._effect(c, entry, node, w.queue.seq, len(w.instability))
+        return c, self._effect(c, lambda: c.execute(entry), node, w.queue.seq,
+                               len(w.instability))
+
+    def learn_fault(self, parent: Frozen, w: ExploredWorld, apply: Callable[[World], None],
+                    node: str) -> tuple[ExploredWorld, Effect]:
+        """:meth:`learn` for a fault that runs a handler of ``node`` (a restart, whose
+        ``on_recover`` reads the node's durable log): ``apply`` makes it happen."""
+        c: ExploredWorld = thaw(parent)  # type: ignore[assignment]
+        return c, self._effect(c, lambda: apply(c), node, w.queue.seq, len(w.instability))
 
     def learn_at(self, template: Frozen, s: Schedule, entry: Any, number: int | str,
                  node: str) -> Effect:
@@ -298,17 +315,18 @@ class Memo:
         c.stale = 0  # the one entry in its queue is live
         c.votes, c.invalid, c.used = s.votes, s.invalid, s.used
         c.instability = []
-        return self._effect(c, c.queue.heap[0], node, s.seq, 0)
+        entry = c.queue.heap[0]
+        return self._effect(c, lambda: c.execute(entry), node, s.seq, 0)
 
-    def _effect(self, c: ExploredWorld, entry: PendingEvent, node: str, seq: int,
+    def _effect(self, c: ExploredWorld, take: Callable[[], None], node: str, seq: int,
                 changes_from: int) -> Effect:
-        """Take queue ``entry`` in ``c`` (whose queue counter was ``seq`` and which had
+        """Take a step in ``c`` (``take``; ``c``'s queue counter was ``seq`` and it had
         ``changes_from`` decision changes), noting what it does at ``node``."""
         before = tuple(c.nodes[node].timers)
         ghost: list[GhostEvent] = []
         c.ghost_events = ghost
         watch = c.watch(node)
-        c.execute(entry)
+        take()
         c.unwatch()
         c.ghost_events = None
         message = self.message
@@ -348,12 +366,13 @@ class Memo:
         return ids, self.digest(ids, numbers, rest), rest, changes, ghost, sides
 
     def predict(self, w: ExploredWorld | Schedule, base: Base, parent: Parent | Schedule,
-                event: Event, entry: Any, node: str,
-                number: int | str, effect: Effect) -> Predicted:
+                event: Event | Recover, entry: Any, node: str,
+                number: Step, effect: Effect, used: Spent | None = None) -> Predicted:
         """The state ``event`` (queue ``entry``, at ``node``, message number or timer
         name ``number``) leads to from ``w`` (a world or a schedule, kept as
         ``parent``), worked out from ``effect``: a :class:`Predicted` successor, its
-        digest what the model's fingerprint would give its world."""
+        digest what the model's fingerprint would give its world. ``used``: the
+        budget used after it, for a fault (a restart) that spends some."""
         ids, total, rest, changes, ghost, sides = base
         ids = ids.copy()
         at = self.position[node]
@@ -366,12 +385,13 @@ class Memo:
         if type(event) is Deliver:
             total -= self.message_hashes[number]  # type: ignore[index]  # a message
         invalid = w.invalid
-        if effect.ghost or effect.instability:
-            if effect.ghost:
+        if effect.ghost or effect.instability or used is not None:
+            if effect.ghost or used is not None:
                 votes = w.votes
                 for ghost_event in effect.ghost:
                     votes, invalid = next_ghost(votes, invalid, self.deciders, ghost_event)
-                ghost = self.interned(ghost_value(w.used, votes, invalid))
+                ghost = self.interned(ghost_value(w.used if used is None else used, votes,
+                                                  invalid))
             changes += effect.instability
             changed = self.rest(True, sides, (), changes, ghost)
             total += changed - rest

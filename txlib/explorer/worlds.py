@@ -238,6 +238,9 @@ class Origin:
         self.entry = entry
 
 
+_RESTART = ("restart",)  # a restart's step in a remembered effect's key (not a timer)
+
+
 @functools.cache
 def _sides(groups: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
     """What :meth:`Network.sides` gives for a network split into ``groups`` (every
@@ -519,6 +522,11 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                     base = memo.base(w, numbers)
                 out.append((fault, self._split_predicted(w, parent, base, fault)))
                 continue
+            elif type(fault) is Recover and self._schedules and w.started:
+                if base is None:
+                    base = memo.base(w, numbers)
+                out.append((fault, self._recovery_predicted(w, parent, base, fault)))
+                continue
             c = thaw(parent.frozen())  # type: ignore[assignment]
             self.apply(c, fault)
             out.append((fault, c))
@@ -570,6 +578,39 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                     != (self.violations(c), self.undecided(c), self.decided(c))):
                 raise AssertionError(f"{fault.describe()} was predicted wrongly")
         return predicted
+
+    def _recovery_predicted(self, w: ExploredWorld, parent: Parent, base: Base,
+                            fault: Recover) -> ExploredWorld | Predicted:
+        """The successor where ``fault``'s node restarts: worked out from what a restart
+        did before from the same part of the node (its durable log; down, it has
+        nothing else) and the same partition, as a step is (see :meth:`expand`); taken
+        the first time, and when sampled for checking (then compared)."""
+        memo = self.memo
+        node = fault.node
+        slot = w.nodes[node]
+        key = (slot.memo if slot.memo is not None else memo.node_id(slot), _RESTART,
+               node in w.votes, base[5])
+        effect = memo.effects.get(key)
+        used = spent_on(w.used, fault.spends)
+        if effect is not None and not self.check_local and not memo.due_check(key):
+            return memo.predict(w, base, parent, fault, None, node, _RESTART, effect, used)
+        c, learned = memo.learn_fault(parent.frozen(), w, lambda c: self.apply(c, fault),
+                                      node)
+        if effect is None:
+            memo.effects[key] = learned
+        elif learned != effect:
+            raise self._not_remembered(fault, node)
+        if self.check_local and effect is not None:
+            predicted = memo.predict(w, base, parent, fault, None, node, _RESTART, effect,
+                                     used)
+            if self.fingerprint(c) != predicted.digest or (
+                    (self.violations(predicted), self.undecided(predicted),
+                     self.decided(predicted))
+                    != (self.violations(c), self.undecided(c), self.decided(c))):
+                raise AssertionError(f"{fault.describe()} was predicted wrongly")
+            return predicted
+        self._origins[c] = (parent.frozen(), fault, None)
+        return c
 
     def fault_free(self, used: Spent) -> bool:
         """Whether a state that has used ``used`` of the budget may make no fault any
@@ -762,7 +803,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             out.append((crash, c))
             self._origins[c] = (parent, crash, entry)
 
-    def _not_remembered(self, event: Event, node: str) -> TxlibError:
+    def _not_remembered(self, event: Event | Recover, node: str) -> TxlibError:
         """The error when a step taken again from the same state of its node did
         something else (see :meth:`expand`)."""
         return TxlibError(
@@ -808,7 +849,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             frozen = parent.frozen()
         c: ExploredWorld = thaw(frozen)  # type: ignore[assignment]
         event = candidate.event
-        if isinstance(event, (Crash, Partition, Heal)):
+        if isinstance(event, (Crash, Partition, Heal, Recover)):
             self.apply(c, event)
         else:
             self.take(c, event, entry)
@@ -868,7 +909,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             parent = w.parent
             if isinstance(parent, Schedule):
                 return w  # restored from its parent's schedule
-            if isinstance(w.event, (Partition, Heal)):  # restored by taking it again
+            if isinstance(w.event, (Partition, Heal, Recover)):  # restored by taking it again
                 return Origin(parent.frozen(), w.event, w.entry)
             used = parent.world.used
             if type(w.event) is Crash:
