@@ -10,12 +10,13 @@ Figures (each search is repeated for a time window and the rates averaged):
 - *TwoPhase, 3 and 6 RMs*: the same spec through the explorer's generic search
   (fingerprints, parent pointers, invariants, counters);
 - *2PC / 3PC, 3 participants, 1 crash*: txlib's own protocols in the engine's worlds
-  (a delivery, timeout or crash met before is predicted from its remembered effect,
-  without taking the step, its digest worked out from its parent's; a state with no
-  fault left to make is expanded from its schedule, without a world; any other
-  transition thaws its parent's snapshot, copying on write only the nodes the step
-  changes, runs the step function and fingerprints the result: see
-  :mod:`txlib.explorer.memo` and :mod:`txlib.explorer.schedule`);
+  (a delivery, timeout, crash or restart met before, and every partition and heal,
+  is predicted from what it changes, without taking the step, its digest worked out
+  from its parent's; a state with no fault left to make is expanded from its
+  schedule, without a world; any other transition thaws its parent's snapshot,
+  copying on write only the nodes the step changes, runs the step function and
+  fingerprints the result: see :mod:`txlib.explorer.memo` and
+  :mod:`txlib.explorer.schedule`);
 - *world step floor*: clone + execute + fingerprint of one 3PC event with the public
   ``World.clone`` and ``World.fingerprint`` (what a transition cost before steps were
   remembered; the explorer's own steps are cheaper);

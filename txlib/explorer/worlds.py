@@ -138,10 +138,14 @@ How states are kept (issue 16)
     changes and the ghost) and kept as its origin; its step is taken when it is
     expanded. A protocol judged on its history, or a search with invariants of your
     own, takes the step of each new state at once. Not with a fault plan or FIFO
-    channels, where a step depends on more than its node and message. A crash between
-    steps is predicted the same way: it changes only its node's part (down, volatile
-    state and timers lost, unforced log records too if so configured), a function of
-    the part before it.
+    channels, where a step depends on more than its node and message. Faults are
+    predicted the same way: a crash between steps changes only its node's part (down,
+    volatile state and timers lost, unforced log records too if so configured), a
+    function of the part before it; a partition or a heal only the network's sides (a
+    message is cut off when it arrives); and a restart is remembered as a step is,
+    from the node's part (its durable log) and the partition, since ``on_recover``
+    reads nothing else. A crash in the middle of a step, and a lost message, are
+    taken.
 
     A state with no fault left to make (the budget spent, the network whole) is kept
     and expanded without its world, as its *schedule*
@@ -160,7 +164,7 @@ How states are kept (issue 16)
     that has its world, is taken again, and a step that does something else from the
     same state stops the search with a TxlibError saying so (a handler that reads the
     time would). With ``WorldModel.check_local`` (the tests) every remembered step and
-    every predicted crash is taken as well and compared, digests and judgements too,
+    every predicted fault is taken as well and compared, digests and judgements too,
     every schedule with its rebuilt world, and every step learned without a world
     with the same step taken in it: ``tests/test_explore.py`` runs it over every
     protocol, with crashes, restarts and a partition.
