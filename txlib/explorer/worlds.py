@@ -557,11 +557,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             memo.crashed[part] = taken
             return None
         predicted = memo.crash(w, base, parent, crash, after)  # check_local: compare
-        if (taken, self.fingerprint(c)) != (after, predicted.digest) or (
-                (self.violations(predicted), self.undecided(predicted),
-                 self.decided(predicted))
-                != (self.violations(c), self.undecided(c), self.decided(c))):
-            raise AssertionError(f"{crash.describe()} was predicted wrongly")
+        self._compare(crash, predicted, c, taken == after)
         return predicted
 
     def _split_predicted(self, w: ExploredWorld, parent: Parent, base: Base,
@@ -576,11 +572,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         if self.check_local:
             c: ExploredWorld = thaw(parent.frozen())  # type: ignore[assignment]
             self.apply(c, fault)
-            if self.fingerprint(c) != predicted.digest or (
-                    (self.violations(predicted), self.undecided(predicted),
-                     self.decided(predicted))
-                    != (self.violations(c), self.undecided(c), self.decided(c))):
-                raise AssertionError(f"{fault.describe()} was predicted wrongly")
+            self._compare(fault, predicted, c)
         return predicted
 
     def _recovery_predicted(self, w: ExploredWorld, parent: Parent, base: Base,
@@ -607,14 +599,20 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         if self.check_local and effect is not None:
             predicted = memo.predict(w, base, parent, fault, None, node, _RESTART, effect,
                                      used)
-            if self.fingerprint(c) != predicted.digest or (
-                    (self.violations(predicted), self.undecided(predicted),
-                     self.decided(predicted))
-                    != (self.violations(c), self.undecided(c), self.decided(c))):
-                raise AssertionError(f"{fault.describe()} was predicted wrongly")
+            self._compare(fault, predicted, c)
             return predicted
         self._origins[c] = (parent.frozen(), fault, None)
         return c
+
+    def _compare(self, fault: Crash | Partition | Heal | Recover, predicted: Predicted,
+                 taken: ExploredWorld, same_part: bool = True) -> None:
+        """Tests (``check_local``): ``fault`` predicted gives the digest and the
+        judgement of ``fault`` taken (and the part the crash gave, ``same_part``)."""
+        if not same_part or self.fingerprint(taken) != predicted.digest or (
+                (self.violations(predicted), self.undecided(predicted),
+                 self.decided(predicted))
+                != (self.violations(taken), self.undecided(taken), self.decided(taken))):
+            raise AssertionError(f"{fault.describe()} was predicted wrongly")
 
     def fault_free(self, used: Spent) -> bool:
         """Whether a state that has used ``used`` of the budget may make no fault any
