@@ -64,37 +64,40 @@ def branch_runs(parent: Scenario, children: Sequence[Scenario],
 
     with collector_paused():  # each run is freed when the next starts (no cycles)
         world = parent.world(record=True, volatile=False)
-        world.start()
-        trace = world.trace
-        assert trace is not None
-        # A child whose fault may have fired by the end of the start runs from the start.
-        for node in {e.node for e in trace if e.node is not None}:
-            alone += on_node.pop(node, [])
-        for step in [s for s in at_step if s <= world.step]:
-            alone += at_step.pop(step)
-        for i in sorted(alone):
-            if late():
-                return
-            yield i, _outcome(children[i], None)
-        going = True
-        while (at_step or on_node) and going:
-            before = freeze(world)  # the world as the next turn finds it
-            seen = len(trace)
-            going = world.turn()
-            ready: list[int] = []
-            if not going:  # the run ends here: every fault left can only come now
-                ready = [i for group in (*at_step.values(), *on_node.values()) for i in group]
-                at_step.clear()
-                on_node.clear()
+        try:
+            world.start()
+            trace = world.trace
+            assert trace is not None
+            # A child whose fault may have fired by the end of the start runs from it.
+            for node in {e.node for e in trace if e.node is not None}:
+                alone += on_node.pop(node, [])
             for step in [s for s in at_step if s <= world.step]:
-                ready += at_step.pop(step)
-            for node in {e.node for e in trace[seen:] if e.node is not None}:
-                ready += on_node.pop(node, [])
-            for i in sorted(ready):
+                alone += at_step.pop(step)
+            for i in sorted(alone):
                 if late():
                     return
-                yield i, _outcome(children[i], before)
-        world.release()
+                yield i, _outcome(children[i], None)
+            going = True
+            while (at_step or on_node) and going:
+                before = freeze(world)  # the world as the next turn finds it
+                seen = len(trace)
+                going = world.turn()
+                ready: list[int] = []
+                if not going:  # the run ends here: every fault left can only come now
+                    ready = [i for group in (*at_step.values(), *on_node.values())
+                             for i in group]
+                    at_step.clear()
+                    on_node.clear()
+                for step in [s for s in at_step if s <= world.step]:
+                    ready += at_step.pop(step)
+                for node in {e.node for e in trace[seen:] if e.node is not None}:
+                    ready += on_node.pop(node, [])
+                for i in sorted(ready):
+                    if late():
+                        return
+                    yield i, _outcome(children[i], before)
+        finally:
+            world.release()
 
 
 def _added(parent: Scenario, child: Scenario) -> Fault | None:
