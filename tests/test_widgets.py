@@ -194,6 +194,10 @@ def test_can_it_get_worse_says_when_its_run_limit_stopped_it(monkeypatch):
     L.worse_button.click()
     assert "none of the 5 runs tried" in L.message.value
     assert "never tried" in L.message.value and not L.model.scenario.faults[1:]
+    found = lab("2pc-happy")
+    found.worse_button.click()
+    assert "worse, with" in found.message.value and len(found.model.scenario.faults) == 1
+    assert "the earliest of the 5 runs tried" in found.message.value
     monkeypatch.undo()
     L.worse_button.click()
     assert ">no run with one added fault (a crash" in L.message.value
