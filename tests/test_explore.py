@@ -880,3 +880,35 @@ def test_a_handler_that_reads_the_time_is_caught_where_states_have_no_world():
                 timeouts="asynchronous", max_depth=12, progress=False)
 
 
+
+
+def test_a_search_stops_before_the_machine_runs_out_of_memory(monkeypatch):
+    """A search may grow by three quarters of the memory that was free when it started;
+    past that it stops, incomplete, and says so (here the machine is made to look
+    small, and each reading of the process's memory larger than the last)."""
+    import txlib.explorer.search as search_module
+
+    readings = iter(range(10**9, 10**13, 3 * 10**8))
+    monkeypatch.setattr(search_module, "memory_budget", lambda: 2 * 10**9)
+    monkeypatch.setattr(search_module, "resident_bytes", lambda: next(readings))
+    cut = explore("3pc", participants=4, max_crashes=1, progress=False)
+    assert not cut.complete and cut.stopped_by.startswith("memory=")
+    assert "free when the search started" in str(cut)
+    monkeypatch.undo()
+    whole = explore("3pc", participants=4, max_crashes=1, progress=False)
+    assert whole.complete and cut.states < whole.states
+
+
+def test_the_memory_budget_is_three_quarters_of_what_is_free(monkeypatch):
+    from txlib.explorer import memory
+
+    monkeypatch.setattr(memory, "resident_bytes", lambda: 400)
+    monkeypatch.setattr(memory, "memory_limit", lambda: 2000)
+    assert memory.memory_budget() == 400 + 1200
+    monkeypatch.setattr(memory, "memory_limit", lambda: 300)  # more held than the limit
+    assert memory.memory_budget() == 400
+    monkeypatch.setattr(memory, "memory_limit", lambda: None)  # the browser: no budget
+    assert memory.memory_budget() is None
+    monkeypatch.undo()
+    held, limit = memory.resident_bytes(), memory.memory_limit()
+    assert held is not None and limit is not None and 0 < held < limit, "Linux says both"

@@ -42,12 +42,15 @@ from typing import Any, Generic, TypeVar
 
 from ..engine.collector import collector_paused
 from ..errors import TxlibError
+from .memory import memory_budget, resident_bytes
 from .table import state_table
 
 S = TypeVar("S")
 
-# How often (in expanded states) the search looks at the clock and the progress display.
+# How often (in expanded states) the search looks at the clock and the progress display,
+# and at its memory (see txlib.explorer.memory).
 _CHECK_EVERY = 128
+_MEMORY_EVERY = 1024
 
 
 class Model(ABC, Generic[S]):
@@ -185,8 +188,9 @@ class Finding:
 class Exploration:
     """What a search found, and how big the state space was.
 
-    ``complete`` is False if a budget (``max_states``, ``max_seconds``), the depth
-    bound or the first violation stopped the search: ``stopped_by`` says which. Then the
+    ``complete`` is False if a budget (``max_states``, ``max_seconds``, the memory the
+    machine has: see :mod:`txlib.explorer.memory`), the depth bound or the first
+    violation stopped the search: ``stopped_by`` says which. Then the
     state counts are lower bounds and blocking is not analysed (``blocking_states`` is
     None).
     """
@@ -481,6 +485,7 @@ def search(
             if violating and stop_on_violation:
                 stopped_by = "a violation"
             expanded = 0
+            ceiling = memory_budget()  # stop before the machine runs out (see memory)
             while frontier and not stopped_by:
                 if expanded % _CHECK_EVERY == 0:
                     elapsed = time.perf_counter() - start
@@ -488,6 +493,12 @@ def search(
                     if max_seconds is not None and elapsed >= max_seconds:
                         stopped_by = f"max_seconds={max_seconds}"
                         break
+                    if ceiling is not None and expanded % _MEMORY_EVERY == 0:
+                        held = resident_bytes()
+                        if held is not None and held > ceiling:
+                            stopped_by = (f"memory={held / 2**20:,.0f} MB (3/4 of what was "
+                                          "free when the search started)")
+                            break
                 if max_states is not None and len(via) >= max_states:
                     stopped_by = f"max_states={max_states}"
                     break

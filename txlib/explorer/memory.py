@@ -1,0 +1,56 @@
+"""How much memory a search may take: it stops before the machine runs out.
+
+A search keeps every state it has seen, a few hundred bytes each: a learner who asks
+for ``max_states=10**9`` on a laptop, or on Binder (about 2 GB), would otherwise see
+the kernel die with nothing to show. So a search may grow by at most three quarters of
+the memory that was free when it started (:func:`memory_budget`), and then stops,
+incomplete, saying so, as it does at ``max_states``.
+
+"Free" is the smaller of the machine's memory and its container's limit (cgroup),
+less what this process holds already. Where the platform does not say (the browser,
+Windows), there is no such budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+# The share of the memory free at the start that a search may take.
+SHARE = 0.75
+_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max",  # cgroup v2
+                  "/sys/fs/cgroup/memory/memory.limit_in_bytes")  # cgroup v1
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory now, or None where the platform does not say."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def memory_limit() -> int | None:
+    """The memory this process's machine or container has, or None where unknown."""
+    limits = []
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # not on every platform
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    for path in _CGROUP_LIMITS:
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():  # "max": no limit of its own
+            limits.append(int(text))
+    return min(limits) if limits else None
+
+
+def memory_budget() -> int | None:
+    """The resident size (bytes) at which a search starting now stops: what it holds
+    now, plus :data:`SHARE` of what is free. None where the platform does not say."""
+    now, limit = resident_bytes(), memory_limit()
+    if now is None or limit is None:
+        return None
+    return now + int(SHARE * max(limit - now, 0))
