@@ -904,11 +904,16 @@ def test_the_memory_budget_is_three_quarters_of_what_is_free(monkeypatch):
 
     monkeypatch.setattr(memory, "resident_bytes", lambda: 400)
     monkeypatch.setattr(memory, "memory_limit", lambda: 2000)
+    monkeypatch.setattr(memory, "available_bytes", lambda: None)
     assert memory.memory_budget() == 400 + 1200
+    monkeypatch.setattr(memory, "available_bytes", lambda: 800)  # others hold the rest
+    assert memory.memory_budget() == 400 + 600
+    monkeypatch.setattr(memory, "available_bytes", lambda: None)
     monkeypatch.setattr(memory, "memory_limit", lambda: 300)  # more held than the limit
     assert memory.memory_budget() == 400
     monkeypatch.setattr(memory, "memory_limit", lambda: None)  # the browser: no budget
     assert memory.memory_budget() is None
     monkeypatch.undo()
-    held, limit = memory.resident_bytes(), memory.memory_limit()
-    assert held is not None and limit is not None and 0 < held < limit, "Linux says both"
+    held, limit, free = memory.resident_bytes(), memory.memory_limit(), memory.available_bytes()
+    assert held is not None and limit is not None and free is not None, "Linux says all three"
+    assert 0 < held < limit and free > 0

@@ -7,8 +7,9 @@ the memory that was free when it started (:func:`memory_budget`), and then stops
 incomplete, saying so, as it does at ``max_states``.
 
 "Free" is the smaller of the machine's memory and its container's limit (cgroup),
-less what this process holds already. Where the platform does not say (the browser,
-Windows), there is no such budget.
+less what this process holds already, and of what the machine could still give (other
+processes hold memory too). Where the platform does not say (the browser, Windows),
+there is no such budget.
 """
 
 from __future__ import annotations
@@ -47,10 +48,26 @@ def memory_limit() -> int | None:
     return min(limits) if limits else None
 
 
+def available_bytes() -> int | None:
+    """The memory the machine could still give (Linux: ``MemAvailable``), or None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def memory_budget() -> int | None:
     """The resident size (bytes) at which a search starting now stops: what it holds
-    now, plus :data:`SHARE` of what is free. None where the platform does not say."""
+    now, plus :data:`SHARE` of what is free (within the machine's or container's limit,
+    and what the machine could still give). None where the platform does not say."""
     now, limit = resident_bytes(), memory_limit()
     if now is None or limit is None:
         return None
-    return now + int(SHARE * max(limit - now, 0))
+    free = limit - now
+    available = available_bytes()
+    if available is not None:
+        free = min(free, available)
+    return now + int(SHARE * max(free, 0))
