@@ -311,27 +311,20 @@ def _cells(base: Scenario, planned: list[list[tuple[int, str, Fault | None, str]
            ) -> tuple[tuple[Cell, ...], ...]:
     """The grid's cells: each fault's run judged (:func:`branch_runs`, sharing the base
     run's steps before the fault; judged only, so without volatile states: a cell's
-    :attr:`Cell.run` replays it in full)."""
-    scenarios = {(k, column): base.with_faults(fault)
-                 for row in planned for k, column, fault, _ in row if fault is not None}
-    order = list(scenarios)
-    runs: dict[tuple[int, str], Run] = {}
-    for i, run in branch_runs(base, list(scenarios.values())):
+    :attr:`Cell.run` replays it in full), each run let go once its cell is made."""
+    faulty = [(k, column, fault, note) for row in planned for k, column, fault, note in row
+              if fault is not None]
+    scenarios = [base.with_faults(fault) for _, _, fault, _ in faulty]
+    made: dict[tuple[int, str], Cell] = {}
+    for i, run in branch_runs(base, scenarios):
         if isinstance(run, TxlibError):
             raise run
-        runs[order[i]] = run
-    out = []
-    for row in planned:
-        cells = []
-        for k, column, fault, note in row:
-            if fault is None:
-                cells.append(Cell(k, column, None, note))
-                continue
-            run = runs[(k, column)]
-            if fault.kind == "drop" and _lost(run, fault.src or "", fault.dst or "",
-                                              fault.type or "") is None:
-                note += " (no such message was sent in this run)"
-            cells.append(Cell(k, column, fault, note, scenarios[(k, column)], run.outcome,
-                              tuple(v.invariant for v in run.violations)))
-        out.append(tuple(cells))
-    return tuple(out)
+        k, column, fault, note = faulty[i]
+        assert fault is not None
+        if fault.kind == "drop" and _lost(run, fault.src or "", fault.dst or "",
+                                          fault.type or "") is None:
+            note += " (no such message was sent in this run)"
+        made[(k, column)] = Cell(k, column, fault, note, scenarios[i], run.outcome,
+                                 tuple(v.invariant for v in run.violations))
+    return tuple(tuple(made[(k, column)] if fault is not None else Cell(k, column, None, note)
+                       for k, column, fault, note in row) for row in planned)
