@@ -10,8 +10,8 @@ Figures (each search is repeated for a time window and the rates averaged):
 - *TwoPhase, 3 and 6 RMs*: the same spec through the explorer's generic search
   (fingerprints, parent pointers, invariants, counters);
 - *2PC / 3PC, 3 participants, 1 crash*: txlib's own protocols in the engine's worlds
-  (a delivery, timeout, crash or restart met before, and every partition and heal,
-  is predicted from what it changes, without taking the step, its digest worked out
+  (a delivery, timeout, crash or restart met before, and every partition, heal and
+  lost message, is predicted from what it changes, without taking the step, its digest worked out
   from its parent's; a state with no fault left to make is expanded from its
   schedule, without a world; any other transition thaws its parent's snapshot,
   copying on write only the nodes the step changes, runs the step function and

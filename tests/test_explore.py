@@ -756,6 +756,7 @@ def test_a_crash_before_the_start_still_lets_the_world_start(check, monkeypatch)
     ("crash", "crashes was predicted wrongly", "3pc", {}),  # a crash between steps
     ("crash", "crashes was predicted wrongly", "3pc", {"partitions": True}),  # cut off
     ("split", "network splits.*was predicted wrongly", "3pc", {"partitions": True}),
+    ("drop", "the network loses .* was predicted wrongly", "3pc", {"max_drops": 1}),
 ])
 def test_the_check_catches_a_prediction_made_wrong(prediction, match, protocol, faults,
                                                    monkeypatch):
@@ -772,7 +773,7 @@ def test_the_check_catches_a_prediction_made_wrong(prediction, match, protocol, 
         return predicted
 
     monkeypatch.setattr(Memo, prediction, wrong)
-    if faults:  # only the predictions made under a partition are wrong
+    if faults.get("partitions"):  # only the predictions made under a partition are wrong
         monkeypatch.setattr(Memo, prediction, lambda self, w, *args: (
             wrong if w.partition is not None or prediction == "split" else right)(
                 self, w, *args))

@@ -24,6 +24,7 @@ from ..engine.world import World
 from .actions import (
     Crash,
     Deliver,
+    Drop,
     Event,
     Heal,
     MessageKey,
@@ -102,7 +103,7 @@ class Predicted:
                  "parent", "quiet", "rest")
 
     def __init__(self, digest: int, parent: Parent | Schedule,
-                 event: Event | Crash | Partition | Heal | Recover, entry: Any,
+                 event: Event | Crash | Drop | Partition | Heal | Recover, entry: Any,
                  ids: list[int], changes: tuple[tuple[str, str, str], ...],
                  invalid: str | None, quiet: bool, effect: Effect | None,
                  ghost: tuple[Any, ...], rest: int) -> None:
@@ -425,6 +426,17 @@ class Memo:
         new_rest = self.rest(w.started, sides, (), changes, ghost)
         return Predicted((total - rest + new_rest) & _MASK, parent, fault, None, ids,
                          changes, w.invalid, True, None, ghost, new_rest)
+
+    def drop(self, w: ExploredWorld, base: Base, parent: Parent, fault: Drop, number: int,
+             used: Spent) -> Predicted:
+        """The successor where ``fault`` loses a copy of message ``number`` in flight,
+        its budget used then ``used``: nothing else changes."""
+        ids, total, rest, changes, _, sides = base
+        ghost = self.interned(ghost_value(used, w.votes, w.invalid))
+        new_rest = self.rest(w.started, sides, (), changes, ghost)
+        return Predicted((total - self.message_hashes[number] - rest + new_rest) & _MASK,
+                         parent, fault, None, ids, changes, w.invalid, True, None, ghost,
+                         new_rest)
 
     def lost(self, w: ExploredWorld | Schedule, base: Base, parent: Parent | Schedule,
              event: Event, entry: Any,

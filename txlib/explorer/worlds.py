@@ -142,10 +142,10 @@ How states are kept (issue 16)
     predicted the same way: a crash between steps changes only its node's part (down,
     volatile state and timers lost, unforced log records too if so configured), a
     function of the part before it; a partition or a heal only the network's sides (a
-    message is cut off when it arrives); and a restart is remembered as a step is,
-    from the node's part (its durable log) and the partition, since ``on_recover``
-    reads nothing else. A crash in the middle of a step, and a lost message, are
-    taken.
+    message is cut off when it arrives); a lost message only the messages in flight;
+    and a restart is remembered as a step is, from the node's part (its durable log)
+    and the partition, since ``on_recover`` reads nothing else. Only a crash in the
+    middle of a step is always taken.
 
     A state with no fault left to make (the budget spent, the network whole) is kept
     and expanded without its world, as its *schedule*
@@ -507,8 +507,16 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                        if slot.up and self.may_crash(w, name)]
         if self.recoveries and used.restarts < used.crashes:
             faults += [Recover(name) for name, slot in w.nodes.items() if not slot.up]
+        lost_numbers: dict[Drop, int] = {}  # each message a drop may lose: its number
         if used.drops < self.max_drops:
-            faults += dict.fromkeys(Drop(message_key(m)) for _, _, m in w.queue.messages())
+            if self._schedules:
+                message = memo.message
+                for in_flight in w.queue.messages():
+                    _, lost_key, n = message(in_flight)
+                    lost_numbers.setdefault(Drop(lost_key), n)
+                faults += lost_numbers
+            else:
+                faults += dict.fromkeys(Drop(message_key(m)) for _, _, m in w.queue.messages())
         if used.partitions < self.max_partitions and w.partition is None:
             faults += [Partition(split) for split in self.splits]
         if w.partition is not None and used.heals < used.partitions:
@@ -525,6 +533,17 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                 if base is None:
                     base = memo.base(w, numbers)
                 out.append((fault, self._split_predicted(w, parent, base, fault)))
+                continue
+            elif type(fault) is Drop and self._schedules and w.started:
+                if base is None:
+                    base = memo.base(w, numbers)
+                dropped = memo.drop(w, base, parent, fault, lost_numbers[fault],
+                                    spent_on(w.used, fault.spends))
+                if self.check_local:
+                    c = thaw(parent.frozen())  # type: ignore[assignment]
+                    self.apply(c, fault)
+                    self._compare(fault, dropped, c)
+                out.append((fault, dropped))
                 continue
             elif type(fault) is Recover and self._schedules and w.started:
                 if base is None:
@@ -604,7 +623,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         self._origins[c] = (parent.frozen(), fault, None)
         return c
 
-    def _compare(self, fault: Crash | Partition | Heal | Recover, predicted: Predicted,
+    def _compare(self, fault: Crash | Drop | Partition | Heal | Recover, predicted: Predicted,
                  taken: ExploredWorld, same_part: bool = True) -> None:
         """Tests (``check_local``): ``fault`` predicted gives the digest and the
         judgement of ``fault`` taken (and the part the crash gave, ``same_part``)."""
@@ -851,7 +870,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             frozen = parent.frozen()
         c: ExploredWorld = thaw(frozen)  # type: ignore[assignment]
         event = candidate.event
-        if isinstance(event, (Crash, Partition, Heal, Recover)):
+        if isinstance(event, (Crash, Drop, Partition, Heal, Recover)):
             self.apply(c, event)
         else:
             self.take(c, event, entry)
@@ -911,7 +930,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             parent = w.parent
             if isinstance(parent, Schedule):
                 return w  # restored from its parent's schedule
-            if isinstance(w.event, (Partition, Heal, Recover)):  # restored by taking it again
+            if isinstance(w.event, (Drop, Partition, Heal, Recover)):  # taken again
                 return Origin(parent.frozen(), w.event, w.entry)
             used = parent.world.used
             if type(w.event) is Crash:
