@@ -755,8 +755,9 @@ def test_a_crash_before_the_start_still_lets_the_world_start(check, monkeypatch)
     ("lost", "node that is down", "2pc", {}),  # a message to a crashed node: lost
     ("crash", "crashes was predicted wrongly", "3pc", {}),  # a crash between steps
     ("crash", "crashes was predicted wrongly", "3pc", {"partitions": True}),  # cut off
-    ("split", "network splits.*was predicted wrongly", "3pc", {"partitions": True}),
-    ("drop", "the network loses .* was predicted wrongly", "3pc", {"max_drops": 1}),
+    ("network_fault", "network splits.*was predicted wrongly", "3pc",
+     {"partitions": True}),
+    ("network_fault", "the network loses .* was predicted wrongly", "3pc", {"max_drops": 1}),
 ])
 def test_the_check_catches_a_prediction_made_wrong(prediction, match, protocol, faults,
                                                    monkeypatch):
@@ -775,7 +776,7 @@ def test_the_check_catches_a_prediction_made_wrong(prediction, match, protocol, 
     monkeypatch.setattr(Memo, prediction, wrong)
     if faults.get("partitions"):  # only the predictions made under a partition are wrong
         monkeypatch.setattr(Memo, prediction, lambda self, w, *args: (
-            wrong if w.partition is not None or prediction == "split" else right)(
+            wrong if w.partition is not None or prediction != "crash" else right)(
                 self, w, *args))
     with pytest.raises(AssertionError, match=match):
         explore(protocol, participants=2, max_crashes=1, progress=False, **faults)

@@ -416,27 +416,20 @@ class Memo:
         return Predicted((total + rest) & _MASK, parent, crash, None, ids, changes, w.invalid,
                          True, None, ghost, rest)
 
-    def split(self, w: ExploredWorld, base: Base, parent: Parent, fault: Partition | Heal,
-              sides: Any, used: Spent) -> Predicted:
-        """The successor where the network's sides become ``sides`` (None: whole) by
-        ``fault`` (a :class:`~.actions.Partition` or :class:`~.actions.Heal`), its
-        budget used then ``used``: nothing else changes."""
+    def network_fault(self, w: ExploredWorld, base: Base, parent: Parent,
+                      fault: Partition | Heal | Drop, used: Spent, sides: Any,
+                      lost: int | None) -> Predicted:
+        """The successor where ``fault`` happens to the network: its sides become
+        ``sides`` (None: whole; a partition or a heal) or a copy of message ``lost``
+        in flight is lost (a drop); its budget used is then ``used``. Nothing else
+        changes (a message is cut off when it arrives, not when the network splits)."""
         ids, total, rest, changes, _, _ = base
         ghost = self.interned(ghost_value(used, w.votes, w.invalid))
         new_rest = self.rest(w.started, sides, (), changes, ghost)
+        if lost is not None:
+            total -= self.message_hashes[lost]
         return Predicted((total - rest + new_rest) & _MASK, parent, fault, None, ids,
                          changes, w.invalid, True, None, ghost, new_rest)
-
-    def drop(self, w: ExploredWorld, base: Base, parent: Parent, fault: Drop, number: int,
-             used: Spent) -> Predicted:
-        """The successor where ``fault`` loses a copy of message ``number`` in flight,
-        its budget used then ``used``: nothing else changes."""
-        ids, total, rest, changes, _, sides = base
-        ghost = self.interned(ghost_value(used, w.votes, w.invalid))
-        new_rest = self.rest(w.started, sides, (), changes, ghost)
-        return Predicted((total - self.message_hashes[number] - rest + new_rest) & _MASK,
-                         parent, fault, None, ids, changes, w.invalid, True, None, ghost,
-                         new_rest)
 
     def lost(self, w: ExploredWorld | Schedule, base: Base, parent: Parent | Schedule,
              event: Event, entry: Any,

@@ -507,49 +507,33 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                        if slot.up and self.may_crash(w, name)]
         if self.recoveries and used.restarts < used.crashes:
             faults += [Recover(name) for name, slot in w.nodes.items() if not slot.up]
-        lost_numbers: dict[Drop, int] = {}  # each message a drop may lose: its number
+        droppable: dict[Drop, int] = {}  # each message a drop may lose: its number
         if used.drops < self.max_drops:
-            if self._schedules:
-                message = memo.message
-                for in_flight in w.queue.messages():
-                    _, lost_key, n = message(in_flight)
-                    lost_numbers.setdefault(Drop(lost_key), n)
-                faults += lost_numbers
-            else:
-                faults += dict.fromkeys(Drop(message_key(m)) for _, _, m in w.queue.messages())
+            for in_flight in w.queue.messages():
+                _, key_of_lost, n = memo.message(in_flight)
+                droppable.setdefault(Drop(key_of_lost), n)
+            faults += droppable
         if used.partitions < self.max_partitions and w.partition is None:
             faults += [Partition(split) for split in self.splits]
         if w.partition is not None and used.heals < used.partitions:
             faults.append(HEAL)
         for fault in faults:
-            if type(fault) is Crash and self._schedules and w.started:
+            if self._schedules and w.started:  # predicted, not taken (but the first time)
                 if base is None:
                     base = memo.base(w, numbers)
-                crashed = self._crash_predicted(w, parent, base, fault)
-                if crashed is not None:
-                    out.append((fault, crashed))
+                predicted: ExploredWorld | Predicted | None
+                if type(fault) is Crash:
+                    predicted = self._crash_predicted(w, parent, base, fault)
+                elif type(fault) is Recover:
+                    predicted = self._recovery_predicted(w, parent, base, fault)
+                else:
+                    assert isinstance(fault, (Partition, Heal, Drop))  # the faults left
+                    predicted = self._network_predicted(
+                        w, parent, base, fault,
+                        droppable[fault] if isinstance(fault, Drop) else None)
+                if predicted is not None:
+                    out.append((fault, predicted))
                     continue
-            elif isinstance(fault, (Partition, Heal)) and self._schedules and w.started:
-                if base is None:
-                    base = memo.base(w, numbers)
-                out.append((fault, self._split_predicted(w, parent, base, fault)))
-                continue
-            elif type(fault) is Drop and self._schedules and w.started:
-                if base is None:
-                    base = memo.base(w, numbers)
-                dropped = memo.drop(w, base, parent, fault, lost_numbers[fault],
-                                    spent_on(w.used, fault.spends))
-                if self.check_local:
-                    c = thaw(parent.frozen())  # type: ignore[assignment]
-                    self.apply(c, fault)
-                    self._compare(fault, dropped, c)
-                out.append((fault, dropped))
-                continue
-            elif type(fault) is Recover and self._schedules and w.started:
-                if base is None:
-                    base = memo.base(w, numbers)
-                out.append((fault, self._recovery_predicted(w, parent, base, fault)))
-                continue
             c = thaw(parent.frozen())  # type: ignore[assignment]
             self.apply(c, fault)
             out.append((fault, c))
@@ -579,15 +563,16 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         self._compare(crash, predicted, c, taken == after)
         return predicted
 
-    def _split_predicted(self, w: ExploredWorld, parent: Parent, base: Base,
-                         fault: Partition | Heal) -> Predicted:
-        """The successor where the network splits (or heals), worked out without
-        taking the step: only the partition and the budget used change (a message is
-        cut off when it arrives, not when the network splits). With ``check_local``
-        the step is also taken and compared."""
-        sides = None if isinstance(fault, Heal) else _sides(fault.groups)
-        predicted = self.memo.split(w, base, parent, fault, sides,
-                                    spent_on(w.used, fault.spends))
+    def _network_predicted(self, w: ExploredWorld, parent: Parent, base: Base,
+                           fault: Partition | Heal | Drop, lost: int | None) -> Predicted:
+        """The successor where the network splits, heals or loses message number
+        ``lost``, worked out without taking the step: only the partition, the messages
+        in flight and the budget used change. With ``check_local`` the step is also
+        taken and compared."""
+        sides = (base[5] if isinstance(fault, Drop) else None if isinstance(fault, Heal)
+                 else _sides(fault.groups))
+        predicted = self.memo.network_fault(w, base, parent, fault,
+                                            spent_on(w.used, fault.spends), sides, lost)
         if self.check_local:
             c: ExploredWorld = thaw(parent.frozen())  # type: ignore[assignment]
             self.apply(c, fault)
@@ -1145,11 +1130,10 @@ def explore(
     all of its own invariants, plus the functions given. ``max_states``, ``max_seconds``
     and ``max_depth`` bound the search, which then says it is incomplete; ``max_states``
     defaults to :data:`DEFAULT_MAX_STATES`. A search also stops, incomplete, before the
-    machine runs out of memory (:mod:`txlib.explorer.memory`). ``progress``: None shows a
-    progress bar in a
-    terminal or a notebook if the search lasts, True always, False never. Other keyword
-    arguments are protocol
-    options, as for :func:`txlib.simulate`; the protocol's
+    machine runs out of memory (:mod:`txlib.explorer.memory`). ``progress``: None shows
+    a progress bar in a terminal or a notebook if the search lasts, True always, False
+    never. Other keyword arguments are protocol options, as for :func:`txlib.simulate`;
+    the protocol's
     :attr:`~txlib.protocols.base.Protocol.explore_options` (the bounds that make its
     state space finite) apply unless given here or in the scenario.
 
