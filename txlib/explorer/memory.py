@@ -3,8 +3,10 @@
 A search keeps every state it has seen, a few hundred bytes each: a learner who asks
 for ``max_states=10**9`` on a laptop, or on Binder (about 2 GB), would otherwise see
 the kernel die with nothing to show. So a search may grow by at most three quarters of
-the memory that was free when it started (:func:`memory_budget`), and then stops,
-incomplete, saying so, as it does at ``max_states``.
+the memory that was free when it started (:func:`memory_budget`, worked out once the
+search has expanded its first 1,024 states, a fraction of a megabyte: a shorter search
+never pays for reading it), and then stops, incomplete, saying so, as it does at
+``max_states``.
 
 "Free" is the smaller of the machine's memory and its container's limit (cgroup),
 less what this process holds already, and of what the machine could still give (other

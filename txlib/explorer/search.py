@@ -48,7 +48,8 @@ from .table import state_table
 S = TypeVar("S")
 
 # How often (in expanded states) the search looks at the clock and the progress display,
-# and at its memory (see txlib.explorer.memory).
+# and at its memory (see txlib.explorer.memory: its budget is worked out at the first
+# look, so that a short search does not pay for reading it).
 _CHECK_EVERY = 128
 _MEMORY_EVERY = 1024
 
@@ -485,7 +486,7 @@ def search(
             if violating and stop_on_violation:
                 stopped_by = "a violation"
             expanded = 0
-            ceiling = memory_budget()  # stop before the machine runs out (see memory)
+            ceiling: int | None = None  # stop before the machine runs out (see memory)
             while frontier and not stopped_by:
                 if expanded % _CHECK_EVERY == 0:
                     elapsed = time.perf_counter() - start
@@ -493,7 +494,9 @@ def search(
                     if max_seconds is not None and elapsed >= max_seconds:
                         stopped_by = f"max_seconds={max_seconds}"
                         break
-                    if ceiling is not None and expanded % _MEMORY_EVERY == 0:
+                    if expanded == _MEMORY_EVERY:  # a shorter search never asks
+                        ceiling = memory_budget()
+                    elif ceiling is not None and expanded % _MEMORY_EVERY == 0:
                         held = resident_bytes()
                         if held is not None and held > ceiling:
                             stopped_by = (f"memory={held / 2**20:,.0f} MB (3/4 of what was "
