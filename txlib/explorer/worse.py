@@ -207,8 +207,9 @@ def _search(base: Scenario, base_run: Run, current: int, budget: int,
             while True:
                 room = max_runs - runs if time.perf_counter() <= deadline else 0
                 batch, held = _batch(itertools.chain(held, todo), added, tried, room)
-                judged = _judged(parent, base, batch, current, keep, deadline)
-                for faults, outcome in zip(batch, judged, strict=True):
+                children = [replace(base, faults=(*base.faults, *faults)) for faults in batch]
+                judged = _judged(parent, children, current, keep, deadline)
+                for faults, child, outcome in zip(batch, children, judged, strict=False):
                     if outcome is None:  # a run that raised: not counted
                         continue
                     runs += 1
@@ -218,8 +219,7 @@ def _search(base: Scenario, base_run: Run, current: int, budget: int,
                         step = _bad_step(result, faults)
                         rank = (-bad, step, runs)
                         if best is None or rank < best[0]:
-                            candidate = replace(base, faults=(*base.faults, *faults))
-                            best = (rank, Worse(candidate, result, faults, bad, step, runs))
+                            best = (rank, Worse(child, result, faults, bad, step, runs))
                     elif keep:
                         assert result is not None
                         next_level.append((faults, result, faults[-1].at_step or after))
@@ -255,12 +255,11 @@ def _batch(todo: Iterator[Fault], added: Added, tried: set[frozenset[Fault]],
     return batch, []
 
 
-def _judged(parent: Scenario, base: Scenario, batch: list[Added], current: int,
+def _judged(parent: Scenario, children: list[Scenario], current: int,
             keep: bool, deadline: float) -> list[tuple[int, Run | None] | None]:
-    """For each candidate of ``batch`` in order, until the deadline: its severity and
-    its run (kept only if it is worse than ``current``, or if ``keep``), or None if
-    its run raised."""
-    children = [replace(base, faults=(*base.faults, *faults)) for faults in batch]
+    """For each of ``children`` in order, until the deadline: its severity and its
+    run (kept only if it is worse than ``current``, or if ``keep``), or None if its
+    run raised."""
     done: dict[int, tuple[int, Run | None] | None] = {}
     for i, result in branch_runs(parent, children, deadline):
         if isinstance(result, TxlibError):
@@ -269,7 +268,7 @@ def _judged(parent: Scenario, base: Scenario, batch: list[Added], current: int,
         bad = severity(result)
         done[i] = (bad, result if bad > current or keep else None)
     out = []
-    for i in range(len(batch)):
+    for i in range(len(children)):
         if i not in done:
             break
         out.append(done[i])
