@@ -120,6 +120,19 @@ def test_presets_load_every_named_scenario():
         assert name in L.title.value and L.cursor == 0
 
 
+def test_the_presets_menu_shows_the_preset_the_lab_started_from():
+    L = lab("3pc-partition-split")
+    assert L.preset.value == "3pc-partition-split", "not the menu's first entry"
+    L.inject("crash", "p1")
+    assert L.preset.value == "3pc-partition-split", "still the preset the faults went into"
+    L.preset.value = "2pc-happy"
+    L.preset_button.click()
+    assert L.preset.value == "2pc-happy"
+    L.load_json(txlib.scenario("2pc-happy").replace(seed=99).to_json())
+    assert L.preset.value is None, "a scenario of one's own is no preset"
+    assert lab("2pc").preset.value is None
+
+
 def test_invariants_so_far_appear_when_the_cursor_reaches_them():
     L = lab("3pc-partition-split")
     (violation,) = L.model.run.violations

@@ -221,8 +221,8 @@ class Lab:
         self.reset_button = self._button("reset", "back to the starting scenario", self.reset)
         self.worse_button = self._button("can it get worse?", "search for one more fault that "
                                          "blocks the run or breaks a safety rule", self.worse)
-        self.preset = w.Dropdown(options=preset_names(), value=None, description="preset",
-                                 layout=w.Layout(width="380px"))
+        self.preset = w.Dropdown(options=preset_names(), value=self._preset_loaded(),
+                                 description="preset", layout=w.Layout(width="380px"))
         self.preset_button = self._button("load preset", "load the chosen named scenario",
                                           lambda: self.load_preset(self.preset.value))
         self.json = w.Textarea(description="scenario",
@@ -385,6 +385,14 @@ class Lab:
         if self.slider.value != m.cursor:
             self.slider.value = m.cursor  # triggers a frame render
         self.json.value = m.scenario.to_json()
+        self.preset.value = self._preset_loaded()
+
+    def _preset_loaded(self) -> str | None:
+        """The named scenario the lab started from (loaded, reset to), for the presets
+        menu to show; None (a blank menu) for any other scenario."""
+        original = self.model.original
+        named = NAMED_SCENARIOS.get(original.name)
+        return original.name if named is not None and named == original else None
 
     def _render(self) -> None:
         m = self.model
