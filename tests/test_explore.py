@@ -735,6 +735,64 @@ def test_states_with_no_fault_left_are_expanded_from_their_schedules_exactly(
     assert [v.path for v in fast.violations] == [v.path for v in checked.violations]
 
 
+@pytest.mark.parametrize(("name", "budget"), [
+    ("2pc", {"participants": 3, "max_crashes": 1}),
+    ("3pc", {"participants": 3, "max_crashes": 2}),
+    ("3pc", {"participants": 2, "max_crashes": 1, "max_drops": 1}),
+    ("paxos-commit", {"participants": 1, "max_crashes": 1, "partitions": True}),
+    ("2pc", {"participants": 2, "max_crashes": 1, "timeouts": "asynchronous",
+             "max_depth": 14}),
+])
+def test_states_that_may_still_crash_a_node_search_as_their_worlds_do(name, budget,
+                                                                      monkeypatch):
+    """A state with crashes left to make (and no other fault, a whole network) is kept
+    as its schedule too, its crashes, between steps and in the middle of one,
+    predicted from what they did before. The search is the one that expands such
+    states from their worlds: the same states, transitions, depth, blocking states
+    and violations, found by the same paths."""
+    crashes_left = [0]
+    original = WorldModel._expand_schedule
+
+    def counted(self, s):
+        crashes_left[0] += s.used.crashes < self.max_crashes
+        return original(self, s)
+
+    monkeypatch.setattr(WorldModel, "_expand_schedule", counted)
+    fast = explore(name, max_states=6000, stop_on_violation=False, progress=False, **budget)
+    assert crashes_left[0] > 10, "states that may still crash were kept as schedules"
+    monkeypatch.setattr(WorldModel, "schedulable", WorldModel.fault_free)
+    worlds = explore(name, max_states=6000, stop_on_violation=False, progress=False,
+                     **budget)
+    assert (fast.states, fast.transitions, fast.depth, fast.blocking_states) == (
+        worlds.states, worlds.transitions, worlds.depth, worlds.blocking_states)
+    assert [(v.invariant, v.path) for v in fast.violations] == [
+        (v.invariant, v.path) for v in worlds.violations]
+    assert (fast.blocking is None) == (worlds.blocking is None)
+    if fast.blocking is not None and worlds.blocking is not None:
+        assert fast.blocking.path == worlds.blocking.path
+
+
+@pytest.mark.parametrize("fault", [CrashDuring, Crash])
+def test_the_check_catches_a_crash_predicted_wrongly_without_its_world(fault, monkeypatch):
+    """From a state kept as its schedule, a crash in the middle of a step and one
+    between steps are predicted without the state's world; with the check on, each
+    is also taken in the world rebuilt and compared (here a prediction made wrong on
+    purpose, only where the parent is a schedule, is caught)."""
+    monkeypatch.setattr(WorldModel, "check_local", True)
+    method = "predict" if fault is CrashDuring else "crash"
+    right = getattr(Memo, method)
+
+    def wrong(self, w, base, parent, event, *args):
+        predicted = right(self, w, base, parent, event, *args)
+        if isinstance(w, schedule.Schedule) and isinstance(event, fault):
+            predicted.digest += 1
+        return predicted
+
+    monkeypatch.setattr(Memo, method, wrong)
+    with pytest.raises(AssertionError, match=r"crashes.* was predicted wrongly"):
+        explore("2pc", participants=3, max_crashes=1, progress=False)
+
+
 @pytest.mark.parametrize("check", [False, True])
 def test_a_crash_before_the_start_still_lets_the_world_start(check, monkeypatch):
     """A crash between steps is predicted once its node's part has crashed before,

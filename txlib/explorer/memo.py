@@ -23,6 +23,7 @@ from ..engine.snapshot import Frozen, copy_slot, freeze, node_part, thaw
 from ..engine.world import World
 from .actions import (
     Crash,
+    CrashDuring,
     Deliver,
     Drop,
     Event,
@@ -103,7 +104,8 @@ class Predicted:
                  "parent", "quiet", "rest")
 
     def __init__(self, digest: int, parent: Parent | Schedule,
-                 event: Event | Crash | Drop | Partition | Heal | Recover, entry: Any,
+                 event: Event | Crash | CrashDuring | Drop | Partition | Heal | Recover,
+                 entry: Any,
                  ids: list[int], changes: tuple[tuple[str, str, str], ...],
                  invalid: str | None, quiet: bool, effect: Effect | None,
                  ghost: tuple[Any, ...], rest: int) -> None:
@@ -122,9 +124,10 @@ class Predicted:
         self.quiet = quiet
 
 
-# What a remembered effect is the effect of: a message's number, a timer's name, or a
-# fault that runs a handler (a restart: ("restart",)).
-Step = int | str | tuple[str]
+# What a remembered effect is the effect of: a message's number, a timer's name, a
+# fault that runs a handler (a restart: ("restart",)), or a crash in the middle of a
+# step (("during", the message's number or the timer's name, after which action)).
+Step = int | str | tuple[str] | tuple[str, int | str, int]
 # A remembered effect's key: the node's part, the step, whether the node had voted, and
 # the partition's sides (None: whole).
 EffectKey = tuple[int, Step, bool, Any]
@@ -294,14 +297,15 @@ class Memo:
         return c, self._effect(c, lambda: apply(c), node, w.queue.seq, len(w.instability))
 
     def learn_at(self, template: Frozen, s: Schedule, entry: Any, number: int | str,
-                 node: str) -> Effect:
+                 node: str, crash_after: int = 0) -> Effect:
         """The effect of delivery or timeout ``number`` at ``node`` in schedule ``s``
         (its ``entry``), learned without the state's world: in a world thawed from
         ``template`` (the schedule's anchor: a world of this search), with the node's
         slot a copy of one met with the same part (its timers given the schedule's
         tokens), the message one met with the same key, and the schedule's time,
         queue counter and ghost. What the step does depends on nothing else (the
-        assumption every remembered step rests on, checked as the search goes)."""
+        assumption every remembered step rests on, checked as the search goes). With
+        ``crash_after=k`` the node crashes right after its k-th send or log write."""
         c: ExploredWorld = thaw(template)  # type: ignore[assignment]
         slot = c.nodes[node] = copy_slot(self.samples[s.ids[self.position[node]]], c)
         if slot.timers:
@@ -317,16 +321,17 @@ class Memo:
         c.votes, c.invalid, c.used = s.votes, s.invalid, s.used
         c.instability = []
         entry = c.queue.heap[0]
-        return self._effect(c, lambda: c.execute(entry), node, s.seq, 0)
+        return self._effect(c, lambda: c.execute(entry), node, s.seq, 0, crash_after)
 
     def _effect(self, c: ExploredWorld, take: Callable[[], None], node: str, seq: int,
-                changes_from: int) -> Effect:
+                changes_from: int, crash_after: int = 0) -> Effect:
         """Take a step in ``c`` (``take``; ``c``'s queue counter was ``seq`` and it had
-        ``changes_from`` decision changes), noting what it does at ``node``."""
+        ``changes_from`` decision changes), noting what it does at ``node`` (which
+        crashes right after its ``crash_after``-th send or log write, if not 0)."""
         before = tuple(c.nodes[node].timers)
         ghost: list[GhostEvent] = []
         c.ghost_events = ghost
-        watch = c.watch(node)
+        watch = c.watch(node, crash_after)
         take()
         c.unwatch()
         c.ghost_events = None
@@ -367,13 +372,14 @@ class Memo:
         return ids, self.digest(ids, numbers, rest), rest, changes, ghost, sides
 
     def predict(self, w: ExploredWorld | Schedule, base: Base, parent: Parent | Schedule,
-                event: Event | Recover, entry: Any, node: str,
+                event: Event | Recover | CrashDuring, entry: Any, node: str,
                 number: Step, effect: Effect, used: Spent | None = None) -> Predicted:
         """The state ``event`` (queue ``entry``, at ``node``, message number or timer
         name ``number``) leads to from ``w`` (a world or a schedule, kept as
         ``parent``), worked out from ``effect``: a :class:`Predicted` successor, its
         digest what the model's fingerprint would give its world. ``used``: the
-        budget used after it, for a fault (a restart) that spends some."""
+        budget used after it, for a fault (a restart, a crash in the middle of a step)
+        that spends some."""
         ids, total, rest, changes, ghost, sides = base
         ids = ids.copy()
         at = self.position[node]
@@ -383,7 +389,8 @@ class Memo:
         ids[at] = after
         parts = self.part_hashes
         total += parts[after] - parts[before] + effect.sent_hash
-        if type(event) is Deliver:
+        if type(event) is Deliver or (type(event) is CrashDuring
+                                      and type(event.event) is Deliver):
             total -= self.message_hashes[number]  # type: ignore[index]  # a message
         invalid = w.invalid
         if effect.ghost or effect.instability or used is not None:
@@ -401,8 +408,8 @@ class Memo:
         return Predicted(total & _MASK, parent, event, entry, ids, changes, invalid, quiet,
                          effect, ghost, rest)
 
-    def crash(self, w: ExploredWorld, base: Base, parent: Parent, crash: Crash,
-              after: int) -> Predicted:
+    def crash(self, w: ExploredWorld | Schedule, base: Base, parent: Parent | Schedule,
+              crash: Crash, after: int) -> Predicted:
         """The successor where ``crash`` (a :class:`~.actions.Crash`) happens to a node
         whose part is then ``after``: nothing else changes but the budget used."""
         ids, total, rest, changes, _, sides = base

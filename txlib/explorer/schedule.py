@@ -1,9 +1,10 @@
 """A state the explorer expands without its world: its :class:`Schedule`.
 
-Once a search has spent every fault it may make (and the network is whole), a state's
-successors are only deliveries and timeouts, and the explorer has usually met each of
-them before (:mod:`txlib.explorer.memo`). Such a state needs no world to be expanded,
-only what decides which events are enabled and in what order the search meets them:
+Once a search has spent every fault it may make but crashes (and the network is whole),
+a state's successors are deliveries and timeouts, and crashes between or in the middle
+of them, and the explorer has usually met each of them before
+(:mod:`txlib.explorer.memo`). Such a state needs no world to be expanded, only what
+decides which events are enabled and in what order the search meets them:
 
 - the queue, entry for entry in the heap's storage order: ``(at, order, tag)`` with
   the message's number or the :class:`~txlib.engine.scheduler.TimerDue`, the same due
@@ -21,8 +22,8 @@ A step not met before is learned without its world
 (:meth:`~txlib.explorer.memo.Memo.learn_at`). Its world is rebuilt only when asked
 for (to show the state, or by the tests' check): from the snapshot of its nearest
 ancestor that had a world (``anchor``), taking the same steps again (``steps``: the
-entries by their order, and crashes, as a chain shared with the schedule's ancestors,
-see :func:`steps_of`).
+entries by their order, crashes, and entries taken with a crash in the middle, as a
+chain shared with the schedule's ancestors, see :func:`steps_of`).
 """
 
 from __future__ import annotations
@@ -34,21 +35,24 @@ from ..engine.node import NodeSlot
 from ..engine.records import Message
 from ..engine.scheduler import TimerDue
 from ..engine.snapshot import Frozen
-from .actions import Crash, Spent, one_more_crash
+from .actions import Crash, CrashDuring, Spent, one_more_crash
 from .judging import ExploredWorld, next_ghost
 from .memo import Memo, Predicted
 
 Tag = int | TimerDue  # a message's number, or a timer
 Entry = tuple[int, int, Tag]  # (due time, scheduling order, tag), as the world's queue
+# One step taken since a schedule's anchor: an entry's order, a crash, or an entry's
+# order with the crash in the middle of it.
+Step = int | Crash | tuple[int, CrashDuring]
 # The steps taken since a schedule's anchor, last first: (the steps before it, the last
-# step: an entry's order or a crash), or None for none. A chain, so that a schedule
-# shares the steps of its parent's instead of copying them.
-Steps = tuple[Any, "int | Crash"] | None
+# step), or None for none. A chain, so that a schedule shares the steps of its parent's
+# instead of copying them.
+Steps = tuple[Any, Step] | None
 
 
-def steps_of(steps: Steps) -> list[int | Crash]:
+def steps_of(steps: Steps) -> list[Step]:
     """The steps of a chain, first first."""
-    out: list[int | Crash] = []
+    out: list[Step] = []
     while steps is not None:
         steps, step = steps
         out.append(step)
@@ -61,6 +65,7 @@ class Schedule:
 
     __slots__ = ("anchor", "changes", "digest", "ghost", "heap", "ids", "invalid", "rest",
                  "seq", "steps", "time", "timers", "used", "votes")
+    started = True  # as its world (a world that has not started is never a schedule)
 
     def __init__(self, heap: list[Entry], timers: dict[TimerDue, int], time: int, seq: int,
                  ids: list[int], votes: dict[str, str], invalid: str | None, used: Spent,
@@ -115,7 +120,8 @@ def schedule_of(w: ExploredWorld, memo: Memo, anchor: Frozen, digest: int) -> Sc
 
 def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
     """The schedule of predicted successor ``p`` of a schedule: its entry taken out,
-    and its remembered effect (if any: none for a message that is lost) applied."""
+    and its remembered effect (if any: none for a message that is lost) applied; for a
+    crash in the middle of it, one more crash spent."""
     s: Schedule = p.parent  # type: ignore[assignment]  # a schedule's successor
     if type(p.event) is Crash:  # its node's timers are lost; the queue keeps their entries
         node = p.event.node
@@ -146,8 +152,11 @@ def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
         invalid = s.invalid
         for ghost_event in effect.ghost:
             votes, invalid = next_ghost(votes, invalid, deciders, ghost_event)
-    return Schedule(heap, timers, time, seq, p.ids, votes, p.invalid, s.used, p.changes,
-                    p.ghost, p.digest, p.rest, s.anchor, (s.steps, entry[1]))
+    used, step = s.used, entry[1]  # type: tuple[Spent, Step]
+    if type(p.event) is CrashDuring:
+        used, step = one_more_crash(used), (entry[1], p.event)
+    return Schedule(heap, timers, time, seq, p.ids, votes, p.invalid, used, p.changes,
+                    p.ghost, p.digest, p.rest, s.anchor, (s.steps, step))
 
 
 def entry_of(w: ExploredWorld, order: int) -> Any:

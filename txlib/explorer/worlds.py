@@ -144,20 +144,23 @@ How states are kept (issue 16)
     function of the part before it; a partition or a heal only the network's sides (a
     message is cut off when it arrives); a lost message only the messages in flight;
     and a restart is remembered as a step is, from the node's part (its durable log)
-    and the partition, since ``on_recover`` reads nothing else. Only a crash in the
-    middle of a step is always taken.
+    and the partition, since ``on_recover`` reads nothing else. A crash in the middle
+    of a step is taken from a state that has its world, and remembered as a step is
+    (under the step and the action it comes after) for states that have none.
 
-    A state with no fault left to make (the budget spent, the network whole) is kept
-    and expanded without its world, as its *schedule*
+    A state with no fault left to make but crashes (the rest of the budget spent, the
+    network whole; every fault, if restarts or a per-role bound on nodes down are
+    searched) is kept and expanded without its world, as its *schedule*
     (:mod:`txlib.explorer.schedule`): the queue's entries in the heap's storage order
     with message numbers, the live timers' tokens, the time, the node parts and the
     ghost. Its successors come in the order its world would give them. A step met
     for the first time there is learned without the state's world
     (:meth:`Memo.learn_at`): in a world thawed from the nearest snapshot, the acting
     node's slot a copy of one met with the same part, the message one met with the
-    same key, at the schedule's time. Its world is rebuilt (from that snapshot,
-    taking the same steps again) only when asked for: to show a state, or by the
-    tests' check.
+    same key, at the schedule's time; so is a crash in the middle of a step, and a
+    crash between steps is learned by crashing a copy of the node. Its world is
+    rebuilt (from that snapshot, taking the same steps again) only when asked for: to
+    show a state, or by the tests' check.
 
     Every search checks the assumption the remembered steps rest on as it goes: one
     use of a remembered effect in every 97, and the first use of each from a state
@@ -184,7 +187,7 @@ from typing import Any
 from ..engine.records import Message
 from ..engine.roster import Roster
 from ..engine.scheduler import FaultDue, MessageEntry, PendingEvent, TimerDue
-from ..engine.snapshot import Frozen, freeze, pending_part, progress_part, thaw
+from ..engine.snapshot import Frozen, copy_slot, freeze, pending_part, progress_part, thaw
 from ..engine.world import World
 from ..errors import TxlibError, bad_choice
 from ..protocols import PROTOCOLS, CommitProtocol, Protocol, get_protocol
@@ -218,7 +221,7 @@ from .judging import (
     StateInvariants,
     invariants_of,
 )
-from .memo import Base, Effect, Memo, Parent, Predicted
+from .memo import Base, Effect, EffectKey, Memo, Parent, Predicted
 from .schedule import Schedule, advance, entry_of, schedule_of, steps_of
 from .search import Exploration, Finding, Model, SearchProgress, search
 
@@ -243,6 +246,9 @@ class Origin:
 
 
 _RESTART = ("restart",)  # a restart's step in a remembered effect's key (not a timer)
+_DURING = "during"  # a crash in the middle of a step, in a remembered effect's key
+# A schedule's world rebuilt, and its snapshot (check_local)
+Taken = tuple[ExploredWorld, Frozen]
 
 
 @functools.cache
@@ -336,6 +342,10 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         # fault plan, reordering channels) and states judged by their parts
         self._schedules = (self._judged_by_parts and config.reorder
                            and not scenario.faults)
+        # whether a state that may still crash a node is kept as its schedule too: its
+        # crashes are predicted from what they did before, as steps are. Not with
+        # restarts (a crash there enables one) or a per-role bound on nodes down.
+        self._crash_schedules = self._schedules and not recoveries and max_down is None
 
     # --- worlds -------------------------------------------------------------------
     def fresh(self, record: bool) -> World:
@@ -608,7 +618,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         self._origins[c] = (parent.frozen(), fault, None)
         return c
 
-    def _compare(self, fault: Crash | Drop | Partition | Heal | Recover, predicted: Predicted,
+    def _compare(self, fault: FaultAction, predicted: Predicted,
                  taken: ExploredWorld, same_part: bool = True) -> None:
         """Tests (``check_local``): ``fault`` predicted gives the digest and the
         judgement of ``fault`` taken (and the part the crash gave, ``same_part``)."""
@@ -627,32 +637,47 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                 and used.partitions >= self.max_partitions and used.heals >= used.partitions
                 and not (self.recoveries and used.restarts < used.crashes))
 
+    def schedulable(self, used: Spent) -> bool:
+        """Whether a state that has used ``used`` of the budget is kept as its schedule
+        (see :meth:`store`): it may make no fault any more, or (``_crash_schedules``) no
+        fault but crashes, and its network is whole."""
+        if self.fault_free(used):
+            return True
+        return (self._crash_schedules and used.drops >= self.max_drops
+                and used.partitions >= self.max_partitions and used.heals >= used.partitions)
+
     def _expand_schedule(self, s: Schedule) -> list[tuple[Action, ExploredWorld | Predicted]]:
         """:meth:`expand` for a state kept as its :class:`Schedule` (no fault left to
-        make): the same successors in the same order, each predicted from its
-        remembered effect. A step not met before, or sampled for checking, is learned
-        without the state's world (:meth:`Memo.learn_at`); with ``check_local`` it is
-        also taken in the world, rebuilt, and everything compared."""
+        make but crashes): the same successors in the same order, each predicted from
+        its remembered effect. A step (or a crash in the middle of one) not met before,
+        or sampled for checking, is learned without the state's world
+        (:meth:`Memo.learn_at`); with ``check_local`` it is also taken in the world,
+        rebuilt, and everything compared."""
         out: list[tuple[Action, ExploredWorld | Predicted]] = []
         memo = self.memo
         remembered, facts, position = memo.effects.get, memo.facts, memo.position
+        taken: Taken | None = None
         if self.check_local:  # its world rebuilt, compared, and its successors' anchor
             w = self._rebuild(s)
             self._check_schedule(s, w)
             frozen = freeze(w)
             s.anchor, s.steps = frozen, None
+            taken = (w, frozen)
         base: Base = (s.ids, s.digest, s.rest, s.changes, s.ghost, None)
         votes = s.votes
+        can_crash = s.used.crashes < self.max_crashes
         for event, entry, number, node in self._scheduled(s):
             part = s.ids[position[node]]
             if not facts[part][0]:  # to a node that is down: lost
                 out.append((event, memo.lost(s, base, s, event, entry, number)))
                 continue
-            key = (part, number, node in votes, None)
+            voted = node in votes
+            key = (part, number, voted, None)
             effect = remembered(key)
-            if self.check_local:  # the step taken in the rebuilt world, and compared
+            if taken is not None:  # the step taken in the rebuilt world, and compared
+                w, frozen = taken
                 real = entry_of(w, entry[1])
-                taken, learned = memo.learn(frozen, w, event, real, node)
+                c, learned = memo.learn(frozen, w, event, real, node)
                 if memo.learn_at(s.anchor, s, entry, number, node) != learned:
                     raise AssertionError(f"{event.describe()} did something else without "
                                          "its world")
@@ -660,7 +685,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                     memo.effects[key] = effect = learned
                 elif learned != effect:
                     raise self._not_remembered(event, node)
-                self._check(w, base, node, event, real, number, effect, taken)
+                self._check(w, base, node, event, real, number, effect, c)
             elif effect is None or memo.due_check(key, False):
                 # a step not met before, or sampled: learned without the state's world
                 learned = memo.learn_at(s.anchor, s, entry, number, node)
@@ -670,7 +695,64 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                     raise self._not_remembered(event, node)
             out.append((event, memo.predict(s, base, s, event, entry, node, number,
                                             effect)))
+            if can_crash and len(effect.did) > 1:
+                for k in range(1, len(effect.did)):
+                    during = CrashDuring(event, node, k, effect.did[k - 1])
+                    out.append((during, self._crash_during_predicted(
+                        s, base, during, entry, number, (part, (_DURING, number, k), voted,
+                                                         None), taken)))
+        if can_crash:
+            for node in self.nodes:
+                part = s.ids[position[node]]
+                if facts[part][0]:
+                    crash = Crash(node)
+                    out.append((crash, self._crash_scheduled(s, base, crash, part, taken)))
         return out
+
+    def _crash_during_predicted(self, s: Schedule, base: Base, crash: CrashDuring,
+                                entry: Any, number: int | str, key: EffectKey,
+                                taken: Taken | None) -> Predicted:
+        """The successor of schedule ``s`` where ``crash`` happens (its event's entry
+        ``entry``, message number or timer name ``number``), worked out from what the
+        same crash did before from the same part of the node (remembered under
+        ``key``), or learned without the state's world. ``taken``: the state's world
+        rebuilt and frozen (``check_local``): the crash is also taken there and
+        compared."""
+        memo, node = self.memo, crash.node
+        effect = memo.effects.get(key)
+        if effect is None or taken is not None or memo.due_check(key, False):
+            learned = memo.learn_at(s.anchor, s, entry, number, node, crash.after)
+            if effect is None:
+                memo.effects[key] = effect = learned
+            elif learned != effect:
+                raise self._not_remembered(crash.event, node)
+        predicted = memo.predict(s, base, s, crash, entry, node, number, effect,
+                                 one_more_crash(s.used))
+        if taken is not None:
+            c: ExploredWorld = thaw(taken[1])  # type: ignore[assignment]
+            self._crash_during(c, crash, entry_of(c, entry[1]))
+            self._compare(crash, predicted, c)
+        return predicted
+
+    def _crash_scheduled(self, s: Schedule, base: Base, crash: Crash, part: int,
+                         taken: Taken | None) -> Predicted:
+        """The successor of schedule ``s`` where ``crash`` happens to a node whose part
+        is ``part``: the part a crash gave it before (see :meth:`_crash_predicted`), or
+        learned by crashing a copy of the node. ``taken`` (``check_local``): as for
+        :meth:`_crash_during_predicted`."""
+        memo = self.memo
+        after = memo.crashed.get(part)
+        if after is None:
+            c: ExploredWorld = thaw(s.anchor)  # type: ignore[assignment]
+            c.nodes[crash.node] = copy_slot(memo.samples[part], c)
+            self.apply(c, crash)
+            after = memo.crashed[part] = memo.node_id(c.nodes[crash.node])
+        predicted = memo.crash(s, base, s, crash, after)
+        if taken is not None:
+            c = thaw(taken[1])  # type: ignore[assignment]
+            self.apply(c, crash)
+            self._compare(crash, predicted, c, memo.node_id(c.nodes[crash.node]) == after)
+        return predicted
 
     def _scheduled(self, s: Schedule) -> list[tuple[Event, Any, Any, str]]:
         """The events enabled in schedule ``s``, as :meth:`_events` lists them for its
@@ -710,8 +792,10 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         for order in steps_of(s.steps):
             if isinstance(order, Crash):
                 self.apply(w, order)
-                continue
-            self._settled(w, entry_of(w, order))
+            elif isinstance(order, tuple):  # an entry, with a crash in the middle of it
+                self._crash_during(w, order[1], entry_of(w, order[0]))
+            else:
+                self._settled(w, entry_of(w, order))
         return w
 
     def _check_schedule(self, s: Schedule, w: ExploredWorld) -> None:
@@ -857,6 +941,8 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         event = candidate.event
         if isinstance(event, (Crash, Drop, Partition, Heal, Recover)):
             self.apply(c, event)
+        elif isinstance(event, CrashDuring):
+            self._crash_during(c, event, entry)
         else:
             self.take(c, event, entry)
         self._origins[c] = (frozen, event, entry)
@@ -920,7 +1006,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             used = parent.world.used
             if type(w.event) is Crash:
                 used = one_more_crash(used)
-            if self._schedules and self.fault_free(used) and parent.world.started:
+            if self._schedules and self.schedulable(used) and parent.world.started:
                 if parent.schedule is None:  # once for every successor kept so
                     world = parent.world
                     parent.schedule = schedule_of(world, self.memo, parent.frozen(),
@@ -942,7 +1028,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
     def restore(self, stored: Frozen | Origin | Predicted) -> ExploredWorld | Schedule:
         """The state back: thawed from its snapshot, or its parent's snapshot thawed
         and the same step taken again (the same queue entry: the same world), or, for a
-        state with no fault left to make, its schedule (see :meth:`store`)."""
+        state with no fault left to make but crashes, its schedule (see :meth:`store`)."""
         if type(stored) is Predicted:
             return advance(stored, self.participants)
         if not isinstance(stored, Origin):
