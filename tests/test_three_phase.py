@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 import txlib
+from txlib.course.l11_model_checking import timed_run
+from txlib.protocols.variants import RestartLeads3PC
 
 
 def sends(run: txlib.Run, type_: str, src: str | None = None) -> list:
@@ -105,6 +107,38 @@ def test_total_failure_blocks_3pc_until_every_node_is_back():
                                                      for n in everyone)])
     assert whole.outcome == "committed", "p1 was pre-committed, so termination commits"
     assert whole.violations == () and whole.stopped_by == "nothing pending"
+
+
+# Two crashes and two restarts, no message lost but to a node that is down: the
+# survivors terminate without p1 and abort, while the restarted p1 hears the restarted
+# coordinator's PRECOMMIT and the survivors' READY (sent before they aborted).
+RESTARTS_RACE = [txlib.crash("coordinator", when="coordinator logs PRECOMMIT"),
+                 txlib.crash("p1", at_time=100), txlib.recover("coordinator", at_time=130),
+                 txlib.recover("p1", at_time=135)]
+
+
+def test_a_restarted_participant_learns_the_survivors_decision_instead_of_leading():
+    """A participant that restarted may not lead the termination protocol while a node
+    that never went down is undecided: that node terminates without it (here: abort),
+    and it learns the decision. With the old rule (lead once every node answered) it
+    committed while the survivors aborted."""
+    run = txlib.simulate("3pc", faults=RESTARTS_RACE, horizon=1000)
+    assert run.outcome == "aborted" and run.violations == ()
+    assert set(run.decisions.values()) == {"abort"}
+    old = timed_run(RestartLeads3PC(), txlib.Scenario("3pc", ("p1", "p2", "p3"),
+                                                      faults=tuple(RESTARTS_RACE)))
+    assert old.outcome == "inconsistent"
+    assert old.decisions["p1"] == "commit" and old.decisions["p2"] == "abort"
+
+
+def test_two_crashes_and_restarts_never_split_3pc_in_any_interleaving():
+    """The explorer's search that found the race above, complete and clean now; the
+    old rule is split by it."""
+    budget = {"participants": 2, "max_crashes": 2, "recoveries": True, "progress": False}
+    fixed = txlib.explore("3pc", **budget)
+    assert fixed.complete and fixed.violations == ()
+    old = txlib.explore(RestartLeads3PC(), **budget)
+    assert [v.invariant for v in old.violations] == ["atomicity"]
 
 
 def test_single_crash_anywhere_never_blocks_or_splits():

@@ -31,7 +31,7 @@ def _network_plan(answer: Any) -> tuple[Fault, ...] | Feedback:
     other = sorted({f.kind for f in faults if f.kind not in NETWORK_KINDS})
     if other:
         return Feedback(False, f"use only network faults ({', '.join(NETWORK_KINDS)}); your "
-                               f"plan also has {', '.join(other)}. Crashes alone never split "
+                               f"plan also has {', '.join(other)}. Crashes alone do not split "
                                "3PC, and slow messages were lesson 04's story: this one is "
                                "about messages that cannot get through.")
     return faults
@@ -53,8 +53,9 @@ _DROPS_ADVICE = {
     "committed": "a lost message is made good by the next one: the participant that missed "
                  "its PRE_COMMIT still got DO_COMMIT, or asked its peers (STATE_REQ) and "
                  "heard that one was pre-committed. To split, one side must hear nothing at "
-                 "all from the other for a whole timeout: that is a partition, e.g. "
-                 + PLAN_EXAMPLE + ".",
+                 "all from the other for a whole timeout: a partition does that, e.g. "
+                 + PLAN_EXAMPLE + "; drops do it only if they lose every message across "
+                 "the cut (count=None), re-sends and STATE_REQs included.",
 }
 _EARLY_HEAL = ("your heal came too soon: the next DO_COMMIT (or a peer's STATE) got through "
                "before the cut-off side decided, and without the heal this plan splits. Heal "
@@ -105,14 +106,19 @@ def _find_a_split() -> Exercise:
                "PRE_COMMIT to p1')]: p1 pre-commits, the coordinator's ACK timeout reads p2 "
                "and p3 as crashed and it commits; p2 and p3, both READY, time out, elect p2 and "
                "abort. A lone participant cut off in the same way also works: "
-               "partition(['p3'], when='coordinator sends PRE_COMMIT to p1').",
+               "partition(['p3'], when='coordinator sends PRE_COMMIT to p1'). Drops alone "
+               "split it too, but only by losing every message across the cut, which is a "
+               "partition spelled out message by message: [drop('PRE_COMMIT', dst='p2'), "
+               "drop('PRE_COMMIT', dst='p3'), drop('DO_COMMIT', dst='p2', count=None), "
+               "drop('DO_COMMIT', dst='p3', count=None), drop('STATE_REQ', dst='p1', "
+               "count=None)].",
         example=[partition(["coordinator", "p1"], ["p2", "p3"],
                            when="coordinator sends PRE_COMMIT to p1")],
         wrong=(
             (partition(*SIDES, at_step=3), "Cut the network later"),
             (partition(*SIDES, at_step=9), "Cut earlier"),
             (drop("PRE_COMMIT", dst="p3"), "hear nothing at all"),
-            ([drop("PRE_COMMIT", dst="p2"), drop("PRE_COMMIT", dst="p3")], "that is a partition"),
+            ([drop("PRE_COMMIT", dst="p2"), drop("PRE_COMMIT", dst="p3")], "a partition does that"),
             ([partition(*SIDES, when=FIRST_PRE_COMMIT), heal(at_time=100)], "heal came too soon"),
             (crash("coordinator", when=FIRST_PRE_COMMIT), "only network faults"),
         ),

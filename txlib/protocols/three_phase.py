@@ -12,8 +12,13 @@ the termination protocol: it asks every other participant for its state (STATE_R
 first participant, in the configured order, among those that answered becomes the new
 coordinator and decides: commit if any is committed; abort if any is aborted or
 uncommitted, or if all are uncertain; otherwise (some pre-committed) it pre-commits the
-uncertain ones and then commits. This never blocks when failures are crashes detected
-reliably; under a partition each side terminates alone and they may disagree.
+uncertain ones and then commits. A participant that restarted after a crash asks the
+coordinator too, and says so in its answers (``restarted=True``): it never leads while a
+node that never went down can decide, but waits to learn that decision; only after a
+total failure (every node answers, and every one restarted) do the restarted nodes
+terminate among themselves. This never blocks when failures are crashes detected
+reliably and one participant stays up; under a partition each side terminates alone and
+they may disagree.
 
 Recovery from the logs alone (:meth:`ThreePhaseCommit.outcome_from_logs`, what a
 recovery scan of real databases concludes once every log can be read): a logged
@@ -172,7 +177,8 @@ class Coordinator(CommitCoordinator):
 
     def on_STATE_REQ(self, ctx: Context, msg: Message) -> None:
         """A participant recovering from a crash asks everyone, us included."""
-        ctx.send(msg.src, "STATE", tx=self.config.tx, state=ctx.state)
+        ctx.send(msg.src, "STATE", tx=self.config.tx, state=ctx.state,
+                 **_restarted(ctx))
 
     def on_DO_COMMIT(self, ctx: Context, msg: Message) -> None:
         """After recovery in PRECOMMIT, a participant tells us the outcome."""
@@ -337,7 +343,7 @@ class Participant(CommitParticipant):
     def on_STATE_REQ(self, ctx: Context, msg: Message) -> None:
         if ctx.state == "INIT":
             self._abort(ctx)  # not voted yet: abort, so the survivors may abort too
-        ctx.send(msg.src, "STATE", tx=self.config.tx, state=ctx.state)
+        ctx.send(msg.src, "STATE", tx=self.config.tx, state=ctx.state, **_restarted(ctx))
 
     def on_STATE(self, ctx: Context, msg: Message) -> None:
         term = ctx.vars.get("term")
@@ -350,11 +356,16 @@ class Participant(CommitParticipant):
                 if state not in ("COMMITTED", "ABORTED", "PRECOMMITTED"):
                     state = "UNDECIDED"
             term[msg.src] = state
+            if msg.payload.get("restarted"):
+                ctx.vars.setdefault("term_restarted", set()).add(msg.src)
 
     def _elect(self, ctx: Context) -> None:
         term = ctx.vars.pop("term")
+        restarted = ctx.vars.pop("term_restarted", set())
         if ctx.state not in ("READY", "PRECOMMITTED"):
             return
+        if ctx.vars.get("recovering"):
+            restarted.add(self.me)
         states = set(term.values())
         if "COMMITTED" in states:  # someone knows the outcome: adopt it
             self._commit(ctx)
@@ -362,16 +373,12 @@ class Participant(CommitParticipant):
         if states & {"ABORTED", "INIT"}:
             self._abort(ctx)
             return
-        if ctx.vars.get("recovering") and len(term) < len(self.order) + 1:
-            # After a crash we cannot tell whether the silent ones decided while we were
-            # down; only when every node answers (the last to fail is back) may we
-            # terminate. Until then we are blocked, and ask again.
-            ctx.set_timer("ask", self.config.retry_interval)
+        if self.me in restarted and not self._all_back(term, restarted):
+            ctx.set_timer("ask", self.config.retry_interval)  # blocked: ask again later
             return
-        # Everyone who answered is undecided: the first participant in order leads.
         coordinator = term.pop(COORDINATOR, None)
         states = set(term.values()) | ({"PRECOMMITTED"} if coordinator == "PRECOMMITTED" else set())
-        leader = min(term, key=self.order.__getitem__)
+        leader = self._leader(term, restarted)
         if leader != self.me:
             # If the new leader fails too, we time out again and terminate again.
             ctx.set_timer("coordinator", self.config.uncertain_timeout)
@@ -393,6 +400,24 @@ class Participant(CommitParticipant):
                 ctx.set_timer("term_acks", self.config.ack_timeout)
             else:
                 self._finish_termination(ctx)
+
+    def _all_back(self, term: dict[str, str], restarted: set[str]) -> bool:
+        """Whether a participant that restarted after a crash may terminate, having
+        heard from the nodes in ``term`` (``restarted``: those of them that restarted
+        and have not decided since, itself included). It cannot tell what the others
+        decided while it was down, nor what a node that never went down is deciding
+        now (that node's answer may be out of date when it arrives): a node that never
+        went down terminates without it, and it learns that decision. Only when every
+        node answers and every one of them restarted too (a total failure: the last to
+        fail is back) may it terminate; until then it is blocked."""
+        return len(term) == len(self.order) + 1 and len(restarted) == len(term)
+
+    def _leader(self, term: dict[str, str], restarted: set[str]) -> str:
+        """Who leads the termination protocol among the undecided participants that
+        answered (``term``): the first in order that never went down (a restarted one
+        learns the outcome instead), or the first of all after a total failure."""
+        return min([n for n in term if n not in restarted] or term,
+                   key=self.order.__getitem__)
 
     def _finish_termination(self, ctx: Context) -> None:
         ctx.vars.pop("term_acks", None)
@@ -445,8 +470,15 @@ class Participant(CommitParticipant):
     def _stop_timers(ctx: Context) -> None:
         for name in ("coordinator", "election", "term_acks", "ask"):
             ctx.cancel_timer(name)
-        for key in ("term", "term_acks", "term_alive"):
+        for key in ("term", "term_restarted", "term_acks", "term_alive"):
             ctx.vars.pop(key, None)
+
+
+def _restarted(ctx: Context) -> dict[str, bool]:
+    """A STATE reply's mark of a node that restarted after a crash and has not decided
+    since (its state is what its log says, and it may not lead the termination
+    protocol): ``{"restarted": True}``, and nothing for any other node."""
+    return {"restarted": True} if ctx.vars.get("recovering") else {}
 
 
 class ThreePhaseCommit(CommitProtocol):

@@ -11,8 +11,10 @@ protocol's ``name`` so its runs replay (and open in the lab) as the correct prot
 - :func:`lazy_2pc`: 2PC with some of its forced log records written lazily (a crash then
   loses them), and optionally some impatient participants;
 - :class:`LazyPrecommit3PC`: 3PC whose participants write PRECOMMITTED lazily;
-- :class:`PreFix3PC`: txlib's 3PC before the bug its explorer found was fixed (in the
-  termination protocol it read the coordinator's PRECOMMIT as "undecided").
+- :class:`PreFix3PC`: txlib's 3PC before the bugs its explorer found were fixed (in the
+  termination protocol it read the coordinator's PRECOMMIT as "undecided", and a
+  participant that restarted terminated once every node answered, though some never
+  went down); :class:`RestartLeads3PC` has the second bug only.
 """
 
 from __future__ import annotations
@@ -136,9 +138,29 @@ class LazyPrecommit3PC(three.ThreePhaseCommit):
     participant_class = LazyPrecommitParticipant
 
 
-class PreFixParticipant(three.Participant):
-    """A 3PC participant with the bug the explorer found: in the termination protocol
-    it reads the coordinator's PRECOMMIT as "undecided"."""
+class RestartLeadsParticipant(three.Participant):
+    """A 3PC participant with the second bug the explorer found: after its own restart
+    it terminates, and may lead, once every node has answered, as if all of them had
+    restarted too. A node that never went down may be terminating at the same time
+    and decide the other way (two crashes and restarts split it)."""
+
+    def _all_back(self, term: dict[str, str], restarted: set[str]) -> bool:
+        return len(term) == len(self.order) + 1  # every node answered
+
+    def _leader(self, term: dict[str, str], restarted: set[str]) -> str:
+        return min(term, key=self.order.__getitem__)
+
+
+class RestartLeads3PC(three.ThreePhaseCommit):
+    """txlib's 3PC before its second fix (see :class:`RestartLeadsParticipant`)."""
+
+    participant_class = RestartLeadsParticipant
+
+
+class PreFixParticipant(RestartLeadsParticipant):
+    """A 3PC participant with both bugs the explorer found: in the termination
+    protocol it also reads the coordinator's PRECOMMIT as "undecided" (one crash and a
+    restart split it)."""
 
     def on_STATE(self, ctx: Context, msg: Message) -> None:
         term = ctx.vars.get("term")
