@@ -329,6 +329,11 @@ def test_clicking_the_diagram_injects_faults(lab_page: Any, artifacts: Path) -> 
     expect(menu).to_have_count(0)
     assert outcome(lab) == "aborted"
     lab.get_by_role("tab", name="inject faults", exact=True).click()
+    # The presets menu names the preset the lab started from, not its first entry.
+    presets = lab.get_by_role("combobox", name="preset")
+    expect(presets).to_have_value("seed-transfer")
+    presets.scroll_into_view_if_needed()
+    page.screenshot(path=artifacts / "lab-02-faults-1366x768.png")
     lab.get_by_role("button", name="undo last fault", exact=True).click()
     expect(message_line(lab)).to_have_text(re.compile(r"^\s*removed: drop"))
 
