@@ -68,3 +68,28 @@ def test_the_recommended_saga_is_told_as_its_run_ends() -> None:
 def test_a_huge_guess_is_shown_short() -> None:
     feedback = txlib.exercise("3pc-message-count").check(lambda n: 10**5000)
     assert not feedback.ok and "about 5,001 digits" in feedback.message
+
+
+def test_only_blocks_means_in_doubt_for_as_long_as_the_fault_lasts() -> None:
+    """The exercise once counted 280 ms in doubt as blocking and said 2PC 'only blocks'
+    where the matrix shows it ABORTED at 330 ms; now its words follow the run."""
+    never = lesson.run_plan("payment cut off", "2pc")
+    healed = lesson.run_plan("payment cut off, healed at 300", "2pc")
+    assert never.outcome == "blocked" and healed.outcome == "aborted"
+    assert "still in doubt when the run ends" in (lesson.only_blocks(never) or "")
+    words = lesson.only_blocks(healed) or ""
+    assert "through the whole cut" in words and words.endswith("2PC ends aborted")
+    since, until = lesson.in_doubt_spans(healed)["payment"]
+    assert until is not None and since <= 9 and until >= lesson.HEAL_AT
+    for name in ("no fault", "payment fails"):
+        assert lesson.only_blocks(lesson.run_plan(name, "2pc")) is None
+
+
+def test_the_blocking_exercise_says_how_2pc_really_ends() -> None:
+    ex = txlib.exercise("saga-inconsistent-2pc-blocks")
+    assert "for as long as the fault lasts" in ex.prompt
+    accepted = {name for name in lesson.PLANS if ex.check(name).ok}
+    assert accepted == {"payment cut off", "payment cut off, healed at 300"}
+    for name in accepted:
+        outcome = lesson.run_plan(name, "2pc").outcome
+        assert f"2PC ends {outcome}." in ex.check(name).message

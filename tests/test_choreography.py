@@ -442,3 +442,58 @@ def test_the_config_knows_the_saga():
     config = ChoreographyConfig(saga="ecommerce", context={"amount": 5})
     assert config.input()["amount"] == 5 and config.input()["saga_id"] == "S1"
     assert config.compensation_order == "sequential"
+
+
+# --- lesson 08's idempotent consumer and "where do you look?" ------------------------------
+
+def test_a_second_order_of_the_same_customer_and_amount_must_be_charged():
+    """Deduplicating on the customer and the amount, or guarding on the payment count,
+    the wallet or the merchant, passed every plan of saga S1; saga S2, a distinct order
+    for the same amount, shows that they never charge it."""
+    from txlib.course import l08_sagas_by_choreography as lesson
+
+    _, services, options, faults, expected = lesson.CONSUMER_PLANS[-1]
+    assert options["saga_id"] == "S2" and expected == "COMPLETED"
+    earlier = services["payment"]["payments"]
+    assert any(p["customer"] == lesson.CUSTOMER and p["amount"] == lesson.PRICE
+               for p in earlier.values())
+    start = services["payment"]["wallets"][lesson.CUSTOMER]
+    ex = txlib.exercise("choreo-idempotent-consumer")
+    wrong = (lesson.charge_once_per_customer_and_amount, lesson.charge_unless_a_second_payment,
+             lesson.charge_unless_the_wallet_is_down, lesson.charge_unless_the_merchant_has_it)
+    for action in wrong:
+        saga = lesson.consumer_saga(action, services=services)
+        run = saga.simulate(protocol=P, faults=faults, idempotent=False, **options)
+        assert final_stores(saga, run.logs)["payment"]["wallets"][lesson.CUSTOMER] == start
+        verdict = ex.check(action)
+        assert not verdict.ok and "charged 0 times" in verdict.message
+        assert "PAY-S2" in verdict.message
+    right = lesson.consumer_saga(lesson.charge_once, services=services)
+    run = right.simulate(protocol=P, faults=faults, idempotent=False, **options)
+    pay = final_stores(right, run.logs)["payment"]
+    assert pay["wallets"][lesson.CUSTOMER] == start - lesson.PRICE
+    assert pay["payments"]["PAY-S2"]["status"] == "COMPLETED" and not run.violations
+    assert ex.check(lesson.charge_once).ok
+
+
+def test_fewest_logs_is_the_smallest_set_that_answers_every_question():
+    from txlib.course.l08_sagas_by_choreography import fewest_logs
+
+    assert fewest_logs([["orchestrator", "shipping"], ["orchestrator"], ["orchestrator"]]) \
+        == [("orchestrator",)]
+    assert fewest_logs([["broker", "shipping"], ["payment"], ["broker", "payment"]]) \
+        == [("broker", "payment"), ("payment", "shipping")]
+    assert fewest_logs([["a"], []]) == []
+
+
+def test_where_to_look_counts_the_logs_you_must_read(monkeypatch):
+    """The table's last row once counted every log holding an answer (2 and 3), against
+    the lesson's prose; it is the fewest logs that answer all: 1 and 2."""
+    from txlib.course import l08_sagas_by_choreography as lesson
+
+    shown = []
+    monkeypatch.setattr(lesson.show, "display", lambda table: shown.append(table.data))
+    lesson.where_to_look(["saga-stuck", "choreo-compensation-stuck"])
+    last = shown[0].splitlines()[-1]
+    assert last == ("| fewest logs that answer all | 1: orchestrator | "
+                    "2: broker + payment, or payment + shipping |")

@@ -396,3 +396,37 @@ def test_a_long_saga_reads_its_logs_in_linear_time(monkeypatch):
     logged = sum(len(log) for log in run.logs.values())
     assert reads["whole"] < 50, "whole-log reads happen only at start and recovery"
     assert reads["records"] < 8 * run.steps, (reads, logged, run.steps)
+
+
+# --- lesson 07's refund exercise ---------------------------------------------------------
+
+def test_a_refund_of_another_sagas_payment_is_caught_by_a_domain_rule():
+    """Refunding every COMPLETED payment of the customer (or of anyone) once gave S1's
+    order for free, with no rule objecting; the exercise's saga now has the rule."""
+    from txlib.course import l07_sagas_by_orchestration as lesson
+
+    what, options, faults = lesson.REFUND_PLANS[1]
+    assert "three orders" in what
+    for refund in (lesson.refund_the_customer, lesson.refund_everyone):
+        saga = lesson.refund_saga(refund)
+        run = saga.simulate(faults=faults, **options)
+        s = final_stores(saga, run.logs)
+        assert s["orders"]["orders"]["ORD-S1"]["status"] == "CONFIRMED"
+        assert s["payment"]["payments"]["PAY-S1"]["status"] == "REFUNDED"
+        assert run.outcome == "inconsistent"
+        assert any("ORD-S1 is CONFIRMED" in v.reason for v in run.violations)
+    right = lesson.refund_saga(lesson.refund_example)
+    for _, options, faults in lesson.REFUND_PLANS:
+        run = right.simulate(faults=faults, **options)
+        assert run.outcome in ("completed", "compensated") and not run.violations
+
+
+def test_the_refund_exercise_names_the_order_given_away():
+    ex = txlib.exercise("saga-write-a-refund")
+    from txlib.course import l07_sagas_by_orchestration as lesson
+
+    for refund in (lesson.refund_the_customer, lesson.refund_everyone,
+                   lesson.refund_the_latest):
+        verdict = ex.check(refund)
+        assert not verdict.ok and "the customer got that order for free" in verdict.message
+    assert ex.check(lesson.refund_example).ok

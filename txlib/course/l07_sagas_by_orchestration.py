@@ -14,9 +14,10 @@ The exercises:
   business failure and reads the domain rules, then runs it with the first step that
   cannot be undone declared as the pivot;
 - ``saga-write-a-refund``: write the compensation of the order saga's payment step. The
-  checker runs the saga with it under four fault plans (a failed shipment, two orders at
-  once, a compensation registered before a call that never arrived, a duplicated refund)
-  and checks the stores against the saga's domain rules;
+  checker runs the saga with it under four fault plans (a failed shipment, three orders
+  of one customer at once, a compensation registered before a call that never arrived, a
+  duplicated refund) and checks the stores against the saga's domain rules, plus one: a
+  confirmed order stays paid (a refund of another saga's payment breaks it);
 - ``saga-when-to-register``: for four fault plans, which ``register_compensation``
   settings end consistent. Every wrong entry is answered with the run that shows it.
 """
@@ -379,10 +380,29 @@ def create_shipment(store: Store, ctx: Context) -> dict[str, Any]:
     return ecommerce.create_shipment(store, ctx)
 
 
+def a_confirmed_order_stays_paid(stores: Mapping[str, Store], ctx: Context) -> str | None:
+    """A domain rule of the refund exercise: the payment of a CONFIRMED order is still
+    COMPLETED. A saga that confirmed its order was never compensated, so only a refund run
+    by another saga can break it."""
+    orders = stores["orders"]["orders"]
+    for pid, payment in sorted(stores["payment"]["payments"].items()):
+        order = orders.get(payment["order"])
+        if payment["status"] != "COMPLETED" and order and order["status"] == "CONFIRMED":
+            return (f"{pid} is {payment['status']}, but {payment['order']} is CONFIRMED: the "
+                    "customer got that order for free (another saga's refund took back its "
+                    "payment)")
+    return None
+
+
+REFUND_INVARIANTS = (*ecommerce.INVARIANTS,
+                     ("a confirmed order stays paid", a_confirmed_order_stays_paid))
+
+
 def refund_saga(refund: Callable[[Store, Context], None], name: str = "refund-exercise") -> Saga:
-    """The seed's order saga with ``refund`` as the payment's compensation."""
+    """The seed's order saga with ``refund`` as the payment's compensation, and one more
+    domain rule: a confirmed order stays paid."""
     saga = Saga(name, services=ecommerce.INITIAL_STORES, context=ecommerce.ORDER_INPUT,
-                invariants=ecommerce.INVARIANTS,
+                invariants=REFUND_INVARIANTS,
                 description="The order saga with your refund; no courier goes to Atlantis.")
     saga.step("create_order", service="orders", action=ecommerce.create_order,
               compensation=ecommerce.cancel_order)
@@ -411,8 +431,9 @@ def log_and_continue() -> Run:
     return saga.simulate(context=ATLANTIS)
 REFUND_PLANS: tuple[FaultPlan, ...] = (
     ("the order cannot be shipped, so the payment is refunded", {"context": ATLANTIS}, ()),
-    ("two orders of the same customer run at once, and only the second cannot be shipped",
-     {"instances": [{"saga_id": "S1"}, {"saga_id": "S2", "context": ATLANTIS, "start": 20}]},
+    ("three orders of the same customer run at once, and only the second cannot be shipped",
+     {"instances": [{"saga_id": "S1"}, {"saga_id": "S2", "context": ATLANTIS, "start": 20},
+                    {"saga_id": "S3", "start": 40}]},
      ()),
     ("every payment request is lost and the compensation was registered before the call, "
      "so the refund runs for a payment that never happened",
@@ -453,6 +474,36 @@ def refund_every_time(store: Store, ctx: Context) -> None:
         payment["status"] = "REFUNDED"
         store["wallets"][payment["customer"]] += payment["amount"]
         store["merchant"] -= payment["amount"]
+
+
+def _refund(payment: dict[str, Any], store: Store) -> None:
+    payment["status"] = "REFUNDED"
+    store["wallets"][payment["customer"]] += payment["amount"]
+    store["merchant"] -= payment["amount"]
+
+
+def refund_the_customer(store: Store, ctx: Context) -> None:
+    """A plausible wrong refund: every COMPLETED payment of this saga's customer, so
+    also those of the customer's other orders."""
+    for payment in list(store["payments"].values()):
+        if payment["customer"] == ctx["customer_id"] and payment["status"] == "COMPLETED":
+            _refund(payment, store)
+
+
+def refund_everyone(store: Store, ctx: Context) -> None:
+    """A plausible wrong refund: every COMPLETED payment, whoever made it."""
+    for payment in list(store["payments"].values()):
+        if payment["status"] == "COMPLETED":
+            _refund(payment, store)
+
+
+def refund_the_latest(store: Store, ctx: Context) -> None:
+    """A plausible wrong refund: the customer's most recent COMPLETED payment, which is
+    this saga's only if no other order of the customer paid since."""
+    mine = [p for p in store["payments"].values()
+            if p["customer"] == ctx["customer_id"] and p["status"] == "COMPLETED"]
+    if mine:
+        _refund(mine[-1], store)
 
 
 def _charged(run: Run) -> list[str]:
@@ -499,11 +550,13 @@ def _write_a_refund() -> Exercise:
                "payment is store['payments'][f\"PAY-{ctx['saga_id']}\"], a dict with "
                "'customer', 'amount', 'order' and 'status' ('COMPLETED'); ctx holds the saga's "
                "input and what earlier steps returned. The checker runs "
-               "the saga four times with failures and checks the saga's domain rules.",
+               "the saga four times with failures and checks the saga's domain rules, plus "
+               "one more: a CONFIRMED order's payment stays COMPLETED.",
         checker=from_judge(judge_refund),
         hints=(
             "Compensations are semantic: do not restore old values (another saga may have "
-            "changed them since); undo this saga's payment, and keep a record that you did.",
+            "changed them since); undo this saga's payment, no other, and keep a record "
+            "that you did.",
             "Your refund may run when no payment was ever taken (it was registered before "
             "a call that never arrived), and it may run twice. Look the payment up first.",
             "Find the payment by its id; if it is missing or not 'COMPLETED', return. "
@@ -520,7 +573,10 @@ def _write_a_refund() -> Exercise:
         example=refund_example,
         wrong=((give_the_money_back, "which is cancelled"),
                (erase_the_payment, "not an erasure"),
-               (refund_every_time, "delivered twice")),
+               (refund_every_time, "delivered twice"),
+               (refund_the_customer, "PAY-S1 is REFUNDED, but ORD-S1 is CONFIRMED"),
+               (refund_everyone, "another saga's refund took back its payment"),
+               (refund_the_latest, "PAY-S3 is REFUNDED, but ORD-S3 is CONFIRMED")),
     )
 
 

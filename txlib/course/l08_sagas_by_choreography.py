@@ -16,7 +16,8 @@ The exercises:
 - ``choreo-idempotent-consumer``: write the payment service's action so that it charges
   once however often the event arrives, with the service's own deduplication switched
   off (``idempotent=False``). The checker runs it under a duplicated delivery, a crash
-  before the ACK and a declined payment, and reads the wallet;
+  before the ACK, a declined payment and a second order of the same customer for the
+  same amount (which must be charged too), and reads the wallet;
 - ``choreo-no-invented-event``: choose the publishing options under which neither the
   crash of ``choreo-invented-event`` nor that of ``choreo-lost-event`` breaks the saga.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping
+from itertools import combinations
 from typing import Any
 
 from ..engine.faults import Fault, crash, duplicate, recover
@@ -39,7 +41,14 @@ from ..simulation.run import Run
 from ..simulation.saga import Saga
 from ..simulation.scenario import Scenario, simulate
 from . import Exercise, Feedback, register, show
-from .checking import domain_violations, fault_plan, from_judge, function, rules_broken
+from .checking import (
+    domain_violations,
+    fault_plan,
+    from_judge,
+    function,
+    listing,
+    rules_broken,
+)
 from .show import headline as headline  # re-exported for the notebook
 
 P = "saga-choreography"
@@ -230,19 +239,36 @@ QUESTIONS: dict[str, Callable[[LogRecord], bool]] = {
 }
 
 
+def fewest_logs(answers: Iterable[Iterable[str]]) -> list[tuple[str, ...]]:
+    """The smallest sets of logs that answer every question, given, for each question,
+    the logs that answer it (each set sorted; all sets of the smallest size, sorted)."""
+    holders = [set(a) for a in answers]
+    logs = sorted(set().union(*holders))
+    for size in range(len(logs) + 1):
+        found = [c for c in combinations(logs, size) if all(h & set(c) for h in holders)]
+        if found:
+            return found
+    return []  # some question has no answer in any log
+
+
 def where_to_look(names: Iterable[str]) -> None:
-    """For each question about a stuck saga, whose durable logs answer it, per run."""
+    """For each question about a stuck saga, whose durable logs answer it, per run; then
+    the fewest logs you must read to answer them all."""
     runs = {name: scenario(name).run() for name in names}
 
     def holders(run: Run, found: Callable[[LogRecord], bool]) -> list[str]:
         return [n for n, log in run.logs.items() if any(found(r) for r in log)]
 
+    def fewest(run: Run) -> str:
+        covers = fewest_logs(holders(run, found) for found in QUESTIONS.values())
+        if not covers:
+            return "none answers them all"
+        return f"{len(covers[0])}: " + ", or ".join(" + ".join(c) for c in covers)
+
     rows: list[tuple[Any, ...]] = [
         (q, *(", ".join(holders(run, found)) for run in runs.values()))
         for q, found in QUESTIONS.items()]
-    rows.append(("logs to read in all", *(len({n for found in QUESTIONS.values()
-                                               for n in holders(run, found)})
-                                          for run in runs.values())))
+    rows.append(("fewest logs that answer all", *(fewest(run) for run in runs.values())))
     table(["question", *runs], rows)
 
 
@@ -376,16 +402,36 @@ WALLET = CONSUMER_STORES["payment"]["wallets"][CUSTOMER]
 PRICE = ecommerce.ORDER_INPUT["amount"]
 TOO_DEAR = 60_000
 NOT_DEDUPLICATED = {"idempotent": False}
-# (what happens, options, faults, the broker's final state)
-CONSUMER_PLANS: tuple[tuple[str, dict[str, Any], tuple[Fault, ...], str], ...] = (
+# The same customer ordered the same items for the same amount before, in saga S1, which
+# completed; this saga is S2, a new order that must be charged too.
+SECOND_ORDER = "S2"
+TWIN: dict[str, Any] = {"order": "ORD-S1", "amount": PRICE, "customer": CUSTOMER,
+                        "status": "COMPLETED"}
+SECOND_ORDER_STORES: dict[str, Store] = copy.deepcopy(CONSUMER_STORES)
+SECOND_ORDER_STORES["orders"]["orders"]["ORD-S1"] = {
+    "customer": CUSTOMER, "items": dict(ecommerce.ORDER_INPUT["items"]), "status": "CONFIRMED"}
+SECOND_ORDER_STORES["inventory"]["stock"]["ITEM-001"] -= 2
+SECOND_ORDER_STORES["inventory"]["reserved"]["ORD-S1"] = dict(ecommerce.ORDER_INPUT["items"])
+SECOND_ORDER_STORES["payment"]["payments"]["PAY-S1"] = dict(TWIN)
+SECOND_ORDER_STORES["payment"]["wallets"][CUSTOMER] -= PRICE
+SECOND_ORDER_STORES["payment"]["merchant"] += PRICE
+SECOND_ORDER_STORES["shipping"]["shipments"]["SHIP-S1"] = {"order": "ORD-S1",
+                                                           "status": "SCHEDULED"}
+# (what happens, the stores it starts from, options, faults, the broker's final state)
+CONSUMER_PLANS: tuple[tuple[str, dict[str, Store], dict[str, Any], tuple[Fault, ...], str],
+                      ...] = (
     ("the broker's delivery of reserve_inventory_done to payment arrives twice",
-     {}, (duplicate("EVENT", dst="payment"),), "COMPLETED"),
+     CONSUMER_STORES, {}, (duplicate("EVENT", dst="payment"),), "COMPLETED"),
     ("payment commits, crashes before its ACK, and the broker re-delivers the event after "
-     "the restart", {}, (crash("payment", when="payment logs LOCAL_TX"),
-                         recover("payment", at_time=200)), "COMPLETED"),
+     "the restart", CONSUMER_STORES, {}, (crash("payment", when="payment logs LOCAL_TX"),
+                                          recover("payment", at_time=200)), "COMPLETED"),
     (f"the order costs {TOO_DEAR} cents, more than the wallet holds, and the delivery "
-     "arrives twice", {"context": {"amount": TOO_DEAR}},
+     "arrives twice", CONSUMER_STORES, {"context": {"amount": TOO_DEAR}},
      (duplicate("EVENT", dst="payment"),), "COMPENSATED"),
+    (f"saga {SECOND_ORDER} is a new order by the same customer for the same {PRICE} cents "
+     "as PAY-S1 (saga S1, completed), and the delivery arrives twice",
+     SECOND_ORDER_STORES, {"saga_id": SECOND_ORDER}, (duplicate("EVENT", dst="payment"),),
+     "COMPLETED"),
 )
 
 
@@ -398,11 +444,49 @@ def charge_once(store: Store, ctx: Context) -> dict[str, Any]:
     return ecommerce.process_payment(store, ctx)
 
 
+def _skip(ctx: Context) -> dict[str, Any]:
+    """What the wrong answers below return when they take an event for a duplicate."""
+    return {"payment_id": f"PAY-{ctx['saga_id']}"}
+
+
 def charge_once_per_customer(store: Store, ctx: Context) -> dict[str, Any]:
     """A plausible wrong answer: the customer is the key, so an earlier order's payment
     makes this one look like a duplicate."""
     if any(p["customer"] == ctx["customer_id"] for p in store["payments"].values()):
-        return {"payment_id": f"PAY-{ctx['saga_id']}"}
+        return _skip(ctx)
+    return ecommerce.process_payment(store, ctx)
+
+
+def charge_once_per_customer_and_amount(store: Store, ctx: Context) -> dict[str, Any]:
+    """A plausible wrong answer: a payment of the same customer for the same amount is
+    taken for this one, so a second order for the same amount is never charged."""
+    if any(p["customer"] == ctx["customer_id"] and p["amount"] == ctx["amount"]
+           for p in store["payments"].values()):
+        return _skip(ctx)
+    return ecommerce.process_payment(store, ctx)
+
+
+def charge_unless_a_second_payment(store: Store, ctx: Context) -> dict[str, Any]:
+    """A plausible wrong answer: the store held one payment (PAY-S0), so a second one
+    means this saga has paid already."""
+    if len(store["payments"]) > 1:
+        return _skip(ctx)
+    return ecommerce.process_payment(store, ctx)
+
+
+def charge_unless_the_wallet_is_down(store: Store, ctx: Context) -> dict[str, Any]:
+    """A plausible wrong answer: the wallet held 47500 cents, so a wallet down by the
+    amount means this saga has paid already."""
+    if store["wallets"][ctx["customer_id"]] <= WALLET - ctx["amount"]:
+        return _skip(ctx)
+    return ecommerce.process_payment(store, ctx)
+
+
+def charge_unless_the_merchant_has_it(store: Store, ctx: Context) -> dict[str, Any]:
+    """A plausible wrong answer: the merchant held 2500 cents, so a merchant up by the
+    amount means this saga has paid already."""
+    if store["merchant"] >= EARLIER["amount"] + ctx["amount"]:
+        return _skip(ctx)
     return ecommerce.process_payment(store, ctx)
 
 
@@ -415,13 +499,16 @@ def charge_unless_the_event_says_paid(store: Store, ctx: Context) -> dict[str, A
 
 
 def consumer_saga(action: Callable[[Store, Context], Any],
-                  name: str = "choreo-consumer-exercise") -> Saga:
-    """The order saga with ``action`` as the payment step; the customer paid an earlier
-    order, PAY-S0, so the payment store already holds one payment."""
-    saga = Saga(name, services=CONSUMER_STORES, context=ecommerce.ORDER_INPUT,
+                  name: str = "choreo-consumer-exercise",
+                  services: Mapping[str, Store] = CONSUMER_STORES) -> Saga:
+    """The order saga with ``action`` as the payment step, starting from ``services``: by
+    default the customer paid an earlier order, PAY-S0, so the payment store already
+    holds one payment (:data:`SECOND_ORDER_STORES` holds PAY-S1 too)."""
+    saga = Saga(name, services=dict(services), context=ecommerce.ORDER_INPUT,
                 invariants=ecommerce.INVARIANTS,
                 description="The order saga with your payment action; the customer has "
-                            "paid an earlier order, PAY-S0.")
+                            "paid earlier orders: "
+                            + ", ".join(sorted(services["payment"]["payments"])) + ".")
     saga.step("create_order", service="orders", action=ecommerce.create_order,
               compensation=ecommerce.cancel_order)
     saga.step("reserve_inventory", service="inventory", action=ecommerce.reserve_items,
@@ -460,6 +547,22 @@ def _probe(action: Callable[[Store, Context], Any]) -> str | None:
     return None
 
 
+def _wrong_charge(what: str, wallet: int, want: int, start: int, sid: str,
+                  others: Iterable[str], broken: list[str]) -> str:
+    """Why the wallet of a plan's run is not what it should be, in words."""
+    times = (start - wallet) / PRICE
+    if times == 0 and want != start:
+        return (f"{what}: the wallet holds {wallet} cents, not {want}: the customer was "
+                f"charged 0 times, so this order is free. Your function took saga {sid}'s "
+                f"event for a duplicate, but when it first arrived the store held no payment "
+                f"PAY-{sid}: the payments already there, {listing(sorted(others))}, are for "
+                "other orders. Only this saga's own payment id tells a duplicate from a new "
+                "order.")
+    count = f"{times:g} times" if times == int(times) else "by a wrong amount"
+    return (f"{what}: the wallet holds {wallet} cents, not {want}: the customer was charged "
+            f"{count}" + (f" ({'; '.join(broken)})" if broken else "") + ".")
+
+
 def judge_consumer(action: Any) -> tuple[bool, str]:
     """Run the order saga by events with ``action`` as the payment step under every plan;
     (ok, what happened)."""
@@ -473,37 +576,39 @@ def judge_consumer(action: Any) -> tuple[bool, str]:
         calls.append(str(ctx.get("saga_id")))
         return action(store, ctx)
 
-    saga = consumer_saga(counted)
     first_calls = 0
-    for index, (what, options, faults, expected) in enumerate(CONSUMER_PLANS):
+    for index, (what, services, options, faults, expected) in enumerate(CONSUMER_PLANS):
+        saga = consumer_saga(counted, services=services)
         calls.clear()
         run = saga.simulate(protocol=P, faults=faults, **NOT_DEDUPLICATED, **options)
         if index == 0:
             first_calls = len(calls)
         pay = final_stores(saga, run.logs)["payment"]
         wallet = pay["wallets"][CUSTOMER]
-        charged = expected == "COMPLETED"
-        want = WALLET - PRICE if charged else WALLET
+        start = services["payment"]["wallets"][CUSTOMER]
+        earlier = services["payment"]["payments"]
+        want = start - PRICE if expected == "COMPLETED" else start
         broken = domain_violations(run)
         state = run.states[BROKER]
         if state != expected:
             return False, (f"{what}: the saga ended {state}, not {expected} "
                            f"(the broker's events: {_names(broker_events(run))}).")
         if wallet != want:
-            times = (WALLET - wallet) / PRICE
-            count = f"{times:g} times" if times == int(times) else "by a wrong amount"
-            return False, (f"{what}: the wallet holds {wallet} cents, not {want}: the customer "
-                           f"was charged {count}" + (f" ({'; '.join(broken)})" if broken else "")
-                           + ".")
-        if pay["payments"].get("PAY-S0") != EARLIER:
-            return False, f"{what}: the earlier payment PAY-S0 changed; leave it alone."
+            sid = options.get("saga_id", "S1")
+            return False, _wrong_charge(what, wallet, want, start, sid, earlier, broken)
+        changed = sorted(pid for pid, payment in earlier.items()
+                         if pay["payments"].get(pid) != payment)
+        if changed:
+            return False, (f"{what}: the earlier payment {changed[0]} changed; leave it "
+                           "alone.")
         if broken:
             return False, f"{what}: {'; '.join(broken)}."
-    return True, (f"the wallet was charged exactly once in both runs that completed, and not "
-                  f"at all when the payment was declined. Note: in the first run your "
-                  f"function ran {first_calls} times. The charge is observed once, but the "
-                  "code executed twice: anything it did outside the store (an e-mail, a call "
-                  "to a card provider) would have happened twice.")
+    return True, (f"the wallet was charged exactly once in the {len(CONSUMER_PLANS) - 1} runs "
+                  "that completed (a second order for the same amount too), and not at all "
+                  f"when the payment was declined. Note: in the first run your function ran "
+                  f"{first_calls} times. The charge is observed once, but the code executed "
+                  "twice: anything it did outside the store (an e-mail, a call to a card "
+                  "provider) would have happened twice.")
 
 
 @register("choreo-idempotent-consumer")
@@ -519,13 +624,15 @@ def _idempotent_consumer() -> Exercise:
                "'customer_id', 'amount' and 'order_id'. Raise txlib.StepFailed when the wallet "
                "holds less than the amount. You may call "
                "txlib.sagas.ecommerce.process_payment(store, ctx), the original. The checker "
-               "runs three plans and reads the wallet.",
+               "runs four plans and reads the wallet; in the last one the customer orders "
+               "again, in saga S2, for the same amount as an earlier order.",
         checker=from_judge(judge_consumer),
         hints=(
             "A duplicate must be recognised inside the same local transaction as the "
             "charge: look in the store, the only state that is committed with the effect.",
-            "Which key identifies this saga's charge, and not the customer's earlier one? "
-            "The original action stores it as f\"PAY-{ctx['saga_id']}\".",
+            "Which key identifies this saga's charge, and not the customer's earlier ones "
+            "(one of them may be for the same amount)? The original action stores it as "
+            "f\"PAY-{ctx['saga_id']}\".",
             "If f\"PAY-{ctx['saga_id']}\" is already in store['payments'], return "
             "{'payment_id': that id} without charging; otherwise call the original.",
         ),
@@ -534,13 +641,18 @@ def _idempotent_consumer() -> Exercise:
                "    if payment_id in store['payments']:\n"
                "        return {'payment_id': payment_id}  # a duplicate: same reply, no charge\n"
                "    return txlib.sagas.ecommerce.process_payment(store, ctx)\n"
-               "The key is this saga's payment id (not the customer, who has paid before), and "
-               "it is checked and written in the same local transaction as the charge, so a "
-               "crash can never separate the two.",
+               "The key is this saga's payment id, not the customer (who has paid before) nor "
+               "the amount (a second order may cost the same), and it is checked and written "
+               "in the same local transaction as the charge, so a crash can never separate "
+               "the two.",
         example=charge_once,
         wrong=((ecommerce.process_payment, "charged 2 times"),
                (charge_once_per_customer, "only PAY-S0"),
-               (charge_unless_the_event_says_paid, "charged 2 times")),
+               (charge_unless_the_event_says_paid, "charged 2 times"),
+               (charge_once_per_customer_and_amount, "charged 0 times, so this order is free"),
+               (charge_unless_a_second_payment, "took saga S2's event for a duplicate"),
+               (charge_unless_the_wallet_is_down, "the store held no payment PAY-S2"),
+               (charge_unless_the_merchant_has_it, "only this saga's own payment id")),
     )
 
 

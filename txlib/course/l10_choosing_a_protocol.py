@@ -22,7 +22,8 @@ partition sweep's plan) and :func:`half_transfer` (what lesson 01's auditor sees
   protocol that passes is accepted (3PC and Paxos Commit do), and the feedback says what
   a partition does to it;
 - ``saga-inconsistent-2pc-blocks``: the lesson's fault plan under which the saga with
-  the 'after' bug ends inconsistent while 2PC only blocks.
+  the 'after' bug ends inconsistent while 2PC only blocks: a participant waits in doubt
+  for as long as the fault lasts (:func:`only_blocks`), and 2PC may finish after a heal.
 """
 
 from __future__ import annotations
@@ -400,6 +401,55 @@ def _in_doubt(run: Run) -> int:
     return max(run.metrics.blocked_time.values(), default=0)
 
 
+def fault_span(run: Run) -> tuple[str, int, int | None]:
+    """What the run's first fault did ('cut' or 'outage'), when it struck, and when it
+    was repaired (a heal or a restart; None if never)."""
+    struck = next(e for e in run.trace if e.kind in ("partition", "crash"))
+    repaired = next((e.time for e in run.trace if e.kind in ("heal", "recover")), None)
+    return ("cut" if struck.kind == "partition" else "outage"), struck.time, repaired
+
+
+def in_doubt_spans(run: Run) -> dict[str, tuple[int, int | None]]:
+    """Per participant that voted YES: when it voted and when it learned the outcome
+    (None if it never did), the span the metrics' ``blocked_time`` counts."""
+    voted: dict[str, int] = {}
+    learned: dict[str, int] = {}
+    for e in run.trace:
+        if e.node in run.participants:
+            if e.kind == "vote" and e.detail == "yes":
+                voted.setdefault(e.node, e.time)
+            elif e.kind == "decision":
+                learned.setdefault(e.node, e.time)
+    return {p: (since, learned.get(p)) for p, since in voted.items()}
+
+
+def only_blocks(run: Run) -> str | None:
+    """How a 2PC run only blocked, in words, or None if it did not: nothing ended
+    inconsistent, and a participant waited in doubt, holding its locks, for as long as
+    the fault lasted (still in doubt when the run ends, if it was never repaired)."""
+    if run.outcome == "inconsistent" or not any(
+            e.kind in ("partition", "crash") for e in run.trace):
+        return None
+    what, struck, repaired = fault_span(run)
+    spans = in_doubt_spans(run)
+    waiting = [n for n, (since, until) in spans.items() if until is None and since <= struck]
+    if waiting:
+        who = waiting[0]
+        return (f"{who} waits in doubt, holding its locks, from its vote at {spans[who][0]} "
+                f"ms, and is still in doubt when the run ends at {run.end_time} ms: 2PC ends "
+                f"{run.outcome}")
+    through = [n for n, (since, until) in spans.items()
+               if repaired is not None and until is not None and since <= struck <= repaired
+               <= until]
+    if not through:
+        return None
+    who = through[0]
+    since, until = spans[who]
+    return (f"{who} waits in doubt, holding its locks, from its vote at {since} ms to "
+            f"{until} ms, through the whole {what} ({struck} to {repaired} ms); only then "
+            f"does it learn the outcome, and 2PC ends {run.outcome}")
+
+
 @register("saga-inconsistent-2pc-blocks")
 def _saga_inconsistent() -> Exercise:
     def check(answer: Any) -> Feedback:
@@ -407,13 +457,12 @@ def _saga_inconsistent() -> Exercise:
             raise bad_choice("fault plan", answer, PLANS)
         two, bug = run_plan(answer, "2pc"), run_plan(answer, BUG)
         waited = _in_doubt(two)
-        blocks = two.outcome == "blocked" or waited >= RECOVER_AT - CUT_AT
-        if bug.outcome == "inconsistent" and blocks and two.outcome != "inconsistent":
+        blocked = only_blocks(two)
+        if bug.outcome == "inconsistent" and blocked is not None:
             good = run_plan(answer, "saga")
             return Feedback(True, f"under '{answer}' the saga with the bug ends inconsistent "
-                                  f"({bug.violations[0]}), while 2PC only blocks: a "
-                                  f"participant waits in doubt, holding its locks, for {waited} "
-                                  "ms. Payment committed its part and nobody heard; the "
+                                  f"({bug.violations[0]}), while 2PC only blocks: {blocked}. "
+                                  "Payment committed its part and nobody heard; the "
                                   "orchestrator gave up and compensated only the steps it knew "
                                   "had applied. Registered before the call, the compensation "
                                   f"runs anyway: that saga ends {good.outcome}, "
@@ -431,8 +480,10 @@ def _saga_inconsistent() -> Exercise:
         name="saga-inconsistent-2pc-blocks",
         prompt="Which of the lesson's fault plans (a key of PLANS) makes the orchestrated saga "
                "with the bug (register_compensation='after', the row 'saga-after') end "
-               "inconsistent, while 2PC, under the same plan, only blocks (a participant "
-               "waits in doubt; nothing is inconsistent)? Answer with the plan's name.",
+               "inconsistent, while 2PC, under the same plan, only blocks: a participant "
+               "waits in doubt, holding its locks, for as long as the fault lasts, and "
+               "nothing is inconsistent (once the fault is repaired, 2PC may still finish)? "
+               "Answer with the plan's name.",
         checker=check,
         hints=(
             "A saga ends inconsistent when it compensates without knowing everything that "
@@ -444,8 +495,10 @@ def _saga_inconsistent() -> Exercise:
                "and is cut off before its answer leaves. The buggy orchestrator's call times "
                "out, it gives up and compensates the order and the reservation, and the "
                "customer stays charged for a cancelled order. 2PC's payment, PREPARED, waits "
-               "in doubt with its locks until the network heals: blocked, never "
-               "inconsistent. The recommended saga registers payment's refund before the "
+               "in doubt with its locks for as long as the cut lasts: for good without the "
+               "heal (2PC ends blocked); with it, until the heal, and then it learns the "
+               "coordinator's abort (2PC ends aborted). Never inconsistent. The recommended "
+               "saga registers payment's refund before the "
                "call, so it keeps trying to refund: stuck while the cut lasts, compensated "
                "after the heal.",
         example="payment cut off",
