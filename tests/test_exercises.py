@@ -143,3 +143,22 @@ def test_a_split_made_of_drops_alone_is_accepted_as_the_solution_says():
     assert ex.check(every).ok
     some = ex.check(every[:2])
     assert not some.ok and "every message across the cut" in some.message
+
+
+def test_half_committed_says_a_held_back_message_is_late_not_lost():
+    """A slowed or delayed COMMIT is not lost: it arrives after the checker's horizon, and
+    the feedback says so, with the longer run that shows it arriving."""
+    ex = txlib.exercise("2pc-partition-half-committed")
+    for plan in ([txlib.slow("coordinator", 1000, when="coordinator sends COMMIT to p1")],
+                 [txlib.delay(1000, "COMMIT", dst="p2", count=None)]):
+        verdict = ex.check(plan)
+        assert verdict.ok, verdict.message
+        assert "loses messages for good" not in verdict.message
+        assert "arrive after the run's horizon" in verdict.message
+        assert re.search(r"With a horizon of \d+, it ends committed at time \d+",
+                         verdict.message)
+    dropped = ex.check([txlib.drop("COMMIT", dst="p2", count=None)])
+    assert dropped.ok and "loses messages for good" in dropped.message
+    both = ex.check([txlib.drop("COMMIT", dst="p2", count=None),
+                     txlib.slow("coordinator", 100, when="coordinator sends COMMIT to p1")])
+    assert both.ok and "even with a horizon of" in both.message

@@ -9,8 +9,9 @@ each commit protocol with its coordinator killed after the votes
 (:func:`coordinator_dies_after_the_votes`), show what an orphaned PostgreSQL prepared
 transaction costs (:func:`orphans`,
 :func:`locks_of_prepared`, :func:`churn`, :func:`vacuum_report`,
-:func:`burn_transaction_ids`), draw a real run (:func:`draw`), and :class:`CrashPanel`
-is the lesson's kill -9 widget.
+:func:`burn_transaction_ids`), draw a real run (:func:`draw`), name the largest part of a
+measured commit (:func:`largest_part`), and :class:`CrashPanel` is the lesson's kill -9
+widget.
 
 Both checkers run :mod:`txlib.real` (real processes, SQLite participants, kill -9), not
 the simulator. What they measure does not depend on timing, so the verdicts are the same
@@ -277,6 +278,26 @@ def draw(run: Run | RealRun, title: str) -> Picture:
     """A run's space-time diagram, about 300 pixels tall whatever its duration."""
     run = run.as_run() if isinstance(run, RealRun) else run
     return diagram(run, scale=min(60, 300 / max(1, run.end_time)), title=title)
+
+
+# --- where a commit's time goes ----------------------------------------------------------
+
+def largest_part(parts: Sequence[tuple[str, float, str]]) -> str:
+    """Which part of a real 2PC transaction takes the longest, read from the rows of
+    :func:`txlib.real.bench.breakdown` (the whole transaction is the row whose share is
+    "100%", its parts the indented rows below it). The answer depends on the machine, so
+    the lesson prints it from the numbers it just measured rather than stating it."""
+    whole = next((ms for _, ms, share in parts if share == "100%"), None)
+    pieces = [(what.strip(), ms) for what, ms, _ in parts if what.startswith("  ")]
+    if whole is None or not pieces:
+        raise TxlibError("expected the rows of txlib.real.bench.breakdown(...): a whole "
+                         "transaction (share 100%) and its indented parts")
+    what, ms = max(pieces, key=lambda piece: piece[1])
+    line = f"the largest part, on this machine: {what}, {ms:.3f} ms of {whole:.3f}"
+    if sum(ms for _, ms in pieces) > whole:
+        line += ("; each part was timed on its own, so together they can come to more "
+                 "than the whole")
+    return line
 
 
 # --- the kill -9 panel ------------------------------------------------------------------
