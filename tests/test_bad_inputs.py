@@ -658,3 +658,28 @@ def test_a_recorded_run_has_a_step_budget_and_an_unrecorded_one_does_not():
         LabModel.of(txlib.scenario("2pc-happy")).load_json(
             txlib.scenario("2pc-happy").replace(options={"max_steps": 10**6}).to_json())
     assert txlib.simulate("2pc", max_steps=300_000, record=False).outcome == "committed"
+
+
+def test_a_recorded_run_stops_before_the_machine_runs_out_of_memory(monkeypatch):
+    """A recorded run keeps every event and the acting node's volatile state after each
+    handler; it may grow by three quarters of the memory that was free when it started,
+    read once in 4,096 steps, and past that it stops and says so (here the machine is
+    made to look small). Shorter runs never read it, and a run without a trace never
+    stops for it."""
+    from txlib.engine import memory
+    from txlib.engine.world import MEMORY_EVERY
+
+    readings = iter(range(10**9, 10**13, 3 * 10**8))
+    monkeypatch.setattr(memory, "memory_budget", lambda: 2 * 10**9)
+    monkeypatch.setattr(memory, "resident_bytes", lambda: next(readings))
+    long = {"faults": [txlib.crash("coordinator", when="coordinator logs COMMIT")],
+            "horizon": 10**7, "max_steps": 20 * MEMORY_EVERY}
+    cut = txlib.simulate("2pc", **long)
+    assert cut.stopped_by.startswith("memory=") and "free when the run started" in cut.stopped_by
+    assert 2 * MEMORY_EVERY <= cut.steps < 20 * MEMORY_EVERY
+    unrecorded = txlib.simulate("2pc", record=False, **long)
+    assert unrecorded.stopped_by == f"max_steps={20 * MEMORY_EVERY}"
+    short = txlib.simulate("2pc", **{**long, "max_steps": MEMORY_EVERY})
+    assert short.stopped_by == f"max_steps={MEMORY_EVERY}"
+    monkeypatch.undo()
+    assert txlib.simulate("2pc", **long).stopped_by == f"max_steps={20 * MEMORY_EVERY}"

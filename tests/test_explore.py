@@ -946,11 +946,11 @@ def test_a_search_stops_before_the_machine_runs_out_of_memory(monkeypatch):
     """A search may grow by three quarters of the memory that was free when it started;
     past that it stops, incomplete, and says so (here the machine is made to look
     small, and each reading of the process's memory larger than the last)."""
-    import txlib.explorer.search as search_module
+    from txlib.engine import memory
 
     readings = iter(range(10**9, 10**13, 3 * 10**8))
-    monkeypatch.setattr(search_module, "memory_budget", lambda: 2 * 10**9)
-    monkeypatch.setattr(search_module, "resident_bytes", lambda: next(readings))
+    monkeypatch.setattr(memory, "memory_budget", lambda: 2 * 10**9)
+    monkeypatch.setattr(memory, "resident_bytes", lambda: next(readings))
     cut = explore("3pc", participants=4, max_crashes=1, progress=False)
     assert not cut.complete and cut.stopped_by.startswith("memory=")
     assert "free when the search started" in str(cut)
@@ -960,7 +960,7 @@ def test_a_search_stops_before_the_machine_runs_out_of_memory(monkeypatch):
 
 
 def test_the_memory_budget_is_three_quarters_of_what_is_free(monkeypatch):
-    from txlib.explorer import memory
+    from txlib.engine import memory
 
     monkeypatch.setattr(memory, "resident_bytes", lambda: 400)
     monkeypatch.setattr(memory, "memory_limit", lambda: 2000)

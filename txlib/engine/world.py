@@ -24,6 +24,7 @@ from .collector import collector_paused
 from .config import EngineConfig
 from .faultplan import NO_FAULTS, FaultPlanState
 from .faults import ONE_SHOT, Fault
+from .memory import Ceiling
 from .network import Draws, Network, seeded
 from .node import NodeSlot, Role
 from .records import Message, TraceEvent
@@ -32,6 +33,7 @@ from .simcontext import NodeCrashed, WorldContext
 from .volatile import Volatile, volatile_copy
 
 _new = tuple.__new__  # a NamedTuple without its (slower) constructor, on the hot path
+MEMORY_EVERY = 4096  # a recorded run reads its memory once in this many steps (.memory)
 
 
 @dataclass
@@ -196,7 +198,8 @@ class World:
         return self
 
     def _schedule(self) -> None:
-        """The timed scheduler's loop (see :meth:`run`)."""
+        """The timed scheduler's loop (see :meth:`run`). A recorded run also stops once
+        it has grown past its memory budget (see :mod:`.memory`)."""
         cfg = self.config
         max_steps, horizon = cfg.max_steps, cfg.horizon
         heap = self.queue.heap
@@ -205,12 +208,21 @@ class World:
         trace = self.trace
         plain_record = self.plain_record
         pop = heapq.heappop
+        memory = Ceiling() if trace is not None else None
+        check_at = self.step + MEMORY_EVERY if memory is not None else max_steps
         while True:
             if self.faults.by_step:
                 self._apply_step_faults()
             if self.step >= max_steps or len(heap) == self.stale or heap[0][0] > horizon:
                 self.stopped_by = self._stop_reason()
                 break
+            if self.step >= check_at and memory is not None:
+                check_at = self.step + MEMORY_EVERY
+                held = memory.exceeded()
+                if held is not None:
+                    self.stopped_by = (f"memory={held / 2**20:,.0f} MB (3/4 of what was "
+                                       "free when the run started)")
+                    break
             entry = pop(heap)
             at = entry[0]
             # _execute(entry), with its commonest cases written out in place

@@ -41,14 +41,14 @@ from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from ..engine.collector import collector_paused
+from ..engine.memory import Ceiling
 from ..errors import TxlibError
-from .memory import memory_budget, resident_bytes
 from .table import state_table
 
 S = TypeVar("S")
 
 # How often (in expanded states) the search looks at the clock and the progress display,
-# and at its memory (see txlib.explorer.memory: its budget is worked out at the first
+# and at its memory (see txlib.engine.memory: its budget is worked out at the first
 # look, so that a short search does not pay for reading it).
 _CHECK_EVERY = 128
 _MEMORY_EVERY = 1024
@@ -190,7 +190,7 @@ class Exploration:
     """What a search found, and how big the state space was.
 
     ``complete`` is False if a budget (``max_states``, ``max_seconds``, the memory the
-    machine has: see :mod:`txlib.explorer.memory`), the depth bound or the first
+    machine has: see :mod:`txlib.engine.memory`), the depth bound or the first
     violation stopped the search: ``stopped_by`` says which. Then the
     state counts are lower bounds and blocking is not analysed (``blocking_states`` is
     None).
@@ -486,7 +486,7 @@ def search(
             if violating and stop_on_violation:
                 stopped_by = "a violation"
             expanded = 0
-            ceiling: int | None = None  # stop before the machine runs out (see memory)
+            memory = Ceiling()  # stop before the machine runs out (see txlib.engine.memory)
             while frontier and not stopped_by:
                 if expanded % _CHECK_EVERY == 0:
                     elapsed = time.perf_counter() - start
@@ -494,11 +494,9 @@ def search(
                     if max_seconds is not None and elapsed >= max_seconds:
                         stopped_by = f"max_seconds={max_seconds}"
                         break
-                    if expanded == _MEMORY_EVERY:  # a shorter search never asks
-                        ceiling = memory_budget()
-                    elif ceiling is not None and expanded % _MEMORY_EVERY == 0:
-                        held = resident_bytes()
-                        if held is not None and held > ceiling:
+                    if expanded and expanded % _MEMORY_EVERY == 0:  # never a shorter search
+                        held = memory.exceeded()  # the first time, its budget worked out
+                        if held is not None:
                             stopped_by = (f"memory={held / 2**20:,.0f} MB (3/4 of what was "
                                           "free when the search started)")
                             break

@@ -1216,7 +1216,7 @@ def explore(
     all of its own invariants, plus the functions given. ``max_states``, ``max_seconds``
     and ``max_depth`` bound the search, which then says it is incomplete; ``max_states``
     defaults to :data:`DEFAULT_MAX_STATES`. A search also stops, incomplete, before the
-    machine runs out of memory (:mod:`txlib.explorer.memory`). ``progress``: None shows
+    machine runs out of memory (:mod:`txlib.engine.memory`). ``progress``: None shows
     a progress bar in a terminal or a notebook if the search lasts, True always, False
     never. Other keyword arguments are protocol options, as for :func:`txlib.simulate`;
     the protocol's

@@ -1,12 +1,17 @@
-"""How much memory a search may take: it stops before the machine runs out.
+"""How much memory a search or a recorded run may take: it stops before the machine
+runs out.
 
-A search keeps every state it has seen, a few hundred bytes each: a learner who asks
-for ``max_states=10**9`` on a laptop, or on Binder (about 2 GB), would otherwise see
-the kernel die with nothing to show. So a search may grow by at most three quarters of
-the memory that was free when it started (:func:`memory_budget`, worked out once the
-search has expanded its first 1,024 states, a fraction of a megabyte: a shorter search
-never pays for reading it), and then stops, incomplete, saying so, as it does at
-``max_states``.
+A search keeps every state it has seen, a few hundred bytes each, and a recorded run
+every event and each acting node's volatile state after every handler (a few hundred
+bytes to several kB a step, more with more nodes): a learner who asks for
+``max_states=10**9``, or for a long run of 64 participants, on a laptop or on Binder
+(about 2 GB), would otherwise see the kernel die with nothing to show. So each may grow
+by at most three quarters of the memory that was free when it started
+(:func:`memory_budget`, worked out only once it has grown a little: the explorer's
+first 1,024 states, a run's first 4,096 steps; shorter ones never pay for reading it),
+and then stops, saying so, as at ``max_states`` or ``max_steps``. Only a search or a
+run that would otherwise exhaust the machine ends differently from one machine to
+another.
 
 "Free" is the smaller of the machine's memory and its container's limit (cgroup),
 less what this process holds already, and of what the machine could still give (other
@@ -73,3 +78,26 @@ def memory_budget() -> int | None:
     if available is not None:
         free = min(free, available)
     return now + int(SHARE * max(free, 0))
+
+
+class Ceiling:
+    """A budget as the module docstring says, worked out the first time it is asked
+    (when the search or the run has grown a little), then compared with what this
+    process holds each time after."""
+
+    __slots__ = ("_at", "_set")
+
+    def __init__(self) -> None:
+        self._at: int | None = None
+        self._set = False
+
+    def exceeded(self) -> int | None:
+        """The resident size now (bytes), if past the budget; else None (also the first
+        time, which works the budget out, and where the platform does not say)."""
+        if not self._set:
+            self._set, self._at = True, memory_budget()
+            return None
+        if self._at is None:
+            return None
+        held = resident_bytes()
+        return held if held is not None and held > self._at else None
