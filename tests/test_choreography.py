@@ -497,3 +497,30 @@ def test_where_to_look_counts_the_logs_you_must_read(monkeypatch):
     last = shown[0].splitlines()[-1]
     assert last == ("| fewest logs that answer all | 1: orchestrator | "
                     "2: broker + payment, or payment + shipping |")
+
+
+@pytest.mark.parametrize(("context", "message"), [
+    ({"amount": -5}, r"amount \(in cents\) in option context must be a whole number from 0"),
+    ({"items": {"ITEM-001": -3}}, "the quantity of 'ITEM-001' in option context"),
+    ({"ammount": 10**9}, r"unknown key 'ammount' .*\(did you mean 'amount'\?\); valid "
+                         r"choices: 'customer_id', 'items' or 'amount'"),
+])
+def test_the_built_in_saga_refuses_input_it_cannot_take(context, message):
+    """A negative amount or quantity once completed, and a misspelt key was ignored."""
+    with pytest.raises(txlib.TxlibError, match=message):
+        txlib.simulate(P, context=context)
+    with pytest.raises(txlib.TxlibError, match=message):
+        ChoreographyConfig(saga="ecommerce", context=context)
+
+
+def test_a_saga_of_your_own_takes_any_context_and_no_built_in_name():
+    """Only the built-in sagas know their input; a built-in name is refused, so the
+    choreographed built-in saga is never replaced."""
+    with pytest.raises(txlib.TxlibError, match="'ecommerce' is the name of a built-in saga"):
+        txlib.Saga("ecommerce", services={"s": {}})
+    assert txlib.simulate(P).outcome == "completed"
+    saga = txlib.Saga("choreo-any-context", services={"s": {"seen": []}})
+    saga.step("see", service="s", action=lambda s, c: s["seen"].append(c["colour"]),
+              compensation=lambda s, c: None)
+    run = saga.simulate(protocol=P, context={"colour": "red"})
+    assert run.outcome == "completed" and stores(run)["s"]["seen"] == ["red"]

@@ -430,3 +430,130 @@ def test_the_refund_exercise_names_the_order_given_away():
         verdict = ex.check(refund)
         assert not verdict.ok and "the customer got that order for free" in verdict.message
     assert ex.check(lesson.refund_example).ok
+
+
+# --- the saga registry: built-in names are not yours to replace ---------------------------
+BUILT_IN = ["ecommerce", "ecommerce-pivot", "stock", "stock-locked",
+            "stock-commutative-reordered"]
+
+
+def take(store, ctx):
+    if store["balance"] < ctx["amount"]:
+        raise txlib.StepFailed("insufficient funds")
+    store["balance"] -= ctx["amount"]
+
+
+def give(store, ctx):
+    store["balance"] += ctx["amount"]
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_a_saga_of_your_own_cannot_take_a_built_in_name(name):
+    """Saga("ecommerce", ...) once replaced the built-in saga for the whole session: the
+    presets then ran the learner's saga and gave wrong outcomes, with no error."""
+    steps = get_saga(name).step_names
+    with pytest.raises(txlib.TxlibError,
+                       match=f"'{name}' is the name of a built-in saga: choose another name"):
+        txlib.Saga(name, services={"bank": {"balance": 100}})
+    assert get_saga(name).step_names == steps
+    assert txlib.scenario("saga-payment-declined").run().outcome == "compensated"
+    assert txlib.simulate("saga").outcome == "completed"
+
+
+def test_the_steps_of_a_built_in_saga_cannot_change():
+    with pytest.raises(txlib.TxlibError, match="saga ecommerce is built in: its steps cannot "
+                                               "change"):
+        get_saga("ecommerce").step("pay_again", service="payment", action=noop,
+                                   compensation=noop)
+    assert get_saga("ecommerce").step_names == tuple(STEPS)
+
+
+def test_redefining_your_own_saga_replaces_only_that_name():
+    """Re-running a notebook cell that defines a saga works; it changes no other name, and
+    an earlier saga object of the same name still runs itself, not its successor."""
+    def bank(name, amount):
+        saga = txlib.Saga(name, services={"bank": {"balance": 100}}, context={"amount": amount})
+        return saga.step("pay", service="bank", action=take, compensation=give)
+
+    other = bank("rerun-other", 30)
+    first = bank("rerun-cell", 30)
+    second = bank("rerun-cell", 500)
+    assert txlib.simulate("saga", saga="rerun-cell").outcome == "compensated"
+    assert get_saga("rerun-other") is other and get_saga("rerun-cell") is second
+    assert first.simulate().outcome == "completed"
+    assert txlib.scenario("saga-payment-declined").run().outcome == "compensated"
+
+
+# --- the instances budget ---------------------------------------------------------------
+def test_saga_instances_have_a_budget():
+    """instances was unbounded and [{}] * 100_000 never finished."""
+    from txlib.protocols.saga import MAX_INSTANCES
+
+    with pytest.raises(txlib.TxlibError, match=f"option instances holds at most "
+                                               f"{MAX_INSTANCES} saga instances"):
+        txlib.simulate("saga", instances=[{}] * (MAX_INSTANCES + 1))
+    with pytest.raises(txlib.TxlibError, match="got 100,000"):
+        txlib.simulate("saga", instances=[{}] * 100_000)
+    run = txlib.simulate("saga", instances=[{}] * MAX_INSTANCES, record=False)
+    assert run.outcome == "compensated" and run.violations == ()
+    assert len(stores(run)["orders"]["orders"]) == MAX_INSTANCES
+
+
+def test_many_instances_fold_each_orchestrator_record_once(monkeypatch):
+    """Each instance once re-read every record of the orchestrator's log (quadratic in
+    the number of instances); now each record is folded into its own instance only."""
+    from txlib.protocols.saga import Progress
+
+    folded = {"records": 0}
+    fold = Progress.fold
+
+    def counted(self, records, saga_id):
+        folded["records"] += len(records)
+        fold(self, records, saga_id)
+
+    monkeypatch.setattr(Progress, "fold", counted)
+    run = txlib.simulate("saga", instances=[{}] * 40, record=False)
+    logged = len(run.logs["orchestrator"])
+    assert run.outcome == "compensated" and logged > 300
+    assert folded["records"] <= 2 * logged, (folded, logged)
+
+
+# --- the built-in sagas' input ----------------------------------------------------------
+@pytest.mark.parametrize(("saga", "context", "message"), [
+    ("ecommerce", {"amount": -5},
+     r"amount \(in cents\) in option context must be a whole number from 0 to "
+     r"1,000,000,000, got -5"),
+    ("ecommerce", {"amount": 10**10}, "got 10000000000"),
+    ("ecommerce", {"amount": "5"}, "got '5'"),
+    ("ecommerce", {"items": {"ITEM-001": -3}},
+     "the quantity of 'ITEM-001' in option context must be a whole number from 0"),
+    ("ecommerce", {"items": ["ITEM-001"]}, "items in option context must be a dict"),
+    ("ecommerce", {"customer_id": 5}, "customer_id in option context must be a string"),
+    ("ecommerce-pivot", {"amount": -1}, "got -1"),
+    ("ecommerce", {"ammount": 10**9},
+     r"unknown key 'ammount' in option context of saga ecommerce \(did you mean 'amount'\?\);"
+     r" valid choices: 'customer_id', 'items' or 'amount'"),
+    ("ecommerce", {"saga_id": "X"}, "unknown key 'saga_id'"),
+    ("stock", {"qtty": 1}, r"did you mean 'qty'\?"),
+    ("stock", {"qty": 1.5}, "qty in option context must be a whole number"),
+    ("stock", {"payment": "Declined"}, r"did you mean 'declined'\?"),
+])
+def test_the_built_in_sagas_refuse_input_they_cannot_take(saga, context, message):
+    """A negative amount or quantity once completed, and a misspelt key was ignored."""
+    with pytest.raises(txlib.TxlibError, match=message):
+        txlib.simulate("saga", saga=saga, context=context)
+
+
+def test_each_instance_context_is_checked_too():
+    with pytest.raises(txlib.TxlibError, match=r"amount \(in cents\) in the context of saga "
+                                               r"instance B must be a whole number from 0"):
+        txlib.simulate("saga", instances=[{"saga_id": "A"},
+                                          {"saga_id": "B", "context": {"amount": -1}}])
+
+
+def test_the_built_in_sagas_still_take_good_input():
+    assert txlib.simulate("saga", context={"amount": 1, "items": {"ITEM-002": 5},
+                                           "customer_id": "CUST-9"}).outcome == "compensated"
+    assert txlib.simulate("saga", context={"amount": 0}).outcome == "completed"
+    restock = txlib.simulate("saga", saga="stock", context={"qty": 5, "payment": "ok"})
+    assert restock.outcome == "completed" and restock.violations == ()

@@ -87,7 +87,7 @@ class ChoreographyConfig(EngineConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        get_saga(self.saga)
+        saga = get_saga(self.saga)
         if self.publish_first and self.outbox:
             raise TxlibError("option publish_first only applies without the outbox: "
                              "give outbox=False too (with the outbox the event is written "
@@ -99,6 +99,7 @@ class ChoreographyConfig(EngineConfig):
         ):
             raise TxlibError(f"option saga_id must be a word without spaces, "
                              f"got {self.saga_id!r}")
+        saga.check_input(self.context or {}, "option context")
 
     @property
     def definition(self) -> SagaDefinition:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 from ..engine.config import EngineConfig
@@ -39,6 +40,11 @@ from .base import Protocol
 ORCHESTRATOR = "orchestrator"
 REGISTER_CHOICES = ("after", "before")
 ORDER_CHOICES = ("sequential", "parallel")
+# The most saga instances one run may hold: a few show every isolation anomaly (the
+# lessons use two), and a run of this many stays well under a second (every instance
+# adds records to the services' stores, which each local transaction copies).
+MAX_INSTANCES = 50
+INSTANCE_FIELDS = ("saga_id", "context", "start")
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ class SagaConfig(EngineConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        get_saga(self.saga)
+        saga = get_saga(self.saga)
         if self.register_compensation not in REGISTER_CHOICES:
             raise bad_choice("register_compensation", self.register_compensation,
                              REGISTER_CHOICES)
@@ -83,9 +89,9 @@ class SagaConfig(EngineConfig):
         ):
             raise TxlibError(f"option saga_id must be a word without '|', ':' or spaces, "
                              f"got {self.saga_id!r}")
-        ids = [i["saga_id"] for i in self.instance_specs()]
-        if len(set(ids)) != len(ids):
-            raise TxlibError(f"saga instances need distinct saga_id values, got {ids}")
+        saga.check_input(self.context or {}, "option context")
+        for spec in self.instance_specs():
+            saga.check_input(spec["context"], f"the context of saga instance {spec['saga_id']}")
 
     @property
     def definition(self) -> SagaDefinition:
@@ -95,41 +101,59 @@ class SagaConfig(EngineConfig):
         """The saga instances to run: by default one, ``saga_id`` with ``context``.
 
         ``instances`` runs several at once over the same services (to show isolation
-        anomalies): a list of ``{"saga_id": ..., "context": {...}, "start": time}``.
+        anomalies): a list of ``{"saga_id": ..., "context": {...}, "start": time}``, at
+        most MAX_INSTANCES of them.
         """
+        return list(self._specs.values())
+
+    @cached_property
+    def _specs(self) -> dict[str, dict[str, Any]]:
+        """saga_id -> instance spec, in order (worked out once: runs ask for it often)."""
         if self.instances is None:
-            return [{"saga_id": self.saga_id, "context": self.context or {}, "start": 0}]
+            return {self.saga_id: {"saga_id": self.saga_id, "context": self.context or {},
+                                   "start": 0}}
         if not isinstance(self.instances, list) or not self.instances:
-            raise TxlibError(f"option instances must be a non-empty list, got {self.instances!r}")
-        specs = []
+            raise TxlibError(f"option instances must be a non-empty list, "
+                             f"got {shown(self.instances)}")
+        if len(self.instances) > MAX_INSTANCES:
+            raise TxlibError(f"option instances holds at most {MAX_INSTANCES} saga instances "
+                             f"(a budget, to keep a run short), got {len(self.instances):,}")
+        specs: dict[str, dict[str, Any]] = {}
         for n, spec in enumerate(self.instances, start=1):
-            if not isinstance(spec, dict):
-                raise TxlibError(f"each saga instance must be a dict, got {spec!r}")
-            unknown = set(spec) - {"saga_id", "context", "start"}
-            if unknown:
-                raise bad_choice("saga instance field", sorted(unknown)[0],
-                                 ("saga_id", "context", "start"))
-            start = spec.get("start", 0)
-            if not isinstance(start, int) or isinstance(start, bool) or start < 0:
-                raise TxlibError(f"instance start must be a time of 0 or more, got {start!r}")
-            sid = spec.get("saga_id", f"S{n}")
-            if not isinstance(sid, str) or not sid or any(c in sid for c in "|: \t"):
-                raise TxlibError(f"a saga_id is a word without '|', ':' or spaces, got {sid!r}")
-            context = spec.get("context") or {}
-            if not isinstance(context, dict):
-                raise TxlibError(f"the context of saga instance {sid} must be a dict, "
-                                 f"got {shown(context)}")
-            specs.append({"saga_id": sid, "context": dict(context), "start": start})
+            item = instance_spec(n, spec)
+            if item["saga_id"] in specs:
+                raise TxlibError(f"saga instances need distinct saga_id values: "
+                                 f"{item['saga_id']!r} is used twice")
+            specs[item["saga_id"]] = item
         return specs
 
     def input(self, saga_id: str | None = None) -> dict[str, Any]:
         """The context a saga instance starts with."""
-        spec = next((i for i in self.instance_specs() if i["saga_id"] == saga_id),
-                    self.instance_specs()[0])
+        spec = self._specs.get(saga_id or "") or self.instance_specs()[0]
         ctx = copy.deepcopy(dict(self.definition.context))
         ctx.update(copy.deepcopy(spec["context"]))
         ctx["saga_id"] = spec["saga_id"]
         return ctx
+
+
+def instance_spec(n: int, spec: object) -> dict[str, Any]:
+    """Saga instance number ``n`` of option ``instances``, checked, with its defaults."""
+    if not isinstance(spec, dict):
+        raise TxlibError(f"each saga instance must be a dict, got {shown(spec)}")
+    unknown = set(spec) - set(INSTANCE_FIELDS)
+    if unknown:
+        raise bad_choice("saga instance field", min(unknown, key=str), INSTANCE_FIELDS)
+    start = spec.get("start", 0)
+    if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+        raise TxlibError(f"instance start must be a time of 0 or more, got {shown(start)}")
+    sid = spec.get("saga_id", f"S{n}")
+    if not isinstance(sid, str) or not sid or any(c in sid for c in "|: \t"):
+        raise TxlibError(f"a saga_id is a word without '|', ':' or spaces, got {shown(sid)}")
+    context = spec.get("context") or {}
+    if not isinstance(context, dict):
+        raise TxlibError(f"the context of saga instance {sid} must be a dict, "
+                         f"got {shown(context)}")
+    return {"saga_id": sid, "context": dict(context), "start": start}
 
 
 ORCHESTRATOR_MACHINE = machine(
@@ -240,10 +264,26 @@ def read_log(ctx: Context, key: Any, start: Any, fold: Any) -> Any:
     return value
 
 
+class Progresses(dict[str, Progress]):
+    """Every saga instance's progress by saga_id, folded in one pass over the log (one
+    fold per instance would read each record once per instance: quadratic)."""
+
+    def fold(self, records: Sequence[LogRecord]) -> None:
+        for r in records:
+            sid = r.data.get("saga_id")
+            if isinstance(sid, str):
+                self.setdefault(sid, Progress()).fold((r,), sid)
+
+
+def progresses(ctx: Context) -> Progresses:
+    """Every saga instance as the orchestrator's log tells it (kept incrementally)."""
+    return read_log(ctx, "progress", Progresses,  # type: ignore[no-any-return]
+                    Progresses.fold)
+
+
 def progress(ctx: Context, sid: str) -> Progress:
     """Saga instance ``sid`` as the orchestrator's log tells it (kept incrementally)."""
-    return read_log(ctx, ("progress", sid), Progress,  # type: ignore[no-any-return]
-                    lambda p, records: p.fold(records, sid))
+    return progresses(ctx).get(sid) or Progress()
 
 
 class Orchestrator(Role):
@@ -358,7 +398,8 @@ class Orchestrator(Role):
 
     def _overall(self, ctx: Context) -> str | None:
         """The node's state from every instance's progress (None: nothing started)."""
-        every = [progress(ctx, sid) for sid in self.ids]
+        known = progresses(ctx)
+        every = [known.get(sid) or Progress() for sid in self.ids]
         if not any(p.started for p in every):
             return None
         if any(p.stuck is not None for p in every):
@@ -500,8 +541,12 @@ class Service(Role):
 
     def store(self, ctx: Context) -> dict[str, Any]:
         """The committed store: the last local transaction's result (from the log)."""
+        return copy.deepcopy(self._committed(ctx))
+
+    def _committed(self, ctx: Context) -> dict[str, Any]:
+        """The committed store itself, not a copy: never change it."""
         last = self._view(ctx).store
-        return copy.deepcopy(self.initial if last is None else last)
+        return self.initial if last is None else last
 
     def _seen(self, ctx: Context, key: str) -> dict[str, Any] | None:
         if not self.config.idempotent:
@@ -528,7 +573,7 @@ class Service(Role):
             ctx.send(msg.src, seen["type"], saga_id=msg.payload["saga_id"], step=name, key=key,
                      **seen["body"])
             return
-        store = self.store(ctx)
+        store = self._committed(ctx)  # read only: the transaction works on a copy
         reply: dict[str, Any]
         if not undo and self._compensated(ctx, msg.payload["saga_id"], name):
             # The barrier: this step was compensated here, so the saga gave up on it; a
@@ -643,8 +688,10 @@ class SagaOrchestration(SagaProtocol):
 def instance_states(config: SagaConfig, log: Sequence[LogRecord]) -> dict[str, str]:
     """Each saga instance's final state, from the orchestrator's log."""
     states = {}
+    every = Progresses()
+    every.fold(log)
     for spec in config.instance_specs():
-        p = Progress.of(log, spec["saga_id"])
+        p = every.get(spec["saga_id"]) or Progress()
         if p.end is not None:
             states[spec["saga_id"]] = p.end.upper()
         elif p.stuck is not None:

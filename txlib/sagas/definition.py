@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine.config import MAX_NUMBER
 from ..engine.plain import check_plain
-from ..errors import TxlibError, bad_choice, shown
+from ..errors import TxlibError, bad_choice, choices, shown, suggestion
 
 Store = dict[str, Any]
 Context = Mapping[str, Any]
 Action = Callable[[Store, Context], "Mapping[str, Any] | None"]
 Compensation = Callable[[Store, Context], None]
 Invariant = Callable[[Mapping[str, Store], Context], "str | None"]
+InputCheck = Callable[[Context, str], None]
 
 RESERVED_NODE_NAMES = ("orchestrator", "broker", "coordinator", "any")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -118,7 +121,8 @@ class SagaDefinition:
 
     ``services`` maps each service to its initial local store; ``context`` is the saga's
     input; ``invariants`` are domain rules checked on the final stores, each returning a
-    plain-language reason when broken (or None).
+    plain-language reason when broken (or None). A saga is found by its name: the name of
+    a built-in saga is refused, and redefining a saga of your own replaces it.
     """
 
     name: str
@@ -127,11 +131,15 @@ class SagaDefinition:
     invariants: Sequence[tuple[str, Invariant]] = ()
     description: str = ""
     steps: list[Step] = field(default_factory=list, init=False)
+    built_in: bool = field(default=False, init=False, repr=False, compare=False)
+    input_check: InputCheck | None = field(default=None, init=False, repr=False,
+                                           compare=False)
 
     def __post_init__(self) -> None:
         if not is_word(self.name):
             raise TxlibError(f"a saga needs a one-word name (letters, digits, - or _), "
                              f"got {shown(self.name)}")
+        refuse_built_in_name(self.name)
         if not isinstance(self.services, Mapping) or not self.services:
             raise TxlibError(f"a saga needs services: a dict of service -> store, "
                              f"got {shown(self.services)}")
@@ -179,6 +187,9 @@ class SagaDefinition:
         Every step before the pivot needs a compensation; the pivot and the steps after it
         are never compensated and are retried until they succeed (forward recovery).
         """
+        if self.built_in:
+            raise TxlibError(f"saga {self.name} is built in: its steps cannot change. Define "
+                             "your own saga with another name (txlib.Saga(...)) instead")
         if not is_word(name):
             raise TxlibError(f"step names must be one word, got {shown(name)}")
         if any(s.name == name for s in self.steps):
@@ -229,27 +240,88 @@ class SagaDefinition:
     def step_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.steps)
 
+    def check_input(self, context: Context, where: str = "the context") -> None:
+        """Refuse input this saga cannot take, if it knows its input (the built-in sagas
+        have an ``input_check``): a key its context does not have (a typo, silently
+        ignored otherwise) or a value ``input_check`` refuses. A saga you define may read
+        any key, so it takes any input."""
+        if self.input_check is None:
+            return
+        for key in context:
+            if key not in self.context:
+                raise TxlibError(
+                    f"unknown key {shown(key)} in {where} of saga {self.name}"
+                    f"{suggestion(key, self.context)}; valid choices: {choices(self.context)}")
+        self.input_check(context, where)
 
+
+def whole_number(value: object, what: str, low: int = 0) -> int:
+    """``value`` if it is a whole number from ``low`` to MAX_NUMBER, else a TxlibError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+        low <= value <= MAX_NUMBER
+    ):
+        raise TxlibError(f"{what} must be a whole number from {low:,} to {MAX_NUMBER:,}, "
+                         f"got {shown(value)}")
+    return value
+
+
+# Sagas by name (scenarios refer to sagas by name, in JSON). The built-in ones are fixed;
+# the ones defined in this session may be redefined, and never touch another name.
+_BUILT_IN: dict[str, SagaDefinition] = {}
 _DEFINITIONS: dict[str, SagaDefinition] = {}
+_defining: list[SagaDefinition] | None = None  # inside built_ins(): the sagas defined
+
+
+@contextmanager
+def built_ins() -> Iterator[None]:
+    """The sagas defined in this block are built in (for txlib's own modules): their
+    names are reserved and their steps are fixed once the block ends."""
+    global _defining
+    outer, _defining = _defining, []
+    try:
+        yield
+        for saga in _defining:
+            saga.built_in = True
+            _BUILT_IN[saga.name] = saga
+    finally:
+        _defining = outer
+
+
+def load_built_ins() -> dict[str, SagaDefinition]:
+    """The built-in sagas by name (defining them on first use)."""
+    from . import ecommerce, isolation  # noqa: F401  (they define the built-in sagas)
+
+    return _BUILT_IN
+
+
+def refuse_built_in_name(name: str) -> None:
+    """A TxlibError if ``name`` is a built-in saga's (outside :func:`built_ins`)."""
+    if _defining is None and name in load_built_ins():
+        raise TxlibError(
+            f"{name!r} is the name of a built-in saga: choose another name for yours "
+            f"(built-in sagas: {choices(sorted(_BUILT_IN))})")
 
 
 def register(saga: SagaDefinition) -> None:
-    """Make ``saga`` findable by name (scenarios refer to sagas by name in JSON).
-
-    Defining a saga with the name of an earlier one replaces it.
-    """
+    """Make ``saga`` findable by name. Defining a saga with the name of an earlier one
+    of your own replaces it; a built-in saga's name is refused."""
+    if _defining is not None:
+        _defining.append(saga)
+        return
+    refuse_built_in_name(saga.name)
     _DEFINITIONS[saga.name] = saga
 
 
 def get_saga(name: object) -> SagaDefinition:
     """The saga definition called ``name`` (built-in ones are always available)."""
-    from . import ecommerce  # noqa: F401  (registers the built-in sagas)
-
-    if not isinstance(name, str) or name not in _DEFINITIONS:
-        raise TxlibError(
-            f"unknown saga {name!r}; valid choices: "
-            + ", ".join(repr(n) for n in sorted(_DEFINITIONS))
-            + ". A saga you defined yourself must be defined (txlib.SagaDefinition(...)) in this "
-            "Python session before a scenario can use it."
-        )
-    return _DEFINITIONS[name]
+    built_in = load_built_ins()
+    if isinstance(name, str) and name in built_in:
+        return built_in[name]
+    if isinstance(name, str) and name in _DEFINITIONS:
+        return _DEFINITIONS[name]
+    names = sorted({*built_in, *_DEFINITIONS})
+    raise TxlibError(
+        f"unknown saga {shown(name)}{suggestion(name, names)}; valid choices: "
+        f"{choices(names)}. A saga you defined yourself must be defined "
+        "(txlib.Saga(...)) in this Python session before a scenario can use it."
+    )

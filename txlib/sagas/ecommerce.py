@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import TxlibError, shown
 from ..properties.saga import no_record_left_pending
-from .definition import Context, SagaDefinition, StepFailed, Store
+from .definition import Context, SagaDefinition, StepFailed, Store, built_ins, whole_number
 
 CUSTOMER = "CUST-123"
 ORDER_INPUT: dict[str, Any] = {"customer_id": CUSTOMER, "items": {"ITEM-001": 2},
@@ -29,6 +30,25 @@ INITIAL_STORES: dict[str, Store] = {
     "payment": {"payments": {}, "wallets": {CUSTOMER: 50_000}, "merchant": 0},
     "shipping": {"shipments": {}},
 }
+
+
+def check_order_input(ctx: Context, where: str) -> None:
+    """Refuse an order the saga cannot mean: a customer that is not a name, an amount
+    or a quantity that is not a whole number of 0 or more."""
+    if "customer_id" in ctx and not isinstance(ctx["customer_id"], str):
+        raise TxlibError(f"customer_id in {where} must be a string, "
+                         f"got {shown(ctx['customer_id'])}")
+    if "amount" in ctx:
+        whole_number(ctx["amount"], f"amount (in cents) in {where}")
+    items = ctx.get("items", {})
+    if not isinstance(items, Mapping):
+        raise TxlibError(f"items in {where} must be a dict of item -> quantity, "
+                         f"e.g. {ORDER_INPUT['items']!r}; got {shown(items)}")
+    for item, qty in items.items():
+        if not isinstance(item, str):
+            raise TxlibError(f"the items in {where} must be named by strings, "
+                             f"got {shown(item)}")
+        whole_number(qty, f"the quantity of {item!r} in {where}")
 
 
 # --- the services' local transactions ------------------------------------------------
@@ -174,6 +194,7 @@ def order_saga(name: str = "ecommerce", *, pivot: bool = False) -> SagaDefinitio
                      "the payment, book the shipment, approve the order."
                      + (" The payment is the pivot." if pivot else "")),
     )
+    saga.input_check = check_order_input
     saga.step("create_order", service="orders", action=create_order, compensation=cancel_order)
     saga.step("reserve_inventory", service="inventory", action=reserve_items,
               compensation=release_items)
@@ -198,5 +219,6 @@ def add_approval(saga: SagaDefinition) -> SagaDefinition:
                      compensation=None if after else cancel_order)
 
 
-ECOMMERCE = order_saga()
-ECOMMERCE_PIVOT = order_saga("ecommerce-pivot", pivot=True)
+with built_ins():
+    ECOMMERCE = order_saga()
+    ECOMMERCE_PIVOT = order_saga("ecommerce-pivot", pivot=True)

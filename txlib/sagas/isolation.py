@@ -33,8 +33,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import bad_choice
-from .definition import Context, SagaDefinition, StepFailed, Store
+from ..engine.config import MAX_NUMBER
+from ..errors import TxlibError, bad_choice, shown
+from .definition import Context, SagaDefinition, StepFailed, Store, built_ins, whole_number
 
 ITEM = "ITEM-1"
 INITIAL_STOCK = 10
@@ -44,6 +45,18 @@ STORES: dict[str, Store] = {
 }
 CONTEXT: dict[str, Any] = {"item": ITEM, "qty": -1, "payment": "ok"}
 COMPENSATIONS = ("restore", "commutative")
+PAYMENTS = ("ok", "declined")
+
+
+def check_move_input(ctx: Context, where: str) -> None:
+    """Refuse a stock move the saga cannot mean: an item that is not a name, a ``qty``
+    that is not a whole number (negative: a sale), a ``payment`` not "ok"/"declined"."""
+    if "item" in ctx and not isinstance(ctx["item"], str):
+        raise TxlibError(f"item in {where} must be a string, got {shown(ctx['item'])}")
+    if "qty" in ctx:
+        whole_number(ctx["qty"], f"qty in {where}", low=-MAX_NUMBER)
+    if "payment" in ctx and ctx["payment"] not in PAYMENTS:
+        raise bad_choice(f"payment in {where}", ctx["payment"], PAYMENTS)
 
 
 # --- the services' local transactions ------------------------------------------------
@@ -183,6 +196,7 @@ def stock_saga(name: str, *, compensation: str = "restore", lock: bool = False,
         parts.append("the bill, which may be declined, is settled first")
     saga = SagaDefinition(name, services=STORES, context=CONTEXT, invariants=INVARIANTS,
                 description="; ".join(parts) + ".")
+    saga.input_check = check_move_input
     move = move_stock_locked if lock else move_stock
     if risky_first:
         saga.step("settle", service="payment", action=settle, compensation=refund)
@@ -195,17 +209,18 @@ def stock_saga(name: str, *, compensation: str = "restore", lock: bool = False,
     return saga
 
 
-VARIANTS: dict[str, SagaDefinition] = {
-    s.name: s for s in (
-        stock_saga("stock"),
-        stock_saga("stock-locked", lock=True),
-        stock_saga("stock-reordered", risky_first=True),
-        stock_saga("stock-commutative", compensation="commutative"),
-        stock_saga("stock-commutative-locked", compensation="commutative", lock=True),
-        stock_saga("stock-commutative-reordered", compensation="commutative",
-                   risky_first=True),
-    )
-}
+with built_ins():
+    VARIANTS: dict[str, SagaDefinition] = {
+        s.name: s for s in (
+            stock_saga("stock"),
+            stock_saga("stock-locked", lock=True),
+            stock_saga("stock-reordered", risky_first=True),
+            stock_saga("stock-commutative", compensation="commutative"),
+            stock_saga("stock-commutative-locked", compensation="commutative", lock=True),
+            stock_saga("stock-commutative-reordered", compensation="commutative",
+                       risky_first=True),
+        )
+    }
 
 # The two concurrent instances of each anomaly: A's bill is declined; B starts at time 10.
 # With the default latency (5..15 per message) B's move then lands after A's move (at

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import TxlibError
-from ..sagas.definition import SagaDefinition
+from ..sagas.definition import SagaDefinition, register
 from .run import Run
 from .scenario import Scenario
 
@@ -20,6 +20,7 @@ class Saga(SagaDefinition):
         """A Scenario running this saga (``protocol`` "saga" or "saga-choreography")."""
         if not self.steps:
             raise TxlibError(f"saga {self.name} has no steps yet: add some with .step(...)")
+        register(self)  # a later saga of the same name may have replaced this one
         return Scenario(protocol, seed=seed, faults=tuple(faults),
                         options={"saga": self.name, **options},
                         description=self.description)
