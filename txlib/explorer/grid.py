@@ -33,13 +33,20 @@ from typing import Any
 
 from ..engine.faults import Fault, crash, drop
 from ..engine.records import TraceEvent
-from ..errors import TxlibError, shown
+from ..errors import TxlibError, bad_choice, shown
 from ..presets import NAMED_SCENARIOS
 from ..properties.outcomes import BROKEN, SEVERITY, SYMBOLS
-from ..protocols import get_protocol
+from ..protocols import PROTOCOLS, get_protocol
 from ..simulation.branches import branch_runs
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario
+
+# A grid's budget: at most this many cells (rows x columns, one run per fault), and runs
+# adding up to at most this many steps. Both are counts, so a grid is refused the same
+# way on every machine; the largest preset grid (paxos-commit-f2-three-down) has 2,682
+# cells and runs of about 240,000 steps in all, which take a few seconds.
+MAX_GRID_CELLS = 4_000
+MAX_GRID_STEPS = 500_000
 
 
 def outcome_symbols(protocol: str) -> dict[str, tuple[str, str, str]]:
@@ -213,6 +220,9 @@ def _as_scenario(target: Scenario | Run | str) -> Scenario:
     if isinstance(target, str):
         if target in NAMED_SCENARIOS:
             return NAMED_SCENARIOS[target]
+        if target not in PROTOCOLS:
+            raise bad_choice("protocol or named scenario", target,
+                             [*PROTOCOLS, *NAMED_SCENARIOS])
         return Scenario(target)
     raise TxlibError(f"give a Scenario, a Run, a protocol or a named scenario, got {target!r}")
 
@@ -241,7 +251,10 @@ def fault_grid(
     """Try each single fault on ``scenario``: crash each node right after each step
     (row 0: before the start), and lose the message sent to each node in each step.
     Row ``k`` is scheduler step ``k`` of the base run. ``max_steps`` limits the rows
-    (a blocked run can go on for many steps of retries)."""
+    (a blocked run can go on for many steps of retries).
+
+    A grid of more than ``MAX_GRID_CELLS`` cells, or whose runs add up to more than
+    ``MAX_GRID_STEPS`` steps, is refused with a TxlibError saying how to narrow it."""
     for name, flag in (("crashes", crashes), ("drops", drops)):
         if not isinstance(flag, bool):
             raise TxlibError(f"{name} must be True or False, got {shown(flag)}")
@@ -263,10 +276,12 @@ def fault_grid(
         columns += [f"crash {n}" for n in nodes]
     if drops:
         columns += [f"drop → {n}" for n in nodes]
-    # Each cell is (step, column, fault or None, note); the faults' runs come after.
+    # Each cell is (step, column, fault or None, note); the faults' runs come after. A
+    # grid too big to make is planned only one row past what fits (to say what does).
+    fits = MAX_GRID_CELLS // len(columns)
     planned: list[list[tuple[int, str, Fault | None, str]]] = []
-    down_after = _down_after(base.trace, last + 1)
-    for k in steps:
+    down_after = _down_after(base.trace, min(last, fits) + 1)
+    for k in steps[:fits + 1]:
         row: list[tuple[int, str, Fault | None, str]] = []
         if crashes:
             for n in nodes:
@@ -287,10 +302,60 @@ def fault_grid(
                 row.append((k, f"drop → {n}", drop(m.type, src=m.src, dst=m.dst, at_step=k - 1),
                             f"{m.type} from {m.src} to {n}, sent in step {k}, is lost{more}"))
         planned.append(row)
-    cells = _cells(base_scenario, planned)
+    _check_size(base, len(steps), len(columns), planned, crashes and drops)
+    cells = _cells(base_scenario, base, planned)
     labels = tuple(step_label(base.trace, k) for k in steps)
     return FaultGrid(base_scenario, base, steps, labels, tuple(columns), cells,
                      time.perf_counter() - started)
+
+
+def _check_size(base: Run, rows: int, columns: int,
+                planned: list[list[tuple[int, str, Fault | None, str]]], both: bool) -> None:
+    """A TxlibError, before any fault's run, if a grid of ``rows`` x ``columns`` has
+    more than ``MAX_GRID_CELLS`` cells or its runs would add up to more than
+    ``MAX_GRID_STEPS`` steps (each run about as long as the base run), saying how to
+    narrow it. ``planned``: its first rows, at least one more than fit."""
+    runs = [sum(fault is not None for _, _, fault, _ in row) for row in planned]
+    guess = sum(runs) * base.steps
+    if rows * columns > MAX_GRID_CELLS:
+        size = (f"{rows * columns:,} cells, one run each; the limit is "
+                f"{MAX_GRID_CELLS:,} cells")
+    elif guess > MAX_GRID_STEPS:
+        size = (f"{sum(runs):,} runs with a fault, each about as long as the scenario's own "
+                f"run of {base.steps:,} steps: about {guess:,} steps in all; the limit is "
+                f"{MAX_GRID_STEPS:,}")
+    else:
+        return
+    # The most rows that fit on both counts, with room to spare for runs that a fault
+    # makes longer than the scenario's own.
+    fit = total = 0
+    for made in runs:
+        total += made
+        if (fit + 1) * columns > MAX_GRID_CELLS or total * base.steps > MAX_GRID_STEPS // 2:
+            break
+        fit += 1
+    ways = [f"max_steps={fit - 1} (the first {fit} rows)"] if fit else []
+    if both:
+        ways.append("crashes=False or drops=False (half the columns)")
+    ways.append(f"a scenario with fewer nodes (this one has {len(base.nodes)})")
+    if base.stopped_by.startswith(("horizon=", "max_steps=")):
+        ways.append(f"a shorter run (this one goes on until its option {base.stopped_by}: "
+                    "a smaller horizon or max_steps)")
+    raise TxlibError(f"a fault grid of {rows:,} rows (steps 0 to {rows - 1:,}) x {columns} "
+                     f"columns is too big: {size}. Narrow it: {', '.join(ways[:-1])} or "
+                     f"{ways[-1]}")
+
+
+def _too_many_steps(done: int, runs: int, longest: int, base: Run, rows: int) -> TxlibError:
+    """The error for a grid whose runs add up to more than ``MAX_GRID_STEPS`` steps."""
+    half = max(1, rows // 2)
+    return TxlibError(
+        f"this fault grid's runs add up to more than {MAX_GRID_STEPS:,} steps after "
+        f"{done:,} of its {runs:,} runs: a fault makes some runs much longer than the "
+        f"scenario's own ({longest:,} steps, not {base.steps:,}; a run goes on until its "
+        f"option horizon or max_steps). Narrow it: shorter runs (a smaller option horizon "
+        f"or max_steps for the scenario) or fewer rows (max_steps={half - 1} keeps {half} "
+        f"of the {rows:,})")
 
 
 def _down_after(trace: Sequence[TraceEvent], last: int) -> list[frozenset[str]]:
@@ -307,7 +372,8 @@ def _down_after(trace: Sequence[TraceEvent], last: int) -> list[frozenset[str]]:
     return out
 
 
-def _cells(base: Scenario, planned: list[list[tuple[int, str, Fault | None, str]]],
+def _cells(base: Scenario, base_run: Run,
+           planned: list[list[tuple[int, str, Fault | None, str]]],
            ) -> tuple[tuple[Cell, ...], ...]:
     """The grid's cells: each fault's run judged (:func:`branch_runs`, sharing the base
     run's steps before the fault; judged only, so without volatile states: a cell's
@@ -316,15 +382,29 @@ def _cells(base: Scenario, planned: list[list[tuple[int, str, Fault | None, str]
               if fault is not None]
     scenarios = [base.with_faults(fault) for _, _, fault, _ in faulty]
     made: dict[tuple[int, str], Cell] = {}
-    for i, run in branch_runs(base, scenarios):
-        if isinstance(run, TxlibError):
-            raise run
-        k, column, fault, note = faulty[i]
-        assert fault is not None
-        if fault.kind == "drop" and _lost(run, fault.src or "", fault.dst or "",
-                                          fault.type or "") is None:
-            note += " (no such message was sent in this run)"
-        made[(k, column)] = Cell(k, column, fault, note, scenarios[i], run.outcome,
-                                 tuple(v.invariant for v in run.violations))
+    steps = longest = 0
+    runs = branch_runs(base, scenarios)
+    try:
+        for i, run in runs:
+            if isinstance(run, TxlibError):
+                raise run
+            steps += run.steps
+            longest = max(longest, run.steps)
+            if steps > MAX_GRID_STEPS:
+                raise _too_many_steps(len(made) + 1, len(faulty), longest, base_run,
+                                      len(planned))
+            k, column, fault, note = faulty[i]
+            assert fault is not None
+            if fault.kind == "drop" and _lost(run, fault.src or "", fault.dst or "",
+                                              fault.type or "") is None:
+                note += " (no such message was sent in this run)"
+            made[(k, column)] = Cell(k, column, fault, note, scenarios[i], run.outcome,
+                                     tuple(v.invariant for v in run.violations))
+    finally:
+        # A generator: end it now (it pauses the cycle collector and holds the base
+        # run's world), not when an error's traceback is let go.
+        close = getattr(runs, "close", None)
+        if close is not None:
+            close()
     return tuple(tuple(made[(k, column)] if fault is not None else Cell(k, column, None, note)
                        for k, column, fault, note in row) for row in planned)

@@ -22,6 +22,13 @@ from ..simulation.run import Run
 from ..simulation.scenario import Scenario
 from .grid import _as_scenario, _down_after, severity
 
+# The most steps the runs of one search may add up to (each run counted at its own
+# length). A budget in steps, not seconds, gives the same answer on any machine, and it
+# stops a search whose runs are long (a large horizon, many participants) after a few
+# seconds instead of many minutes. The largest search of a preset
+# (paxos-commit-f2-three-down, 3,000 runs) adds up to about 570,000 steps.
+MAX_TOTAL_STEPS = 600_000
+
 
 # --- can it get worse? --------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
@@ -104,12 +111,16 @@ def _bad_step(run: Run, added: Sequence[Fault]) -> int:
 class WorseSearch:
     """What :func:`search_worse` did: the worse run it found (None: none among the runs
     it tried), how many runs it tried, and whether it tried every candidate of the
-    levels it searched (False: ``max_runs`` or ``max_seconds`` stopped it first, so a
-    worse run may still exist among the candidates it never tried)."""
+    levels it searched (False: ``max_runs``, ``max_total_steps`` or ``max_seconds``
+    stopped it first, so a worse run may still exist among the candidates it never
+    tried). ``steps``: what the runs it made add up to; ``stopped_by``: the limit that
+    stopped it ("max_runs", "max_total_steps" or "max_seconds"; None if complete)."""
 
     found: Worse | None
     runs: int
     complete: bool
+    steps: int = 0
+    stopped_by: str | None = None
 
 
 def find_worse(
@@ -119,11 +130,12 @@ def find_worse(
     kinds: Sequence[str] = ("crash", "drop", "partition"),
     max_runs: int = 3000,
     max_seconds: float = 10.0,
+    max_total_steps: int = MAX_TOTAL_STEPS,
 ) -> Worse | None:
     """Search added faults, fewest first, for a run worse than ``scenario``'s; see
     :func:`worse`. Returns the details, or None if nothing within the budget."""
     return search_worse(scenario, budget, kinds=kinds, max_runs=max_runs,
-                        max_seconds=max_seconds).found
+                        max_seconds=max_seconds, max_total_steps=max_total_steps).found
 
 
 def search_worse(
@@ -133,6 +145,7 @@ def search_worse(
     kinds: Sequence[str] = ("crash", "drop", "partition"),
     max_runs: int = 3000,
     max_seconds: float = 10.0,
+    max_total_steps: int = MAX_TOTAL_STEPS,
 ) -> WorseSearch:
     """:func:`find_worse`, saying also how far the search went (see
     :class:`WorseSearch`)."""
@@ -149,6 +162,10 @@ def search_worse(
     if not isinstance(max_runs, int) or isinstance(max_runs, bool) or max_runs < 1:
         raise TxlibError(f"max_runs must be a whole number of runs, 1 or more, got "
                          f"{shown(max_runs)}")
+    if (not isinstance(max_total_steps, int) or isinstance(max_total_steps, bool)
+            or max_total_steps < 1):
+        raise TxlibError(f"max_total_steps must be a whole number of steps, 1 or more, got "
+                         f"{shown(max_total_steps)}")
     if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not (
             max_seconds > 0):
         raise TxlibError(f"max_seconds must be a positive number of seconds (inf: no limit), "
@@ -162,8 +179,8 @@ def search_worse(
     # A candidate's run is freed when the next one starts (no reference cycles), so the
     # collector waits until the search ends instead of going through each run's trace.
     with collector_paused():
-        search = _search(base, base_run, current, budget, kinds, max_runs,
-                         started + max_seconds)
+        search = _search(base, base_run, current, budget, kinds,
+                         _Limits(max_runs, max_total_steps, started + max_seconds))
     found = search.found
     if found is None:
         return search
@@ -181,17 +198,39 @@ def search_worse(
 Added = tuple[Fault, ...]  # the faults a candidate adds to the scenario's own
 
 
+@dataclass
+class _Limits:
+    """A search's limits, and the steps its runs have added up to so far."""
+
+    max_runs: int
+    max_total_steps: int
+    deadline: float
+    steps: int = 0
+
+    def reached(self, runs: int) -> str | None:
+        """The limit reached after ``runs`` runs (None: the search may go on)."""
+        if runs >= self.max_runs:
+            return "max_runs"
+        if self.steps >= self.max_total_steps:
+            return "max_total_steps"
+        if time.perf_counter() > self.deadline:
+            return "max_seconds"
+        return None
+
+
 def _search(base: Scenario, base_run: Run, current: int, budget: int,
-            kinds: Sequence[str], max_runs: int, deadline: float) -> WorseSearch:
+            kinds: Sequence[str], limits: _Limits) -> WorseSearch:
     """:func:`search_worse`'s search, level by level (one more added fault each): the
     worst, earliest run found at the first level that has one.
 
     The candidates that add one fault to the same run are run in batches
     (:func:`branch_runs`: sharing the steps before each fault), then looked at in
     their order, as if run one after another: the same runs are tried, counted and
-    ranked, and the answer is the same."""
+    ranked, and the answer is the same. Every run made counts towards
+    ``max_total_steps`` (at its own length), in the order :func:`branch_runs` makes
+    them, so where that budget stops a search does not depend on the machine."""
     runs = 0
-    complete = True
+    stopped: str | None = None
     level: list[tuple[Added, Run, int]] = [((), base_run, 0)]
     tried: set[frozenset[Fault]] = set()
     for depth in range(1, budget + 1):
@@ -205,10 +244,10 @@ def _search(base: Scenario, base_run: Run, current: int, budget: int,
             todo = _candidates(run, after, kinds)
             held: list[Fault] = []  # the next candidate, when a batch was full
             while True:
-                room = max_runs - runs if time.perf_counter() <= deadline else 0
+                room = limits.max_runs - runs if limits.reached(runs) is None else 0
                 batch, held = _batch(itertools.chain(held, todo), added, tried, room)
                 children = [replace(base, faults=(*base.faults, *faults)) for faults in batch]
-                judged = _judged(parent, children, current, keep, deadline)
+                judged = _judged(parent, children, current, keep, limits)
                 for faults, child, outcome in zip(batch, children, judged, strict=False):
                     if outcome is None:  # a run that raised: not counted
                         continue
@@ -223,20 +262,21 @@ def _search(base: Scenario, base_run: Run, current: int, budget: int,
                     elif keep:
                         assert result is not None
                         next_level.append((faults, result, faults[-1].at_step or after))
-                if len(judged) < len(batch):  # the deadline came in the middle
-                    complete = False
+                if len(judged) < len(batch):  # the steps or the deadline ran out
+                    stopped = stopped or limits.reached(runs) or "max_seconds"
                     break
                 if not held:  # every candidate of this run is tried
                     break
                 # Candidates are left: go on only if some runs of the batch raised
                 # (they do not count), as one run after another would.
-                if runs >= max_runs or time.perf_counter() > deadline:
-                    complete = False
+                reached = limits.reached(runs)
+                if reached is not None:
+                    stopped = stopped or reached
                     break
         if best is not None:
-            return WorseSearch(best[1], runs, complete)
+            return WorseSearch(best[1], runs, stopped is None, limits.steps, stopped)
         level = next_level
-    return WorseSearch(None, runs, complete)
+    return WorseSearch(None, runs, stopped is None, limits.steps, stopped)
 
 
 def _batch(todo: Iterator[Fault], added: Added, tried: set[frozenset[Fault]],
@@ -256,17 +296,27 @@ def _batch(todo: Iterator[Fault], added: Added, tried: set[frozenset[Fault]],
 
 
 def _judged(parent: Scenario, children: list[Scenario], current: int,
-            keep: bool, deadline: float) -> list[tuple[int, Run | None] | None]:
-    """For each of ``children`` in order, until the deadline: its severity and its
-    run (kept only if it is worse than ``current``, or if ``keep``), or None if its
-    run raised."""
+            keep: bool, limits: _Limits) -> list[tuple[int, Run | None] | None]:
+    """For each of ``children`` in order, until the deadline or until the runs made
+    reach ``limits.max_total_steps`` (each counted in ``limits.steps``): its severity
+    and its run (kept only if it is worse than ``current``, or if ``keep``), or None if
+    its run raised."""
     done: dict[int, tuple[int, Run | None] | None] = {}
-    for i, result in branch_runs(parent, children, deadline):
-        if isinstance(result, TxlibError):
-            done[i] = None
-            continue
-        bad = severity(result)
-        done[i] = (bad, result if bad > current or keep else None)
+    made = branch_runs(parent, children, limits.deadline)
+    try:
+        for i, result in made:
+            if isinstance(result, TxlibError):
+                done[i] = None
+                continue
+            limits.steps += result.steps
+            bad = severity(result)
+            done[i] = (bad, result if bad > current or keep else None)
+            if limits.steps >= limits.max_total_steps:
+                break
+    finally:
+        close = getattr(made, "close", None)  # a generator: release the parent's world now
+        if close is not None:
+            close()
     out = []
     for i in range(len(children)):
         if i not in done:
@@ -282,17 +332,19 @@ def worse(
     kinds: Sequence[str] = ("crash", "drop", "partition"),
     max_runs: int = 3000,
     max_seconds: float = 10.0,
+    max_total_steps: int = MAX_TOTAL_STEPS,
 ) -> Scenario | None:
     """Can it get worse? The scenario plus the fewest added faults (at most ``budget``)
     whose run blocks or breaks an invariant when ``scenario``'s run does not (or breaks
     an invariant when it only blocks), the shortest such run first: the one that goes
     wrong at the earliest step, an invariant violation before a block. None if nothing
-    within the budget (``max_runs`` runs or ``max_seconds`` seconds).
+    within the budget (``max_runs`` runs, runs adding up to ``max_total_steps`` steps,
+    or ``max_seconds`` seconds).
 
     The faults are ordinary fault records (crash after a step or in the middle of one,
     lose a message, partition the network after a step), so the returned scenario
     reproduces the run exactly under the normal timed scheduler.
     """
     found = find_worse(scenario, budget, kinds=kinds, max_runs=max_runs,
-                       max_seconds=max_seconds)
+                       max_seconds=max_seconds, max_total_steps=max_total_steps)
     return None if found is None else found.scenario

@@ -11,7 +11,7 @@ from dataclasses import fields
 from html import escape
 from typing import Any
 
-from ..errors import TxlibError
+from ..errors import TxlibError, bad_choice
 from ..explorer import grid as computed
 from ..explorer.grid import Cell, FaultGrid, outcome_symbols
 from ..simulation import Run, Scenario
@@ -81,7 +81,14 @@ class InteractiveFaultGrid(FaultGrid):
         return bundle
 
 
+GRID_OPTIONS = ("crashes", "drops", "max_steps")
+
+
 def fault_grid(scenario: Scenario | Run | str, **options: Any) -> InteractiveFaultGrid:
-    """Step x fault -> outcome (see :func:`txlib.explorer.grid.fault_grid`), as a widget."""
+    """Step x fault -> outcome (see :func:`txlib.explorer.grid.fault_grid`), as a widget.
+    ``options``: ``crashes``, ``drops`` and ``max_steps``, as there."""
+    for key in options:
+        if key not in GRID_OPTIONS:
+            raise bad_choice("fault_grid option", key, GRID_OPTIONS)
     grid = computed.fault_grid(scenario, **options)
     return InteractiveFaultGrid(**{f.name: getattr(grid, f.name) for f in fields(grid)})

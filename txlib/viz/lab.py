@@ -64,7 +64,7 @@ def make_fault(kind: str, node: str | None, step: int) -> Fault:
         "vote-no": lambda: vote_no(_need(node, kind), at_step=step),
         "slow": lambda: slow(_need(node, kind), 50, at_step=step),
     }
-    if kind not in makers:
+    if not isinstance(kind, str) or kind not in makers:  # a list or dict is not hashable
         raise bad_choice("fault", kind, FAULT_CHOICES)
     return makers[kind]()
 
@@ -121,6 +121,8 @@ class LabModel:
     def inject(self, kind: str, node: str | None = None) -> str:
         """Add one fault right after the cursor's step and replay; the cursor stays."""
         self._editable()
+        if not isinstance(kind, str) or kind not in FAULT_CHOICES:
+            raise bad_choice("fault", kind, FAULT_CHOICES)
         if kind in ("fail-step", "fail-compensation"):
             fault = self._step_fault(node, compensation=kind == "fail-compensation")
         else:
@@ -224,12 +226,15 @@ class LabModel:
         """Search for up to ``budget`` more faults that make this run block or break an
         invariant; load the first such run (fewest faults) with the cursor where it
         goes wrong."""
-        from ..explorer.worse import search_worse  # local: the search is only needed here
+        # local: the search is only needed here
+        from ..explorer.worse import MAX_TOTAL_STEPS, search_worse
 
         self._editable()
 
-        # No time limit: the answer must not depend on how fast the machine is.
-        search = search_worse(self.scenario, budget=budget, max_seconds=math.inf)
+        # No time limit: the answer must not depend on how fast the machine is. Its
+        # runs, and the steps they add up to, are limited instead.
+        search = search_worse(self.scenario, budget=budget, max_seconds=math.inf,
+                              max_total_steps=MAX_TOTAL_STEPS)
         found = search.found
         up_to = "one added fault" if budget == 1 else f"up to {budget} added faults"
         if found is None and search.complete:
@@ -237,14 +242,34 @@ class LabModel:
                     "step) blocks or breaks a safety rule")
         if found is None:
             return (f"none of the {search.runs:,} runs tried with {up_to} blocks or breaks a "
-                    f"safety rule, but the search stops at {search.runs:,} runs: some "
-                    "placements were never tried")
+                    f"safety rule, but {self._stops(search.stopped_by, search.runs)}"
+                    f"{self._advice(search.stopped_by)}: some placements were never tried")
         self._replace(found.scenario)
         self.move(found.step)
+        stops = ("the search stops there" if search.stopped_by == "max_runs"
+                 else self._stops(search.stopped_by, search.runs))
         earliest = "" if search.complete else (
-            f" (the earliest of the {search.runs:,} runs tried; the search stops there, and "
-            "some placements were never tried)")
+            f" (the earliest of the {search.runs:,} runs tried; {stops}, and some "
+            "placements were never tried)")
         return f"worse, with {found.faults[-1].describe()}: {found.reason}{earliest}"
+
+    @staticmethod
+    def _stops(stopped_by: str | None, runs: int) -> str:
+        """Where "can it get worse?" stopped, in words."""
+        from ..explorer.worse import MAX_TOTAL_STEPS
+
+        if stopped_by == "max_total_steps":
+            return f"the search stops once the runs it tries add up to {MAX_TOTAL_STEPS:,} steps"
+        if stopped_by == "max_seconds":
+            return "the search stops at its time limit"
+        return f"the search stops at {runs:,} runs"
+
+    def _advice(self, stopped_by: str | None) -> str:
+        """How to let the search try more, when its step budget stopped it."""
+        if stopped_by != "max_total_steps":
+            return ""
+        return (f" (this run alone has {self.run.steps:,} steps; a shorter run, with a "
+                "smaller horizon or fewer participants, leaves room for more runs)")
 
     def _replace(self, new: Scenario, original: bool = False, run: Run | None = None) -> None:
         if run is None:

@@ -91,11 +91,11 @@ def state_diagram(
     end if None) and highlights the last transition taken in that step."""
     if isinstance(target, str):
         machines = {m.role: m for m in get_protocol(target).machines}
-        if role not in machines:
+        if not isinstance(role, str) or role not in machines:  # a list is not hashable
             raise bad_choice("role", role, machines)
         return Picture(statechart_svg(machines[role], title=f"{target} {role} state machine"))
     run = as_run(target, "state_diagram")
     check_step(step)
-    if role not in run.machines:
+    if not isinstance(role, str) or role not in run.machines:
         raise bad_choice("role", role, run.machines)
     return Picture(role_charts(run, run.steps if step is None else step)[role])

@@ -18,9 +18,9 @@ from xml.sax.saxutils import quoteattr
 import ipywidgets as w
 
 from ..engine.faults import Fault
-from ..errors import TxlibError
+from ..errors import TxlibError, bad_choice
 from ..presets import NAMED_SCENARIOS
-from ..protocols import PROTOCOLS
+from ..protocols import PROTOCOLS, get_protocol
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, participant_names
 from .charts import role_charts
@@ -70,18 +70,24 @@ def as_scenario(target: str | Scenario | Run, **kwargs: Any) -> Scenario:
         return target
     if isinstance(target, str) and target in NAMED_SCENARIOS and target not in PROTOCOLS:
         base = NAMED_SCENARIOS[target]
-        return base.replace(**_scenario_changes(kwargs)) if kwargs else base
+        return base.replace(**_scenario_changes(base.protocol, kwargs)) if kwargs else base
     if isinstance(target, str) and target in PROTOCOLS:
-        changes = _scenario_changes(kwargs)
+        changes = _scenario_changes(target, kwargs)
         return Scenario(target, **changes)
-    raise TxlibError(
-        f"unknown protocol or scenario {target!r}; valid choices: "
-        + ", ".join(repr(n) for n in [*PROTOCOLS, *NAMED_SCENARIOS])
-    )
+    raise bad_choice("protocol or scenario", target, [*PROTOCOLS, *NAMED_SCENARIOS])
 
 
-def _scenario_changes(kwargs: dict[str, Any]) -> dict[str, Any]:
-    fields = {"participants", "seed", "faults"}
+SCENARIO_FIELDS = ("participants", "seed", "faults")
+
+
+def _scenario_changes(protocol: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The Scenario fields and options that ``kwargs`` set, for ``protocol``; an unknown
+    name is a TxlibError suggesting the nearest field or option (``sed``: ``seed``)."""
+    valid = get_protocol(protocol).config_class.option_names()
+    for key in kwargs:
+        if key not in SCENARIO_FIELDS and key not in valid:
+            raise bad_choice("option", key, [*SCENARIO_FIELDS, *valid])
+    fields = set(SCENARIO_FIELDS)
     changes: dict[str, Any] = {k: v for k, v in kwargs.items() if k in fields}
     if "participants" in changes:
         changes["participants"] = participant_names(changes["participants"])
