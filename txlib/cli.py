@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
+from .engine.config import MAX_NUMBER
 from .engine.faults import (
     FAULT_KINDS,
     MESSAGE_FAULTS,
@@ -36,7 +37,12 @@ from .errors import TxlibError, bad_choice, choices
 from .presets import NAMED_SCENARIOS
 from .protocols import PROTOCOLS, get_protocol
 from .simulation.run import Run
-from .simulation.scenario import MAX_JSON_CHARS, Scenario, participant_names
+from .simulation.scenario import (
+    MAX_JSON_CHARS,
+    MAX_RECORDED_STEPS,
+    Scenario,
+    participant_names,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -243,6 +249,12 @@ def parse_option(text: str) -> tuple[str, Any]:
         return key, json.loads(value)
     except json.JSONDecodeError:
         return key, value.strip()
+    except RecursionError:
+        raise TxlibError(f"bad option {key!r}: its value is nested too deeply to be an "
+                         "option") from None
+    except ValueError:  # a number with more digits than Python reads (over 4,300)
+        raise TxlibError(f"bad option {key!r}: its value is a number too long to read "
+                         f"(a whole-number option is at most {MAX_NUMBER:,})") from None
 
 
 # --- argument parsing ---------------------------------------------------------------------
@@ -448,11 +460,23 @@ def step_through(run: Run, console: Console, limit: int | None, stdin: IO[str]) 
     console.print(summary_panel(run))
 
 
+def _check_recordable(scenario: Scenario) -> None:
+    """A TxlibError, in the command line's terms, if the scenario's max_steps is more
+    than a recorded run keeps (the command line records every run it shows)."""
+    config = scenario.protocol_entry.make_config(scenario.participants, scenario.options)
+    if config.max_steps > MAX_RECORDED_STEPS:
+        raise TxlibError(
+            f"option max_steps is {config.max_steps:,}, but the command line records every "
+            f"run and a recorded run keeps at most {MAX_RECORDED_STEPS:,} steps; give "
+            f"--option max_steps=N with N at most {MAX_RECORDED_STEPS:,}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Simulate and print the trace and summary (or JSON)."""
     if args.json and args.step:
         raise TxlibError("--step and --json cannot be combined")
     scenario = load_scenario(args)
+    _check_recordable(scenario)
     write_svg = _svg_writer(args.svg)
     run = scenario.run()
     if write_svg is not None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, TypeGuard
 
 from ..errors import TxlibError, bad_choice, choices, shown
+from .config import MAX_NUMBER
 
 FAULT_KINDS: tuple[str, ...] = (
     "crash",
@@ -63,6 +64,13 @@ _TRIGGER_RE = re.compile(
 def _whole(value: object) -> TypeGuard[int]:
     """True for an int that is not a bool."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_at_most(kind: str, name: str, value: int | None) -> None:
+    """A TxlibError if the time or count ``value`` is above :data:`MAX_NUMBER` (the bound
+    of every whole-number option), which no run could reach."""
+    if value is not None and value > MAX_NUMBER:
+        raise TxlibError(f"{kind}: {name} must be at most {MAX_NUMBER:,}, got {shown(value)}")
 
 
 def _word(value: object) -> bool:
@@ -171,9 +179,11 @@ class Fault:
         for name in ("at_step", "at_time"):
             value = getattr(self, name)
             if value is not None and not _whole(value):
-                raise TxlibError(f"{self.kind}: {name} must be a whole number, got {value!r}")
+                raise TxlibError(f"{self.kind}: {name} must be a whole number, "
+                                 f"got {shown(value)}")
             if value is not None and value < 0:
-                raise TxlibError(f"{self.kind}: {name} must be 0 or more, got {value}")
+                raise TxlibError(f"{self.kind}: {name} must be 0 or more, got {shown(value)}")
+            _check_at_most(self.kind, name, value)
         if self.kind in ("recover", "heal") and not timings:
             raise TxlibError(f"{self.kind} needs a time: give at_step, at_time or when")
         if self.kind == "fail_step":
@@ -183,20 +193,24 @@ class Fault:
             if not isinstance(self.compensation, bool):
                 raise TxlibError(f"fail_step: compensation must be True or False, "
                                  f"got {self.compensation!r}")
-        if self.kind in (*MESSAGE_FAULTS, "fail_step") and self.count is not None and not (
-            _whole(self.count) and self.count >= 1
-        ):
-            if self.kind == "fail_step":
-                raise TxlibError(f"fail_step: times must be 1 or more (or None for always), "
-                                 f"got {self.count!r}")
-            raise TxlibError(
-                f"{self.kind}: count must be 1 or more (or None for every match), "
-                f"got {self.count!r}"
-            )
+        if self.kind in (*MESSAGE_FAULTS, "fail_step") and self.count is not None:
+            times = "times" if self.kind == "fail_step" else "count"
+            if not (_whole(self.count) and self.count >= 1):
+                if self.kind == "fail_step":
+                    raise TxlibError(f"fail_step: times must be 1 or more (or None for "
+                                     f"always), got {shown(self.count)}")
+                raise TxlibError(
+                    f"{self.kind}: count must be 1 or more (or None for every match), "
+                    f"got {shown(self.count)}"
+                )
+            _check_at_most(self.kind, times, self.count)
         if self.kind not in (*MESSAGE_FAULTS, "fail_step"):
             object.__setattr__(self, "count", 1)  # unused by this kind: one canonical value
-        if self.kind in ("delay", "slow") and not (_whole(self.by) and self.by >= 1):
-            raise TxlibError(f"{self.kind}: by must be a time of 1 or more, got {self.by!r}")
+        if self.kind in ("delay", "slow"):
+            if not (_whole(self.by) and self.by >= 1):
+                raise TxlibError(f"{self.kind}: by must be a time of 1 or more, "
+                                 f"got {shown(self.by)}")
+            _check_at_most(self.kind, "by", self.by)
         if self.kind == "partition":
             if len(self.groups) < 1 or any(not g for g in self.groups):
                 raise TxlibError(

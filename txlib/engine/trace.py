@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterator, Sequence
 from typing import overload
 
-from ..errors import TxlibError, shown
-from .records import TraceEvent
+from ..errors import TxlibError, bad_choice, shown
+from .records import EVENT_KINDS, TraceEvent
 from .volatile import Volatile, volatile_text
+
+
+class TraceIndexError(TxlibError, IndexError):
+    """An event index past either end of a trace: a TxlibError, and an IndexError as
+    for any sequence (so iterating by index stops at the end)."""
+
+
+def _whole(value: object, what: str, kind: str) -> int:
+    """``value`` as an int (an int, or anything that is an index, as a sequence takes
+    it), or a TxlibError saying ``what`` must be ``kind``."""
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TxlibError(f"{what} must be {kind}, got {shown(value)}") from None
 
 
 def check_limit(limit: object) -> None:
@@ -48,7 +63,24 @@ class Trace(Sequence[TraceEvent]):
     @overload
     def __getitem__(self, i: slice) -> Sequence[TraceEvent]: ...
     def __getitem__(self, i: int | slice) -> TraceEvent | Sequence[TraceEvent]:
-        return self._events[i]
+        try:
+            return self._events[i]
+        except (TypeError, IndexError):
+            if isinstance(i, slice):
+                raise TxlibError(f"a slice of a trace takes whole numbers (or None), got "
+                                 f"{shown(i)}") from None
+            index = _whole(i, "a trace index", "a whole number or a slice")
+            raise self._out_of_range(index, "a trace index", from_end=True) from None
+
+    def _out_of_range(self, index: int, what: str, from_end: bool) -> TraceIndexError:
+        """The error for ``index``, past either end of the trace: it says which indexes
+        are valid."""
+        n = len(self._events)
+        valid = f"0 to {n - 1}" if n else "none"
+        if n and from_end:
+            valid += f" (or -{n} to -1 from the end)"
+        return TraceIndexError(f"{what} of {shown(index)} is out of range: this trace has "
+                               f"{n} event{'' if n == 1 else 's'}; valid: {valid}")
 
     def __len__(self) -> int:
         return len(self._events)
@@ -62,6 +94,10 @@ class Trace(Sequence[TraceEvent]):
 
     def volatile_at(self, index: int) -> dict[str, str]:
         """Each node's volatile state (vars and timers, as text) right after event ``index``."""
+        if type(index) is not int:
+            index = _whole(index, "an event index", "a whole number")
+        if not 0 <= index < len(self._events):
+            raise self._out_of_range(index, "an event index", from_end=False)
         out = dict.fromkeys(self.nodes, "")
         for at, node, text in self.volatile:
             if at > index:
@@ -70,11 +106,19 @@ class Trace(Sequence[TraceEvent]):
         return out
 
     def of_kind(self, *kinds: str) -> list[TraceEvent]:
-        """The events of the given kinds, in order."""
+        """The events of the given kinds (of :data:`EVENT_KINDS`), in order."""
+        for kind in kinds:
+            if kind not in EVENT_KINDS:
+                raise bad_choice("event kind", kind, EVENT_KINDS)
         return [e for e in self._events if e.kind in kinds]
 
     def at_step(self, step: int) -> list[TraceEvent]:
-        """The events that belong to scheduler step ``step``."""
+        """The events that belong to scheduler step ``step`` (0 to :attr:`last_step`)."""
+        if type(step) is not int:
+            step = _whole(step, "a step", "a whole number")
+        if not 0 <= step <= self.last_step:
+            raise TxlibError(f"step {shown(step)} is out of range: this run's steps are 0 "
+                             f"to {self.last_step}")
         return [e for e in self._events if e.step == step]
 
     def to_jsonl(self) -> str:

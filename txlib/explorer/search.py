@@ -35,14 +35,14 @@ import time
 from abc import ABC, abstractmethod
 from array import array
 from collections import deque
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from ..engine.collector import collector_paused
 from ..engine.memory import Ceiling
-from ..errors import TxlibError
+from ..errors import TxlibError, choices, shown, suggestion
 from .table import state_table
 
 S = TypeVar("S")
@@ -65,6 +65,9 @@ class Model(ABC, Generic[S]):
 
     name: str = "model"
     participants: tuple[str, ...] = ()
+    # The names of every invariant :meth:`violations` checks, or None if the model cannot
+    # list them (then :meth:`Exploration.violation` cannot tell a misspelt name).
+    invariant_names: tuple[str, ...] | None = None
     # True if every fingerprint is an int in [0, 2**128): a digest the search can keep in
     # a compact table (:class:`txlib.explorer.table.DigestTable`) rather than a dict.
     digests: bool = False
@@ -210,6 +213,8 @@ class Exploration:
     initial_states: int = 1
     blocking_checked: bool = True
     settings: dict[str, Any] = field(default_factory=dict)
+    # the names of the invariants checked, if the model could list them
+    invariants: tuple[str, ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -226,8 +231,20 @@ class Exploration:
         return self.states / self.seconds if self.seconds > 0 else float("inf")
 
     def violation(self, invariant: str) -> Finding | None:
-        """The shortest violation of ``invariant`` found, if any."""
-        return next((f for f in self.violations if f.invariant == invariant), None)
+        """The shortest violation of ``invariant`` found, or None if the search found
+        none. A name that is not an invariant of this search is a TxlibError (when the
+        model can list its invariants), not None: None would read as "never broken"."""
+        names = list(dict.fromkeys((*(self.invariants or ()),
+                                    *(f.invariant for f in self.violations))))
+        valid = f"; valid choices: {choices(names)}" if names else ""
+        if not isinstance(invariant, str):
+            raise TxlibError(f"violation() takes the name of an invariant, got "
+                             f"{shown(invariant)}{valid}")
+        found = next((f for f in self.violations if f.invariant == invariant), None)
+        if found is None and self.invariants is not None and invariant not in self.invariants:
+            raise TxlibError(f"{shown(invariant)} is not an invariant this search checked"
+                             f"{suggestion(invariant, names)}{valid}")
+        return found
 
     def summary(self) -> str:
         """A few lines: settings, state space, verdict and each finding."""
@@ -437,9 +454,11 @@ def search(
     depth_of = array("i")
     via: list[Hashable] = []
     actions: dict[Hashable, Hashable] = {}  # one object per distinct action, shared
-    mask = "B" if len(model.participants) <= 8 else "q"
-    undecided = array(mask)
-    decided = array(mask)
+    # one bit a participant: a byte for up to 8, an unsigned 64-bit word for up to 64,
+    # and Python ints beyond (the explorer takes at most 8; a model may name more)
+    n = len(model.participants)
+    undecided: MutableSequence[int] = array("B") if n <= 8 else array("Q") if n <= 64 else []
+    decided: MutableSequence[int] = array("B") if n <= 8 else array("Q") if n <= 64 else []
     edge_src = array("i")
     edge_dst = array("i")
     first_violation: dict[str, tuple[int, str]] = {}
@@ -568,7 +587,7 @@ def search(
         seconds=seconds, complete=complete, stopped_by=stopped_by or "nothing left to explore",
         violations=found, violating_states=len(violating), blocking=block,
         blocking_states=blocking_states, initial_states=initial, blocking_checked=track,
-        settings=dict(settings or {}),
+        settings=dict(settings or {}), invariants=model.invariant_names,
     )
 
 

@@ -17,11 +17,11 @@ What the explorer checks
     decision changes); for any other protocol every invariant it checks on a run (a
     saga's semantic atomicity and domain rules, TCC's conservation and the rest), on
     the state's history. Plus any custom ``invariants`` (functions of the world
-    returning a reason or None). When the search is complete and the protocol has nodes
-    that must decide (its roster's deciders), it also reports *blocking* states,
-    separately: some decider is up and undecided and no continuation made of ordinary
-    events (deliveries and timeouts: no fault, no restart) lets it decide. Each finding
-    carries a shortest path; ``finding.run``
+    returning a reason string when broken, None when they hold). When the search is
+    complete and the protocol has nodes that must decide (its roster's deciders), it
+    also reports *blocking* states, separately: some decider is up and undecided and
+    no continuation made of ordinary events (deliveries and timeouts: no fault, no
+    restart) lets it decide. Each finding carries a shortest path; ``finding.run``
     replays it with recording on and returns an ordinary :class:`txlib.Run` (its trace
     opens in the console, the diagrams and the lab; for a blocking finding the replay
     goes on with ordinary events in time order, so the run shows the participant asking
@@ -100,8 +100,9 @@ Timeouts: the semantics chosen, and why
     is then unsafe without a single fault; 2PC stays safe, since a timeout only ever
     makes it abort before a commit was possible, or ask again. Timers that fire at any
     moment can re-send faster than messages arrive, so the state space of a protocol
-    that retries is infinite: unless a budget is given, the search stops at depth
-    ``ASYNC_DEPTH`` (20) and says it is incomplete.
+    that retries is infinite: unless a budget is given (``max_depth``, ``max_states`` or
+    ``max_seconds``), the search stops at depth ``ASYNC_DEPTH`` (20), or at
+    ``DEFAULT_MAX_STATES`` states if it meets them first, and says it is incomplete.
 
 The state
     A state is the world's :meth:`~txlib.engine.world.World.fingerprint` (nodes' up
@@ -189,7 +190,7 @@ from ..engine.roster import Roster
 from ..engine.scheduler import FaultDue, MessageEntry, PendingEvent, TimerDue
 from ..engine.snapshot import Frozen, copy_slot, freeze, pending_part, progress_part, thaw
 from ..engine.world import World
-from ..errors import TxlibError, bad_choice
+from ..errors import TxlibError, bad_choice, choices, shown, suggestion
 from ..protocols import PROTOCOLS, CommitProtocol, Protocol, get_protocol
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, participant_names
@@ -333,6 +334,11 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             weakref.WeakKeyDictionary())
         self.builtin: StateInvariants = invariants_of(protocol, self.roster, config, names,
                                                       self._explored())
+        # the invariants checked, by name, when they can all be listed: a commit
+        # protocol's (and the functions given); any other protocol names its own only
+        # when one breaks (see Exploration.violation)
+        if isinstance(self.builtin, CommitInvariants):
+            self.invariant_names = (*self.builtin.names, *(n for n, _ in self.custom))
         # a commit protocol's own invariants judge a state from its nodes' decisions,
         # its decision changes and its ghost: a predicted state needs no world for that
         self._commit = self.builtin if isinstance(self.builtin, CommitInvariants) else None
@@ -1085,8 +1091,14 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             except Exception as exc:  # the learner's own function: say which, plainly
                 raise TxlibError(f"the invariant {name} raised {type(exc).__name__}: {exc}"
                                  ) from exc
-            if reason:
-                out.append((name, str(reason)))
+            if reason is None or reason == "":
+                continue  # it holds
+            if not isinstance(reason, str):
+                raise TxlibError(
+                    f"the invariant {name} returned {shown(reason)}: an invariant returns a "
+                    "reason (a string) when the state breaks it, and None when it holds "
+                    "(not True or False)")
+            out.append((name, reason))
         return out
 
     def release(self, w: ExploredWorld | Predicted | Schedule) -> None:
@@ -1181,6 +1193,36 @@ def crash_budget(max_crashes: int | Mapping[str, int],
 DEFAULT_MAX_STATES = 200_000
 MAX_PARTICIPANTS = 8
 
+
+def _check_participant_count(names: Sequence[str]) -> None:
+    """A TxlibError if the explorer is asked for more than :data:`MAX_PARTICIPANTS`
+    participants, given by count, by name or in a scenario."""
+    if len(names) > MAX_PARTICIPANTS:
+        raise TxlibError(f"the explorer takes at most {MAX_PARTICIPANTS} participants "
+                         f"(states grow exponentially with them), got {len(names)}")
+
+
+# explore's own keyword arguments (an unknown keyword is suggested among them and the
+# protocol's options)
+EXPLORE_KEYWORDS: tuple[str, ...] = (
+    "participants", "max_crashes", "max_drops", "partitions", "recoveries", "timeouts",
+    "max_depth", "invariants", "blocking", "max_states", "max_seconds", "stop_on_violation",
+    "progress",
+)
+
+
+def _check_keywords(proto: Protocol, options: Mapping[str, Any]) -> None:
+    """A TxlibError for a keyword that is neither one of explore's nor an option of
+    ``proto``, suggesting the nearest of both (``max_state``: ``max_states``)."""
+    valid = proto.config_class.option_names()
+    for key in options:
+        if key not in valid:
+            raise TxlibError(
+                f"unknown keyword or option {shown(key)}"
+                f"{suggestion(key, [*EXPLORE_KEYWORDS, *valid])}; explore takes "
+                f"{choices(EXPLORE_KEYWORDS)}, and {proto.name}'s options: {choices(valid)}")
+
+
 def explore(
     protocol: str | Protocol | Scenario = "2pc",
     *,
@@ -1212,14 +1254,18 @@ def explore(
     ``timeouts`` is ``"synchronous"`` or ``"asynchronous"`` (see the
     module docstring). ``invariants`` (None: the protocol's own) lists names of a commit
     protocol's invariants (:data:`txlib.properties.INVARIANTS`) and functions of the
-    world returning a reason (or None); any other protocol is always checked against
-    all of its own invariants, plus the functions given. ``max_states``, ``max_seconds``
-    and ``max_depth`` bound the search, which then says it is incomplete; ``max_states``
-    defaults to :data:`DEFAULT_MAX_STATES`. A search also stops, incomplete, before the
+    world returning a reason (a string) when the state breaks them and None (or ``""``)
+    when it holds (anything else, True or False too, is a TxlibError); any other
+    protocol is always checked against all of its own invariants, plus the functions
+    given. ``max_states``, ``max_seconds`` and ``max_depth`` bound the search, which
+    then says it is incomplete; ``max_states`` defaults to :data:`DEFAULT_MAX_STATES`,
+    and with ``timeouts="asynchronous"`` and none of the three given, ``max_depth``
+    defaults to :data:`ASYNC_DEPTH` (20). A search also stops, incomplete, before the
     machine runs out of memory (:mod:`txlib.engine.memory`). ``progress``: None shows
     a progress bar in a terminal or a notebook if the search lasts, True always, False
-    never. Other keyword arguments are protocol options, as for :func:`txlib.simulate`;
-    the protocol's
+    never. Other keyword arguments are protocol options, as for :func:`txlib.simulate`
+    (a keyword that is neither is a TxlibError suggesting the nearest of both); the
+    protocol's
     :attr:`~txlib.protocols.base.Protocol.explore_options` (the bounds that make its
     state space finite) apply unless given here or in the scenario.
 
@@ -1230,8 +1276,7 @@ def explore(
     a TxlibError says so.
     """
     proto, base = _protocol_of(protocol)
-    if max_states is None:
-        max_states = DEFAULT_MAX_STATES
+    _check_keywords(proto, options)
     for name, value in (("max_crashes", max_crashes), ("max_drops", max_drops)):
         if isinstance(value, Mapping) and name == "max_crashes":
             continue  # checked against the roster's roles below
@@ -1252,6 +1297,7 @@ def explore(
     if base is not None:
         if participants is not None or options:
             raise TxlibError("give participants and options in the scenario, not to explore")
+        _check_participant_count(base.participants)
         bounds = {k: v for k, v in proto.explore_options.items() if k not in base.options}
         scenario = replace(base, options={**base.options, **bounds}) if bounds else base
     else:
@@ -1259,9 +1305,7 @@ def explore(
             names = participant_names(2) if isinstance(proto, CommitProtocol) else ()
         else:
             names = participant_names(participants)
-            if len(names) > MAX_PARTICIPANTS:
-                raise TxlibError(f"the explorer takes at most {MAX_PARTICIPANTS} participants "
-                                 f"(states grow exponentially with them), got {len(names)}")
+            _check_participant_count(names)
         scenario = Scenario(proto.name, names, options={**proto.explore_options, **options})
     config = proto.make_config(scenario.participants, scenario.options)
     if getattr(config, "loss", 0) or getattr(config, "duplicate", 0):
@@ -1277,6 +1321,8 @@ def explore(
         # Timers that fire at any moment can re-send faster than messages arrive: the
         # state space of a protocol that retries is infinite, so bound the search.
         max_depth = ASYNC_DEPTH
+    if max_states is None:
+        max_states = DEFAULT_MAX_STATES
     settings: dict[str, Any] = {"crashes": max_crashes if max_down is None else max_down}
     if max_drops:
         settings["drops"] = max_drops

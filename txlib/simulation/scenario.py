@@ -6,13 +6,17 @@ trace: that is what makes runs shareable and lessons reproducible.
 
 from __future__ import annotations
 
+import ast
 import functools
+import inspect
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..engine.faults import Fault
+from ..engine.node import Role
 from ..engine.plain import MAX_INT
 from ..engine.roster import Roster
 from ..engine.world import World
@@ -47,12 +51,51 @@ def participant_names(participants: int | Sequence[str]) -> tuple[str, ...]:
         )
     for n in names:
         if not isinstance(n, str) or not n.strip() or any(c.isspace() for c in n):
-            raise TxlibError(f"participant names must be words without spaces, got {n!r}")
+            raise TxlibError(f"participant names must be words without spaces, got {shown(n)}")
+        if not n.isprintable():  # a control character breaks the diagrams and terminals
+            raise TxlibError(f"participant names must be words without spaces or control "
+                             f"characters, got {shown(n)}")
         if n in RESERVED_NAMES:
             raise TxlibError(f"participant name {n!r} is reserved; reserved: {RESERVED_NAMES}")
     if len(set(names)) != len(names):
         raise TxlibError(f"participant names must be unique, got {list(names)}")
     return names
+
+
+def records_written(roles: Iterable[Role]) -> frozenset[str] | None:
+    """Every log record ``roles`` can write, read off their code as
+    :meth:`~txlib.engine.node.Role.message_types` reads their handlers: each
+    ``ctx.log("NAME", ...)`` in the modules that define the roles' classes. None when
+    that cannot tell: a record name computed at run time (``ctx.log(record, ...)``) or
+    code whose source is not available."""
+    modules = {cls.__module__ for role in roles for cls in type(role).__mro__
+               if cls not in (Role, object)}
+    found: set[str] = set()
+    for module in modules:
+        names = _logged_in(module)
+        if names is None:
+            return None
+        found |= names
+    return frozenset(found)
+
+
+@functools.cache
+def _logged_in(module: str) -> frozenset[str] | None:
+    """The record names of every ``.log("NAME", ...)`` call in ``module``'s source; None
+    if one names its record otherwise, or the source cannot be read."""
+    try:
+        tree = ast.parse(inspect.getsource(sys.modules[module]))
+    except (KeyError, OSError, TypeError, SyntaxError):
+        return None
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
+                node.func.attr == "log"):
+            first = node.args[0] if node.args else None
+            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                return None
+            names.add(first.value)
+    return frozenset(names)
 
 
 @functools.cache
@@ -97,6 +140,10 @@ class Scenario:
         proto = get_protocol(self.protocol)
         if not isinstance(self.options, dict):
             raise TxlibError(f"options must be a dict of option names, got {self.options!r}")
+        for name in self.options:
+            if not isinstance(name, str):
+                raise TxlibError(f"option names must be strings, got {shown(name)}; valid "
+                                 f"choices: {choices(proto.config_class.option_names())}")
         options = options_json(self.options)
         d = self.__dict__  # the fields are set here, before anyone sees the scenario
         d["_options_json"] = options
@@ -141,20 +188,32 @@ class Scenario:
                 raise TxlibError(f"{text} must be a string, got {getattr(self, text)!r}")
 
     def _check_message_types(self, proto: Protocol) -> None:
-        """A fault or trigger naming a message type the protocol never sends is a
-        mistake (it would silently never fire)."""
+        """A fault or trigger naming a message type the protocol never sends, or a log
+        record it never writes, is a mistake (it would silently never fire)."""
         named = [(f, f.type) for f in self.faults if f.type is not None]
         named += [(f, f.when.what) for f in self.faults
                   if f.when is not None and f.when.action in ("sends", "receives")]
-        if not named:
+        logged = [(f, f.when.what) for f in self.faults
+                  if f.when is not None and f.when.action == "logs"]
+        if not named and not logged:
             return
         setup = self._setup_of(proto)
-        types = sorted(proto.message_types(setup.roster, setup.config))
-        for f, kind in named:
-            if kind not in types:
-                raise TxlibError(f"fault '{f.describe()}' names message type {kind!r}"
-                                 f"{suggestion(kind, types)}, which {self.protocol} never "
-                                 f"sends; valid choices: {choices(types)}")
+        if named:
+            types = sorted(proto.message_types(setup.roster, setup.config))
+            for f, kind in named:
+                if kind not in types:
+                    raise TxlibError(f"fault '{f.describe()}' names message type {kind!r}"
+                                     f"{suggestion(kind, types)}, which {self.protocol} "
+                                     f"never sends; valid choices: {choices(types)}")
+        written = records_written(role for _, role in setup.nodes()) if logged else None
+        if written is None:
+            return  # the protocol computes some record names: they cannot be listed
+        records = sorted(written)
+        for f, record in logged:
+            if record not in records:
+                raise TxlibError(f"fault '{f.describe()}' names log record {record!r}"
+                                 f"{suggestion(record, records)}, which {self.protocol} "
+                                 f"never writes; valid choices: {choices(records)}")
 
     @property
     def protocol_entry(self) -> Protocol:
