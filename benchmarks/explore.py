@@ -12,10 +12,10 @@ Figures (each search is repeated for a time window and the rates averaged):
 - *2PC / 3PC, 3 participants, 1 crash*: txlib's own protocols in the engine's worlds
   (a delivery, timeout, crash or restart met before, and every partition, heal and
   lost message, is predicted from what it changes, without taking the step, its
-  digest worked out from its parent's; a state with no fault left to make but crashes
-  is expanded from its schedule, without a world, its crashes predicted too; any
-  other transition thaws its parent's snapshot,
-  copying on write only the nodes the step changes, runs the step function and
+  digest worked out from its parent's; a state with no fault left but crashes and
+  restarts is expanded from its schedule, without a world, those predicted too; any
+  other transition thaws its parent's snapshot, copying on write only the nodes the
+  step changes, runs the step function and
   fingerprints the result: see :mod:`txlib.explorer.memo` and
   :mod:`txlib.explorer.schedule`);
 - *world step floor*: clone + execute + fingerprint of one 3PC event with the public

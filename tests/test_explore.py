@@ -742,19 +742,23 @@ def test_states_with_no_fault_left_are_expanded_from_their_schedules_exactly(
     ("paxos-commit", {"participants": 1, "max_crashes": 1, "partitions": True}),
     ("2pc", {"participants": 2, "max_crashes": 1, "timeouts": "asynchronous",
              "max_depth": 14}),
+    ("3pc", {"participants": 2, "max_crashes": 2, "recoveries": True}),
+    ("2pc", {"participants": 3, "max_crashes": 1, "recoveries": True, "cooperative": True}),
+    ("paxos-commit", {"participants": 1, "max_crashes": 1, "recoveries": True}),
 ])
 def test_states_that_may_still_crash_a_node_search_as_their_worlds_do(name, budget,
                                                                       monkeypatch):
-    """A state with crashes left to make (and no other fault, a whole network) is kept
-    as its schedule too, its crashes, between steps and in the middle of one,
-    predicted from what they did before. The search is the one that expands such
-    states from their worlds: the same states, transitions, depth, blocking states
-    and violations, found by the same paths."""
+    """A state with crashes or restarts left to make (and no other fault, a whole
+    network) is kept as its schedule too, its crashes, between steps and in the middle
+    of one, and its restarts predicted from what they did before. The search is the
+    one that expands such states from their worlds: the same states, transitions,
+    depth, blocking states and violations, found by the same paths."""
     crashes_left = [0]
     original = WorldModel._expand_schedule
 
     def counted(self, s):
-        crashes_left[0] += s.used.crashes < self.max_crashes
+        crashes_left[0] += (s.used.crashes < self.max_crashes
+                            or s.used.restarts < s.used.crashes)
         return original(self, s)
 
     monkeypatch.setattr(WorldModel, "_expand_schedule", counted)
@@ -772,14 +776,14 @@ def test_states_that_may_still_crash_a_node_search_as_their_worlds_do(name, budg
         assert fast.blocking.path == worlds.blocking.path
 
 
-@pytest.mark.parametrize("fault", [CrashDuring, Crash])
+@pytest.mark.parametrize("fault", [CrashDuring, Crash, Recover])
 def test_the_check_catches_a_crash_predicted_wrongly_without_its_world(fault, monkeypatch):
-    """From a state kept as its schedule, a crash in the middle of a step and one
-    between steps are predicted without the state's world; with the check on, each
-    is also taken in the world rebuilt and compared (here a prediction made wrong on
-    purpose, only where the parent is a schedule, is caught)."""
+    """From a state kept as its schedule, a crash in the middle of a step, one between
+    steps and a restart are predicted without the state's world; with the check on,
+    each is also taken in the world rebuilt and compared (here a prediction made wrong
+    on purpose, only where the parent is a schedule, is caught)."""
     monkeypatch.setattr(WorldModel, "check_local", True)
-    method = "predict" if fault is CrashDuring else "crash"
+    method = "crash" if fault is Crash else "predict"
     right = getattr(Memo, method)
 
     def wrong(self, w, base, parent, event, *args):
@@ -789,8 +793,9 @@ def test_the_check_catches_a_crash_predicted_wrongly_without_its_world(fault, mo
         return predicted
 
     monkeypatch.setattr(Memo, method, wrong)
-    with pytest.raises(AssertionError, match=r"crashes.* was predicted wrongly"):
-        explore("2pc", participants=3, max_crashes=1, progress=False)
+    with pytest.raises(AssertionError, match=r"(crashes|restarts).* was predicted wrongly"):
+        explore("2pc", participants=3, max_crashes=1, recoveries=fault is Recover,
+                progress=False)
 
 
 @pytest.mark.parametrize("check", [False, True])

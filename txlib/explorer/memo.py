@@ -299,13 +299,33 @@ class Memo:
     def learn_at(self, template: Frozen, s: Schedule, entry: Any, number: int | str,
                  node: str, crash_after: int = 0) -> Effect:
         """The effect of delivery or timeout ``number`` at ``node`` in schedule ``s``
-        (its ``entry``), learned without the state's world: in a world thawed from
-        ``template`` (the schedule's anchor: a world of this search), with the node's
-        slot a copy of one met with the same part (its timers given the schedule's
-        tokens), the message one met with the same key, and the schedule's time,
-        queue counter and ghost. What the step does depends on nothing else (the
-        assumption every remembered step rests on, checked as the search goes). With
+        (its ``entry``), learned without the state's world: in a stand-in world
+        (:meth:`_stand_in`) whose queue holds only that entry, the message one met
+        with the same key. What the step does depends on nothing else (the assumption
+        every remembered step rests on, checked as the search goes). With
         ``crash_after=k`` the node crashes right after its k-th send or log write."""
+        c = self._stand_in(template, s, node)
+        c.queue.heap = [(entry[0], entry[1], self.message_samples[number])  # type: ignore[index]
+                        if type(entry[2]) is int else entry]
+        c.stale = 0  # the one entry in its queue is live
+        entry = c.queue.heap[0]
+        return self._effect(c, lambda: c.execute(entry), node, s.seq, 0, crash_after)
+
+    def learn_fault_at(self, template: Frozen, s: Schedule, node: str,
+                       apply: Callable[[World], None]) -> Effect:
+        """:meth:`learn_at` for a fault that runs a handler of ``node`` (a restart,
+        whose ``on_recover`` reads the node's durable log): ``apply`` makes it happen
+        in a stand-in world with an empty queue."""
+        c = self._stand_in(template, s, node)
+        c.queue.heap = []
+        c.stale = 0
+        return self._effect(c, lambda: apply(c), node, s.seq, 0)
+
+    def _stand_in(self, template: Frozen, s: Schedule, node: str) -> ExploredWorld:
+        """A world thawed from ``template`` (the schedule's anchor: a world of this
+        search) for learning what ``node`` does in schedule ``s``: the node's slot a
+        copy of one met with the same part (its timers given the schedule's tokens),
+        and the schedule's time, queue counter and ghost."""
         c: ExploredWorld = thaw(template)  # type: ignore[assignment]
         slot = c.nodes[node] = copy_slot(self.samples[s.ids[self.position[node]]], c)
         if slot.timers:
@@ -314,14 +334,10 @@ class Memo:
             slot.timers = {name: (tokens[TimerDue(node, name)], due_at[tokens[TimerDue(
                 node, name)]]) for name in slot.timers}
         c.time = s.time
-        c.queue.heap = [(entry[0], entry[1], self.message_samples[number])  # type: ignore[index]
-                        if type(entry[2]) is int else entry]
         c.queue.seq = s.seq
-        c.stale = 0  # the one entry in its queue is live
         c.votes, c.invalid, c.used = s.votes, s.invalid, s.used
         c.instability = []
-        entry = c.queue.heap[0]
-        return self._effect(c, lambda: c.execute(entry), node, s.seq, 0, crash_after)
+        return c
 
     def _effect(self, c: ExploredWorld, take: Callable[[], None], node: str, seq: int,
                 changes_from: int, crash_after: int = 0) -> Effect:

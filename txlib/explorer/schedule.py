@@ -1,8 +1,8 @@
 """A state the explorer expands without its world: its :class:`Schedule`.
 
-Once a search has spent every fault it may make but crashes (and the network is whole),
-a state's successors are deliveries and timeouts, and crashes between or in the middle
-of them, and the explorer has usually met each of them before
+Once a search has spent every fault it may make but crashes and restarts (and the
+network is whole), a state's successors are deliveries and timeouts, crashes between or
+in the middle of them, and restarts, and the explorer has usually met each of them before
 (:mod:`txlib.explorer.memo`). Such a state needs no world to be expanded, only what
 decides which events are enabled and in what order the search meets them:
 
@@ -22,8 +22,8 @@ A step not met before is learned without its world
 (:meth:`~txlib.explorer.memo.Memo.learn_at`). Its world is rebuilt only when asked
 for (to show the state, or by the tests' check): from the snapshot of its nearest
 ancestor that had a world (``anchor``), taking the same steps again (``steps``: the
-entries by their order, crashes, and entries taken with a crash in the middle, as a
-chain shared with the schedule's ancestors, see :func:`steps_of`).
+entries by their order, crashes, restarts, and entries taken with a crash in the
+middle, as a chain shared with the schedule's ancestors, see :func:`steps_of`).
 """
 
 from __future__ import annotations
@@ -35,15 +35,15 @@ from ..engine.node import NodeSlot
 from ..engine.records import Message
 from ..engine.scheduler import TimerDue
 from ..engine.snapshot import Frozen
-from .actions import Crash, CrashDuring, Spent, one_more_crash
+from .actions import Crash, CrashDuring, Recover, Spent, one_more_crash, spent_on
 from .judging import ExploredWorld, next_ghost
 from .memo import Memo, Predicted
 
 Tag = int | TimerDue  # a message's number, or a timer
 Entry = tuple[int, int, Tag]  # (due time, scheduling order, tag), as the world's queue
-# One step taken since a schedule's anchor: an entry's order, a crash, or an entry's
-# order with the crash in the middle of it.
-Step = int | Crash | tuple[int, CrashDuring]
+# One step taken since a schedule's anchor: an entry's order, a crash, a restart, or an
+# entry's order with the crash in the middle of it.
+Step = int | Crash | Recover | tuple[int, CrashDuring]
 # The steps taken since a schedule's anchor, last first: (the steps before it, the last
 # step), or None for none. A chain, so that a schedule shares the steps of its parent's
 # instead of copying them.
@@ -121,7 +121,8 @@ def schedule_of(w: ExploredWorld, memo: Memo, anchor: Frozen, digest: int) -> Sc
 def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
     """The schedule of predicted successor ``p`` of a schedule: its entry taken out,
     and its remembered effect (if any: none for a message that is lost) applied; for a
-    crash in the middle of it, one more crash spent."""
+    crash in the middle of it, one more crash spent; for a restart (no entry), its
+    effect applied and one more restart spent."""
     s: Schedule = p.parent  # type: ignore[assignment]  # a schedule's successor
     if type(p.event) is Crash:  # its node's timers are lost; the queue keeps their entries
         node = p.event.node
@@ -129,12 +130,14 @@ def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
                                  if due.node != node}, s.time, s.seq, p.ids, s.votes,
                         s.invalid, one_more_crash(s.used), s.changes, p.ghost, p.digest,
                         p.rest, s.anchor, (s.steps, p.event))
-    entry: Entry = p.entry
     heap = s.heap.copy()
-    heap.remove(entry)  # as EventQueue.take does, so the storage order is the world's
-    heapify(heap)
-    at = entry[0]
-    time = at if at > s.time else s.time
+    entry: Entry | None = p.entry
+    if entry is None:  # a restart: it takes no entry, and time does not move
+        time = s.time
+    else:
+        heap.remove(entry)  # as EventQueue.take does, so the storage order is the world's
+        heapify(heap)
+        time = entry[0] if entry[0] > s.time else s.time
     timers, seq, votes = s.timers, s.seq, s.votes
     effect = p.effect
     if effect is not None:
@@ -152,9 +155,15 @@ def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
         invalid = s.invalid
         for ghost_event in effect.ghost:
             votes, invalid = next_ghost(votes, invalid, deciders, ghost_event)
-    used, step = s.used, entry[1]  # type: tuple[Spent, Step]
-    if type(p.event) is CrashDuring:
+    used: Spent = s.used
+    step: Step
+    if entry is None:
+        assert isinstance(p.event, Recover)
+        used, step = spent_on(used, p.event.spends), p.event
+    elif type(p.event) is CrashDuring:
         used, step = one_more_crash(used), (entry[1], p.event)
+    else:
+        step = entry[1]
     return Schedule(heap, timers, time, seq, p.ids, votes, p.invalid, used, p.changes,
                     p.ghost, p.digest, p.rest, s.anchor, (s.steps, step))
 

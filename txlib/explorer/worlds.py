@@ -149,8 +149,8 @@ How states are kept (issue 16)
     of a step is taken from a state that has its world, and remembered as a step is
     (under the step and the action it comes after) for states that have none.
 
-    A state with no fault left to make but crashes (the rest of the budget spent, the
-    network whole; every fault, if restarts or a per-role bound on nodes down are
+    A state with no fault left to make but crashes and restarts (the rest of the budget
+    spent, the network whole; every fault, if a per-role bound on nodes down is
     searched) is kept and expanded without its world, as its *schedule*
     (:mod:`txlib.explorer.schedule`): the queue's entries in the heap's storage order
     with message numbers, the live timers' tokens, the time, the node parts and the
@@ -158,8 +158,9 @@ How states are kept (issue 16)
     for the first time there is learned without the state's world
     (:meth:`Memo.learn_at`): in a world thawed from the nearest snapshot, the acting
     node's slot a copy of one met with the same part, the message one met with the
-    same key, at the schedule's time; so is a crash in the middle of a step, and a
-    crash between steps is learned by crashing a copy of the node. Its world is
+    same key, at the schedule's time; so are a crash in the middle of a step and a
+    restart (:meth:`Memo.learn_fault_at`), and a crash between steps is learned by
+    crashing a copy of the node. Its world is
     rebuilt (from that snapshot, taking the same steps again) only when asked for: to
     show a state, or by the tests' check.
 
@@ -348,10 +349,10 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         # fault plan, reordering channels) and states judged by their parts
         self._schedules = (self._judged_by_parts and config.reorder
                            and not scenario.faults)
-        # whether a state that may still crash a node is kept as its schedule too: its
-        # crashes are predicted from what they did before, as steps are. Not with
-        # restarts (a crash there enables one) or a per-role bound on nodes down.
-        self._crash_schedules = self._schedules and not recoveries and max_down is None
+        # whether a state that may still crash or restart a node is kept as its schedule
+        # too: its crashes and restarts are predicted from what they did before, as
+        # steps are. Not with a per-role bound on nodes down.
+        self._crash_schedules = self._schedules and max_down is None
 
     # --- worlds -------------------------------------------------------------------
     def fresh(self, record: bool) -> World:
@@ -646,7 +647,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
     def schedulable(self, used: Spent) -> bool:
         """Whether a state that has used ``used`` of the budget is kept as its schedule
         (see :meth:`store`): it may make no fault any more, or (``_crash_schedules``) no
-        fault but crashes, and its network is whole."""
+        fault but crashes and restarts, and its network is whole."""
         if self.fault_free(used):
             return True
         return (self._crash_schedules and used.drops >= self.max_drops
@@ -654,8 +655,8 @@ class WorldModel(Model[ExploredWorld | Schedule]):
 
     def _expand_schedule(self, s: Schedule) -> list[tuple[Action, ExploredWorld | Predicted]]:
         """:meth:`expand` for a state kept as its :class:`Schedule` (no fault left to
-        make but crashes): the same successors in the same order, each predicted from
-        its remembered effect. A step (or a crash in the middle of one) not met before,
+        make but crashes and restarts): the same successors in the same order, each
+        predicted from its remembered effect. A step (or a fault) not met before,
         or sampled for checking, is learned without the state's world
         (:meth:`Memo.learn_at`); with ``check_local`` it is also taken in the world,
         rebuilt, and everything compared."""
@@ -713,6 +714,13 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                 if facts[part][0]:
                     crash = Crash(node)
                     out.append((crash, self._crash_scheduled(s, base, crash, part, taken)))
+        if self.recoveries and s.used.restarts < s.used.crashes:
+            for node in self.nodes:
+                part = s.ids[position[node]]
+                if not facts[part][0]:
+                    restart = Recover(node)
+                    out.append((restart, self._restart_scheduled(s, base, restart, part,
+                                                                 taken)))
         return out
 
     def _crash_during_predicted(self, s: Schedule, base: Base, crash: CrashDuring,
@@ -738,6 +746,29 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             c: ExploredWorld = thaw(taken[1])  # type: ignore[assignment]
             self._crash_during(c, crash, entry_of(c, entry[1]))
             self._compare(crash, predicted, c)
+        return predicted
+
+    def _restart_scheduled(self, s: Schedule, base: Base, restart: Recover, part: int,
+                           taken: Taken | None) -> Predicted:
+        """The successor of schedule ``s`` where ``restart``'s node, whose part is
+        ``part``, restarts: from what a restart did before from the same part (see
+        :meth:`_recovery_predicted`), or learned without the state's world
+        (:meth:`Memo.learn_fault_at`). ``taken``: as for :meth:`_crash_during_predicted`."""
+        memo, node = self.memo, restart.node
+        key = (part, _RESTART, node in s.votes, None)
+        effect = memo.effects.get(key)
+        if effect is None or taken is not None or memo.due_check(key, False):
+            learned = memo.learn_fault_at(s.anchor, s, node, lambda c: self.apply(c, restart))
+            if effect is None:
+                memo.effects[key] = effect = learned
+            elif learned != effect:
+                raise self._not_remembered(restart, node)
+        predicted = memo.predict(s, base, s, restart, None, node, _RESTART, effect,
+                                 spent_on(s.used, restart.spends))
+        if taken is not None:
+            c: ExploredWorld = thaw(taken[1])  # type: ignore[assignment]
+            self.apply(c, restart)
+            self._compare(restart, predicted, c)
         return predicted
 
     def _crash_scheduled(self, s: Schedule, base: Base, crash: Crash, part: int,
@@ -796,7 +827,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         again."""
         w: ExploredWorld = thaw(s.anchor)  # type: ignore[assignment]
         for order in steps_of(s.steps):
-            if isinstance(order, Crash):
+            if isinstance(order, (Crash, Recover)):
                 self.apply(w, order)
             elif isinstance(order, tuple):  # an entry, with a crash in the middle of it
                 self._crash_during(w, order[1], entry_of(w, order[0]))
@@ -940,7 +971,9 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         parent, entry = candidate.parent, candidate.entry
         if isinstance(parent, Schedule):
             rebuilt = self._rebuild(parent)
-            frozen, entry = freeze(rebuilt), entry_of(rebuilt, entry[1])
+            frozen = freeze(rebuilt)
+            if entry is not None:  # a crash or a restart between steps takes none
+                entry = entry_of(rebuilt, entry[1])
         else:
             frozen = parent.frozen()
         c: ExploredWorld = thaw(frozen)  # type: ignore[assignment]
@@ -1034,7 +1067,8 @@ class WorldModel(Model[ExploredWorld | Schedule]):
     def restore(self, stored: Frozen | Origin | Predicted) -> ExploredWorld | Schedule:
         """The state back: thawed from its snapshot, or its parent's snapshot thawed
         and the same step taken again (the same queue entry: the same world), or, for a
-        state with no fault left to make but crashes, its schedule (see :meth:`store`)."""
+        state with no fault left to make but crashes and restarts, its schedule (see
+        :meth:`store`)."""
         if type(stored) is Predicted:
             return advance(stored, self.participants)
         if not isinstance(stored, Origin):
