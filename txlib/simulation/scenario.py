@@ -27,7 +27,10 @@ from .setup import Setup, check_key, checked, keep_checked, options_json, option
 
 MAX_PARTICIPANTS = 64
 MAX_JSON_CHARS = 1_000_000  # a scenario is a few kB; this is a generous cap
-MAX_RECORDED_STEPS = 200_000  # a recorded step costs about 650 bytes of trace
+# A recorded step keeps its events and the acting node's volatile state: a few hundred
+# bytes with a few nodes, several kB with dozens (a run also stops at its memory budget,
+# see txlib.engine.memory).
+MAX_RECORDED_STEPS = 200_000
 RESERVED_NAMES = (COORDINATOR, "any")
 _JSON_KEYS = ("name", "description", "protocol", "participants", "seed", "faults", "options")
 
@@ -248,7 +251,8 @@ class Scenario:
         if record and config.max_steps > MAX_RECORDED_STEPS:
             raise TxlibError(
                 f"option max_steps is {config.max_steps:,}, but a recorded run keeps at most "
-                f"{MAX_RECORDED_STEPS:,} steps (about 130 MB of trace); lower max_steps, or "
+                f"{MAX_RECORDED_STEPS:,} steps (each keeps its events and the acting node's "
+                "volatile state: a few hundred bytes to several kB); lower max_steps, or "
                 "run with record=False for longer runs")
         return World(setup.nodes(), config, self.seed, self.faults, record=record,
                      volatile=volatile)
