@@ -208,16 +208,18 @@ class World:
         trace = self.trace
         plain_record = self.plain_record
         pop = heapq.heappop
-        memory = Ceiling() if trace is not None else None
-        check_at = self.step + MEMORY_EVERY if memory is not None else max_steps
+        memory: Ceiling | None = None  # made at the first look: short runs never make it
+        check_at = self.step + MEMORY_EVERY if trace is not None else max_steps
         while True:
             if self.faults.by_step:
                 self._apply_step_faults()
             if self.step >= max_steps or len(heap) == self.stale or heap[0][0] > horizon:
                 self.stopped_by = self._stop_reason()
                 break
-            if self.step >= check_at and memory is not None:
+            if self.step >= check_at:
                 check_at = self.step + MEMORY_EVERY
+                if memory is None:
+                    memory = Ceiling()
                 held = memory.exceeded()
                 if held is not None:
                     self.stopped_by = (f"memory={held / 2**20:,.0f} MB (3/4 of what was "
