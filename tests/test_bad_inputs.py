@@ -675,7 +675,7 @@ def test_a_recorded_run_stops_before_the_machine_runs_out_of_memory(monkeypatch)
     long = {"faults": [txlib.crash("coordinator", when="coordinator logs COMMIT")],
             "horizon": 10**7, "max_steps": 20 * MEMORY_EVERY}
     cut = txlib.simulate("2pc", **long)
-    assert cut.stopped_by.startswith("memory=") and "free when the run started" in cut.stopped_by
+    assert cut.stopped_by.startswith("memory=") and "3/4 of what was free at step" in cut.stopped_by
     assert 2 * MEMORY_EVERY <= cut.steps < 20 * MEMORY_EVERY
     unrecorded = txlib.simulate("2pc", record=False, **long)
     assert unrecorded.stopped_by == f"max_steps={20 * MEMORY_EVERY}"

@@ -21,7 +21,7 @@ from txlib.engine.trace import Trace
 from txlib.explorer.search import Model, search
 from txlib.explorer.worlds import ASYNC_DEPTH, EXPLORE_KEYWORDS, explore
 from txlib.presets import NAMED_SCENARIOS
-from txlib.protocols import get_protocol
+from txlib.protocols import get_protocol, register, two_phase, unregister
 from txlib.simulation.scenario import records_written
 
 HUGE = 10**5000  # more digits than Python prints
@@ -272,6 +272,38 @@ def test_every_record_a_run_writes_is_listed() -> None:
                 assert r.record in records, (name, node, r.record)
                 scenario.with_faults(txlib.crash(node, when=f"{node} logs {r.record}"))
     assert {"2pc", "3pc", "saga"} <= checked
+
+
+def _audit(ctx: Any) -> None:
+    """A learner's helper, outside the role's class, that writes a record."""
+    ctx.log("AUDIT", forced=False)
+
+
+class _AuditedParticipant(two_phase.Participant):
+    """A learner's role (outside txlib): it logs through a helper the listing cannot
+    see, so its records are not listed and a trigger on them is not refused."""
+
+    def on_PREPARE(self, ctx: Any, msg: Any) -> None:
+        _audit(ctx)
+        super().on_PREPARE(ctx, msg)
+
+
+def test_a_role_of_ones_own_is_not_listed_and_its_trigger_is_accepted() -> None:
+    class Audited(type(get_protocol("2pc"))):  # type: ignore[misc]
+        name = "audited-2pc"
+        participant_class = _AuditedParticipant
+
+    proto = Audited()
+    config = proto.make_config(("p1", "p2"), {})
+    assert records_written(role for _, role in proto.build(proto.roster(("p1", "p2"), {}),
+                                                            config)) is None
+    register(proto)
+    try:
+        run = txlib.simulate("audited-2pc", participants=2,
+                             faults=[txlib.crash("p1", when="p1 logs AUDIT")])
+        assert run.down == frozenset({"p1"})
+    finally:
+        unregister("audited-2pc")
 
 
 def test_a_protocol_that_computes_its_record_names_cannot_list_them() -> None:

@@ -958,7 +958,7 @@ def test_a_search_stops_before_the_machine_runs_out_of_memory(monkeypatch):
     monkeypatch.setattr(memory, "resident_bytes", lambda: next(readings))
     cut = explore("3pc", participants=4, max_crashes=1, progress=False)
     assert not cut.complete and cut.stopped_by.startswith("memory=")
-    assert "free when the search started" in str(cut)
+    assert "3/4 of what was free at its 1,024th state" in str(cut)
     monkeypatch.undo()
     whole = explore("3pc", participants=4, max_crashes=1, progress=False)
     assert whole.complete and cut.states < whole.states

@@ -222,8 +222,8 @@ class World:
                     memory = Ceiling()
                 held = memory.exceeded()
                 if held is not None:
-                    self.stopped_by = (f"memory={held / 2**20:,.0f} MB (3/4 of what was "
-                                       "free when the run started)")
+                    self.stopped_by = (f"memory={held / 2**20:,.0f} MB (grown by more than "
+                                       f"3/4 of what was free at step {MEMORY_EVERY:,})")
                     break
             entry = pop(heap)
             at = entry[0]

@@ -161,9 +161,9 @@ class Memo:
         self.message_ids: dict[bytes, int] = {}
         self.keys: list[MessageKey] = []  # message number -> its key
         self.entries: dict[int, tuple[PendingEvent, MessageKey, int]] = {}
-        # what a delivery or timeout did: (node's number, message number or timer name,
-        # whether the node's first vote is in the ghost, the partition's sides or None)
-        # -> its effect
+        # what a delivery, a timeout, a restart or a crash in the middle of a step did:
+        # (node's number, the step (see Step), whether the node's first vote is in the
+        # ghost, the partition's sides or None) -> its effect
         self.effects: dict[EffectKey, Effect] = {}
         self.last_sides: tuple[Any, Any] = (None, None)  # (groups, their sides)
         self.checked: set[EffectKey] = set()  # effects used twice

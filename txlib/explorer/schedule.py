@@ -84,7 +84,8 @@ class Schedule:
         self.digest = digest
         self.rest = rest  # the hash of the rest of the state (Memo.rest)
         self.anchor = anchor  # the snapshot of the nearest ancestor that had a world
-        # the steps taken since, in turn: the order of the entry taken, or a crash
+        # the steps taken since, in turn (see Step): an entry's order, a crash, a
+        # restart, or an entry's order with a crash in the middle of it
         self.steps = steps
 
     def same(self, other: Schedule) -> str | None:

@@ -516,8 +516,9 @@ def search(
                     if expanded and expanded % _MEMORY_EVERY == 0:  # never a shorter search
                         held = memory.exceeded()  # the first time, its budget worked out
                         if held is not None:
-                            stopped_by = (f"memory={held / 2**20:,.0f} MB (3/4 of what was "
-                                          "free when the search started)")
+                            stopped_by = (f"memory={held / 2**20:,.0f} MB (grown by more than "
+                                          f"3/4 of what was free at its "
+                                          f"{_MEMORY_EVERY:,}th state)")
                             break
                 if max_states is not None and len(via) >= max_states:
                     stopped_by = f"max_states={max_states}"

@@ -680,8 +680,8 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                 continue
             voted = node in votes
             key = (part, number, voted, None)
-            effect = remembered(key)
             if taken is not None:  # the step taken in the rebuilt world, and compared
+                effect = remembered(key)
                 w, frozen = taken
                 real = entry_of(w, entry[1])
                 c, learned = memo.learn(frozen, w, event, real, node)
@@ -693,19 +693,20 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                 elif learned != effect:
                     raise self._not_remembered(event, node)
                 self._check(w, base, node, event, real, number, effect, c)
-            elif effect is None or memo.due_check(key, False):
-                # a step not met before, or sampled: learned without the state's world
-                learned = memo.learn_at(s.anchor, s, entry, number, node)
-                if effect is None:
-                    memo.effects[key] = effect = learned
-                elif learned != effect:
-                    raise self._not_remembered(event, node)
+            else:  # _remembered, written out on this hot path (no closure per step)
+                effect = remembered(key)
+                if effect is None or memo.due_check(key, False):
+                    learned = memo.learn_at(s.anchor, s, entry, number, node)
+                    if effect is None:
+                        memo.effects[key] = effect = learned
+                    elif learned != effect:
+                        raise self._not_remembered(event, node)
             out.append((event, memo.predict(s, base, s, event, entry, node, number,
                                             effect)))
             if can_crash and len(effect.did) > 1:
                 for k in range(1, len(effect.did)):
                     during = CrashDuring(event, node, k, effect.did[k - 1])
-                    out.append((during, self._crash_during_predicted(
+                    out.append((during, self._crash_during_scheduled(
                         s, base, during, entry, number, (part, (_DURING, number, k), voted,
                                                          None), taken)))
         if can_crash:
@@ -723,7 +724,23 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                                                                  taken)))
         return out
 
-    def _crash_during_predicted(self, s: Schedule, base: Base, crash: CrashDuring,
+    def _remembered(self, key: EffectKey, learn: Callable[[], Effect],
+                    step: Event | Recover, node: str, again: bool = False) -> Effect:
+        """For a state kept as its schedule: the effect remembered under ``key``, learned
+        without the state's world (``learn``) the first time, and again, and compared,
+        when ``again`` or sampled (:meth:`Memo.due_check`); ``step`` at ``node`` doing
+        something else the second time is a TxlibError (see :meth:`_not_remembered`)."""
+        memo = self.memo
+        effect = memo.effects.get(key)
+        if effect is None or again or memo.due_check(key, False):
+            learned = learn()
+            if effect is None:
+                memo.effects[key] = effect = learned
+            elif learned != effect:
+                raise self._not_remembered(step, node)
+        return effect
+
+    def _crash_during_scheduled(self, s: Schedule, base: Base, crash: CrashDuring,
                                 entry: Any, number: int | str, key: EffectKey,
                                 taken: Taken | None) -> Predicted:
         """The successor of schedule ``s`` where ``crash`` happens (its event's entry
@@ -733,13 +750,8 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         rebuilt and frozen (``check_local``): the crash is also taken there and
         compared."""
         memo, node = self.memo, crash.node
-        effect = memo.effects.get(key)
-        if effect is None or taken is not None or memo.due_check(key, False):
-            learned = memo.learn_at(s.anchor, s, entry, number, node, crash.after)
-            if effect is None:
-                memo.effects[key] = effect = learned
-            elif learned != effect:
-                raise self._not_remembered(crash.event, node)
+        effect = self._remembered(key, lambda: memo.learn_at(
+            s.anchor, s, entry, number, node, crash.after), crash.event, node, taken is not None)
         predicted = memo.predict(s, base, s, crash, entry, node, number, effect,
                                  one_more_crash(s.used))
         if taken is not None:
@@ -753,16 +765,12 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         """The successor of schedule ``s`` where ``restart``'s node, whose part is
         ``part``, restarts: from what a restart did before from the same part (see
         :meth:`_recovery_predicted`), or learned without the state's world
-        (:meth:`Memo.learn_fault_at`). ``taken``: as for :meth:`_crash_during_predicted`."""
+        (:meth:`Memo.learn_fault_at`). ``taken``: as for :meth:`_crash_during_scheduled`."""
         memo, node = self.memo, restart.node
-        key = (part, _RESTART, node in s.votes, None)
-        effect = memo.effects.get(key)
-        if effect is None or taken is not None or memo.due_check(key, False):
-            learned = memo.learn_fault_at(s.anchor, s, node, lambda c: self.apply(c, restart))
-            if effect is None:
-                memo.effects[key] = effect = learned
-            elif learned != effect:
-                raise self._not_remembered(restart, node)
+        effect = self._remembered(
+            (part, _RESTART, node in s.votes, None),
+            lambda: memo.learn_fault_at(s.anchor, s, node, lambda c: self.apply(c, restart)),
+            restart, node, taken is not None)
         predicted = memo.predict(s, base, s, restart, None, node, _RESTART, effect,
                                  spent_on(s.used, restart.spends))
         if taken is not None:
@@ -776,7 +784,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         """The successor of schedule ``s`` where ``crash`` happens to a node whose part
         is ``part``: the part a crash gave it before (see :meth:`_crash_predicted`), or
         learned by crashing a copy of the node. ``taken`` (``check_local``): as for
-        :meth:`_crash_during_predicted`."""
+        :meth:`_crash_during_scheduled`."""
         memo = self.memo
         after = memo.crashed.get(part)
         if after is None:

@@ -9,6 +9,7 @@ budget of faults whose run blocks or breaks an invariant is returned. The lab's
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -129,7 +130,7 @@ def find_worse(
     *,
     kinds: Sequence[str] = ("crash", "drop", "partition"),
     max_runs: int = 3000,
-    max_seconds: float = 10.0,
+    max_seconds: float = math.inf,
     max_total_steps: int = MAX_TOTAL_STEPS,
 ) -> Worse | None:
     """Search added faults, fewest first, for a run worse than ``scenario``'s; see
@@ -144,7 +145,7 @@ def search_worse(
     *,
     kinds: Sequence[str] = ("crash", "drop", "partition"),
     max_runs: int = 3000,
-    max_seconds: float = 10.0,
+    max_seconds: float = math.inf,
     max_total_steps: int = MAX_TOTAL_STEPS,
 ) -> WorseSearch:
     """:func:`find_worse`, saying also how far the search went (see
@@ -331,7 +332,7 @@ def worse(
     *,
     kinds: Sequence[str] = ("crash", "drop", "partition"),
     max_runs: int = 3000,
-    max_seconds: float = 10.0,
+    max_seconds: float = math.inf,
     max_total_steps: int = MAX_TOTAL_STEPS,
 ) -> Scenario | None:
     """Can it get worse? The scenario plus the fewest added faults (at most ``budget``)
@@ -339,7 +340,8 @@ def worse(
     an invariant when it only blocks), the shortest such run first: the one that goes
     wrong at the earliest step, an invariant violation before a block. None if nothing
     within the budget (``max_runs`` runs, runs adding up to ``max_total_steps`` steps,
-    or ``max_seconds`` seconds).
+    or ``max_seconds`` seconds: none by default, so that the answer is the same on
+    every machine, as the lab's).
 
     The faults are ordinary fault records (crash after a step or in the middle of one,
     lose a message, partition the network after a step), so the returned scenario

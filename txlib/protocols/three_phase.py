@@ -287,6 +287,7 @@ class Participant(CommitParticipant):
             ctx.log("PRECOMMITTED", forced=True, tx=self.config.tx)
             ctx.set_state("PRECOMMITTED")
             ctx.vars.pop("term", None)
+            ctx.vars.pop("term_restarted", None)
             ctx.cancel_timer("election")
             ctx.set_timer("coordinator", self.config.precommit_timeout)
         if ctx.state in ("PRECOMMITTED", "COMMITTED"):
@@ -336,6 +337,7 @@ class Participant(CommitParticipant):
         """Ask for states. After its own crash a participant also asks the coordinator,
         and must hear from everyone before terminating (see ``_elect``)."""
         ctx.vars["term"] = {self.me: ctx.state}
+        ctx.vars.pop("term_restarted", None)  # the answers of an earlier round
         targets = (COORDINATOR, *self.peers) if ctx.vars.get("recovering") else self.peers
         ctx.broadcast(targets, "STATE_REQ", tx=self.config.tx)
         ctx.set_timer("election", self.config.election_timeout)
@@ -373,7 +375,7 @@ class Participant(CommitParticipant):
         if states & {"ABORTED", "INIT"}:
             self._abort(ctx)
             return
-        if self.me in restarted and not self._all_back(term, restarted):
+        if self.me in restarted and not self._total_failure_over(term, restarted):
             ctx.set_timer("ask", self.config.retry_interval)  # blocked: ask again later
             return
         coordinator = term.pop(COORDINATOR, None)
@@ -401,10 +403,10 @@ class Participant(CommitParticipant):
             else:
                 self._finish_termination(ctx)
 
-    def _all_back(self, term: dict[str, str], restarted: set[str]) -> bool:
+    def _total_failure_over(self, term: dict[str, str], restarted: set[str]) -> bool:
         """Whether a participant that restarted after a crash may terminate, having
-        heard from the nodes in ``term`` (``restarted``: those of them that restarted
-        and have not decided since, itself included). It cannot tell what the others
+        heard from the nodes in ``term``, none of them decided (``restarted``: those of
+        them that restarted after a crash, itself included). It cannot tell what the others
         decided while it was down, nor what a node that never went down is deciding
         now (that node's answer may be out of date when it arrives): a node that never
         went down terminates without it, and it learns that decision. Only when every
@@ -475,9 +477,10 @@ class Participant(CommitParticipant):
 
 
 def _restarted(ctx: Context) -> dict[str, bool]:
-    """A STATE reply's mark of a node that restarted after a crash and has not decided
-    since (its state is what its log says, and it may not lead the termination
-    protocol): ``{"restarted": True}``, and nothing for any other node."""
+    """A STATE reply's mark of a node that restarted after a crash (its state is what
+    its log says, and while undecided it may not lead the termination protocol; once
+    decided, its decision is what counts): ``{"restarted": True}``, and nothing for any
+    other node."""
     return {"restarted": True} if ctx.vars.get("recovering") else {}
 
 

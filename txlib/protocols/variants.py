@@ -144,7 +144,7 @@ class RestartLeadsParticipant(three.Participant):
     restarted too. A node that never went down may be terminating at the same time
     and decide the other way (two crashes and restarts split it)."""
 
-    def _all_back(self, term: dict[str, str], restarted: set[str]) -> bool:
+    def _total_failure_over(self, term: dict[str, str], restarted: set[str]) -> bool:
         return len(term) == len(self.order) + 1  # every node answered
 
     def _leader(self, term: dict[str, str], restarted: set[str]) -> str:
@@ -173,6 +173,6 @@ class PreFixParticipant(RestartLeadsParticipant):
 
 
 class PreFix3PC(three.ThreePhaseCommit):
-    """txlib's 3PC before the fix (see :class:`PreFixParticipant`)."""
+    """txlib's 3PC before both fixes (see :class:`PreFixParticipant`)."""
 
     participant_class = PreFixParticipant

@@ -69,10 +69,13 @@ def records_written(roles: Iterable[Role]) -> frozenset[str] | None:
     """Every log record ``roles`` can write, read off their code as
     :meth:`~txlib.engine.node.Role.message_types` reads their handlers: each
     ``ctx.log("NAME", ...)`` in the modules that define the roles' classes. None when
-    that cannot tell: a record name computed at run time (``ctx.log(record, ...)``) or
-    code whose source is not available."""
+    that cannot tell: a record name computed at run time (``ctx.log(record, ...)``), a
+    role class of one's own (outside txlib: it may log through helpers elsewhere, be
+    defined in a notebook, or be reloaded), or code whose source is not available."""
     modules = {cls.__module__ for role in roles for cls in type(role).__mro__
                if cls not in (Role, object)}
+    if any(module != "txlib" and not module.startswith("txlib.") for module in modules):
+        return None
     found: set[str] = set()
     for module in modules:
         names = _logged_in(module)
