@@ -55,7 +55,8 @@ _DROPS_ADVICE = {
                  "heard that one was pre-committed. To split, one side must hear nothing at "
                  "all from the other for a whole timeout: a partition does that, e.g. "
                  + PLAN_EXAMPLE + "; drops do it only if they lose every message across "
-                 "the cut (count=None), re-sends and STATE_REQs included.",
+                 "the cut until the cut-off side has decided: the PRE_COMMITs, the "
+                 "DO_COMMIT and its re-sends, and the STATE_REQs.",
 }
 _EARLY_HEAL = ("your heal came too soon: the next DO_COMMIT (or a peer's STATE) got through "
                "before the cut-off side decided, and without the heal this plan splits. Heal "
@@ -107,11 +108,11 @@ def _find_a_split() -> Exercise:
                "and p3 as crashed and it commits; p2 and p3, both READY, time out, elect p2 and "
                "abort. A lone participant cut off in the same way also works: "
                "partition(['p3'], when='coordinator sends PRE_COMMIT to p1'). Drops alone "
-               "split it too, but only by losing every message across the cut, which is a "
-               "partition spelled out message by message: [drop('PRE_COMMIT', dst='p2'), "
-               "drop('PRE_COMMIT', dst='p3'), drop('DO_COMMIT', dst='p2', count=None), "
-               "drop('DO_COMMIT', dst='p3', count=None), drop('STATE_REQ', dst='p1', "
-               "count=None)].",
+               "split it too, but only by losing every message across the cut until the "
+               "cut-off side has decided, a partition spelled out message by message: "
+               "[drop('PRE_COMMIT', dst='p2'), drop('PRE_COMMIT', dst='p3'), "
+               "drop('DO_COMMIT', dst='p2', count=2), drop('DO_COMMIT', dst='p3', count=2), "
+               "drop('STATE_REQ', dst='p1', count=2)] (count=None, every copy, works too).",
         example=[partition(["coordinator", "p1"], ["p2", "p3"],
                            when="coordinator sends PRE_COMMIT to p1")],
         wrong=(

@@ -289,6 +289,12 @@ class Participant(CommitParticipant):
             ctx.vars.pop("term", None)
             ctx.vars.pop("term_restarted", None)
             ctx.cancel_timer("election")
+            if msg.src == COORDINATOR:
+                # Only a coordinator that never went down sends PRE_COMMIT (a restarted
+                # one asks): a participant that restarted has caught up with it, and
+                # takes part in the protocol as any other again.
+                ctx.vars.pop("recovering", None)
+                ctx.cancel_timer("ask")
             ctx.set_timer("coordinator", self.config.precommit_timeout)
         if ctx.state in ("PRECOMMITTED", "COMMITTED"):
             ctx.send(msg.src, "ACK", tx=self.config.tx, phase="precommit")
