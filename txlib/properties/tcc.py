@@ -26,13 +26,15 @@ class Resource:
 
 
 
-def _local_tx_steps(trace: Sequence[TraceEvent] | None, node: str) -> list[int]:
-    """The scheduler step of each of ``node``'s LOCAL_TX writes, in order. Every LOCAL_TX
-    is forced, so a crash never loses one: the k-th write is the k-th record of the log."""
-    if trace is None:
-        return []
-    return [e.step for e in trace
-            if e.kind == "log" and e.node == node and e.detail == "LOCAL_TX (forced)"]
+def _local_tx_steps(trace: Sequence[TraceEvent] | None) -> dict[str, list[int]]:
+    """The scheduler step of each node's LOCAL_TX writes, in order (one pass over the
+    trace, whatever the number of participants). Every LOCAL_TX is forced, so a crash
+    never loses one: a node's k-th write is the k-th record of its log."""
+    steps: dict[str, list[int]] = {}
+    for e in trace or ():
+        if e.kind == "log" and e.detail == "LOCAL_TX (forced)" and e.node is not None:
+            steps.setdefault(e.node, []).append(e.step)
+    return steps
 
 
 def tcc_violations(
@@ -51,8 +53,9 @@ def tcc_violations(
     """
     found: list[Violation] = []
     finished: dict[str, dict[str, tuple[str, int]]] = {}  # tx -> participant -> (op, step)
+    steps_of = _local_tx_steps(trace)
     for p, res in resources.items():
-        steps = _local_tx_steps(trace, p)
+        steps = steps_of.get(p, [])
         applied: Counter[tuple[str, str]] = Counter()
         first_excess: dict[tuple[str, str], int] = {}
         froze: set[str] = set()
