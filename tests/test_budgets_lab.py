@@ -235,3 +235,14 @@ def test_a_misspelt_fault_grid_option_suggests_the_option() -> None:
     with pytest.raises(TxlibError, match="did you mean 'crashes'"):
         txlib.fault_grid("2pc-happy", crash=False)
     assert len(txlib.fault_grid("2pc-happy", max_steps=3).steps) == 4
+
+
+def test_a_worse_runs_stuck_participants_are_named_in_one_short_line():
+    """'Can it get worse?' names the participants a blocked run leaves undecided as a
+    sentence does, and past four of them says how many others (64 names made a lab
+    message of a dozen lines)."""
+    from txlib.explorer.worse import _named
+
+    assert _named(["p1"]) == "p1" and _named(["p1", "p2"]) == "p1 and p2"
+    assert _named(["p1", "p2", "p3"]) == "p1, p2 and p3"
+    assert _named([f"p{i}" for i in range(1, 65)]) == "p1, p2, p3 and 61 others"

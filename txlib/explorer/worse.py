@@ -52,7 +52,17 @@ class Worse:
         stuck = [p for p in self.run.participants
                  if self.run.decisions.get(p) is None and p not in self.run.down]
         verb = "never decides" if len(stuck) == 1 else "never decide"
-        return f"{self.run.outcome}: {' and '.join(stuck)} {verb}"
+        return f"{self.run.outcome}: {_named(stuck)} {verb}"
+
+
+def _named(names: Sequence[str], shown: int = 4) -> str:
+    """``names`` in a sentence: "p1", "p1 and p2", "p1, p2 and p3", and past ``shown``
+    of them "p1, p2, p3 and 61 others" (a lab message stays one line)."""
+    if len(names) > shown:
+        return f"{', '.join(names[:shown - 1])} and {len(names) - shown + 1} others"
+    if len(names) < 2:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _candidates(run: Run, after: int, kinds: Sequence[str]) -> Iterator[Fault]:
