@@ -127,10 +127,10 @@ class Predicted:
 # What a remembered effect is the effect of: a message's number, a timer's name, a
 # fault that runs a handler (a restart: ("restart",)), or a crash in the middle of a
 # step (("during", the message's number or the timer's name, after which action)).
-Step = int | str | tuple[str] | tuple[str, int | str, int]
+EffectStep = int | str | tuple[str] | tuple[str, int | str, int]
 # A remembered effect's key: the node's part, the step, whether the node had voted, and
 # the partition's sides (None: whole).
-EffectKey = tuple[int, Step, bool, Any]
+EffectKey = tuple[int, EffectStep, bool, Any]
 
 _MASK = (1 << 128) - 1  # digests are sums modulo 2**128
 
@@ -162,7 +162,7 @@ class Memo:
         self.keys: list[MessageKey] = []  # message number -> its key
         self.entries: dict[int, tuple[PendingEvent, MessageKey, int]] = {}
         # what a delivery, a timeout, a restart or a crash in the middle of a step did:
-        # (node's number, the step (see Step), whether the node's first vote is in the
+        # (node's number, the step (see EffectStep), whether the node's first vote is in the
         # ghost, the partition's sides or None) -> its effect
         self.effects: dict[EffectKey, Effect] = {}
         self.last_sides: tuple[Any, Any] = (None, None)  # (groups, their sides)
@@ -311,8 +311,8 @@ class Memo:
         entry = c.queue.heap[0]
         return self._effect(c, lambda: c.execute(entry), node, s.seq, 0, crash_after)
 
-    def learn_fault_at(self, template: Frozen, s: Schedule, node: str,
-                       apply: Callable[[World], None]) -> Effect:
+    def learn_fault_at(self, template: Frozen, s: Schedule, apply: Callable[[World], None],
+                       node: str) -> Effect:
         """:meth:`learn_at` for a fault that runs a handler of ``node`` (a restart,
         whose ``on_recover`` reads the node's durable log): ``apply`` makes it happen
         in a stand-in world with an empty queue."""
@@ -389,7 +389,7 @@ class Memo:
 
     def predict(self, w: ExploredWorld | Schedule, base: Base, parent: Parent | Schedule,
                 event: Event | Recover | CrashDuring, entry: Any, node: str,
-                number: Step, effect: Effect, used: Spent | None = None) -> Predicted:
+                number: EffectStep, effect: Effect, used: Spent | None = None) -> Predicted:
         """The state ``event`` (queue ``entry``, at ``node``, message number or timer
         name ``number``) leads to from ``w`` (a world or a schedule, kept as
         ``parent``), worked out from ``effect``: a :class:`Predicted` successor, its

@@ -43,16 +43,16 @@ Tag = int | TimerDue  # a message's number, or a timer
 Entry = tuple[int, int, Tag]  # (due time, scheduling order, tag), as the world's queue
 # One step taken since a schedule's anchor: an entry's order, a crash, a restart, or an
 # entry's order with the crash in the middle of it.
-Step = int | Crash | Recover | tuple[int, CrashDuring]
+ScheduledStep = int | Crash | Recover | tuple[int, CrashDuring]
 # The steps taken since a schedule's anchor, last first: (the steps before it, the last
 # step), or None for none. A chain, so that a schedule shares the steps of its parent's
 # instead of copying them.
-Steps = tuple[Any, Step] | None
+Steps = tuple[Any, ScheduledStep] | None
 
 
-def steps_of(steps: Steps) -> list[Step]:
+def steps_of(steps: Steps) -> list[ScheduledStep]:
     """The steps of a chain, first first."""
-    out: list[Step] = []
+    out: list[ScheduledStep] = []
     while steps is not None:
         steps, step = steps
         out.append(step)
@@ -84,7 +84,7 @@ class Schedule:
         self.digest = digest
         self.rest = rest  # the hash of the rest of the state (Memo.rest)
         self.anchor = anchor  # the snapshot of the nearest ancestor that had a world
-        # the steps taken since, in turn (see Step): an entry's order, a crash, a
+        # the steps taken since, in turn (see ScheduledStep): an entry's order, a crash, a
         # restart, or an entry's order with a crash in the middle of it
         self.steps = steps
 
@@ -157,7 +157,7 @@ def advance(p: Predicted, deciders: tuple[str, ...]) -> Schedule:
         for ghost_event in effect.ghost:
             votes, invalid = next_ghost(votes, invalid, deciders, ghost_event)
     used: Spent = s.used
-    step: Step
+    step: ScheduledStep
     if entry is None:
         assert isinstance(p.event, Recover)
         used, step = spent_on(used, p.event.spends), p.event

@@ -769,7 +769,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         memo, node = self.memo, restart.node
         effect = self._remembered(
             (part, _RESTART, node in s.votes, None),
-            lambda: memo.learn_fault_at(s.anchor, s, node, lambda c: self.apply(c, restart)),
+            lambda: memo.learn_fault_at(s.anchor, s, lambda c: self.apply(c, restart), node),
             restart, node, taken is not None)
         predicted = memo.predict(s, base, s, restart, None, node, _RESTART, effect,
                                  spent_on(s.used, restart.spends))

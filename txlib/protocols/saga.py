@@ -269,6 +269,8 @@ class Progresses(dict[str, Progress]):
     fold per instance would read each record once per instance: quadratic)."""
 
     def fold(self, records: Sequence[LogRecord]) -> None:
+        """Apply ``records`` (the next ones of the log) to the progress of the saga
+        instance each names."""
         for r in records:
             sid = r.data.get("saga_id")
             if isinstance(sid, str):
