@@ -26,7 +26,7 @@ from ..engine.node import Role
 from ..engine.records import Message
 from ..engine.roster import Roster
 from ..engine.world import World
-from ..errors import TxlibError, bad_choice
+from ..errors import TxlibError, bad_choice, choices
 from ..properties import INVARIANTS, disagreement, past
 from ..protocols import CommitProtocol, Protocol
 from ..simulation.run import history_of_world
@@ -160,8 +160,19 @@ class ProtocolInvariants:
         self.protocol = protocol
         self.roster = roster
         self.config = config
+        self.names = frozenset(protocol.invariant_names(config))
 
     def __call__(self, w: ExploredWorld) -> Broken:
+        broken = self.unchecked(w)
+        for name, _ in broken:
+            if name not in self.names:  # the search could not tell it from a typo
+                raise TxlibError(f"{self.protocol.name} reported invariant {name!r}, which "
+                                 f"its invariant_names() does not list: "
+                                 f"{choices(sorted(self.names))}")
+        return broken
+
+    def unchecked(self, w: ExploredWorld) -> Broken:
+        """What the protocol says is broken in ``w``, its names not checked."""
         if next(w.queue.messages(), None) is not None:
             return []
         history = history_of_world(w, self.roster, self.config)
@@ -188,7 +199,7 @@ def invariants_of(protocol: Protocol, roster: Roster, config: Any,
             f"(got {list(names)}), and give any extra ones as functions of the world")
     check = ProtocolInvariants(protocol, roster, config)
     try:
-        check(initial)
+        check.unchecked(initial)
     except TxlibError as exc:
         raise TxlibError(f"the explorer cannot check {protocol.name}: its invariants need a "
                          f"trace, and explored states keep none ({exc})") from None

@@ -62,6 +62,8 @@ def consistent(rm_state: tuple[str, ...]) -> str | None:
 class TCommit(Model[tuple[str, ...]]):
     """``TCommit.tla``: the state is ``rmState`` (one entry per RM, r1 first)."""
 
+    invariant_names = ("TCTypeOK", "TCConsistent")
+
     def __init__(self, rms: int = 3) -> None:
         self.rms = rms
         self.name = f"TCommit with {rms} RMs"
@@ -118,6 +120,8 @@ class TPState(NamedTuple):
 class TwoPhase(Model[TPState]):
     """``TwoPhase.tla``: RMs prepare on their own and send Prepared; the TM commits once
     it has received every Prepared, or aborts at any time before."""
+
+    invariant_names = ("TPTypeOK", "TCConsistent")
 
     def __init__(self, rms: int = 3) -> None:
         self.rms = rms

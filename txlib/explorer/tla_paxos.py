@@ -73,6 +73,9 @@ class PaxosCommitSpec(Model[int]):
     TCommit; steps that are not TCommit steps collect in :attr:`bad_steps`.
     """
 
+    # PCTypeOK holds by construction (see violations)
+    invariant_names = ("PCTypeOK", "TCConsistent")
+
     def __init__(self, rms: int = 2, acceptors: int = 3, ballots: Sequence[int] = (0, 1),
                  refinement: bool = False) -> None:
         if 0 not in ballots or any(b < 0 for b in ballots):

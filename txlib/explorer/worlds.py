@@ -335,11 +335,11 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             weakref.WeakKeyDictionary())
         self.builtin: StateInvariants = invariants_of(protocol, self.roster, config, names,
                                                       self._explored())
-        # the invariants checked, by name, when they can all be listed: a commit
-        # protocol's (and the functions given); any other protocol names its own only
-        # when one breaks (see Exploration.violation)
-        if isinstance(self.builtin, CommitInvariants):
-            self.invariant_names = (*self.builtin.names, *(n for n, _ in self.custom))
+        # the invariants checked, by name (see Exploration.violation): those of a
+        # commit protocol asked for, or all of any other protocol's, and the functions
+        builtin = (self.builtin.names if isinstance(self.builtin, CommitInvariants)
+                   else protocol.invariant_names(config))
+        self.invariant_names = (*builtin, *(n for n, _ in self.custom))
         # a commit protocol's own invariants judge a state from its nodes' decisions,
         # its decision changes and its ghost: a predicted state needs no world for that
         self._commit = self.builtin if isinstance(self.builtin, CommitInvariants) else None

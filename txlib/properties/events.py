@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 from .violation import Violation
 
+EVENT_INVARIANTS: tuple[str, ...] = ("lost event", "invented event")
+
 
 class Committed(NamedTuple):
     """A change that committed at ``service``, announced by ``event`` (``what`` says

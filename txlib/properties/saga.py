@@ -24,6 +24,16 @@ from ..engine.records import LogRecord
 from .violation import Violation
 
 TERMINAL = {"COMPLETED": "completed", "COMPENSATED": "compensated", "STUCK": "stuck"}
+# The invariants of every saga (its definition's domain rules come on top: see
+# saga_invariant_names).
+SAGA_INVARIANTS: tuple[str, ...] = ("idempotency", "semantic atomicity")
+DOMAIN = "domain: "  # a domain rule's invariant is named DOMAIN + the rule
+
+
+def saga_invariant_names(rules: Sequence[str]) -> tuple[str, ...]:
+    """The name of every invariant :func:`saga_violations` checks for a saga whose
+    domain rules are named ``rules``."""
+    return (*SAGA_INVARIANTS, *(DOMAIN + rule for rule in rules))
 
 
 def no_record_left_pending(
@@ -157,5 +167,5 @@ def saga_violations(
         for rule, check in saga.invariants:
             reason = check(stores, config.input())
             if reason:
-                out.append(Violation(f"domain: {rule}", last_step, reason))
+                out.append(Violation(DOMAIN + rule, last_step, reason))
     return out

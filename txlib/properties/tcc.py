@@ -14,6 +14,9 @@ from ..engine.records import LogRecord, TraceEvent
 from .violation import Violation
 
 OUTCOMES = ("confirmed", "cancelled", "blocked", "inconsistent")
+# Every invariant tcc_violations checks (see there).
+INVARIANTS: tuple[str, ...] = ("conservation", "no null compensation",
+                               "no hanging reservation", "idempotency", "atomicity")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from ..engine.records import LogRecord
 from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import StateMachine
 from ..errors import TxlibError, choices
-from ..properties import History, Verdict, Violation, check_all, commit_outcome
+from ..properties import INVARIANTS, History, Verdict, Violation, check_all, commit_outcome
 from ..properties.outcomes import COMMIT_OUTCOMES
 from . import bank
 
@@ -151,6 +151,11 @@ class Protocol:
         """Every broken invariant of a run, each with its step and a plain reason."""
         raise NotImplementedError
 
+    def invariant_names(self, config: Any) -> tuple[str, ...]:
+        """The name of every invariant :meth:`violations` checks in a run with
+        ``config`` (so a misspelt name can be told from one that never broke)."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class CommitConfig(EngineConfig):
@@ -268,6 +273,9 @@ class CommitProtocol(Protocol):
     def judge(self, history: History) -> Verdict:
         return _VERDICTS[commit_outcome(history.decisions, history.roster.deciders,
                                         history.down)]
+
+    def invariant_names(self, config: Any) -> tuple[str, ...]:
+        return INVARIANTS
 
     def violations(self, history: History) -> list[Violation]:
         if history.events is None:

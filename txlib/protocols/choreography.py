@@ -50,7 +50,7 @@ from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import machine
 from ..errors import ProtocolError, TxlibError
 from ..properties import History, Verdict
-from ..properties.events import Committed, outbox_violations
+from ..properties.events import EVENT_INVARIANTS, Committed, outbox_violations
 from ..properties.saga import TERMINAL, saga_violations
 from ..properties.violation import Violation
 from ..sagas.definition import SagaDefinition, StepFailed, get_saga
@@ -567,6 +567,9 @@ class SagaChoreography(SagaProtocol):
             return Verdict("inconsistent", tuple(found))
         state = saga_state(Flow(history.config.definition), history.logs)
         return Verdict(TERMINAL.get(state, "stuck"), tuple(found))
+
+    def invariant_names(self, config: Any) -> tuple[str, ...]:
+        return (*super().invariant_names(config), *EVENT_INVARIANTS)
 
     def violations(self, history: History) -> list[Violation]:
         return choreography_violations(history.config, history.logs, history.steps)

@@ -33,7 +33,7 @@ from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import machine
 from ..errors import TxlibError, bad_choice, shown
 from ..properties import History, Verdict, Violation, outcomes
-from ..properties.saga import TERMINAL, saga_violations
+from ..properties.saga import TERMINAL, saga_invariant_names, saga_violations
 from ..sagas.definition import SagaDefinition, Step, StepFailed, get_saga
 from .base import Protocol
 
@@ -633,6 +633,9 @@ class SagaProtocol(Protocol):
                 f"a saga's nodes are its services {list(services)}; got {list(participants)} "
                 "(leave participants out)"
             )
+
+    def invariant_names(self, config: Any) -> tuple[str, ...]:
+        return saga_invariant_names([rule for rule, _ in config.definition.invariants])
 
     def steps_at(self, node: str, options: dict[str, Any]) -> tuple[str, ...]:
         saga = get_saga(options.get("saga", "ecommerce"))

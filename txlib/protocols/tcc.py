@@ -53,7 +53,7 @@ from ..engine.statemachine import machine
 from ..errors import TxlibError, bad_choice, choices
 from ..properties import History, Verdict, Violation
 from ..properties import outcomes as kinds
-from ..properties.tcc import OUTCOMES, Resource, tcc_outcome, tcc_violations
+from ..properties.tcc import INVARIANTS, OUTCOMES, Resource, tcc_outcome, tcc_violations
 from .base import COORDINATOR, Protocol
 
 DEFAULT_PARTICIPANTS = ("inventory", "payment")
@@ -436,6 +436,9 @@ class TryConfirmCancel(Protocol):
     def judge(self, history: History) -> Verdict:
         found = self.violations(history)
         return Verdict(tcc_outcome(history.states[COORDINATOR], found), tuple(found))
+
+    def invariant_names(self, config: Any) -> tuple[str, ...]:
+        return INVARIANTS
 
     def violations(self, history: History) -> list[Violation]:
         resources = history.config.resources(history.roster.deciders)
