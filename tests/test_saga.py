@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -466,6 +468,41 @@ def test_the_steps_of_a_built_in_saga_cannot_change():
         get_saga("ecommerce").step("pay_again", service="payment", action=noop,
                                    compensation=noop)
     assert get_saga("ecommerce").step_names == tuple(STEPS)
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_a_built_in_saga_cannot_be_changed_in_place(name):
+    """get_saga("ecommerce").steps.pop() once dropped a step of the built-in saga for the
+    rest of the session, and so did changing its stores or context: every later run and
+    preset ran the changed saga, with no error."""
+    saga = get_saga(name)
+    steps, services, context = saga.step_names, copy.deepcopy(saga.services), dict(saga.context)
+    store = next(iter(saga.services.values()))
+    changes = [lambda: saga.steps.pop(), lambda: saga.steps.append(saga.steps[0]),
+               lambda: saga.steps.__setitem__(0, saga.steps[-1]), lambda: saga.steps.clear(),
+               lambda: saga.services.pop(next(iter(saga.services))),
+               lambda: store.__setitem__("extra", 1), lambda: store.clear(),
+               lambda: saga.context.update(amount=1)]
+    changes += [lambda t=t: t.clear() for t in store.values() if isinstance(t, (dict, list))]
+    for change in changes:
+        with pytest.raises(txlib.TxlibError, match="part of a built-in saga, which cannot "
+                                                   "change"):
+            change()
+    assert (saga.step_names, saga.services, dict(saga.context)) == (steps, services, context)
+
+
+def test_copies_of_a_built_in_saga_are_yours_to_change():
+    """A run, and a saga of your own made from a built-in one, get plain copies."""
+    saga = get_saga("ecommerce")
+    mine = txlib.Saga("ecommerce-mine", services=copy.deepcopy(saga.services),
+                      context=saga.context, invariants=saga.invariants)
+    for step in saga.steps:
+        mine.steps.append(step)
+    mine.services["payment"]["merchant"] = 5  # its own copy
+    mine.context["note"] = "mine"
+    assert saga.services["payment"]["merchant"] == 0 and "note" not in saga.context
+    mine.services["payment"]["merchant"] = 0
+    assert mine.simulate().outcome == txlib.simulate("saga").outcome == "completed"
 
 
 def test_redefining_your_own_saga_replaces_only_that_name():

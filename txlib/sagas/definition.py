@@ -25,6 +25,7 @@ from typing import Any
 from ..engine.config import MAX_NUMBER
 from ..engine.plain import check_plain
 from ..errors import TxlibError, bad_choice, choices, shown, suggestion
+from .frozen import FrozenList, frozen
 
 Store = dict[str, Any]
 Context = Mapping[str, Any]
@@ -275,13 +276,18 @@ _defining: list[SagaDefinition] | None = None  # inside built_ins(): the sagas d
 @contextmanager
 def built_ins() -> Iterator[None]:
     """The sagas defined in this block are built in (for txlib's own modules): their
-    names are reserved and their steps are fixed once the block ends."""
+    names are reserved, and their steps, stores and context are read-only once the block
+    ends (see :mod:`.frozen`)."""
     global _defining
     outer, _defining = _defining, []
     try:
         yield
         for saga in _defining:
             saga.built_in = True
+            saga.services = frozen(dict(saga.services))
+            saga.context = frozen(dict(saga.context))
+            saga.steps = FrozenList(saga.steps)
+            saga.invariants = tuple(saga.invariants)
             _BUILT_IN[saga.name] = saga
     finally:
         _defining = outer
