@@ -919,6 +919,8 @@ class _Clocked(two_phase.Participant):
     """A participant that writes the time into its PREPARED record: what it does on a
     PREPARE depends on more than its state and the message."""
 
+    record_types = two_phase.Participant.record_types | {"SEEN"}
+
     def on_PREPARE(self, ctx, msg):
         if ctx.state == "INIT":
             ctx.log("SEEN", forced=False, at=ctx.now)

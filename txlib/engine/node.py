@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Protocol
 
-from ..errors import ProtocolError
+from ..errors import ProtocolError, choices, suggestion
 from .records import LogRecord, Message
 from .statemachine import StateMachine
 
@@ -24,10 +24,15 @@ class Role:
     """The logic of one role (coordinator, participant, ...). Holds no per-node state.
 
     Subclasses set ``machine`` and write handlers named ``on_<MESSAGE_TYPE>`` for each
-    message type they accept, plus ``on_timer`` and ``on_recover``.
+    message type they accept, plus ``on_timer`` and ``on_recover``. ``record_types``
+    names every record the role writes to its log, as ``machine`` declares its states:
+    writing any other is a :class:`ProtocolError`, and a fault triggered when a node
+    "logs" a record must name one of them (None: the role does not say, and neither is
+    checked).
     """
 
     machine: StateMachine
+    record_types: ClassVar[frozenset[str] | None] = None
     _handlers: ClassVar[dict[str, Handler]] = {}
     # How the simulator delivers a message: straight to the ``on_<TYPE>`` handler found
     # in this table, as :meth:`on_message` would; None if the class overrides
@@ -238,7 +243,11 @@ class Context:
         (``"commit"`` or ``"abort"``), so a crash right after the write still leaves the
         node decided, as its log says.
         """
-        self._host.write_log(self._slot, record, forced, data, decides)
+        slot = self._slot
+        declared = slot.role.record_types
+        if declared is not None and record not in declared:
+            raise undeclared_record(slot, record)
+        self._host.write_log(slot, record, forced, data, decides)
 
     def set_state(self, target: str) -> None:
         """Move along a declared transition (anything else raises ProtocolError)."""
@@ -284,3 +293,23 @@ class Context:
         """Release every lock this node holds."""
         if self._slot.locks:
             self._host.set_locks(self._slot, ())
+
+
+def undeclared_record(slot: NodeSlot, record: str) -> ProtocolError:
+    """The error for a node writing a log record its role does not declare."""
+    declared = sorted(slot.role.record_types or ())
+    return ProtocolError(
+        f"{slot.name} ({slot.role.name}) wrote log record {record!r}"
+        f"{suggestion(record, declared)}, which its role does not declare; declared: "
+        f"{choices(declared)} (add it to the role's record_types)")
+
+
+def declared_records(roles: Iterable[Role]) -> frozenset[str] | None:
+    """Every log record ``roles`` declare they write (see :attr:`Role.record_types`), or
+    None if one of them does not say."""
+    found: set[str] = set()
+    for role in roles:
+        if role.record_types is None:
+            return None
+        found |= role.record_types
+    return frozenset(found)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ProtocolError
 from .network import DUPLICATE
-from .node import Context, NodeSlot
+from .node import Context, NodeSlot, undeclared_record
 from .records import LogRecord, Message, TraceEvent
 from .scheduler import TIMERS, timer_due
 
@@ -37,11 +37,14 @@ class WorldContext(Context):
     """A node's :class:`~.node.Context` in a simulated :class:`~.world.World`: the same
     surface, each action applied to the world at once."""
 
-    __slots__ = ("_world",)  # in place of the Host a Context has (it is not set)
+    # _world in place of the Host a Context has (it is not set); _records: the records
+    # the node's role declares (Role.record_types), looked up once
+    __slots__ = ("_records", "_world")
 
     def __init__(self, world: World, slot: NodeSlot) -> None:
         self._world = world
         self._slot = slot
+        self._records = slot.role.record_types
         self.name = slot.name
         self.memo = {}
 
@@ -119,6 +122,9 @@ class WorldContext(Context):
         slot = self._slot
         if not slot.up:
             raise NodeCrashed(slot.name)
+        declared = self._records
+        if declared is not None and record not in declared:
+            raise undeclared_record(slot, record)
         w = self._world
         log = slot.log
         log.append(_new(LogRecord, (record, data, forced, w.time)))

@@ -209,6 +209,8 @@ def _events(log: Sequence[LogRecord]) -> list[LogRecord]:
 class Broker(Role):
     """Keeps the durable event log and delivers each event at least once."""
 
+    record_types = frozenset({"EVENT", "ACKED"})
+
     machine = BROKER_MACHINE
 
     def __init__(self, flow: Flow, config: ChoreographyConfig) -> None:
@@ -305,6 +307,8 @@ class Unsent:
 
 class Service(Role):
     """A service: consumes events, one local transaction each, and publishes the next."""
+
+    record_types = frozenset({"LOCAL_TX", "GAVE_UP", "PUBLISHED", "UNDO_FAILED"})
 
     machine = SERVICE_MACHINE
 

@@ -60,6 +60,8 @@ PARTICIPANT_MACHINE = machine(
 class Coordinator(CommitCoordinator):
     """The code doing the business operation: one local commit after another."""
 
+    record_types = frozenset[str]()  # it keeps no log
+
     machine = COORDINATOR_MACHINE
 
     def on_start(self, ctx: Context) -> None:
@@ -103,6 +105,8 @@ class Coordinator(CommitCoordinator):
 
 class Participant(CommitParticipant):
     """A service owning one bank account: applies what it is asked, commits at once."""
+
+    record_types = frozenset({"COMMITTED", "ABORT"})
 
     machine = PARTICIPANT_MACHINE
     prepared_record = None  # it never prepares: nothing is ever held in doubt

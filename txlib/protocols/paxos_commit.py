@@ -298,6 +298,8 @@ class Leader(Role):
     from P2B, and standing by when a higher ballot appears. Its state is
     ``ctx.vars["lead"]``: the ballot, the phase, the instances and the answers so far."""
 
+    record_types = frozenset({"LEAD"})
+
     participants: tuple[str, ...]
     config: PaxosCommitConfig
     owner: int  # the class of ballots this node may use
@@ -451,6 +453,8 @@ class Coordinator(Leader, CommitCoordinator):
     instance's value, announces the outcome; runs a higher ballot when ballot 0 does
     not finish in time."""
 
+    record_types = frozenset({"LEAD", "COMMIT", "ABORT"})
+
     machine = COORDINATOR_MACHINE
     owner = 0
     config: PaxosCommitConfig
@@ -542,6 +546,8 @@ class Coordinator(Leader, CommitCoordinator):
 class Participant(CommitParticipant):
     """A resource manager: the ballot-0 proposer of its own instance. Forces its vote
     before sending it to the acceptors; in doubt, asks the leader, then the acceptors."""
+
+    record_types = frozenset({"PREPARED", "COMMITTED", "ABORT"})
 
     machine = PARTICIPANT_MACHINE
     config: PaxosCommitConfig
@@ -657,6 +663,8 @@ class Acceptor(Leader):
     """One acceptor: for every instance it keeps the highest ballot it promised
     (``mbal``) and the ballot and value it last accepted, forced to its log before it
     answers. Asked by a participant in doubt, it takes over as leader if none is heard."""
+
+    record_types = frozenset({"LEAD", "PROMISED", "ACCEPTED", "COMMIT", "ABORT"})
 
     machine = ACCEPTOR_MACHINE
 

@@ -293,6 +293,9 @@ class Orchestrator(Role):
     concurrently when the ``instances`` option asks for it). Every log record, timer and
     message names its instance's ``saga_id``."""
 
+    record_types = frozenset({"START", "CALL", "RETRY", "DONE", "FAILED", "UNDO", "UNDONE",
+                              "UNDO_FAILED", "GAVE_UP", "STUCK", "END"})
+
     machine = ORCHESTRATOR_MACHINE
 
     def __init__(self, saga: SagaDefinition, config: SagaConfig) -> None:
@@ -527,6 +530,8 @@ class ServiceView:
 
 class Service(Role):
     """A service: runs each command as one local transaction on its own store."""
+
+    record_types = frozenset({"LOCAL_TX"})
 
     machine = SERVICE_MACHINE
 

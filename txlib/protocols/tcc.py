@@ -168,6 +168,8 @@ _STATE_AFTER = {"try": "TRIED", "confirm": "CONFIRMED", "cancel": "CANCELLED"}
 class TccCoordinator(Role):
     """The transaction manager: Try everywhere, then Confirm or Cancel everywhere."""
 
+    record_types = frozenset({"BEGIN", "CONFIRM", "CANCEL", "ACKED", "END"})
+
     machine = COORDINATOR_MACHINE
 
     def __init__(self, participants: Sequence[str], config: TccConfig,
@@ -269,6 +271,8 @@ class TccCoordinator(Role):
 
 class TccParticipant(Role):
     """A participant: one local transaction per command, optionally behind a barrier."""
+
+    record_types = frozenset({"LOCAL_TX"})
 
     machine = PARTICIPANT_MACHINE
 

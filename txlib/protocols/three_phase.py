@@ -127,6 +127,8 @@ PARTICIPANT_MACHINE = machine(
 class Coordinator(CommitCoordinator):
     """The 3PC coordinator."""
 
+    record_types = frozenset({"START", "PRECOMMIT", "COMMIT", "ABORT", "END"})
+
     machine = COORDINATOR_MACHINE
 
     config: ThreePCConfig
@@ -251,6 +253,8 @@ class Coordinator(CommitCoordinator):
 
 class Participant(CommitParticipant):
     """A 3PC participant owning one bank account; it can lead the termination protocol."""
+
+    record_types = frozenset({"READY", "PRECOMMITTED", "COMMITTED", "ABORT"})
 
     machine = PARTICIPANT_MACHINE
     config: ThreePCConfig

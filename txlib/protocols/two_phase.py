@@ -64,6 +64,8 @@ PARTICIPANT_MACHINE = machine(
 class Coordinator(CommitCoordinator):
     """The 2PC coordinator (transaction manager)."""
 
+    record_types = frozenset({"COMMIT", "ABORT", "END"})
+
     machine = COORDINATOR_MACHINE
 
     def on_start(self, ctx: Context) -> None:
@@ -145,6 +147,8 @@ class Coordinator(CommitCoordinator):
 
 class Participant(CommitParticipant):
     """A 2PC participant (resource manager) owning one bank account."""
+
+    record_types = frozenset({"PREPARED", "COMMITTED", "ABORT"})
 
     machine = PARTICIPANT_MACHINE
 

@@ -177,6 +177,8 @@ class RealTwoPhaseCoordinator(_two_phase.Coordinator):
     is forced to the log as a ``HEURISTIC`` record (XA's transaction manager must
     remember it until an operator has seen it), then handled as any ACK."""
 
+    record_types = _two_phase.Coordinator.record_types | {"HEURISTIC"}
+
     def on_ACK(self, ctx: Context, msg: Message) -> None:
         outcome = msg.payload.get("heuristic")
         if outcome and ctx.state == "COMMITTED":

@@ -6,17 +6,14 @@ trace: that is what makes runs shareable and lessons reproducible.
 
 from __future__ import annotations
 
-import ast
 import functools
-import inspect
 import json
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..engine.faults import Fault
-from ..engine.node import Role
+from ..engine.node import declared_records
 from ..engine.plain import MAX_INT
 from ..engine.roster import Roster
 from ..engine.world import World
@@ -63,45 +60,6 @@ def participant_names(participants: int | Sequence[str]) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise TxlibError(f"participant names must be unique, got {list(names)}")
     return names
-
-
-def records_written(roles: Iterable[Role]) -> frozenset[str] | None:
-    """Every log record ``roles`` can write, read off their code as
-    :meth:`~txlib.engine.node.Role.message_types` reads their handlers: each
-    ``ctx.log("NAME", ...)`` in the modules that define the roles' classes. None when
-    that cannot tell: a record name computed at run time (``ctx.log(record, ...)``), a
-    role class of one's own (outside txlib: it may log through helpers elsewhere, be
-    defined in a notebook, or be reloaded), or code whose source is not available."""
-    modules = {cls.__module__ for role in roles for cls in type(role).__mro__
-               if cls not in (Role, object)}
-    if any(module != "txlib" and not module.startswith("txlib.") for module in modules):
-        return None
-    found: set[str] = set()
-    for module in modules:
-        names = _logged_in(module)
-        if names is None:
-            return None
-        found |= names
-    return frozenset(found)
-
-
-@functools.cache
-def _logged_in(module: str) -> frozenset[str] | None:
-    """The record names of every ``.log("NAME", ...)`` call in ``module``'s source; None
-    if one names its record otherwise, or the source cannot be read."""
-    try:
-        tree = ast.parse(inspect.getsource(sys.modules[module]))
-    except (KeyError, OSError, TypeError, SyntaxError):
-        return None
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
-                node.func.attr == "log"):
-            first = node.args[0] if node.args else None
-            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
-                return None
-            names.add(first.value)
-    return frozenset(names)
 
 
 @functools.cache
@@ -211,9 +169,9 @@ class Scenario:
                     raise TxlibError(f"fault '{f.describe()}' names message type {kind!r}"
                                      f"{suggestion(kind, types)}, which {self.protocol} "
                                      f"never sends; valid choices: {choices(types)}")
-        written = records_written(role for _, role in setup.nodes()) if logged else None
+        written = declared_records(role for _, role in setup.nodes()) if logged else None
         if written is None:
-            return  # the protocol computes some record names: they cannot be listed
+            return  # a role does not declare its records: they cannot be listed
         records = sorted(written)
         for f, record in logged:
             if record not in records:
