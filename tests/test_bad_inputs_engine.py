@@ -302,10 +302,10 @@ def _audited(participant: type[Role]) -> Any:
 def test_a_role_writing_a_record_it_does_not_declare_is_a_protocol_error() -> None:
     register(_audited(_AuditedParticipant))
     try:
-        with pytest.raises(txlib.ProtocolError, match="p[12] \\(participant\\) wrote log record "
-                                                      "'AUDIT', which its role does not "
-                                                      "declare; declared: 'ABORT', "
-                                                      "'COMMITTED' or 'PREPARED' \\(add it"):
+        with pytest.raises(txlib.ProtocolError, match=r"p[12] \(participant\) wrote log record "
+                                                      r"'AUDIT', which its role does not "
+                                                      r"declare; declared: 'ABORT', "
+                                                      r"'COMMITTED' or 'PREPARED' \(add it"):
             txlib.simulate("audited-2pc", participants=2, record=False)
     finally:
         unregister("audited-2pc")
