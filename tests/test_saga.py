@@ -594,3 +594,41 @@ def test_the_built_in_sagas_still_take_good_input():
     assert txlib.simulate("saga", context={"amount": 0}).outcome == "completed"
     restock = txlib.simulate("saga", saga="stock", context={"qty": 5, "payment": "ok"})
     assert restock.outcome == "completed" and restock.violations == ()
+
+
+# --- a step's ctx is read-only input ------------------------------------------------------
+def test_a_step_that_changes_its_ctx_is_told_it_is_read_only():
+    """An action once got the command's own payload as ctx: a change to it was lost to
+    the next step, rewrote the recorded message, and was seen by a duplicate copy."""
+    def count(store, ctx):
+        ctx["x"] = ctx.get("x", 0) + 1
+        store["n"] = ctx["x"]
+
+    saga = txlib.Saga("ctx-writer", services={"a": {}, "b": {}})
+    saga.step("one", service="a", action=count, compensation=noop)
+    saga.step("two", service="b", action=noop, compensation=noop)
+    for protocol in ("saga", "saga-choreography"):
+        with pytest.raises(txlib.TxlibError, match="the action of step one changed its ctx: "
+                                                   "a step's ctx is read-only input"):
+            txlib.simulate(protocol, saga="ctx-writer", idempotent=False,
+                           faults=[txlib.duplicate(None, dst="a")])
+
+
+def test_a_step_reads_its_ctx_as_a_dict_and_returns_its_updates():
+    seen = []
+
+    def first(store, ctx):
+        assert isinstance(ctx, dict) and dict(ctx) == {**ctx}
+        return {"made": ctx["amount"] + 1}
+
+    def second(store, ctx):
+        seen.append(ctx["made"])
+
+    saga = txlib.Saga("ctx-reader", services={"a": {}, "b": {}}, context={"amount": 1})
+    saga.step("one", service="a", action=first, compensation=noop)
+    saga.step("two", service="b", action=second, compensation=noop)
+    run = saga.simulate()
+    assert run.outcome == "completed" and seen == [2]
+    sent = [e.message.payload["ctx"] for e in run.trace.of_kind("send")
+            if e.message.type == "DO" and e.message.dst == "a"]
+    assert sent == [{"amount": 1, "saga_id": "S1"}]

@@ -208,6 +208,17 @@ def subtract_the_qty(store: Store, ctx: Context) -> None:
     store["moves"].pop(ctx["saga_id"], None)
 
 
+def flag_in_ctx(store: Store, ctx: Context) -> None:
+    """A plausible wrong answer: remember in ``ctx`` that the compensation ran. ``ctx`` is
+    the command's input, which a second copy of the command does not share (and which a
+    step may not change)."""
+    if ctx.get("undone"):
+        return
+    ctx["undone"] = True  # type: ignore[index]  # refused: ctx is read-only
+    store["stock"][ctx["item"]] -= ctx["qty"]
+    store["moves"].pop(ctx["saga_id"], None)
+
+
 def undo_saga(compensation: Callable[[Store, Context], None],
               name: str = "design-your-compensation") -> Saga:
     """The stock-move saga (move the stock, then settle the bill) with ``compensation``
@@ -262,6 +273,7 @@ def _survive_a_duplicate() -> Exercise:
                "sold.",
         example=unmove_once,
         wrong=((subtract_the_qty, "arrives twice"),
+               (flag_in_ctx, "changed its ctx: a step's ctx is read-only input"),
                (isolation.restore_stock, "two sales run at once"),
                (isolation.unmove_stock, "the count is off")),
     )

@@ -25,7 +25,7 @@ from typing import Any
 from ..engine.config import MAX_NUMBER
 from ..engine.plain import check_plain
 from ..errors import TxlibError, bad_choice, choices, shown, suggestion
-from .frozen import FrozenList, frozen
+from .frozen import Refused, frozen
 
 Store = dict[str, Any]
 Context = Mapping[str, Any]
@@ -68,6 +68,10 @@ class Retry:
             raise TxlibError(f"retry backoff must be a time of 1 or more, got {self.backoff!r}")
 
 
+_READ_ONLY_CONTEXT = ("a step's ctx is read-only input: an action returns a dict of the "
+                      "context updates it makes (a compensation makes none)")
+
+
 @dataclass(frozen=True)
 class Step:
     """One step: a local transaction at ``service`` and how to undo it."""
@@ -105,9 +109,11 @@ class Step:
     def _run(self, what: str, fn: Callable[[Store, Context], Any], store: Store,
              ctx: Context) -> Any:
         try:
-            return fn(store, ctx)
+            return fn(store, frozen(dict(ctx), _READ_ONLY_CONTEXT))
         except StepFailed:
             raise
+        except Refused as exc:
+            raise TxlibError(f"the {what} of step {self.name} changed its ctx: {exc}") from None
         except Exception as exc:  # a bug in the saga's own code: say where, plainly
             raise TxlibError(
                 f"the {what} of step {self.name} raised {type(exc).__name__}: {exc} "
@@ -286,7 +292,7 @@ def built_ins() -> Iterator[None]:
             saga.built_in = True
             saga.services = frozen(dict(saga.services))
             saga.context = frozen(dict(saga.context))
-            saga.steps = FrozenList(saga.steps)
+            saga.steps = frozen(saga.steps)
             saga.invariants = tuple(saga.invariants)
             _BUILT_IN[saga.name] = saga
     finally:

@@ -1,11 +1,15 @@
-"""Read-only stores, context and steps for a built-in saga.
+"""Read-only lists and dicts: a built-in saga's steps, stores and context, and the
+context a step's action or compensation reads.
 
 Every run of a saga starts from a deep copy of its definition's stores and context, so a
 built-in saga's own values are never meant to change; changing one in place
 (``get_saga("ecommerce").steps.pop()``) would change every later run of it in the
-session, silently. :func:`frozen` makes them lists and dicts that refuse any change
-with a :class:`TxlibError`, and whose copies are plain, changeable ones: a run, or a
-saga of your own built from them, works as before.
+session, silently. A step's ``ctx`` is its input: an action hands back what it adds
+(a dict of updates), and a change made to ``ctx`` in place would be lost, or seen by a
+duplicate of the same command, which nothing real shares.
+
+:func:`frozen` makes lists and dicts that refuse any change with :class:`Refused` (a
+:class:`TxlibError`) saying why, and whose copies are plain, changeable ones.
 """
 
 from __future__ import annotations
@@ -17,17 +21,23 @@ from ..errors import TxlibError
 
 T = TypeVar("T")
 
-_REFUSAL = ("this is part of a built-in saga, which cannot change: define a saga of your "
+BUILT_IN = ("this is part of a built-in saga, which cannot change: define a saga of your "
             "own (txlib.Saga(...)) with a copy of it instead")
 
 
-def _refuse(self: object, *args: object, **kwargs: object) -> NoReturn:
-    raise TxlibError(_REFUSAL)
+class Refused(TxlibError):
+    """A change to a read-only list or dict."""
+
+
+def _refuse(self: FrozenDict | FrozenList[Any], *args: object, **kwargs: object) -> NoReturn:
+    raise Refused(self.refusal)
 
 
 class FrozenDict(dict[str, Any]):
-    """A dict that refuses every change; its copies are plain dicts."""
+    """A dict that refuses every change, saying ``refusal``; its copies are plain dicts."""
 
+    __slots__ = ("refusal",)
+    refusal: str
     __setitem__ = __delitem__ = __ior__ = _refuse
     clear = pop = popitem = setdefault = update = _refuse
 
@@ -42,8 +52,10 @@ class FrozenDict(dict[str, Any]):
 
 
 class FrozenList(list[T]):
-    """A list that refuses every change; its copies are plain lists."""
+    """A list that refuses every change, saying ``refusal``; its copies are plain lists."""
 
+    __slots__ = ("refusal",)
+    refusal: str
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
     append = extend = insert = pop = remove = clear = sort = reverse = _refuse
 
@@ -57,10 +69,15 @@ class FrozenList(list[T]):
         return (list, (list(self),))
 
 
-def frozen(value: T) -> T:
-    """``value`` with every dict and list in it (at any depth) made read-only."""
+def frozen(value: T, refusal: str = BUILT_IN) -> T:
+    """A copy of ``value`` with every dict and list in it (at any depth) read-only,
+    refusing a change with ``refusal``."""
     if isinstance(value, dict):
-        return FrozenDict({k: frozen(v) for k, v in value.items()})  # type: ignore[return-value]
+        d = FrozenDict({k: frozen(v, refusal) for k, v in value.items()})
+        d.refusal = refusal
+        return d  # type: ignore[return-value]
     if isinstance(value, list):
-        return FrozenList(frozen(v) for v in value)  # type: ignore[return-value]
+        items = FrozenList(frozen(v, refusal) for v in value)
+        items.refusal = refusal
+        return items  # type: ignore[return-value]
     return value
