@@ -632,3 +632,40 @@ def test_a_step_reads_its_ctx_as_a_dict_and_returns_its_updates():
     sent = [e.message.payload["ctx"] for e in run.trace.of_kind("send")
             if e.message.type == "DO" and e.message.dst == "a"]
     assert sent == [{"amount": 1, "saga_id": "S1"}]
+
+
+# --- a domain rule returns a reason or None ------------------------------------------------
+def _overdraft_saga(name, rule):
+    def pay(store, ctx):
+        store["balance"] -= 150
+
+    def refund(store, ctx):
+        store["balance"] += 150
+
+    saga = txlib.Saga(name, services={"bank": {"balance": 100}},
+                      invariants=[("no overdraft", rule)])
+    return saga.step("pay", service="bank", action=pay, compensation=refund)
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    (lambda st, c: st["bank"]["balance"] >= 0, "the rule 'no overdraft' of saga rules-f "
+                                               "returned False: a rule returns a reason"),
+    (lambda st, c: st["bank"]["balance"] < 0, "returned True"),
+    (lambda st, c: {"broken": True}, "returned {'broken': True}"),
+    (lambda st, c: st["bnk"], "the rule 'no overdraft' of saga rules-f raised KeyError: 'bnk'"),
+    (lambda st: None, "raised TypeError: .* \\(a rule is a function of \\(stores, context\\)"),
+])
+def test_a_domain_rule_that_is_not_a_reason_or_none_is_an_error(rule, message):
+    """A rule written as a yes/no test (False when broken) once reported nothing on a
+    balance of -50, and one that raised gave a traceback from deep in the judging."""
+    with pytest.raises(txlib.TxlibError, match=message):
+        _overdraft_saga("rules-f", rule).simulate()
+
+
+def test_a_domain_rule_giving_a_reason_is_a_violation():
+    rule = lambda st, c: (f"balance {st['bank']['balance']}"  # noqa: E731
+                          if st["bank"]["balance"] < 0 else None)
+    run = _overdraft_saga("rules-ok", rule).simulate()
+    assert run.outcome == "inconsistent"
+    assert [(v.invariant, v.reason) for v in run.violations] == [
+        ("domain: no overdraft", "balance -50")]

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..engine.records import LogRecord
+from ..errors import TxlibError, shown
 from .violation import Violation
 
 TERMINAL = {"COMPLETED": "completed", "COMPENSATED": "compensated", "STUCK": "stuck"}
@@ -165,7 +166,27 @@ def saga_violations(
     if finals <= {"COMPLETED", "COMPENSATED"}:
         stores = final_stores(saga, logs)
         for rule, check in saga.invariants:
-            reason = check(stores, config.input())
+            reason = _domain_reason(saga.name, rule, check, stores, config.input())
             if reason:
                 out.append(Violation(DOMAIN + rule, last_step, reason))
     return out
+
+
+def _domain_reason(saga: str, rule: str, check: Callable[..., Any],
+                   stores: Mapping[str, Any], context: Mapping[str, Any]) -> str | None:
+    """What the saga's domain rule ``rule`` says of the final ``stores``: a reason (a
+    string) when they break it, None (or "") when they keep it. Anything else, or an
+    error in the rule's own code, is a TxlibError naming the rule."""
+    try:
+        reason = check(stores, context)
+    except Exception as exc:  # the saga's own code: say which rule, plainly
+        raise TxlibError(f"the rule {rule!r} of saga {saga} raised {type(exc).__name__}: "
+                         f"{exc} (a rule is a function of (stores, context))") from exc
+    if reason is None or reason == "":
+        return None
+    if not isinstance(reason, str):
+        raise TxlibError(
+            f"the rule {rule!r} of saga {saga} returned {shown(reason)}: a rule returns a "
+            "reason (a string) when the stores break it, and None when they keep it (not "
+            "True or False)")
+    return reason
