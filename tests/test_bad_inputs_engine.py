@@ -453,3 +453,30 @@ def test_of_kind_suggests_an_event_kind(trace: Any) -> None:
     refused(lambda: trace.of_kind("sendd"), "unknown event kind 'sendd' (did you mean 'send'?)",
             *(repr(k) for k in EVENT_KINDS))
     assert trace.of_kind("send") and trace.of_kind("send", "crash") == trace.of_kind("send")
+
+
+# --- 9. a fault plan has a budget, and step-timed faults stop at max_steps -----------------
+def test_a_plan_of_too_many_faults_is_refused_before_any_run() -> None:
+    """[crash, recover] * 400_000 ran 10.7 s and held 985 MB; an endless iterator of
+    faults never returned."""
+    import itertools
+
+    from txlib.engine.faults import MAX_FAULTS
+
+    many = [txlib.crash("p1"), txlib.recover("p1", at_step=0)] * (MAX_FAULTS // 2 + 1)
+    for faults in (many, itertools.repeat(txlib.crash("p1"))):
+        refused(lambda faults=faults: txlib.simulate("2pc", faults=faults),
+                f"a scenario plans at most {MAX_FAULTS:,} faults, got more")
+    refused(lambda: txlib.Scenario("2pc").with_faults(*many), "at most 1,000 faults")
+    assert txlib.simulate("2pc", faults=many[:MAX_FAULTS], record=False).steps > 0
+
+
+def test_faults_due_by_step_stop_at_the_step_limit() -> None:
+    """Faults due after each step were applied past max_steps: max_steps=10 ran 1,001
+    steps."""
+    faults = [f for i in range(400) for f in (txlib.crash("p1", at_step=2 * i),
+                                              txlib.recover("p1", at_step=2 * i + 1))]
+    run = txlib.simulate("2pc", max_steps=10, faults=faults)
+    assert run.stopped_by == "max_steps=10" and run.steps <= 11
+    assert len(run.unfired_faults) > 700
+    assert all("never came" in why for _, why in run.unfired_faults)

@@ -40,6 +40,9 @@ NODE_MARKS = frozenset({"vote_no", "slow"})
 STEP_MARKS = frozenset({"fail_step"})
 TRIGGER_ACTIONS: tuple[str, ...] = ("logs", "sends", "receives")
 ANY_NODE = "any"
+# The most faults one scenario may plan: a plan is written by hand or made by a search,
+# and a plan of thousands only makes a run slow (each fault due is looked for at each step).
+MAX_FAULTS = 1_000
 TIMING_FIELDS = frozenset({"at_step", "at_time", "when"})
 # The fields each kind of fault uses, besides its timing.
 FIELDS_OF_KIND: dict[str, frozenset[str]] = {

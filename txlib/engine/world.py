@@ -448,10 +448,12 @@ class World:
             self._apply_planned(due.fault)
 
     def _apply_step_faults(self) -> None:
+        """Apply the faults of the plan due at or before this step, up to the step
+        limit (the run stops there; the rest never happen)."""
         by_step = self.faults.by_step
         while by_step:
             first = min(by_step)
-            if first > self.step:
+            if first > self.step or self.step >= self.config.max_steps:
                 return
             for index in by_step.pop(first):
                 if self.faults.faults[index].kind in ONE_SHOT:

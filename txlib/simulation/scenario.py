@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..engine.faults import Fault
+from ..engine.faults import MAX_FAULTS, Fault
 from ..engine.node import declared_records
 from ..engine.plain import MAX_INT
 from ..engine.roster import Roster
@@ -84,6 +84,10 @@ def _check_faults(faults: Iterable[Any]) -> tuple[Fault, ...]:
             raise TxlibError(
                 f"a fault must be made with txlib.crash(...), txlib.drop(...), ...; got {f!r}"
             )
+        if len(out) == MAX_FAULTS:  # also stops an endless iterator
+            raise TxlibError(f"a scenario plans at most {MAX_FAULTS:,} faults, got more; "
+                             "plan fewer (a fault with count=None repeats, and one without "
+                             "a time applies all run long)")
         out.append(f)
     return tuple(out)
 
