@@ -78,7 +78,7 @@ def _check_faults(faults: Iterable[Any]) -> tuple[Fault, ...]:
             f"faults must be a list of faults made with txlib.crash(...), txlib.drop(...), "
             f"...; got {faults!r}"
         )
-    out = []
+    out: list[Fault] = []
     for f in faults:
         if not isinstance(f, Fault):
             raise TxlibError(
