@@ -669,3 +669,12 @@ def test_a_domain_rule_giving_a_reason_is_a_violation():
     assert run.outcome == "inconsistent"
     assert [(v.invariant, v.reason) for v in run.violations] == [
         ("domain: no overdraft", "balance -50")]
+
+
+def test_a_saga_instance_starting_after_the_horizon_is_refused():
+    """It never began, and the run only said 'stuck', as if the saga had hung."""
+    late = [{"saga_id": "A"}, {"saga_id": "B", "start": 5000}]
+    with pytest.raises(txlib.TxlibError, match="saga instance B starts at 5,000, after the "
+                                               "horizon \\(2,000\\), so it would never begin"):
+        txlib.simulate("saga", instances=late)
+    assert txlib.simulate("saga", instances=late, horizon=10_000).outcome == "completed"

@@ -124,6 +124,11 @@ class SagaConfig(EngineConfig):
             if item["saga_id"] in specs:
                 raise TxlibError(f"saga instances need distinct saga_id values: "
                                  f"{item['saga_id']!r} is used twice")
+            if item["start"] > self.horizon:  # it would never begin, and the run look stuck
+                raise TxlibError(f"saga instance {item['saga_id']} starts at "
+                                 f"{item['start']:,}, after the horizon ({self.horizon:,}), "
+                                 "so it would never begin: start it earlier or raise the "
+                                 "option horizon")
             specs[item["saga_id"]] = item
         return specs
 
