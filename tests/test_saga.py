@@ -678,3 +678,19 @@ def test_a_saga_instance_starting_after_the_horizon_is_refused():
                                                "horizon \\(2,000\\), so it would never begin"):
         txlib.simulate("saga", instances=late)
     assert txlib.simulate("saga", instances=late, horizon=10_000).outcome == "completed"
+
+
+def test_switching_the_saga_of_a_scenario_takes_its_services(capsys):
+    """replace(options={'saga': ...}) kept the old saga's services as participants and
+    blamed participants the learner never gave; so did the command line."""
+    from txlib.cli import main
+
+    switched = txlib.scenario("saga-happy").replace(options={"saga": "stock"})
+    assert switched.participants == tuple(get_saga("stock").services)
+    assert switched.run().outcome == "completed"
+    assert (txlib.Scenario("2pc").replace(protocol="saga").participants
+            == tuple(get_saga("ecommerce").services))
+    named = txlib.Scenario("2pc", participants=("a", "b"))
+    assert named.replace(protocol="3pc").participants == ("a", "b")  # named: kept
+    assert main(["run", "saga", "--option", "saga=stock"]) == 0
+    assert "inventory" in capsys.readouterr().out
