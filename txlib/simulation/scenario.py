@@ -282,11 +282,12 @@ class Scenario:
                 raise TxlibError(f"options must be a dict of option names, "
                                  f"got {shown(changes['options'])}")
             changes["options"] = {**self.options, **changes["options"]}
-        if "participants" not in changes and ("protocol" in changes or "options" in changes):
-            # participants that were the protocol's default (none named) follow the new
-            # protocol or options: another saga has other services
-            if self.participants == self.protocol_entry.default_participants(self.options):
-                changes["participants"] = ()
+        # participants that were the protocol's default (none named) follow the new
+        # protocol or options: another saga has other services
+        defaulted = self.participants == self.protocol_entry.default_participants(self.options)
+        if defaulted and "participants" not in changes and (
+                "protocol" in changes or "options" in changes):
+            changes["participants"] = ()
         return replace(self, **changes)
 
     # --- JSON ---------------------------------------------------------------------
