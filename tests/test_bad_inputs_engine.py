@@ -480,3 +480,28 @@ def test_faults_due_by_step_stop_at_the_step_limit() -> None:
     assert run.stopped_by == "max_steps=10" and run.steps <= 11
     assert len(run.unfired_faults) > 700
     assert all("never came" in why for _, why in run.unfired_faults)
+
+
+# --- 10. the explorer refuses what only changes time ------------------------------------
+@pytest.mark.parametrize(("call", "fragment"), [
+    (lambda: explore("2pc", delay=1.0), "set loss, duplicate and delay to 0"),
+    (lambda: explore("2pc", horizon=1, latency_min=500, latency_max=500),
+     "the explorer ignores time, so option horizon, latency_max, latency_min would change "
+     "nothing"),
+    (lambda: explore("2pc", max_steps=3), "option max_steps would change nothing"),
+    (lambda: explore(txlib.Scenario("2pc", faults=(txlib.delay(500, "PREPARE"),))),
+     "only changes when messages arrive"),
+    (lambda: explore(txlib.Scenario("2pc", faults=(txlib.slow("p1", 500),))),
+     "fault 'slow p1 by 500' only changes when messages arrive"),
+])
+def test_the_explorer_refuses_what_only_changes_time(call: Callable[[], Any],
+                                                     fragment: str) -> None:
+    """These were accepted and changed nothing (138 states, as without them), while their
+    twins (loss, at_time faults) were refused."""
+    refused(call, fragment)
+
+
+def test_a_scenario_keeps_its_own_timing_for_its_timed_runs_when_explored() -> None:
+    scenario = txlib.scenario("choreo-invented-event")
+    assert scenario.options["horizon"] == 500
+    assert explore(scenario, progress=False).states > 0

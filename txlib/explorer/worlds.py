@@ -305,6 +305,10 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             if f.at_time is not None:
                 raise TxlibError(f"fault '{f.describe()}' happens at a time, but the explorer "
                                  "ignores time; use at_step or when")
+            if f.kind in TIMING_FAULTS:
+                raise TxlibError(f"fault '{f.describe()}' only changes when messages arrive, "
+                                 "but the explorer ignores time and tries every order of "
+                                 "delivery already: leave it out")
         self.protocol = protocol
         self.scenario = scenario
         self.config = config
@@ -1246,6 +1250,11 @@ def _check_participant_count(names: Sequence[str]) -> None:
 
 # explore's own keyword arguments (an unknown keyword is suggested among them and the
 # protocol's options)
+# Options of timed runs only: given to explore, they would change nothing (a scenario's
+# own are kept for its timed runs, and ignored here).
+TIMED_OPTIONS = frozenset({"latency_min", "latency_max", "delay_by", "horizon", "max_steps"})
+# Faults that only change when messages arrive: the explorer tries every order anyway.
+TIMING_FAULTS = frozenset({"delay", "slow"})
 EXPLORE_KEYWORDS: tuple[str, ...] = (
     "participants", "max_crashes", "max_drops", "partitions", "recoveries", "timeouts",
     "max_depth", "invariants", "blocking", "max_states", "max_seconds", "stop_on_violation",
@@ -1349,10 +1358,17 @@ def explore(
             names = participant_names(participants)
             _check_participant_count(names)
         scenario = Scenario(proto.name, names, options={**proto.explore_options, **options})
+    timed = sorted(k for k in options if k in TIMED_OPTIONS)
+    if timed:
+        raise TxlibError(f"the explorer ignores time, so option {', '.join(timed)} would "
+                         "change nothing: leave it out (they are for timed runs: simulate and "
+                         "the lab)")
     config = proto.make_config(scenario.participants, scenario.options)
-    if getattr(config, "loss", 0) or getattr(config, "duplicate", 0):
-        raise TxlibError("the explorer makes every choice itself: set loss and duplicate to 0 "
-                         "and use max_drops for lost messages")
+    if getattr(config, "loss", 0) or getattr(config, "duplicate", 0) or getattr(
+            config, "delay", 0):
+        raise TxlibError("the explorer makes every choice itself: set loss, duplicate and "
+                         "delay to 0 (it tries every order of delivery, and max_drops loses "
+                         "messages)")
     total, max_down = crash_budget(max_crashes, scenario.roster)
     model = WorldModel(proto, scenario, config, max_crashes=total, max_drops=max_drops,
                        partitions=partitions, recoveries=recoveries, timeouts=timeouts,
