@@ -14,6 +14,7 @@ blocking, timeouts and cooperative termination, and the lesson's helpers.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ..engine.faults import Fault, crash, drop, heal, partition
@@ -200,6 +201,17 @@ def rescue_runs(fault: Fault) -> tuple[Run, Run]:
     return plain, coop
 
 
+@functools.cache
+def _example_runs() -> tuple[Run, Run]:
+    return rescue_runs(_LESSON_EXAMPLE)
+
+
+def same_runs(runs: tuple[Run, Run], others: tuple[Run, Run]) -> bool:
+    """True if each run's trace is the other's, event for event."""
+    return all(a.trace.to_jsonl() == b.trace.to_jsonl()
+               for a, b in zip(runs, others, strict=True))
+
+
 def _undecided(run: Run) -> list[str]:
     return [p for p in run.participants if run.decisions[p] is None and p not in run.down]
 
@@ -220,10 +232,11 @@ def _answers(run: Run) -> str:
 def _cooperative_rescue() -> Exercise:
     def check(answer: Any) -> Feedback:
         fault = one_fault(answer, "txlib.crash('coordinator', at_step=2)")
-        if fault == _LESSON_EXAMPLE:
-            return Feedback(False, "that is the lesson's own example (2pc-cooperative-"
-                                   "termination): find a different fault.")
         plain, coop = rescue_runs(fault)
+        if same_runs((plain, coop), _example_runs()):  # however the fault is spelt
+            return Feedback(False, "that is the lesson's own example (2pc-cooperative-"
+                                   "termination): both runs go exactly as there. Find a "
+                                   "different fault.")
         if plain.outcome != "blocked":
             return Feedback(False, f"plain 2PC already ends {plain.outcome} after "
                                    f"'{fault.describe()}': there is nothing to rescue. "
@@ -267,6 +280,7 @@ def _cooperative_rescue() -> Exercise:
         wrong=(
             (crash("coordinator", when="coordinator logs COMMIT"), "nobody can answer"),
             (_LESSON_EXAMPLE, "the lesson's own example"),
+            (crash("coordinator", when="coordinator sends COMMIT"), "the lesson's own example"),
             (crash("p1", at_step=3), "nothing to rescue"),
         ),
     )
@@ -331,11 +345,17 @@ def _partition_half_committed() -> Exercise:
         run = Scenario("2pc", faults=faults, options={"horizon": HALF_HORIZON}).run()
         committed = [p for p in run.participants if run.decisions[p] == "commit"]
         stuck = _undecided(run)
-        if run.outcome in ("committed", "aborted"):
+        if run.outcome == "committed":
             return Feedback(False, (
-                f"that run ends {run.outcome}: everyone learned the decision. A message lost "
+                "that run ends committed: everyone learned the decision. A message lost "
                 "or held back once is re-sent (the coordinator repeats COMMIT, an in-doubt "
                 "participant keeps asking), so the fault must last."))
+        if run.outcome == "aborted":
+            return Feedback(False, (
+                "that run ends aborted: your faults kept a vote from the coordinator before "
+                "it had decided, so it decided ABORT (no participant has committed, and "
+                "nobody is left in doubt). Let every vote through: the network must split "
+                "after the coordinator has decided COMMIT and sent it to one participant."))
         if run.outcome == "inconsistent":
             return Feedback(False, "that run broke atomicity, which 2PC must never do: "
                                    "please report it as a txlib bug.")
@@ -382,7 +402,9 @@ def _partition_half_committed() -> Exercise:
              "nobody has committed yet"),
             ([drop("COMMIT", dst="p2")], "re-sent"),
             ([partition(["coordinator", "p1"], when="coordinator sends PREPARE to p1")],
-             "ends aborted"),
+             "ends aborted: your faults kept a vote from the coordinator"),
+            ([partition(["p3"])], "ends aborted"),
+            ([drop("PREPARE", dst="p3", count=None)], "ends aborted"),
             ([heal(at_time=300)], "a heal alone"),
         ),
     )

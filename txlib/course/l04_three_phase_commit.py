@@ -77,6 +77,12 @@ def _crash_run(answer: Any) -> Run | Feedback:
     return run
 
 
+def _compared_states(run: Run) -> bool:
+    """True if the survivors ran the termination protocol (someone asked for states)."""
+    return any(e.message is not None and e.message.type == "STATE_REQ"
+               for e in run.trace.of_kind("send"))
+
+
 def _log(run: Run, node: str) -> list[str]:
     return [r.record for r in run.logs[node]]
 
@@ -111,6 +117,11 @@ def _survivors_commit() -> Exercise:
                                    "COMMIT before it crashed: the participants only followed "
                                    "its decision. Crash it earlier, so that they have to "
                                    "decide by themselves.")
+        if run.outcome == "aborted" and not _compared_states(run):
+            return Feedback(False, "the survivors aborted, each alone: the coordinator crashed "
+                                   "before any of them voted, so each aborted when its timer "
+                                   "fired, with nothing to compare. Crash it later, once a "
+                                   "PRE_COMMIT has gone out.")
         if run.outcome == "aborted":
             return Feedback(False, "the survivors aborted: when they compared states none of "
                                    "them was pre-committed (no PRE_COMMIT had reached anyone), "
@@ -138,6 +149,7 @@ def _survivors_commit() -> Exercise:
         example=[crash("coordinator", when="coordinator sends PRE_COMMIT to p1")],
         wrong=(
             (crash("coordinator", at_step=4), "Crash it later"),
+            (crash("coordinator"), "the survivors aborted, each alone"),
             (crash("coordinator", when="coordinator logs COMMIT"), "already forced COMMIT"),
             (crash("p1", when="p1 sends ACK"), "a crash of the coordinator"),
         ),
@@ -152,8 +164,9 @@ def _abort_despite_precommit() -> Exercise:
             return run
         log = _log(run, "coordinator")
         if "PRECOMMIT" not in log:
-            return Feedback(False, f"the coordinator's log holds only {', '.join(log) or 'nothing'}"
-                                   ": it crashed before it forced PRECOMMIT. Crash it later.")
+            holds = f"holds only {', '.join(log)}" if log else "is empty"
+            return Feedback(False, f"the coordinator's log {holds}: it crashed before it "
+                                   "forced PRECOMMIT. Crash it later.")
         if run.outcome == "aborted":
             return Feedback(True, "aborted, although the coordinator's log says PRECOMMIT: it "
                                   "crashed after forcing the record and before any PRE_COMMIT "
@@ -187,5 +200,6 @@ def _abort_despite_precommit() -> Exercise:
             (crash("coordinator", when="coordinator sends PRE_COMMIT to p1"),
              "p1 had pre-committed"),
             (crash("coordinator", at_step=4), "before it forced PRECOMMIT"),
+            (crash("coordinator"), "the coordinator's log is empty"),
         ),
     )

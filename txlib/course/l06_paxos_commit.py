@@ -300,15 +300,26 @@ def _make_it_wait() -> Exercise:
             ([crash("a1", at_step=0)], "committed"),
             ([crash("a1", at_step=0), crash("a2", at_step=0), crash("a3", at_step=0)],
              "not minimal"),
+            ([crash("a1", at_step=0), crash("a2", at_step=0), crash("coordinator", at_step=0)],
+             "No participant ever heard PREPARE"),
+            ([crash("coordinator", when="coordinator receives P2B"),
+              crash("a1", when="coordinator receives P2B")], "ended"),
         ),
     )
 
 
 def _who_led(run: Run) -> str:
+    """Why every live participant could decide in ``run``."""
     leaders = [e.node for e in run.trace.of_kind("state") if e.detail == "LEADING"]
     if leaders:
         return (f"{leaders[0]} took over as leader and a majority of acceptors answered "
                 "it.")
+    heard = {e.node for e in run.trace.of_kind("deliver")
+             if e.message is not None and e.message.type == "PREPARE"}
+    if not heard & set(run.participants):
+        return ("No participant ever heard PREPARE (the leader was down first), so none "
+                "voted, and each aborted alone when its prepare timer fired: a participant "
+                "that never voted has nothing to wait for. Let them vote first.")
     return "A majority of acceptors was still there to choose every vote."
 
 
