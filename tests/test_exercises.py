@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 import txlib
-from txlib.course import _REGISTRY, Feedback, checking
+from txlib.course import _REGISTRY, Feedback, checking, exercise, exercises
 
 
 def test_a_right_and_a_wrong_answer():
@@ -164,3 +164,18 @@ def test_half_committed_says_a_held_back_message_is_late_not_lost():
     both = ex.check([txlib.drop("COMMIT", dst="p2", count=None),
                      txlib.slow("coordinator", 100, when="coordinator sends COMMIT to p1")])
     assert both.ok and "even with a horizon of" in both.message
+
+
+JUNK = [None, 10**5000, [["x"]], {"a": [1]}, 1e308, float("nan"), "", [], {},
+        lambda *a: 10**5000, lambda *a: None, lambda *a: [[1]], lambda *a: "x",
+        lambda *a: (10**5000, 1)]
+
+
+@pytest.mark.parametrize("name", exercises())
+def test_junk_answers_get_feedback_not_a_python_error(name):
+    """'that answer could not be checked (...)' is the last resort for an error the
+    checker did not expect: Python's own text about a 5,000-digit number, or an
+    unhashable list, once reached learners that way."""
+    for answer in JUNK:
+        feedback = exercise(name).check(answer)  # ({} is right for one: the defaults)
+        assert "could not be checked" not in feedback.message, (name, feedback.message)

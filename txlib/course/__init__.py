@@ -19,9 +19,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
+from itertools import islice
 from typing import Any
 
-from ..errors import TxlibError, bad_choice
+from ..engine.plain import MAX_INT
+from ..errors import TxlibError, bad_choice, shown
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ class Exercise:
 
     def check(self, answer: Any) -> Feedback:
         """Judge ``answer``; never raises (a bad answer is reported, not thrown)."""
+        huge = huge_number(answer)
+        if huge is not None:
+            return Feedback(False, f"that answer holds {shown(huge)}: no answer here needs a "
+                                   f"number beyond {MAX_INT:,}")
         try:
             return self.checker(answer)
         except TxlibError as exc:
@@ -150,3 +156,23 @@ def exercises() -> list[str]:
     """Names of every exercise."""
     _load_all()
     return sorted(_REGISTRY)
+
+
+def huge_number(value: Any, depth: int = 0) -> int | None:
+    """The first whole number beyond :data:`MAX_INT` in ``value`` (looking into lists,
+    tuples, sets and dicts, not too deep), or None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if abs(value) > MAX_INT else None
+    if depth > 20:
+        return None
+    if isinstance(value, dict):
+        items: Any = (*value.keys(), *value.values())
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    else:
+        return None
+    for item in islice(items, 10_000):
+        found = huge_number(item, depth + 1)
+        if found is not None:
+            return found
+    return None

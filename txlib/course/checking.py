@@ -11,14 +11,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..engine.faults import Fault
+from ..engine.plain import MAX_INT
 from ..errors import TxlibError, bad_choice
+from ..errors import shown as shown_briefly
 from ..simulation.run import Run
 from ..simulation.saga import Saga
-from . import Checker, Feedback
+from . import Checker, Feedback, huge_number
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -29,8 +32,8 @@ CONSISTENT = ("completed", "compensated")
 
 
 def shown(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, cut short if it is long."""
-    text = repr(value)
+    """``repr(value)``, cut short if it is long (a huge number by its size)."""
+    text = shown_briefly(value) if isinstance(value, int) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -113,7 +116,17 @@ def function(answer: Any, wanted: str) -> Callable[..., Any]:
     if not callable(answer):
         raise TxlibError(f"answer with a function {wanted}; got {shown(answer)}")
     fn: Callable[..., Any] = answer
-    return fn
+
+    @functools.wraps(fn)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        value = fn(*args, **kwargs)
+        huge = huge_number(value)
+        if huge is not None:  # Python cannot even print it (more than 4,300 digits)
+            raise TxlibError(f"your function returned {shown(huge)}: no answer here needs a "
+                             f"number beyond {MAX_INT:,}")
+        return value
+
+    return checked
 
 
 def formula(answer: Any, example: str) -> Callable[[int], Any]:

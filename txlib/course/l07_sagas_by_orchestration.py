@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..engine.faults import Fault, drop, duplicate, fail_step
-from ..errors import TxlibError, choices
+from ..errors import TxlibError, choices, shown
 from ..properties.saga import effects, final_stores
 from ..sagas import ecommerce, get_saga
 from ..sagas.definition import Context, SagaDefinition, StepFailed, Store
@@ -277,6 +277,10 @@ def _steps(answer: Any) -> list[str]:
         raise TxlibError("answer with a list of the five step names in the order they run, "
                          f"e.g. {LAMP_ORDER_EXAMPLE[::-1]}")
     names = list(answer)
+    for n in names:
+        if not isinstance(n, str):
+            raise TxlibError(f"each step is a step name (a string), got {shown(n)}; valid "
+                             f"choices: {choices(LAMP_STEPS)}")
     unknown = [n for n in names if n not in LAMP_STEPS]
     if unknown:
         raise TxlibError(f"{unknown[0]!r} is not a step; valid choices: {choices(LAMP_STEPS)}")
