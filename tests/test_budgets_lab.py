@@ -246,3 +246,20 @@ def test_a_worse_runs_stuck_participants_are_named_in_one_short_line():
     assert _named(["p1"]) == "p1" and _named(["p1", "p2"]) == "p1 and p2"
     assert _named(["p1", "p2", "p3"]) == "p1, p2 and p3"
     assert _named([f"p{i}" for i in range(1, 65)]) == "p1, p2, p3 and 61 others"
+
+
+# --- inputs that were accepted and did nothing, or drew nonsense -------------------------
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: search_worse("2pc", kinds=[]), "kinds names no fault kind to try"),
+    (lambda: txlib.diagram(txlib.simulate("2pc"), title=123),
+     "diagram option title must be a string, got 123"),
+    (lambda: txlib.diagram(txlib.simulate("2pc"), nodes=["p1", "p1"]),
+     "diagram option nodes names a node twice"),
+    (lambda: state_diagram("2pc", "coordinator", step=5),
+     "draws its bare machine, so step=5 means nothing"),
+])
+def test_inputs_that_did_nothing_are_refused(call: Any, message: str) -> None:
+    """search_worse with no kinds said 'complete' after 0 runs; a diagram drew a lane
+    twice or took any title; state_diagram of a name ignored its step."""
+    with pytest.raises(TxlibError, match=re.escape(message)):
+        call()

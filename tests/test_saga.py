@@ -694,3 +694,16 @@ def test_switching_the_saga_of_a_scenario_takes_its_services(capsys):
     assert named.replace(protocol="3pc").participants == ("a", "b")  # named: kept
     assert main(["run", "saga", "--option", "saga=stock"]) == 0
     assert "inventory" in capsys.readouterr().out
+
+
+def test_a_saga_with_more_services_than_a_run_takes_is_refused_when_defined():
+    """It was accepted, then every run failed with 'give between 1 and 64 participant
+    names, got 1000', about participants the learner never gave."""
+    from txlib.engine.roster import MAX_PARTICIPANTS
+
+    services = {f"s{i}": {} for i in range(MAX_PARTICIPANTS + 1)}
+    with pytest.raises(txlib.TxlibError, match=f"a saga has at most {MAX_PARTICIPANTS} "
+                                               f"services .*, got {MAX_PARTICIPANTS + 1}"):
+        txlib.Saga("too-many-services", services=services)
+    services.pop("s0")
+    assert len(txlib.Saga("many-services", services=services).services) == MAX_PARTICIPANTS

@@ -14,6 +14,9 @@ from functools import cached_property
 
 from ..errors import TxlibError, bad_choice
 
+# The most participants (a saga's services included) a run may have.
+MAX_PARTICIPANTS = 64
+
 
 @dataclass(frozen=True)
 class NodeSpec:

@@ -170,6 +170,8 @@ def search_worse(
     for kind in kinds:
         if kind not in valid:
             raise bad_choice("fault kind", kind, valid)
+    if not kinds:  # no fault to try: 'nothing can get worse' would be no answer at all
+        raise TxlibError(f"kinds names no fault kind to try; valid choices: {choices(valid)}")
     if not isinstance(max_runs, int) or isinstance(max_runs, bool) or max_runs < 1:
         raise TxlibError(f"max_runs must be a whole number of runs, 1 or more, got "
                          f"{shown(max_runs)}")

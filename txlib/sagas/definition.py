@@ -24,6 +24,7 @@ from typing import Any
 
 from ..engine.config import MAX_NUMBER
 from ..engine.plain import check_plain
+from ..engine.roster import MAX_PARTICIPANTS
 from ..errors import TxlibError, bad_choice, choices, shown, suggestion
 from .frozen import Refused, frozen
 
@@ -150,6 +151,9 @@ class SagaDefinition:
         if not isinstance(self.services, Mapping) or not self.services:
             raise TxlibError(f"a saga needs services: a dict of service -> store, "
                              f"got {shown(self.services)}")
+        if len(self.services) > MAX_PARTICIPANTS:
+            raise TxlibError(f"a saga has at most {MAX_PARTICIPANTS} services (a run's "
+                             f"participants), got {len(self.services):,}")
         for service, store in self.services.items():
             if not is_word(service):
                 raise TxlibError(f"service names must be one word, got {shown(service)}")

@@ -15,14 +15,13 @@ from typing import Any
 from ..engine.faults import MAX_FAULTS, Fault
 from ..engine.node import declared_records
 from ..engine.plain import MAX_INT
-from ..engine.roster import Roster
+from ..engine.roster import MAX_PARTICIPANTS, Roster
 from ..engine.world import World
 from ..errors import TxlibError, bad_choice, choices, shown, suggestion
 from ..protocols import COORDINATOR, PROTOCOLS, Protocol, get_protocol
 from .run import Run, history_of_world, made, node_values
 from .setup import Setup, check_key, checked, keep_checked, options_json, options_of, setup_of
 
-MAX_PARTICIPANTS = 64
 MAX_JSON_CHARS = 1_000_000  # a scenario is a few kB; this is a generous cap
 # A recorded step keeps its events and the acting node's volatile state: a few hundred
 # bytes with a few nodes, several kB with dozens (a run also stops at its memory budget,

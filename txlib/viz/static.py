@@ -77,6 +77,11 @@ def diagram(target: Run | Scenario, step: int | None = None, **options: Any) -> 
                              f"got {shown(lanes)}")
         for node in lanes:
             run.roster.check(node)
+        if len(set(lanes)) != len(lanes):
+            raise TxlibError(f"diagram option nodes names a node twice: {shown(lanes)}")
+    title = options.get("title")
+    if title is not None and not isinstance(title, str):
+        raise TxlibError(f"diagram option title must be a string, got {shown(title)}")
     if options.get("future", "hide") not in ("hide", "fade", "show"):
         raise bad_choice("diagram option future", options["future"], ("hide", "fade", "show"))
     options.setdefault("window", None)
@@ -93,6 +98,10 @@ def state_diagram(
         machines = {m.role: m for m in get_protocol(target).machines}
         if not isinstance(role, str) or role not in machines:  # a list is not hashable
             raise bad_choice("role", role, machines)
+        if step is not None:  # a bare machine has no run to stop at a step
+            raise TxlibError(f"state_diagram of a protocol name draws its bare machine, so "
+                             f"step={shown(step)} means nothing; give a run or a scenario "
+                             "to see its nodes at a step")
         return Picture(statechart_svg(machines[role], title=f"{target} {role} state machine"))
     run = as_run(target, "state_diagram")
     check_step(step)
