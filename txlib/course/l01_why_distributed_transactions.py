@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.faults import crash, vote_no
+from ..engine.faults import crash, drop, vote_no
 from ..errors import TxlibError, shown
 from ..protocols import PROTOCOLS, CommitProtocol
 from ..protocols.bank import apply, balances_after
@@ -109,8 +109,13 @@ def _lose_money() -> Exercise:
             return Feedback(True, f"{shown}: {before - total} vanished, and the run is "
                                   f"{run.outcome}. alice's commit was final before anyone "
                                   "knew whether bob's part would happen.")
-        return Feedback(False, f"that run ended {run.outcome} with {shown} (total {total}): "
-                               "no money lost. Something must go wrong AFTER alice commits.")
+        changed = [n for n in money if money[n] != start[n]]
+        why = ("nobody's balance changed. Something must go wrong AFTER alice commits."
+               if not changed else
+               "both parts went through (what went wrong came too late to matter). "
+               "Something must stop bob's part after alice commits.")
+        return Feedback(False, f"that run ended {run.outcome} with {shown} (total {total}), "
+                               f"so no money was lost: {why}")
 
     return Exercise(
         name="why-lose-money-without-a-crash",
@@ -127,7 +132,8 @@ def _lose_money() -> Exercise:
                "committed and the naive code has no way to take it back. "
                "txlib.drop('CREDIT') or txlib.crash('bob', at_step=1) work too.",
         example=[vote_no("bob")],
-        wrong=((vote_no("alice"), "no money lost"),
+        wrong=((vote_no("alice"), "no money was lost: nobody's balance changed"),
+               (drop("DONE", src="bob"), "both parts went through"),
                (crash("coordinator", when="coordinator sends DEBIT to alice"),
                 "the crash we already saw")),
     )
