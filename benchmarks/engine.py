@@ -10,6 +10,9 @@ Figures:
   pop plus one function call per event), run in the same process; the ratio
   engine/baseline is the figure to compare across machines;
 - *trace memory*: bytes held by the trace of a 10,000-event run (tracemalloc);
+- *the same 2PC as one bare function*: the floor under a simulated run (:func:`bare_2pc`:
+  the same seeded latencies, messages, log records and timers, and nothing else), against
+  the same SimPy model: how far any engine in pure Python could go;
 - *simulate vs SimPy*: whole runs ``txlib.simulate("2pc", participants=3, seed=s)``
   per second (a new seed each run, trace on and off), against a SimPy model of the same
   shape run in the same process: a coordinator and 3 participants exchanging PREPARE,
@@ -156,6 +159,80 @@ def simpy_2pc(seed: int, participants: int = 3) -> int:
     return 1
 
 
+def bare_2pc(seed: int, participants: int = 3) -> int:
+    """The floor under ``simulate('2pc', record=False)``: the same run (the same seeded
+    latencies, FIFO channels, PREPARE/YES/COMMIT/ACK, the log records and the timers
+    set and cancelled) written as one plain function, with nothing txlib adds: no
+    declared transitions or records, no locks or votes, no stale-timer bookkeeping, no
+    judging, no Run. Returns 1 (a transaction)."""
+    draw = random.Random(seed).random
+    heap: list[tuple[int, int, Any]] = []
+    order = 0
+    now = 0
+    fifo: dict[tuple[str, str], int] = {}
+    names = [f"p{i}" for i in range(1, participants + 1)]
+    state = dict.fromkeys(["coordinator", *names], "INIT")
+    logs: dict[str, list[tuple[str, dict[str, Any]]]] = {n: [] for n in state}
+    timers: dict[tuple[str, str], int] = {}
+    yes: set[str] = set()
+    acks: set[str] = set()
+
+    def send(src: str, dst: str, kind: str, **payload: Any) -> None:
+        nonlocal order
+        at = now + 5 + int(draw() * 11)
+        last = fifo.get((src, dst), 0)
+        at = max(at, last)
+        fifo[(src, dst)] = at
+        order += 1
+        heapq.heappush(heap, (at, order, (src, dst, kind, payload)))
+
+    def set_timer(node: str, name: str, delay: int) -> None:
+        nonlocal order
+        order += 1
+        timers[(node, name)] = order
+        heapq.heappush(heap, (now + delay, order, (node, name)))
+
+    state["coordinator"] = "WAIT"
+    for p in names:
+        send("coordinator", p, "PREPARE", tx="T1", amount=100)
+    set_timer("coordinator", "votes", 60)
+    for p in names:
+        set_timer(p, "prepare", 200)
+    while heap:
+        at, _, due = heapq.heappop(heap)
+        if len(due) == 2:  # a timer: in this workload each is cancelled before it is due
+            continue
+        now = at
+        src, dst, kind, _ = due
+        if kind == "PREPARE":
+            timers.pop((dst, "prepare"), None)
+            logs[dst].append(("PREPARED", {"tx": "T1"}))
+            state[dst] = "PREPARED"
+            send(dst, src, "YES", tx="T1")
+            set_timer(dst, "decision", 60)
+        elif kind == "YES":
+            yes.add(src)
+            if len(yes) == len(names):
+                timers.pop(("coordinator", "votes"), None)
+                logs["coordinator"].append(("COMMIT", {"tx": "T1"}))
+                state["coordinator"] = "COMMITTED"
+                for p in names:
+                    send("coordinator", p, "COMMIT", tx="T1")
+                set_timer("coordinator", "acks", 60)
+        elif kind == "COMMIT":
+            logs[dst].append(("COMMITTED", {"tx": "T1"}))
+            state[dst] = "COMMITTED"
+            timers.pop((dst, "decision"), None)
+            send(dst, src, "ACK", tx="T1")
+        elif kind == "ACK":
+            acks.add(src)
+            if len(acks) == len(names):
+                timers.pop(("coordinator", "acks"), None)
+                logs["coordinator"].append(("END", {"tx": "T1"}))
+                state["coordinator"] = "ENDED"
+    return 1
+
+
 def seeded(record: bool) -> Callable[[], int]:
     """A whole 2PC run with the next seed each call."""
     seeds = iter(range(10**9))
@@ -193,7 +270,10 @@ def main() -> None:
         model = lambda: simpy_2pc(next(seeds))  # noqa: E731
         sim_on, simpy_on, on_ratio = paired(seeded(True), model, 2 * window)
         sim_off, simpy_off, off_ratio = paired(seeded(False), model, 2 * window)
-        simpy_rate = (simpy_on + simpy_off) / 2
+        floor = iter(range(10**9))
+        bare, simpy_bare, bare_ratio = paired(lambda: bare_2pc(next(floor)), model,
+                                              2 * window)
+        simpy_rate = (simpy_on + simpy_off + simpy_bare) / 3
         ratio_on, ratio_off = f"{on_ratio:.2f}", f"{off_ratio:.2f}"
 
     rows = [
@@ -211,6 +291,9 @@ def main() -> None:
         rows.append(("SimPy 2PC model (3 participants)", f"{simpy_rate:,.0f} tx/s", "1.00"))
     rows.append(("simulate('2pc', seed=s), recording on", f"{sim_on:,.0f} tx/s", ratio_on))
     rows.append(("simulate('2pc', seed=s), recording off", f"{sim_off:,.0f} tx/s", ratio_off))
+    if simpy_rate is not None:
+        rows.append(("the same 2PC as one bare function (floor)", f"{bare:,.0f} tx/s",
+                     f"{bare_ratio:.2f}"))
     width = max(len(r[0]) for r in rows)
     print(f"txlib engine benchmark (Python {sys.version.split()[0]}, "
           f"{steps_per_long_run:,} steps per long run)")
