@@ -144,6 +144,17 @@ def _smaller(budget: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _smallest_blocking(budget: dict[str, Any]) -> dict[str, Any]:
+    """A budget under which 2PC blocks, from ``budget`` (one that blocks) down: one
+    fault less at a time while a smaller one still blocks."""
+    while True:
+        smaller = next((b for b in _smaller(budget) if explore_2pc(b).blocking is not None),
+                       None)
+        if smaller is None:
+            return budget
+        budget = smaller
+
+
 @register("mc-2pc-blocking-budget")
 def _blocking_budget() -> Exercise:
     def check(answer: Any) -> Feedback:
@@ -165,12 +176,12 @@ def _blocking_budget() -> Exercise:
             else:
                 why = "no state blocks."
             return Feedback(False, f"{head}, and no blocking state: {why}")
-        for smaller in _smaller(budget):
-            if explore_2pc(smaller).blocking is not None:
-                verb = "blocks" if _size(smaller) == 1 else "block"
-                return Feedback(False, f"{head}: {result.blocking_states:,} blocking states. "
-                                       f"But {_words(smaller)} already {verb} 2PC: make the "
-                                       "budget smaller.")
+        smallest = _smallest_blocking(budget)
+        if smallest != budget:
+            verb = "blocks" if _size(smallest) == 1 else "block"
+            return Feedback(False, f"{head}: {result.blocking_states:,} blocking states. "
+                                   f"But {_words(smallest)} already {verb} 2PC: make the "
+                                   "budget smaller.")
         other = ("A partition alone blocks it too." if budget["max_crashes"]
                  else "One crash alone blocks it too.")
         return Feedback(True, f"{head}; {result.blocking_states:,} of them are blocking, and "
@@ -200,7 +211,8 @@ def _blocking_budget() -> Exercise:
         example={"max_crashes": 1},
         wrong=(({"max_drops": 1}, "a lost message is only a delay"),
                ({"max_drops": 2}, "no blocking state"),
-               ({"max_crashes": 1, "partitions": True}, "make the budget smaller")),
+               ({"max_crashes": 1, "partitions": True}, "make the budget smaller"),
+               ({"max_drops": 2, "partitions": True}, "But a partition already blocks")),
     )
 
 
