@@ -179,3 +179,15 @@ def test_junk_answers_get_feedback_not_a_python_error(name):
     for answer in JUNK:
         feedback = exercise(name).check(answer)  # ({} is right for one: the defaults)
         assert "could not be checked" not in feedback.message, (name, feedback.message)
+
+
+def test_log_records_are_read_as_a_learner_types_them():
+    """Lesson 02 refused 'prepared' where lessons 01 and 09 tidy what a learner types."""
+    from txlib.course.l02_two_phase_commit import LOG_RULES
+
+    typed = {m: None if r is None else f" {r.lower()}" for m, r in LOG_RULES.items()}
+    assert exercise("2pc-log-before-send").check(typed).ok
+    typo = {**typed, "YES": "prepard"}
+    feedback = exercise("2pc-log-before-send").check(typo)
+    assert not feedback.ok and "'prepard' is not a 2PC log record (did you mean 'PREPARED'?)" \
+        in feedback.message

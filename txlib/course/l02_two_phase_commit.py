@@ -22,7 +22,7 @@ from typing import Any
 from ..engine.faults import crash, recover, vote_no
 from ..engine.node import Context
 from ..engine.records import Message
-from ..errors import TxlibError, choices
+from ..errors import TxlibError, choices, suggestion
 from ..protocols import two_phase as two
 from ..protocols.base import COORDINATOR
 from ..protocols.variants import lazy_2pc
@@ -291,13 +291,16 @@ def _why_not_needed(message: str) -> str:
 @register("2pc-log-before-send")
 def _log_before_send() -> Exercise:
     def check(answer: Any) -> Feedback:
-        answer = dict_of(answer, LOG_RULE_MESSAGES, "message type",
-                         "the record that must be forced before it is sent (or None)")
+        given = dict_of(answer, LOG_RULE_MESSAGES, "message type",
+                        "the record that must be forced before it is sent (or None)")
+        # a record as a learner may type it: 'prepared ' is PREPARED
+        answer = {m: v.strip().upper() if isinstance(v, str) else v for m, v in given.items()}
         for m in LOG_RULE_MESSAGES:
             value = answer[m]
             if value is not None and value not in LOG_RULE_RECORDS:
-                raise TxlibError(f"for {m}, {value!r} is not a 2PC log record; use None "
-                                 f"or one of {list(LOG_RULE_RECORDS)}")
+                raise TxlibError(f"for {m}, {given[m]!r} is not a 2PC log record"
+                                 f"{suggestion(value, LOG_RULE_RECORDS)}; use None or one of "
+                                 f"{list(LOG_RULE_RECORDS)}")
         problems = []
         for m in LOG_RULE_MESSAGES:
             given, needed = answer[m], LOG_RULES[m]
