@@ -191,3 +191,9 @@ def test_log_records_are_read_as_a_learner_types_them():
     feedback = exercise("2pc-log-before-send").check(typo)
     assert not feedback.ok and "'prepard' is not a 2PC log record (did you mean 'PREPARED'?)" \
         in feedback.message
+
+
+def test_node_names_are_read_as_a_learner_types_them():
+    assert exercise("start-first-decision").check(" Coordinator").ok
+    feedback = exercise("start-first-decision").check("coordinatr")
+    assert not feedback.ok and "(did you mean 'coordinator'?)" in feedback.message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import choices
+from ..errors import choices, suggestion
 from ..simulation.scenario import Scenario
 from . import Exercise, Feedback, register
 from .checking import whole_number
@@ -18,8 +18,12 @@ def _happy(participants: int) -> Scenario:
 def _first_decision() -> Exercise:
     def check(answer: Any) -> Feedback:
         run = _happy(2).run()
+        if isinstance(answer, str):
+            answer = answer.strip()
+            answer = {n.lower(): n for n in run.nodes}.get(answer.lower(), answer)
         if not isinstance(answer, str) or answer not in run.nodes:
-            return Feedback(False, f"answer with a node's name: one of {choices(run.nodes)}")
+            return Feedback(False, f"answer with a node's name{suggestion(answer, run.nodes)}: "
+                                   f"one of {choices(run.nodes)}")
         decided = [e for e in run.trace if e.kind == "decision"]
         first = decided[0]
         if answer == first.node:
