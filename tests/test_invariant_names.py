@@ -19,7 +19,7 @@ from txlib.explorer.worlds import explore
 from txlib.presets import scenario, scenarios
 from txlib.properties import Violation, events, saga, tcc
 from txlib.properties.commit import INVARIANTS
-from txlib.protocols import PROTOCOLS, get_protocol, register, unregister
+from txlib.protocols import PROTOCOLS, Protocol, get_protocol, register, unregister
 from txlib.protocols.saga import SagaOrchestration
 
 PROPERTIES = Path(txlib.__file__).parent / "properties"
@@ -116,3 +116,22 @@ def test_a_protocol_reporting_an_unlisted_invariant_stops_the_search():
             explore("saga-mislabelled", max_states=2_000)
     finally:
         unregister("saga-mislabelled")
+
+
+class UnlistedSaga(SagaOrchestration):
+    """A protocol of one's own that does not list its invariants (Protocol's default)."""
+
+    name = "saga-unlisted"
+
+    def invariant_names(self, config: Any) -> tuple[str, ...] | None:
+        return Protocol.invariant_names(self, config)
+
+
+def test_a_protocol_that_does_not_list_its_invariants_can_still_be_explored():
+    register(UnlistedSaga())
+    try:
+        result = explore("saga-unlisted", max_states=2_000)
+        assert result.invariants is None and result.states > 0
+        assert result.violation("idempotence") is None  # it cannot tell a typo
+    finally:
+        unregister("saga-unlisted")

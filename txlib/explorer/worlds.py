@@ -343,7 +343,8 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         # commit protocol asked for, or all of any other protocol's, and the functions
         builtin = (self.builtin.names if isinstance(self.builtin, CommitInvariants)
                    else protocol.invariant_names(config))
-        self.invariant_names = (*builtin, *(n for n, _ in self.custom))
+        if builtin is not None:  # else the protocol does not list them
+            self.invariant_names = (*builtin, *(n for n, _ in self.custom))
         # a commit protocol's own invariants judge a state from its nodes' decisions,
         # its decision changes and its ghost: a predicted state needs no world for that
         self._commit = self.builtin if isinstance(self.builtin, CommitInvariants) else None
