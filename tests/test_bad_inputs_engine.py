@@ -505,3 +505,27 @@ def test_a_scenario_keeps_its_own_timing_for_its_timed_runs_when_explored() -> N
     scenario = txlib.scenario("choreo-invented-event")
     assert scenario.options["horizon"] == 500
     assert explore(scenario, progress=False).states > 0
+
+
+# --- 11. a trigger on a node whose role never does what it names ----------------------
+@pytest.mark.parametrize(("trigger", "fragment"), [
+    ("coordinator logs PREPARED", "'PREPARED', which coordinator (coordinator) never writes; "
+                                  "valid choices: 'ABORT', 'COMMIT' or 'END'"),
+    ("p1 receives YES", "'YES', which p1 (participant) never receives"),
+    ("coordinator sends YES to p1", "'YES', which p1 (participant) never receives"),
+    ("p1 logs PREPARD", "'PREPARD' (did you mean 'PREPARED'?), which 2pc never writes"),
+])
+def test_a_trigger_that_its_node_could_never_meet_is_refused(trigger: str,
+                                                             fragment: str) -> None:
+    """Records and types were checked against the whole protocol, so a trigger on a node
+    that never writes that record (or receives that type) was accepted and never fired
+    (found by a newcomer adding a protocol)."""
+    refused(lambda: txlib.simulate("2pc", faults=[txlib.crash("p2", when=trigger)]),
+            fragment)
+
+
+def test_triggers_any_node_could_meet_are_accepted() -> None:
+    for trigger in ("any logs PREPARED", "p1 logs PREPARED", "coordinator receives YES",
+                    "coordinator sends COMMIT to p1", "p1 sends YES"):
+        run = txlib.simulate("2pc", faults=[txlib.crash("p2", when=trigger)])
+        assert "p2" in run.down, trigger

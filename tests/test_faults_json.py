@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import roles_of
 
 import txlib
 from txlib import Fault, Scenario, Trigger
@@ -248,14 +249,19 @@ LOG_RECORDS = {
 
 @st.composite
 def triggers(draw: st.DrawFn, protocol: str, nodes: list[str]) -> str | Trigger:
-    """A trigger in any of the forms, as a string or as a Trigger."""
+    """A trigger in any of the forms, as a string or as a Trigger: one txlib accepts
+    (a node's own records, a type the receiving node handles)."""
+    own = roles_of(protocol, tuple(n for n in nodes if n != "coordinator"))
     node = draw(st.sampled_from([*nodes, "any"]))
     action = draw(st.sampled_from(["logs", "sends", "receives"]))
     if action == "logs":
-        trigger = Trigger(node, action, draw(st.sampled_from(LOG_RECORDS[protocol])))
+        records = own[node][0] if node in own else LOG_RECORDS[protocol]
+        trigger = Trigger(node, action, draw(st.sampled_from(records)))
     else:
         peer = draw(st.one_of(st.none(), st.sampled_from(nodes)))
-        trigger = Trigger(node, action, draw(st.sampled_from(MESSAGE_TYPES[protocol])), peer)
+        receiver = node if action == "receives" else peer
+        types = own[receiver][1] if receiver in own else MESSAGE_TYPES[protocol]
+        trigger = Trigger(node, action, draw(st.sampled_from(types)), peer)
     return trigger if draw(st.booleans()) else str(trigger)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import fault_timing
+from strategies import fault_timing, roles_of
 
 import txlib
 from txlib.protocols.paxos_commit import ABORTED, PREPARED, next_ballot
@@ -148,7 +148,9 @@ def test_ballots_belong_to_one_node_each():
 
 # --- safety under any fault plan (hypothesis) --------------------------------------------
 def timing(nodes: list[str]) -> st.SearchStrategy[dict]:
-    return fault_timing(nodes, LOG_RECORDS, MESSAGE_TYPES, 60, 700)
+    own = roles_of("paxos-commit", tuple(n for n in nodes if n.startswith("p")),
+                   (("acceptors", sum(n.startswith("a") for n in nodes)),))
+    return fault_timing(nodes, LOG_RECORDS, MESSAGE_TYPES, 60, 700, own)
 
 
 @st.composite

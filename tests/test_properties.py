@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import fault_timing
+from strategies import fault_timing, roles_of
 
 import txlib
 
@@ -23,7 +23,8 @@ SETTINGS = settings(max_examples=300, deadline=None,
 
 def timing(protocol: str, nodes: list[str]) -> st.SearchStrategy[dict]:
     """One of: after a step, at a time, or when a trigger fires."""
-    return fault_timing(nodes, LOG_RECORDS[protocol], MESSAGE_TYPES[protocol], 40, 600)
+    return fault_timing(nodes, LOG_RECORDS[protocol], MESSAGE_TYPES[protocol], 40, 600,
+                        roles_of(protocol, tuple(n for n in nodes if n != "coordinator")))
 
 
 @st.composite

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..engine.faults import MAX_FAULTS, Fault
-from ..engine.node import declared_records
+from ..engine.faults import MAX_FAULTS, Fault, Trigger
+from ..engine.node import Role, declared_records
 from ..engine.plain import MAX_INT
 from ..engine.roster import MAX_PARTICIPANTS, Roster
 from ..engine.world import World
@@ -91,6 +91,26 @@ def _check_faults(faults: Iterable[Any]) -> tuple[Fault, ...]:
     return tuple(out)
 
 
+def _check_trigger_node(f: Fault, when: Trigger, roles: dict[str, Role]) -> None:
+    """A TxlibError if ``when`` names a node (or peer) whose role never writes the
+    record, or never receives the message type, it names: it would never fire."""
+    node = roles.get(when.node)
+    if when.action == "logs" and node is not None and node.record_types is not None:
+        own = sorted(node.record_types)
+        if when.what not in own:
+            raise TxlibError(f"fault '{f.describe()}' names log record {when.what!r}, which "
+                             f"{when.node} ({node.name}) never writes"
+                             f"{suggestion(when.what, own)}; valid choices: {choices(own)}")
+        return
+    receiver = {"receives": when.node, "sends": when.peer}.get(when.action)
+    role = roles.get(receiver) if receiver is not None else None
+    if role is not None and role.dispatch is not None and when.what not in role.dispatch:
+        handled = sorted(role.dispatch)
+        raise TxlibError(f"fault '{f.describe()}' names message type {when.what!r}, which "
+                         f"{receiver} ({role.name}) never receives"
+                         f"{suggestion(when.what, handled)}; valid choices: {choices(handled)}")
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A protocol run, described as data. Build with :func:`txlib.scenario` or directly."""
@@ -156,7 +176,8 @@ class Scenario:
 
     def _check_message_types(self, proto: Protocol) -> None:
         """A fault or trigger naming a message type the protocol never sends, or a log
-        record it never writes, is a mistake (it would silently never fire)."""
+        record it never writes, is a mistake (it would silently never fire); so is a
+        trigger on a node whose role never writes that record or receives that type."""
         named = [(f, f.type) for f in self.faults if f.type is not None]
         named += [(f, f.when.what) for f in self.faults
                   if f.when is not None and f.when.action in ("sends", "receives")]
@@ -173,15 +194,17 @@ class Scenario:
                                      f"{suggestion(kind, types)}, which {self.protocol} "
                                      f"never sends; valid choices: {choices(types)}")
         written = declared_records(role for _, role in setup.nodes()) if logged else None
-        if written is None:
-            return  # a role does not declare its records: they cannot be listed
-        records = sorted(written)
-        for f, record in logged:
-            if record not in records:
-                raise TxlibError(f"fault '{f.describe()}' names log record {record!r}"
-                                 f"{suggestion(record, records)}, which {self.protocol} "
-                                 f"never writes; valid choices: {choices(records)}")
-
+        if written is not None:  # else a role does not declare its records
+            records = sorted(written)
+            for f, record in logged:
+                if record not in records:
+                    raise TxlibError(f"fault '{f.describe()}' names log record {record!r}"
+                                     f"{suggestion(record, records)}, which {self.protocol} "
+                                     f"never writes; valid choices: {choices(records)}")
+        roles = dict(setup.nodes())
+        for f in self.faults:
+            if f.when is not None:
+                _check_trigger_node(f, f.when, roles)
     @property
     def protocol_entry(self) -> Protocol:
         """The registered protocol this scenario runs."""
