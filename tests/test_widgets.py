@@ -251,3 +251,23 @@ def test_compare_takes_more_than_two_protocols_and_labels_repeats_apart():
     assert [r.outcome for r in c.runs] == ["blocked", "aborted", "committed"]
     assert len(c.diagrams) == 3 and "committed" in c.table.value
     assert compare("2pc", "2pc", "2pc").labels == ["2pc (A)", "2pc (B)", "2pc (C)"]
+
+
+def test_loading_a_shorter_run_starts_it_at_step_zero():
+    """The slider's maximum came down before its value, which pulled the value (and the
+    model) to the new run's last step: a loaded preset, a reset or loaded JSON opened on
+    the outcome, not at the start (found by an attacker)."""
+    lab = txlib.lab("3pc-partition-split")
+    lab.to_end()
+    lab.load_preset("2pc-happy")
+    assert (lab.model.cursor, lab.slider.value, lab.slider.max) == (0, 0, lab.model.last_step)
+    lab.go(5)
+    lab.inject("crash", "coordinator")
+    lab.to_end()
+    lab.reset()
+    assert (lab.model.cursor, lab.slider.value) == (0, 0)
+    lab.go(10)
+    lab.load_json('{"protocol": "2pc", "participants": ["a"]}')
+    assert (lab.model.cursor, lab.slider.value) == (0, 0)
+    lab.load_preset("3pc-partition-split")  # a longer run
+    assert (lab.model.cursor, lab.slider.value, lab.slider.max) == (0, 0, lab.model.last_step)

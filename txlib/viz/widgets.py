@@ -378,6 +378,13 @@ class Lab:
 
     def _sync_controls(self) -> None:
         m = self.model
+        cursor = m.cursor
+        # Lowering the slider's maximum below its value pulls the value down, which moves
+        # the model there (see _moved): move the slider to the model's step first.
+        if m.last_step > self.slider.max:
+            self.slider.max = m.last_step
+        if self.slider.value != cursor:
+            self.slider.value = cursor  # triggers a frame render
         self.slider.max = m.last_step
         nodes = list(m.run.nodes)
         if list(self.fault_node.options) != nodes:
@@ -388,8 +395,6 @@ class Lab:
             self.machine_role.options = roles
             self.machine_role.tooltips = [f"the {r}'s state machine" for r in roles]
             self.machine_role.value = roles[0] if roles else None
-        if self.slider.value != m.cursor:
-            self.slider.value = m.cursor  # triggers a frame render
         self.json.value = m.scenario.to_json()
         self.preset.value = self._preset_loaded()
 
