@@ -77,7 +77,8 @@ def test_the_lab_says_when_its_step_budget_stopped_the_search(
     monkeypatch.setattr(worse_module, "MAX_TOTAL_STEPS", 500)
     blocked = LabModel.of(txlib.scenario("2pc-coordinator-crash-blocks"))
     said = blocked.worse()
-    assert said.startswith("none of the ") and "add up to 500 steps" in said
+    assert said.startswith("this run already ends blocked, and none of the ")
+    assert "add up to 500 steps" in said
     assert "this run alone has 103 steps" in said and "never tried" in said
     assert blocked.scenario.faults == txlib.scenario("2pc-coordinator-crash-blocks").faults
     happy = LabModel.of(txlib.scenario("2pc-happy"))
@@ -263,3 +264,15 @@ def test_inputs_that_did_nothing_are_refused(call: Any, message: str) -> None:
     twice or took any title; state_diagram of a name ignored its step."""
     with pytest.raises(TxlibError, match=re.escape(message)):
         call()
+
+
+def test_can_it_get_worse_says_when_the_run_is_already_as_bad_as_it_gets() -> None:
+    """It said 'no run with one added fault blocks or breaks a safety rule' of a run that
+    was blocked, or broke atomicity, already (found by an attacker)."""
+    broken = LabModel.of(txlib.scenario("3pc-partition-split"))
+    assert re.fullmatch(r"this run already breaks atomicity at step \d+: nothing is worse",
+                        broken.worse())
+    blocked = LabModel.of(txlib.scenario("2pc-coordinator-crash-blocks"))
+    said = blocked.worse()
+    assert said.startswith("this run already ends blocked, and no run with one added fault")
+    assert said.endswith("breaks a safety rule") and "blocks or" not in said

@@ -213,7 +213,8 @@ def test_can_it_get_worse_says_when_its_run_limit_stopped_it(monkeypatch):
     assert "the earliest of the 5 runs tried" in found.message.value
     monkeypatch.undo()
     L.worse_button.click()
-    assert ">no run with one added fault (a crash" in L.message.value
+    assert ">this run already ends blocked, and no run with one added fault (a crash" in (
+        L.message.value) and L.message.value.endswith("breaks a safety rule</div>")
 
 
 def test_a_recorded_run_that_its_scenario_does_not_replay_is_shown_as_recorded():

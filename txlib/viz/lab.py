@@ -227,9 +227,16 @@ class LabModel:
         invariant; load the first such run (fewest faults) with the cursor where it
         goes wrong."""
         # local: the search is only needed here
+        from ..explorer.grid import severity
         from ..explorer.worse import MAX_TOTAL_STEPS, search_worse
 
         self._editable()
+        now = severity(self.run)
+        if now == 2:  # nothing is worse than a broken rule: the search tries nothing
+            broken = self.run.violations[0] if self.run.violations else None
+            what = (f"breaks {broken.invariant} at step {broken.step}" if broken is not None
+                    else f"ends {self.run.outcome}")
+            return f"this run already {what}: nothing is worse"
 
         # No time limit: the answer must not depend on how fast the machine is. Its
         # runs, and the steps they add up to, are limited instead.
@@ -237,12 +244,15 @@ class LabModel:
                               max_total_steps=MAX_TOTAL_STEPS)
         found = search.found
         up_to = "one added fault" if budget == 1 else f"up to {budget} added faults"
+        # a run that blocks already is searched for a broken rule only
+        worse = "breaks a safety rule" if now == 1 else "blocks or breaks a safety rule"
+        already = f"this run already ends {self.run.outcome}, and " if now == 1 else ""
         if found is None and search.complete:
-            return (f"no run with {up_to} (a crash, a lost message or a partition after any "
-                    "step) blocks or breaks a safety rule")
+            return (f"{already}no run with {up_to} (a crash, a lost message or a partition "
+                    f"after any step) {worse}")
         if found is None:
-            return (f"none of the {search.runs:,} runs tried with {up_to} blocks or breaks a "
-                    f"safety rule, but {self._stops(search.stopped_by, search.runs)}"
+            return (f"{already}none of the {search.runs:,} runs tried with {up_to} {worse}, "
+                    f"but {self._stops(search.stopped_by, search.runs)}"
                     f"{self._advice(search.stopped_by)}: some placements were never tried")
         self._replace(found.scenario)
         self.move(found.step)
