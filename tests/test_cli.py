@@ -406,3 +406,25 @@ def test_an_endless_scenario_file_is_refused_after_a_bounded_read():
     done = _cli("run", "--scenario-file", "/dev/zero")
     assert done.returncode == 2
     assert "at most 1,000,000" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_long_run_prints_a_bounded_trace_and_draws_no_huge_svg(capsys, tmp_path):
+    """'run ... --option horizon=1000000' printed all 150,000 rows (49 s, 715 MB), and
+    --svg wrote an 86 MB picture (found by an attacker)."""
+    from txlib.cli import DEFAULT_ROWS, MAX_SVG_EVENTS
+
+    code, out, _ = run_main(capsys, "run", "2pc-coordinator-crash-blocks",
+                            "--option", "horizon=1000000")
+    assert code == 0
+    said = re.search(rf"showing the first {DEFAULT_ROWS} of ([\d,]+) events; --limit N "
+                     "shows more", out)
+    assert said is not None
+    total = int(said.group(1).replace(",", ""))
+    assert total > 100_000 and f"... {total - DEFAULT_ROWS} more event(s) not shown" in out
+    target = tmp_path / "long.svg"
+    code, _, err = run_main(capsys, "run", "2pc-coordinator-crash-blocks", "--option",
+                            "horizon=1000000", "--svg", str(target))
+    assert code == 2 and f"--svg draws at most {MAX_SVG_EVENTS:,}" in err
+    assert not target.exists()
+    code, out, _ = run_main(capsys, "run", "2pc-happy", "--limit", "1000")
+    assert code == 0 and "showing the first" not in out

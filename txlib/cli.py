@@ -47,6 +47,10 @@ from .simulation.scenario import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+# The trace rows the run command prints unless told (--limit): a long run has 100,000s.
+DEFAULT_ROWS = 200
+# The most events --svg draws: a diagram of more is megabytes nobody can read.
+MAX_SVG_EVENTS = 20_000
 PROG = "python -m txlib"
 ERROR_PREFIX = "txlib: error:"
 NON_TTY_WIDTH = 120
@@ -315,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(repeatable), e.g. cooperative=true, loss=0.1, tx=TX-9")
     run.add_argument("--json", action="store_true",
                      help="print the scenario and the result as JSON, nothing else")
-    run.add_argument("--limit", type=_count(0), metavar="N", help="show at most N trace rows")
+    run.add_argument("--limit", type=_count(0), metavar="N", default=DEFAULT_ROWS,
+                     help=f"show at most N trace rows (default {DEFAULT_ROWS})")
     run.add_argument("--step", action="store_true",
                      help="show one event at a time, waiting for Enter (q skips to the summary)")
     run.add_argument("--svg", metavar="FILE", help="write the space-time diagram to FILE")
@@ -415,6 +420,10 @@ def _svg_writer(path: str | None) -> Callable[[Run], None] | None:
         raise TxlibError("--svg needs txlib.viz.spacetime, which is not available") from None
 
     def write(run: Run) -> None:
+        if len(run.trace) > MAX_SVG_EVENTS:
+            raise TxlibError(f"the run has {len(run.trace):,} events, too many to draw "
+                             f"(--svg draws at most {MAX_SVG_EVENTS:,}): shorten it, e.g. "
+                             "--option horizon=... or --option max_steps=...")
         try:
             Path(path).write_text(spacetime_svg(run.trace), encoding="utf-8")
         except OSError as exc:
@@ -494,6 +503,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         step_through(run, console, args.limit, sys.stdin)
     else:
         show(run, console=console, limit=args.limit)
+    if len(run.trace) > args.limit:
+        console.print(Text(f"showing the first {args.limit:,} of {len(run.trace):,} events; "
+                           "--limit N shows more"))
     if args.svg:
         console.print(Text(f"wrote the space-time diagram to {args.svg}"))
     return 0
