@@ -707,3 +707,15 @@ def test_a_saga_with_more_services_than_a_run_takes_is_refused_when_defined():
         txlib.Saga("too-many-services", services=services)
     services.pop("s0")
     assert len(txlib.Saga("many-services", services=services).services) == MAX_PARTICIPANTS
+
+
+def test_context_and_saga_id_beside_instances_are_refused():
+    """With instances, each instance has its own id and context: the options were
+    silently dropped (the run was the same as without them; found by an attacker)."""
+    with pytest.raises(txlib.TxlibError, match="option context and saga_id would change "
+                                               "nothing with instances"):
+        txlib.simulate("saga", instances=[{}], context={"amount": 10**8}, saga_id="ZZ")
+    with pytest.raises(txlib.TxlibError, match="option context would change nothing"):
+        txlib.simulate("saga", instances=[{}], context={"amount": 1})
+    own = txlib.simulate("saga", instances=[{"saga_id": "ZZ", "context": {"amount": 10**8}}])
+    assert own.outcome == "compensated"

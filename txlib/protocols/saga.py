@@ -90,6 +90,13 @@ class SagaConfig(EngineConfig):
             raise TxlibError(f"option saga_id must be a word without '|', ':' or spaces, "
                              f"got {self.saga_id!r}")
         saga.check_input(self.context or {}, "option context")
+        if self.instances is not None:  # each instance has its own id and context
+            given = [o for o, dflt in (("context", None), ("saga_id", "S1"))
+                     if getattr(self, o) != dflt]
+            if given:
+                raise TxlibError(f"option {' and '.join(given)} would change nothing with "
+                                 "instances: give each instance its own (instances=[{"
+                                 "'saga_id': ..., 'context': {...}}, ...])")
         for spec in self.instance_specs():
             saga.check_input(spec["context"], f"the context of saga instance {spec['saga_id']}")
 
