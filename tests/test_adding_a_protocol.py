@@ -181,3 +181,30 @@ def test_the_explorer_checks_it_with_its_helper_node():
     no_crash = txlib.explore("witnessed", participants=2, max_crashes=0, progress=False)
     assert no_crash.complete and no_crash.blocking is None
     assert result.states > no_crash.states
+
+
+def test_a_protocol_missing_what_the_tools_read_is_refused_at_registration():
+    """A plain Protocol without outcomes registered, then broke the fault grid and 'can it
+    get worse?' with an AttributeError (found by a newcomer adding a protocol)."""
+    from txlib.protocols.base import Protocol
+
+    class Bare(Protocol):
+        name = "bare"
+        title = "a bare protocol"
+
+    with pytest.raises(txlib.TxlibError, match="protocol 'bare' does not set config_class, "
+                                               "machines, outcomes"):
+        register(Bare())
+    assert "bare" not in PROTOCOLS
+
+
+def test_real_runs_refuse_a_protocol_registered_in_this_session():
+    """Real nodes are fresh processes: a protocol registered here is unknown there, and
+    a real run waited 30 s for nodes that never listened."""
+    from txlib.real.roles import real_protocol, real_protocols
+
+    assert "witnessed" not in real_protocols()
+    with pytest.raises(txlib.TxlibError, match="'witnessed' was registered in this Python "
+                                               "session, but real nodes are fresh processes"):
+        real_protocol("witnessed")
+    assert real_protocol("2pc").name == "2pc"

@@ -393,8 +393,19 @@ def test_a_protocol_that_judges_only_with_a_trace_is_refused():
                 raise txlib.TxlibError("this check reads the trace")
             return super().violations(history)
 
-    with pytest.raises(txlib.TxlibError, match=r"cannot check tcc.*need a trace"):
+    with pytest.raises(txlib.TxlibError, match=r"cannot check tcc: its violations\(\) failed "
+                                               r"on the initial state \(TxlibError: this "
+                                               r"check reads the trace\); an explored state "
+                                               r"keeps no trace"):
         explore(TraceOnly(), progress=False)
+
+    class Untidy(TryConfirmCancel):  # reads the trace without checking it is there
+        def violations(self, history):
+            return [e for e in history.events if e.kind == "nothing"]
+
+    with pytest.raises(txlib.TxlibError, match=r"cannot check tcc: its violations\(\) failed "
+                                               r"on the initial state \(TypeError: "):
+        explore(Untidy(), progress=False)
 
 
 def test_other_protocols_take_all_their_own_invariants_and_extra_functions():

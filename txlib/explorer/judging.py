@@ -201,7 +201,8 @@ def invariants_of(protocol: Protocol, roster: Roster, config: Any,
     check = ProtocolInvariants(protocol, roster, config)
     try:
         check.unchecked(initial)
-    except TxlibError as exc:
-        raise TxlibError(f"the explorer cannot check {protocol.name}: its invariants need a "
-                         f"trace, and explored states keep none ({exc})") from None
+    except Exception as exc:  # its violations(history) need what an explored state lacks
+        raise TxlibError(f"the explorer cannot check {protocol.name}: its violations() "
+                         f"failed on the initial state ({type(exc).__name__}: {exc}); an "
+                         "explored state keeps no trace (history.events is None)") from None
     return check

@@ -27,6 +27,12 @@ def register(protocol: Protocol) -> Protocol:
     name = getattr(protocol, "name", None)
     if not isinstance(name, str) or not name or any(c.isspace() for c in name):
         raise TxlibError(f"a protocol's name must be a word without spaces, got {name!r}")
+    missing = [a for a in ("title", "config_class", "machines", "outcomes")
+               if not hasattr(protocol, a)]
+    if missing:  # the lab, the fault grid and the explorer read them all
+        raise TxlibError(f"protocol {name!r} does not set {', '.join(missing)}; a protocol "
+                         "names its title, config_class, machines and outcomes (see "
+                         "'Adding a protocol' in the README)")
     PROTOCOLS[name] = protocol
     return protocol
 

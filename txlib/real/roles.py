@@ -41,13 +41,25 @@ def real_protocols() -> tuple[str, ...]:
     """The registered protocols real nodes can run: commit protocols whose participants
     prepare."""
     return tuple(name for name, p in PROTOCOLS.items() if isinstance(p, CommitProtocol)
-                 and p.participant_class.prepared_record is not None)
+                 and p.participant_class.prepared_record is not None and _built_in(p))
+
+
+def _built_in(protocol: object) -> bool:
+    """True for a protocol of txlib's own: a real node is a fresh process, which knows
+    only those (one registered in this session is not registered there)."""
+    module = type(protocol).__module__
+    return module == "txlib" or module.startswith("txlib.")
 
 
 def real_protocol(name: object) -> CommitProtocol:
     """The registered protocol ``name`` if real nodes can run it; else a TxlibError
     naming the ones they can."""
     valid = real_protocols()
+    if isinstance(name, str) and name in PROTOCOLS and not _built_in(PROTOCOLS[name]):
+        raise TxlibError(
+            f"protocol {name!r} was registered in this Python session, but real nodes are "
+            "fresh processes that know only txlib's own protocols; valid choices: "
+            f"{choices(valid)}")
     if isinstance(name, str) and name in PROTOCOLS and name not in valid:
         raise TxlibError(
             f"protocol {name!r} cannot run over real processes: real nodes run a commit "
