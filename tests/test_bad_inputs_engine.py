@@ -529,3 +529,31 @@ def test_triggers_any_node_could_meet_are_accepted() -> None:
                     "coordinator sends COMMIT to p1", "p1 sends YES"):
         run = txlib.simulate("2pc", faults=[txlib.crash("p2", when=trigger)])
         assert "p2" in run.down, trigger
+
+
+# --- 12. options a protocol never reads ---------------------------------------------------
+@pytest.mark.parametrize(("protocol", "options", "fragment"), [
+    ("3pc", {"cooperative": True}, "option cooperative changes nothing in 3pc"),
+    ("3pc", {"decision_timeout": 5}, "option decision_timeout changes nothing in 3pc"),
+    ("naive", {"retry_interval": 5}, "option retry_interval changes nothing in naive"),
+    ("naive", {"ack_timeout": 5}, "option ack_timeout changes nothing in naive"),
+    ("paxos-commit", {"ack_timeout": 5}, "option ack_timeout changes nothing in paxos-commit"),
+    ("paxos-commit", {"cooperative": True}, "option cooperative changes nothing"),
+    ("2pc", {"delay_by": 900}, "option delay_by changes nothing unless delay"),
+])
+def test_an_option_the_protocol_never_reads_is_refused(protocol: str, options: dict[str, Any],
+                                                       fragment: str) -> None:
+    """Each was accepted and the run was byte-identical to the default one (found by an
+    attacker)."""
+    refused(lambda: txlib.simulate(protocol, **options), fragment)
+
+
+def test_the_same_options_where_they_are_read_are_accepted() -> None:
+    plain = txlib.simulate("2pc", faults=[txlib.crash("coordinator",
+                                                      when="coordinator sends COMMIT to p1")])
+    helped = txlib.simulate("2pc", cooperative=True,
+                            faults=[txlib.crash("coordinator",
+                                                when="coordinator sends COMMIT to p1")])
+    assert (plain.outcome, helped.outcome) == ("blocked", "committed")
+    assert txlib.simulate("2pc", delay=0.5, delay_by=900).end_time > (
+        txlib.simulate("2pc", delay=0.5).end_time)

@@ -319,7 +319,7 @@ def scenarios_with_faults(draw: st.DrawFn) -> Scenario:
     protocol = draw(st.sampled_from(["2pc", "3pc"]))
     participants = [f"p{i}" for i in range(1, draw(st.integers(1, 4)) + 1)]
     plan = draw(st.lists(faults(protocol, participants), max_size=6))
-    options = {"cooperative": True} if draw(st.booleans()) else {}
+    options = {"cooperative": True} if protocol == "2pc" and draw(st.booleans()) else {}
     return Scenario(protocol, tuple(participants), seed=draw(st.integers(0, 2**32)),
                     faults=tuple(plan), options=options)
 

@@ -83,8 +83,9 @@ def scenarios(draw, protocol: str, crash_only: bool) -> txlib.Scenario:
             duplicate=draw(st.sampled_from([0.0, 0.2])),
             delay=draw(st.sampled_from([0.0, 0.2])),
             reorder=draw(st.booleans()),
-            cooperative=draw(st.booleans()),
         )
+        if protocol == "2pc":  # 3PC's participants always cooperate
+            options["cooperative"] = draw(st.booleans())
     return txlib.Scenario(protocol, participants, seed=draw(st.integers(0, 2**32)),
                           faults=tuple(faults), options=options)
 

@@ -100,7 +100,12 @@ class EngineConfig:
         for key in options:
             if key not in valid:
                 raise bad_choice("option", key, valid)
-        return cls(**options)
+        config = cls(**options)
+        if "delay_by" in options and not config.delay:  # it sizes the random delays only
+            raise TxlibError("option delay_by changes nothing unless delay (the chance "
+                             "that a message is held back) is above 0; to hold messages "
+                             "back on purpose, use the fault txlib.delay(...)")
+        return config
 
 
 

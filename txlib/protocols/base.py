@@ -105,6 +105,9 @@ class Protocol:
     # no per-node state: then scenarios that differ only in seed share one set-up
     # (checked, configured and built once; txlib.simulation.setup).
     shared_setup: ClassVar[bool] = False
+    # Options its configuration class takes (shared with other protocols) that this
+    # protocol never reads, each with why: giving one is refused, as it changes nothing.
+    unused_options: ClassVar[dict[str, str]] = {}
 
     # --- nodes --------------------------------------------------------------------
     def default_participants(self, options: dict[str, Any]) -> tuple[str, ...]:
@@ -121,7 +124,15 @@ class Protocol:
     # --- configuration and faults -------------------------------------------------
     def make_config(self, participants: Sequence[str], options: dict[str, Any]) -> Any:
         """The run's configuration from the scenario's options (validated)."""
+        self.refuse_unused(options)
         return self.config_class.from_options(options)
+
+    def refuse_unused(self, options: dict[str, Any]) -> None:
+        """A TxlibError for an option this protocol never reads (see unused_options)."""
+        for name in options:
+            why = self.unused_options.get(name)
+            if why is not None:
+                raise TxlibError(f"option {name} changes nothing in {self.name}: {why}")
 
     def check_faults(self, faults: Sequence[Fault], roster: Roster,
                      options: dict[str, Any]) -> None:
@@ -243,6 +254,7 @@ class CommitProtocol(Protocol):
                          [NodeSpec(p, "participant", decides=True) for p in participants])
 
     def make_config(self, participants: Sequence[str], options: dict[str, Any]) -> Any:
+        self.refuse_unused(options)
         config = self.config_class.from_options(options)
         # Validate resource options against the participant names now, not mid-run.
         if config.operations is not None:

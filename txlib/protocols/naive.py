@@ -17,6 +17,8 @@ the baseline that 2PC improves on; it is not a protocol to copy.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..engine.node import Context
 from ..engine.records import Message
 from ..engine.statemachine import machine
@@ -164,3 +166,9 @@ class NoProtocol(CommitProtocol):
     machines = (COORDINATOR_MACHINE, PARTICIPANT_MACHINE)
     coordinator_class = Coordinator
     participant_class = Participant
+    unused_options: ClassVar[dict[str, str]] = {
+        "cooperative": "nobody is ever in doubt, so nobody asks a peer",
+        "decision_timeout": "nobody waits for a decision: each service commits alone",
+        "retry_interval": "nothing is re-sent: the code stops at the first failure",
+        "ack_timeout": "nobody acknowledges anything",
+    }

@@ -883,6 +883,10 @@ class PaxosCommit(CommitProtocol):
     # infinite. One ballot above 0 per node covers a coordinator's own recovery and a
     # takeover by each acceptor (the figures: benchmarks/explore_paxos_commit.py).
     explore_options: ClassVar[dict[str, Any]] = {"max_ballots": 1}
+    unused_options: ClassVar[dict[str, str]] = {
+        "cooperative": "an in-doubt participant learns the outcome from the acceptors",
+        "ack_timeout": "nobody acknowledges the outcome: it is safe with the acceptors",
+    }
 
     def outcome_from_logs(self, logs: Logs, roster: Roster, config: Any,
                           running: Collection[str] = ()) -> Conclusion:

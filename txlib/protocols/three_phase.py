@@ -503,6 +503,11 @@ class ThreePhaseCommit(CommitProtocol):
     machines = (COORDINATOR_MACHINE, PARTICIPANT_MACHINE)
     coordinator_class = Coordinator
     participant_class = Participant
+    unused_options: ClassVar[dict[str, str]] = {
+        "cooperative": "3PC's participants always run the termination protocol together",
+        "decision_timeout": "its participants wait with uncertain_timeout (READY) and "
+                            "precommit_timeout (PRECOMMITTED)",
+    }
 
     def outcome_from_logs(self, logs: Logs, roster: Roster, config: Any,
                           running: Collection[str] = ()) -> Conclusion:

@@ -196,7 +196,12 @@ class RealSystem:
             raise TxlibError(f"options must be a mapping of option names to values, "
                              f"got {shown(options)}")
         _check_options(options or {})
-        self.options = {**real_timing(proto), **REAL_TIMEOUTS, **dict(options or {})}
+        # REAL_TIMEOUTS and QUICK_TIMEOUTS are timing profiles for any protocol: of their
+        # options, those a protocol never reads are left out (3PC waits by timeouts of its
+        # own); any other option it never reads is refused, as in a simulated run.
+        self.options = {k: v for k, v in {**real_timing(proto), **REAL_TIMEOUTS,
+                                           **dict(options or {})}.items()
+                        if not (k in REAL_TIMEOUTS and k in proto.unused_options)}
         self.options.pop("tx", None)
         names = participant_names(participants)
         proto.check_participants(names, self.options)
