@@ -557,3 +557,47 @@ def test_the_same_options_where_they_are_read_are_accepted() -> None:
     assert (plain.outcome, helped.outcome) == ("blocked", "committed")
     assert txlib.simulate("2pc", delay=0.5, delay_by=900).end_time > (
         txlib.simulate("2pc", delay=0.5).end_time)
+
+
+# --- 13. the fast check of plain values agrees with the one that names the bad part ------
+def _nested(depth: int, leaf: Any) -> Any:
+    value = leaf
+    for i in range(depth):
+        value = [value] if i % 2 else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("value", [
+    None, True, "s", 1, -(2**63 - 1), 2**63, 1.5, float("nan"), float("inf"), [1, (2, 3)],
+    {"a": {"b": [None]}}, {1: "x"}, {"a": {1, 2}}, [object()], _nested(32, 1),
+    _nested(33, 1), _nested(32, []), _nested(33, {}), _nested(31, [2**64]),
+])
+def test_is_plain_agrees_with_check_plain(value: Any) -> None:
+    from txlib.engine.plain import check_plain, is_plain
+
+    try:
+        check_plain(value, "v", depth=1)  # depth 1: the detailed walk, without the fast path
+        named = True
+    except TxlibError:
+        named = False
+    assert is_plain(value, 1) == named
+    try:
+        check_plain(value, "v")
+        checked = True
+    except TxlibError:
+        checked = False
+    assert is_plain(value) == checked
+
+
+def test_plain_copy_is_a_deep_copy_with_plain_containers() -> None:
+    import copy
+
+    from txlib.engine.plain import plain_copy
+    from txlib.sagas.frozen import frozen
+
+    value = {"a": [1, {"b": (2, [3])}], "c": "x", "d": None, "e": 1.5}
+    copied = plain_copy(frozen(value))
+    assert copied == copy.deepcopy(value) and type(copied) is dict
+    assert type(copied["a"]) is list and type(copied["a"][1]) is dict
+    copied["a"][1]["b"][1].append(4)
+    assert value["a"][1]["b"][1] == [3]

@@ -15,11 +15,11 @@ checks need no trace and hold across crashes.
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..engine.plain import plain_copy
 from ..engine.records import LogRecord
 from ..errors import TxlibError, shown
 from .violation import Violation
@@ -98,7 +98,7 @@ def final_stores(saga: Any, logs: Mapping[str, Sequence[LogRecord]]) -> dict[str
     stores = {}
     for service, initial in saga.services.items():
         last = [r for r in logs.get(service, ()) if r.record == "LOCAL_TX"]
-        stores[service] = copy.deepcopy(last[-1].data["store"] if last else initial)
+        stores[service] = plain_copy(last[-1].data["store"] if last else initial)
     return stores
 
 

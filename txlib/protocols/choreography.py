@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 
 from ..engine.config import EngineConfig
 from ..engine.node import Context, Role
+from ..engine.plain import plain_copy
 from ..engine.records import LogRecord, Message
 from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import machine
@@ -271,7 +272,7 @@ class Broker(Role):
         moves = state != ctx.state and ctx.state != "INIT" and self.machine.allows(
             ctx.state, state)
         end = TERMINAL[state] if moves and state in TERMINAL else None
-        data = {"id": key, "event": event, "ctx": copy.deepcopy(saga_ctx),
+        data = {"id": key, "event": event, "ctx": plain_copy(saga_ctx),
                 "publisher": publisher}
         ctx.log("EVENT", forced=True, decides=end, **data)
         if ctx.state == "INIT":
@@ -324,8 +325,8 @@ class Service(Role):
         """The committed store: the last local transaction's result (from the log)."""
         for r in reversed(ctx.log_records):
             if r.record == "LOCAL_TX":
-                return copy.deepcopy(r.data["store"])
-        return copy.deepcopy(self.initial)
+                return plain_copy(r.data["store"])
+        return plain_copy(self.initial)
 
     def _handled(self, ctx: Context, key: str) -> bool:
         return self.config.idempotent and any(
@@ -394,8 +395,8 @@ class Service(Role):
     def _act(self, ctx: Context, msg: Message, k: int) -> None:
         step = self.flow.steps[k]
         store = self.store(ctx)
-        work = copy.deepcopy(store)
-        saga_ctx = copy.deepcopy(msg.payload["ctx"])
+        work = plain_copy(store)
+        saga_ctx = plain_copy(msg.payload["ctx"])
         try:
             if ctx.step_fails(step.name):
                 raise StepFailed(f"{step.name} failed")
@@ -414,7 +415,7 @@ class Service(Role):
     def _compensate(self, ctx: Context, msg: Message, k: int) -> None:
         step = self.flow.steps[k]
         work = self.store(ctx)
-        saga_ctx = copy.deepcopy(msg.payload["ctx"])
+        saga_ctx = plain_copy(msg.payload["ctx"])
         key = msg.payload["id"]
         try:
             if ctx.step_fails(step.name, compensation=True):

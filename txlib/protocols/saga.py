@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from ..engine.config import EngineConfig
 from ..engine.faults import Fault
 from ..engine.node import Context, Role
+from ..engine.plain import plain_copy
 from ..engine.records import LogRecord, Message
 from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import machine
@@ -229,12 +230,12 @@ class Progress:
             if d.get("saga_id") != saga_id:
                 continue
             if r.record == "START":
-                p.started, p.ctx = True, copy.deepcopy(d["ctx"])
+                p.started, p.ctx = True, plain_copy(d["ctx"])
             elif r.record == "CALL":
                 p.called[d["step"]] = p.called.get(d["step"], 0) + 1
             elif r.record == "DONE":
                 p.done.add(d["step"])
-                p.ctx.update(copy.deepcopy(d["updates"]))
+                p.ctx.update(plain_copy(d["updates"]))
             elif r.record == "RETRY":  # a business failure after the pivot: try anew
                 p.failed_gen[d["step"]] = p.failed_gen.get(d["step"], 0) + 1
                 p.called[d["step"]] = 0
@@ -455,7 +456,7 @@ class Orchestrator(Role):
             return
         ctx.log("CALL", forced=True, saga_id=sid, step=i, attempt=attempts + 1)
         ctx.send(step.service, "DO", saga_id=sid, step=step.name,
-                 key=self._key(sid, i, "do", p), ctx=copy.deepcopy(p.ctx))
+                 key=self._key(sid, i, "do", p), ctx=plain_copy(p.ctx))
         ctx.set_timer(f"call|{sid}", self.config.call_timeout)
 
     def _to_undo(self, p: Progress) -> list[int]:
@@ -483,7 +484,7 @@ class Orchestrator(Role):
         step = self.steps[j]
         ctx.log("UNDO", forced=True, saga_id=sid, step=j, attempt=p.undo_calls.get(j, 0) + 1)
         ctx.send(step.service, "UNDO", saga_id=sid, step=step.name,
-                 key=self._key(sid, j, "undo", p), ctx=copy.deepcopy(p.ctx))
+                 key=self._key(sid, j, "undo", p), ctx=plain_copy(p.ctx))
         ctx.set_timer(f"undo|{sid}|{j}", self.config.call_timeout)
 
     def _retry_undo(self, ctx: Context, sid: str, j: int, p: Progress) -> None:
@@ -560,7 +561,7 @@ class Service(Role):
 
     def store(self, ctx: Context) -> dict[str, Any]:
         """The committed store: the last local transaction's result (from the log)."""
-        return copy.deepcopy(self._committed(ctx))
+        return plain_copy(self._committed(ctx))
 
     def _committed(self, ctx: Context) -> dict[str, Any]:
         """The committed store itself, not a copy: never change it."""
@@ -605,7 +606,7 @@ class Service(Role):
             ctx.send(msg.src, "FAIL", saga_id=msg.payload["saga_id"], step=name, key=key,
                      **reply["body"])
             return
-        work = copy.deepcopy(store)
+        work = plain_copy(store)
         saga_ctx = msg.payload["ctx"]
         try:
             if ctx.step_fails(name, compensation=undo):
