@@ -477,9 +477,19 @@ def test_faults_due_by_step_stop_at_the_step_limit() -> None:
     faults = [f for i in range(400) for f in (txlib.crash("p1", at_step=2 * i),
                                               txlib.recover("p1", at_step=2 * i + 1))]
     run = txlib.simulate("2pc", max_steps=10, faults=faults)
-    assert run.stopped_by == "max_steps=10" and run.steps <= 11
+    # the faults used up the steps before the start, which still comes (one step more)
+    assert run.stopped_by == "max_steps=10" and run.steps == 11
     assert len(run.unfired_faults) > 700
-    assert all("never came" in why for _, why in run.unfired_faults)
+    assert all("never came" in why or "stopped at its step limit before it" in why
+               for _, why in run.unfired_faults)
+    same_step = [txlib.crash("p1", at_step=5), txlib.recover("p1", at_step=5)] * 400
+    run = txlib.simulate("2pc", max_steps=10, faults=same_step)  # ran to step 805
+    assert run.steps == 10 and len(run.unfired_faults) >= len(same_step) - 10
+    crashes = [txlib.crash(n, at_step=9) for n in ("p1", "p2", "p3")]
+    run = txlib.simulate("2pc", max_steps=10, faults=crashes)
+    assert run.steps == 10 and run.down == {"p1"}
+    assert [why.split(":")[0] for _, why in run.unfired_faults] == [
+        "the run stopped at its step limit before it"] * 2
 
 
 # --- 10. the explorer refuses what only changes time ------------------------------------
@@ -489,6 +499,8 @@ def test_faults_due_by_step_stop_at_the_step_limit() -> None:
      "the explorer ignores time, so option horizon, latency_max, latency_min would change "
      "nothing"),
     (lambda: explore("2pc", max_steps=3), "option max_steps would change nothing"),
+    (lambda: explore("2pc", vote_timeout=1), "option vote_timeout would change nothing"),
+    (lambda: explore("paxos-commit", takeover_gap=5), "option takeover_gap would change"),
     (lambda: explore(txlib.Scenario("2pc", faults=(txlib.delay(500, "PREPARE"),))),
      "only changes when messages arrive"),
     (lambda: explore(txlib.Scenario("2pc", faults=(txlib.slow("p1", 500),))),

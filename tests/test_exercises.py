@@ -197,3 +197,15 @@ def test_node_names_are_read_as_a_learner_types_them():
     assert exercise("start-first-decision").check(" Coordinator").ok
     feedback = exercise("start-first-decision").check("coordinatr")
     assert not feedback.ok and "(did you mean 'coordinator'?)" in feedback.message
+
+
+def test_an_answer_that_holds_itself_is_checked_without_hanging():
+    """huge_number walked a list holding itself three times 3**20 times (found by a
+    reviewer): each list and dict is looked into once."""
+    from txlib.course import huge_number
+
+    loop: list = []
+    loop.extend([loop] * 3)
+    assert huge_number(loop) is None
+    assert huge_number([loop, [2**64]]) == 2**64
+    assert not exercise("start-count-messages").check(loop).ok

@@ -719,3 +719,27 @@ def test_context_and_saga_id_beside_instances_are_refused():
         txlib.simulate("saga", instances=[{}], context={"amount": 1})
     own = txlib.simulate("saga", instances=[{"saga_id": "ZZ", "context": {"amount": 10**8}}])
     assert own.outcome == "compensated"
+
+
+def test_a_built_in_saga_cannot_be_changed_by_reassigning_a_field():
+    """get_saga('ecommerce').context = {...} turned every later run of the built-in
+    saga compensated (found by a reviewer)."""
+    saga = get_saga("ecommerce")
+    for field_name, value in (("context", {}), ("steps", saga.steps[:1]), ("services", {}),
+                              ("invariants", ())):
+        with pytest.raises(txlib.TxlibError, match=f"saga ecommerce is built in: its "
+                                                   f"{field_name} cannot change"):
+            setattr(saga, field_name, value)
+    assert txlib.simulate("saga").outcome == "completed"
+
+
+def test_a_tuple_in_a_steps_ctx_is_read_only_too():
+    """A context holding a tuple of dicts let an action change them in place, and the
+    recorded DO message with them (found by a reviewer)."""
+    def change(store, ctx):
+        ctx["items"][0]["qty"] = 99
+
+    saga = txlib.Saga("ctx-tuple", services={"a": {}}, context={"items": ({"qty": 1},)})
+    saga.step("one", service="a", action=change, compensation=noop)
+    with pytest.raises(txlib.TxlibError, match="the action of step one changed its ctx"):
+        saga.simulate()

@@ -319,8 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(repeatable), e.g. cooperative=true, loss=0.1, tx=TX-9")
     run.add_argument("--json", action="store_true",
                      help="print the scenario and the result as JSON, nothing else")
-    run.add_argument("--limit", type=_count(0), metavar="N", default=DEFAULT_ROWS,
-                     help=f"show at most N trace rows (default {DEFAULT_ROWS})")
+    run.add_argument("--limit", type=_count(0), metavar="N",
+                     help=f"show at most N trace rows (default {DEFAULT_ROWS}; with --step, "
+                          "every event)")
     run.add_argument("--step", action="store_true",
                      help="show one event at a time, waiting for Enter (q skips to the summary)")
     run.add_argument("--svg", metavar="FILE", help="write the space-time diagram to FILE")
@@ -502,10 +503,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.step:
         step_through(run, console, args.limit, sys.stdin)
     else:
-        show(run, console=console, limit=args.limit)
-    if len(run.trace) > args.limit:
-        console.print(Text(f"showing the first {args.limit:,} of {len(run.trace):,} events; "
-                           "--limit N shows more"))
+        limit = DEFAULT_ROWS if args.limit is None else args.limit
+        show(run, console=console, limit=limit)
+        if len(run.trace) > limit:  # the table's last row says how many it left out
+            console.print(Text("(--limit N shows more rows)"))
     if args.svg:
         console.print(Text(f"wrote the space-time diagram to {args.svg}"))
     return 0

@@ -30,6 +30,7 @@ from txlib.real import (
 )
 from txlib.real.chaos import crash_loop
 from txlib.real.postgres import free_port, wal_syncs
+from txlib.real.system import timing_for
 
 NODE_OF_ROLE = {"coordinator": "coordinator", "participant": "p2"}
 ALL_POINTS = [(NODE_OF_ROLE[role], point) for role, points in CRASH_POINTS.items()
@@ -428,7 +429,8 @@ def owner_row_of(pg: PostgresServer, protocol: str, timeouts: dict[str, int]) ->
     in its owner row (it keeps the row only while open)."""
     import psycopg
 
-    with RealSystem(3, "postgres", postgres=pg, protocol=protocol, options=timeouts) as system, \
+    with RealSystem(3, "postgres", postgres=pg, protocol=protocol,
+                    options=timing_for(protocol, timeouts)) as system, \
             psycopg.connect(pg.conninfo + " dbname=txlib_p2", autocommit=True) as conn:
         row = conn.execute("SELECT protocol, protocol_setup FROM txlib_owners WHERE token = %s",
                            (system.databases.token,)).fetchone()

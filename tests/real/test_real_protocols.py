@@ -16,6 +16,7 @@ from txlib.errors import TxlibError
 from txlib.protocols import get_protocol
 from txlib.real import RealSystem
 from txlib.real.roles import real_protocols
+from txlib.real.system import timing_for
 
 PROTOCOLS = ("3pc", "paxos-commit")
 COMMITTED = {"p1": 800, "p2": 600, "p3": 600}
@@ -81,7 +82,7 @@ def test_a_transfer_commits_over_real_processes(protocol, backend, timeouts, req
     is left behind: no process, no prepared transaction, no work folder."""
     pg = request.getfixturevalue("pg_server") if backend == "postgres" else None
     system = RealSystem(3, backend, protocol=protocol, postgres=pg,
-                        options={**timeouts, **EXTRA[protocol]})
+                        options={**timing_for(protocol, timeouts), **EXTRA[protocol]})
     with system:
         assert system.nodes == get_protocol(protocol).roster(system.participants,
                                                              system.options).names
@@ -136,7 +137,8 @@ def test_a_dead_coordinator_blocks_2pc_but_not_paxos_commit(timeouts):
     assert blocked.outcome == "aborted" and blocked.problems() == [], blocked.summary()
 
     # Paxos Commit: the live participants decide while the coordinator is dead.
-    with RealSystem(3, protocol="paxos-commit", options={**timeouts, **PAXOS},
+    with RealSystem(3, protocol="paxos-commit",
+                    options={**timing_for("paxos-commit", timeouts), **PAXOS},
                     restart=False) as system:
         system.begin("T1", crash=KILL)
         system.wait(lambda s: "coordinator" in s.down and all(
@@ -159,7 +161,7 @@ def test_a_dead_3pc_coordinator_is_replaced_by_the_termination_protocol(timeouts
     """kill -9 of the 3PC coordinator after PRECOMMIT, before COMMIT, and no restart:
     the pre-committed participants time out, ask each other for their states, and the
     first of them leads them to commit."""
-    with RealSystem(3, protocol="3pc", options={**timeouts, **THREE_PC},
+    with RealSystem(3, protocol="3pc", options={**timing_for("3pc", timeouts), **THREE_PC},
                     restart=False) as system:
         system.begin("T1", crash=KILL)
         system.wait(lambda s: "coordinator" in s.down and all(

@@ -14,7 +14,7 @@ from txlib.protocols import CommitProtocol, get_protocol
 from txlib.protocols.base import Conclusion, Logged, logged, logged_decision
 from txlib.real import RealSystem
 from txlib.real.recovery import decision
-from txlib.real.system import InDoubtWarning
+from txlib.real.system import InDoubtWarning, timing_for
 
 P = ("p1", "p2", "p3")
 COMMITTED = {"p1": 800, "p2": 600, "p3": 600}
@@ -263,7 +263,8 @@ def test_close_commits_a_dead_participant_whose_peers_committed_without_the_coor
     COMMIT, so 2PC's presumed abort would have rolled it back and destroyed p3's 100."""
     pg = request.getfixturevalue("pg_server") if backend == "postgres" else None
     system = RealSystem(3, backend, protocol=protocol, postgres=pg, restart=False,
-                        options={**timeouts, **EXTRA[protocol]}, workdir=tmp_path)
+                        options={**timing_for(protocol, timeouts), **EXTRA[protocol]},
+                        workdir=tmp_path)
     try:
         system.start()
         system.begin("T1", crash=[KILL, ("p3", "before_commit_forced")])
@@ -307,7 +308,8 @@ def test_the_scan_leaves_paxos_commit_in_doubt_while_no_value_is_chosen(timeouts
     guess (presumed abort would roll all three back); once a2 and a3 are back, a leader
     finds a1's Prepared in every instance and the protocol commits."""
     system = RealSystem(3, protocol="paxos-commit", restart=False, workdir=tmp_path,
-                        options={**timeouts, **EXTRA["paxos-commit"]})
+                        options={**timing_for("paxos-commit", timeouts),
+                                 **EXTRA["paxos-commit"]})
     with system:
         for acceptor in ("a2", "a3"):
             system.kill(acceptor)

@@ -158,21 +158,18 @@ def exercises() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def huge_number(value: Any, depth: int = 0) -> int | None:
+def huge_number(value: Any) -> int | None:
     """The first whole number beyond :data:`MAX_INT` in ``value`` (looking into lists,
-    tuples, sets and dicts, not too deep), or None."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value if abs(value) > MAX_INT else None
-    if depth > 20:
-        return None
-    if isinstance(value, dict):
-        items: Any = (*value.keys(), *value.values())
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        items = value
-    else:
-        return None
-    for item in islice(items, 10_000):
-        found = huge_number(item, depth + 1)
-        if found is not None:
-            return found
+    tuples, sets and dicts, each once, at most 10,000 values in all), or None."""
+    todo, seen, looked = [value], set(), 0
+    while todo and looked < 10_000:
+        item = todo.pop()
+        looked += 1
+        if isinstance(item, int) and not isinstance(item, bool):
+            if abs(item) > MAX_INT:
+                return item
+        elif isinstance(item, (dict, list, tuple, set, frozenset)) and id(item) not in seen:
+            seen.add(id(item))  # a list that holds itself is looked into once
+            todo.extend(islice((*item.keys(), *item.values()) if isinstance(item, dict)
+                               else item, 10_000))
     return None

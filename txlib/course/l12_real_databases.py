@@ -41,7 +41,7 @@ import ipywidgets as widgets
 
 from ..errors import TxlibError, bad_choice, choices
 from ..real import CRASH_POINTS, Crash, RealRun, RealSystem, run_transfer
-from ..real.system import QUICK_TIMEOUTS
+from ..real.system import QUICK_TIMEOUTS, timing_for
 from ..simulation.run import Run
 from ..viz.static import Picture, diagram
 from . import Exercise, Feedback, register
@@ -187,7 +187,7 @@ def coordinator_dies_after_the_votes(protocol: str) -> tuple[str, ...]:
     held rows while it is down, who announced an outcome, and the end."""
     if not isinstance(protocol, str) or protocol not in WITHOUT_THE_COORDINATOR:
         raise bad_choice("protocol", protocol, WITHOUT_THE_COORDINATOR)
-    options = {**TIMEOUTS, **WITHOUT_THE_COORDINATOR[protocol]}
+    options = {**timing_for(protocol, TIMEOUTS), **WITHOUT_THE_COORDINATOR[protocol]}
     with RealSystem(3, protocol=protocol, restart=False, options=options) as system:
         system.begin("T1", crash=("coordinator", "before_decision_logged"))
         with contextlib.suppress(TxlibError):  # still in doubt: the table says so

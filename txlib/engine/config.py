@@ -13,6 +13,8 @@ C = TypeVar("C", bound="EngineConfig")
 # MAX_STEPS scheduler steps, is refused with a clear message instead of running for hours.
 MAX_NUMBER = 10**9
 MAX_STEPS = 1_000_000
+# How the name of a protocol's own timing option ends (vote_timeout, retry_interval, ...).
+TIMING_SUFFIXES = ("_timeout", "_interval", "_gap")
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,9 @@ class FaultPlanState:
             if i in self.no_effect:
                 out.append((f, self.no_effect[i]))
             elif not self.fired[i]:
-                if f.at_step is not None:
+                if f.at_step is not None and f.at_step <= last_step:  # the limit came first
+                    out.append((f, f"the run stopped at its step limit before it: {end}"))
+                elif f.at_step is not None:
                     out.append((f, f"step {f.at_step} never came: {end}"))
                 elif f.at_time is not None:
                     out.append((f, f"time {f.at_time} never came: {end}"))

@@ -451,12 +451,17 @@ class World:
         """Apply the faults of the plan due at or before this step, up to the step
         limit (the run stops there; the rest never happen)."""
         by_step = self.faults.by_step
+        max_steps = self.config.max_steps
         while by_step:
             first = min(by_step)
-            if first > self.step or self.step >= self.config.max_steps:
+            if first > self.step:
                 return
-            for index in by_step.pop(first):
+            due = by_step.pop(first)
+            for n, index in enumerate(due):
                 if self.faults.faults[index].kind in ONE_SHOT:
+                    if self.step >= max_steps:  # the run stops here: these never happen
+                        by_step[first] = due[n:]
+                        return
                     self.step += 1  # a crash, recovery, partition or heal is a step
                 self._apply_planned(index)
 

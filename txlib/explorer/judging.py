@@ -202,7 +202,10 @@ def invariants_of(protocol: Protocol, roster: Roster, config: Any,
     try:
         check.unchecked(initial)
     except Exception as exc:  # its violations(history) need what an explored state lacks
+        # a TxlibError or a TypeError (None is not iterable) mostly means it read a trace
+        why = ("; an explored state keeps no trace (history.events is None)"
+               if isinstance(exc, (TxlibError, TypeError)) else "")
         raise TxlibError(f"the explorer cannot check {protocol.name}: its violations() "
-                         f"failed on the initial state ({type(exc).__name__}: {exc}); an "
-                         "explored state keeps no trace (history.events is None)") from None
+                         f"failed on the initial state ({type(exc).__name__}: {exc}){why}"
+                         ) from None
     return check

@@ -186,6 +186,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ..engine.config import TIMING_SUFFIXES
 from ..engine.records import Message
 from ..engine.roster import Roster
 from ..engine.scheduler import FaultDue, MessageEntry, PendingEvent, TimerDue
@@ -1251,8 +1252,9 @@ def _check_participant_count(names: Sequence[str]) -> None:
 
 # explore's own keyword arguments (an unknown keyword is suggested among them and the
 # protocol's options)
-# Options of timed runs only: given to explore, they would change nothing (a scenario's
-# own are kept for its timed runs, and ignored here).
+# Options of timed runs only (with every protocol's own timeouts, see TIMING_SUFFIXES):
+# given to explore, they would change nothing (a scenario's own are kept for its timed
+# runs, and ignored here).
 TIMED_OPTIONS = frozenset({"latency_min", "latency_max", "delay_by", "horizon", "max_steps"})
 # Faults that only change when messages arrive: the explorer tries every order anyway.
 TIMING_FAULTS = frozenset({"delay", "slow"})
@@ -1359,10 +1361,10 @@ def explore(
             names = participant_names(participants)
             _check_participant_count(names)
         scenario = Scenario(proto.name, names, options={**proto.explore_options, **options})
-    timed = sorted(k for k in options if k in TIMED_OPTIONS)
+    timed = sorted(k for k in options if k in TIMED_OPTIONS or k.endswith(TIMING_SUFFIXES))
     if timed:
         raise TxlibError(f"the explorer ignores time, so option {', '.join(timed)} would "
-                         "change nothing: leave it out (they are for timed runs: simulate and "
+                         "change nothing: leave it out (timing is for timed runs: simulate and "
                          "the lab)")
     config = proto.make_config(scenario.participants, scenario.options)
     if getattr(config, "loss", 0) or getattr(config, "duplicate", 0) or getattr(

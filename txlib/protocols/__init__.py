@@ -62,5 +62,11 @@ _BUILT_IN: tuple[Protocol, ...] = (
 for _protocol in _BUILT_IN:
     register(_protocol)
 
+
+def is_built_in(name: str) -> bool:
+    """True if ``name`` is one of txlib's own protocols, as registered at import (a fresh
+    process, such as a real node, knows only these)."""
+    return any(p is PROTOCOLS.get(name) for p in _BUILT_IN)
+
 __all__ = ["COORDINATOR", "PROTOCOLS", "CommitConfig", "CommitProtocol", "Protocol",
-           "get_protocol", "register", "unregister"]
+           "get_protocol", "is_built_in", "register", "unregister"]

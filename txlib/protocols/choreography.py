@@ -551,6 +551,7 @@ class SagaChoreography(SagaProtocol):
 
     def make_config(self, participants: Sequence[str],
                     options: dict[str, Any]) -> ChoreographyConfig:
+        self.refuse_unused(options)
         config = ChoreographyConfig.from_options(options)
         if not config.definition.steps:
             raise TxlibError(f"saga {config.saga} has no steps")

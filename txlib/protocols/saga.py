@@ -685,6 +685,7 @@ class SagaOrchestration(SagaProtocol):
                          [NodeSpec(s, "service") for s in participants])
 
     def make_config(self, participants: Sequence[str], options: dict[str, Any]) -> SagaConfig:
+        self.refuse_unused(options)
         config = SagaConfig.from_options(options)
         if not config.definition.steps:
             raise TxlibError(f"saga {config.saga} has no steps")

@@ -415,6 +415,7 @@ class TryConfirmCancel(Protocol):
                          [NodeSpec(p, "participant", decides=True) for p in participants])
 
     def make_config(self, participants: Sequence[str], options: dict[str, Any]) -> TccConfig:
+        self.refuse_unused(options)
         config = TccConfig.from_options(options)
         config.resources(participants)  # validate now, not mid-run
         return config

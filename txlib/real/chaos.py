@@ -22,7 +22,7 @@ from ..errors import TxlibError
 from ..protocols.base import COORDINATOR
 from .crashpoints import COORDINATOR_POINTS, PARTICIPANT_POINTS, Crash
 from .run import RealRun
-from .system import RealSystem
+from .system import RealSystem, timing_for
 
 # Short wall-clock timeouts: a crash loop mostly waits for them.
 CHAOS_TIMEOUTS: dict[str, int] = {
@@ -106,7 +106,8 @@ def crash_loop(
     report = LoopReport()
     limit = max_transactions if max_transactions is not None else 3 * crashes + 10
     started = time.monotonic()
-    opts = {**CHAOS_TIMEOUTS, **dict(options or {})}
+    protocol = system_options.get("protocol", "2pc")
+    opts = {**timing_for(protocol, CHAOS_TIMEOUTS), **dict(options or {})}
     if power:
         system_options.setdefault("power_cuts", True)
     with RealSystem(participants, backend, options=opts, **system_options) as system:

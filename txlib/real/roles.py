@@ -21,10 +21,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..engine.config import TIMING_SUFFIXES
 from ..engine.node import Context, Role
 from ..engine.records import LogRecord, Message
 from ..errors import TxlibError, bad_choice, choices
-from ..protocols import PROTOCOLS, CommitProtocol
+from ..protocols import PROTOCOLS, CommitProtocol, is_built_in
 from ..protocols import two_phase as _two_phase
 from ..protocols.base import COORDINATOR, CommitParticipant
 from .stores import HeuristicOutcome, PrepareFailed
@@ -34,28 +35,20 @@ STORE_PREPARED = "PREPARED"
 REAL_SCALE = 20
 """A protocol's own timing options (``*_timeout``, ``*_interval``, ``*_gap``) not set by
 :data:`txlib.real.system.REAL_TIMEOUTS` run this many wall-clock ms per simulated ms."""
-TIMING_SUFFIXES = ("_timeout", "_interval", "_gap")
 
 
 def real_protocols() -> tuple[str, ...]:
     """The registered protocols real nodes can run: commit protocols whose participants
     prepare."""
     return tuple(name for name, p in PROTOCOLS.items() if isinstance(p, CommitProtocol)
-                 and p.participant_class.prepared_record is not None and _built_in(p))
-
-
-def _built_in(protocol: object) -> bool:
-    """True for a protocol of txlib's own: a real node is a fresh process, which knows
-    only those (one registered in this session is not registered there)."""
-    module = type(protocol).__module__
-    return module == "txlib" or module.startswith("txlib.")
+                 and p.participant_class.prepared_record is not None and is_built_in(name))
 
 
 def real_protocol(name: object) -> CommitProtocol:
     """The registered protocol ``name`` if real nodes can run it; else a TxlibError
     naming the ones they can."""
     valid = real_protocols()
-    if isinstance(name, str) and name in PROTOCOLS and not _built_in(PROTOCOLS[name]):
+    if isinstance(name, str) and name in PROTOCOLS and not is_built_in(name):
         raise TxlibError(
             f"protocol {name!r} was registered in this Python session, but real nodes are "
             "fresh processes that know only txlib's own protocols; valid choices: "

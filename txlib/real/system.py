@@ -30,7 +30,7 @@ from ..engine.config import MAX_NUMBER, EngineConfig
 from ..engine.records import LogRecord
 from ..engine.trace import Trace
 from ..errors import TxlibError, bad_choice, choices, shown
-from ..protocols import bank
+from ..protocols import bank, get_protocol
 from ..protocols.base import COORDINATOR
 from .crashpoints import Crash, as_crashes
 from .databases import Databases
@@ -68,6 +68,13 @@ QUICK_TIMEOUTS: dict[str, int] = {
     "retry_interval": 100,
     "ack_timeout": 150,
 }
+
+
+def timing_for(protocol: str, profile: Mapping[str, int]) -> dict[str, int]:
+    """``profile`` (such as :data:`QUICK_TIMEOUTS`, a timing for any protocol) without the
+    options ``protocol`` never reads (3PC waits by timeouts of its own)."""
+    unused = get_protocol(protocol).unused_options
+    return {k: v for k, v in profile.items() if k not in unused}
 
 
 class InDoubtWarning(UserWarning):
@@ -196,12 +203,10 @@ class RealSystem:
             raise TxlibError(f"options must be a mapping of option names to values, "
                              f"got {shown(options)}")
         _check_options(options or {})
-        # REAL_TIMEOUTS and QUICK_TIMEOUTS are timing profiles for any protocol: of their
-        # options, those a protocol never reads are left out (3PC waits by timeouts of its
-        # own); any other option it never reads is refused, as in a simulated run.
-        self.options = {k: v for k, v in {**real_timing(proto), **REAL_TIMEOUTS,
-                                           **dict(options or {})}.items()
-                        if not (k in REAL_TIMEOUTS and k in proto.unused_options)}
+        # options given that the protocol never reads are refused, as in a simulated run
+        # (timing_for fits a timing profile to a protocol)
+        self.options = {**timing_for(proto.name, {**real_timing(proto), **REAL_TIMEOUTS}),
+                        **dict(options or {})}
         self.options.pop("tx", None)
         names = participant_names(participants)
         proto.check_participants(names, self.options)

@@ -143,6 +143,13 @@ class SagaDefinition:
     input_check: InputCheck | None = field(default=None, init=False, repr=False,
                                            compare=False)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get("built_in") and _defining is None:  # see built_ins()
+            raise TxlibError(f"saga {self.name} is built in: its {name} cannot change; "
+                             "define a saga of your own (txlib.Saga(...)) with a copy of "
+                             "it instead")
+        super().__setattr__(name, value)
+
     def __post_init__(self) -> None:
         if not is_word(self.name):
             raise TxlibError(f"a saga needs a one-word name (letters, digits, - or _), "

@@ -80,4 +80,6 @@ def frozen(value: T, refusal: str = BUILT_IN) -> T:
         items = FrozenList(frozen(v, refusal) for v in value)
         items.refusal = refusal
         return items  # type: ignore[return-value]
+    if isinstance(value, tuple):  # plain values may hold tuples (as lists) of dicts
+        return tuple(frozen(v, refusal) for v in value)  # type: ignore[return-value]
     return value
