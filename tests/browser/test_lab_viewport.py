@@ -354,3 +354,24 @@ def test_clicking_the_diagram_injects_faults(lab_page: Any, artifacts: Path) -> 
            ).to_have_count(1)
     lab.get_by_role("button", name="reset", exact=True).click()
     expect(message_line(lab)).to_have_text(re.compile(r"^\s*reset"))
+
+
+def test_can_it_get_worse_on_a_broken_run_says_so_in_view(lab_page: Any,
+                                                         artifacts: Path) -> None:
+    """Lesson 05's lab opens on a run that breaks atomicity: 'can it get worse?' says the
+    run is as bad as it gets (it once said no added fault blocks or breaks a rule), and
+    the message fits the lab at 1366x768, wrapped, not clipped."""
+    page = lab_page
+    lab = the_lab(page, "05")
+    lab.get_by_role("tab", name="inject faults", exact=True).click()
+    lab.get_by_role("button", name="can it get worse?", exact=True).click()
+    said = lab.locator(".widget-html-content").filter(
+        has_text=re.compile(r"this run already breaks atomicity at step \d+: nothing is worse"))
+    expect(said).to_have_count(1)
+    said.scroll_into_view_if_needed()
+    message, whole = box(said), box(lab)
+    assert message["x"] >= whole["x"] - 0.5
+    assert message["x"] + message["width"] <= whole["x"] + whole["width"] + 0.5
+    assert inside(message, LAPTOP), "the message is out of view"
+    assert said.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the message is clipped"
+    page.screenshot(path=artifacts / "lab-05-worse-1366x768.png")
