@@ -37,14 +37,11 @@ class WorldContext(Context):
     """A node's :class:`~.node.Context` in a simulated :class:`~.world.World`: the same
     surface, each action applied to the world at once."""
 
-    # _world in place of the Host a Context has (it is not set); _records: the records
-    # the node's role declares (Role.record_types), looked up once
-    __slots__ = ("_records", "_world")
+    __slots__ = ("_world",)  # in place of the Host a Context has (it is not set)
 
     def __init__(self, world: World, slot: NodeSlot) -> None:
         self._world = world
         self._slot = slot
-        self._records = slot.role.record_types
         self.name = slot.name
         self.memo = {}
 
@@ -122,7 +119,7 @@ class WorldContext(Context):
         slot = self._slot
         if not slot.up:
             raise NodeCrashed(slot.name)
-        declared = self._records
+        declared = slot.role.record_types  # as Context.log checks it
         if declared is not None and record not in declared:
             raise undeclared_record(slot, record)
         w = self._world
