@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import operator
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from typing import overload
 
@@ -47,6 +48,9 @@ class Trace(Sequence[TraceEvent]):
         self.nodes: tuple[str, ...] = tuple(nodes)
         self._volatile: Sequence[tuple[int, str, Volatile]] = tuple(volatile)
         self._volatile_text: tuple[tuple[int, str, str], ...] | None = None
+        # node -> the event indexes its volatile states were kept after, and those states
+        # (as volatile_at reads them; made the first time it is called)
+        self._volatile_of: dict[str, tuple[list[int], list[Volatile | str]]] | None = None
 
     @property
     def volatile(self) -> tuple[tuple[int, str, str], ...]:
@@ -55,7 +59,6 @@ class Trace(Sequence[TraceEvent]):
         if self._volatile_text is None:
             self._volatile_text = tuple((at, node, volatile_text(kept))
                                         for at, node, kept in self._volatile)
-            self._volatile = ()
         return self._volatile_text
 
     @overload
@@ -98,11 +101,20 @@ class Trace(Sequence[TraceEvent]):
             index = _whole(index, "an event index", "a whole number")
         if not 0 <= index < len(self._events):
             raise self._out_of_range(index, "an event index", from_end=False)
+        if self._volatile_of is None:
+            self._volatile_of = {}
+            for at, node, kept in self._volatile:
+                ats, states = self._volatile_of.setdefault(node, ([], []))
+                ats.append(at)
+                states.append(kept)
         out = dict.fromkeys(self.nodes, "")
-        for at, node, text in self.volatile:
-            if at > index:
-                break
-            out[node] = text
+        for node, (ats, states) in self._volatile_of.items():
+            k = bisect_right(ats, index) - 1
+            if k >= 0:
+                kept = states[k]
+                if not isinstance(kept, str):  # written out once, when first shown
+                    kept = states[k] = volatile_text(kept)
+                out[node] = kept
         return out
 
     def of_kind(self, *kinds: str) -> list[TraceEvent]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..simulation.run import Run
 from .frames import last_index_of_step
 from .statechart import statechart_svg
+from .traceindex import index_of
 
 Last = tuple[str, str, None]
 
@@ -14,13 +15,15 @@ Last = tuple[str, str, None]
 def last_transitions(run: Run, step: int) -> dict[str, Last]:
     """Per role, the last declared transition any of its nodes took during ``step``."""
     trace = run.trace
-    index = last_index_of_step(trace, step)
+    lookup = index_of(trace)
+    index = lookup.last_of_step(step)
     last: dict[str, Last] = {}
     if index < 0:
         return last
-    before = dict(trace[0].states)
-    for e in trace[: index + 1]:
-        if e.kind == "state" and e.node is not None and e.step == step:
+    first = lookup.first_of_step(step)  # the step's first event
+    before = dict(trace[max(0, first - 1)].states)
+    for e in trace[first: index + 1]:
+        if e.kind == "state" and e.node is not None:
             src = before.get(e.node, "")
             role = run.roles[e.node]
             if run.machines[role].allows(src, e.states[e.node]):

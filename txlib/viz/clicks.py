@@ -23,6 +23,7 @@ from ..engine.faults import Fault, delay, drop, duplicate
 from ..engine.records import Message, TraceEvent
 from ..errors import TxlibError, bad_choice, shown
 from .frames import last_index_of_step
+from .traceindex import index_of
 
 MESSAGE_ACTIONS = ("drop", "duplicate", "delay")
 NODE_ACTIONS = ("crash", "recover")
@@ -89,17 +90,13 @@ class Flying:
 def in_flight(trace: Sequence[TraceEvent], cursor: int) -> list[Flying]:
     """The messages sent at or before step ``cursor`` and neither delivered nor lost by
     then, in the order they were sent (network duplicates included, as copy 1)."""
-    cut = last_index_of_step(trace, cursor)
-    flying: dict[tuple[int, int], Flying] = {}
-    for e in trace[: cut + 1]:
-        m = e.message
-        if m is None:
-            continue
-        if e.kind in ("send", "duplicate"):
-            flying[(m.id, m.copy)] = Flying(m, e.step)
-        elif e.kind in ("deliver", "drop"):
-            flying.pop((m.id, m.copy), None)
-    return list(flying.values())
+    index = index_of(trace)
+    flying = []
+    for p in index.in_flight(trace, index.last_of_step(cursor)):
+        e = trace[p]
+        assert e.message is not None  # a send
+        flying.append(Flying(e.message, e.step))
+    return flying
 
 
 def message_label(m: Message) -> str:

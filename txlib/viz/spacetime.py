@@ -14,6 +14,11 @@ participant is in doubt or holds locks; durable-log writes as ticks with the rec
 (filled: forced; hollow: lazy); state pills; decisions; timeouts. The current step is
 highlighted, later events hidden or faded.
 
+With a ``window`` (the lab's view, which follows the step), only the events around the
+step are laid out (:func:`window_slice`), with every message that crosses the view: a
+frame of a run of 100,000 steps costs what one of a short run does, and looks exactly
+as it would over the whole trace. The text alternative lists the last 200 events.
+
 No label covers another: every label is placed by :mod:`txlib.viz.placement` at the first
 free spot among candidates (along its arrow, beside its mark), with a leader line when
 it had to move away, and a halo in the background colour so lines under it never hurt
@@ -36,11 +41,12 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
 from ..engine.records import Message, TraceEvent
-from .frames import last_index_of_step
+from ..engine.trace import Trace
 from .palette import GREEN, SKY, VERMILION, message_colour, message_kind
 from .placement import Area, Box, Placer
 from .textsize import ASCENT, DESCENT, text_width
-from .timeline import MODES, ROW, Rows, Span, lay_out, partition_sides, spans
+from .timeline import MIN_GAP, MODES, ROW, Rows, Span, lay_out, partition_sides
+from .traceindex import LONG, TraceIndex, index_of
 
 HEAD = 46.0  # px: the node headers' band
 TOP = HEAD + 16.0  # px: y of the first row
@@ -53,6 +59,7 @@ MARGIN_RIGHT = 12.0
 SIDE_LABEL = 140.0  # px: a partition's sides, in the right margin, at most
 LABEL = 10.5  # font sizes, px (never under 10)
 SMALL = 10.0
+DESC_EVENTS = 200  # the text alternative lists at most the last this many events
 MSG_CHARS = 24  # a message label longer than this is shortened (tooltip: all of it)
 MARK_CHARS = 22
 RETRIES = 4  # times a crowded moment is given more rows before labels may move far
@@ -316,16 +323,19 @@ def spacetime_svg(
     names = tuple(nodes) if nodes is not None else tuple(getattr(trace, "nodes", ()))
     if not names:
         names = tuple(dict.fromkeys(n for e in trace for n in e.states))
-    events = list(trace)
-    cut = len(events) - 1 if step is None else last_index_of_step(events, step)
-    laid = events if future != "hide" else events[: cut + 1]
+    events = trace if isinstance(trace, (Trace, list, tuple)) else list(trace)
+    index = index_of(events)
+    cut = len(events) - 1 if step is None else index.last_of_step(step)
+    end = len(events) if future != "hide" else cut + 1  # the events laid out
+    first, last = (0, end) if window is None else window_slice(index, cut, end, window)
+    laid = events[first:last]
+    view = View(events, index, first, end)
     extra: dict[int, int] = {}
     svg = ""
     for attempt in range(RETRIES + 1):
         rows = lay_out(laid, names, mode=time, scale=scale, extra=extra)
-        drawing = _Drawing(laid, rows, names, roles or {}, step, cut, window, width, title,
-                           animate, final=attempt == RETRIES)
-        drawing.later = events[len(laid):]
+        drawing = _Drawing(laid, rows, names, roles or {}, step, cut - first, window, width,
+                           title, animate, final=attempt == RETRIES, view=view)
         svg, crowded = drawing.render()
         if not crowded:
             break
@@ -334,13 +344,74 @@ def spacetime_svg(
     return svg
 
 
+def window_slice(index: TraceIndex, cut: int, end: int, window: int) -> tuple[int, int]:
+    """The events to lay out for a ``window`` px high view around event ``cut``, of the
+    ``end`` events a drawing shows: from the start of a time group far enough above the
+    view (each group is at least one row and a gap high), to the end of one far enough
+    below it (or ``end``), and every message crossing the view with both its ends. The
+    view then looks exactly as it would over all ``end`` events."""
+    if cut < 0 or end == 0:
+        return 0, end
+    groups = math.ceil(window / (ROW + MIN_GAP)) + 2
+    first = index.group_start(cut)
+    for _ in range(groups):
+        if first == 0:
+            break
+        first = index.group_start(first - 1)
+    last = min(end, index.group_end(cut))
+    for _ in range(groups):
+        if last >= end:
+            break
+        last = min(end, index.group_end(last))
+    # A message that ends less than LONG events after its send has both ends in these
+    # bounds if it crosses the view's part; a longer one is looked up.
+    first = index.group_start(max(0, first - LONG))
+    last = min(end, index.group_end(min(end, last + LONG) - 1))
+    for sent, ended in index.long:
+        if sent >= last:
+            break
+        if ended is None or ended >= first:
+            first = min(first, index.group_start(sent))
+            if ended is not None and ended < end:
+                last = max(last, min(end, index.group_end(ended)))
+    return first, last
+
+
+@dataclass(frozen=True)
+class View:
+    """The trace a drawing shows part of: its ``laid`` events are ``events[first:end]``
+    (or fewer: a window of them), looked up in ``index``."""
+
+    events: Sequence[TraceEvent]
+    index: TraceIndex
+    first: int
+    end: int  # events from here on are hidden (later than the step drawn)
+
+    def spans(self, count: int) -> list[Span]:
+        """The spans over the ``count`` laid events, by their positions there: one that
+        began before them starts at a negative position; one that ends after ``end`` is
+        still open; one that ends after the laid events but before ``end`` ends at its
+        position past them."""
+        first, last = self.first, self.first + count
+        out = []
+        for s in self.index.spans:
+            if s.start >= last or (s.end is not None and s.end < first):
+                continue
+            out.append(Span(s.kind, s.node, s.start - first,
+                            None if s.end is None or s.end >= self.end else s.end - first,
+                            s.label))
+        return out
+
+
 class _Drawing:
     """One rendering of a diagram: geometry, marks, labels placed, SVG written."""
 
-    def __init__(self, events: list[TraceEvent], rows: Rows, names: tuple[str, ...],
+    def __init__(self, events: Sequence[TraceEvent], rows: Rows, names: tuple[str, ...],
                  roles: dict[str, str], step: int | None, cut: int, window: int | None,
-                 width: int | None, title: str | None, animate: bool, final: bool) -> None:
+                 width: int | None, title: str | None, animate: bool, final: bool,
+                 view: View) -> None:
         self.events, self.rows, self.roles = events, rows, roles
+        self.view = view
         self.step, self.cut, self.final, self.animate = step, cut, final, animate
         n = max(1, len(names))
         col = COL if width is None else (width - LEFT - MARGIN_RIGHT - SIDE_LABEL - 12) / n
@@ -361,7 +432,6 @@ class _Drawing:
             self.y1 = self.y0 + window
         self.windowed = window is not None and total + 2 * PAD > window
         self.pic = Picture()
-        self.later: list[TraceEvent] = []  # events after those laid out (hidden)
 
     # --- coordinates ----------------------------------------------------------------
     def sy(self, content_y: float) -> float:
@@ -396,7 +466,7 @@ class _Drawing:
         fixed: list[str] = []
         self._now(placer, fixed)
         self._axis(placer, fixed)
-        span_list = spans(self.events)
+        span_list = self.view.spans(len(self.events))
         self._partitions(span_list, placer, fixed)
         self._bars(span_list)
         self._node_marks(placer)
@@ -413,12 +483,14 @@ class _Drawing:
     def _svg(self, w: float, h: float, span_list: list[Span], fixed: list[str]) -> str:
         lanes, events, cut = self.lanes, self.events, self.cut
         uid = _uid(lanes.nodes, self.step, cut, len(events), self.y0, self.y1, w, h,
-                   self.width_asked)
+                   self.width_asked, *((self.view.first,) if self.view.first else ()))
         label = self.title or (f"Space-time diagram of {len(lanes.nodes)} nodes"
                                + (f" at step {self.step}" if self.step is not None else ""))
-        seen = events[: cut + 1]
-        desc = (f"{len(seen)} events so far" if self.step is not None else
-                f"{len(seen)} events") + ":\n" + "\n".join(event_line(e) for e in seen)
+        seen = self.view.first + cut + 1  # events up to the step drawn
+        listed = self.view.events[max(0, seen - DESC_EVENTS):seen]
+        desc = (f"{seen} events so far" if self.step is not None else f"{seen} events") + (
+            f"; the last {len(listed)}" if len(listed) < seen else "") + ":\n" + "\n".join(
+            event_line(e) for e in listed)
         out = [
             f'<svg xmlns="http://www.w3.org/2000/svg" class="txst" role="img" '
             f'width="{w:.0f}" height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" '
@@ -502,8 +574,8 @@ class _Drawing:
             if s.kind != "down" or s.node not in lanes.index:
                 continue
             x = lanes.x(s.node)
-            y1 = max(self.body_top, self.sy(self.rows.y[s.start]))
-            end = self.rows.height + 8 if s.end is None else self.rows.y[s.end]
+            y1 = max(self.body_top, self.sy(self._y(s.start)))
+            end = self.rows.height + 8 if s.end is None else self._y(s.end)
             y2 = min(bottom, self.sy(end))
             if y2 > y1:
                 parts.append(f'<line class="life downline" data-node={_a(s.node)} '
@@ -512,8 +584,8 @@ class _Drawing:
 
     # --- spans: partitions, in doubt, locks -------------------------------------------
     def _span_ys(self, s: Span) -> tuple[float, float]:
-        y1 = self.sy(self.rows.y[s.start])
-        y2 = self.sy(self.rows.height + 4 if s.end is None else self.rows.y[s.end])
+        y1 = self.sy(self._y(s.start))
+        y2 = self.sy(self.rows.height + 4 if s.end is None else self._y(s.end))
         return y1, y2
 
     def _partitions(self, span_list: list[Span], placer: Placer, fixed: list[str]) -> None:
@@ -524,8 +596,11 @@ class _Drawing:
             y1, y2 = self._span_ys(s)
             if y2 < self.body_top or y1 > self.body_bottom:
                 continue
+            label_y = max(y1, self.body_top + 8)
+            # Drawn over the view only (the rest would be clipped).
+            y1, y2 = max(y1, self.body_top - 2), min(y2, self.body_bottom + 2)
             sides = partition_sides(s.label, lanes.nodes)
-            parts = [f'<g class="partition" data-step="{self.events[s.start].step}">']
+            parts = [f'<g class="partition" data-step="{self._event(s.start).step}">']
             if sides is not None:
                 for n in lanes.nodes:
                     k = sides[n] % 2
@@ -544,7 +619,7 @@ class _Drawing:
             # "✂ partition", and the sides below it.
             groups = s.label.split(" after ")[0].split(" when ")[0]
             groups = groups[len("partition "):] if groups.startswith("partition ") else groups
-            y = max(y1, self.body_top + 8)
+            y = label_y
             x = lanes.right + 8
             lines = [("✂ partition", True, LABEL)] + [
                 (line, False, SMALL) for line in _wrap(groups, SMALL, SIDE_LABEL)]
@@ -565,14 +640,14 @@ class _Drawing:
             if y2 <= y1:
                 continue
             x = self.lanes.x(s.node)
-            start_time = self.events[s.start].time
+            start_time = self._event(s.start).time
             if s.kind == "doubt":
                 bx, bw, what = x - 11, 7, "in doubt"
                 fill = ' fill="url(#{uid}-doubt)"'
             else:
                 bx, bw, what = x + 4, 5, f"locks held: {s.label}"
                 fill = ""
-            until = "still open" if s.end is None else f"until {self.events[s.end].time}"
+            until = "still open" if s.end is None else f"until {self._event(s.end).time}"
             self.pic.back.append(
                 f'<rect class="bar {s.kind}"{fill} data-node={_a(s.node)} x="{_f(bx)}" '
                 f'y="{_f(y1)}" width="{bw}" height="{_f(max(1.5, y2 - y1))}"><title>'
@@ -672,14 +747,9 @@ class _Drawing:
     def _messages(self, placer: Placer) -> None:
         lanes, rows, events = self.lanes, self.rows, self.events
         index = lanes.index
-        ends: dict[tuple[int, int], int] = {}
-        for p, e in enumerate(events):
-            if e.kind in ("deliver", "drop") and e.message is not None:
-                key = (e.message.id, e.message.copy)
-                if e.kind == "deliver" or key not in ends:
-                    ends.setdefault(key, p)
-        sagas = {e.message.payload.get("saga_id") for e in events
-                 if e.kind == "send" and e.message is not None} - {None}
+        view = self.view
+        ends, first, count = view.index.ends, view.first, len(events)
+        sagas = view.index.saga_ids
         sides_at = self._sides_by_position()
         for p, e in enumerate(events):
             if e.kind not in ("send", "duplicate") or e.message is None:
@@ -688,6 +758,10 @@ class _Drawing:
             if m.src not in index or m.dst not in index:
                 continue
             q = ends.get((m.id, m.copy))
+            if q is not None:
+                q -= first
+                if q >= count:  # it ends after the events laid out: still in flight
+                    q = None
             end = events[q] if q is not None else None
             cy1 = rows.y[p]
             cy2 = rows.y[q] if q is not None else self._in_flight_y(m, e, cy1)
@@ -770,12 +844,22 @@ class _Drawing:
             label.segment = (x1, y1, x2, y2)
             self.pic.labels.append(label)
 
+    def _y(self, position: int) -> float:
+        """Content y of the laid event at ``position``: one before the laid events (a
+        span that began before them) lies a little above them, one after a little below."""
+        if position < 0:
+            return -2 * ROW
+        ys = self.rows.y
+        return ys[position] if position < len(ys) else self.rows.height + 2 * ROW
+
+    def _event(self, position: int) -> TraceEvent:
+        """The event at ``position`` of the laid events (or before or after them)."""
+        return self.view.events[self.view.first + position]
+
     def _arrival(self, m: Message) -> TraceEvent | None:
-        for later in self.later:
-            if later.kind in ("deliver", "drop") and later.message is not None and (
-                    later.message.id, later.message.copy) == (m.id, m.copy):
-                return later
-        return None
+        """Where a message in flight at the step drawn is later delivered or lost."""
+        q = self.view.index.ends.get((m.id, m.copy))
+        return None if q is None or q < self.view.end else self.view.events[q]
 
     def _travelled(self, m: Message, sent: TraceEvent) -> float:
         """How far (0..1) a message still in flight has gone by the current time."""
@@ -787,7 +871,7 @@ class _Drawing:
 
     def _in_flight_y(self, m: Message, sent: TraceEvent, sent_y: float) -> float:
         """Content y of a message in flight: the current row (or just below its send)."""
-        if self.later or self.step is not None:
+        if self.view.end < len(self.view.events) or self.step is not None:
             return max(self.now_y, sent_y) + ROW * 0.7
         return self.rows.height + 6
 
@@ -795,6 +879,9 @@ class _Drawing:
         """For each drop lost to a partition, which side each lane was on."""
         out: dict[int, dict[str, int] | None] = {}
         current: dict[str, int] | None = None
+        for s in self.view.spans(0):  # a partition that began before the laid events
+            if s.kind == "partition" and s.start < 0:
+                current = partition_sides(s.label, self.lanes.nodes)
         for p, e in enumerate(self.events):
             if e.kind == "partition":
                 current = partition_sides(e.detail, self.lanes.nodes)
