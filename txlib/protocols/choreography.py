@@ -38,7 +38,6 @@ on, so that a learner can see what each mechanism prevents.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -112,8 +111,8 @@ class ChoreographyConfig(EngineConfig):
         return "sequential"
 
     def input(self) -> dict[str, Any]:
-        ctx = copy.deepcopy(dict(self.definition.context))
-        ctx.update(copy.deepcopy(self.context or {}))
+        ctx = plain_copy(dict(self.definition.context))
+        ctx.update(plain_copy(self.context or {}))
         ctx["saga_id"] = self.saga_id
         return ctx
 
@@ -318,7 +317,7 @@ class Service(Role):
         self.me = name
         self.flow = flow
         self.config = config
-        self.initial = copy.deepcopy(flow.saga.services[name])
+        self.initial = plain_copy(flow.saga.services[name])
 
     # --- reading the durable log --------------------------------------------------------
     def store(self, ctx: Context) -> dict[str, Any]:

@@ -19,7 +19,6 @@ call went unanswered is compensated too depends on ``register_compensation``: "b
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -143,8 +142,8 @@ class SagaConfig(EngineConfig):
     def input(self, saga_id: str | None = None) -> dict[str, Any]:
         """The context a saga instance starts with."""
         spec = self._specs.get(saga_id or "") or self.instance_specs()[0]
-        ctx = copy.deepcopy(dict(self.definition.context))
-        ctx.update(copy.deepcopy(spec["context"]))
+        ctx = plain_copy(dict(self.definition.context))
+        ctx.update(plain_copy(spec["context"]))
         ctx["saga_id"] = spec["saga_id"]
         return ctx
 
@@ -553,7 +552,7 @@ class Service(Role):
         self.me = name
         self.saga = saga
         self.config = config
-        self.initial = copy.deepcopy(saga.services[name])
+        self.initial = plain_copy(saga.services[name])
 
     def _view(self, ctx: Context) -> ServiceView:
         return read_log(ctx, "service", ServiceView,  # type: ignore[no-any-return]

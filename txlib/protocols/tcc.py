@@ -39,7 +39,6 @@ broken; see :func:`tcc_violations`).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -47,6 +46,7 @@ from typing import Any, ClassVar
 from ..engine.config import EngineConfig
 from ..engine.faults import Fault
 from ..engine.node import Context, Role
+from ..engine.plain import plain_copy
 from ..engine.records import LogRecord, Message
 from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import machine
@@ -294,7 +294,7 @@ class TccParticipant(Role):
         """The committed store: the last local transaction's (from the log)."""
         for r in reversed(ctx.log_records):
             if r.record == "LOCAL_TX":
-                return copy.deepcopy(r.data["store"])
+                return plain_copy(r.data["store"])
         return self.initial()
 
     # --- the business code (naive: it trusts the request) ------------------------------
@@ -460,7 +460,7 @@ def final_stores(options: Mapping[str, Any], participants: Sequence[str],
     for p in participants:
         last = [r for r in logs[p] if r.record == "LOCAL_TX"]
         if last:
-            out[p] = copy.deepcopy(last[-1].data["store"])
+            out[p] = plain_copy(last[-1].data["store"])
         else:
             out[p] = TccParticipant(p, config, resources[p]).initial()
     return out
