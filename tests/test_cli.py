@@ -411,7 +411,8 @@ def test_an_endless_scenario_file_is_refused_after_a_bounded_read():
 def test_a_long_run_prints_a_bounded_trace_and_draws_no_huge_svg(capsys, tmp_path):
     """'run ... --option horizon=1000000' printed all 150,000 rows (49 s, 715 MB), and
     --svg wrote an 86 MB picture (found by an attacker)."""
-    from txlib.cli import DEFAULT_ROWS, MAX_SVG_EVENTS
+    from txlib.cli import DEFAULT_ROWS
+    from txlib.viz.spacetime import MAX_DRAWN_EVENTS
 
     code, out, _ = run_main(capsys, "run", "2pc-coordinator-crash-blocks",
                             "--option", "horizon=1000000")
@@ -423,7 +424,7 @@ def test_a_long_run_prints_a_bounded_trace_and_draws_no_huge_svg(capsys, tmp_pat
     target = tmp_path / "long.svg"
     code, _, err = run_main(capsys, "run", "2pc-coordinator-crash-blocks", "--option",
                             "horizon=1000000", "--svg", str(target))
-    assert code == 2 and f"--svg draws at most {MAX_SVG_EVENTS:,}" in err
+    assert code == 2 and f"--svg draws at most {MAX_DRAWN_EVENTS:,}" in err
     assert not target.exists()
     code, out, _ = run_main(capsys, "run", "2pc-happy", "--limit", "1000")
     assert code == 0 and "--limit N shows more" not in out

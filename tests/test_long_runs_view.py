@@ -189,3 +189,19 @@ def test_the_node_table_and_the_messages_in_flight_match_a_reading_from_the_star
                              r.locks, r.decision, r.volatile)
                     for r in node_rows(trace, upto, run.roles)}
             assert rows == _table_from_the_start(trace, upto)
+
+
+def test_a_whole_picture_of_a_very_long_run_is_refused_and_a_window_of_it_drawn() -> None:
+    """txlib.diagram of a 30,055-event run wrote 15 MB of SVG in 9 s into the notebook."""
+    run = txlib.Scenario("2pc", participants=("p1", "p2", "p3"), faults=(
+        txlib.crash("coordinator", when="coordinator sends COMMIT to p1"),
+        txlib.recover("coordinator", at_time=300_000)),
+        options={"horizon": 301_000, "max_steps": 50_000}).run()
+    assert len(run.trace) > spacetime.MAX_DRAWN_EVENTS
+    with pytest.raises(txlib.TxlibError, match=r"would draw 30,\d{3} events.*at most "
+                       r"20,000.*window=600"):
+        txlib.diagram(run)
+    early = index_of(run.trace).steps[spacetime.MAX_DRAWN_EVENTS - 1000]
+    assert txlib.diagram(run, step=early).svg.startswith("<svg")  # fewer events so far
+    part = txlib.diagram(run, step=run.steps // 2, window=600).svg
+    assert part.startswith("<svg") and len(part) < 200_000

@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 # The trace rows the run command prints unless told (--limit): a long run has 100,000s.
 DEFAULT_ROWS = 200
 # The most events --svg draws: a diagram of more is megabytes nobody can read.
-MAX_SVG_EVENTS = 20_000
 PROG = "python -m txlib"
 ERROR_PREFIX = "txlib: error:"
 NON_TTY_WIDTH = 120
@@ -416,14 +415,14 @@ def _svg_writer(path: str | None) -> Callable[[Run], None] | None:
     if path is None:
         return None
     try:
-        from .viz.spacetime import spacetime_svg
+        from .viz.spacetime import MAX_DRAWN_EVENTS, spacetime_svg
     except ImportError:
         raise TxlibError("--svg needs txlib.viz.spacetime, which is not available") from None
 
     def write(run: Run) -> None:
-        if len(run.trace) > MAX_SVG_EVENTS:
+        if len(run.trace) > MAX_DRAWN_EVENTS:
             raise TxlibError(f"the run has {len(run.trace):,} events, too many to draw "
-                             f"(--svg draws at most {MAX_SVG_EVENTS:,}): shorten it, e.g. "
+                             f"(--svg draws at most {MAX_DRAWN_EVENTS:,}): shorten it, e.g. "
                              "--option horizon=... or --option max_steps=...")
         try:
             Path(path).write_text(spacetime_svg(run.trace), encoding="utf-8")

@@ -42,6 +42,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ..engine.records import Message, TraceEvent
 from ..engine.trace import Trace
+from ..errors import TxlibError
 from .palette import GREEN, SKY, VERMILION, message_colour, message_kind
 from .placement import Area, Box, Placer
 from .textsize import ASCENT, DESCENT, text_width
@@ -59,6 +60,9 @@ MARGIN_RIGHT = 12.0
 SIDE_LABEL = 140.0  # px: a partition's sides, in the right margin, at most
 LABEL = 10.5  # font sizes, px (never under 10)
 SMALL = 10.0
+# A picture without a window draws every event up to its step: about 500 bytes of SVG
+# and 0.3 ms each. Past this many, a notebook cell would wait seconds and hold megabytes.
+MAX_DRAWN_EVENTS = 20_000
 DESC_EVENTS = 200  # the text alternative lists at most the last this many events
 MSG_CHARS = 24  # a message label longer than this is shortened (tooltip: all of it)
 MARK_CHARS = 22
@@ -327,6 +331,12 @@ def spacetime_svg(
     index = index_of(events)
     cut = len(events) - 1 if step is None else index.last_of_step(step)
     end = len(events) if future != "hide" else cut + 1  # the events laid out
+    if window is None and end > MAX_DRAWN_EVENTS:
+        raise TxlibError(
+            f"this picture would draw {end:,} events, and one without a window draws at "
+            f"most {MAX_DRAWN_EVENTS:,} (about 500 bytes of SVG each): draw the part "
+            f"around a step with window=600 (pixels high; step= puts it where you want), "
+            f"or an earlier step")
     first, last = (0, end) if window is None else window_slice(index, cut, end, window)
     laid = events[first:last]
     view = View(events, index, first, end)
