@@ -411,7 +411,7 @@ def test_an_endless_scenario_file_is_refused_after_a_bounded_read():
 def test_a_long_run_prints_a_bounded_trace_and_draws_no_huge_svg(capsys, tmp_path):
     """'run ... --option horizon=1000000' printed all 150,000 rows (49 s, 715 MB), and
     --svg wrote an 86 MB picture (found by an attacker)."""
-    from txlib.cli import DEFAULT_ROWS
+    from txlib.viz.console import DEFAULT_ROWS
     from txlib.viz.spacetime import MAX_DRAWN_EVENTS
 
     code, out, _ = run_main(capsys, "run", "2pc-coordinator-crash-blocks",

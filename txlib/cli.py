@@ -43,12 +43,12 @@ from .simulation.scenario import (
     Scenario,
     participant_names,
 )
+from .viz.console import DEFAULT_ROWS
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 # The trace rows the run command prints unless told (--limit): a long run has 100,000s.
-DEFAULT_ROWS = 200
 # The most events --svg draws: a diagram of more is megabytes nobody can read.
 PROG = "python -m txlib"
 ERROR_PREFIX = "txlib: error:"
@@ -496,16 +496,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     from rich.text import Text
 
-    from .viz.console import show
+    from .viz.console import summary_panel, trace_table
 
     console = make_console()
     if args.step:
         step_through(run, console, args.limit, sys.stdin)
     else:
         limit = DEFAULT_ROWS if args.limit is None else args.limit
-        show(run, console=console, limit=limit)
+        console.print(trace_table(run, limit=limit))
         if len(run.trace) > limit:  # the table's last row says how many it left out
             console.print(Text("(--limit N shows more rows)"))
+        console.print(summary_panel(run))
     if args.svg:
         console.print(Text(f"wrote the space-time diagram to {args.svg}"))
     return 0

@@ -157,6 +157,10 @@ def event_table(
     return table
 
 
+# How many trace rows a table shows unless told (a 10,000-event run took 9 s to print).
+DEFAULT_ROWS = 200
+
+
 def trace_table(run: Run, *, limit: int | None = None) -> Table:
     """The step-by-step trace of ``run`` (the first ``limit`` events if given)."""
     events: Sequence[TraceEvent] = run.trace
@@ -293,8 +297,10 @@ def summary_panel(run: Run) -> Panel:
     )
 
 
-def show(run: Run, *, console: Console | None = None, limit: int | None = None) -> None:
-    """Print the trace table and the summary panel of ``run``.
+def show(run: Run, *, console: Console | None = None,
+         limit: int | None = DEFAULT_ROWS) -> None:
+    """Print the trace table (its first ``limit`` events; None: every one) and the
+    summary panel of ``run``.
 
     In Jupyter, rich's Console detects the notebook and displays HTML.
     """
@@ -305,4 +311,7 @@ def show(run: Run, *, console: Console | None = None, limit: int | None = None) 
         in_browser = sys.platform == "emscripten" and "pyodide_kernel" in sys.modules
         console = Console(highlight=False, force_jupyter=True if in_browser else None)
     console.print(trace_table(run, limit=limit))
+    if limit == DEFAULT_ROWS and len(run.trace) > limit:  # cut by the default: say so
+        console.print(Text("(show(run, limit=N) shows more rows; limit=None every one)",
+                           style="italic"))
     console.print(summary_panel(run))
