@@ -521,6 +521,32 @@ def test_redefining_your_own_saga_replaces_only_that_name():
     assert txlib.scenario("saga-payment-declined").run().outcome == "compensated"
 
 
+
+def test_a_scenario_runs_the_saga_it_was_made_from_whatever_takes_its_name_later():
+    """Saga.scenario() registered its saga again. A scenario made before another saga
+    took the name ran that other saga; and running the earlier saga object gave the
+    name back to it, so a scenario of the newer saga, and simulate() by name, ran the
+    earlier one. A scenario runs its own saga now (and so do those made from it), and
+    the name stays with the saga defined last; a scenario's JSON names the saga only."""
+    def bank(amount):
+        saga = txlib.Saga("same-name", services={"bank": {"balance": 100}},
+                          context={"amount": amount})
+        return saga.step("pay", service="bank", action=take, compensation=give)
+
+    fits = bank(30)
+    early = fits.scenario()
+    early_choreography = fits.scenario(protocol="saga-choreography")
+    too_big = bank(500)
+    assert early.run().outcome == "completed"
+    assert early.replace(seed=1).with_faults().run().outcome == "completed"
+    assert early_choreography.run().outcome == "completed"
+    late = too_big.scenario()
+    assert fits.simulate().outcome == "completed"
+    assert get_saga("same-name") is too_big
+    assert late.run().outcome == "compensated"
+    assert txlib.simulate("saga", saga="same-name").outcome == "compensated"
+    assert txlib.Scenario.from_json(early.to_json()).run().outcome == "compensated"
+
 # --- the instances budget ---------------------------------------------------------------
 def test_saga_instances_have_a_budget():
     """instances was unbounded and [{}] * 100_000 never finished."""

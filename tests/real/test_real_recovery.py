@@ -348,3 +348,23 @@ def test_a_node_that_is_up_and_has_not_reported_the_transaction_counts_as_at_wor
     logs = {"p2": [rec("PREPARED")], "p3": [rec("PREPARED")]}
     assert conclude("paxos-commit", logs, running=("p1",))[0] is None
     assert conclude("paxos-commit", logs)[0] == "abort", "the rule it waits for"
+
+
+def test_a_node_restarted_as_a_transaction_begins_is_told_of_it(timeouts, tmp_path):
+    """The coordinator is restarted, and T1 begins before its new process has connected
+    to the runner. The runner's start of T1 was dropped, so the coordinator never heard
+    of T1 (its log has nothing about it) and yet counted as at work on it forever: the
+    recovery judged "the coordinator is still deciding", and the run stayed blocked
+    with the nodes disagreeing (every participant aborted alone). A node still starting
+    is told once it is ready, and takes part in T1 as it would had it been up."""
+    with RealSystem(3, restart=False, options=timeouts, workdir=tmp_path) as system:
+        system.kill("coordinator")
+        system.restart("coordinator")
+        assert system.handles["coordinator"].conn is None, "it is still starting"
+        system.begin("T1")
+        assert system.settle("T1", 20), system.describe()
+        assert decision(system, "T1") == Conclusion("commit",
+                                                    "the coordinator's log has COMMIT")
+        run = system.result("T1")
+    assert run.outcome == "committed" and run.problems() == [], run.summary()
+    assert run.balances == COMMITTED

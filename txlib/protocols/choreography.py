@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 from ..engine.config import EngineConfig
@@ -87,7 +88,7 @@ class ChoreographyConfig(EngineConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        saga = get_saga(self.saga)
+        saga = self.definition
         if self.publish_first and self.outbox:
             raise TxlibError("option publish_first only applies without the outbox: "
                              "give outbox=False too (with the outbox the event is written "
@@ -101,8 +102,10 @@ class ChoreographyConfig(EngineConfig):
                              f"got {self.saga_id!r}")
         saga.check_input(self.context or {}, "option context")
 
-    @property
+    @cached_property
     def definition(self) -> SagaDefinition:
+        """The saga run: the one its name means when the configuration is made (see
+        :attr:`txlib.protocols.saga.SagaConfig.definition`)."""
         return get_saga(self.saga)
 
     @property

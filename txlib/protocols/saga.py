@@ -76,7 +76,7 @@ class SagaConfig(EngineConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        saga = get_saga(self.saga)
+        saga = self.definition
         if self.register_compensation not in REGISTER_CHOICES:
             raise bad_choice("register_compensation", self.register_compensation,
                              REGISTER_CHOICES)
@@ -100,8 +100,10 @@ class SagaConfig(EngineConfig):
         for spec in self.instance_specs():
             saga.check_input(spec["context"], f"the context of saga instance {spec['saga_id']}")
 
-    @property
+    @cached_property
     def definition(self) -> SagaDefinition:
+        """The saga run: the one its name means when the configuration is made (a saga
+        of that name defined later changes nothing a scenario made before runs)."""
         return get_saga(self.saga)
 
     def instance_specs(self) -> list[dict[str, Any]]:

@@ -50,6 +50,8 @@ class NodeHandle:
     said_bye: bool = False
     fsyncs: int = 0
     status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # told while it was starting (up, not connected yet): told again once it is ready
+    unsent: list[dict[str, Any]] = field(default_factory=list)
 
 
 def send_line(sock: socket.socket, message: Mapping[str, Any]) -> None:
@@ -169,15 +171,19 @@ class Supervisor:
         }
         h.up, h.ready, h.stopping, h.killing = True, False, False, False
         h.status = {}
-        h.said_bye, h.error, h.error_kind, h.buf = False, "", "", b""
+        h.said_bye, h.error, h.error_kind, h.buf, h.unsent = False, "", "", b"", []
         h.pid = ForkServer.get().spawn(spec)
 
     def _book(self) -> dict[str, list[Any]]:
         return {n: [self.address(n), self.ports[n]] for n in self.nodes}
 
     def tell(self, h: NodeHandle, msg: dict[str, Any]) -> None:
-        """Send ``msg`` on ``h``'s control connection (nothing if it is not connected)."""
+        """Send ``msg`` on ``h``'s control connection; to a node that is up but not
+        connected yet (a restarted one, still starting), once it is ready (see
+        :meth:`_catch_up`); nothing to a node that is down."""
         if h.conn is None:
+            if h.up:
+                h.unsent.append(msg)
             return
         with contextlib.suppress(OSError):  # if it just died, the pump will see it
             send_line(h.conn, msg)
@@ -320,6 +326,7 @@ class Supervisor:
                 h.buf = b"\n".join(lines[i + 1:]) + b"\n" + state[0]
                 self.sel.modify(sock, selectors.EVENT_READ, h)
                 if h.stopping:  # told to stop before it could hear: tell it now
+                    h.unsent = []
                     self.tell(h, {"t": "stop"})
                 elif self._booted:  # a restarted node: it needs the address book now
                     self.tell(h, {"t": "peers", "addresses": self._book()})
@@ -336,6 +343,7 @@ class Supervisor:
             t = msg["t"]
             if t == "ready":
                 h.ready = True
+                self._catch_up(h)
             elif t == "status":
                 h.status[msg["tx"]] = msg
             elif t == "bye":
@@ -344,6 +352,15 @@ class Supervisor:
             elif t == "error":
                 h.error = msg["text"]
                 h.error_kind = msg.get("kind", "")
+
+    def _catch_up(self, h: NodeHandle) -> None:
+        """``h`` is ready (a restarted node has recovered from its log): tell it what it
+        was told while starting, such as a transaction begun meanwhile, which its
+        recovery did not know of (unheard, the node would never take part in it, and
+        would count as at work on it forever)."""
+        unsent, h.unsent = h.unsent, []
+        for msg in unsent:
+            self.tell(h, msg)
 
     def _on_exit(self, h: NodeHandle) -> None:
         """The node's control connection closed: the process has ended. Why?"""

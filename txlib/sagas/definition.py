@@ -130,7 +130,8 @@ class SagaDefinition:
     ``services`` maps each service to its initial local store; ``context`` is the saga's
     input; ``invariants`` are domain rules checked on the final stores, each returning a
     plain-language reason when broken (or None). A saga is found by its name: the name of
-    a built-in saga is refused, and redefining a saga of your own replaces it.
+    a built-in saga is refused, and redefining a saga of your own replaces it for what
+    names it later (a scenario already made from the earlier one still runs that one).
     """
 
     name: str
@@ -288,6 +289,7 @@ def whole_number(value: object, what: str, low: int = 0) -> int:
 _BUILT_IN: dict[str, SagaDefinition] = {}
 _DEFINITIONS: dict[str, SagaDefinition] = {}
 _defining: list[SagaDefinition] | None = None  # inside built_ins(): the sagas defined
+_resolving: dict[str, SagaDefinition] = {}  # inside resolving(): name -> the saga it means
 
 
 @contextmanager
@@ -308,6 +310,25 @@ def built_ins() -> Iterator[None]:
             _BUILT_IN[saga.name] = saga
     finally:
         _defining = outer
+
+
+@contextmanager
+def resolving(saga: SagaDefinition | None) -> Iterator[None]:
+    """In this block, ``saga``'s name means ``saga``, whichever saga of that name is
+    registered (None: nothing changes). A scenario made from a saga is checked and set
+    up in such a block, so it runs that saga even after another one takes its name."""
+    if saga is None:
+        yield
+        return
+    outer = _resolving.get(saga.name)
+    _resolving[saga.name] = saga
+    try:
+        yield
+    finally:
+        if outer is None:
+            del _resolving[saga.name]
+        else:
+            _resolving[saga.name] = outer
 
 
 def load_built_ins() -> dict[str, SagaDefinition]:
@@ -336,7 +357,10 @@ def register(saga: SagaDefinition) -> None:
 
 
 def get_saga(name: object) -> SagaDefinition:
-    """The saga definition called ``name`` (built-in ones are always available)."""
+    """The saga definition called ``name`` (built-in ones are always available; see
+    :func:`resolving`)."""
+    if isinstance(name, str) and name in _resolving:
+        return _resolving[name]
     built_in = load_built_ins()
     if isinstance(name, str) and name in built_in:
         return built_in[name]

@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import TxlibError
-from ..sagas.definition import SagaDefinition, register
+from ..protocols import Protocol
+from ..sagas.definition import SagaDefinition, resolving
 from .run import Run
 from .scenario import Scenario
+from .setup import Setup
+
+
+@dataclass(frozen=True, eq=False)
+class SagaScenario(Scenario):
+    """The scenario of a saga you defined (:meth:`Saga.scenario`): it, and every
+    scenario made from it (``replace``, ``with_faults``, the explorer's), runs
+    ``definition``, even after another saga of yours takes its name. Its JSON names the
+    saga only: loaded back, it runs the saga then defined under that name."""
+
+    definition: SagaDefinition | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        with resolving(self.definition):
+            super().__post_init__()
+
+    def _setup_of(self, proto: Protocol) -> Setup:
+        with resolving(self.definition):
+            return super()._setup_of(proto)
 
 
 class Saga(SagaDefinition):
@@ -17,13 +38,13 @@ class Saga(SagaDefinition):
 
     def scenario(self, *, protocol: str = "saga", seed: int = 0, faults: Sequence[Any] = (),
                  **options: Any) -> Scenario:
-        """A Scenario running this saga (``protocol`` "saga" or "saga-choreography")."""
+        """A Scenario running this saga (``protocol`` "saga" or "saga-choreography"),
+        even if a later saga takes its name (which this leaves to that saga)."""
         if not self.steps:
             raise TxlibError(f"saga {self.name} has no steps yet: add some with .step(...)")
-        register(self)  # a later saga of the same name may have replaced this one
-        return Scenario(protocol, seed=seed, faults=tuple(faults),
-                        options={"saga": self.name, **options},
-                        description=self.description)
+        return SagaScenario(protocol, seed=seed, faults=tuple(faults),
+                            options={"saga": self.name, **options},
+                            description=self.description, definition=self)
 
     def simulate(self, *, protocol: str = "saga", seed: int = 0, faults: Sequence[Any] = (),
                  record: bool = True, **options: Any) -> Run:
