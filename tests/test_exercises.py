@@ -177,7 +177,7 @@ def test_junk_answers_get_feedback_not_a_python_error(name):
     checker did not expect: Python's own text about a 5,000-digit number, or an
     unhashable list, once reached learners that way."""
     for answer in JUNK:
-        feedback = exercise(name).check(answer)  # ({} is right for one: the defaults)
+        feedback = exercise(name).check(answer)
         assert "could not be checked" not in feedback.message, (name, feedback.message)
 
 
@@ -209,3 +209,50 @@ def test_an_answer_that_holds_itself_is_checked_without_hanging():
     assert huge_number(loop) is None
     assert huge_number([loop, [2**64]]) == 2**64
     assert not exercise("start-count-messages").check(loop).ok
+
+
+def test_sagas_and_protocol_answers_are_read_as_a_learner_types_them():
+    """Lessons 07 and 10 refused names typed with capitals or spaces, a plan dict with
+    'Reply lost' for 'reply lost', a protocol list when two qualify, and 24.0 for 24."""
+    from txlib.course.l07_sagas_by_orchestration import REGISTER_ANSWER
+
+    assert exercise("saga-order-around-the-pivot").check(
+        [" Place Order", "RESERVE_LAMP", "charge_card", "engrave lamp", "hand_to_courier"]).ok
+    typed = {plan.title() + " ": sorted(settings) for plan, settings in REGISTER_ANSWER.items()}
+    assert exercise("saga-when-to-register").check(typed).ok
+    assert exercise("3pc-message-count").check(lambda n: 24 * n / 4).ok
+    assert not exercise("3pc-message-count").check(lambda n: 6.5 * n).ok
+    assert exercise("choose-never-blocks").check(["3pc", "Paxos Commit"]).ok
+    assert exercise("saga-inconsistent-2pc-blocks").check(" Payment cut off").ok
+
+
+def test_the_lamp_feedback_is_true_of_a_jam_at_the_pivot():
+    """The lamp exercise said a jammed engraver 'is retried until it works'; engrave_lamp
+    is the pivot, and a business failure of the pivot compensates (nothing final yet)."""
+    from txlib.course.l07_sagas_by_orchestration import LAMP_ORDER_EXAMPLE, lamp_saga
+
+    run = lamp_saga(LAMP_ORDER_EXAMPLE, pivot=True).simulate(
+        faults=[txlib.fail_step("engrave_lamp", times=1)])
+    assert run.outcome == "compensated" and not run.violations
+    verdict = exercise("saga-order-around-the-pivot").check(LAMP_ORDER_EXAMPLE)
+    assert verdict.ok and "a jammed machine" not in verdict.message
+    assert "or of it (a jam leaves the lamp blank), is compensated" in verdict.message
+
+
+def test_a_refund_with_the_payments_own_numbers_passes_and_the_examples_fail():
+    """A refund that gives back CUST-123's 9999 cents whatever it refunds passed all four
+    plans (every plan used the example's customer and amount)."""
+    from txlib.course import l07_sagas_by_orchestration as lesson
+
+    def own_numbers_from_ctx(store, ctx):
+        payment = store["payments"].get(f"PAY-{ctx['saga_id']}")
+        if payment is None or payment["status"] != "COMPLETED":
+            return
+        payment["status"] = "REFUNDED"
+        store["wallets"][ctx["customer_id"]] += ctx["amount"]
+        store["merchant"] -= ctx["amount"]
+
+    ex = exercise("saga-write-a-refund")
+    assert ex.check(own_numbers_from_ctx).ok and ex.check(lesson.refund_example).ok
+    verdict = ex.check(lesson.refund_the_examples_numbers)
+    assert not verdict.ok and "CUST-456" in verdict.message

@@ -183,7 +183,12 @@ def disagreements(chosen: Mapping[str, Collection[str]], options: Sequence[str],
 def chosen_sets(answer: Any, keys: Collection[str], key: str, options: Collection[str],
                 option: str, what: str, example: str) -> dict[str, set[str]]:
     """``answer`` as a dict from each of ``keys`` (each a ``key``) to a set of ``option``s
-    (names tidied); ``what`` says what the set holds, e.g. 'settings that end consistent'."""
+    (names tidied, and keys: 'Reply Lost ' is 'reply lost'); ``what`` says what the set
+    holds, e.g. 'settings that end consistent'."""
+    if isinstance(answer, Mapping):
+        known = {tidy(k): k for k in keys}
+        answer = {known.get(tidy(k), k) if isinstance(k, str) else k: v
+                  for k, v in answer.items()}
     answer = dict_of(answer, keys, key, f"the set of {what}")
     return {k: choice_set(answer[k], options, option, example, tidy) for k in keys}
 

@@ -16,19 +16,23 @@ The exercises:
 - ``saga-write-a-refund``: write the compensation of the order saga's payment step. The
   checker runs the saga with it under four fault plans (a failed shipment, three orders
   of one customer at once, a compensation registered before a call that never arrived, a
-  duplicated refund) and checks the stores against the saga's domain rules, plus one: a
-  confirmed order stays paid (a refund of another saga's payment breaks it);
+  duplicated refund of another customer's cheaper order) and checks the stores against
+  the saga's domain rules, plus two: a confirmed order stays paid (a refund of another
+  saga's payment breaks it), and each wallet matches its payments (a refund of the
+  example's numbers, not the payment's, breaks it);
 - ``saga-when-to-register``: for four fault plans, which ``register_compensation``
   settings end consistent. Every wrong entry is answered with the run that shows it.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from ..engine.faults import Fault, drop, duplicate, fail_step
-from ..errors import TxlibError, choices, shown
+from ..errors import TxlibError, bad_choice, choices, shown
 from ..properties.saga import effects, final_stores
 from ..sagas import ecommerce, get_saga
 from ..sagas.definition import Context, SagaDefinition, StepFailed, Store
@@ -183,11 +187,17 @@ def _live(stores: Mapping[str, Store], order: str) -> bool:
     return bool(stores["shop"]["orders"].get(order) == "PLACED")
 
 
+def _dead(stores: Mapping[str, Store], order: str) -> str:
+    """Why ``order`` is not live, in words: 'is cancelled', or 'was never placed'
+    (place_order may come later in the learner's order, or not run at all)."""
+    return "is cancelled" if order in stores["shop"]["orders"] else "was never placed"
+
+
 def _nothing_engraved_for_a_cancelled_order(stores: Mapping[str, Store],
                                             ctx: Context) -> str | None:
     for order in sorted(stores["workshop"]["engraved"]):
         if not _live(stores, order):
-            return (f"a lamp is engraved for {order}, which is cancelled: nobody else "
+            return (f"a lamp is engraved for {order}, which {_dead(stores, order)}: nobody else "
                     "wants a lamp that says "
                     f"{stores['workshop']['engraved'][order]!r}")
     return None
@@ -196,14 +206,14 @@ def _nothing_engraved_for_a_cancelled_order(stores: Mapping[str, Store],
 def _no_parcel_for_a_cancelled_order(stores: Mapping[str, Store], ctx: Context) -> str | None:
     for order in sorted(stores["courier"]["parcels"]):
         if not _live(stores, order):
-            return f"a parcel for {order} is on its way, but the order is cancelled"
+            return f"a parcel for {order} is on its way, but the order {_dead(stores, order)}"
     return None
 
 
 def _no_charge_without_an_order(stores: Mapping[str, Store], ctx: Context) -> str | None:
     for order, status in sorted(stores["bank"]["charges"].items()):
         if status == "CHARGED" and not _live(stores, order):
-            return f"the customer paid for {order}, which is cancelled"
+            return f"the customer paid for {order}, which {_dead(stores, order)}"
     return None
 
 
@@ -211,7 +221,7 @@ def _no_lamp_held_for_a_cancelled_order(stores: Mapping[str, Store],
                                         ctx: Context) -> str | None:
     for order in sorted(stores["stock"]["reserved"]):
         if not _live(stores, order):
-            return f"a lamp is still reserved for {order}, which is cancelled"
+            return f"a lamp is still reserved for {order}, which {_dead(stores, order)}"
     return None
 
 
@@ -251,7 +261,9 @@ def lamp_saga(order: Sequence[str], *, pivot: bool) -> Saga:
     ``pivot=False``: a plain saga in which each step that cannot be undone gets a
     compensation that does nothing (all one could write). ``pivot=True``: the first step
     that cannot be undone is declared the pivot, so it and every later step are never
-    compensated and are retried until they succeed.
+    compensated. The steps after it are retried until they succeed; an unanswered call to
+    the pivot is repeated until it is answered, but a business failure of the pivot (a
+    jam) sends the saga back, like any failure before it.
     """
     saga = Saga("lamp-order" + ("-pivot" if pivot else ""), services=LAMP_STORES,
                 context=LAMP_INPUT, invariants=LAMP_INVARIANTS,
@@ -272,18 +284,32 @@ def lamp_saga(order: Sequence[str], *, pivot: bool) -> Saga:
     return saga
 
 
+ORDER_FORMAT = "e.g. ['place_order', 'reserve_lamp', ...], all five"
+
+
+def _step_name(name: str) -> str:
+    """A step name as a learner may type it, tidied: ' Place Order' -> 'place_order'."""
+    return "_".join(name.strip().lower().split())
+
+
 def _steps(answer: Any) -> list[str]:
+    if isinstance(answer, (AbstractSet, Mapping)):
+        kind = "a set" if isinstance(answer, AbstractSet) else "a dict"
+        raise TxlibError(f"{kind} has no order of its own (Python may list it in any order): "
+                         "answer with a list of the five step names in the order they run, "
+                         f"{ORDER_FORMAT}")
     if isinstance(answer, (str, bytes)) or not isinstance(answer, Iterable):
         raise TxlibError("answer with a list of the five step names in the order they run, "
-                         f"e.g. {LAMP_ORDER_EXAMPLE[::-1]}")
+                         f"{ORDER_FORMAT}; got {shown(answer)}")
     names = list(answer)
     for n in names:
         if not isinstance(n, str):
             raise TxlibError(f"each step is a step name (a string), got {shown(n)}; valid "
                              f"choices: {choices(LAMP_STEPS)}")
+    names = [_step_name(n) for n in names]
     unknown = [n for n in names if n not in LAMP_STEPS]
     if unknown:
-        raise TxlibError(f"{unknown[0]!r} is not a step; valid choices: {choices(LAMP_STEPS)}")
+        raise bad_choice("step", unknown[0], LAMP_STEPS)
     if sorted(names) != sorted(LAMP_STEPS):
         missing = sorted(set(LAMP_STEPS) - set(names))
         twice = sorted({n for n in names if names.count(n) > 1})
@@ -323,19 +349,23 @@ def _order_around_the_pivot() -> Exercise:
         pivot = next(s.name for s in pivoted.steps if s.pivot)
         later = [s.name for s in pivoted.steps if s.after_pivot]
         plans = [[fail_step(step)] for step in LAMP_CAN_FAIL]
+        plans += [[fail_step(pivot, times=1)]]  # a jam at the pivot: nothing final yet
         plans += [[fail_step(step, times=2)] for step in later]
         for faults in plans:
             run = pivoted.simulate(faults=faults)
-            if run.outcome not in ("completed", "compensated"):
+            broken = domain_violations(run)
+            if run.outcome not in ("completed", "compensated") or broken:
                 return Feedback(False, f"with {pivot} as the pivot and "
-                                       f"{faults[0].describe()}, the saga ends {run.outcome}.")
+                                       f"{faults[0].describe()}, the saga ends {run.outcome}"
+                                       + (f": {broken[0]}" if broken else "") + ".")
         tail = (f"; after it, {listing(later)} can only go forward, and nothing there can "
-                "fail for good (a jammed machine or a late van is retried until it works)"
-                if later else "")
+                "fail for good: a step that fails there is retried until it works (a late "
+                "van always comes)" if later else "")
         return Feedback(True, f"every step that can fail for good ({', '.join(LAMP_CAN_FAIL)}) "
                               f"runs before {pivot}, the first step that cannot be undone. "
-                              f"{pivot} is the pivot: a failure before it is compensated, and "
-                              f"nothing before it is final{tail}. Checked with every failure.")
+                              f"{pivot} is the pivot: a failure before it, or of it (a jam "
+                              "leaves the lamp blank), is compensated, and nothing before it "
+                              f"is final{tail}. Checked with every failure.")
 
     rows = "; ".join(f"{n} ({LAMP_STEPS[n][3]})"
                      for n in sorted(LAMP_STEPS))
@@ -356,8 +386,9 @@ def _order_around_the_pivot() -> Exercise:
         answer="['place_order', 'reserve_lamp', 'charge_card', 'engrave_lamp', "
                "'hand_to_courier'] (reserve_lamp and charge_card may swap, and place_order "
                "may move): every step that can fail for good runs before engrave_lamp, the "
-               "pivot. Before it, any failure is compensated; after it, nothing can fail for "
-               "good, so a jammed machine or a late van is retried until it works.",
+               "pivot. A failure before it, or a jam of the engraver itself (the lamp stays "
+               "blank), is compensated; after it, nothing can fail for good, so a late van is "
+               "retried until it comes.",
         example=list(LAMP_ORDER_EXAMPLE),
         wrong=(
             (["place_order", "reserve_lamp", "charge_card", "hand_to_courier", "engrave_lamp"],
@@ -368,6 +399,13 @@ def _order_around_the_pivot() -> Exercise:
              "engraves the lamp reserved"),
             (["reserve_lamp", "place_order", "engrave_lamp", "hand_to_courier", "charge_card"],
              "when charge_card fails"),
+            # the order is never placed when the card fails: not "cancelled"
+            (["reserve_lamp", "engrave_lamp", "charge_card", "place_order", "hand_to_courier"],
+             "ORD-S1, which was never placed"),
+            # no order at all: a set once passed in one Python process out of eight, by
+            # the order its hash happened to list it in
+            (set(LAMP_ORDER_EXAMPLE), "a set has no order of its own"),
+            ({step: k for k, step in enumerate(LAMP_ORDER_EXAMPLE)}, "a dict has no order"),
         ),
     )
 
@@ -398,14 +436,59 @@ def a_confirmed_order_stays_paid(stores: Mapping[str, Store], ctx: Context) -> s
     return None
 
 
-REFUND_INVARIANTS = (*ecommerce.INVARIANTS,
-                     ("a confirmed order stays paid", a_confirmed_order_stays_paid))
+# The refund exercise's stores: the seed's, and a second customer, whose cheaper order
+# shows a refund that gives back the numbers of the lesson's example, not its own payment's.
+OTHER_CUSTOMER, OTHER_PRICE = "CUST-456", 4500
+REFUND_STORES: dict[str, Store] = copy.deepcopy(ecommerce.INITIAL_STORES)
+REFUND_STORES["payment"]["wallets"][OTHER_CUSTOMER] = 20_000
+START_WALLETS: dict[str, int] = dict(REFUND_STORES["payment"]["wallets"])
+
+
+def money_conserved(stores: Mapping[str, Store], ctx: Context) -> str | None:
+    """The seed's rule, from the refund exercise's stores (two customers)."""
+    pay = stores["payment"]
+    total = sum(pay["wallets"].values()) + pay["merchant"]
+    start = sum(START_WALLETS.values())
+    return None if total == start else f"money is not conserved: {total} cents instead of {start}"
+
+
+def each_wallet_matches_its_payments(stores: Mapping[str, Store], ctx: Context) -> str | None:
+    """A domain rule of the refund exercise: each customer's wallet holds what it started
+    with, less the customer's payments that still stand (COMPLETED)."""
+    pay = stores["payment"]
+    wrong, stranger = [], False
+    for customer, start in sorted(START_WALLETS.items()):
+        mine = [p for p in pay["payments"].values() if p["customer"] == customer]
+        want = start - sum(p["amount"] for p in mine if p["status"] == "COMPLETED")
+        held = pay["wallets"].get(customer, 0)
+        if held == want:
+            continue
+        if mine:
+            wrong.append(f"{customer}'s wallet holds {held} cents, not {want} (what it "
+                         "started with, less its payments that still stand)")
+        else:
+            stranger = True
+            wrong.append(f"{customer} made no payment here, yet its wallet holds {held} "
+                         f"cents, not {start}")
+    if not wrong:
+        return None
+    return "; ".join(wrong) + (": a refund gives back only what a payment on record took, "
+                               "to that payment's own customer (payment['amount'], "
+                               "payment['customer']), not numbers from elsewhere"
+                               if stranger else "")
+
+
+REFUND_INVARIANTS = (*((name, rule) for name, rule in ecommerce.INVARIANTS
+                       if name != "money conserved"),
+                     ("money conserved", money_conserved),
+                     ("a confirmed order stays paid", a_confirmed_order_stays_paid),
+                     ("each wallet matches its payments", each_wallet_matches_its_payments))
 
 
 def refund_saga(refund: Callable[[Store, Context], None], name: str = "refund-exercise") -> Saga:
     """The seed's order saga with ``refund`` as the payment's compensation, and one more
     domain rule: a confirmed order stays paid."""
-    saga = Saga(name, services=ecommerce.INITIAL_STORES, context=ecommerce.ORDER_INPUT,
+    saga = Saga(name, services=REFUND_STORES, context=ecommerce.ORDER_INPUT,
                 invariants=REFUND_INVARIANTS,
                 description="The order saga with your refund; no courier goes to Atlantis.")
     saga.step("create_order", service="orders", action=ecommerce.create_order,
@@ -442,9 +525,14 @@ REFUND_PLANS: tuple[FaultPlan, ...] = (
     ("every payment request is lost and the compensation was registered before the call, "
      "so the refund runs for a payment that never happened",
      {"register_compensation": "before"}, (drop("DO", dst="payment", count=3),)),
-    ("the refund command is delivered twice to a payment service that does not deduplicate",
-     {"context": ATLANTIS, "idempotent": False}, (duplicate("UNDO", dst="payment"),)),
+    (f"another customer's order ({OTHER_CUSTOMER}, {OTHER_PRICE} cents) cannot be shipped, "
+     "and the refund command is delivered twice to a payment service that does not "
+     "deduplicate",
+     {"context": {**ATLANTIS, "customer_id": OTHER_CUSTOMER, "amount": OTHER_PRICE},
+      "idempotent": False}, (duplicate("UNDO", dst="payment"),)),
 )
+# The plan whose refund runs for a payment that was never taken (a null compensation).
+NULL_PLAN = REFUND_PLANS[2][0]
 
 
 def refund_example(store: Store, ctx: Context) -> None:
@@ -510,6 +598,34 @@ def refund_the_latest(store: Store, ctx: Context) -> None:
         _refund(mine[-1], store)
 
 
+def refund_the_examples_numbers(store: Store, ctx: Context) -> None:
+    """A plausible wrong refund: right in every way but one, it gives back the numbers the
+    lesson's payment shows (CUST-123, 9999 cents), not those of the payment it refunds."""
+    payment = store["payments"].get(f"PAY-{ctx['saga_id']}")
+    if payment is None or payment["status"] != "COMPLETED":
+        return
+    payment["status"] = "REFUNDED"
+    store["wallets"][ecommerce.CUSTOMER] += ecommerce.ORDER_INPUT["amount"]
+    store["merchant"] -= ecommerce.ORDER_INPUT["amount"]
+
+
+def refund_or_fail(store: Store, ctx: Context) -> None:
+    """A plausible wrong refund: with no payment to refund, it fails (StepFailed)."""
+    payment = store["payments"].get(f"PAY-{ctx['saga_id']}")
+    if payment is None:
+        raise StepFailed("no payment to refund")
+    if payment["status"] == "COMPLETED":
+        _refund(payment, store)
+
+
+def refund_without_looking(store: Store, ctx: Context) -> None:
+    """A plausible wrong refund: it reads the payment as if it must be there (KeyError
+    when the payment request never arrived)."""
+    payment = store["payments"][f"PAY-{ctx['saga_id']}"]
+    if payment["status"] == "COMPLETED":
+        _refund(payment, store)
+
+
 def _charged(run: Run) -> list[str]:
     """Saga ids whose payment took effect."""
     return sorted({sid for sid in _ids(run)
@@ -537,6 +653,14 @@ def judge_refund(refund: Any) -> tuple[bool, str]:
     """Run the order saga with ``refund`` under every plan; (ok, what happened)."""
     saga = refund_saga(function(refund, "refund(store, ctx), like the actions in this lesson"))
     problem = saga_under_plans(saga, REFUND_PLANS, "refund", lambda run: _erased(saga, run))
+    if problem and problem.startswith(NULL_PLAN + ":"):
+        # The engine's advice for a crashed action ("raise txlib.StepFailed") and the stuck
+        # saga's question ("did it raise txlib.StepFailed?") point the wrong way here.
+        for advice in (" (raise txlib.StepFailed for a business failure)",
+                       " (did it raise txlib.StepFailed?)"):
+            problem = problem.replace(advice, "")
+        problem += (" There was no payment to refund: a compensation that finds nothing to "
+                    "undo must simply return, neither fail nor raise (a null compensation).")
     if problem:
         return False, problem
     return True, ("kept every domain rule in all four runs: the refund undoes exactly this "
@@ -554,8 +678,10 @@ def _write_a_refund() -> Exercise:
                "payment is store['payments'][f\"PAY-{ctx['saga_id']}\"], a dict with "
                "'customer', 'amount', 'order' and 'status' ('COMPLETED'); ctx holds the saga's "
                "input and what earlier steps returned. The checker runs "
-               "the saga four times with failures and checks the saga's domain rules, plus "
-               "one more: a CONFIRMED order's payment stays COMPLETED.",
+               "the saga four times with failures (one for another customer's cheaper order) "
+               "and checks the saga's domain rules, plus two more: a CONFIRMED order's payment "
+               "stays COMPLETED, and each wallet holds what it started with less the payments "
+               "that still stand.",
         checker=from_judge(judge_refund),
         hints=(
             "Compensations are semantic: do not restore old values (another saga may have "
@@ -580,7 +706,10 @@ def _write_a_refund() -> Exercise:
                (refund_every_time, "delivered twice"),
                (refund_the_customer, "PAY-S1 is REFUNDED, but ORD-S1 is CONFIRMED"),
                (refund_everyone, "another saga's refund took back its payment"),
-               (refund_the_latest, "PAY-S3 is REFUNDED, but ORD-S3 is CONFIRMED")),
+               (refund_the_latest, "PAY-S3 is REFUNDED, but ORD-S3 is CONFIRMED"),
+               (refund_the_examples_numbers, "CUST-123 made no payment here"),
+               (refund_or_fail, "must simply return"),
+               (refund_without_looking, "no payment to refund")),
     )
 
 

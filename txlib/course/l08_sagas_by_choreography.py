@@ -20,6 +20,8 @@ The exercises:
   same amount (which must be charged too), and reads the wallet;
 - ``choreo-no-invented-event``: choose the publishing options under which neither the
   crash of ``choreo-invented-event`` nor that of ``choreo-lost-event`` breaks the saga.
+  The answer must say ``outbox``: left to its default (True) it passes for a learner who
+  thought ``publish_first=False`` was the fix.
 """
 
 from __future__ import annotations
@@ -498,6 +500,26 @@ def charge_unless_the_event_says_paid(store: Store, ctx: Context) -> dict[str, A
     return ecommerce.process_payment(store, ctx)
 
 
+def charge_or_refuse_a_duplicate(store: Store, ctx: Context) -> dict[str, Any]:
+    """A plausible wrong answer: it finds the duplicate by this saga's payment id, but
+    refuses it as a business failure (StepFailed) instead of answering it."""
+    if f"PAY-{ctx['saga_id']}" in store["payments"]:
+        raise StepFailed("already charged")
+    return ecommerce.process_payment(store, ctx)
+
+
+def charge_once_never_decline(store: Store, ctx: Context) -> dict[str, Any]:
+    """A plausible wrong answer: idempotent, but a declined card is swallowed (the saga
+    goes on, and the customer gets the order for free)."""
+    payment_id = f"PAY-{ctx['saga_id']}"
+    if payment_id in store["payments"]:
+        return {"payment_id": payment_id}
+    try:
+        return ecommerce.process_payment(store, ctx)
+    except StepFailed:
+        return {"payment_id": payment_id}
+
+
 def consumer_saga(action: Callable[[Store, Context], Any],
                   name: str = "choreo-consumer-exercise",
                   services: Mapping[str, Store] = CONSUMER_STORES) -> Saga:
@@ -571,15 +593,25 @@ def judge_consumer(action: Any) -> tuple[bool, str]:
     if problem:
         return False, problem
     calls: list[str] = []
+    refused: list[str] = []  # sagas whose event your function refused as a business failure
+    # when this saga's payment was already in the store (a duplicate)
 
     def counted(store: Store, ctx: Context) -> Any:
-        calls.append(str(ctx.get("saga_id")))
-        return action(store, ctx)
+        sid = str(ctx.get("saga_id"))
+        calls.append(sid)
+        paid = f"PAY-{sid}" in store["payments"]
+        try:
+            return action(store, ctx)
+        except StepFailed:
+            if paid:
+                refused.append(sid)
+            raise
 
     first_calls = 0
     for index, (what, services, options, faults, expected) in enumerate(CONSUMER_PLANS):
         saga = consumer_saga(counted, services=services)
         calls.clear()
+        refused.clear()
         run = saga.simulate(protocol=P, faults=faults, **NOT_DEDUPLICATED, **options)
         if index == 0:
             first_calls = len(calls)
@@ -590,6 +622,19 @@ def judge_consumer(action: Any) -> tuple[bool, str]:
         want = start - PRICE if expected == "COMPLETED" else start
         broken = domain_violations(run)
         state = run.states[BROKER]
+        if state != expected and refused:
+            return False, (f"{what}: your function raised txlib.StepFailed for a copy of the "
+                           f"event that came after PAY-{refused[0]} was in the store, so "
+                           "payment published process_payment_failed after "
+                           f"process_payment_done, and the saga ended {state}, not {expected}. "
+                           "A duplicate is not a business failure: answer it as the first "
+                           "time (the same reply), without charging again.")
+        if state != expected and expected == "COMPENSATED":
+            return False, (f"{what}: the saga ended {state}, not {expected}: the wallet holds "
+                           f"{start} cents, less than the order's {TOO_DEAR}, so your function "
+                           "must decline the payment by raising txlib.StepFailed, as the "
+                           "original does (the broker's events: "
+                           f"{_names(broker_events(run))}).")
         if state != expected:
             return False, (f"{what}: the saga ended {state}, not {expected} "
                            f"(the broker's events: {_names(broker_events(run))}).")
@@ -652,7 +697,9 @@ def _idempotent_consumer() -> Exercise:
                (charge_once_per_customer_and_amount, "charged 0 times, so this order is free"),
                (charge_unless_a_second_payment, "took saga S2's event for a duplicate"),
                (charge_unless_the_wallet_is_down, "the store held no payment PAY-S2"),
-               (charge_unless_the_merchant_has_it, "only this saga's own payment id")),
+               (charge_unless_the_merchant_has_it, "only this saga's own payment id"),
+               (charge_or_refuse_a_duplicate, "a duplicate is not a business failure"),
+               (charge_once_never_decline, "must decline the payment")),
     )
 
 
@@ -695,6 +742,19 @@ def _describe(options: Mapping[str, Any]) -> str:
 def _no_invented_event() -> Exercise:
     def check(answer: Any) -> Feedback:
         runs = publish_runs(answer)
+        if "outbox" not in answer:
+            # The default (outbox=True) would pass for a learner who thinks that
+            # publish_first=False, or nothing at all, is the fix.
+            plain = {**answer, "outbox": False}
+            name, run = next((n, r) for n, r in publish_runs(plain).items()
+                             if r.outcome != "completed" or r.violations)
+            said = (f"; publish_first={answer['publish_first']} did not"
+                    if "publish_first" in answer else "")
+            return Feedback(False, "your answer does not say 'outbox', so both crashes ran "
+                                   "with its default, outbox=True, and that alone kept them "
+                                   f"whole{said}. Without the outbox ({_describe(plain)}), "
+                                   f"{name}'s crash ends {run.outcome} ({rules_broken(run)}). "
+                                   "Say explicitly which options you choose.")
         notes = []
         for name, run in runs.items():
             crash_fault = next(f for f in run.scenario.faults if f.kind == "crash")
@@ -716,7 +776,8 @@ def _no_invented_event() -> Exercise:
                "between; in choreo-lost-event it commits, then crashes before it publishes. "
                "Which publishing options prevent the invented event without opening the door "
                "to the lost one? Answer with a dict of the options 'outbox' and "
-               "'publish_first' (True or False). The checker runs both crashes with them.",
+               "'publish_first' (True or False), giving 'outbox' explicitly. The checker runs "
+               "both crashes with them.",
         checker=check,
         hints=(
             "Swapping the order of two separate writes only moves the gap: each order has "
@@ -732,5 +793,8 @@ def _no_invented_event() -> Exercise:
         example={"outbox": True},
         wrong=(({"outbox": False, "publish_first": False}, "lost event"),
                ({"outbox": False, "publish_first": True}, "invented event"),
-               ({"outbox": True, "publish_first": True}, "only applies without the outbox")),
+               ({"outbox": True, "publish_first": True}, "only applies without the outbox"),
+               # right only by the default (outbox=True), for the wrong reason
+               ({"publish_first": False}, "publish_first=False did not"),
+               ({}, "does not say 'outbox'")),
     )

@@ -238,6 +238,10 @@ def _messages(run: Run) -> int:
 
 
 def _count(value: Any, n: int) -> int:
+    """What the learner's function predicts for n: a whole number; 24.0 (from a division,
+    say) counts as 24."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return whole_number(value, f"for n = {n}, what your function returned")
 
 
@@ -296,6 +300,14 @@ def _chosen_protocol(answer: Any) -> str:
     return _protocol(_ALIASES.get(name, name))
 
 
+def _chosen_protocols(answer: Any) -> list[str]:
+    """One protocol's name, or several (a list or a set): each must pass."""
+    if isinstance(answer, (list, tuple, set, frozenset)) and answer:
+        names = {_chosen_protocol(a) for a in answer}
+        return [p for p in SETUPS if p in names]  # in the lesson's order, whatever the set's
+    return [_chosen_protocol(answer)]
+
+
 def _first(plans: Iterator[tuple[Fault, ...]], protocol: str,
            bad: Callable[[Run], bool]) -> tuple[int, int, Run | None]:
     """How many plans give a bad run, out of how many, and the first such run."""
@@ -334,7 +346,15 @@ def _partition_note(protocol: str) -> str:
 @register("choose-never-blocks")
 def _never_blocks() -> Exercise:
     def check(answer: Any) -> Feedback:
-        protocol = _chosen_protocol(answer)
+        chosen = _chosen_protocols(answer)
+        verdicts = [check_one(p) for p in chosen]
+        failed = [v for v in verdicts if not v.ok]
+        if failed or len(verdicts) == 1:
+            return (failed or verdicts)[0]
+        return Feedback(True, "each of " + " and ".join(LABELS[p] for p in chosen)
+                              + " passes. " + " ".join(v.message for v in verdicts))
+
+    def check_one(protocol: str) -> Feedback:
         label = LABELS[protocol]
         unfinished, tried, first = _first(coordinator_crashes(protocol), protocol, _unfinished)
         broken, crashes, split = _first(single_crashes(protocol), protocol,
@@ -360,7 +380,8 @@ def _never_blocks() -> Exercise:
                "'saga-choreography', is never left unfinished (blocked, or a saga stuck) by a "
                "crash of its coordinator, orchestrator or broker that never comes back, and "
                "never loses atomicity (ends inconsistent) when the only failures are crashes? "
-               "Answer with its name; if more than one qualifies, any of them.",
+               "Answer with its name; if more than one qualifies, any of them (or a list of "
+               "them).",
         checker=check,
         hints=(
             "Look at the lesson's single-point-of-failure table (section 3.3): whose "
@@ -377,7 +398,8 @@ def _never_blocks() -> Exercise:
                "a partition: 3PC decides on a guess and can split, Paxos Commit waits. 2PC "
                "blocks; a saga without its orchestrator or broker is stuck.",
         example="paxos-commit",
-        wrong=(("2pc", "blocked"), ("saga", "stuck"), ("saga-choreography", "stuck")),
+        wrong=(("2pc", "blocked"), ("saga", "stuck"), ("saga-choreography", "stuck"),
+               (["3pc", "2pc"], "2PC is left unfinished")),
     )
 
 
@@ -453,6 +475,8 @@ def only_blocks(run: Run) -> str | None:
 @register("saga-inconsistent-2pc-blocks")
 def _saga_inconsistent() -> Exercise:
     def check(answer: Any) -> Feedback:
+        if isinstance(answer, str) and " ".join(answer.lower().split()) in PLANS:
+            answer = " ".join(answer.lower().split())  # 'Payment  cut off ' as typed
         if not isinstance(answer, str) or answer not in PLANS:
             raise bad_choice("fault plan", answer, PLANS)
         two, bug = run_plan(answer, "2pc"), run_plan(answer, BUG)
