@@ -256,3 +256,20 @@ def test_a_refund_with_the_payments_own_numbers_passes_and_the_examples_fail():
     assert ex.check(own_numbers_from_ctx).ok and ex.check(lesson.refund_example).ok
     verdict = ex.check(lesson.refund_the_examples_numbers)
     assert not verdict.ok and "CUST-456" in verdict.message
+
+
+def test_an_exercise_of_a_lesson_that_cannot_load_here_says_so(monkeypatch):
+    """In the browser build lesson 12 cannot load (txlib.real needs real processes), and
+    its exercise cells said only "unknown exercise 'real-in-doubt-points'"."""
+    import txlib.course as course
+    why = "txlib.real runs real processes and databases, which a browser cannot"
+    monkeypatch.setitem(course._UNLOADED, "l12_real_databases", why)
+    for name in [n for n, build in _REGISTRY.items()
+                 if build.__module__.endswith("l12_real_databases")]:
+        monkeypatch.delitem(_REGISTRY, name)
+    monkeypatch.setattr(course, "_load_all", lambda: None)
+    with pytest.raises(txlib.TxlibError, match=r"exercise 'real-in-doubt-points' belongs to "
+                       r"l12_real_databases, which cannot run here: txlib\.real runs real"):
+        exercise("real-in-doubt-points")
+    with pytest.raises(txlib.TxlibError, match="unknown exercise 'real-in-doubt-point'"):
+        exercise("real-in-doubt-point")  # no lesson registers it: the usual answer

@@ -13,6 +13,7 @@ wording feedback) and ``show.py`` (tables and other notebook displays).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import re
 import sys
@@ -130,6 +131,9 @@ def register(name: str) -> Callable[[Callable[[], Exercise]], Callable[[], Exerc
 
 
 LESSON_MODULE = re.compile(r"^l\d\d_\w+$")
+REGISTERED = re.compile(r'^@register\("([^"]+)"\)', re.M)
+# lesson module -> why it cannot load here (in a browser, the lessons needing txlib.real)
+_UNLOADED: dict[str, str] = {}
 
 
 def _load_all() -> None:
@@ -139,15 +143,34 @@ def _load_all() -> None:
         if LESSON_MODULE.match(module.name):
             try:
                 importlib.import_module(f"{__name__}.{module.name}")
-            except TxlibError:
+            except TxlibError as exc:
                 if sys.platform != "emscripten":
                     raise
+                _UNLOADED[module.name] = str(exc)
+
+
+def _lesson_of(name: str) -> tuple[str, str] | None:
+    """The lesson that could not load here whose source registers exercise ``name``,
+    and why it could not (None if there is none)."""
+    for module, why in _UNLOADED.items():
+        spec = importlib.util.find_spec(f"{__name__}.{module}")
+        origin = spec.origin if spec is not None else None
+        if origin is None:
+            continue
+        with open(origin, encoding="utf-8") as source:
+            if name in REGISTERED.findall(source.read()):
+                return module, why
+    return None
 
 
 def exercise(name: str) -> Exercise:
     """A fresh copy of exercise ``name`` (hints start from the first)."""
     _load_all()
     if not isinstance(name, str) or name not in _REGISTRY:
+        unloaded = _lesson_of(name) if isinstance(name, str) else None
+        if unloaded is not None:
+            raise TxlibError(f"exercise {name!r} belongs to {unloaded[0]}, which cannot run "
+                             f"here: {unloaded[1]}")
         raise bad_choice("exercise", name, sorted(_REGISTRY))
     return _REGISTRY[name]()
 
