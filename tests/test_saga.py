@@ -769,3 +769,25 @@ def test_a_tuple_in_a_steps_ctx_is_read_only_too():
     saga.step("one", service="a", action=change, compensation=noop)
     with pytest.raises(txlib.TxlibError, match="the action of step one changed its ctx"):
         saga.simulate()
+
+
+def test_the_pivot_and_the_steps_after_it_keep_no_number_of_attempts():
+    """The pivot's definition said 3 attempts, which the orchestrator never applies to it
+    (an unanswered call to it is made again until answered), and retry=Retry(attempts=2)
+    on a step after the pivot was silently replaced by 'forever'."""
+    pivot = get_saga("ecommerce-pivot")
+    assert [s.retry.attempts for s in pivot.steps if s.pivot or s.after_pivot] == [None] * 3
+    assert all(s.retry.attempts == 3 for s in pivot.steps if not (s.pivot or s.after_pivot))
+    saga = txlib.Saga("attempts-after-pivot", services={"bank": {"balance": 100}},
+                      context={"amount": 30})
+    saga.step("pay", service="bank", action=take, compensation=give)
+    for pivot_flag in (True, False):  # the pivot, then a step after it
+        with pytest.raises(txlib.TxlibError, match=r"retry attempts=2 would mean nothing"):
+            saga.step("ship" if pivot_flag else "deliver", service="bank", action=take,
+                      pivot=pivot_flag, retry=txlib.Retry(attempts=2))
+        saga.step("ship" if pivot_flag else "deliver", service="bank", action=take,
+                  pivot=pivot_flag, retry=txlib.Retry(attempts=None, backoff=7))
+    assert [s.retry.backoff for s in saga.steps[1:]] == [7, 7]
+    lost = txlib.simulate("saga", saga="ecommerce-pivot",
+                          faults=[txlib.drop("DO", dst="payment", count=5)])
+    assert lost.outcome == "completed"  # six calls to the pivot, then it was answered

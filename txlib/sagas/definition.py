@@ -53,7 +53,8 @@ class StepFailed(Exception):
 class Retry:
     """How often to try a call before giving up, and how long to wait between tries.
 
-    ``attempts=None`` retries forever (used after the pivot: forward recovery only).
+    ``attempts=None`` retries forever (the pivot and the steps after it: they cannot be
+    undone, so a call to them is made again until it is answered).
     """
 
     attempts: int | None = 3
@@ -204,7 +205,11 @@ class SagaDefinition:
         """Add a step (returns the saga, so calls can be chained).
 
         Every step before the pivot needs a compensation; the pivot and the steps after it
-        are never compensated and are retried until they succeed (forward recovery).
+        are never compensated. A call to any of them that goes unanswered is made again
+        until it is answered (its outcome is unknown, and nothing can undo it), so their
+        ``retry`` takes no number of attempts, only a backoff. A business failure of a step
+        after the pivot is retried until it succeeds (forward recovery); one of the pivot
+        itself sends the saga back, as a failure before it does.
         """
         if self.built_in:
             raise TxlibError(f"saga {self.name} is built in: its steps cannot change. Define "
@@ -239,10 +244,16 @@ class SagaDefinition:
             )
         if not (pivot or after) and compensation is None:
             raise TxlibError(f"step {name} comes before any pivot, so it needs a compensation")
+        if (pivot or after) and retry is not None and retry.attempts is not None:
+            raise TxlibError(
+                f"step {name} is {'the pivot' if pivot else 'after the pivot'}: a call to it "
+                f"is made again until it is answered, so retry attempts={retry.attempts} "
+                "would mean nothing; give only a backoff (txlib.Retry(attempts=None, "
+                "backoff=...)) or leave retry out")
         forever = Retry(attempts=None, backoff=(retry or Retry()).backoff)
         self.steps.append(Step(
             name=name, service=service, action=action, compensation=compensation,
-            retry=forever if after else (retry or Retry()),
+            retry=forever if pivot or after else (retry or Retry()),
             compensation_retry=compensation_retry or Retry(),
             pivot=pivot, after_pivot=after,
         ))
