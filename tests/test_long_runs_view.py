@@ -205,3 +205,16 @@ def test_a_whole_picture_of_a_very_long_run_is_refused_and_a_window_of_it_drawn(
     assert txlib.diagram(run, step=early).svg.startswith("<svg")  # fewer events so far
     part = txlib.diagram(run, step=run.steps // 2, window=600).svg
     assert part.startswith("<svg") and len(part) < 200_000
+
+
+def test_an_unlock_that_says_something_leaves_no_locks_in_the_node_table() -> None:
+    """A real run's merged trace unlocks with a note ('no lock survived the crash'): the
+    table showed that note as the locks held."""
+    def event(index: int, kind: str, detail: str) -> TraceEvent:
+        return TraceEvent(index, index, index, kind, "p1", None, detail,
+                          {"p1": "PREPARED"}, frozenset())
+    trace = Trace([event(0, "lock", "acct"), event(1, "crash", "killed"),
+                   event(2, "recover", "restarted"),
+                   event(3, "unlock", "no lock survived the crash")], ["p1"])
+    locks = [node_rows(trace, upto, {"p1": "participant"})[0].locks for upto in range(4)]
+    assert locks == ["acct", "acct", "acct", ""]

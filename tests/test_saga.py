@@ -786,8 +786,34 @@ def test_the_pivot_and_the_steps_after_it_keep_no_number_of_attempts():
             saga.step("ship" if pivot_flag else "deliver", service="bank", action=take,
                       pivot=pivot_flag, retry=txlib.Retry(attempts=2))
         saga.step("ship" if pivot_flag else "deliver", service="bank", action=take,
-                  pivot=pivot_flag, retry=txlib.Retry(attempts=None, backoff=7))
+                  pivot=pivot_flag, retry=txlib.Retry(backoff=7))  # a backoff only
     assert [s.retry.backoff for s in saga.steps[1:]] == [7, 7]
     lost = txlib.simulate("saga", saga="ecommerce-pivot",
                           faults=[txlib.drop("DO", dst="payment", count=5)])
     assert lost.outcome == "completed"  # six calls to the pivot, then it was answered
+
+
+def test_the_explorer_and_the_lab_use_the_saga_a_scenario_was_made_from():
+    """explore() and the lab's fail-step menu looked the saga up by name: once another
+    saga took the name, they explored, or offered the steps of, that other saga."""
+    from txlib.viz.lab import LabModel
+
+    def trip(steps):
+        saga = txlib.Saga("same-trip", services={"bank": {"balance": 100},
+                                                 "post": {"parcels": 0}},
+                          context={"amount": 30})
+        for name, service in steps:
+            saga.step(name, service=service, action=take, compensation=give)
+        return saga
+
+    early = trip([("pay", "bank")]).scenario()
+    before = txlib.explore(early, max_states=5000)
+    trip([("charge", "bank"), ("ship", "post")])  # takes the name
+    after = txlib.explore(early, max_states=5000)
+    assert (after.states, after.transitions) == (before.states, before.transitions)
+    assert [v.invariant for v in after.violations] == [v.invariant for v in before.violations]
+    model = LabModel.of(early)
+    model.move(2)
+    model.inject("fail-step", "bank")
+    assert [f.step for f in model.scenario.faults] == ["pay"]
+    assert early.replace(seed=1).participants == early.participants

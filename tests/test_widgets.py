@@ -272,3 +272,18 @@ def test_loading_a_shorter_run_starts_it_at_step_zero():
     assert (lab.model.cursor, lab.slider.value) == (0, 0)
     lab.load_preset("3pc-partition-split")  # a longer run
     assert (lab.model.cursor, lab.slider.value, lab.slider.max) == (0, 0, lab.model.last_step)
+
+
+def test_compare_draws_a_long_run_around_the_step():
+    """compare() drew each run whole: a 30,055-event run is refused as a whole picture
+    (and was megabytes of SVG at every step of the slider)."""
+    from txlib.viz.compare import WHOLE_EVENTS
+    long = txlib.Scenario("2pc", participants=("p1", "p2", "p3"), faults=(
+        txlib.crash("coordinator", when="coordinator sends COMMIT to p1"),
+        txlib.recover("coordinator", at_time=300_000)),
+        options={"horizon": 301_000, "max_steps": 50_000})
+    shown = txlib.compare(long, "2pc")
+    assert len(shown.runs[0].trace) > WHOLE_EVENTS >= len(shown.runs[1].trace)
+    shown.go(shown.runs[0].steps // 2)
+    far, short = (d.value for d in shown.diagrams)
+    assert far.startswith("<svg") and len(far) < 300_000 and short.startswith("<svg")

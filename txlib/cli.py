@@ -48,8 +48,6 @@ from .viz.console import DEFAULT_ROWS
 if TYPE_CHECKING:
     from rich.console import Console
 
-# The trace rows the run command prints unless told (--limit): a long run has 100,000s.
-# The most events --svg draws: a diagram of more is megabytes nobody can read.
 PROG = "python -m txlib"
 ERROR_PREFIX = "txlib: error:"
 NON_TTY_WIDTH = 120

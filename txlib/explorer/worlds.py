@@ -1366,7 +1366,7 @@ def explore(
         raise TxlibError(f"the explorer ignores time, so option {', '.join(timed)} would "
                          "change nothing: leave it out (timing is for timed runs: simulate and "
                          "the lab)")
-    config = proto.make_config(scenario.participants, scenario.options)
+    config = scenario.config_of(proto)
     if getattr(config, "loss", 0) or getattr(config, "duplicate", 0) or getattr(
             config, "delay", 0):
         raise TxlibError("the explorer makes every choice itself: set loss, duplicate and "

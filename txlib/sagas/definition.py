@@ -244,7 +244,8 @@ class SagaDefinition:
             )
         if not (pivot or after) and compensation is None:
             raise TxlibError(f"step {name} comes before any pivot, so it needs a compensation")
-        if (pivot or after) and retry is not None and retry.attempts is not None:
+        if (pivot or after) and retry is not None and retry.attempts not in (
+                None, Retry().attempts):  # attempts given, and not the default
             raise TxlibError(
                 f"step {name} is {'the pivot' if pivot else 'after the pivot'}: a call to it "
                 f"is made again until it is answered, so retry attempts={retry.attempts} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,9 @@ class SagaScenario(Scenario):
     def _setup_of(self, proto: Protocol) -> Setup:
         with resolving(self.definition):
             return super()._setup_of(proto)
+
+    def _resolving(self) -> AbstractContextManager[None]:
+        return resolving(self.definition)
 
 
 class Saga(SagaDefinition):

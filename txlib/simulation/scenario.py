@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -215,6 +216,22 @@ class Scenario:
         """Every node of this scenario, its role, and who must decide."""
         return self._setup_of(self.protocol_entry).roster
 
+    def config_of(self, proto: Protocol | None = None) -> Any:
+        """The configuration ``proto`` (None: the scenario's own protocol) makes of this
+        scenario's participants and options."""
+        return self._setup_of(self.protocol_entry if proto is None else proto).config
+
+    def steps_at(self, node: str) -> tuple[str, ...]:
+        """The named steps ``node`` runs in this scenario (a saga's services run steps,
+        which a ``fail_step`` fault can make fail; a commit protocol has none)."""
+        with self._resolving():
+            return self.protocol_entry.steps_at(node, self.options)
+
+    def _resolving(self) -> AbstractContextManager[None]:
+        """Where the protocol reads what the scenario's options name (a subclass may hold
+        its own saga, see :class:`~.saga.SagaScenario`): nothing changes here."""
+        return nullcontext()
+
     def _setup_of(self, proto: Protocol) -> Setup:
         """``proto``'s set-up (configuration, roster, roles) for this scenario, made once
         per protocol object (a scenario is immutable, and so is a set-up)."""
@@ -306,7 +323,9 @@ class Scenario:
             changes["options"] = {**self.options, **changes["options"]}
         # participants that were the protocol's default (none named) follow the new
         # protocol or options: another saga has other services
-        defaulted = self.participants == self.protocol_entry.default_participants(self.options)
+        with self._resolving():
+            own = self.protocol_entry.default_participants(self.options)
+        defaulted = self.participants == own
         if defaulted and "participants" not in changes and (
                 "protocol" in changes or "options" in changes):
             changes["participants"] = ()

@@ -67,6 +67,10 @@ def comparison_table(runs: Sequence[Run], labels: Sequence[str] | None = None) -
     return f'<table style="border-collapse:collapse;font-size:12px">{head}{rows}</table>'
 
 
+WHOLE_EVENTS = 2_000  # a run with more events is drawn in a window around the step
+LONG_WINDOW = 600  # px
+
+
 class Compare:
     """The side-by-side widget; ``.runs`` holds both runs, ``.go(step)`` moves both."""
 
@@ -92,8 +96,10 @@ class Compare:
 
     def _render(self, step: int) -> None:
         for run, diagram in zip(self.runs, self.diagrams, strict=True):
+            # A long run is drawn around the step (a whole one could be megabytes).
+            window = None if len(run.trace) <= WHOLE_EVENTS else LONG_WINDOW
             diagram.value = spacetime_svg(run.trace, step=min(step, run.steps),
-                                          roles=run.roles, window=None, scale=2.5)
+                                          roles=run.roles, window=window, scale=2.5)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

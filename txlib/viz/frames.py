@@ -7,6 +7,7 @@ lab widget share these definitions.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -40,7 +41,9 @@ class NodeRow:
 
 def last_index_of_step(trace: Sequence[TraceEvent], step: int) -> int:
     """Index of the last event whose step is at most ``step`` (-1 if none)."""
-    return index_of(trace).last_of_step(step)
+    if isinstance(trace, Trace):  # looked up in its index, made once
+        return index_of(trace).last_of_step(step)
+    return bisect_right([e.step for e in trace], step) - 1
 
 
 def log_at(trace: Sequence[TraceEvent], node: str, upto: int) -> list[LogLine]:
@@ -60,11 +63,24 @@ def log_at(trace: Sequence[TraceEvent], node: str, upto: int) -> list[LogLine]:
     return lines
 
 
-def _last_detail(trace: Sequence[TraceEvent], node: str, what: str, upto: int) -> str | None:
-    """The detail of ``node``'s last event of sort ``what`` (see
+def _last(trace: Sequence[TraceEvent], node: str, what: str, upto: int) -> TraceEvent | None:
+    """``node``'s last event of sort ``what`` (see
     :attr:`~.traceindex.TraceIndex.of_node`) up to event ``upto``, or None."""
     positions = index_of(trace).node_events(node, what, upto)
-    return trace[positions[-1]].detail if positions else None
+    return trace[positions[-1]] if positions else None
+
+
+def locks_at(trace: Sequence[TraceEvent], node: str, upto: int) -> str:
+    """The locks ``node`` holds right after event ``upto`` ("" for none: its last lock
+    event is an unlock, whatever that says, e.g. a real run's "no lock survived")."""
+    last = _last(trace, node, "locks", upto)
+    return last.detail if last is not None and last.kind == "lock" else ""
+
+
+def decision_at(trace: Sequence[TraceEvent], node: str, upto: int) -> str | None:
+    """What ``node`` has decided right after event ``upto`` (None: nothing yet)."""
+    last = _last(trace, node, "decision", upto)
+    return None if last is None else last.detail
 
 
 def node_rows(trace: Trace, upto: int, roles: Mapping[str, str]) -> list[NodeRow]:
@@ -80,9 +96,9 @@ def node_rows(trace: Trace, upto: int, roles: Mapping[str, str]) -> list[NodeRow
             state=event.states.get(n, ""),
             up=n not in event.down,
             log=tuple(log_at(trace, n, upto)),
-            locks=_last_detail(trace, n, "locks", upto) or "",  # an unlock's detail is ""
+            locks=locks_at(trace, n, upto),
             volatile="" if n in event.down else volatile.get(n, ""),
-            decision=_last_detail(trace, n, "decision", upto),
+            decision=decision_at(trace, n, upto),
         )
         for n in trace.nodes
     ]

@@ -178,11 +178,10 @@ class LabModel:
     def _step_fault(self, node: str | None, compensation: bool) -> Fault:
         """``fail_step`` for the step that service ``node`` runs in this saga."""
         scenario = self.scenario
-        runs_steps = [n for n in scenario.roster.names
-                      if scenario.protocol_entry.steps_at(n, scenario.options)]
+        runs_steps = [n for n in scenario.roster.names if scenario.steps_at(n)]
         if not runs_steps:
             raise TxlibError("failing a step applies to sagas; choose a saga preset first")
-        steps = scenario.protocol_entry.steps_at(node or "", scenario.options)
+        steps = scenario.steps_at(node or "")
         if not steps:
             raise TxlibError(f"{node!r} runs no step of this saga; choose one of "
                              f"{choices(runs_steps)}")

@@ -335,8 +335,8 @@ def spacetime_svg(
         raise TxlibError(
             f"this picture would draw {end:,} events, and one without a window draws at "
             f"most {MAX_DRAWN_EVENTS:,} (about 500 bytes of SVG each): draw the part "
-            f"around a step with window=600 (pixels high; step= puts it where you want), "
-            f"or an earlier step")
+            "around a step with window=600 (pixels high; step= puts it where you want)"
+            + (", or an earlier step" if future == "hide" else ""))
     first, last = (0, end) if window is None else window_slice(index, cut, end, window)
     laid = events[first:last]
     view = View(events, index, first, end)

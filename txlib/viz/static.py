@@ -59,8 +59,8 @@ def diagram(target: Run | Scenario, step: int | None = None, **options: Any) -> 
 
     ``step`` stops the picture after that step; ``options`` go to
     :func:`txlib.viz.spacetime.spacetime_svg` (``window``, ``scale``, ``future``, ...).
-    Without a ``window`` it draws at most 20,000 events (a long run: draw the part around
-    a step with ``window=600``).
+    Without a ``window`` it draws at most :data:`~txlib.viz.spacetime.MAX_DRAWN_EVENTS`
+    events (a long run: draw the part around a step with ``window=600``).
     """
     run = as_run(target, "diagram")
     check_step(step)
