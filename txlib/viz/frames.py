@@ -1,4 +1,6 @@
-"""What a trace says at a given moment: intervals, node rows and step positions.
+"""What a trace says at a given moment: node rows (log, locks, decision, volatile
+state) and step positions, looked up in the trace's index (:mod:`.traceindex`; the
+spans are :func:`.timeline.spans`).
 
 Everything here is computed from a trace alone, so a live run, a loaded scenario and a
 counterexample from the explorer all render the same way. Diagrams, the console and the
