@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import TxlibError
-from ..protocols import Protocol
 from ..sagas.definition import SagaDefinition, resolving
 from .run import Run
 from .scenario import Scenario
-from .setup import Setup
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,14 +21,6 @@ class SagaScenario(Scenario):
     saga only: loaded back, it runs the saga then defined under that name."""
 
     definition: SagaDefinition | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        with resolving(self.definition):
-            super().__post_init__()
-
-    def _setup_of(self, proto: Protocol) -> Setup:
-        with resolving(self.definition):
-            return super()._setup_of(proto)
 
     def _resolving(self) -> AbstractContextManager[None]:
         return resolving(self.definition)

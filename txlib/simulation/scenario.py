@@ -125,6 +125,11 @@ class Scenario:
     description: str = ""
 
     def __post_init__(self) -> None:
+        with self._resolving():
+            self._check_all()
+
+    def _check_all(self) -> None:
+        """Check every field, and set the scenario up (see :meth:`_setup_of`)."""
         proto = get_protocol(self.protocol)
         if not isinstance(self.options, dict):
             raise TxlibError(f"options must be a dict of option names, got {self.options!r}")
@@ -238,7 +243,8 @@ class Scenario:
         kept: Setup | None = self.__dict__.get("_setup")
         if kept is not None and kept.protocol is proto:
             return kept
-        setup = setup_of(proto, self.participants, self.__dict__["_options_json"])
+        with self._resolving():
+            setup = setup_of(proto, self.participants, self.__dict__["_options_json"])
         object.__setattr__(self, "_setup", setup)
         return setup
 
