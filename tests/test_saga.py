@@ -793,6 +793,41 @@ def test_the_pivot_and_the_steps_after_it_keep_no_number_of_attempts():
     assert lost.outcome == "completed"  # six calls to the pivot, then it was answered
 
 
+def test_attempts_3_given_to_the_pivot_is_refused_as_any_other_number():
+    """Retry(attempts=3) could not be told from the default attempts (3): the pivot, or a
+    step after it, took it silently while refusing attempts=2. Left out, attempts still
+    reads 3, and a step before the pivot runs the same with attempts=3 given."""
+    assert txlib.Retry().attempts == 3 and txlib.Retry() == txlib.Retry(attempts=3)
+    assert hash(txlib.Retry()) == hash(txlib.Retry(attempts=3))
+    assert repr(txlib.Retry(backoff=60)) == "Retry(attempts=3, backoff=60)"
+    saga = txlib.Saga("attempts-3-at-pivot", services={"bank": {"balance": 100}},
+                      context={"amount": 30})
+    saga.step("pay", service="bank", action=take, compensation=give)
+    for pivot_flag in (True, False):  # the pivot, then a step after it
+        name = "ship" if pivot_flag else "deliver"
+        with pytest.raises(txlib.TxlibError, match=(
+                rf"step {name} is {'the' if pivot_flag else 'after the'} pivot: a call to it is "
+                r"made again until it is answered, so retry attempts=3 would mean nothing")):
+            saga.step(name, service="bank", action=take, pivot=pivot_flag,
+                      retry=txlib.Retry(attempts=3))
+        saga.step(name, service="bank", action=take, pivot=pivot_flag,
+                  retry=txlib.Retry(backoff=60))
+    assert [s.retry for s in saga.steps[1:]] == [txlib.Retry(attempts=None, backoff=60)] * 2
+
+    traces = []
+    for retry in (txlib.Retry(attempts=3), None):  # given, then left out
+        same = txlib.Saga("attempts-3-before-pivot", context={"amount": 30},
+                          services={"bank": {"balance": 100}, "post": {"balance": 0}})
+        same.step("pay", service="bank", action=take, compensation=give, retry=retry)
+        same.step("ship", service="post", action=give, pivot=True)
+        assert same.steps[0].retry == txlib.Retry() and same.steps[0].retry.attempts == 3
+        given_up = same.simulate(faults=[txlib.drop("DO", dst="bank", count=3)])
+        answered = same.simulate(faults=[txlib.drop("DO", dst="bank", count=2)])
+        assert (given_up.outcome, answered.outcome) == ("compensated", "completed")
+        traces.append((given_up.trace.to_jsonl(), answered.trace.to_jsonl()))
+    assert traces[0] == traces[1]
+
+
 def test_the_explorer_and_the_lab_use_the_saga_a_scenario_was_made_from():
     """explore() and the lab's fail-step menu looked the saga up by name: once another
     saga took the name, they explored, or offered the steps of, that other saga."""

@@ -46,20 +46,45 @@ class Trace(Sequence[TraceEvent]):
     ) -> None:
         self._events = tuple(events)
         self.nodes: tuple[str, ...] = tuple(nodes)
-        self._volatile: Sequence[tuple[int, str, Volatile]] = tuple(volatile)
-        self._volatile_text: tuple[tuple[int, str, str], ...] | None = None
-        # node -> the event indexes its volatile states were kept after, and those states
-        # (as volatile_at reads them; made the first time it is called)
-        self._volatile_of: dict[str, tuple[list[int], list[Volatile | str]]] | None = None
+        # The volatile states kept, (event index, node, state) in event order, until
+        # either volatile or volatile_at is first called; then _volatile_of holds them.
+        self._kept: tuple[tuple[int, str, Volatile], ...] | None = tuple(volatile)
+        # node -> the event indexes its volatile states were kept after, and those states,
+        # each written out (volatile_text) in place the first time either reader needs it
+        self._volatile_of: dict[str, tuple[list[int], list[Volatile | str]]] = {}
+        self._volatile_nodes: tuple[str, ...] = ()  # the node of each state, in event order
+
+    def _volatile_store(self) -> dict[str, tuple[list[int], list[Volatile | str]]]:
+        """The kept volatile states by node (see __init__; sorted out on first use)."""
+        kept = self._kept
+        if kept is not None:
+            self._kept = None
+            of = self._volatile_of
+            for at, node, state in kept:
+                slot = of.get(node)
+                if slot is None:
+                    slot = of[node] = ([], [])
+                slot[0].append(at)
+                slot[1].append(state)
+            self._volatile_nodes = tuple(map(operator.itemgetter(1), kept))
+        return self._volatile_of
 
     @property
     def volatile(self) -> tuple[tuple[int, str, str], ...]:
         """(event index, node, text): each node's volatile state right after that
-        event (written out the first time it is read)."""
-        if self._volatile_text is None:
-            self._volatile_text = tuple((at, node, volatile_text(kept))
-                                        for at, node, kept in self._volatile)
-        return self._volatile_text
+        event, in event order (each written out the first time it is read)."""
+        of = self._volatile_store()
+        taken = dict.fromkeys(of, 0)  # node -> how many of its states are listed so far
+        out = []
+        for node in self._volatile_nodes:
+            k = taken[node]
+            taken[node] = k + 1
+            ats, states = of[node]
+            state = states[k]
+            if not isinstance(state, str):
+                state = states[k] = volatile_text(state)
+            out.append((ats[k], node, state))
+        return tuple(out)
 
     @overload
     def __getitem__(self, i: int) -> TraceEvent: ...
@@ -101,14 +126,8 @@ class Trace(Sequence[TraceEvent]):
             index = _whole(index, "an event index", "a whole number")
         if not 0 <= index < len(self._events):
             raise self._out_of_range(index, "an event index", from_end=False)
-        if self._volatile_of is None:
-            self._volatile_of = {}
-            for at, node, kept in self._volatile:
-                ats, states = self._volatile_of.setdefault(node, ([], []))
-                ats.append(at)
-                states.append(kept)
         out = dict.fromkeys(self.nodes, "")
-        for node, (ats, states) in self._volatile_of.items():
+        for node, (ats, states) in self._volatile_store().items():
             k = bisect_right(ats, index) - 1
             if k >= 0:
                 kept = states[k]

@@ -49,15 +49,33 @@ class StepFailed(Exception):
     """Raised by an action (or compensation) for a business failure, e.g. payment declined."""
 
 
+class _DefaultAttempts(int):
+    """The default number of attempts: an int equal to it in every way (so every reader
+    of ``Retry().attempts`` sees 3), whose type alone says that no attempts were given
+    (the pivot refuses attempts given, even 3; it takes the default)."""
+
+    __slots__ = ()
+
+
+_DEFAULT_ATTEMPTS = _DefaultAttempts(3)
+
+
+def _attempts_given(retry: Retry) -> bool:
+    """Whether ``retry`` was given a number of attempts (not None, not left out)."""
+    return retry.attempts is not None and not isinstance(retry.attempts, _DefaultAttempts)
+
+
 @dataclass(frozen=True)
 class Retry:
     """How often to try a call before giving up, and how long to wait between tries.
 
     ``attempts=None`` retries forever (the pivot and the steps after it: they cannot be
-    undone, so a call to them is made again until it is answered).
+    undone, so a call to them is made again until it is answered). Left out, attempts
+    is 3: the same as ``attempts=3`` everywhere but on the pivot or a step after it,
+    which refuses attempts given.
     """
 
-    attempts: int | None = 3
+    attempts: int | None = _DEFAULT_ATTEMPTS
     backoff: int = 40
 
     def __post_init__(self) -> None:
@@ -244,8 +262,7 @@ class SagaDefinition:
             )
         if not (pivot or after) and compensation is None:
             raise TxlibError(f"step {name} comes before any pivot, so it needs a compensation")
-        if (pivot or after) and retry is not None and retry.attempts not in (
-                None, Retry().attempts):  # attempts given, and not the default
+        if (pivot or after) and retry is not None and _attempts_given(retry):
             raise TxlibError(
                 f"step {name} is {'the pivot' if pivot else 'after the pivot'}: a call to it "
                 f"is made again until it is answered, so retry attempts={retry.attempts} "
