@@ -309,7 +309,9 @@ class Memo:
                         if type(entry[2]) is int else entry]
         c.stale = 0  # the one entry in its queue is live
         entry = c.queue.heap[0]
-        return self._effect(c, lambda: c.execute(entry), node, s.seq, 0, crash_after)
+        effect = self._effect(c, lambda: c.execute(entry), node, s.seq, 0, crash_after)
+        c.release()  # a stand-in is never used again: freed now, not by the collector
+        return effect
 
     def learn_fault_at(self, template: Frozen, s: Schedule, apply: Callable[[World], None],
                        node: str) -> Effect:
@@ -319,7 +321,9 @@ class Memo:
         c = self._stand_in(template, s, node)
         c.queue.heap = []
         c.stale = 0
-        return self._effect(c, lambda: apply(c), node, s.seq, 0)
+        effect = self._effect(c, lambda: apply(c), node, s.seq, 0)
+        c.release()
+        return effect
 
     def _stand_in(self, template: Frozen, s: Schedule, node: str) -> ExploredWorld:
         """A world thawed from ``template`` (the schedule's anchor: a world of this

@@ -527,13 +527,17 @@ def search(
                 state = restore(waiting.popleft())
                 d = depth_of[sid]
                 if max_depth is not None and d >= max_depth:
-                    if not truncated and any(True for _ in expand(state)):
-                        truncated = True
+                    if not truncated:  # is there anything past the depth limit?
+                        for _action, nxt in expand(state):
+                            truncated = True
+                            release(nxt)
+                    release(state)
                     continue
                 expanded += 1
                 for action, nxt in expand(state):
                     if max_states is not None and len(via) >= max_states:
                         stopped_by = f"max_states={max_states}"  # exactly at the budget
+                        release(nxt)
                         break
                     transitions += 1
                     nid, new = add(nxt, sid, action, d + 1)

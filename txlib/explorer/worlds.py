@@ -338,8 +338,10 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         # where each world successors() made came from, while the world lives
         self._origins: weakref.WeakKeyDictionary[World, tuple[Any, ...]] = (
             weakref.WeakKeyDictionary())
+        first = self._explored()
         self.builtin: StateInvariants = invariants_of(protocol, self.roster, config, names,
-                                                      self._explored())
+                                                      first)
+        self.release(first)  # tried only
         # the invariants checked, by name (see Exploration.violation): those of a
         # commit protocol asked for, or all of any other protocol's, and the functions
         builtin = (self.builtin.names if isinstance(self.builtin, CommitInvariants)
@@ -581,6 +583,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         taken = memo.node_id(c.nodes[crash.node])
         if after is None:
             memo.crashed[part] = taken
+            c.release()  # taken only to learn the part (the successor is taken again)
             return None
         predicted = memo.crash(w, base, parent, crash, after)  # check_local: compare
         self._compare(crash, predicted, c, taken == after)
@@ -640,6 +643,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
                  self.decided(predicted))
                 != (self.violations(taken), self.undecided(taken), self.decided(taken))):
             raise AssertionError(f"{fault.describe()} was predicted wrongly")
+        taken.release()  # taken only to compare
 
     def fault_free(self, used: Spent) -> bool:
         """Whether a state that has used ``used`` of the budget may make no fault any
@@ -798,6 +802,7 @@ class WorldModel(Model[ExploredWorld | Schedule]):
             c.nodes[crash.node] = copy_slot(memo.samples[part], c)
             self.apply(c, crash)
             after = memo.crashed[part] = memo.node_id(c.nodes[crash.node])
+            c.release()
         predicted = memo.crash(s, base, s, crash, after)
         if taken is not None:
             c = thaw(taken[1])  # type: ignore[assignment]
