@@ -186,3 +186,44 @@ def test_bad_protocol_choices_are_refused_before_anything_starts():
     with RealSystem(3, protocol="paxos-commit") as system, \
             pytest.raises(TxlibError, match="a1 is an acceptor: it has no named crash"):
         system.begin("T1", crash=("a1", "after_vote_sent"))
+
+
+# --- the crash loop on every protocol ------------------------------------------------------
+def test_random_crashes_fit_every_role_and_the_life_each_node_is_in():
+    """The crash loop's crashes: a named point only for a role that has named points
+    (an acceptor is killed at a moment), and every crash aimed at the life its node is
+    living now or a later one, never at a life that is over (such a crash never fires)."""
+    import random
+    from types import SimpleNamespace
+
+    from txlib.real.chaos import random_crashes
+    from txlib.real.crashpoints import as_crashes
+
+    roster = get_protocol("paxos-commit").roster(("p1", "p2"), {})
+    lives = {n: 2 + i for i, n in enumerate(roster.names)}  # every node restarted before
+    system = SimpleNamespace(nodes=roster.names, roster=roster,
+                             handles={n: SimpleNamespace(incarnation=k) for n, k in lives.items()})
+    acceptors = [n for n, role in roster.roles.items() if role == "acceptor"]
+    assert acceptors
+    hit: set[str] = set()
+    for seed in range(300):
+        for power in (False, True):
+            crashes = random_crashes(random.Random(seed), system, power)  # type: ignore[arg-type]
+            as_crashes(crashes, roster.names, roster.roles)  # each one valid for its role
+            for c in crashes:
+                assert c.incarnation >= lives[c.node], c
+                if c.node in acceptors:
+                    assert c.point is None and c.after is not None, c
+                    hit.add(c.node)
+    assert hit == set(acceptors)
+
+
+def test_a_crash_loop_runs_paxos_commit_with_its_acceptors_killed_too():
+    from txlib.real.chaos import crash_loop
+
+    report = crash_loop(12, protocol="paxos-commit", seed=1)
+    assert report.problems == [], report.problems[:5]
+    assert report.fired >= 12, report
+    roles = get_protocol("paxos-commit").roster(("p1", "p2", "p3"), {}).roles
+    killed = {c["node"] for run in report.runs for c in run.crashes}
+    assert any(roles[node] == "acceptor" for node in killed), killed

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import TxlibError
-from ..protocols.base import COORDINATOR
-from .crashpoints import COORDINATOR_POINTS, PARTICIPANT_POINTS, Crash
+from .crashpoints import CRASH_POINTS, Crash
 from .run import RealRun
 from .system import RealSystem, timing_for
 
@@ -39,24 +38,31 @@ def random_crashes(rng: random.Random, system: RealSystem, power: bool = False) 
     process's next life too) or at a random moment in the first 40 ms. ``power``: power
     cuts instead of kills, and sometimes of the whole machine (every node at once)."""
     nodes = system.nodes
-
-    def named(node: str, life: int) -> Crash:
-        points = COORDINATOR_POINTS if node == COORDINATOR else PARTICIPANT_POINTS
-        return Crash(node, point=rng.choice(list(points)), incarnation=life, power=power)
-
-    if power and rng.random() < 0.2:  # the whole machine
-        after = rng.uniform(0.0, 0.04)
-        return [Crash(n, after=after, power=True) for n in nodes]
+    roles = system.roster.roles
 
     def now_life(node: str) -> int:
         return system.handles[node].incarnation
+
+    def named(node: str, life: int) -> Crash:
+        """At a named point of the node's role; a role without any (Paxos Commit's
+        acceptors) at a random moment instead."""
+        points = CRASH_POINTS.get(roles[node])
+        if points is None:
+            return Crash(node, after=rng.uniform(0.0, 0.04), incarnation=life, power=power)
+        return Crash(node, point=rng.choice(points), incarnation=life, power=power)
+
+    if power and rng.random() < 0.2:  # the whole machine
+        after = rng.uniform(0.0, 0.04)
+        return [Crash(n, after=after, incarnation=now_life(n), power=True) for n in nodes]
 
     roll = rng.random()
     if roll < 0.45:
         node = rng.choice(nodes)
         return [named(node, now_life(node))]
     if roll < 0.65:
-        return [Crash(rng.choice(nodes), after=rng.uniform(0.0, 0.04), power=power)]
+        node = rng.choice(nodes)
+        return [Crash(node, after=rng.uniform(0.0, 0.04), incarnation=now_life(node),
+                      power=power)]
     if roll < 0.85:  # two nodes at once
         a, b = rng.sample(nodes, 2)
         return [named(a, now_life(a)), named(b, now_life(b))]
