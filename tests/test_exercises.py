@@ -273,3 +273,33 @@ def test_an_exercise_of_a_lesson_that_cannot_load_here_says_so(monkeypatch):
         exercise("real-in-doubt-points")
     with pytest.raises(txlib.TxlibError, match="unknown exercise 'real-in-doubt-point'"):
         exercise("real-in-doubt-point")  # no lesson registers it: the usual answer
+
+
+def test_survivors_commit_feedback_says_what_the_termination_did():
+    """Lesson 04's first exercise praised every accepted crash with 'p1 ... pre-committed
+    the rest and committed', also after step 7, when every PRE_COMMIT had gone out and
+    nobody was left to pre-commit: the run's termination just committed."""
+    ex = exercise("3pc-survivors-commit")
+    late = ex.check(txlib.crash("coordinator", at_step=7))
+    assert late.ok and "pre-committed the rest" not in late.message
+    assert "found p1, p2 and p3 pre-committed" in late.message
+    assert "committed at once" in late.message
+    early = ex.check(txlib.crash("coordinator", when="coordinator sends PRE_COMMIT to p1"))
+    assert early.ok and "found p1 pre-committed" in early.message
+    assert "p1 led the termination protocol, pre-committed p2 and p3" in early.message
+
+
+def test_the_barrier_exercise_asks_what_rule_b_really_does():
+    """Lesson 09's barrier exercise asked which rules it takes 'to leave nothing frozen',
+    and refused {'c'} saying the late Try would find no record without rule (b). But the
+    barrier records every operation it runs (txlib's, and the lesson's own words), so (c)
+    alone leaves nothing frozen; what (b) adds is a null Cancel that releases nothing.
+    The question now asks for the wallet as it started, and the feedback on {'c'} shows
+    the cents the null Cancel released without a barrier."""
+    ex = exercise("design-barrier-against-hanging")
+    assert "no cents created" in ex.prompt
+    verdict = ex.check({"c"})
+    assert not verdict.ok
+    assert "nothing to be refused by" not in verdict.message
+    assert "released 300 cents that no Try had frozen" in verdict.message
+    assert ex.check({"b", "c"}).ok

@@ -13,7 +13,7 @@ from ..engine.faults import Fault, crash, drop, recover
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario
 from . import Exercise, Feedback, register
-from .checking import fault_plan
+from .checking import fault_plan, listing
 from .show import markdown_table
 from .show import steps as steps  # re-exported for the notebook
 
@@ -99,6 +99,23 @@ def _precommitted(run: Run) -> list[str]:
     return [p for p in run.participants if p in done]
 
 
+def _termination(run: Run) -> str:
+    """How the survivors of ``run`` committed without the coordinator, from the run: who
+    was pre-committed when they compared states, and what the leader still had to do."""
+    done = _precommitted(run)
+    ready = [p for p in run.participants if p not in done]
+    leader = next((e.node for e in run.trace.of_kind("send")
+                   if e.message is not None and e.node in run.participants
+                   and e.message.type in ("PRE_COMMIT", "DO_COMMIT")), "the leader")
+    found = (f"The survivors compared states and found {listing(done)} pre-committed, so "
+             "everyone had voted YES: ")
+    if ready:
+        return found + (f"{leader} led the termination protocol, pre-committed "
+                        f"{listing(ready)} and committed.")
+    return found + (f"every participant was pre-committed already, so {leader}, leading the "
+                    "termination protocol, committed at once.")
+
+
 # --- exercises --------------------------------------------------------------------------
 @register("3pc-survivors-commit")
 def _survivors_commit() -> Exercise:
@@ -109,9 +126,7 @@ def _survivors_commit() -> Exercise:
         state = run.states["coordinator"]
         if run.outcome == "committed" and run.decisions["coordinator"] is None:
             return Feedback(True, f"committed while the coordinator stayed down (it crashed in "
-                                  f"{state}). The survivors compared states and found a "
-                                  "pre-committed one, so everyone had voted YES: p1 led the "
-                                  "termination protocol, pre-committed the rest and committed.")
+                                  f"{state}). {_termination(run)}")
         if run.outcome == "committed":
             return Feedback(False, "everyone committed, but the coordinator had already forced "
                                    "COMMIT before it crashed: the participants only followed "

@@ -450,6 +450,7 @@ def _barrier_against_hanging() -> Exercise:
         bare = scenario(HANGING).run()
         fenced = scenario(HANGING + "-barrier").run()
         hanging = [v for v in bare.violations if v.invariant == "no hanging reservation"]
+        null = [v for v in bare.violations if v.invariant == "no null compensation"]
         acted = barrier_actions(fenced)
         needed = {"b", "c"}
         notes = []
@@ -459,10 +460,13 @@ def _barrier_against_hanging() -> Exercise:
                          + (f"left a hanging reservation: {hanging[0].reason}" if hanging
                             else "froze the amount for good") + ".")
         if "b" not in chosen:
-            notes.append(f"Rule (c) needs something to find. The Cancel arrived first and "
-                         f"found no Try ({_at(acted['b'])}); rule (b) recorded it anyway. A "
-                         "barrier that let a null Cancel pass without a record would leave "
-                         "the late Try nothing to be refused by.")
+            notes.append(f"Rule (b) is the one that kept the first Cancel harmless. It arrived "
+                         f"before any Try ({_at(acted['b'])}) and found none; without a "
+                         "barrier that same Cancel "
+                         + (f"did harm: {null[0].reason}" if null
+                            else "released what no Try had frozen")
+                         + ". Rule (c) turns the late Try away; it does nothing about a "
+                         "Cancel that comes first.")
         if "a" in chosen:
             notes.append("Rule (a) never acted in this run: no command arrived twice "
                          "(it stops duplicates, not late arrivals).")
@@ -482,21 +486,26 @@ def _barrier_against_hanging() -> Exercise:
         name="design-barrier-against-hanging",
         prompt=f"The sub-transaction barrier has three rules: {rules}. In {HANGING} the Try "
                "to payment arrives after the Cancel. Which rules does it take, with the "
-               "barrier on, to leave nothing frozen? Answer with a set of letters.",
+               "barrier on, for payment to end as it started: nothing frozen, and no "
+               "cents created? Answer with a set of letters.",
         checker=check,
         hints=(
             "Follow payment's messages in order in the barrier run: what arrives first, "
             "and what does the barrier write down when it arrives?",
-            "The rule that refuses the late Try can only refuse it if something in the "
-            "barrier table says the transaction was cancelled. Which rule wrote that?",
+            "Without a barrier, tcc-hanging goes wrong twice: the Cancel releases cents "
+            "that no Try froze, and the late Try freezes cents for good. Which rule stops "
+            "each?",
         ),
         answer="{'b', 'c'}. The Cancel arrives first and finds no Try: rule (b) releases "
                "nothing but records the Cancel. The late Try finds that record and is "
-               "refused: rule (c). Rule (a) deduplicates repeated operations and plays no "
+               "refused: rule (c). Without (b) that Cancel would release 300 cents that no "
+               "Try froze (a null compensation); without (c) the late Try would freeze 300 "
+               "cents for good (hanging). Rule (a) deduplicates repeated operations and plays no "
                "part here. DTM's barrier does both with one insert: a Cancel inserts the "
                "Try's row itself, so the late Try's insert finds it and does nothing.",
         example={"b", "c"},
-        wrong=(({"c"}, "rule (b) recorded it anyway"),
+        wrong=(({"c"}, "released 300 cents that no Try had frozen"),
+               ({"a", "c"}, "Rule (b) is the one that kept the first Cancel harmless"),
                ({"a", "b", "c"}, "rule (a) never acted"),
                ({"a"}, "turned the late Try away")),
     )
