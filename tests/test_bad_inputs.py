@@ -11,6 +11,7 @@ contain ``fragment`` (usually the bad value as the message shows it).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Callable
@@ -345,6 +346,20 @@ def _saga_cases() -> list[Case]:
             "saga", faults=[txlib.fail_step("nope")]), "'nope'"),
         ("tcc fail_step", lambda: txlib.simulate("tcc", faults=[txlib.fail_step("x")]),
          "fail_step"),
+        # a saga's own simulate ran the saga named by option saga instead, silently
+        ("saga simulate names another saga", lambda: step().simulate(saga="ecommerce"),
+         "'ecommerce'"),
+        ("saga scenario names another saga", lambda: step().scenario(saga="stock"),
+         "'stock'"),
+        # a control character in a saga id made the diagram of several instances invalid
+        ("simulate saga id control char", lambda: txlib.simulate("saga", saga_id="a\x00b"),
+         "'a\\x00b'"),
+        ("simulate saga instance id control char", lambda: txlib.simulate(
+            "saga", instances=[{"saga_id": "a\x1bb"}, {}]), "'a\\x1bb'"),
+        ("choreography saga id control char", lambda: txlib.simulate(
+            "saga-choreography", saga_id="a\x00b"), "'a\\x00b'"),
+        ("retry attempts huge", lambda: txlib.Retry(attempts=10**12), "1000000000000"),
+        ("retry backoff huge", lambda: txlib.Retry(backoff=10**15), "1000000000000000"),
     ]
     for protocol in ("saga", "saga-choreography"):
         cases += [
@@ -397,6 +412,13 @@ def _picture_cases() -> list[Case]:
                                                                  acceptors=5), "run 2"),
         ("compare too many", lambda: txlib.compare(*["2pc"] * 27), "at most 26"),
         ("no trace", lambda: txlib.simulate("2pc", record=False).trace, "record=False"),
+        # an SVG cannot hold a control character: the picture did not show
+        ("diagram title control char", lambda: txlib.diagram(run, title="a\x00b"),
+         "'a\\x00b'"),
+        ("console not a rich Console", lambda: txlib.console.show(run, console=io.StringIO()),
+         "StringIO"),
+        ("with_faults given a list", lambda: txlib.Scenario("2pc").with_faults(
+            [txlib.crash("p1")]), "with_faults(*faults)"),
     ]
 
 
@@ -420,6 +442,8 @@ def _lab_cases() -> list[Case]:
         ("inject fail-step wrong node", lambda: saga_model().inject("fail-step",
                                                                     "orchestrator"),
          "'orchestrator'"),
+        ("inject vote-no on a saga", lambda: saga_model().inject("vote-no", "payment"),
+         "'fail-step'"),
         ("preset unknown", lambda: model().preset("nope"), "'nope'"),
         ("json malformed", lambda: model().load_json("{"), "line 1"),
         ("json deep", lambda: model().load_json("[" * 50000 + "]" * 50000), "nested"),
@@ -621,6 +645,12 @@ def _worse_cases() -> list[Case]:
         ("grid: crashes text", lambda: txlib.fault_grid("2pc-happy", crashes="no"), "'no'"),
         ("grid: nothing to try", lambda: txlib.fault_grid("2pc-happy", crashes=False,
                                                           drops=False), "crashes=True"),
+        # it gridded the replay, another run, as if it were this one
+        ("grid: a recorded run its scenario does not replay", lambda: txlib.fault_grid(
+            txlib.explore("3pc", participants=2, partitions=True,
+                          progress=False).violations[0].run), "fault_grid(run.scenario)"),
+        ("grid: on_select not a function", lambda: txlib.fault_grid("2pc-happy").widget(
+            on_select="open"), "'open'"),
     ]
 
 

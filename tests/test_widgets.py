@@ -287,3 +287,18 @@ def test_compare_draws_a_long_run_around_the_step():
     shown.go(shown.runs[0].steps // 2)
     far, short = (d.value for d in shown.diagrams)
     assert far.startswith("<svg") and len(far) < 300_000 and short.startswith("<svg")
+
+
+def test_compare_shows_a_recorded_run_as_it_is():
+    """compare() replayed every run's scenario: an explorer finding (or a run of real
+    processes), which its scenario does not replay, was silently shown as another run
+    (here 10 steps recorded, 41 replayed) (found by an attacker)."""
+    finding = txlib.explore("3pc", participants=2, partitions=True,
+                            progress=False).violations[0]
+    assert finding.run.scenario.run().steps != finding.run.steps
+    shown = compare(finding.run, "3pc")
+    assert shown.runs[0] is finding.run and shown.labels == ["3pc-explored", "3pc"]
+    simulated = txlib.simulate("2pc")
+    assert compare(simulated, "3pc").runs[0] is simulated
+    unrecorded = txlib.simulate("2pc", record=False)
+    assert compare(unrecorded, "3pc").runs[0].recorded, "no trace: replayed to draw it"

@@ -267,6 +267,15 @@ def fault_grid(
     base_scenario = _as_scenario(scenario)
     started = time.perf_counter()
     base = base_scenario.run()
+    if isinstance(scenario, Run) and scenario.recorded and (
+            base.trace.to_jsonl() != scenario.trace.to_jsonl()):
+        # a run recorded by real processes or found by the explorer: its scenario replays
+        # to another run, and a grid of that one would read as a grid of this one
+        raise TxlibError(
+            "this run was recorded (by real processes or the explorer), and its scenario "
+            "does not replay it: the replay is another run. A fault grid replays a "
+            "scenario with one more fault, so it cannot grid this run; grid the replay "
+            "with txlib.fault_grid(run.scenario), or open this run in txlib.lab(run)")
     nodes = base.nodes
     last = base.steps if max_steps is None else min(base.steps, max_steps)
     steps = tuple(range(0, last + 1))

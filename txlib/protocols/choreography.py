@@ -97,9 +97,9 @@ class ChoreographyConfig(EngineConfig):
             raise TxlibError(f"option context must be a dict, got {self.context!r}")
         if not isinstance(self.saga_id, str) or not self.saga_id or any(
             c.isspace() for c in self.saga_id
-        ):
-            raise TxlibError(f"option saga_id must be a word without spaces, "
-                             f"got {self.saga_id!r}")
+        ) or not self.saga_id.isprintable():
+            raise TxlibError(f"option saga_id must be a word without spaces or control "
+                             f"characters, got {self.saga_id!r}")
         saga.check_input(self.context or {}, "option context")
 
     @cached_property

@@ -84,11 +84,9 @@ class SagaConfig(EngineConfig):
             raise bad_choice("compensation_order", self.compensation_order, ORDER_CHOICES)
         if self.context is not None and not isinstance(self.context, dict):
             raise TxlibError(f"option context must be a dict, got {self.context!r}")
-        if not isinstance(self.saga_id, str) or not self.saga_id or any(
-            c in self.saga_id for c in "|: \t"
-        ):
-            raise TxlibError(f"option saga_id must be a word without '|', ':' or spaces, "
-                             f"got {self.saga_id!r}")
+        if not is_saga_id(self.saga_id):
+            raise TxlibError(f"option saga_id must be a word without '|', ':', spaces or "
+                             f"control characters, got {shown(self.saga_id)}")
         saga.check_input(self.context or {}, "option context")
         if self.instances is not None:  # each instance has its own id and context
             given = [o for o, dflt in (("context", None), ("saga_id", "S1"))
@@ -150,6 +148,15 @@ class SagaConfig(EngineConfig):
         return ctx
 
 
+def is_saga_id(value: object) -> bool:
+    """Whether ``value`` can name a saga instance: a non-empty string without '|' or ':'
+    (they separate the parts of timer names and idempotency keys), spaces, or control
+    characters (the diagrams of several instances prefix each label with its saga id,
+    and a control character makes the picture unreadable)."""
+    return (isinstance(value, str) and value != "" and value.isprintable()
+            and not any(c in value for c in "|: "))
+
+
 def instance_spec(n: int, spec: object) -> dict[str, Any]:
     """Saga instance number ``n`` of option ``instances``, checked, with its defaults."""
     if not isinstance(spec, dict):
@@ -161,8 +168,9 @@ def instance_spec(n: int, spec: object) -> dict[str, Any]:
     if not isinstance(start, int) or isinstance(start, bool) or start < 0:
         raise TxlibError(f"instance start must be a time of 0 or more, got {shown(start)}")
     sid = spec.get("saga_id", f"S{n}")
-    if not isinstance(sid, str) or not sid or any(c in sid for c in "|: \t"):
-        raise TxlibError(f"a saga_id is a word without '|', ':' or spaces, got {shown(sid)}")
+    if not is_saga_id(sid):
+        raise TxlibError(f"a saga_id is a word without '|', ':', spaces or control "
+                         f"characters, got {shown(sid)}")
     context = spec.get("context") or {}
     if not isinstance(context, dict):
         raise TxlibError(f"the context of saga instance {sid} must be a dict, "

@@ -86,6 +86,11 @@ class Retry:
             raise TxlibError(f"retry attempts must be 1 or more (or None), got {self.attempts!r}")
         if not isinstance(self.backoff, int) or isinstance(self.backoff, bool) or self.backoff < 1:
             raise TxlibError(f"retry backoff must be a time of 1 or more, got {self.backoff!r}")
+        for what, value, other in (("attempts", self.attempts, " (None retries forever)"),
+                                   ("backoff", self.backoff, "")):
+            if value is not None and value > MAX_NUMBER:  # as every other number a run takes
+                raise TxlibError(f"retry {what} must be at most {MAX_NUMBER:,}{other}, "
+                                 f"got {shown(value)}")
 
 
 _READ_ONLY_CONTEXT = ("a step's ctx is read-only input: an action returns a dict of the "

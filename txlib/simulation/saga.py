@@ -7,10 +7,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import TxlibError
+from ..errors import TxlibError, shown
 from ..sagas.definition import SagaDefinition, resolving
 from .run import Run
 from .scenario import Scenario
+
+SAGA_OPTION = "saga"  # the option naming the saga a scenario runs
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,8 +38,13 @@ class Saga(SagaDefinition):
         even if a later saga takes its name (which this leaves to that saga)."""
         if not self.steps:
             raise TxlibError(f"saga {self.name} has no steps yet: add some with .step(...)")
+        if SAGA_OPTION in options:  # it would run that saga instead, silently
+            raise TxlibError(f"saga {self.name} runs itself, so option saga="
+                             f"{shown(options[SAGA_OPTION])} would run another saga in its place; "
+                             "leave it out (txlib.simulate('saga', saga=NAME) runs a saga "
+                             "by its name)")
         return SagaScenario(protocol, seed=seed, faults=tuple(faults),
-                            options={"saga": self.name, **options},
+                            options={SAGA_OPTION: self.name, **options},
                             description=self.description, definition=self)
 
     def simulate(self, *, protocol: str = "saga", seed: int = 0, faults: Sequence[Any] = (),

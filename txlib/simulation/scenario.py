@@ -313,6 +313,9 @@ class Scenario:
 
     def with_faults(self, *faults: Fault) -> Scenario:
         """The same scenario with ``faults`` added at the end of the plan."""
+        if len(faults) == 1 and isinstance(faults[0], (list, tuple)):  # with_faults([...])
+            raise TxlibError(f"with_faults takes the faults one by one: with_faults(f1, f2) "
+                             f"or with_faults(*faults), not a list; got {shown(faults[0])}")
         return replace(self, faults=(*self.faults, *_check_faults(faults)))
 
     def replace(self, **changes: Any) -> Scenario:

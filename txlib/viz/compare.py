@@ -74,8 +74,10 @@ LONG_WINDOW = 600  # px
 class Compare:
     """The side-by-side widget; ``.runs`` holds both runs, ``.go(step)`` moves both."""
 
-    def __init__(self, scenarios: Sequence[Scenario], labels: Sequence[str]) -> None:
-        self.runs = [s.run() for s in scenarios]
+    def __init__(self, scenarios: Sequence[Scenario | Run], labels: Sequence[str]) -> None:
+        # A run is shown as it is: one recorded by real processes or found by the
+        # explorer is not what its scenario replays to.
+        self.runs = [s if isinstance(s, Run) else s.run() for s in scenarios]
         self.labels = list(labels)
         last = max(r.steps for r in self.runs)
         self.slider = w.IntSlider(value=last, min=0, max=last, description="step",
@@ -119,13 +121,16 @@ def compare(*targets: str | Scenario | Run, **kwargs: Any) -> Compare:
     if len(targets) > MAX_RUNS:
         raise TxlibError(f"compare shows at most {MAX_RUNS} runs side by side, got "
                          f"{len(targets)}")
-    scenarios = []
+    scenarios: list[Scenario | Run] = []
+    labels = []
     for i, target in enumerate(targets, 1):
         try:
-            scenarios.append(as_scenario(target, **kwargs))
+            scenario = as_scenario(target, **kwargs)
         except TxlibError as exc:  # say which run: keyword arguments apply to each
             raise TxlibError(f"compare's run {i} ({shown(target)}): {exc}") from None
-    labels = [s.name or s.protocol for s in scenarios]
+        # a run with its trace is compared as it is (see Compare), not replayed
+        scenarios.append(target if isinstance(target, Run) and target.recorded else scenario)
+        labels.append(scenario.name or scenario.protocol)
     if len(set(labels)) < len(labels):
         labels = [f"{label} ({chr(ord('A') + i)})" for i, label in enumerate(labels)]
     return Compare(scenarios, labels)

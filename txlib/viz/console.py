@@ -307,6 +307,9 @@ def show(run: Run, *, console: Console | None = None,
     if not isinstance(run, Run):
         raise TxlibError(f"show needs a Run (e.g. txlib.simulate('2pc')), got {shown(run)}")
     check_limit(limit)
+    if console is not None and not isinstance(console, Console):
+        raise TxlibError(f"show's console must be a rich Console (rich.console.Console(...)) "
+                         f"or None for the notebook or terminal, got {shown(console)}")
     if console is None:  # rich does not see that Pyodide's kernel (JupyterLite) is Jupyter
         in_browser = sys.platform == "emscripten" and "pyodide_kernel" in sys.modules
         console = Console(highlight=False, force_jupyter=True if in_browser else None)

@@ -11,7 +11,7 @@ from dataclasses import fields
 from html import escape
 from typing import Any
 
-from ..errors import TxlibError, bad_choice
+from ..errors import TxlibError, bad_choice, shown
 from ..explorer import grid as computed
 from ..explorer.grid import Cell, FaultGrid, outcome_symbols
 from ..simulation import Run, Scenario
@@ -24,6 +24,9 @@ class InteractiveFaultGrid(FaultGrid):
     def widget(self, on_select: Callable[[Cell], object] | None = None) -> Any:
         """An ipywidgets grid; clicking a cell calls ``on_select(cell)``, by default
         opening that cell's run in the lab below the grid."""
+        if on_select is not None and not callable(on_select):  # else each click fails
+            raise TxlibError(f"on_select must be a function of the clicked cell (or None to "
+                             f"open its run in the lab), got {shown(on_select)}")
         symbols = outcome_symbols(self.scenario.protocol)
         import ipywidgets as w
 

@@ -127,9 +127,13 @@ class LabModel:
             fault = self._step_fault(node, compensation=kind == "fail-compensation")
         else:
             fault = make_fault(kind, node, self.cursor)
-        if fault.kind == "vote_no" and node not in self.scenario.roster.deciders:
+        deciders = self.scenario.roster.deciders
+        if fault.kind == "vote_no" and not deciders:  # a saga: no one votes
+            raise TxlibError(f"no node votes in {self.scenario.protocol}, so 'vote-no' "
+                             "applies to none; make a step fail with 'fail-step' instead")
+        if fault.kind == "vote_no" and node not in deciders:
             raise TxlibError(f"only a participant votes, and {node!r} is not one; choose one "
-                             f"of {choices(self.scenario.roster.deciders)} for 'vote-no'")
+                             f"of {choices(deciders)} for 'vote-no'")
         self._replace(self.scenario.with_faults(fault))
         note = f"added: {fault.describe()}"
         for f, why in self.run.unfired_faults:

@@ -84,6 +84,10 @@ def diagram(target: Run | Scenario, step: int | None = None, **options: Any) -> 
     title = options.get("title")
     if title is not None and not isinstance(title, str):
         raise TxlibError(f"diagram option title must be a string, got {shown(title)}")
+    if title is not None and not all(c.isprintable() or c in "\n\t" for c in title):
+        # an SVG (XML) cannot hold most control characters: the picture would not show
+        raise TxlibError(f"diagram option title must be text without control characters, "
+                         f"got {shown(title)}")
     if options.get("future", "hide") not in ("hide", "fade", "show"):
         raise bad_choice("diagram option future", options["future"], ("hide", "fade", "show"))
     options.setdefault("window", None)
