@@ -852,3 +852,33 @@ def test_the_explorer_and_the_lab_use_the_saga_a_scenario_was_made_from():
     model.inject("fail-step", "bank")
     assert [f.step for f in model.scenario.faults] == ["pay"]
     assert early.replace(seed=1).participants == early.participants
+
+
+def _long_saga(name: str, steps: int) -> txlib.Saga:
+    saga = txlib.Saga(name, services={"svc": {}})
+    for i in range(steps):
+        last = i == steps - 1
+        saga.step(f"s{i}", service="svc", action=lambda ctx, state: {},
+                  **({"pivot": True} if last else {"compensation": lambda ctx, state: None}))
+    return saga
+
+
+@pytest.mark.parametrize("protocol", ["saga", "saga-choreography"])
+def test_a_long_saga_without_faults_finishes_instead_of_reading_as_stuck(protocol):
+    """A saga of 100 steps took longer than the default horizon (2,000) and was cut off
+    working, with no fault at all: 'stuck'. Its default horizon now fits its steps, and
+    their compensations too; a horizon given as an option is kept as it is."""
+    saga = _long_saga(f"long-{protocol.replace('-', '_')}", 100)
+    done = saga.simulate(protocol=protocol)
+    assert done.outcome == "completed" and done.stopped_by == "nothing pending", done.summary()
+    assert done.end_time > 2000  # it did need more than the old default
+    if protocol == "saga":
+        undone = saga.simulate(faults=[txlib.fail_step("s99")])
+        assert undone.outcome == "compensated", undone.summary()
+    cut = saga.simulate(protocol=protocol, horizon=2000)
+    assert cut.outcome == "stuck" and cut.stopped_by == "horizon=2000"
+
+
+def test_a_short_saga_keeps_the_default_horizon():
+    short = _long_saga("short_saga", 5).scenario()
+    assert short.config_of().horizon == 2000

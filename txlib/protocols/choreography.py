@@ -55,7 +55,7 @@ from ..properties.events import EVENT_INVARIANTS, Committed, outbox_violations
 from ..properties.saga import TERMINAL, saga_violations
 from ..properties.violation import Violation
 from ..sagas.definition import SagaDefinition, StepFailed, get_saga
-from .saga import SagaProtocol
+from .saga import SagaProtocol, fit_horizon
 
 BROKER = "broker"
 STARTED = "saga_started"
@@ -558,7 +558,7 @@ class SagaChoreography(SagaProtocol):
         if not config.definition.steps:
             raise TxlibError(f"saga {config.saga} has no steps")
         Flow(config.definition)  # event names must not collide
-        return config
+        return fit_horizon(config, options)
 
     def build(self, roster: Roster, config: Any) -> list[tuple[str, Role]]:
         flow = Flow(config.definition)

@@ -19,10 +19,10 @@ call went unanswered is compensated too depends on ``register_compensation``: "b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from ..engine.config import EngineConfig
 from ..engine.faults import Fault
@@ -58,7 +58,8 @@ class SagaConfig(EngineConfig):
     time) or "parallel"; ``idempotent``: services deduplicate commands by key;
     ``barrier``: a service that has compensated a step refuses a later command to do it
     (a late or duplicated command would otherwise apply a step after its compensation,
-    with a key deduplication cannot match: TCC's "hanging", in a saga).
+    with a key deduplication cannot match: TCC's "hanging", in a saga). ``horizon``:
+    2,000 unless a long saga needs more (:func:`fit_horizon`), or as given.
     """
 
     AT_LEAST_ONE: ClassVar[frozenset[str]] = frozenset({"call_timeout"})
@@ -146,6 +147,23 @@ class SagaConfig(EngineConfig):
         ctx.update(plain_copy(spec["context"]))
         ctx["saga_id"] = spec["saga_id"]
         return ctx
+
+
+SagaConfigT = TypeVar("SagaConfigT", bound=EngineConfig)
+
+
+def fit_horizon(config: SagaConfigT, options: Mapping[str, Any],
+                latest_start: int = 0) -> SagaConfigT:
+    """``config``, its default horizon raised to fit its saga: the default (2,000) cut a
+    long saga off while it was still working through its steps, with no fault at all,
+    and the run read as stuck. Room for every step's call and reply, and those of its
+    compensation, at the slowest latency, after the latest instance starts (rounded up
+    to a thousand). A horizon given as an option is kept as it is."""
+    if "horizon" in options:
+        return config
+    hops = 4 * len(config.definition.steps)  # type: ignore[attr-defined]  # a saga's config
+    need = -(-(latest_start + hops * config.latency_max) // 1000) * 1000
+    return replace(config, horizon=need) if need > config.horizon else config
 
 
 def is_saga_id(value: object) -> bool:
@@ -698,7 +716,8 @@ class SagaOrchestration(SagaProtocol):
         config = SagaConfig.from_options(options)
         if not config.definition.steps:
             raise TxlibError(f"saga {config.saga} has no steps")
-        return config
+        latest = max(spec["start"] for spec in config.instance_specs())
+        return fit_horizon(config, options, latest)
 
     def build(self, roster: Roster, config: Any) -> list[tuple[str, Role]]:
         saga = config.definition
