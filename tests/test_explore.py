@@ -1030,3 +1030,22 @@ def test_a_search_releases_every_world_it_makes(name, options):
     left = _worlds_left_to_the_collector(
         lambda: explore(name, stop_on_violation=False, progress=False, **options))
     assert left == 0
+
+
+def test_explore_takes_a_run_or_a_saga_of_your_own_as_the_lab_does():
+    """explore(run) searches from the run's scenario and explore(saga) from the saga's
+    (both were 'unknown protocol' with the object's whole repr); a saga definition by
+    itself names the call that explores it."""
+    from txlib.sagas import get_saga
+
+    saga = txlib.Saga("explored_own", services={"svc": {}})
+    saga.step("a", service="svc", action=lambda ctx, state: {},
+              compensation=lambda ctx, state: None)
+    saga.step("b", service="svc", action=lambda ctx, state: {}, pivot=True)
+    assert (explore(saga, max_crashes=1, progress=False).states
+            == explore(saga.scenario(), max_crashes=1, progress=False).states)
+    run = txlib.simulate("2pc", faults=[txlib.crash("p1", at_step=3)])
+    whole = explore(run, max_crashes=1, progress=False)
+    assert whole.states == explore(run.scenario, max_crashes=1, progress=False).states
+    with pytest.raises(txlib.TxlibError, match=r"explore\('saga', saga='ecommerce'\)"):
+        explore(get_saga("ecommerce"), progress=False)

@@ -194,7 +194,9 @@ from ..engine.snapshot import Frozen, copy_slot, freeze, pending_part, progress_
 from ..engine.world import World
 from ..errors import TxlibError, bad_choice, choices, shown, suggestion
 from ..protocols import PROTOCOLS, CommitProtocol, Protocol, get_protocol
+from ..sagas.definition import SagaDefinition
 from ..simulation.run import Run
+from ..simulation.saga import Saga
 from ..simulation.scenario import Scenario, participant_names
 from . import counterexamples
 from .actions import (
@@ -1207,7 +1209,15 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         return counterexamples.reproduces(self, finding)
 
 
-def _protocol_of(target: str | Protocol | Scenario) -> tuple[Protocol, Scenario | None]:
+def _protocol_of(target: str | Protocol | Scenario | Run | SagaDefinition,
+                 ) -> tuple[Protocol, Scenario | None]:
+    if isinstance(target, Run):  # as the lab takes a run: its scenario
+        target = target.scenario
+    elif isinstance(target, Saga):  # a saga of your own: its scenario
+        target = target.scenario()
+    elif isinstance(target, SagaDefinition):
+        raise TxlibError(f"explore takes a protocol or a scenario, not a saga definition; "
+                         f"explore('saga', saga={target.name!r}) explores saga {target.name}")
     if isinstance(target, Scenario):
         return get_protocol(target.protocol), target
     if isinstance(target, Protocol):
@@ -1283,7 +1293,7 @@ def _check_keywords(proto: Protocol, options: Mapping[str, Any]) -> None:
 
 
 def explore(
-    protocol: str | Protocol | Scenario = "2pc",
+    protocol: str | Protocol | Scenario | Run | SagaDefinition = "2pc",
     *,
     participants: int | Sequence[str] | None = None,
     max_crashes: int | Mapping[str, int] = 1,
@@ -1303,30 +1313,30 @@ def explore(
     """Explore every interleaving of ``protocol``'s events and the allowed faults.
 
     ``protocol`` is a name (``"2pc"``, ``"saga"``, ``"tcc"``, ...), a :class:`Protocol`
-    (e.g. a variant with changed roles, whose ``name`` is registered) or a
+    (e.g. a variant with changed roles, whose ``name`` is registered), a
     :class:`Scenario` (its participants, options and fault plan are used; ``at_time``
-    faults are refused). ``participants`` defaults to 2 for a commit protocol (keep it
-    small: the state space grows fast) and to the protocol's own otherwise (a saga's
-    services). ``max_crashes``, ``max_drops``, ``partitions`` and ``recoveries`` set the
-    fault budget (``max_crashes`` may map roles to how many of their nodes may be down
-    at once, e.g. ``{"coordinator": 1, "acceptor": 1}``, see :func:`crash_budget`);
-    ``timeouts`` is ``"synchronous"`` or ``"asynchronous"`` (see the
-    module docstring). ``invariants`` (None: the protocol's own) lists names of a commit
-    protocol's invariants (:data:`txlib.properties.INVARIANTS`) and functions of the
-    world returning a reason (a string) when the state breaks them and None (or ``""``)
-    when it holds (anything else, True or False too, is a TxlibError); any other
+    faults are refused), a :class:`~txlib.Run` (its scenario) or a saga of your own
+    (:class:`~txlib.Saga`: its scenario). ``participants`` defaults to 2 for a commit
+    protocol (keep it small: the state space grows fast) and to the protocol's own
+    otherwise (a saga's services). ``max_crashes``, ``max_drops``, ``partitions`` and
+    ``recoveries`` set the fault budget (``max_crashes`` may map roles to how many of
+    their nodes may be down at once, e.g. ``{"coordinator": 1, "acceptor": 1}``, see
+    :func:`crash_budget`); ``timeouts`` is ``"synchronous"`` or ``"asynchronous"`` (see
+    the module docstring). ``invariants`` (None: the protocol's own) lists names of a
+    commit protocol's invariants (:data:`txlib.properties.INVARIANTS`) and functions of
+    the world returning a reason (a string) when the state breaks them and None (or
+    ``""``) when it holds (anything else, True or False too, is a TxlibError); any other
     protocol is always checked against all of its own invariants, plus the functions
     given. ``max_states``, ``max_seconds`` and ``max_depth`` bound the search, which
     then says it is incomplete; ``max_states`` defaults to :data:`DEFAULT_MAX_STATES`,
     and with ``timeouts="asynchronous"`` and none of the three given, ``max_depth``
     defaults to :data:`ASYNC_DEPTH` (20). A search also stops, incomplete, before the
-    machine runs out of memory (:mod:`txlib.engine.memory`). ``progress``: None shows
-    a progress bar in a terminal or a notebook if the search lasts, True always, False
+    machine runs out of memory (:mod:`txlib.engine.memory`). ``progress``: None shows a
+    progress bar in a terminal or a notebook if the search lasts, True always, False
     never. Other keyword arguments are protocol options, as for :func:`txlib.simulate`
     (a keyword that is neither is a TxlibError suggesting the nearest of both); the
-    protocol's
-    :attr:`~txlib.protocols.base.Protocol.explore_options` (the bounds that make its
-    state space finite) apply unless given here or in the scenario.
+    protocol's :attr:`~txlib.protocols.base.Protocol.explore_options` (the bounds that
+    make its state space finite) apply unless given here or in the scenario.
 
     Returns an :class:`~txlib.explorer.search.Exploration`: distinct states, transitions,
     depth, time, whether it was complete, each invariant's shortest violation, and (for
