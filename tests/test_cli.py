@@ -210,7 +210,7 @@ def test_help_lists_the_fault_syntax(capsys):
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    ([], "choose a command: list or run"),
+    ([], "choose a command: list, run or explore"),
     (["run"], "give a TARGET"),
     (["run", "2pc", "--scenario-file", "x.json"], "either TARGET or --scenario-file"),
     (["run", "--scenario-file", "/nonexistent/s.json"], "cannot read scenario file"),
@@ -428,3 +428,54 @@ def test_a_long_run_prints_a_bounded_trace_and_draws_no_huge_svg(capsys, tmp_pat
     assert not target.exists()
     code, out, _ = run_main(capsys, "run", "2pc-happy", "--limit", "1000")
     assert code == 0 and "--limit N shows more" not in out
+
+
+# --- explore ----------------------------------------------------------------------------------
+def test_explore_prints_the_shortest_violation_step_by_step():
+    p = txlib_cli("explore", "3pc", "--partitions", "--max-crashes", "0")
+    assert p.returncode == 0, p.stderr
+    found = txlib.explore("3pc", partitions=True, max_crashes=0, progress=False)
+    bug = found.violation("atomicity")
+    assert bug is not None
+    assert f"{found.states:,} distinct states" in p.stdout
+    assert f"VIOLATION {bug}" in p.stdout
+    for i, label in enumerate(bug.labels, 1):  # the path, one step a line
+        assert f"{i:>4}. {label}" in p.stdout
+    assert "\x1b[" not in p.stdout
+
+
+def test_explore_json_is_what_the_search_found(capsys):
+    code, out, err = run_main(capsys, "explore", "2pc", "--participants", "3", "--json")
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    found = txlib.explore("2pc", participants=3, progress=False)
+    assert (data["states"], data["transitions"], data["complete"]) == (
+        found.states, found.transitions, True)
+    assert data["blocking"]["path"] == list(found.blocking.labels)
+    assert data["blocking_states"] == found.blocking_states
+    assert "seconds" not in data  # the same output on every machine
+
+
+def test_explore_a_named_scenario_searches_from_its_plan_and_participants(capsys):
+    code, out, _ = run_main(capsys, "explore", "2pc-coordinator-crash-blocks", "--json",
+                            "--max-crashes", "0")
+    assert code == 0
+    scenario = txlib.scenario("2pc-coordinator-crash-blocks")
+    found = txlib.explore(scenario, max_crashes=0, progress=False)
+    assert json.loads(out)["states"] == found.states
+    assert found.states != txlib.explore("2pc", max_crashes=0, progress=False).states
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("explore", "2pc", "--option", "max_crashes=3"), "give --max-crashes instead"),
+    (("explore", "2pc", "--option", "progress=true"), "the command line does not set it"),
+    (("explore", "2pc", "--seed", "3"), "unrecognized arguments: --seed"),
+    (("explore", "2pc", "--max-seconds", "0"), "positive, finite"),
+    (("explore", "2pc", "--option", "latency_max=30"), "the explorer ignores time"),
+    (("explore", "2pc", "--option", "cooperativ=true"), "did you mean 'cooperative'"),
+    (("explore", "2pc", "--participants", "9"), "at most 8 participants"),
+])
+def test_explore_refuses_bad_arguments_in_one_line(capsys, args, said):
+    code, out, err = run_main(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.startswith("txlib: error:") and said in err and err.count("\n") == 1

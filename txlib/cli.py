@@ -1,4 +1,5 @@
-"""The command line: ``python -m txlib list`` and ``python -m txlib run TARGET``.
+"""The command line: ``python -m txlib list``, ``python -m txlib run TARGET`` and
+``python -m txlib explore TARGET``.
 
 Bad arguments print one line, ``txlib: error: ...``, to stderr and exit with code 2.
 A run's exit code does not depend on its outcome: a blocked run is a successful simulation.
@@ -34,6 +35,8 @@ from .engine.faults import (
     vote_no,
 )
 from .errors import TxlibError, bad_choice, choices
+from .explorer.worlds import EXPLORE_KEYWORDS, explore
+from .explorer.worlds import TIMEOUTS as EXPLORE_TIMEOUTS
 from .presets import NAMED_SCENARIOS
 from .protocols import PROTOCOLS, get_protocol
 from .simulation.run import Run
@@ -285,9 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="A deterministic simulator of distributed-transaction protocols "
-                    "(2PC, 3PC), for teaching.",
-        epilog="exit codes: 0 when the simulation ran (whatever its outcome), "
-               "2 for bad arguments. See '%(prog)s run --help' for the options of run.",
+                    "(2PC, 3PC, Paxos Commit, sagas, TCC), for teaching.",
+        epilog="exit codes: 0 when the simulation or search ran (whatever it found), "
+               "2 for bad arguments. See '%(prog)s run --help' and '%(prog)s explore "
+               "--help' for their options.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     lst = commands.add_parser("list", help="list the named scenarios",
@@ -299,21 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
                     f"({', '.join(PROTOCOLS)}) and print a step-by-step trace and a summary.",
         epilog=FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("target", nargs="?", metavar="TARGET",
-                     help="a named scenario (see 'list') or a protocol: "
-                          + ", ".join(PROTOCOLS))
-    run.add_argument("--scenario-file", metavar="F",
-                     help="load the scenario from JSON file F instead of TARGET")
-    who = run.add_mutually_exclusive_group()
-    who.add_argument("--participants", type=int, metavar="N",
-                     help="N participants p1..pN (overrides the scenario's)")
-    who.add_argument("--names", metavar="A,B,C", help="participants with these names")
-    run.add_argument("--seed", type=int, metavar="S", help="random seed (overrides)")
-    run.add_argument("--fault", action="append", default=[], metavar="SPEC",
-                     help="add a fault to the plan (repeatable; syntax below)")
-    run.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                     help="set a protocol or network option; VALUE is JSON or a string "
-                          "(repeatable), e.g. cooperative=true, loss=0.1, tx=TX-9")
+    _scenario_arguments(run, seed=True)
     run.add_argument("--json", action="store_true",
                      help="print the scenario and the result as JSON, nothing else")
     run.add_argument("--limit", type=_count(0), metavar="N",
@@ -322,7 +312,67 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--step", action="store_true",
                      help="show one event at a time, waiting for Enter (q skips to the summary)")
     run.add_argument("--svg", metavar="FILE", help="write the space-time diagram to FILE")
+    search = commands.add_parser(
+        "explore", help="check every interleaving of a scenario or protocol (model checking)",
+        description=f"Explore every order of events of a named scenario (see 'list') or a "
+                    f"protocol ({', '.join(PROTOCOLS)}) and every fault the budget allows, "
+                    "breadth first: print the state space's size, every invariant broken "
+                    "with a shortest path to it, and the blocking states.",
+        epilog=FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _scenario_arguments(search, seed=False)
+    search.add_argument("--max-crashes", type=_count(0), default=1, metavar="N",
+                        help="crashes the search may make (default 1)")
+    search.add_argument("--max-drops", type=_count(0), default=0, metavar="N",
+                        help="messages it may lose (default 0)")
+    search.add_argument("--partitions", action="store_true",
+                        help="let it split the network in two and heal it")
+    search.add_argument("--recoveries", action="store_true",
+                        help="let a crashed node restart from its log")
+    search.add_argument("--timeouts", choices=EXPLORE_TIMEOUTS, default="synchronous",
+                        help="synchronous (default): a timer fires only when nothing is in "
+                             "flight; asynchronous: at any moment")
+    search.add_argument("--max-states", type=_count(1), metavar="N",
+                        help="stop after N distinct states")
+    search.add_argument("--max-seconds", type=_seconds, metavar="S",
+                        help="stop after S seconds")
+    search.add_argument("--max-depth", type=_count(0), metavar="N",
+                        help="explore at most N steps deep")
+    search.add_argument("--all", action="store_true",
+                        help="go on after the first violation (a shortest one per invariant)")
+    search.add_argument("--json", action="store_true",
+                        help="print the result as JSON, nothing else")
     return parser
+
+
+def _scenario_arguments(command: argparse.ArgumentParser, *, seed: bool) -> None:
+    """The arguments that pick a scenario and change it (``run`` and ``explore``)."""
+    command.add_argument("target", nargs="?", metavar="TARGET",
+                         help="a named scenario (see 'list') or a protocol: "
+                              + ", ".join(PROTOCOLS))
+    command.add_argument("--scenario-file", metavar="F",
+                         help="load the scenario from JSON file F instead of TARGET")
+    who = command.add_mutually_exclusive_group()
+    who.add_argument("--participants", type=int, metavar="N",
+                     help="N participants p1..pN (overrides the scenario's)")
+    who.add_argument("--names", metavar="A,B,C", help="participants with these names")
+    if seed:
+        command.add_argument("--seed", type=int, metavar="S", help="random seed (overrides)")
+    command.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                         help="add a fault to the plan (repeatable; syntax below)")
+    command.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                         help="set a protocol or network option; VALUE is JSON or a string "
+                              "(repeatable), e.g. cooperative=true, loss=0.1, tx=TX-9")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number, got {text!r}")
+    return value
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -383,7 +433,7 @@ def load_scenario(args: argparse.Namespace) -> Scenario:
         changes["participants"] = participant_names(args.participants)
     elif args.names is not None:
         changes["participants"] = participant_names(args.names.split(","))
-    if args.seed is not None:
+    if getattr(args, "seed", None) is not None:
         changes["seed"] = args.seed
     if args.option:
         changes["options"] = dict(parse_option(o) for o in args.option)
@@ -510,7 +560,67 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"list": cmd_list, "run": cmd_run}
+# explore's keywords the command line sets, each with its --flag
+_SEARCH_FLAGS = ("participants", "max_crashes", "max_drops", "partitions", "recoveries",
+                 "timeouts", "max_states", "max_seconds", "max_depth")
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """Explore and print the summary and each finding's shortest path (or JSON)."""
+    budget: dict[str, Any] = {
+        "max_crashes": args.max_crashes, "max_drops": args.max_drops,
+        "partitions": args.partitions, "recoveries": args.recoveries,
+        "timeouts": args.timeouts, "max_states": args.max_states,
+        "max_seconds": args.max_seconds, "max_depth": args.max_depth,
+        "stop_on_violation": not args.all, "progress": None if not args.json else False}
+    if args.target in PROTOCOLS and not (args.scenario_file or args.fault):
+        # a protocol by itself: the explorer's own defaults (two participants for a
+        # commit protocol: the state space grows fast)
+        who: Any = None
+        if args.participants is not None:
+            who = args.participants
+        elif args.names is not None:
+            who = args.names.split(",")
+        options = dict(parse_option(o) for o in args.option)
+        for key in options:
+            if key in EXPLORE_KEYWORDS:  # a setting of the search, not of the protocol
+                flag = "--" + key.replace("_", "-")
+                raise TxlibError(f"--option {key}=... sets the search, not the protocol: "
+                                 + (f"give {flag} instead" if key in _SEARCH_FLAGS else
+                                    "the command line does not set it (see txlib.explore)"))
+        found = explore(args.target, participants=who, **budget, **options)
+    else:
+        found = explore(load_scenario(args), **budget)
+    if args.json:
+        print(json.dumps(exploration_dict(found), indent=2, sort_keys=True, default=str))
+        return 0
+    from rich.text import Text
+
+    console = make_console()
+    console.print(Text(found.summary()))
+    for finding in found.findings:
+        console.print(Text(""))
+        console.print(Text(finding.text()))
+    return 0
+
+
+def exploration_dict(found: Any) -> dict[str, Any]:
+    """What a search found, as JSON-ready data."""
+    def finding(f: Any) -> dict[str, Any]:
+        return {"invariant": f.invariant, "reason": f.reason, "depth": f.depth,
+                "path": list(f.labels)}
+    return {
+        "model": found.model, "settings": dict(found.settings),
+        "states": found.states, "transitions": found.transitions, "depth": found.depth,
+        "complete": found.complete, "stopped_by": found.stopped_by,
+        "violations": [finding(f) for f in found.violations],
+        "blocking": None if found.blocking is None else finding(found.blocking),
+        "blocking_states": found.blocking_states,
+    }
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "list": cmd_list, "run": cmd_run, "explore": cmd_explore}
 
 
 def _quiet_stdout() -> None:
@@ -534,7 +644,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            return _fail(f"choose a command: list or run (see '{PROG} --help')")
+            return _fail(f"choose a command: list, run or explore (see '{PROG} --help')")
         code = _COMMANDS[args.command](args)
         sys.stdout.flush()  # a write error (a full disk) is reported here, not at exit
         return code
