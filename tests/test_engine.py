@@ -378,3 +378,28 @@ def test_a_watched_node_crashes_right_after_its_kth_action():
     seen = counted.watch("sender")
     counted.start()
     assert seen.did == ["sender sends PING to echo"] * 3 and counted.nodes["sender"].up
+
+
+def test_the_collector_is_paused_for_a_block_and_restored_as_it_was():
+    import gc
+
+    from txlib.engine.collector import collector_paused
+
+    assert gc.isenabled()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+            with collector_paused():  # nested: the outer block turns it on again
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+            raise KeyError("out of the block by an exception")
+    except KeyError:
+        pass
+    assert gc.isenabled()
+    gc.disable()  # off before: it stays off
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

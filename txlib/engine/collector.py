@@ -10,18 +10,22 @@ their own cycles when released), so the collector waits until they end.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cycle collector off for the block, then on again if it was on before."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+class collector_paused:  # lower case: used as a function, ``with collector_paused():``
+    """The cycle collector off for the block, then on again if it was on before. (A
+    class rather than a generator: a recorded run enters it once, and a generator's
+    context manager cost about 1% of a short run.)"""
+
+    __slots__ = ("_was_on",)
+
+    def __enter__(self) -> None:
+        self._was_on = gc.isenabled()
+        if self._was_on:
+            gc.disable()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._was_on:
+            gc.enable()
