@@ -303,3 +303,42 @@ def test_the_barrier_exercise_asks_what_rule_b_really_does():
     assert "nothing to be refused by" not in verdict.message
     assert "released 300 cents that no Try had frozen" in verdict.message
     assert ex.check({"b", "c"}).ok
+
+
+def test_the_abort_cost_feedback_asks_the_way_the_prediction_is_wrong():
+    """Lesson 02's abort-cost feedback asked "which messages ... does presumed abort leave
+    out?" of every wrong formula, also of one that counted too few (no ABORT to the YES
+    voters, no PREPARED forced): the question then pointed the wrong way."""
+    ex = exercise("2pc-abort-cost")
+    too_few = ex.check(lambda n: (2 * n, n - 1))
+    assert not too_few.ok and "leave out" not in too_few.message
+    assert "The run did more than you predicted" in too_few.message
+    assert "4 messages and 1 forced write;" in too_few.message
+    too_many = ex.check(lambda n: (4 * n, 2 * n + 1))
+    assert not too_many.ok and "presumed abort leave out" in too_many.message
+    mixed = ex.check(lambda n: (1, 1))
+    assert not mixed.ok and "One count is too high and one too low" in mixed.message
+
+
+def test_the_drops_feedback_says_what_the_run_made_good():
+    """Lesson 05's advice on drops that did not split 3PC said "the participant that missed
+    its PRE_COMMIT still got DO_COMMIT, or asked its peers ..." also when no PRE_COMMIT was
+    lost (every DO_COMMIT, or every ACK, dropped), and that a split by drops must lose "the
+    STATE_REQs"; dropping every PRE_COMMIT and every DO_COMMIT cuts the coordinator off
+    and splits 3PC without losing one. The advice now reads the run."""
+    ex = exercise("3pc-find-a-split")
+    for plan in ([txlib.drop("DO_COMMIT", count=None)], [txlib.drop("ACK", count=None)]):
+        verdict = ex.check(plan)
+        assert not verdict.ok and "missed its PRE_COMMIT" not in verdict.message
+        assert "every participant got its PRE_COMMIT" in verdict.message
+        assert "and the STATE_REQs" not in verdict.message
+    one = ex.check(txlib.drop("PRE_COMMIT", dst="p3"))
+    assert "p3 missed its PRE_COMMIT but still got DO_COMMIT" in one.message
+    asked = ex.check([txlib.drop("PRE_COMMIT", dst="p3"),
+                      txlib.drop("DO_COMMIT", dst="p3", count=None)])
+    assert not asked.ok and "p3 missed its PRE_COMMIT, asked (STATE_REQ) and heard" \
+        in asked.message
+    coordinator_alone = [txlib.drop("PRE_COMMIT", count=None),
+                         txlib.drop("DO_COMMIT", count=None)]
+    assert ex.check(coordinator_alone).ok
+    assert "[drop('PRE_COMMIT', count=None), drop('DO_COMMIT', count=None)]" in ex.answer

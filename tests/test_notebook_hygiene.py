@@ -214,3 +214,13 @@ def test_the_readme_lists_every_lesson():
     readme = (ROOT / "README.md").read_text()
     missing = [p.stem for p in PATHS if f"| `{p.stem}` |" not in readme]
     assert not missing, f"README's lesson table lacks {missing}"
+
+
+@notebook
+def test_a_folded_prediction_says_so_once(path):
+    """Lesson 11 said "The answer below is folded" twice above one cell: a sentence added
+    after the line made scripts/navigation.py append it again. Add text before the line."""
+    folded = "*The answer below is folded: run the cell to see it.*"
+    for i, cell in enumerate(read(path).cells):
+        if cell.cell_type == "markdown":
+            assert cell.source.count(folded) <= 1, f"markdown cell {i} says it is folded twice"

@@ -29,7 +29,7 @@ from ..protocols.variants import lazy_2pc
 from ..simulation.run import Run
 from ..simulation.scenario import Scenario, simulate
 from . import Exercise, Feedback, register
-from .checking import dict_of, function, whole_number, wrong_predictions
+from .checking import dict_of, function, plural, whole_number, wrong_predictions
 from .show import show_table
 
 table = show_table
@@ -180,12 +180,23 @@ def _abort_cost() -> Exercise:
         wrong = next(wrong_predictions(fn, ABORT_COST_SIZES, abort_cost_run, _cost, _pair), None)
         if wrong is not None:
             n, predicted, run = wrong
+            measured = _cost(run)
+            over = any(p > m for p, m in zip(predicted, measured, strict=True))
+            under = any(p < m for p, m in zip(predicted, measured, strict=True))
+            if over and not under:
+                ask = "Which messages and which forced records does presumed abort leave out?"
+            elif under and not over:
+                ask = ("The run did more than you predicted: which participants had voted YES "
+                       "before the NO arrived, what did each of them force, and who must be "
+                       "told ABORT?")
+            else:
+                ask = ("One count is too high and one too low: count again, message type by "
+                       "message type and forced record by forced record, as the run did.")
             return Feedback(False, (
-                f"for N={n} you predicted {predicted[0]} messages and {predicted[1]} "
-                f"forced writes; the run sent {run.metrics.messages} "
-                f"({_breakdown(run.metrics.messages_by_type)}) and forced "
-                f"{run.metrics.forced_writes} ({_forced_records(run)}). Which messages and "
-                "which forced records does presumed abort leave out?"))
+                f"for N={n} you predicted {plural(predicted[0], 'message')} and "
+                f"{plural(predicted[1], 'forced write')}; the run sent "
+                f"{run.metrics.messages} ({_breakdown(run.metrics.messages_by_type)}) and "
+                f"forced {run.metrics.forced_writes} ({_forced_records(run)}). {ask}"))
         return Feedback(True, (
             f"your formula matches every run for N = {ABORT_COST_SIZES[0]} to "
             f"{ABORT_COST_SIZES[-1]}: N PREPARE, N-1 YES, 1 NO and N-1 ABORT (the NO voter "
@@ -216,6 +227,8 @@ def _abort_cost() -> Exercise:
             (lambda n: (4 * n, 2 * n + 1), "presumed abort leave out"),
             (lambda n: (3 * n, n - 1), "the run sent 2"),
             (lambda n: (3 * n - 1, n), "forced 0"),
+            (lambda n: (2 * n, n - 1), "the run did more than you predicted"),
+            (lambda n: (3 * n - 1, 0), "what did each of them force"),
         ),
     )
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from ..engine.faults import Fault, crash, drop, heal, partition
 from ..errors import TxlibError
+from ..protocols.base import COORDINATOR
+from ..simulation.run import Run
 from ..simulation.scenario import Scenario
 from . import Exercise, Feedback, register
 from .checking import fault_plan
@@ -47,31 +49,64 @@ _SPLIT_ADVICE = {
 }
 
 
-_DROPS_ADVICE = {
-    "aborted": "the lost messages came before the coordinator had every YES vote, so it "
-               "aborted on its vote timeout. Start dropping later.",
-    "committed": "a lost message is made good by the next one: the participant that missed "
-                 "its PRE_COMMIT still got DO_COMMIT, or asked its peers (STATE_REQ) and "
-                 "heard that one was pre-committed. To split, one side must hear nothing at "
-                 "all from the other for a whole timeout: a partition does that, e.g. "
-                 + PLAN_EXAMPLE + "; drops do it only if they lose every message across "
-                 "the cut until the cut-off side has decided: the PRE_COMMITs, the "
-                 "DO_COMMIT and its re-sends, and the STATE_REQs.",
-}
+_DROPS_ABORTED = ("the lost messages came before the coordinator had every YES vote, so it "
+                  "aborted on its vote timeout. Start dropping later.")
+_DROPS_SPLIT = ("To split, one side must hear nothing at all from the other for a whole "
+                "timeout: a partition does that, e.g. " + PLAN_EXAMPLE + "; drops do it only "
+                "if they lose every message across the cut until the cut-off side has "
+                "decided: the PRE_COMMITs, the DO_COMMIT and its re-sends, and any question "
+                "(STATE_REQ) to a node that knows more.")
+
+
+def made_good(run: Run) -> str:
+    """How a 3PC run that committed made good what its drops lost, read from the run: who
+    missed a PRE_COMMIT and how it learned anyway, or that nobody missed one."""
+    missed = [p for p in run.participants
+              if not any(e.kind == "deliver" and e.node == p and e.message is not None
+                         and e.message.type == "PRE_COMMIT" and e.message.src == COORDINATOR
+                         for e in run.trace)]
+    if not missed:
+        return ("every participant got its PRE_COMMIT, and once every participant is "
+                "pre-committed nobody can abort: the DO_COMMIT, or the termination protocol "
+                "(someone is pre-committed: commit), takes each of them to commit, whatever "
+                "else is lost.")
+    ways = []
+    for p in missed:
+        got = [e.message for e in run.trace if e.kind == "deliver" and e.node == p
+               and e.message is not None]
+        if any(m.type == "DO_COMMIT" for m in got):
+            ways.append(f"{p} missed its PRE_COMMIT but still got DO_COMMIT")
+            continue
+        knew = next((m for m in got if m.type == "STATE" and m.payload.get("state") in
+                     ("PRECOMMIT", "PRECOMMITTED", "COMMITTED", "ENDED")), None)
+        if knew is not None:
+            ways.append(f"{p} missed its PRE_COMMIT, asked (STATE_REQ) and heard "
+                        f"{knew.payload['state']} from {knew.src}")
+        elif any(m.type == "PRE_COMMIT" for m in got):
+            ways.append(f"{p} missed the coordinator's PRE_COMMIT but got one from the "
+                        "participant leading the termination protocol")
+        else:
+            ways.append(f"{p} missed its PRE_COMMIT and still learned the outcome")
+    return "a lost message is made good by the next one: " + "; ".join(ways) + "."
+
+
 _EARLY_HEAL = ("your heal came too soon: the next DO_COMMIT (or a peer's STATE) got through "
                "before the cut-off side decided, and without the heal this plan splits. Heal "
                "later, or not at all.")
 
 
-def split_advice(faults: tuple[Fault, ...], outcome: str) -> str:
-    """Why a plan of network faults did not split 3PC, found by running its variants."""
-    kinds = {f.kind for f in faults}
+def split_advice(faults: tuple[Fault, ...], run: Run) -> str:
+    """Why a plan of network faults did not split 3PC (its ``run``), found by reading the
+    run and running its variants."""
+    kinds, outcome = {f.kind for f in faults}, run.outcome
     if outcome == "committed" and "heal" in kinds:
         unhealed = tuple(f for f in faults if f.kind != "heal")
         if Scenario("3pc", faults=unhealed).run().outcome == "inconsistent":
             return _EARLY_HEAL
-    if "partition" not in kinds and outcome in _DROPS_ADVICE:
-        return _DROPS_ADVICE[outcome]
+    if "partition" not in kinds and outcome == "aborted":
+        return _DROPS_ABORTED
+    if "partition" not in kinds and outcome == "committed":
+        return f"{made_good(run)} {_DROPS_SPLIT}"
     return _SPLIT_ADVICE.get(outcome, "")
 
 
@@ -85,7 +120,7 @@ def _find_a_split() -> Exercise:
         if run.outcome == "inconsistent":
             return Feedback(True, f"split! {run.violations[0]}. Each side read the other's "
                                   "silence as a crash and terminated on its own.")
-        advice = split_advice(faults, run.outcome)
+        advice = split_advice(faults, run)
         unfired = "".join(f" (Note: '{f.describe()}' had no effect: {why}.)"
                           for f, why in run.unfired_faults)
         return Feedback(False, f"that run ended {run.outcome}: {advice}{unfired}")
@@ -112,13 +147,17 @@ def _find_a_split() -> Exercise:
                "cut-off side has decided, a partition spelled out message by message: "
                "[drop('PRE_COMMIT', dst='p2'), drop('PRE_COMMIT', dst='p3'), "
                "drop('DO_COMMIT', dst='p2', count=2), drop('DO_COMMIT', dst='p3', count=2), "
-               "drop('STATE_REQ', dst='p1', count=2)] (count=None, every copy, works too).",
+               "drop('STATE_REQ', dst='p1', count=2)] (count=None, every copy, works too). "
+               "Cutting the coordinator off alone takes only two: [drop('PRE_COMMIT', "
+               "count=None), drop('DO_COMMIT', count=None)]; the participants, all READY, "
+               "ask only one another.",
         example=[partition(["coordinator", "p1"], ["p2", "p3"],
                            when="coordinator sends PRE_COMMIT to p1")],
         wrong=(
             (partition(*SIDES, at_step=3), "Cut the network later"),
             (partition(*SIDES, at_step=9), "Cut earlier"),
             (drop("PRE_COMMIT", dst="p3"), "hear nothing at all"),
+            (drop("DO_COMMIT", count=None), "every participant got its PRE_COMMIT"),
             ([drop("PRE_COMMIT", dst="p2"), drop("PRE_COMMIT", dst="p3")], "a partition does that"),
             ([partition(*SIDES, when=FIRST_PRE_COMMIT), heal(at_time=100)], "heal came too soon"),
             (crash("coordinator", when=FIRST_PRE_COMMIT), "only network faults"),
@@ -156,7 +195,7 @@ def _split_not_2pc() -> Exercise:
                                        "your faults with at_step, at_time or a trigger both "
                                        "protocols share (YES, ACK, ...).")
         if three.outcome != "inconsistent":
-            advice = split_advice(faults, three.outcome)
+            advice = split_advice(faults, three)
             return Feedback(False, f"3PC ended {three.outcome}: {advice}")
         if two.outcome == "inconsistent":
             return Feedback(False, "2PC split too: that should be impossible, since a 2PC "
