@@ -328,7 +328,8 @@ class WorldModel(Model[ExploredWorld | Schedule]):
         names = None if invariants is None else [i for i in invariants if isinstance(i, str)]
         self.custom = tuple((getattr(i, "__name__", "invariant"), i)
                             for i in invariants or () if not isinstance(i, str))
-        self.name = f"{protocol.name} with {len(scenario.participants)} participants"
+        n = len(scenario.participants)
+        self.name = f"{protocol.name} with {n} participant{'' if n == 1 else 's'}"
         self.nodes = self.roster.names
         self.splits = _bipartitions(self.nodes) if partitions else []
         self._index = {p: i for i, p in enumerate(self.participants)}
