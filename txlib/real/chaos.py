@@ -14,14 +14,15 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import TxlibError
+from ..errors import TxlibError, bad_choice, shown
 from .crashpoints import CRASH_POINTS, Crash
+from .roles import real_protocol
 from .run import RealRun
-from .system import RealSystem, timing_for
+from .system import SYSTEM_ARGUMENTS, RealSystem, seconds, timing_for
 
 # Short wall-clock timeouts: a crash loop mostly waits for them.
 CHAOS_TIMEOUTS: dict[str, int] = {
@@ -31,6 +32,15 @@ CHAOS_TIMEOUTS: dict[str, int] = {
     "retry_interval": 80,
     "ack_timeout": 100,
 }
+MAX_CRASHES = 100_000  # crashes (and transactions) one loop may ask for
+
+
+def _count(what: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or \
+            not 1 <= value <= MAX_CRASHES:
+        raise TxlibError(f"{what} must be a whole number from 1 to {MAX_CRASHES:,}, got "
+                         f"{shown(value)}")
+    return value
 
 
 def random_crashes(rng: random.Random, system: RealSystem, power: bool = False) -> list[Crash]:
@@ -89,7 +99,7 @@ def crash_loop(
     *,
     backend: str | Mapping[str, str] = "sqlite",
     seed: int = 0,
-    participants: int = 3,
+    participants: int | Sequence[str] = 3,
     max_transactions: int | None = None,
     options: Mapping[str, Any] | None = None,
     check_traces: bool = True,
@@ -106,26 +116,42 @@ def crash_loop(
     conserved, nothing is in doubt, no lock is held, every node agrees and the data
     matches the outcome; at the end, check txlib's safety invariants on every
     transaction's trace (a decision lost in a power cut breaks stability: a node
-    decided, then decided otherwise). ``power``: power cuts instead of kills.
+    decided, then decided otherwise). ``power``: power cuts instead of kills. At least
+    one transaction runs, however short the ``deadline``.
     """
+    crashes = _count("crashes", crashes)
+    limit = _count("max_transactions", max_transactions) if max_transactions is not None \
+        else 3 * crashes + 10
+    deadline = seconds("deadline", deadline)
+    if not isinstance(power, bool):
+        raise TxlibError(f"power must be True or False, got {shown(power)}")
+    for key in system_options:
+        if key not in SYSTEM_ARGUMENTS or key == "operations":  # (each transaction's own)
+            raise bad_choice("argument of crash_loop", key, (
+                "crashes", "backend", "seed", "participants", "max_transactions", "options",
+                "check_traces", "amount", "deadline", "power",
+                *(a for a in SYSTEM_ARGUMENTS if a not in ("operations", "amount", "options"))))
     rng = random.Random(seed)
     report = LoopReport()
-    limit = max_transactions if max_transactions is not None else 3 * crashes + 10
     started = time.monotonic()
-    protocol = system_options.get("protocol", "2pc")
+    protocol = real_protocol(system_options.get("protocol", "2pc")).name
+    if options is not None and not isinstance(options, Mapping):
+        raise TxlibError(f"options must be a mapping of option names to values, got "
+                         f"{shown(options)}")
     opts = {**timing_for(protocol, CHAOS_TIMEOUTS), **dict(options or {})}
     if power:
         system_options.setdefault("power_cuts", True)
     with RealSystem(participants, backend, options=opts, **system_options) as system:
         total = sum(system.initial_balances.values())
+        count = len(system.participants)
         while report.fired < crashes and report.transactions < limit and \
-                time.monotonic() - started < deadline:
+                (not report.transactions or time.monotonic() - started < deadline):
             report.transactions += 1
             tx = f"T{report.transactions}"
             system.restart_delay = rng.uniform(0.0, 0.1)
-            payer = system.participants[report.transactions % participants]
+            payer = system.participants[report.transactions % count]
             ops = {p: ("credit", amount) for p in system.participants}
-            ops[payer] = ("debit", amount * (participants - 1))
+            ops[payer] = ("debit", amount * (count - 1))
             system.begin(tx, crash=random_crashes(rng, system, power), operations=ops)
             settled = system.settle(tx, timeout=20.0)
             if settled:

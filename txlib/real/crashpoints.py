@@ -19,8 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import TxlibError, bad_choice
+from ..errors import TxlibError, bad_choice, shown
 from ..protocols.base import COORDINATOR
+
+MAX_SECONDS = 3600.0  # the longest wait, delay or timeout a real run accepts
 
 # name -> (when, action, what, nth); nth 0 means "the last one" (one per participant).
 COORDINATOR_POINTS: dict[str, tuple[str, str, str, int]] = {
@@ -108,6 +110,11 @@ def as_crashes(raw: Any, nodes: Sequence[str],
         raise TxlibError(
             f"crash must be (node, point), (node, seconds), a Crash or a list of them; got {raw!r}"
         )
+    if not any(isinstance(item, (Crash, tuple)) for item in raw) and len(raw) == 2 \
+            and isinstance(raw[0], str):  # one crash, written as a list: [node, point]
+        raise TxlibError(f"crash must be (node, point), (node, seconds), a Crash or a list "
+                         f"of them; got {shown(raw)}: a list holds crashes, so for one "
+                         f"crash write a tuple, crash=({shown(raw[0])}, {shown(raw[1])})")
     out = []
     for item in raw:
         c = item
@@ -121,8 +128,10 @@ def as_crashes(raw: Any, nodes: Sequence[str],
                 raise TxlibError(f"crash {item!r}: the second item must be a point name "
                                  "or a number of seconds")
         if not isinstance(c, Crash):
+            whole = "" if raw is item or any(isinstance(i, (Crash, tuple)) for i in raw) \
+                else f" in {shown(raw)}"
             raise TxlibError(f"crash must be (node, point), (node, seconds) or a Crash; "
-                             f"got {item!r}")
+                             f"got {shown(item)}{whole}")
         if c.node not in nodes:
             raise bad_choice("node to crash", c.node, nodes)
         if (c.point is None) == (c.after is None):
@@ -137,9 +146,13 @@ def as_crashes(raw: Any, nodes: Sequence[str],
             valid = CRASH_POINTS[role]
             if c.point not in valid:
                 raise bad_choice(f"crash point for {c.node}", c.point, valid)
-        if c.after is not None and c.after < 0:
-            raise TxlibError(f"{c!r}: after must be 0 seconds or more")
-        if not isinstance(c.incarnation, int) or c.incarnation < 0:
+        if c.after is not None and (
+                isinstance(c.after, bool) or not isinstance(c.after, (int, float))
+                or not 0 <= c.after <= MAX_SECONDS):  # (NaN is neither)
+            raise TxlibError(f"{c!r}: after must be a number of seconds from 0 to "
+                             f"{MAX_SECONDS:.0f}, got {shown(c.after)}")
+        if isinstance(c.incarnation, bool) or not isinstance(c.incarnation, int) \
+                or c.incarnation < 0:
             raise TxlibError(f"{c!r}: incarnation must be a whole number >= 0")
         if not isinstance(c.power, bool):
             raise TxlibError(f"{c!r}: power must be True or False")

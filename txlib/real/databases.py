@@ -62,6 +62,14 @@ class Databases:
             if not isinstance(self.conninfo, str):
                 raise TxlibError(f"postgres must be a PostgresServer or a connection "
                                  f"string, got {postgres!r}")
+        named: dict[str, str] = {}
+        for p in self.on_postgres():  # database names are in lower case: may collide
+            other = named.setdefault(self.database_name(p), p)
+            if other != p:
+                raise TxlibError(
+                    f"participants {other!r} and {p!r} would share the PostgreSQL database "
+                    f"{self.database_name(p)!r} (txlib names databases in lower case): name "
+                    "them so that they differ in more than case")
         self.token = os.urandom(4).hex()  # names this run's prepared transactions
         self.folder = Path()
         self.created = False

@@ -116,7 +116,7 @@ class Supervisor:
                 self.ports.setdefault(name, 7000)
             return
         for name, port in self.ports.items():
-            if not isinstance(port, int) or not 0 < port < 65536:
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
                 raise TxlibError(f"port for {name} must be a number 1..65535, got {port!r}")
             if not port_is_free(self.host, port):
                 raise TxlibError(

@@ -29,10 +29,10 @@ from typing import Any
 from ..engine.config import MAX_NUMBER, EngineConfig
 from ..engine.records import LogRecord
 from ..engine.trace import Trace
-from ..errors import TxlibError, bad_choice, choices, shown
+from ..errors import TxlibError, bad_choice, choices, shown, suggestion
 from ..protocols import bank, get_protocol
 from ..protocols.base import COORDINATOR
-from .crashpoints import Crash, as_crashes
+from .crashpoints import MAX_SECONDS, Crash, as_crashes
 from .databases import Databases
 from .merge import merge, read_events
 from .powercut import VFS_NAME, lose_unsynced
@@ -94,7 +94,7 @@ FORCED_RECORDS: dict[str, str] = {"COMMIT": "coordinator", "PREPARED": "particip
 SIMULATED_ONLY = tuple(f.name for f in dataclasses.fields(EngineConfig))
 # A transfer's own settings: arguments of RealSystem, not options of the protocol.
 OWN_ARGUMENTS = ("amount", "operations", "balances")
-MAX_SECONDS = 3600.0  # the longest wait, delay or timeout a real run accepts
+SHOWN_TXS = 10  # transactions an error about an unknown one lists (the latest)
 
 
 def seconds(what: str, value: object, *, zero: bool = False) -> float:
@@ -118,8 +118,9 @@ def forced_by(protocol: str, participants: tuple[str, ...]) -> frozenset[tuple[s
                      for r in records if r.forced)
 
 
-def _check_options(options: Mapping[str, Any]) -> None:
-    """Refuse options a real run would silently ignore (the protocol names the rest)."""
+def _check_options(options: Mapping[str, Any], proto: Any) -> None:
+    """Refuse options a real run would silently ignore, and unknown ones, naming those a
+    real run of ``proto`` takes (not the simulated world's, nor a transfer's own)."""
     for key in options:
         if key in SIMULATED_ONLY:
             raise TxlibError(
@@ -129,6 +130,11 @@ def _check_options(options: Mapping[str, Any]) -> None:
         if key in OWN_ARGUMENTS:
             raise TxlibError(f"{key!r} is an argument of its own, not an option: "
                              f"RealSystem(..., {key}=...) or run_transfer(..., {key}=...)")
+        known = proto.config_class.option_names()
+        if key not in known:
+            raise bad_choice("option", key, [
+                n for n in known if n not in (*SIMULATED_ONLY, *OWN_ARGUMENTS, "tx")
+                and n not in proto.unused_options])
 
 
 def _at_most_max(what: str, values: Mapping[str, Any]) -> None:
@@ -202,13 +208,17 @@ class RealSystem:
         if options is not None and not isinstance(options, Mapping):
             raise TxlibError(f"options must be a mapping of option names to values, "
                              f"got {shown(options)}")
-        _check_options(options or {})
+        _check_options(options or {}, proto)
         # options given that the protocol never reads are refused, as in a simulated run
         # (timing_for fits a timing profile to a protocol)
         self.options = {**timing_for(proto.name, {**real_timing(proto), **REAL_TIMEOUTS}),
                         **dict(options or {})}
         self.options.pop("tx", None)
         names = participant_names(participants)
+        for name in names:  # each names a file: data/<name>.sqlite, trace/<name>.jsonl
+            if "/" in name or os.sep in name:
+                raise TxlibError(f"participant names must not contain {os.sep!r} or '/' "
+                                 f"(each names its files), got {shown(name)}")
         proto.check_participants(names, self.options)
         self.roster = proto.roster(names, self.options)
         self.participants = self.roster.deciders
@@ -247,11 +257,27 @@ class RealSystem:
         _at_most_max("the balance", self.initial_balances)
         # the protocol's configuration (making it names any unknown option)
         self.config = proto.make_config(self.participants, self.options)
+        if isinstance(vote_no, str) or not isinstance(vote_no, (Sequence, set, frozenset)):
+            hint = f"; did you mean vote_no=[{vote_no!r}]?" if vote_no in self.participants \
+                else ""
+            raise TxlibError(f"vote_no must be a list of participants, got "
+                             f"{shown(vote_no)}{hint}")
         for p in vote_no:
             if p not in self.participants:
                 raise bad_choice("participant in vote_no", p, self.participants)
         self.vote_no = tuple(vote_no)
+        for what, flag in (("restart", restart), ("record", record)):
+            if not isinstance(flag, bool):
+                raise TxlibError(f"{what} must be True or False, got {shown(flag)}")
         self.record = record
+        if not isinstance(host, str) or not host:
+            raise TxlibError(f"host must be an address such as '127.0.0.1', got {shown(host)}")
+        if ports is not None and not isinstance(ports, Mapping):
+            raise TxlibError(f"ports must be a mapping of node names to port numbers, "
+                             f"e.g. {{'p1': 7001}}, got {shown(ports)}")
+        if workdir is not None and not isinstance(workdir, (str, os.PathLike)):
+            raise TxlibError(f"workdir must be a folder's path (a str or a Path), got "
+                             f"{shown(workdir)}")
         self.supervisor = Supervisor(
             self.nodes, host=host, ports=dict(ports or {}), record=record, restart=restart,
             restart_delay=seconds("restart_delay", restart_delay, zero=True),
@@ -312,6 +338,11 @@ class RealSystem:
 
     def start(self) -> RealSystem:
         """Check the configuration, make fresh databases, start every node."""
+        if self._closed:
+            raise TxlibError("this RealSystem is closed and cannot start again: make a new "
+                             "RealSystem(...)")
+        if self.started:
+            raise TxlibError("this RealSystem is already started (by start() or `with`)")
         if self._own_workdir:
             self.workdir = Path(tempfile.mkdtemp(prefix="txlib-real-"))
             MADE_WORKDIRS.append(self.workdir)
@@ -374,6 +405,48 @@ class RealSystem:
             warnings.warn("RealSystem.close(): " + "; ".join(report), InDoubtWarning,
                           stacklevel=2)
         return report
+
+    def _check_running(self, what: str) -> None:
+        """Refuse ``what`` unless the system is started and not closed."""
+        if self._closed:
+            raise TxlibError(
+                f"this RealSystem is closed, so {what} cannot be done: close() (the end of "
+                "its `with` block) stopped its nodes. Do it inside the `with` block, or "
+                "make a new RealSystem(...)")
+        if not self.started:
+            raise TxlibError(f"start the system first (RealSystem.start() or `with`): {what} "
+                             "needs its nodes running")
+
+    def _check_readable(self, what: str) -> None:
+        """Refuse ``what`` (a reading of the databases, logs or trace) before start(), and
+        after close() if the folder it reads is gone (the one the system made)."""
+        if self._closed and (self._own_workdir or not self.databases.created):
+            raise TxlibError(
+                f"this RealSystem is closed, so {what} cannot be done: close() (the end of "
+                "its `with` block) stopped its nodes and removed the folder it made, with "
+                "their logs. Read what you need inside the `with` block (run = "
+                "system.result(tx) there), or give RealSystem(workdir=...) a folder of "
+                "yours, which it keeps")
+        if not self._closed and not self.started:
+            raise TxlibError(f"start the system first (RealSystem.start() or `with`): {what} "
+                             "reads what its nodes did")
+
+    def _check_node(self, node: str, what: str = "node") -> None:
+        if node not in self.nodes:
+            raise bad_choice(what, node, self.nodes)
+
+    def _check_tx(self, tx: str) -> None:
+        """Refuse a transaction this system never began."""
+        if isinstance(tx, str) and tx in self.begun:
+            return
+        if not self.begun:
+            raise TxlibError(f"unknown transaction {shown(tx)}: none has begun yet; "
+                             "begin(tx) first")
+        latest = self.begun[-SHOWN_TXS:]
+        more = f" (the latest {SHOWN_TXS} of {len(self.begun)})" if len(self.begun) > \
+            SHOWN_TXS else ""
+        raise TxlibError(f"unknown transaction {shown(tx)}{suggestion(tx, latest)}; the "
+                         f"transactions begun{more}: {choices(latest)}")
 
     def recover(self, *, only_down: bool = True) -> list[str]:
         """The coordinator's recovery scan (XA's ``xa_recover``): find this system's
@@ -452,12 +525,18 @@ class RealSystem:
     def pump(self, timeout: float) -> None:
         """Handle what the nodes said and the due kills and restarts, waiting at most
         ``timeout`` seconds for something to happen."""
-        self.supervisor.pump(timeout)
+        self._check_running("pump()")
+        self.supervisor.pump(seconds("timeout", timeout, zero=True))
 
     def wait(self, predicate: Callable[[RealSystem], bool], timeout: float,
              what: str = "the condition") -> None:
         """Pump until ``predicate(self)`` holds; TxlibError after ``timeout`` seconds."""
-        self.supervisor.wait(lambda: predicate(self), timeout, what)
+        self._check_running("wait()")
+        if not callable(predicate):
+            raise TxlibError(f"wait() needs a function of the system that says when to stop "
+                             f"waiting, e.g. lambda s: 'p1' in s.down; got {shown(predicate)}")
+        self.supervisor.wait(lambda: predicate(self), seconds("timeout", timeout, zero=True),
+                             what)
 
     def describe(self) -> str:
         return self.supervisor.describe()
@@ -470,6 +549,8 @@ class RealSystem:
              tx: str | None = None, power: bool = False) -> None:
         """SIGKILL ``node`` now (kill -9) and wait until it is gone. ``power``: a power
         cut, which also loses every write to its files that was not synced."""
+        self._check_running(f"kill({node!r})")
+        self._check_node(node, "node to kill")
         if power:
             self._check_power(node)
         self.supervisor.kill(node, f"power cut, {how}" if power else how)
@@ -482,6 +563,9 @@ class RealSystem:
         """Cut the power of ``nodes`` (default: every node, the whole machine): each one
         that is up is killed, and every write to their files that was never synced is
         lost. With ``restart``, they come back ``restart_delay`` seconds later."""
+        self._check_running("power_cut()")
+        if isinstance(nodes, str):  # one node
+            nodes = [nodes]
         for node in self.nodes if nodes is None else nodes:
             if node not in self.nodes:
                 raise bad_choice("node", node, self.nodes)
@@ -495,6 +579,7 @@ class RealSystem:
         """Take ``node``'s network link down now, and bring it back ``seconds`` later
         (at most 60): nothing reaches it or leaves it meanwhile; TCP delivers what was
         waiting after the heal. Needs ``network=True``."""
+        self._check_running("partition()")
         if self.network is None:
             raise TxlibError("a partition needs RealSystem(network=True): only then does "
                              "each node have a link of its own to take down")
@@ -532,10 +617,14 @@ class RealSystem:
     def restart(self, node: str) -> None:
         """Start a new process for ``node`` (same port, same storage); it recovers from
         its durable log. Returns at once; :meth:`wait` or :meth:`settle` to see it back."""
+        self._check_running(f"restart({node!r})")
+        self._check_node(node, "node to restart")
         self.supervisor.restart(node)
 
     def state(self, node: str, tx: str) -> str | None:
         """``node``'s latest reported state in ``tx`` (None if down or not reported)."""
+        self._check_readable("state()")
+        self._check_node(node)
         h = self.handles[node]
         s = h.status.get(tx)
         return s["state"] if h.up and s else None
@@ -602,8 +691,7 @@ class RealSystem:
         """Start transaction ``tx`` on every node (participants first). ``crash``: see
         :func:`txlib.real.crashpoints.as_crashes`; ``operations``: this transaction's
         ``{participant: (kind, amount)}`` (default: the system's). Returns at once."""
-        if not self.started:
-            raise TxlibError("start the system first (RealSystem.start() or `with`)")
+        self._check_running(f"begin({tx!r})")
         if not isinstance(tx, str) or not tx or tx in self.begun:
             raise TxlibError(f"tx must be a new, non-empty name, got {shown(tx)}")
         if len(tx) > MAX_TX_NAME or not tx.isprintable():
@@ -672,6 +760,9 @@ class RealSystem:
 
     def settle(self, tx: str = "T1", timeout: float = 30.0) -> bool:
         """Wait until :meth:`settled`; False if ``timeout`` seconds pass first."""
+        self._check_running(f"settle({tx!r})")
+        self._check_tx(tx)
+        timeout = seconds("timeout", timeout, zero=True)
         try:
             self.wait(lambda s: s.settled(tx), timeout, f"{tx} to finish")
         except TxlibError:
@@ -683,6 +774,7 @@ class RealSystem:
     def inspect(self) -> dict[str, dict[str, Any]]:
         """Each participant's committed balance, transactions in doubt and row lock,
         read from its database (from outside the node)."""
+        self._check_readable("inspect()")
         return self.databases.inspect()
 
     def balances(self) -> dict[str, int]:
@@ -690,6 +782,8 @@ class RealSystem:
 
     def read_logs(self, tx: str) -> dict[str, tuple[LogRecord, ...]]:
         """Each node's durable log records of ``tx``, read back from its storage."""
+        self._check_readable(f"read_logs({tx!r})")
+        self._check_tx(tx)
         return {n: tuple(r for r, _ in records)
                 for n, records in self.read_decisions(tx).items()}
 
@@ -702,16 +796,21 @@ class RealSystem:
 
     def events(self) -> dict[tuple[str, int], list[dict[str, Any]]]:
         """Every recorded event so far, by source (see :func:`txlib.real.merge.merge`)."""
+        self._check_readable("events()")
         return read_events(sorted((self.workdir / "trace").glob("*.jsonl")))
 
     def trace(self, tx: str, events: Any = None) -> Trace:
         """The trace of ``tx`` (``events``: from :meth:`events`, to read the files once)."""
+        self._check_readable(f"trace({tx!r})")
+        self._check_tx(tx)
         initial = {n: m.initial for n, m in self.machines.items()}
         return merge(self.events() if events is None else events, self.nodes, initial, tx)
 
     def result(self, tx: str = "T1", *, trace: bool = True) -> RealRun:
         """What ``tx`` came to, from the nodes' reports, the databases and (if recorded
         and ``trace``) the merged trace; judged by :class:`RealRun`."""
+        self._check_readable(f"result({tx!r})")
+        self._check_tx(tx)
         info = self.inspect()
         reports = {n: self.handles[n].status.get(tx) or {} for n in self.nodes}
         began = self.begun_at.get(tx, 0.0)
@@ -779,7 +878,7 @@ def run_transfer(
         raise TxlibError(f"{error} (a protocol's option goes in options=, e.g. "
                          f"options={{{unknown[0]!r}: ...}})")
     timeout = seconds("timeout", timeout)
-    raw = crash if isinstance(crash, list) else [crash]
+    raw = crash if isinstance(crash, (list, tuple)) else [crash]
     if any(isinstance(c, Crash) and c.power for c in raw):
         options.setdefault("power_cuts", True)
     with RealSystem(participants, backend, **options) as system:
