@@ -119,7 +119,7 @@ def _find_a_split() -> Exercise:
         run = Scenario("3pc", faults=faults).run()
         if run.outcome == "inconsistent":
             return Feedback(True, f"split! {run.violations[0]}. Each side read the other's "
-                                  "silence as a crash and terminated on its own.")
+                                  "silence as a crash and decided on its own.")
         advice = split_advice(faults, run)
         unfired = "".join(f" (Note: '{f.describe()}' had no effect: {why}.)"
                           for f, why in run.unfired_faults)

@@ -231,8 +231,12 @@ def explore_3pc_drops(n: int) -> Exploration:
 def _lost_messages() -> Exercise:
     def check(answer: Any) -> Feedback:
         answer = whole_number(answer, "the number of lost messages")
-        if not 0 <= answer <= DROP_LIMIT:
-            return Feedback(False, f"try a number from 0 to {DROP_LIMIT}")
+        if answer < 0:
+            return Feedback(False, f"a number of lost messages is 0 or more, not {answer}")
+        if answer > DROP_LIMIT:  # (a budget: each search takes longer than the last)
+            return Feedback(False, f"fewer than {answer} already break 3PC: this checker "
+                                   f"explores 0 to {DROP_LIMIT} lost messages; find the "
+                                   "smallest number among those.")
         result = explore_3pc_drops(answer)
         found = result.violation("atomicity")
         if found is None:
@@ -269,7 +273,8 @@ def _lost_messages() -> Exercise:
                "coordinator's ACK timer reads p2's silence as a crash and commits. One "
                "loss is never enough: p1's answer would tell p2 that everyone voted YES.",
         example=2,
-        wrong=((1, "none breaks atomicity"), (3, "find the smallest number")),
+        wrong=((1, "none breaks atomicity"), (3, "find the smallest number"),
+               (4, "fewer than 4 already break 3PC"), (-1, "0 or more")),
     )
 
 
