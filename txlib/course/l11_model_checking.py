@@ -314,7 +314,8 @@ def _tcommit_states() -> Exercise:
                                    "while the other is still working?")
         more = "more" if answer < result.states else "fewer"
         return Feedback(False, f"not {answer}: there are {more}. List the pairs "
-                               "(r1, r2) of states and strike those TCNext can never reach.")
+                               "(r1, r2) of states and strike those the spec's actions can "
+                               "never reach.")
 
     return Exercise(
         name="mc-tcommit-states",
