@@ -487,7 +487,7 @@ def _points(answer: Any) -> set[str]:
             if n in CRASH_POINTS["participant"] and n not in COORDINATOR_POINTS:
                 raise TxlibError(f"{n!r} is a participant's crash point; this question is "
                                  f"about the coordinator's: {choices(COORDINATOR_POINTS)}")
-    return choice_set(names, COORDINATOR_POINTS, "crash point of the coordinator",
+    return choice_set(names, COORDINATOR_POINTS, "coordinator crash point",
                       "{'after_decision_logged'} or set()")
 
 
