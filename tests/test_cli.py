@@ -474,8 +474,23 @@ def test_explore_a_named_scenario_searches_from_its_plan_and_participants(capsys
     (("explore", "2pc", "--option", "latency_max=30"), "the explorer ignores time"),
     (("explore", "2pc", "--option", "cooperativ=true"), "did you mean 'cooperative'"),
     (("explore", "2pc", "--participants", "9"), "at most 8 participants"),
+    # a named scenario, or a protocol with faults, as a protocol alone (before: "unknown
+    # option 'max_states' (did you mean 'max_steps'?)")
+    (("explore", "2pc-happy", "--option", "max_crashes=2"), "give --max-crashes instead"),
+    (("explore", "2pc", "--fault", "crash:p1@step=3", "--option", "max_states=9"),
+     "give --max-states instead"),
 ])
 def test_explore_refuses_bad_arguments_in_one_line(capsys, args, said):
     code, out, err = run_main(capsys, *args)
     assert code == 2 and out == ""
     assert err.startswith("txlib: error:") and said in err and err.count("\n") == 1
+
+
+def test_explore_a_protocol_with_a_fault_takes_the_searchs_default_participants(capsys):
+    """A protocol with a fault is searched with the participants a protocol alone gets
+    (two for a commit protocol), not the three of a timed run."""
+    code, out, _ = run_main(capsys, "explore", "2pc", "--fault", "crash:p1@step=3", "--json")
+    assert code == 0
+    plan = txlib.Scenario("2pc", ("p1", "p2"), faults=(txlib.crash("p1", at_step=3),))
+    assert json.loads(out)["model"] == "2pc with 2 participants"
+    assert json.loads(out)["states"] == txlib.explore(plan, progress=False).states

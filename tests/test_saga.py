@@ -882,3 +882,24 @@ def test_a_long_saga_without_faults_finishes_instead_of_reading_as_stuck(protoco
 def test_a_short_saga_keeps_the_default_horizon():
     short = _long_saga("short_saga", 5).scenario()
     assert short.config_of().horizon == 2000
+
+
+@pytest.mark.parametrize("protocol", ["saga", "saga-choreography"])
+def test_a_slow_network_is_not_refused_for_a_horizon_nobody_gave(protocol):
+    """The fitted horizon of a slow network (latency_max=10**8, an option taken) came to
+    2,000,000,000, above what option horizon takes, and the run was refused with
+    'option horizon must be at most 1,000,000,000', an option never given."""
+    from txlib.engine.config import MAX_NUMBER
+
+    run = txlib.simulate(protocol, latency_max=10**8)
+    assert run.scenario.config_of().horizon == MAX_NUMBER
+
+
+def test_a_long_saga_has_room_for_a_lost_message_and_its_retry():
+    """At the slowest latency, a 100-step saga that fails at its last step and loses one
+    compensation command still compensates within its fitted horizon (it was cut off
+    5 ms short, 'stuck', with room for the fault-free run only)."""
+    saga = _long_saga("long_retried", 100)
+    run = saga.simulate(latency_min=15, faults=[txlib.fail_step("s99"),
+                                                txlib.drop("UNDO", dst="svc", count=1)])
+    assert run.outcome == "compensated" and run.stopped_by == "nothing pending", run.summary()

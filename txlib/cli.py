@@ -12,7 +12,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
@@ -35,7 +35,7 @@ from .engine.faults import (
     vote_no,
 )
 from .errors import TxlibError, bad_choice, choices
-from .explorer.worlds import EXPLORE_KEYWORDS, explore
+from .explorer.worlds import EXPLORE_KEYWORDS, default_participants, explore
 from .explorer.worlds import TIMEOUTS as EXPLORE_TIMEOUTS
 from .presets import NAMED_SCENARIOS
 from .protocols import PROTOCOLS, get_protocol
@@ -573,6 +573,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
         "timeouts": args.timeouts, "max_states": args.max_states,
         "max_seconds": args.max_seconds, "max_depth": args.max_depth,
         "stop_on_violation": not args.all, "progress": None if not args.json else False}
+    options = dict(parse_option(o) for o in args.option)
+    _check_search_options(options)  # a protocol's or a scenario's
     if args.target in PROTOCOLS and not (args.scenario_file or args.fault):
         # a protocol by itself: the explorer's own defaults (two participants for a
         # commit protocol: the state space grows fast)
@@ -581,15 +583,11 @@ def cmd_explore(args: argparse.Namespace) -> int:
             who = args.participants
         elif args.names is not None:
             who = args.names.split(",")
-        options = dict(parse_option(o) for o in args.option)
-        for key in options:
-            if key in EXPLORE_KEYWORDS:  # a setting of the search, not of the protocol
-                flag = "--" + key.replace("_", "-")
-                raise TxlibError(f"--option {key}=... sets the search, not the protocol: "
-                                 + (f"give {flag} instead" if key in _SEARCH_FLAGS else
-                                    "the command line does not set it (see txlib.explore)"))
         found = explore(args.target, participants=who, **budget, **options)
     else:
+        if args.target in PROTOCOLS and args.participants is None and args.names is None:
+            # as for a protocol alone: the search's own default participants
+            args.names = ",".join(default_participants(get_protocol(args.target))) or None
         found = explore(load_scenario(args), **budget)
     if args.json:
         print(json.dumps(exploration_dict(found), indent=2, sort_keys=True, default=str))
@@ -602,6 +600,17 @@ def cmd_explore(args: argparse.Namespace) -> int:
         console.print(Text(""))
         console.print(Text(finding.text()))
     return 0
+
+
+def _check_search_options(options: Mapping[str, Any]) -> None:
+    """A TxlibError for an --option that names a setting of the search, not of the
+    protocol, saying which flag sets it (if one does)."""
+    for key in options:
+        if key in EXPLORE_KEYWORDS:
+            flag = "--" + key.replace("_", "-")
+            raise TxlibError(f"--option {key}=... sets the search, not the protocol: "
+                             + (f"give {flag} instead" if key in _SEARCH_FLAGS else
+                                "the command line does not set it (see txlib.explore)"))
 
 
 def exploration_dict(found: Any) -> dict[str, Any]:

@@ -166,3 +166,18 @@ def test_crash_loop_takes_participant_names_and_runs_at_least_one_transaction():
     report = crash_loop(1, participants=["a", "b"], deadline=1e-6, seed=1)
     assert report.transactions >= 1 and report.problems == []
     assert set(report.runs[0].balances) == {"a", "b"}
+
+
+def test_pump_with_time_already_up_waits_for_nothing(timeouts):
+    """Lesson 12 pumps for the time left, pump(end - time.monotonic()) in a loop while
+    time.monotonic() < end (its notebook, and coordinator_kept_down): just after end
+    that is a little below 0, which pump refused as a bad timeout. It waits for nothing
+    instead; a timeout that is no number of seconds is still refused."""
+    with RealSystem(3, options=timeouts) as system:
+        system.begin("T1")
+        system.pump(-1e-6)
+        system.pump(-0.5)
+        for timeout in (math.nan, -math.inf, "5", True, 10**12):
+            with pytest.raises(TxlibError, match="timeout must be a number of seconds"):
+                system.pump(timeout)
+        assert system.settle("T1", 20)

@@ -534,7 +534,8 @@ def search(
                     release(state)
                     continue
                 expanded += 1
-                for action, nxt in expand(state):
+                successors = iter(expand(state))
+                for action, nxt in successors:
                     if max_states is not None and len(via) >= max_states:
                         stopped_by = f"max_states={max_states}"  # exactly at the budget
                         release(nxt)
@@ -550,6 +551,9 @@ def search(
                     if track and not is_fault(action):
                         edge_src.append(sid)
                         edge_dst.append(nid)
+                if stopped_by:  # the successors after the one the search stopped at
+                    for _action, nxt in successors:
+                        release(nxt)
                 release(state)
     finally:
         display.close()

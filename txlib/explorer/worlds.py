@@ -1229,6 +1229,13 @@ def _protocol_of(target: str | Protocol | Scenario | Run | SagaDefinition,
     return get_protocol(target), None
 
 
+def default_participants(proto: Protocol) -> tuple[str, ...]:
+    """Whom a search takes when none are named: two participants for a commit protocol
+    (the state space grows fast with them), the protocol's own otherwise (a saga's
+    services: no names)."""
+    return participant_names(2) if isinstance(proto, CommitProtocol) else ()
+
+
 def crash_budget(max_crashes: int | Mapping[str, int],
                  roster: Roster) -> tuple[int, dict[str, int] | None]:
     """``max_crashes`` as (total crashes, per-role bound on nodes down at once or None).
@@ -1371,8 +1378,8 @@ def explore(
         bounds = {k: v for k, v in proto.explore_options.items() if k not in base.options}
         scenario = replace(base, options={**base.options, **bounds}) if bounds else base
     else:
-        if participants is None:  # two for a commit protocol; the protocol's own otherwise
-            names = participant_names(2) if isinstance(proto, CommitProtocol) else ()
+        if participants is None:
+            names = default_participants(proto)
         else:
             names = participant_names(participants)
             _check_participant_count(names)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 
-from ..engine.config import EngineConfig
+from ..engine.config import MAX_NUMBER, EngineConfig
 from ..engine.faults import Fault
 from ..engine.node import Context, Role
 from ..engine.plain import plain_copy
@@ -157,12 +157,14 @@ def fit_horizon(config: SagaConfigT, options: Mapping[str, Any],
     """``config``, its default horizon raised to fit its saga: the default (2,000) cut a
     long saga off while it was still working through its steps, with no fault at all,
     and the run read as stuck. Room for every step's call and reply, and those of its
-    compensation, at the slowest latency, after the latest instance starts (rounded up
-    to a thousand). A horizon given as an option is kept as it is."""
+    compensation, twice over (a lost message and its retry fit too), at the slowest
+    latency, after the latest instance starts (rounded up to a thousand), and at most
+    the largest horizon an option takes (:data:`MAX_NUMBER`: a slow network's latency
+    is not refused for a horizon nobody gave). A horizon given as an option is kept."""
     if "horizon" in options:
         return config
-    hops = 4 * len(config.definition.steps)  # type: ignore[attr-defined]  # a saga's config
-    need = -(-(latest_start + hops * config.latency_max) // 1000) * 1000
+    hops = 2 * 4 * len(config.definition.steps)  # type: ignore[attr-defined]  # a saga's
+    need = min(-(-(latest_start + hops * config.latency_max) // 1000) * 1000, MAX_NUMBER)
     return replace(config, horizon=need) if need > config.horizon else config
 
 

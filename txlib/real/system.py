@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -524,8 +525,11 @@ class RealSystem:
 
     def pump(self, timeout: float) -> None:
         """Handle what the nodes said and the due kills and restarts, waiting at most
-        ``timeout`` seconds for something to happen."""
+        ``timeout`` seconds for something to happen. A timeout below 0 is time already
+        up (``pump(end - time.monotonic())`` just after ``end``): nothing is waited for."""
         self._check_running("pump()")
+        if isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout < 0:
+            timeout = 0.0
         self.supervisor.pump(seconds("timeout", timeout, zero=True))
 
     def wait(self, predicate: Callable[[RealSystem], bool], timeout: float,
