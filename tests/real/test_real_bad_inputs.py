@@ -154,6 +154,9 @@ def test_run_transfer_turns_power_cuts_on_for_a_tuple_of_crashes_too(timeouts):
     ({"protocl": "3pc"}, "unknown argument of crash_loop 'protocl' .did you mean 'protocol'"),
     ({"protocol": "3p"}, r"unknown protocol for real runs '3p'.*'paxos-commit'$"),
     ({"options": [1]}, "options must be a mapping"),
+    ({"restart": False}, "crash_loop sets restart itself"),
+    ({"restart_delay": 1.0}, "crash_loop sets restart_delay itself"),
+    ({"operations": {}}, "crash_loop sets operations itself"),
 ])
 def test_crash_loop_refuses_bad_arguments(kwargs, message):
     with pytest.raises(TxlibError, match=message):

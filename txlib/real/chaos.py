@@ -33,6 +33,9 @@ CHAOS_TIMEOUTS: dict[str, int] = {
     "ack_timeout": 100,
 }
 MAX_CRASHES = 100_000  # crashes (and transactions) one loop may ask for
+# RealSystem arguments the loop sets itself: each transaction's operations, a random
+# restart delay, and restarts (the loop needs every node back)
+_LOOP_SETS = ("operations", "restart_delay", "restart")
 
 
 def _count(what: str, value: object) -> int:
@@ -126,11 +129,14 @@ def crash_loop(
     if not isinstance(power, bool):
         raise TxlibError(f"power must be True or False, got {shown(power)}")
     for key in system_options:
-        if key not in SYSTEM_ARGUMENTS or key == "operations":  # (each transaction's own)
+        if key in _LOOP_SETS:
+            raise TxlibError(f"crash_loop sets {key} itself (each transaction's operations, "
+                             "a random restart delay, and every node restarted); leave it out")
+        if key not in SYSTEM_ARGUMENTS:
             raise bad_choice("argument of crash_loop", key, (
                 "crashes", "backend", "seed", "participants", "max_transactions", "options",
                 "check_traces", "amount", "deadline", "power",
-                *(a for a in SYSTEM_ARGUMENTS if a not in ("operations", "amount", "options"))))
+                *(a for a in SYSTEM_ARGUMENTS if a not in (*_LOOP_SETS, "amount", "options"))))
     rng = random.Random(seed)
     report = LoopReport()
     started = time.monotonic()
