@@ -342,3 +342,15 @@ def test_the_drops_feedback_says_what_the_run_made_good():
                          txlib.drop("DO_COMMIT", count=None)]
     assert ex.check(coordinator_alone).ok
     assert "[drop('PRE_COMMIT', count=None), drop('DO_COMMIT', count=None)]" in ex.answer
+
+
+def test_the_in_doubt_praise_is_true_of_2pc_with_cooperative_termination_too():
+    """Lesson 12's in-doubt exercise praised the right answer with 'then only the
+    coordinator can release its row', which lesson 03's cooperative termination
+    contradicts at between_prepares and between_commits (tests/real checks it)."""
+    from txlib.course import l12_real_databases  # noqa: F401  (registers it)
+
+    ex = exercise("real-in-doubt-points")
+    verdict = ex.check(ex.example)
+    assert verdict.ok and "in plain 2PC, as here, only the coordinator" in verdict.message
+    assert "cooperative termination" in verdict.message

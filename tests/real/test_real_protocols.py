@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import select
+import time
 from typing import Any
 
 import pytest
@@ -174,6 +175,48 @@ def test_a_dead_3pc_coordinator_is_replaced_by_the_termination_protocol(timeouts
         run = system.result("T1")
     assert run.outcome == "committed" and run.problems() == [], run.summary()
     assert [(c["node"], c["how"]) for c in run.crashes] == [KILL]
+
+
+def test_lesson_12s_kill_after_the_votes_comes_after_3pcs_pre_commit_round():
+    """Lesson 12's experiment 3b said each coordinator is killed 'once every vote is in,
+    before it announces the outcome'. Under 3PC that named point comes after the
+    pre-commit round, which is why its participants commit (none pre-committed, lesson
+    04's rule aborts). The lesson's table now shows what each coordinator had sent."""
+    from txlib.course.l12_real_databases import coordinator_dies_after_the_votes
+
+    two_pc = coordinator_dies_after_the_votes("2pc")
+    three_pc = coordinator_dies_after_the_votes("3pc")
+    assert two_pc[:2] == ("2pc", "PREPARE") and two_pc[5] == "aborted", two_pc
+    assert three_pc[:2] == ("3pc", "CAN_COMMIT, PRE_COMMIT"), three_pc
+    assert three_pc[5] == "committed", three_pc
+
+
+@pytest.mark.parametrize("point, after", [("between_prepares", "ABORTED"),
+                                          ("between_commits", "COMMITTED"),
+                                          ("before_decision_logged", "PREPARED")])
+def test_cooperative_termination_frees_the_in_doubt_when_a_peer_knows(point, after, timeouts):
+    """Lesson 12's first exercise said that, with the coordinator kept down, only the
+    coordinator can release an in-doubt participant's row. With lesson 03's cooperative
+    termination a peer that knows the outcome does: at between_prepares p2 and p3 never
+    voted, at between_commits p1 committed. Only the points around the decision block."""
+    with RealSystem(3, options={**timeouts, "cooperative": True}, restart=False) as system:
+        system.begin("T1", crash=("coordinator", point))
+        if after == "PREPARED":
+            system.wait(lambda s: "coordinator" in s.down and all(
+                s.state(p, "T1") == "PREPARED" for p in s.participants), 20, "in doubt")
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end:  # they keep asking each other: nobody knows
+                system.pump(end - time.monotonic())
+        else:
+            system.wait(lambda s: all(s.state(p, "T1") == after for p in s.participants),
+                        20, f"every participant {after} without the coordinator")
+        assert "coordinator" in system.down
+        assert {p: system.state(p, "T1") for p in system.participants} == dict.fromkeys(
+            system.participants, after)
+        held = [p for p, info in system.inspect().items() if info["locked"]]
+        assert held == (list(system.participants) if after == "PREPARED" else [])
+        system.stop_nodes()
+        system.recover(only_down=False)
 
 
 def test_bad_protocol_choices_are_refused_before_anything_starts():

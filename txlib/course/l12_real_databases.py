@@ -181,10 +181,13 @@ PATIENCE = 3.0  # seconds the coordinator stays down
 
 
 def coordinator_dies_after_the_votes(protocol: str) -> tuple[str, ...]:
-    """kill -9 the coordinator of a real ``protocol`` run once every vote is in, before it
-    announces the outcome; keep it down for up to :data:`PATIENCE` seconds, then restart
-    it. One table row of what does not depend on timing: the participants' states and
-    held rows while it is down, who announced an outcome, and the end."""
+    """kill -9 the coordinator of a real ``protocol`` run at its named point
+    ``before_decision_logged``: once every vote is in (under 3PC, once every participant
+    has also acknowledged PRE_COMMIT), before it logs and announces the outcome; keep it
+    down for up to :data:`PATIENCE` seconds, then restart it. One table row of what does
+    not depend on timing: the messages the coordinator had sent before the kill, the
+    participants' states and held rows while it is down, who announced an outcome, and
+    the end."""
     if not isinstance(protocol, str) or protocol not in WITHOUT_THE_COORDINATOR:
         raise bad_choice("protocol", protocol, WITHOUT_THE_COORDINATOR)
     options = {**timing_for(protocol, TIMEOUTS), **WITHOUT_THE_COORDINATOR[protocol]}
@@ -194,9 +197,15 @@ def coordinator_dies_after_the_votes(protocol: str) -> tuple[str, ...]:
             system.wait(lambda s: "coordinator" in s.down and all(
                 s.state(p, "T1") in TERMINAL for p in s.participants), PATIENCE,
                 "the participants to decide")
+        trace = system.trace("T1")
+        killed = next((i for i, e in enumerate(trace)
+                       if e.kind == "crash" and e.node == "coordinator"), len(trace))
+        sent = list(dict.fromkeys(e.message.type for e in trace[:killed]
+                                  if e.kind == "send" and e.node == "coordinator"
+                                  and e.message is not None))
         down = " / ".join(str(s) for s in states(system, "T1").values())
         held = [p for p, info in system.inspect().items() if info["locked"]]
-        announcers = {system.roster.roles[e.node] for e in system.trace("T1")
+        announcers = {system.roster.roles[e.node] for e in trace
                       if e.kind == "send" and e.node not in (None, "coordinator")
                       and e.message is not None
                       and e.message.type.removeprefix("DO_") in ("COMMIT", "ABORT")}
@@ -204,8 +213,9 @@ def coordinator_dies_after_the_votes(protocol: str) -> tuple[str, ...]:
         system.settle("T1", LIMIT)
         system.stop_nodes()
         run = system.result("T1")
-    return (protocol, down, ", ".join(held) or "none", ", ".join(sorted(announcers)) or
-            "nobody", run.outcome, " / ".join(str(b) for b in run.balances.values()),
+    return (protocol, ", ".join(sent), down, ", ".join(held) or "none",
+            ", ".join(sorted(announcers)) or "nobody", run.outcome,
+            " / ".join(str(b) for b in run.balances.values()),
             "; ".join(run.problems()) or "none")
 
 
@@ -512,7 +522,11 @@ def _in_doubt_points() -> Exercise:
             f"{', '.join(p for p in COORDINATOR_POINTS if p in right)}. In the real runs, "
             "with the coordinator kept down: " + "; ".join(f"[{line}]" for line in lines) + ". A "
             "participant waits exactly when it has voted YES and has not heard the "
-            "decision: then only the coordinator can release its row."))
+            "decision: in plain 2PC, as here, only the coordinator can then release its "
+            "row. With lesson 03's cooperative termination, asking the other "
+            "participants frees it when one of them knows the outcome: at "
+            "between_prepares p2 and p3 never voted and aborted, at between_commits p1 "
+            "committed. Only the two points around the decision leave nobody who knows."))
 
     return Exercise(
         name="real-in-doubt-points",
