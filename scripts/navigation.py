@@ -8,7 +8,7 @@ answer folded: the code cell right after it opens with its output hidden
 the question ends with a line saying so. Markdown and metadata only, so nbval's
 comparison of outputs is untouched. Run it after adding, renaming or retitling a lesson:
 
-    python3 scripts/navigation.py
+    .venv/bin/python scripts/navigation.py   # the course's Python: it needs nbformat
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ def test_navigation_matches_the_list_of_lessons(path):
     nb = read(path)
     expected = navigation.navigated(copy.deepcopy(nb), lesson)
     assert nbformat.writes(nb) == nbformat.writes(expected), (
-        f"{path.name}: navigation out of date; run python3 scripts/navigation.py")
+        f"{path.name}: navigation out of date; run .venv/bin/python scripts/navigation.py")
     assert nb.cells[1].source.startswith("*Where you are:*")
     assert "Next:" in nb.cells[-1].source or "last lesson" in nb.cells[-1].source
 
