@@ -320,3 +320,20 @@ def test_a_headers_name_and_role_are_cut_short_alike() -> None:
         kept = len(shown) - 1
         assert text_width(shown, 10, bold) <= room < text_width(whole[:kept + 1] + "…", 10, bold)
     assert f"<title>{long} ({role_long})</title>" in svg
+
+
+@pytest.mark.parametrize(("target", "decision", "good"), [
+    ("saga", "completed", True), ("saga-payment-declined", "compensated", False),
+    ("tcc", "confirm", True), ("2pc", "commit", True), ("2pc-vote-no", "abort", False)])
+def test_a_decision_is_drawn_as_what_it_is(target, decision, good):
+    """A completed saga (or a confirmed TCC transaction) is drawn with the ✓ of a commit,
+    in green, not with the vermilion ✗ of an abort (lesson 00: ✓ commit, ✗ abort)."""
+    run = (txlib.scenario(target) if target in txlib.scenarios() else
+           txlib.Scenario(target)).run()
+    root = parse(spacetime_svg(run.trace, window=None))
+    marks = [g for g in groups(root, "mark", "decision")
+             if g.get("data-decision") == decision]
+    assert marks, f"no {decision} decision in {target}"
+    for g in marks:
+        fill = g.find("s:circle", NS).get("fill")
+        assert fill == ("#009E73" if good else "#D55E00"), (decision, fill)

@@ -124,11 +124,90 @@ def test_occupants_appear_as_badges_and_crashed_ones_are_marked_in_text():
     assert "p3 (down) in INIT" in root.get("aria-label")
 
 
+def shown_nodes(root: ET.Element) -> list[str]:
+    """The nodes the badges name: one each, or a numbered run (p1–p8) or a "+N"."""
+    return [n for b in by_class(root, "badge")
+            for n in (b.get("data-node") or b.get("data-nodes")).split(" ")]
+
+
 def test_many_occupants_still_all_shown():
+    """Seven numbered names too many for READY's row: one badge for the run, its tooltip
+    naming each; the box does not grow over the edges that leave it."""
     m = PROTOCOLS["3pc"].machines[1]
     names = [f"participant-{i}" for i in range(7)]
-    root = assert_structure(statechart_svg(m, occupants={"READY": names}), m)
+    svg = statechart_svg(m, occupants={"READY": names})
+    root = assert_structure(svg, m)
+    assert shown_nodes(root) == names
+    (badge,) = by_class(root, "badge")
+    assert "range" in badge.get("class") and "".join(badge.itertext()).startswith(
+        ", ".join(names)) and "participant-0–6" in "".join(badge.itertext())
+    assert root.get("height") == parse(statechart_svg(m)).get("height")
+
+
+def badge_boxes(root: ET.Element) -> dict[str, list[tuple[float, float, float, float]]]:
+    """Per state, its box and its badges' boxes, as (left, top, right, bottom)."""
+    out = {}
+    for state in by_class(root, "state"):
+        rects = [r for r in state.iter(f"{SVG}rect")]
+        out[state.get("data-state")] = [
+            (float(r.get("x")), float(r.get("y")), float(r.get("x")) + float(r.get("width")),
+             float(r.get("y")) + float(r.get("height"))) for r in rects]
+    return out
+
+
+CROWDS = {
+    "eight numbered": [f"p{i}" for i in range(1, 9)],
+    "long names": ["inventory-service-eu", "payments-gateway-usw", "shipping-dispatcher1"],
+    "sixty-four": [f"p{i}" for i in range(1, 65)],
+    "one too long": ["a-very-long-participant-name-that-goes-on"],
+    "mixed": ["zürich", "東京証券取引所", "p3", "p4", "p5", "p6", "sao-paulo", "x"],
+}
+
+
+@pytest.mark.parametrize("crowd", list(CROWDS))
+def test_a_crowded_state_keeps_its_size_and_its_badges_inside(crowd):
+    """A state whose names do not fit its row, with edges and labels below it (2PC's
+    PREPARED): it used to grow rows of badges over the edges leaving it and their
+    labels. Now the picture keeps its size, every badge lies inside its box, and every
+    node is named, in a badge or in a "+N" badge's tooltip."""
+    m = PROTOCOLS["2pc"].machines[1]
+    names = CROWDS[crowd]
+    svg = statechart_svg(m, occupants={"PREPARED": names}, down={names[-1]})
+    root = assert_structure(svg, m)
+    assert root.get("height") == parse(statechart_svg(m)).get("height")
+    (box, *badges) = badge_boxes(root)["PREPARED"]
+    assert box == badge_boxes(parse(statechart_svg(m)))["PREPARED"][0]  # it did not grow
+    for left, top, right, bottom in badges:
+        assert box[0] < left and right < box[2] and box[1] < top and bottom < box[3]
+    assert sorted(shown_nodes(root)) == sorted(names)
+    for more in by_class(root, "more"):
+        hidden = more.get("data-nodes").split(" ")
+        assert "".join(more.itertext()).startswith("also here: " + ", ".join(hidden))
+        assert f"+{len(hidden)}" in "".join(more.itertext())
+
+
+def test_a_crowded_state_with_room_below_still_grows_to_show_each_name():
+    """Where nothing lies below a state (2PC's COMMITTED), its badges take more rows."""
+    m = PROTOCOLS["2pc"].machines[1]
+    names = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+    root = parse(statechart_svg(m, occupants={"COMMITTED": names}))
     assert [b.get("data-node") for b in by_class(root, "badge")] == names
+    assert float(root.get("height")) > float(parse(statechart_svg(m)).get("height"))
+
+
+def test_a_long_name_is_shortened_in_its_badge_and_whole_in_its_tooltip():
+    m = PROTOCOLS["2pc"].machines[1]
+    name = "a-very-long-participant-name-that-goes-on"
+    root = parse(statechart_svg(m, occupants={"INIT": [name]}))
+    (badge,) = by_class(root, "badge")
+    assert badge.get("data-node") == name and badge.find(f"{SVG}title").text == name
+    assert badge.find(f"{SVG}text").text.endswith("…")
+
+
+def test_a_wide_character_counts_one_em():
+    """CJK text is about 1 em a character wide: counted 0.6 em, a badge's name spilled
+    out of it."""
+    assert gl.text_width("東京", 10) >= 20
 
 
 def test_hostile_names_are_escaped():

@@ -1,8 +1,11 @@
 """The pictures the legibility test reads, and the measure it applies in Chromium.
 
 The corpus: the full space-time diagram of every named scenario, every static SVG in the
-committed notebooks, and the diagrams of a seeded set of random fault plans (2PC and 3PC
-with 3 to 5 participants, both saga styles). The measure, taken in the page: each
+committed notebooks, the diagrams of a seeded set of random fault plans (2PC and 3PC
+with 3 to 5 participants, both saga styles), and edge cases (8 and 64 participants,
+long and non-ASCII names, a long saga and several instances, Paxos Commit with
+acceptors down, partitions healed, the explorer's counterexample: each run's diagram and
+its state machines at its most crowded step and at its end). The measure, taken in the page: each
 ``<text>``'s rendered box; two boxes of one picture that overlap by more than
 ``OVERLAP_PX2`` square pixels are a collision, and a box that reaches outside its picture
 is a clipped label. This module is plain Python (no pytest), so a developer can also run
@@ -114,10 +117,115 @@ def random_pictures(count: int = RANDOM_PLANS, seed: int = RANDOM_SEED) -> list[
     return out
 
 
+LONG_NAMES = ("inventory-service-eu", "payments-gateway-usw", "shipping-dispatcher1")
+UNICODE_NAMES = ("zürich", "東京", "são-paulo")
+STEP_NAMES = ("reserve_inventory_in_warehouse", "authorize_credit_card_payment",
+              "check_fraud_score_zurich", "allocate_shipping_slot_now",
+              "award_loyalty_points_bonus", "send_confirmation_email_x",
+              "capture_authorized_payment", "print_shipping_label_pdf",
+              "notify_customer_by_sms_x", "archive_order_for_auditing",
+              "update_sales_dashboard_kpi", "close_order_in_erp_system")
+
+
+def long_saga() -> Any:
+    """A saga of twelve steps with long names over six services (the pivot is the 7th)."""
+    import txlib
+
+    def act(store: dict[str, Any], ctx: Any) -> None:
+        store["n"] += 1
+
+    def undo(store: dict[str, Any], ctx: Any) -> None:
+        store["n"] -= 1
+
+    services = (*LONG_NAMES, "loyalty-points-servc", "notification-service",
+                "fraud-checker-zurich")
+    saga = txlib.Saga("legibility-long-saga", services={s: {"n": 0} for s in services})
+    for i, name in enumerate(STEP_NAMES):
+        saga.step(name, service=services[i % len(services)], action=act,
+                  compensation=undo if i < 6 else None, pivot=i == 6)
+    return saga
+
+
+def edge_runs() -> dict[str, Any]:
+    """Runs at the edges of what a learner can ask for: the most participants (8, the
+    explorer's limit, and 64, simulate's), long and non-ASCII names, a long saga and
+    several instances, Paxos Commit with acceptors down, partitions healed, and the
+    explorer's counterexample."""
+    import txlib
+
+    saga = long_saga()
+    instances = [{"saga_id": f"order-{i:04d}", "start": 10 * i} for i in range(5)]
+    return {
+        "2pc 8 participants": txlib.simulate("2pc", participants=8),
+        "3pc 8 participants": txlib.simulate("3pc", participants=8),
+        "2pc 64 participants": txlib.simulate("2pc", participants=64),
+        "2pc 20-character names": txlib.simulate("2pc", participants=list(LONG_NAMES)),
+        "2pc non-ASCII names": txlib.simulate("2pc", participants=list(UNICODE_NAMES)),
+        "3pc long names, coordinator crash": txlib.simulate(
+            "3pc", participants=list(LONG_NAMES), faults=[txlib.crash("coordinator",
+                                                                       at_step=5)]),
+        "long saga": saga.simulate(),
+        "long saga, a step fails": saga.simulate(
+            faults=[txlib.fail_step("allocate_shipping_slot_now")]),
+        "long saga, choreographed": saga.simulate(
+            protocol="saga-choreography",
+            faults=[txlib.fail_step("capture_authorized_payment", times=1)]),
+        "long saga, 5 instances": saga.simulate(instances=instances),
+        "saga, 4 instances": txlib.simulate(
+            "saga", instances=[{"saga_id": f"S{i}", "start": 5 * i} for i in range(4)]),
+        "paxos-commit, 2 of 3 acceptors down": txlib.simulate(
+            "paxos-commit", participants=3, acceptors=3,
+            faults=[txlib.crash("a1", at_step=2), txlib.crash("a2", at_step=3)]),
+        "paxos-commit, 3 of 5 acceptors down, leader too": txlib.simulate(
+            "paxos-commit", participants=3, acceptors=5,
+            faults=[txlib.crash("coordinator", at_step=6), txlib.crash("a1", at_step=2),
+                    txlib.crash("a2", at_step=3), txlib.crash("a3", at_step=4),
+                    txlib.recover("a1", at_time=300)]),
+        "3pc partition and heal": txlib.simulate(
+            "3pc", participants=4, faults=[txlib.partition(["p1", "p2"], at_step=5),
+                                           txlib.heal(at_time=200)]),
+        "2pc two partitions healed, long names": txlib.simulate(
+            "2pc", participants=[*LONG_NAMES[:2], *UNICODE_NAMES[:2]],
+            faults=[txlib.partition([LONG_NAMES[0], UNICODE_NAMES[0]], at_step=3),
+                    txlib.heal(at_time=150), txlib.partition([UNICODE_NAMES[1]], at_time=160),
+                    txlib.heal(at_time=400)]),
+        "3pc explorer counterexample": txlib.explore(
+            "3pc", partitions=True, max_crashes=0).violations[0].run,
+    }
+
+
+def edge_case_pictures() -> list[Picture]:
+    """The space-time diagram of each of :func:`edge_runs`, and each role's state machine
+    at the start, at the run's most crowded step (the most nodes of a role in one state
+    other than its first) and at its end."""
+    from txlib.viz.charts import role_charts
+    from txlib.viz.frames import last_index_of_step
+    from txlib.viz.static import diagram
+
+    out = []
+    for name, run in edge_runs().items():
+        out.append(Picture(f"edge case {name}", diagram(run).svg))
+        best, crowded = 0, 0
+        for step in range(run.steps + 1):
+            event = run.trace[max(0, last_index_of_step(run.trace, step))]
+            counts: dict[tuple[str, str | None], int] = {}
+            for node, role in run.roles.items():
+                key = (role, event.states.get(node))
+                if key[1] != run.machines[role].initial:  # all start there: step 0
+                    counts[key] = counts.get(key, 0) + 1
+            if max(counts.values(), default=0) > best:
+                best, crowded = max(counts.values()), step
+        for step in dict.fromkeys((0, crowded, run.steps)):
+            out += [Picture(f"edge case {name}: {role} state machine after step {step}", svg)
+                    for role, svg in role_charts(run, step).items()]
+    return out
+
+
 def corpus() -> dict[str, list[Picture]]:
     return {"named scenarios": named_scenario_pictures(),
             "notebook pictures": notebook_pictures(),
-            "random fault plans": random_pictures()}
+            "random fault plans": random_pictures(),
+            "edge cases": edge_case_pictures()}
 
 
 # --- the measure -----------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """No label on a label: every picture of the course, measured in Chromium with real fonts.
 
 For the full space-time diagram of every named scenario, every static SVG in the
-committed notebooks, and the diagrams of a seeded set of random fault plans, the boxes
-of all ``<text>`` elements as Chromium renders them: no two overlap by more than 4 px²,
-and none reaches outside its picture. See ``legibility.py`` beside this file for the
-corpus and the measure (also runnable as a script that prints the counts).
+committed notebooks, the diagrams of a seeded set of random fault plans, and edge cases
+(the most participants, long and non-ASCII names, long sagas; diagrams and state
+machines), the boxes of all ``<text>`` elements as Chromium renders them: no two overlap
+by more than 4 px², and none reaches outside its picture. See ``legibility.py`` beside
+this file for the corpus and the measure (also runnable as a script that prints the
+counts).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
+from unicodedata import east_asian_width
 
 from ..engine.statemachine import StateMachine
 
@@ -143,7 +144,8 @@ class Layout:
 
 
 # --- text sizes ---------------------------------------------------------------------------
-# Helvetica/Arial advance widths in 1/1000 em; anything else counts as 0.6 em.
+# Helvetica/Arial advance widths in 1/1000 em; anything else counts as 0.6 em, except a
+# wide (CJK) character: 1 em.
 _WIDTHS: dict[str, int] = {
     **dict.fromkeys("ABEKPSVXY", 667), **dict.fromkeys("CDHNRUw", 722),
     **dict.fromkeys("GOQ", 778), **dict.fromkeys("FTZ", 611), "I": 278, "J": 500,
@@ -155,7 +157,8 @@ _WIDTHS: dict[str, int] = {
 
 def text_width(text: str, size: float, bold: bool = False) -> float:
     """An estimate of ``text``'s width in pixels, a little generous (fallback fonts)."""
-    em = sum(_WIDTHS.get(ch, 600) for ch in text) / 1000
+    em = sum(_WIDTHS.get(ch, 1000 if east_asian_width(ch) in "WF" else 600)
+             for ch in text) / 1000
     return em * size * (1.12 if bold else 1.08)
 
 

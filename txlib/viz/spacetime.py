@@ -66,6 +66,9 @@ MAX_DRAWN_EVENTS = 20_000
 DESC_EVENTS = 200  # the text alternative lists at most the last this many events
 MSG_CHARS = 24  # a message label longer than this is shortened (tooltip: all of it)
 MARK_CHARS = 22
+# Decisions drawn as a green ✓ (the rest, e.g. abort, compensated, stuck: a vermilion ✗):
+# a saga that completed or a TCC transaction confirmed is no abort.
+DONE_WELL = ("commit", "completed", "confirm")
 RETRIES = 4  # times a crowded moment is given more rows before labels may move far
 
 STYLE = """
@@ -718,7 +721,7 @@ class _Drawing:
                                  f"lbl recover-label{c}", attrs,
                                  f"{n} restarts at {e.time}: {e.detail}", g, room=11.0)
             elif e.kind == "decision":
-                ok = e.detail == "commit"
+                ok = e.detail in DONE_WELL
                 colour = GREEN if ok else VERMILION
                 glyph = (f"M{_f(x - 3)},{_f(y)}L{_f(x - 0.8)},{_f(y + 2.6)}L{_f(x + 3.2)},"
                          f"{_f(y - 2.8)}" if ok else

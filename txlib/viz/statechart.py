@@ -13,7 +13,10 @@ told by colour alone.
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 from ..engine.records import TraceEvent
@@ -26,8 +29,10 @@ from .graphviz_layout import (
     Box,
     Edge,
     Layout,
+    Point,
     text_width,
 )
+from .textsize import text_width as drawn_width
 
 # Okabe–Ito colours.
 SKY_BLUE = "#56B4E9"
@@ -83,28 +88,159 @@ def _label(e: Edge, last: bool) -> str:
 
 # The second, for a crowded state: the smallest text the pictures use (10 px), tighter.
 _BADGE_STYLES = ((BADGE_FONT_SIZE, 10.0, 4.0), (10.0, 6.0, 3.0))
+RANGE_DASH = "–"  # p1–p8: a run of three or more numbered names in one badge
+_NUMBERED = re.compile(r"(.*?)(\d+)")
 
-Badge = tuple[str, str, bool, float]  # node, text, down, width
+
+@dataclass(frozen=True)
+class Badge:
+    """One name badge: ``nodes`` (one node, a numbered run such as p1–p8, or, for a
+    "+N" badge, the nodes it stands for), the text shown, and its width."""
+
+    nodes: tuple[str, ...]
+    text: str
+    down: bool
+    width: float
+    more: bool = False
 
 
-def _badge_rows(box: Box, nodes: list[str], down: Collection[str]) -> tuple[
-        list[list[Badge]], float, float]:
-    """Badges in rows that fit the box (a smaller font first, then more rows)."""
+def _badge_width(text: str, size: float, pad: float) -> float:
+    """A badge's width: its text and ``pad``, and at least 2 px each side of the text as
+    Chromium draws it where Helvetica and Arial are missing (DejaVu Sans, wider)."""
+    return max(text_width(text, size) + pad, drawn_width(text, size) + 4)
+
+
+def _name_badge(node: str, down: bool, size: float, pad: float, room: float) -> Badge:
+    """A node's badge, its name shortened with an ellipsis if even alone it would not
+    fit the box (its tooltip has the whole name)."""
+    mark = " " + DOWN_MARK if down else ""
+    text = node
+    if _badge_width(text + mark, size, pad) > room:
+        while len(text) > 1 and _badge_width(text + "…" + mark, size, pad) > room:
+            text = text[:-1]
+        text += "…"
+    return Badge((node,), text, down, _badge_width(text + mark, size, pad))
+
+
+def _ranges(nodes: list[str], down: Collection[str], size: float, pad: float,
+            room: float) -> list[Badge]:
+    """The badges with each run of three or more consecutively numbered nodes that are up
+    (p1, p2, ..., p8) in one badge, ``p1–p8``."""
+    out: list[Badge] = []
+    i = 0
+    while i < len(nodes):
+        j = i + 1
+        first = _NUMBERED.fullmatch(nodes[i])
+        if first is not None and nodes[i] not in down:
+            while j < len(nodes) and nodes[j] not in down:
+                m = _NUMBERED.fullmatch(nodes[j])
+                if m is None or m.group(1) != first.group(1) or (
+                        int(m.group(2)) != int(first.group(2)) + j - i):
+                    break
+                j += 1
+        if j - i >= 3:
+            text = nodes[i] + RANGE_DASH + nodes[j - 1]  # p1–p8
+            last = _NUMBERED.fullmatch(nodes[j - 1])
+            if last is not None and _badge_width(text, size, pad) > room:
+                text = nodes[i] + RANGE_DASH + last.group(2)  # participant-1–8
+            out.append(Badge(tuple(nodes[i:j]), text, False, _badge_width(text, size, pad)))
+            i = j
+        else:
+            out.append(_name_badge(nodes[i], nodes[i] in down, size, pad, room))
+            i += 1
+    return out
+
+
+def _row_width(row: list[Badge], gap: float) -> float:
+    return sum(b.width for b in row) + gap * (len(row) - 1)
+
+
+def _with_more(items: list[Badge], size: float, pad: float, gap: float,
+               room: float) -> list[Badge]:
+    """As many badges as fit in one row, then a "+N" badge for the rest (its tooltip, and
+    the state's, name them); the first one shortened, if need be, to leave room for it."""
+
+    def more(badges: list[Badge]) -> Badge:
+        nodes = tuple(n for b in badges for n in b.nodes)
+        return Badge(nodes, f"+{len(nodes)}", False, _badge_width(f"+{len(nodes)}", size, pad),
+                     more=True)
+
+    if len(items) < 2:
+        return items
+    for keep in range(len(items) - 1, 0, -1):
+        row = [*items[:keep], more(items[keep:])]
+        if _row_width(row, gap) <= room:
+            return row
+    rest, first = more(items[1:]), items[0]
+    if len(first.nodes) == 1:  # a long name, shortened
+        first = _name_badge(first.nodes[0], first.down, size, pad, room - gap - rest.width)
+    return [first, rest] if _row_width([first, rest], gap) <= room else [more(items)]
+
+
+def _badge_rows(box: Box, nodes: list[str], down: Collection[str],
+                room_below: float = math.inf) -> tuple[list[list[Badge]], float, float]:
+    """The name badges of a state, in rows inside its box: one row of every name (at a
+    smaller font if need be), else numbered runs as ranges (p1–p8), else more rows if
+    nothing lies in the ``room_below`` the box (it grows), else one row ending in "+N"."""
     room = box.width - 12
+    items: list[Badge] = []
     for size, pad, gap in _BADGE_STYLES:
-        items = []
-        for node in nodes:
-            text = node + (" " + DOWN_MARK if node in down else "")
-            items.append((node, text, node in down, text_width(text, size) + pad))
-        if sum(it[3] for it in items) + gap * (len(items) - 1) <= room:
+        items = [_name_badge(n, n in down, size, pad, room) for n in nodes]
+        if _row_width(items, gap) <= room:
             return [items], size, gap
+    ranged = _ranges(nodes, down, size, pad, room)
+    if _row_width(ranged, gap) <= room:
+        return [ranged], size, gap
     rows: list[list[Badge]] = [[]]
     for it in items:
         row = rows[-1]
-        if row and sum(w for *_, w in row) + gap * len(row) + it[3] > room:
+        if row and _row_width(row, gap) + gap + it.width > room:
             rows.append([])
         rows[-1].append(it)
-    return rows, size, gap
+    if _rows_grow(rows, size) + 4 <= room_below:
+        return rows, size, gap
+    return [_with_more(ranged, size, pad, gap, room)], size, gap
+
+
+def _rows_grow(rows: list[list[Badge]], size: float) -> float:
+    """How much taller a box is drawn for ``rows`` of badges (only past the first)."""
+    return (len(rows) - 1) * (size + 9) if len(rows) > 1 else 0.0
+
+
+def _room_below(lay: Layout, box: Box) -> float:
+    """How far below ``box`` the picture is empty over the box's width (no other box, no
+    edge, no edge label): what a box can grow into without covering anything."""
+    left, right = box.x - box.width / 2, box.x + box.width / 2
+    bottom = box.y + box.height / 2
+    tops = [b.y - b.height / 2 for b in lay.boxes
+            if b is not box and b.x + b.width / 2 > left and b.x - b.width / 2 < right
+            and b.y + b.height / 2 > bottom]
+    for e in (*lay.edges, lay.entry):
+        tops += [y for x, y in _curve(e) if left <= x <= right and y > bottom - 2]
+        if e.label_pos is not None and e.label_lines:
+            x, y = e.label_pos
+            half = max(text_width(LAST_MARK + line, LABEL_FONT_SIZE)
+                       for line in e.label_lines) / 2
+            high = LABEL_FONT_SIZE * 1.2 * len(e.label_lines)
+            if x + half > left and x - half < right and y + high / 2 > bottom:
+                tops.append(y - high / 2 - 2)
+    return max(0.0, min(tops, default=math.inf) - bottom)
+
+
+def _curve(e: Edge) -> list[Point]:
+    """Points along an edge's spline (and its arrow tip)."""
+    p = e.points
+    out = list(p[:1])
+    for i in range(1, len(p) - 2, 3):
+        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = p[i - 1], p[i], p[i + 1], p[i + 2]
+        for k in range(1, 9):
+            t = k / 8
+            u = 1 - t
+            out.append((u ** 3 * x0 + 3 * u * u * t * x1 + 3 * u * t * t * x2 + t ** 3 * x3,
+                        u ** 3 * y0 + 3 * u * u * t * y1 + 3 * u * t * t * y2 + t ** 3 * y3))
+    if e.tip is not None:
+        out.append(e.tip)
+    return out
 
 
 def _badges(box: Box, rows: list[list[Badge]], size: float, gap: float) -> str:
@@ -113,17 +249,28 @@ def _badges(box: Box, rows: list[list[Badge]], size: float, gap: float) -> str:
     out = ['<g class="badges">']
     y = box.y + 3
     for row in rows:
-        x = box.x - (sum(w for *_, w in row) + gap * (len(row) - 1)) / 2
-        for node, _text, is_down, w in row:
-            tip = f"{node} (down: crashed)" if is_down else node
-            dash = ' stroke-dasharray="3 2"' if is_down else ""
-            label = (f'<tspan text-decoration="line-through">{escape(node)}</tspan>'
-                     f" {DOWN_MARK}" if is_down else escape(node))
+        x = box.x - _row_width(row, gap) / 2
+        for b in row:
+            w = b.width
+            if b.more:
+                tip = "also here: " + ", ".join(b.nodes)
+                attrs = f' class="badge more" data-nodes={quoteattr(" ".join(b.nodes))}'
+            elif len(b.nodes) > 1:
+                tip = ", ".join(b.nodes)
+                attrs = f' class="badge range" data-nodes={quoteattr(" ".join(b.nodes))}'
+            else:
+                node = b.nodes[0]
+                tip = f"{node} (down: crashed)" if b.down else node
+                attrs = (f' class="badge{" down" if b.down else ""}"'
+                         f" data-node={quoteattr(node)}")
+            dash = ' stroke-dasharray="3 2"' if b.down else ""
+            label = (f'<tspan text-decoration="line-through">{escape(b.text)}</tspan>'
+                     f" {DOWN_MARK}" if b.down else escape(b.text))
             out.append(
-                f'<g class="badge{" down" if is_down else ""}" data-node={quoteattr(node)}>'
+                f"<g{attrs}>"
                 f"<title>{escape(tip)}</title>"
                 f'<rect x="{_n(x)}" y="{_n(y)}" width="{_n(w)}" height="{_n(h)}" rx="{_n(h / 2)}"'
-                f' fill="currentColor" fill-opacity="{0.06 if is_down else 0.14}"'
+                f' fill="currentColor" fill-opacity="{0.06 if b.down else 0.14}"'
                 f' stroke="currentColor" stroke-width="1"{dash}/>'
                 f'<text x="{_n(x + w / 2)}" y="{_n(y + h / 2 + size * 0.36)}"'
                 f' text-anchor="middle" font-size="{size:g}" fill="currentColor">'
@@ -134,16 +281,14 @@ def _badges(box: Box, rows: list[list[Badge]], size: float, gap: float) -> str:
     return "".join(out)
 
 
-def _grow(box: Box, nodes: list[str], down: Collection[str]) -> float:
-    """How much taller a box is drawn when its name badges need more than one row."""
-    rows, size, _gap = _badge_rows(box, nodes, down) if nodes else ([], 0.0, 0.0)
-    return (len(rows) - 1) * (size + 9) if len(rows) > 1 else 0.0
+Plan = tuple[list[list[Badge]], float, float]  # a state's badge rows, font size, gap
 
 
-def _state(machine: StateMachine, box: Box, nodes: list[str], down: Collection[str]) -> str:
+def _state(machine: StateMachine, box: Box, nodes: list[str], down: Collection[str],
+           plan: Plan) -> str:
     state = box.state
-    rows, size, gap = _badge_rows(box, nodes, down) if nodes else ([], 0.0, 0.0)
-    grow = _grow(box, nodes, down)  # only if names overflow
+    rows, size, gap = plan
+    grow = _rows_grow(rows, size)  # only if names overflow and the room below is free
     x, y, w, h = box.x - box.width / 2, box.y - box.height / 2, box.width, box.height + grow
     terminal = state in machine.terminal
     occupied = bool(nodes)
@@ -219,7 +364,10 @@ def statechart_svg(
         id_prefix = "sc" + hashlib.sha1(key.encode()).hexdigest()[:10]
     arrow, arrow_last = f"{id_prefix}-arrow", f"{id_prefix}-arrow-last"
     top = TITLE_HEIGHT if title else 0.0
-    bottom = max((b.y + b.height / 2 + _grow(b, occupants.get(b.state, []), down) + 4
+    plans: dict[str, Plan] = {
+        b.state: _badge_rows(b, occupants[b.state], down, _room_below(lay, b))
+        if b.state in occupants else ([], 0.0, 0.0) for b in lay.boxes}
+    bottom = max((b.y + b.height / 2 + _rows_grow(*plans[b.state][:2]) + 4
                   for b in lay.boxes), default=0.0)
     keyed = any(t.recovery for t in machine.transitions)
     key_width = text_width("dashed: " + RECOVERY_KEY, LABEL_FONT_SIZE) + PAD_X + 50
@@ -288,7 +436,7 @@ def statechart_svg(
 
     out.append('<g class="states">')
     for box in lay.boxes:
-        out.append(_state(machine, box, occupants.get(box.state, []), down))
+        out.append(_state(machine, box, occupants.get(box.state, []), down, plans[box.state]))
     out.append("</g>")
     if keyed:
         out.append(_recovery_key(height - top - KEY_HEIGHT / 2))
