@@ -1060,3 +1060,15 @@ def test_a_search_stopped_by_its_budget_releases_every_successor_it_made(max_sta
         "2pc", max_crashes=1, max_states=max_states, stop_on_violation=False,
         progress=False))
     assert left == 0
+
+
+def test_the_static_fault_grid_keeps_its_cells_apart():
+    """The static table's headers ran together ('crash zürich crash 東京drop → ...') and its
+    '·' cells sat left of the symbols: every cell is padded, every fault cell centred."""
+    import re
+
+    html = fault_grid("2pc-happy", max_steps=3).html()
+    cells = re.findall(r"<t[hd][ >][^>]*>?", html)
+    assert cells and all("padding:" in c for c in cells), [c for c in cells if "padding" not in c]
+    dots = re.findall(r"<td[^>]*>·</td>", html)
+    assert dots and all("text-align:center" in d for d in dots)

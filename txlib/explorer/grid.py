@@ -181,24 +181,28 @@ class FaultGrid:
     def html(self) -> str:
         """A static HTML table (for pages where widgets do not run)."""
         symbols = outcome_symbols(self.scenario.protocol)
-        head = "".join(f"<th>{escape(c)}</th>" for c in self.columns)
+        pad = "padding:2px 6px"  # cells apart, so that headers do not run together
+        head = "".join(f'<th style="{pad}">{escape(c)}</th>' for c in self.columns)
         rows = []
         for step, label, row in zip(self.steps, self.labels, self.cells, strict=True):
             tds = []
             for c in row:
                 worst = c.worst
                 if worst is None:
-                    tds.append(f'<td title="{escape(c.note)}" style="opacity:.4">·</td>')
+                    tds.append(f'<td title="{escape(c.note)}" '
+                               f'style="{pad};opacity:.4;text-align:center">·</td>')
                 else:
                     sym, _, colour = symbols[worst]
                     tip = escape(f"{c.fault.describe() if c.fault else ''}: {worst}. {c.note}")
-                    tds.append(f'<td title="{tip}" style="color:{colour};text-align:center">'
-                               f"{sym}</td>")
-            rows.append(f"<tr><td>{step}</td><td>{escape(label)}</td>{''.join(tds)}</tr>")
+                    tds.append(f'<td title="{tip}" style="{pad};color:{colour};'
+                               f'text-align:center">{sym}</td>')
+            rows.append(f'<tr><td style="{pad}">{step}</td><td style="{pad}">{escape(label)}'
+                        f"</td>{''.join(tds)}</tr>")
         legend = " ".join(f'<span style="color:{c}">{s}</span> {escape(o)}'
                           for o, (s, _, c) in symbols.items())
-        return (f'<table class="txgrid" style="font-size:12px"><tr><th>step</th>'
-                f"<th>what happens in it</th>{head}</tr>{''.join(rows)}</table>"
+        body = "".join(rows)
+        return (f'<table class="txgrid" style="font-size:12px"><tr><th style="{pad}">step</th>'
+                f'<th style="{pad}">what happens in it</th>{head}</tr>{body}</table>'
                 f"<div style='font-size:11px'>{legend} · no such fault</div>")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
