@@ -35,6 +35,7 @@ from .engine.faults import (
     vote_no,
 )
 from .errors import TxlibError, bad_choice, choices
+from .explorer.search import Exploration, Finding
 from .explorer.worlds import EXPLORE_KEYWORDS, default_participants, explore
 from .explorer.worlds import TIMEOUTS as EXPLORE_TIMEOUTS
 from .presets import NAMED_SCENARIOS
@@ -613,9 +614,9 @@ def _check_search_options(options: Mapping[str, Any]) -> None:
                                 "the command line does not set it (see txlib.explore)"))
 
 
-def exploration_dict(found: Any) -> dict[str, Any]:
+def exploration_dict(found: Exploration) -> dict[str, Any]:
     """What a search found, as JSON-ready data."""
-    def finding(f: Any) -> dict[str, Any]:
+    def finding(f: Finding) -> dict[str, Any]:
         return {"invariant": f.invariant, "reason": f.reason, "depth": f.depth,
                 "path": list(f.labels)}
     return {
