@@ -358,6 +358,9 @@ def _saga_cases() -> list[Case]:
             "saga", instances=[{"saga_id": "a\x1bb"}, {}]), "'a\\x1bb'"),
         ("choreography saga id control char", lambda: txlib.simulate(
             "saga-choreography", saga_id="a\x00b"), "'a\\x00b'"),
+        # an event's id is "<saga_id>:<event>": a ':' in the id makes it ambiguous
+        ("choreography saga id with a colon", lambda: txlib.simulate(
+            "saga-choreography", saga_id="S1:order_created"), "without '|', ':'"),
         ("retry attempts huge", lambda: txlib.Retry(attempts=10**12), "1000000000000"),
         ("retry backoff huge", lambda: txlib.Retry(backoff=10**15), "1000000000000000"),
     ]

@@ -49,13 +49,13 @@ from ..engine.plain import plain_copy
 from ..engine.records import LogRecord, Message
 from ..engine.roster import NodeSpec, Roster
 from ..engine.statemachine import machine
-from ..errors import ProtocolError, TxlibError
+from ..errors import ProtocolError, TxlibError, shown
 from ..properties import History, Verdict
 from ..properties.events import EVENT_INVARIANTS, Committed, outbox_violations
 from ..properties.saga import TERMINAL, saga_violations
 from ..properties.violation import Violation
 from ..sagas.definition import SagaDefinition, StepFailed, get_saga
-from .saga import SagaProtocol, fit_horizon
+from .saga import SagaProtocol, fit_horizon, is_saga_id
 
 BROKER = "broker"
 STARTED = "saga_started"
@@ -95,11 +95,9 @@ class ChoreographyConfig(EngineConfig):
                              "in the local transaction and published after it)")
         if self.context is not None and not isinstance(self.context, dict):
             raise TxlibError(f"option context must be a dict, got {self.context!r}")
-        if not isinstance(self.saga_id, str) or not self.saga_id or any(
-            c.isspace() for c in self.saga_id
-        ) or not self.saga_id.isprintable():
-            raise TxlibError(f"option saga_id must be a word without spaces or control "
-                             f"characters, got {self.saga_id!r}")
+        if not is_saga_id(self.saga_id):  # as for "saga" (an event id is "<saga_id>:<event>")
+            raise TxlibError(f"option saga_id must be a word without '|', ':', spaces or "
+                             f"control characters, got {shown(self.saga_id)}")
         saga.check_input(self.context or {}, "option context")
 
     @cached_property
