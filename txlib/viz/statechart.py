@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
@@ -178,10 +178,12 @@ def _with_more(items: list[Badge], size: float, pad: float, gap: float,
 
 
 def _badge_rows(box: Box, nodes: list[str], down: Collection[str],
-                room_below: float = math.inf) -> tuple[list[list[Badge]], float, float]:
+                room_below: Callable[[], float] = lambda: math.inf,
+                ) -> tuple[list[list[Badge]], float, float]:
     """The name badges of a state, in rows inside its box: one row of every name (at a
     smaller font if need be), else numbered runs as ranges (p1–p8), else more rows if
-    nothing lies in the ``room_below`` the box (it grows), else one row ending in "+N"."""
+    nothing lies in the room below the box (``room_below()``: it grows), else one row
+    ending in "+N"."""
     room = box.width - 12
     items: list[Badge] = []
     for size, pad, gap in _BADGE_STYLES:
@@ -197,7 +199,7 @@ def _badge_rows(box: Box, nodes: list[str], down: Collection[str],
         if row and _row_width(row, gap) + gap + it.width > room:
             rows.append([])
         rows[-1].append(it)
-    if _rows_grow(rows, size) + 4 <= room_below:
+    if _rows_grow(rows, size) + 4 <= room_below():  # (worked out only when needed)
         return rows, size, gap
     return [_with_more(ranged, size, pad, gap, room)], size, gap
 
@@ -365,7 +367,8 @@ def statechart_svg(
     arrow, arrow_last = f"{id_prefix}-arrow", f"{id_prefix}-arrow-last"
     top = TITLE_HEIGHT if title else 0.0
     plans: dict[str, Plan] = {
-        b.state: _badge_rows(b, occupants[b.state], down, _room_below(lay, b))
+        b.state: _badge_rows(b, occupants[b.state], down,
+                             lambda b=b: _room_below(lay, b))  # type: ignore[misc]
         if b.state in occupants else ([], 0.0, 0.0) for b in lay.boxes}
     bottom = max((b.y + b.height / 2 + _rows_grow(*plans[b.state][:2]) + 4
                   for b in lay.boxes), default=0.0)
