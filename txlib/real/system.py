@@ -31,7 +31,7 @@ from ..engine.config import MAX_NUMBER, EngineConfig
 from ..engine.records import LogRecord
 from ..engine.trace import Trace
 from ..errors import TxlibError, bad_choice, choices, shown, suggestion
-from ..protocols import bank, get_protocol
+from ..protocols import Protocol, bank, get_protocol
 from ..protocols.base import COORDINATOR
 from .crashpoints import MAX_SECONDS, Crash, as_crashes
 from .databases import Databases
@@ -119,9 +119,10 @@ def forced_by(protocol: str, participants: tuple[str, ...]) -> frozenset[tuple[s
                      for r in records if r.forced)
 
 
-def _check_options(options: Mapping[str, Any], proto: Any) -> None:
+def _check_options(options: Mapping[str, Any], proto: Protocol) -> None:
     """Refuse options a real run would silently ignore, and unknown ones, naming those a
     real run of ``proto`` takes (not the simulated world's, nor a transfer's own)."""
+    known = proto.config_class.option_names()
     for key in options:
         if key in SIMULATED_ONLY:
             raise TxlibError(
@@ -131,7 +132,6 @@ def _check_options(options: Mapping[str, Any], proto: Any) -> None:
         if key in OWN_ARGUMENTS:
             raise TxlibError(f"{key!r} is an argument of its own, not an option: "
                              f"RealSystem(..., {key}=...) or run_transfer(..., {key}=...)")
-        known = proto.config_class.option_names()
         if key not in known:
             raise bad_choice("option", key, [
                 n for n in known if n not in (*SIMULATED_ONLY, *OWN_ARGUMENTS, "tx")
