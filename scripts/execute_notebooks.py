@@ -12,6 +12,8 @@ Then the file is normalised so that running this twice gives byte-identical file
   notebook metadata (so no saved widget state, ``metadata.widgets``);
 - execution counts 1..n (a fresh kernel gives them; an empty code cell is an error);
 - no volatile cell metadata (``execution`` timings, ``ExecuteTime``, ``collapsed``...);
+- displays with nothing to show dropped (a search's progress bar, shown only while a
+  search lasts, empties its display at the end);
 - consecutive stream outputs of one stream merged (how a kernel chunks them varies);
 - a widget's output keeps only a fixed text: its view points at a model with a random
   id that is not saved, so it would render as "model not found" and change every run.
@@ -88,6 +90,13 @@ def _merge_streams(outputs: list[nbformat.NotebookNode]) -> list[nbformat.Notebo
     return merged
 
 
+def _shows_something(out: nbformat.NotebookNode) -> bool:
+    """False for a display with nothing to show once its kernel is gone: no data, or a
+    widget's view alone with no text to stand in for it (an explorer search's progress
+    bar, which empties its display when the search ends)."""
+    return out.output_type != "display_data" or bool(set(out.data) - {WIDGET_MIME})
+
+
 def _without_widget_view(out: nbformat.NotebookNode) -> nbformat.NotebookNode:
     if out.output_type in ("display_data", "execute_result") and WIDGET_MIME in out.data:
         out.data = nbformat.from_dict({"text/plain": WIDGET_PLACEHOLDER})
@@ -114,7 +123,8 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.execution_count != count:
             raise ValueError(f"code cell {count} has execution count {cell.execution_count}, "
                              f"not {count}: is it unexecuted, or empty (remove empty cells)?")
-        cell.outputs = [_without_widget_view(o) for o in _merge_streams(cell.outputs)]
+        shown = [o for o in cell.outputs if _shows_something(o)]
+        cell.outputs = [_without_widget_view(o) for o in _merge_streams(shown)]
         for out in cell.outputs:
             if out.output_type == "execute_result":
                 out.execution_count = count

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from collections import deque
+from typing import Any
 
 import pytest
 
 import txlib
 from txlib.engine.world import World
 from txlib.explorer import schedule
+from txlib.explorer import search as search_module
 from txlib.explorer.actions import Crash, CrashDuring, Drop, Partition, Recover
 from txlib.explorer.judging import ExploredWorld
 from txlib.explorer.memo import Effect, Memo
@@ -271,11 +274,67 @@ def test_progress_is_reported_while_searching():
     assert bar._bar is not None
     html = bar._render_html()  # what a notebook shows
     assert "500 states" in html and "1,000/s" in html and "frontier 40" in html
+    assert "0:00:00" in html
+    bar.update(600, 1000, 40, 7, 65.5)  # the search's time, not the bar's
+    assert "0:01:05" in bar._render_html()
     bar.close()
     assert bar._bar is None
     quiet = RichProgress("3pc", max_states=None, max_seconds=None, delay=10.0)
     quiet.update(5, 9, 4, 1, 0.5)
     assert quiet._bar is None, "nothing shows for a short search"
+
+
+class _Handle:
+    """A stand-in for IPython's DisplayHandle: what the display was updated to."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[Any, dict[str, Any]]] = []
+
+    def update(self, obj: Any, **kwargs: Any) -> None:
+        self.updates.append((obj, kwargs))
+
+
+def test_a_notebooks_progress_bar_leaves_nothing_in_the_saved_outputs(monkeypatch):
+    """In a notebook the bar is a widget displayed as its view alone, and its display is
+    emptied at the end: before, it was displayed with its text fallback, so a saved
+    notebook kept ``HTML(value='')`` (and nbval saw an output that depends on timing)."""
+    import IPython.display
+
+    shown: list[tuple[Any, dict[str, Any]]] = []
+    handle = _Handle()
+
+    def display(obj: Any, **kwargs: Any) -> _Handle:
+        shown.append((obj, kwargs))
+        return handle
+
+    monkeypatch.setattr(search_module, "in_notebook", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", display)
+    bar = RichProgress("3pc", max_states=None, max_seconds=None, delay=0.0)
+    bar.update(500, 900, 40, 7, 0.5)
+    [(bundle, kwargs)] = shown
+    widget = bar._html
+    assert bundle == {search_module.WIDGET_VIEW: {"version_major": 2, "version_minor": 0,
+                                                  "model_id": widget.model_id}}
+    assert kwargs == {"raw": True, "display_id": True}
+    assert "500 states" in widget.value
+    bar.close()
+    assert handle.updates == [({}, {"raw": True})], "the display is emptied"
+    assert widget.comm is None, "and the widget closed"
+
+
+def test_the_browsers_pyodide_kernel_counts_as_a_notebook(monkeypatch):
+    """rich does not recognise the Pyodide kernel of the course's JupyterLite site, where
+    searches are slowest; without a shell it is no notebook."""
+    import IPython
+
+    monkeypatch.setattr(sys, "platform", "emscripten")
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    assert search_module.in_notebook() and search_module.interactive()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    assert not search_module.in_notebook()
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    assert not search_module.in_notebook(), "a plain Python with IPython imported"
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [

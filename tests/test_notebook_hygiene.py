@@ -98,6 +98,27 @@ def test_saved_exactly_as_the_execute_script_writes_it(path):
         "run `python3 course.py notebooks` and commit the result")
 
 
+def test_the_execute_script_drops_a_search_progress_bar_and_keeps_a_lab_widget():
+    """A search's progress bar shows only while the search lasts, so whether a run of
+    the script meets it depends on the machine: its emptied display (or its view alone)
+    is dropped, and the text around it is one output as without it. A lab widget keeps
+    its placeholder text."""
+    view = {execute_notebooks.WIDGET_MIME: {"model_id": "abc"}}
+    outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="before\n"),
+        nbformat.v4.new_output("display_data", data={}),  # emptied at the search's end
+        nbformat.v4.new_output("display_data", data=view),  # or, never emptied
+        nbformat.v4.new_output("stream", name="stdout", text="after\n"),
+        nbformat.v4.new_output("display_data", data={**view, "text/plain": "Lab(...)"}),
+    ]
+    cell = nbformat.v4.new_code_cell("run()", execution_count=1, outputs=outputs)
+    nb = execute_notebooks.normalise(nbformat.v4.new_notebook(cells=[cell]))
+    kept = nb.cells[0].outputs
+    assert [o.output_type for o in kept] == ["stream", "display_data"]
+    assert kept[0].text == "before\nafter\n"
+    assert kept[1].data == {"text/plain": execute_notebooks.WIDGET_PLACEHOLDER}
+
+
 @notebook
 def test_size_is_capped(path):
     assert path.stat().st_size < MAX_BYTES

@@ -262,8 +262,8 @@ def _lost_messages() -> Exercise:
                "explorer finds an atomicity violation?",
         checker=check,
         hints=(
-            "Run explore('3pc', participants=2, max_crashes=0, max_drops=n, "
-            "progress=False) for n = 0, 1, 2, ... and read the summary.",
+            "Run explore('3pc', participants=2, max_crashes=0, max_drops=n) for n = 0, "
+            "1, 2, ... and read the summary.",
             "With one loss, a READY participant that times out still asks its peer, and "
             "the peer's answer (PRECOMMITTED) makes it commit. What if that question is "
             "lost too?",

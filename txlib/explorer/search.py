@@ -52,6 +52,7 @@ S = TypeVar("S")
 # look, so that a short search does not pay for reading it).
 _CHECK_EVERY = 128
 _MEMORY_EVERY = 1024
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"  # a widget's view in an output
 
 
 class Model(ABC, Generic[S]):
@@ -295,9 +296,12 @@ class RichProgress(SearchProgress):
     second, the frontier (states found but not yet expanded) and the depth. It appears
     only once a search has run for ``delay`` seconds, and disappears when it ends.
 
-    In a terminal rich draws it live; in a notebook rich renders it to HTML in an
-    ``ipywidgets.HTML`` that is closed at the end (rich's own live display would leave
-    an empty output behind).
+    In a terminal rich draws it live. In a notebook (JupyterLab, or the course's
+    JupyterLite site) rich renders it to HTML in an ``ipywidgets.HTML``, displayed as
+    the widget's view alone (no text fallback) and emptied at the end, so the cell's
+    saved outputs keep nothing of it: no ``HTML(value='')`` on GitHub, no "model not
+    found" when the notebook is opened again, and nothing for nbval to compare (rich's
+    own live display would leave an empty output behind).
     """
 
     def __init__(self, title: str, max_states: int | None, max_seconds: float | None,
@@ -309,32 +313,34 @@ class RichProgress(SearchProgress):
         self._bar: Any = None
         self._task: Any = None
         self._html: Any = None  # the notebook's widget
+        self._handle: Any = None  # its display, emptied at the end
         self._shown = 0.0
 
     def _open(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, TextColumn
         from rich.progress import Progress as RichBar
 
-        jupyter = Console().is_jupyter
+        jupyter = in_notebook()
         self._bar = RichBar(
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=16),
             TextColumn("{task.fields[states]:,} states · {task.fields[rate]:,.0f}/s · "
                        "frontier {task.fields[frontier]:,} · depth {task.fields[depth]}"
                        "{task.fields[memory]}"),
-            TimeElapsedColumn(),
+            TextColumn("[yellow]{task.fields[clock]}"),  # since the search began
             transient=True,
             auto_refresh=not jupyter,
         )
         self._task = self._bar.add_task(self.title, total=None, states=0, rate=0.0,
-                                        frontier=0, depth=0, memory="")
+                                        frontier=0, depth=0, memory="", clock="")
         if jupyter:
             from IPython.display import display
             from ipywidgets import HTML
 
             self._html = HTML()
-            display(self._html)
+            view = {kind: value for kind, value in self._html._repr_mimebundle_().items()
+                    if kind == WIDGET_VIEW}
+            self._handle = display(view, raw=True, display_id=True)
 
     def _render_html(self) -> str:
         from rich.console import Console
@@ -360,7 +366,7 @@ class RichProgress(SearchProgress):
         self._bar.update(self._task, total=None if done is None else 1.0,
                          completed=min(done or 0.0, 1.0), states=states,
                          rate=states / elapsed if elapsed else 0.0, frontier=frontier,
-                         depth=depth, memory=_memory())
+                         depth=depth, memory=_memory(), clock=_clock(elapsed))
         if self._html is not None:
             if elapsed - self._shown >= 0.2:
                 self._shown = elapsed
@@ -370,12 +376,20 @@ class RichProgress(SearchProgress):
 
     def close(self) -> None:
         if self._html is not None:
+            self._handle.update({}, raw=True)  # the output is left with nothing to show
             self._html.close()
-            self._html = None
+            self._html = self._handle = None
         if self._bar is not None:
             if self._bar.live.is_started:
                 self._bar.stop()
             self._bar = None
+
+
+def _clock(seconds: float) -> str:
+    """``0:01:05``: hours, minutes and seconds (the bar appears only after its delay, so
+    rich's own elapsed time, counted from then, would run behind the search's)."""
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 def _memory() -> str:
@@ -389,13 +403,23 @@ def _memory() -> str:
     return f" · {megabytes:,.0f} MB"
 
 
-def interactive() -> bool:
-    """True in a terminal or a notebook (where a progress display makes sense), as rich
-    sees it."""
+def in_notebook() -> bool:
+    """True in a notebook's kernel: JupyterLab's (as rich sees it) or the Pyodide kernel
+    of the course's JupyterLite site, which rich does not recognise."""
     from rich.console import Console
 
-    console = Console()
-    return bool(console.is_jupyter or console.is_terminal)
+    if Console().is_jupyter:
+        return True
+    shell = sys.modules.get("IPython")
+    return (sys.platform == "emscripten" and shell is not None
+            and getattr(shell, "get_ipython", lambda: None)() is not None)
+
+
+def interactive() -> bool:
+    """True in a terminal or a notebook (where a progress display makes sense)."""
+    from rich.console import Console
+
+    return in_notebook() or bool(Console().is_terminal)
 
 
 def make_progress(progress: bool | SearchProgress | None, title: str, max_states: int | None,
