@@ -322,6 +322,20 @@ def test_a_notebooks_progress_bar_leaves_nothing_in_the_saved_outputs(monkeypatc
     assert widget.comm is None, "and the widget closed"
 
 
+def test_the_bar_leaves_out_memory_where_the_platform_cannot_say(monkeypatch):
+    """Pyodide's ``resource`` module has no ``getrusage``: the bar raised AttributeError
+    in the browser build (found by the browser test), so a search there failed."""
+    import resource
+
+    assert "MB" in search_module._memory()
+    monkeypatch.delattr(resource, "getrusage")
+    assert search_module._memory() == ""
+    bar = RichProgress("3pc", max_states=None, max_seconds=None, delay=0.0)
+    bar.update(500, 900, 40, 7, 0.5)
+    assert "500 states" in bar._render_html() and "MB" not in bar._render_html()
+    bar.close()
+
+
 def test_the_browsers_pyodide_kernel_counts_as_a_notebook(monkeypatch):
     """rich does not recognise the Pyodide kernel of the course's JupyterLite site, where
     searches are slowest; without a shell it is no notebook."""

@@ -396,7 +396,9 @@ def _memory() -> str:
     """`` · 412 MB`` (the process's peak resident memory), where the platform says."""
     try:
         import resource
-    except ImportError:  # Windows, the browser
+    except ImportError:  # Windows
+        return ""
+    if not hasattr(resource, "getrusage"):  # Pyodide's module lacks it (the browser build)
         return ""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     megabytes = peak / 1024 if sys.platform != "darwin" else peak / 2**20
