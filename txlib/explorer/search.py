@@ -376,7 +376,8 @@ class RichProgress(SearchProgress):
 
     def close(self) -> None:
         if self._html is not None:
-            self._handle.update({}, raw=True)  # the output is left with nothing to show
+            if self._handle is not None:  # the output is left with nothing to show
+                self._handle.update({}, raw=True)
             self._html.close()
             self._html = self._handle = None
         if self._bar is not None:
