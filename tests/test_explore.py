@@ -728,6 +728,21 @@ def test_an_invariant_that_raises_is_named():
         explore("2pc", invariants=[broken], max_crashes=0, progress=False)
 
 
+def test_can_it_get_worse_reports_its_runs_without_changing_what_it_finds(monkeypatch):
+    import txlib.explorer.worse as worse_module
+
+    plain = worse_module.search_worse("2pc-happy")
+    monkeypatch.setattr(worse_module, "PROGRESS_EVERY", 0.0)  # report after every run
+    told: list[int] = []
+    reported = worse_module.search_worse("2pc-happy", progress=told.append)
+    assert told == list(range(1, reported.runs + 1))
+    assert reported.found is not None and plain.found is not None
+    assert (reported.found.faults, reported.runs, reported.steps) == (
+        plain.found.faults, plain.runs, plain.steps)
+    with pytest.raises(txlib.TxlibError, match="progress must be a function"):
+        worse_module.search_worse("2pc-happy", progress=3)
+
+
 def test_can_it_get_worse_judges_its_candidates_without_volatile_states() -> None:
     """The search's candidate runs skip the nodes' volatile states (they are only
     judged); the run it returns is replayed with them, as the lab shows it."""

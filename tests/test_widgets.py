@@ -196,6 +196,26 @@ def test_can_it_get_worse_loads_a_run_that_blocks_or_breaks():
     assert L.model.run.outcome == "committed"
 
 
+def test_can_it_get_worse_counts_its_runs_while_it_searches(monkeypatch):
+    """The search takes seconds (longer in the browser): while it lasts, the button is
+    off and the message counts the runs tried; before, the lab showed nothing until the
+    answer came."""
+    import txlib.explorer.worse as worse_module
+
+    monkeypatch.setattr(worse_module, "PROGRESS_EVERY", 0.0)  # report after every run
+    L = lab("3pc-happy")
+    seen: list[tuple[str, bool]] = []
+    say = L._say
+    monkeypatch.setattr(L, "_say", lambda text, error=False: (
+        seen.append((text, L.worse_button.disabled)), say(text, error))[1])
+    L.worse_button.click()
+    counted = [text for text, _ in seen if "tried so far" in text]
+    assert [text.split(": ")[1] for text in counted[:3]] == [
+        "1 run tried so far…", "2 runs tried so far…", "3 runs tried so far…"]
+    assert all(off for text, off in seen if text != seen[-1][0]), "off while searching"
+    assert "worse, with" in L.message.value and not L.worse_button.disabled
+
+
 def test_can_it_get_worse_says_when_its_run_limit_stopped_it(monkeypatch):
     """"No worse run" is claimed only when every candidate was tried."""
     import txlib.explorer.worse as worse_module

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from ..engine.collector import collector_paused
@@ -157,9 +157,15 @@ def search_worse(
     max_runs: int = 3000,
     max_seconds: float = math.inf,
     max_total_steps: int = MAX_TOTAL_STEPS,
+    progress: Progress | None = None,
 ) -> WorseSearch:
     """:func:`find_worse`, saying also how far the search went (see
-    :class:`WorseSearch`)."""
+    :class:`WorseSearch`). ``progress``, if given, is called with the number of runs
+    tried so far every quarter of a second or so while the search lasts (the lab shows
+    it); it changes nothing the search finds."""
+    if progress is not None and not callable(progress):
+        raise TxlibError(f"progress must be a function of the runs tried, got "
+                         f"{shown(progress)}")
     base = _as_scenario(scenario)
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
         raise TxlibError(f"budget must be a whole number of faults, 1 or more, got {budget!r}")
@@ -193,7 +199,8 @@ def search_worse(
     # collector waits until the search ends instead of going through each run's trace.
     with collector_paused():
         search = _search(base, base_run, current, budget, kinds,
-                         _Limits(max_runs, max_total_steps, started + max_seconds))
+                         _Limits(max_runs, max_total_steps, started + max_seconds,
+                                 progress=progress, told=started))
     found = search.found
     if found is None:
         return search
@@ -211,14 +218,33 @@ def search_worse(
 Added = tuple[Fault, ...]  # the faults a candidate adds to the scenario's own
 
 
+Progress = Callable[[int], None]  # told the runs tried so far, from time to time
+PROGRESS_EVERY = 0.25  # seconds between two reports to a search's progress callback
+
+
 @dataclass
 class _Limits:
-    """A search's limits, and the steps its runs have added up to so far."""
+    """A search's limits, the steps its runs have added up to and the runs tried so far
+    (those that raised not counted), and whom to tell how far it is (``progress``, at
+    most every :data:`PROGRESS_EVERY` seconds)."""
 
     max_runs: int
     max_total_steps: int
     deadline: float
     steps: int = 0
+    runs: int = 0
+    progress: Progress | None = None
+    told: float = 0.0
+
+    def counted(self, run: Run) -> None:
+        """Count ``run``, just made, and tell ``progress`` if it is time."""
+        self.steps += run.steps
+        self.runs += 1
+        if self.progress is not None:
+            now = time.perf_counter()
+            if now - self.told >= PROGRESS_EVERY:
+                self.told = now
+                self.progress(self.runs)
 
     def reached(self, runs: int) -> str | None:
         """The limit reached after ``runs`` runs (None: the search may go on)."""
@@ -321,7 +347,7 @@ def _judged(parent: Scenario, children: list[Scenario], current: int,
             if isinstance(result, TxlibError):
                 done[i] = None
                 continue
-            limits.steps += result.steps
+            limits.counted(result)
             bad = severity(result)
             done[i] = (bad, result if bad > current or keep else None)
             if limits.steps >= limits.max_total_steps:

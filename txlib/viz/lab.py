@@ -225,10 +225,11 @@ class LabModel:
         self.cursor = 0
         return "loaded the scenario from JSON"
 
-    def worse(self, budget: int = 1) -> str:
+    def worse(self, budget: int = 1, progress: Callable[[int], None] | None = None) -> str:
         """Search for up to ``budget`` more faults that make this run block or break an
         invariant; load the first such run (fewest faults) with the cursor where it
-        goes wrong."""
+        goes wrong. ``progress`` is told the runs tried so far while the search lasts
+        (see :func:`~txlib.explorer.worse.search_worse`)."""
         # local: the search is only needed here
         from ..explorer.grid import severity
         from ..explorer.worse import MAX_TOTAL_STEPS, search_worse
@@ -244,7 +245,7 @@ class LabModel:
         # No time limit: the answer must not depend on how fast the machine is. Its
         # runs, and the steps they add up to, are limited instead.
         search = search_worse(self.scenario, budget=budget, max_seconds=math.inf,
-                              max_total_steps=MAX_TOTAL_STEPS)
+                              max_total_steps=MAX_TOTAL_STEPS, progress=progress)
         found = search.found
         up_to = "one added fault" if budget == 1 else f"up to {budget} added faults"
         # a run that blocks already is searched for a broken rule only

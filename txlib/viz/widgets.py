@@ -320,8 +320,19 @@ class Lab:
         self._edit(self.model.undo)
 
     def worse(self) -> None:
-        """Load the shortest-to-find run with one more fault that blocks or breaks a rule."""
-        self._edit(self.model.worse)
+        """Load the shortest-to-find run with one more fault that blocks or breaks a rule.
+        While the search lasts (seconds, longer in the browser) its button is off and
+        the message counts the runs tried."""
+        self.worse_button.disabled = True
+        self._say("searching for one more fault that makes this run worse…")
+        try:
+            self._edit(lambda: self.model.worse(progress=self._searching))
+        finally:
+            self.worse_button.disabled = False
+
+    def _searching(self, runs: int) -> None:
+        self._say(f"searching for one more fault that makes this run worse: {runs:,} "
+                  f"run{'' if runs == 1 else 's'} tried so far…")
 
     def reset(self) -> None:
         self._edit(self.model.reset)
