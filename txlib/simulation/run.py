@@ -58,9 +58,10 @@ def made(cls: type[T], fields: dict[str, Any]) -> T:
     """An instance of the frozen dataclass ``cls`` (without ``__slots__`` or
     ``__post_init__``) holding ``fields``, every one of its fields: what ``cls(**fields)``
     makes, without the generated ``__init__`` setting each field through
-    ``object.__setattr__``, which cost as much as judging a run."""
+    ``object.__setattr__``, which cost as much as judging a run. ``fields`` becomes the
+    instance's own ``__dict__`` (not copied): pass a new dict."""
     obj: T = object.__new__(cls)
-    obj.__dict__.update(fields)
+    object.__setattr__(obj, "__dict__", fields)
     return obj
 
 
