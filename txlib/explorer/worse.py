@@ -29,6 +29,10 @@ from .grid import _as_scenario, _down_after, severity
 # seconds instead of many minutes. The largest search of a preset
 # (paxos-commit-f2-three-down, 3,000 runs) adds up to about 570,000 steps.
 MAX_TOTAL_STEPS = 600_000
+# A search's progress callback (the lab's message) is told the runs tried so far, at
+# most once in this many seconds.
+Progress = Callable[[int], None]
+PROGRESS_EVERY = 0.25
 
 
 # --- can it get worse? --------------------------------------------------------------------
@@ -216,10 +220,6 @@ def search_worse(
 
 
 Added = tuple[Fault, ...]  # the faults a candidate adds to the scenario's own
-
-
-Progress = Callable[[int], None]  # told the runs tried so far, from time to time
-PROGRESS_EVERY = 0.25  # seconds between two reports to a search's progress callback
 
 
 @dataclass
