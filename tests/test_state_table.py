@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from txlib.explorer.table import DigestTable, state_table
+from txlib.explorer.table import SMALL, DigestTable, compact, state_table
 
 digests = st.integers(min_value=0, max_value=2**128 - 1)
 
@@ -31,6 +31,19 @@ def test_digests_differing_only_in_their_high_half_are_two_states() -> None:
     assert len(table) == 3
 
 
-def test_models_with_other_fingerprints_get_a_dict() -> None:
+def test_a_search_starts_with_a_dict() -> None:
     assert isinstance(state_table(False), dict)
-    assert isinstance(state_table(True), DigestTable)
+    assert isinstance(state_table(True), dict)
+
+
+def test_digests_move_into_a_digest_table_once_there_are_many() -> None:
+    small = {d * 2**100 + d: d for d in range(SMALL)}
+    assert compact(small, True) is small
+    many = {**small, 2**128 - 1: SMALL}
+    table = compact(many, True)
+    assert isinstance(table, DigestTable) and len(table) == len(many)
+    for key, sid in many.items():
+        assert table.setdefault(key, -5) == sid
+    assert table.setdefault(7, len(many)) == len(many)  # and it goes on
+    assert compact(table, True) is table
+    assert compact(many, False) is many  # other fingerprints stay in a dict

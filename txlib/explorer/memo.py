@@ -133,6 +133,9 @@ EffectStep = int | str | tuple[str] | tuple[str, int | str, int]
 EffectKey = tuple[int, EffectStep, bool, Any]
 
 _MASK = (1 << 128) - 1  # digests are sums modulo 2**128
+# What a step with a remembered effect leaves of a state's ghost (see Memo.predict)
+AfterStep = tuple[bool, "str | None", tuple[Any, ...], tuple[tuple[str, str, str], ...], int,
+                  tuple[Any, ...], Effect]
 
 
 def _hash(data: bytes) -> int:
@@ -179,6 +182,15 @@ class Memo:
         self.samples: list[NodeSlot] = []
         self.message_samples: list[Message] = []
         self.hits = 0  # how many times a remembered effect was used
+        # the state whose crashes were predicted last (see crash), with the ghost's value
+        # and the hash of the rest of the state after one more crash
+        self.after_crash: tuple[Any, tuple[Any, ...], int] = (None, (), 0)
+        # (id of the ghost's value before a step, its validity reason, id of the step's
+        # effect, the budget used after it or None, the decision changes before it, the
+        # partition's sides) -> (whether the validity reason changed, the reason, the
+        # ghost's value, the decision changes and the hash of the rest after it, and the
+        # ghost and the effect themselves, so that their ids stay theirs): see predict
+        self.after_step: dict[tuple[Any, ...], AfterStep] = {}
 
     def due_check(self, key: EffectKey, world: bool = True) -> bool:
         """Whether to take a remembered step again and compare: one use in
@@ -414,14 +426,27 @@ class Memo:
             total -= self.message_hashes[number]  # type: ignore[index]  # a message
         invalid = w.invalid
         if effect.ghost or effect.instability or used is not None:
-            if effect.ghost or used is not None:
-                votes = w.votes
-                for ghost_event in effect.ghost:
-                    votes, invalid = next_ghost(votes, invalid, self.deciders, ghost_event)
-                ghost = self.interned(ghost_value(w.used if used is None else used, votes,
-                                                  invalid))
-            changes += effect.instability
-            changed = self.rest(True, sides, (), changes, ghost)
+            # the ghost, the decision changes and the rest after the step: a function of
+            # those before it (the ghost's value, interned, and the validity reason), the
+            # effect, the budget used and the partition, worked out once for each
+            key = (id(ghost), invalid, id(effect), used, changes, sides)
+            known = self.after_step.get(key)
+            if known is None:
+                ghost_before = ghost
+                if effect.ghost or used is not None:
+                    votes = w.votes
+                    for ghost_event in effect.ghost:
+                        votes, invalid = next_ghost(votes, invalid, self.deciders,
+                                                    ghost_event)
+                    ghost = self.interned(ghost_value(w.used if used is None else used,
+                                                      votes, invalid))
+                changes += effect.instability
+                known = self.after_step[key] = (
+                    invalid is not w.invalid, invalid, ghost, changes,
+                    self.rest(True, sides, (), changes, ghost), ghost_before, effect)
+            if known[0]:  # a new validity reason (else w's own, the same object)
+                invalid = known[1]
+            _, _, ghost, changes, changed, _, _ = known
             total += changed - rest
             rest = changed
         quiet = same_decision and not effect.instability and invalid is w.invalid
@@ -438,8 +463,12 @@ class Memo:
         parts = self.part_hashes
         total += parts[after] - parts[ids[at]] - rest
         ids[at] = after
-        ghost = self.interned(ghost_value(one_more_crash(w.used), w.votes, w.invalid))
-        rest = self.rest(w.started, sides, (), changes, ghost)
+        known = self.after_crash
+        if known[0] is not w:  # the same for every crash of w: worked out once
+            ghost = self.interned(ghost_value(one_more_crash(w.used), w.votes, w.invalid))
+            known = self.after_crash = (w, ghost, self.rest(w.started, sides, (), changes,
+                                                            ghost))
+        _, ghost, rest = known
         return Predicted((total + rest) & _MASK, parent, crash, None, ids, changes, w.invalid,
                          True, None, ghost, rest)
 

@@ -18,7 +18,8 @@ The txlib worlds (:mod:`txlib.explorer.worlds`) and Lamport's TLA+ models
 (:mod:`txlib.explorer.tla`) are both models of this one search.
 
 Memory: per distinct state the search keeps its fingerprint (in a table of digests
-for txlib's worlds, :mod:`txlib.explorer.table`; a dict for other models), its parent,
+for txlib's worlds once there are thousands, :mod:`txlib.explorer.table`; a dict for
+other models), its parent,
 depth and action (arrays of machine integers and a list of shared action objects), and
 for the blocking analysis two small masks and the ordinary edges. A state waiting in
 the frontier is kept as whatever :meth:`Model.store` gives (txlib's worlds: where it
@@ -43,7 +44,7 @@ from typing import Any, Generic, TypeVar
 from ..engine.collector import collector_paused
 from ..engine.memory import Ceiling
 from ..errors import TxlibError, choices, shown, suggestion
-from .table import state_table
+from .table import compact, state_table
 
 S = TypeVar("S")
 
@@ -535,6 +536,7 @@ def search(
             memory = Ceiling()  # stop before the machine runs out (see txlib.engine.memory)
             while frontier and not stopped_by:
                 if expanded % _CHECK_EVERY == 0:
+                    seen = compact(seen, model.digests)  # a dict while the search is small
                     elapsed = time.perf_counter() - start
                     display.update(len(via), transitions, len(frontier), max_seen_depth, elapsed)
                     if max_seconds is not None and elapsed >= max_seconds:
