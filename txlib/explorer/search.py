@@ -19,12 +19,11 @@ The txlib worlds (:mod:`txlib.explorer.worlds`) and Lamport's TLA+ models
 
 Memory: per distinct state the search keeps its fingerprint (in a table of digests
 for txlib's worlds once there are thousands, :mod:`txlib.explorer.table`; a dict for
-other models), its parent,
-depth and action (arrays of machine integers and a list of shared action objects), and
-for the blocking analysis two small masks and the ordinary edges. A state waiting in
-the frontier is kept as whatever :meth:`Model.store` gives (txlib's worlds: where it
-came from, see :mod:`txlib.explorer.worlds`), and :meth:`Model.restore` gives it back
-when it is expanded.
+other models), its parent, depth and action (arrays of machine integers and a list of
+shared action objects), and for the blocking analysis two small masks and the ordinary
+edges. A state waiting in the frontier is kept as whatever :meth:`Model.store` gives
+(txlib's worlds: where it came from, see :mod:`txlib.explorer.worlds`), and
+:meth:`Model.restore` gives it back when it is expanded.
 """
 
 from __future__ import annotations
