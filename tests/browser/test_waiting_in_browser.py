@@ -14,6 +14,8 @@ Each test adds a cell at the end of lesson 00 and runs it, as a learner would.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -57,72 +59,77 @@ ADD_AND_RUN_JS = """async code => {
 }"""
 
 
-TARGETS = pytest.mark.parametrize("target", [JUPYTERLAB, JUPYTERLITE], ids=lambda t: t.name)
 SLOWEST_PRESET = "paxos-commit-f2-three-down"  # see benchmarks/worse.py
 
 
-def run_added_cell(page: Page, server: Any, target: Target, code: str) -> Locator:
-    """Open lesson 00, wait for its kernel, add a cell holding ``code`` at the end and
-    run it; the new cell."""
-    page.goto(server.url + target.page.format(name=LESSON))
-    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-    expect(panel.locator(".jp-Toolbar-kernelName")).to_have_text(
-        target.kernel, timeout=KERNEL_TIMEOUT)
-    expect(panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
-        "data-status", "idle", timeout=KERNEL_TIMEOUT)
-    page.evaluate(ADD_AND_RUN_JS, code)
-    return panel.locator(".jp-Notebook .jp-Cell").last
+@dataclass(frozen=True)
+class LessonPage:
+    """A browser page of one target, and the server behind it."""
+
+    page: Page
+    server: Any
+    target: Target
+
+    def run_added_cell(self, code: str) -> Locator:
+        """Open lesson 00, wait for its kernel, add a cell holding ``code`` at the end
+        and run it; the new cell."""
+        page, target = self.page, self.target
+        page.goto(self.server.url + target.page.format(name=LESSON))
+        panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        expect(panel.locator(".jp-Toolbar-kernelName")).to_have_text(
+            target.kernel, timeout=KERNEL_TIMEOUT)
+        expect(panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
+            "data-status", "idle", timeout=KERNEL_TIMEOUT)
+        page.evaluate(ADD_AND_RUN_JS, code)
+        return panel.locator(".jp-Notebook .jp-Cell").last
 
 
-@TARGETS
+@pytest.fixture(params=[JUPYTERLAB, JUPYTERLITE], ids=lambda t: t.name)
+def lesson_page(request: pytest.FixtureRequest, browser: Any) -> Iterator[LessonPage]:
+    """A page at 1366x768 in each target, its kernels ended afterwards."""
+    target: Target = request.param
+    server = request.getfixturevalue(target.server)
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(ACTION_TIMEOUT)
+    try:
+        yield LessonPage(page, server, target)
+    finally:
+        context.close()
+        server.shut_down_kernels()
+
+
 def test_a_long_search_shows_a_bar_while_it_runs_and_leaves_no_output(
-    target: Target, request: pytest.FixtureRequest, browser: Any, artifacts: Any
+    lesson_page: LessonPage, artifacts: Any
 ) -> None:
-    server = request.getfixturevalue(target.server)
-    context = browser.new_context(viewport={"width": 1366, "height": 768})
-    page = context.new_page()
-    page.set_default_timeout(ACTION_TIMEOUT)
-    try:
-        added = run_added_cell(page, server, target, CODE)
-        bar = added.locator(".jp-OutputArea-output").filter(has_text="frontier")
-        expect(bar).to_contain_text("states", timeout=KERNEL_TIMEOUT)
-        added.scroll_into_view_if_needed()
-        page.screenshot(path=str(artifacts / f"{target.name}-search-progress.png"))
-        expect(added).to_contain_text(f"stopped by max_seconds={SECONDS}",
-                                      timeout=KERNEL_TIMEOUT)
-        expect(bar).to_have_count(0)
-        outputs = page.evaluate(OUTPUTS_JS)[-1]
-        shown = [o for o in outputs if o["output_type"] != "display_data" or o["data"]]
-        assert shown == [{"output_type": "stream", "name": "stdout",
-                          "text": f"stopped by max_seconds={SECONDS}\n"}], outputs
-    finally:
-        context.close()
-        server.shut_down_kernels()
+    page, name = lesson_page.page, lesson_page.target.name
+    added = lesson_page.run_added_cell(CODE)
+    bar = added.locator(".jp-OutputArea-output").filter(has_text="frontier")
+    expect(bar).to_contain_text("states", timeout=KERNEL_TIMEOUT)
+    added.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / f"{name}-search-progress.png"))
+    expect(added).to_contain_text(f"stopped by max_seconds={SECONDS}", timeout=KERNEL_TIMEOUT)
+    expect(bar).to_have_count(0)
+    outputs = page.evaluate(OUTPUTS_JS)[-1]
+    shown = [o for o in outputs if o["output_type"] != "display_data" or o["data"]]
+    assert shown == [{"output_type": "stream", "name": "stdout",
+                      "text": f"stopped by max_seconds={SECONDS}\n"}], outputs
 
 
-@TARGETS
 def test_can_it_get_worse_counts_its_runs_while_it_searches(
-    target: Target, request: pytest.FixtureRequest, browser: Any, artifacts: Any
+    lesson_page: LessonPage, artifacts: Any
 ) -> None:
-    server = request.getfixturevalue(target.server)
-    context = browser.new_context(viewport={"width": 1366, "height": 768})
-    page = context.new_page()
-    page.set_default_timeout(ACTION_TIMEOUT)
-    try:
-        added = run_added_cell(page, server, target,
-                               f"import txlib\ntxlib.lab({SLOWEST_PRESET!r})")
-        lab = added.locator(".jp-OutputArea-output").filter(
-            has=page.locator("button.widget-button", has_text="can it get worse?"))
-        expect(lab).to_have_count(1, timeout=KERNEL_TIMEOUT)
-        lab.scroll_into_view_if_needed()
-        open_tab(lab, "inject faults")
-        worse = button(lab, "can it get worse?")
-        worse.click()
-        expect(message(lab)).to_contain_text("tried so far", timeout=KERNEL_TIMEOUT)
-        expect(worse).to_be_disabled()
-        page.screenshot(path=str(artifacts / f"{target.name}-worse-progress.png"))
-        expect(message(lab)).to_contain_text("worse, with", timeout=RUN_ALL_TIMEOUT)
-        expect(worse).to_be_enabled()
-    finally:
-        context.close()
-        server.shut_down_kernels()
+    page, name = lesson_page.page, lesson_page.target.name
+    added = lesson_page.run_added_cell(f"import txlib\ntxlib.lab({SLOWEST_PRESET!r})")
+    lab = added.locator(".jp-OutputArea-output").filter(
+        has=page.locator("button.widget-button", has_text="can it get worse?"))
+    expect(lab).to_have_count(1, timeout=KERNEL_TIMEOUT)
+    lab.scroll_into_view_if_needed()
+    open_tab(lab, "inject faults")
+    worse = button(lab, "can it get worse?")
+    worse.click()
+    expect(message(lab)).to_contain_text("tried so far", timeout=KERNEL_TIMEOUT)
+    expect(worse).to_be_disabled()
+    page.screenshot(path=str(artifacts / f"{name}-worse-progress.png"))
+    expect(message(lab)).to_contain_text("worse, with", timeout=RUN_ALL_TIMEOUT)
+    expect(worse).to_be_enabled()
