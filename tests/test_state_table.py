@@ -32,8 +32,7 @@ def test_digests_differing_only_in_their_high_half_are_two_states() -> None:
 
 
 def test_a_search_starts_with_a_dict() -> None:
-    assert isinstance(state_table(False), dict)
-    assert isinstance(state_table(True), dict)
+    assert isinstance(state_table(), dict)
 
 
 def test_digests_move_into_a_digest_table_once_there_are_many() -> None:

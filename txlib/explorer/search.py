@@ -476,7 +476,7 @@ def search(
     # Per state: its fingerprint (a key of ``seen``), its parent, depth and the action
     # from the parent; the undecided and decided masks and the ordinary (non-fault)
     # edges if blocking is analysed. Arrays of machine integers, a few bytes a state.
-    seen = state_table(model.digests)
+    seen = state_table()
     parent = array("i")
     depth_of = array("i")
     via: list[Hashable] = []

@@ -107,9 +107,9 @@ class DigestTable:
             his[i] = hi
 
 
-def state_table(digests: bool) -> StateTable:
-    """The table a search starts with: a dict (for 128-bit ``digests`` too, until
-    :func:`compact` moves them into a :class:`DigestTable`)."""
+def state_table() -> StateTable:
+    """The table a search starts with: a dict, for any model (:func:`compact` moves
+    128-bit digests into a :class:`DigestTable` once there are many)."""
     return {}
 
 
